@@ -1,0 +1,194 @@
+/**
+ * Node configuration: defaults, then a TOML file, then TINYKV_* environment variables, then
+ * command-line flags. Every key and default is written out in tinykv.example.toml.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
+import { parseDurationMs, parseSizeBytes } from './units.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const ENGINE_KINDS = ['lmdb', 'memory'] as const;
+export type EngineKind = (typeof ENGINE_KINDS)[number];
+
+export interface NodeConfig {
+  /** host:port the gRPC server listens on; port 0 picks a free port. */
+  readonly addr: string;
+  /** Serve from one local engine without Raft. */
+  readonly standalone: boolean;
+  readonly dataDir: string;
+  readonly engine: EngineKind;
+  /** fsync every commit before acknowledging it. Turning it off risks acknowledged writes on a machine crash. */
+  readonly sync: boolean;
+  readonly logLevel: LogLevel;
+  /** How long shutdown waits for calls in flight before cancelling them. */
+  readonly gracefulShutdownTimeoutMs: number;
+  readonly limits: Limits;
+}
+
+export const DEFAULT_CONFIG: NodeConfig = {
+  addr: '127.0.0.1:20160',
+  standalone: true,
+  dataDir: './data',
+  engine: 'lmdb',
+  sync: true,
+  logLevel: 'info',
+  gracefulShutdownTimeoutMs: 10_000,
+  limits: DEFAULT_LIMITS,
+};
+
+/** Overrides from flags or code, already typed. */
+export type ConfigOverrides = Partial<Omit<NodeConfig, 'limits'>> & { limits?: Partial<Limits> };
+
+export class ConfigError extends TinyKvError {
+  constructor(message: string) {
+    super(ErrorCode.InvalidConfig, message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Table = Record<string, unknown>;
+
+const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableConfig) => void>> = {
+  server: {
+    addr: (v, c) => (c.addr = expectString('server.addr', v)),
+    standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
+    'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
+    'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
+  },
+  storage: {
+    'data-dir': (v, c) => (c.dataDir = expectString('storage.data-dir', v)),
+    engine: (v, c) => (c.engine = expectOneOf('storage.engine', v, ENGINE_KINDS)),
+    sync: (v, c) => (c.sync = expectBoolean('storage.sync', v)),
+  },
+  limits: {
+    'max-key-size': (v, c) => (c.limits.maxKeySizeBytes = expectSize('limits.max-key-size', v)),
+    'max-value-size': (v, c) => (c.limits.maxValueSizeBytes = expectSize('limits.max-value-size', v)),
+    'max-scan-limit': (v, c) => (c.limits.maxScanLimit = expectCount('limits.max-scan-limit', v)),
+    'max-scan-response-size': (v, c) => (c.limits.maxScanResponseBytes = expectSize('limits.max-scan-response-size', v)),
+  },
+  log: {
+    level: (v, c) => (c.logLevel = expectOneOf('log.level', v, LOG_LEVELS)),
+  },
+};
+
+const ENV_SCHEMA: Record<string, (value: string, into: MutableConfig) => void> = {
+  TINYKV_ADDR: (v, c) => (c.addr = v),
+  TINYKV_DATA_DIR: (v, c) => (c.dataDir = v),
+  TINYKV_LOG_LEVEL: (v, c) => (c.logLevel = expectOneOf('TINYKV_LOG_LEVEL', v, LOG_LEVELS)),
+  TINYKV_ENGINE: (v, c) => (c.engine = expectOneOf('TINYKV_ENGINE', v, ENGINE_KINDS)),
+  TINYKV_SYNC: (v, c) => (c.sync = expectBoolean('TINYKV_SYNC', v === 'true' ? true : v === 'false' ? false : v)),
+};
+
+type MutableLimits = { -readonly [K in keyof Limits]: Limits[K] };
+type MutableConfig = { -readonly [K in keyof Omit<NodeConfig, 'limits'>]: NodeConfig[K] } & { limits: MutableLimits };
+
+export interface LoadConfigOptions {
+  readonly configFile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly overrides?: ConfigOverrides;
+}
+
+/** Builds and validates the configuration; throws ConfigError on anything invalid. */
+export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
+  const config: MutableConfig = { ...DEFAULT_CONFIG, limits: { ...DEFAULT_CONFIG.limits } };
+  if (options.configFile) applyFile(config, options.configFile);
+  for (const [name, apply] of Object.entries(ENV_SCHEMA)) {
+    const value = options.env?.[name];
+    if (value !== undefined && value !== '') apply(value, config);
+  }
+  const { limits, ...rest } = options.overrides ?? {};
+  for (const [key, value] of Object.entries(rest)) if (value !== undefined) (config as Table)[key] = value;
+  for (const [key, value] of Object.entries(limits ?? {})) if (value !== undefined) (config.limits as unknown as Table)[key] = value;
+  validate(config);
+  return config;
+}
+
+function applyFile(config: MutableConfig, path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let parsed: Table;
+  try {
+    parsed = parseToml(text) as Table;
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid TOML: ${(err as Error).message}`);
+  }
+  for (const [section, body] of Object.entries(parsed)) {
+    const schema = FILE_SCHEMA[section];
+    if (!schema) throw new ConfigError(`${path}: unknown section [${section}]`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ConfigError(`${path}: [${section}] must be a table`);
+    for (const [key, value] of Object.entries(body as Table)) {
+      const apply = schema[key];
+      if (!apply) throw new ConfigError(`${path}: unknown key ${section}.${key}`);
+      apply(value, config);
+    }
+  }
+}
+
+function validate(config: NodeConfig): void {
+  parseAddress(config.addr);
+  if (config.dataDir.trim() === '' && config.engine === 'lmdb') throw new ConfigError('storage.data-dir must not be empty');
+  if (!config.standalone) throw new ConfigError('only --standalone mode is available until the replicated store lands');
+  const { limits } = config;
+  if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
+    throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);
+  }
+  if (limits.maxValueSizeBytes < 1 || limits.maxValueSizeBytes > 64 * 1024 * 1024) {
+    throw new ConfigError('limits.max-value-size must be 1 byte..64MiB');
+  }
+  if (limits.maxScanLimit < 1 || limits.maxScanLimit > 1_000_000) throw new ConfigError('limits.max-scan-limit must be 1..1000000');
+  if (limits.maxMessageSizeBytes < limits.maxValueSizeBytes + limits.maxKeySizeBytes + 1024) {
+    throw new ConfigError('server.max-message-size must exceed max-value-size + max-key-size + 1KiB');
+  }
+  if (limits.maxScanResponseBytes < 1 || limits.maxScanResponseBytes > limits.maxMessageSizeBytes / 2) {
+    throw new ConfigError('limits.max-scan-response-size must be at most half of server.max-message-size');
+  }
+}
+
+/** Splits "host:port" (IPv6 as "[::1]:port"); throws ConfigError when malformed. */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(addr);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw new ConfigError(`invalid address "${addr}" (expected host:port)`);
+  return { host: match[1]!, port };
+}
+
+function expectString(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new ConfigError(`${name} must be a string`);
+  return value;
+}
+
+function expectBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(`${name} must be true or false`);
+  return value;
+}
+
+function expectOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  }
+  return value as T;
+}
+
+function expectSize(name: string, value: unknown): number {
+  const bytes = parseSizeBytes(value);
+  if (bytes === undefined) throw new ConfigError(`${name} must be a size such as "1MiB" or a byte count (got ${JSON.stringify(value)})`);
+  return bytes;
+}
+
+function expectDuration(name: string, value: unknown): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) throw new ConfigError(`${name} must be a duration such as "10s" or "500ms" (got ${JSON.stringify(value)})`);
+  return ms;
+}
+
+function expectCount(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ConfigError(`${name} must be an integer`);
+  return value;
+}

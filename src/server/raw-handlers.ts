@@ -1,0 +1,115 @@
+/**
+ * The Raw API (TinyKV project 1) over a Storage: one column family per call, no transactions.
+ * Handlers validate input and throw TinyKvError for bad requests; the gRPC layer maps codes to
+ * statuses.
+ */
+import {
+  KvPair,
+  RawDeleteResponse,
+  RawGetResponse,
+  RawPutResponse,
+  RawScanResponse,
+  type RawDeleteRequest,
+  type RawGetRequest,
+  type RawPutRequest,
+  type RawScanRequest,
+} from '../proto/kvrpcpb.js';
+import { isDataColumnFamily, type DataColumnFamily } from '../engine/engine.js';
+import type { Storage } from '../storage/storage.js';
+import { ErrorCode, TinyKvError } from '../util/errors.js';
+import type { Limits } from './limits.js';
+
+export class RawHandlers {
+  constructor(
+    private readonly storage: Storage,
+    private readonly limits: Limits,
+  ) {}
+
+  async rawGet(request: RawGetRequest): Promise<RawGetResponse> {
+    const cf = this.columnFamily(request.cf);
+    this.checkKey(request.key);
+    const reader = await this.storage.reader(request.context);
+    try {
+      const value = reader.getCF(cf, request.key);
+      return value === undefined ? RawGetResponse.fromPartial({ notFound: true }) : RawGetResponse.fromPartial({ value });
+    } finally {
+      reader.close();
+    }
+  }
+
+  async rawPut(request: RawPutRequest): Promise<RawPutResponse> {
+    const cf = this.columnFamily(request.cf);
+    this.checkKey(request.key);
+    this.checkValue(request.value);
+    await this.storage.write(request.context, [{ type: 'put', cf, key: request.key, value: request.value }]);
+    return RawPutResponse.fromPartial({});
+  }
+
+  async rawDelete(request: RawDeleteRequest): Promise<RawDeleteResponse> {
+    const cf = this.columnFamily(request.cf);
+    this.checkKey(request.key);
+    await this.storage.write(request.context, [{ type: 'delete', cf, key: request.key }]);
+    return RawDeleteResponse.fromPartial({});
+  }
+
+  async rawScan(request: RawScanRequest): Promise<RawScanResponse> {
+    const cf = this.columnFamily(request.cf);
+    this.checkKey(request.startKey, true);
+    if (request.limit > this.limits.maxScanLimit) {
+      throw new TinyKvError(ErrorCode.ScanLimitTooLarge, `scan limit ${request.limit} exceeds ${this.limits.maxScanLimit}`, {
+        limit: request.limit,
+        maxScanLimit: this.limits.maxScanLimit,
+      });
+    }
+    const reader = await this.storage.reader(request.context);
+    const iterator = reader.iterCF(cf);
+    const kvs: KvPair[] = [];
+    try {
+      let responseBytes = 0;
+      for (iterator.seek(request.startKey); iterator.valid() && kvs.length < request.limit; iterator.next()) {
+        const key = iterator.key();
+        const value = iterator.value();
+        responseBytes += key.length + value.length;
+        // Always return at least one pair so a client paging by last key makes progress.
+        if (kvs.length > 0 && responseBytes > this.limits.maxScanResponseBytes) break;
+        kvs.push(KvPair.fromPartial({ key, value }));
+      }
+    } finally {
+      iterator.close();
+      reader.close();
+    }
+    return RawScanResponse.fromPartial({ kvs });
+  }
+
+  private columnFamily(name: string): DataColumnFamily {
+    const cf = name === '' ? 'default' : name;
+    if (!isDataColumnFamily(cf)) {
+      throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${name}" (expected default, lock or write)`, {
+        cf: name,
+      });
+    }
+    return cf;
+  }
+
+  private checkKey(key: Buffer, allowEmpty = false): void {
+    if (key.length === 0 && !allowEmpty) throw new TinyKvError(ErrorCode.EmptyKey, 'key must not be empty');
+    if (key.length > this.limits.maxKeySizeBytes) {
+      throw new TinyKvError(ErrorCode.KeyTooLarge, `key of ${key.length} bytes exceeds max-key-size ${this.limits.maxKeySizeBytes}`, {
+        sizeBytes: key.length,
+        maxKeySizeBytes: this.limits.maxKeySizeBytes,
+      });
+    }
+  }
+
+  private checkValue(value: Buffer): void {
+    // An empty value would be indistinguishable from a delete in TinyKV's engine; say so.
+    if (value.length === 0) throw new TinyKvError(ErrorCode.EmptyValue, 'empty values are not supported; use RawDelete');
+    if (value.length > this.limits.maxValueSizeBytes) {
+      throw new TinyKvError(
+        ErrorCode.ValueTooLarge,
+        `value of ${value.length} bytes exceeds max-value-size ${this.limits.maxValueSizeBytes}`,
+        { sizeBytes: value.length, maxValueSizeBytes: this.limits.maxValueSizeBytes },
+      );
+    }
+  }
+}
