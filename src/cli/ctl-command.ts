@@ -1,0 +1,65 @@
+/** `tinykv ctl raw get|put|delete|scan`: the Raw API from the shell. */
+import { Command, Option } from 'commander';
+import { createRawClient, type RawClient } from '../client/raw-client.js';
+import { BYTE_ENCODINGS, decodeArg, encodeBytes, renderTable, type ByteEncoding, type OutputFormat } from './output.js';
+
+interface CommonOptions {
+  addr: string;
+  cf: string;
+  output: OutputFormat;
+  encoding: ByteEncoding;
+  timeoutMs: number;
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .option('--addr <host:port>', 'node address', '127.0.0.1:20160')
+    .option('--cf <name>', 'column family: default, lock or write', 'default')
+    .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('--encoding <encoding>', 'how keys and values are written and printed').choices(BYTE_ENCODINGS).default('utf8'))
+    .option('--timeout-ms <ms>', 'per-call deadline in milliseconds', (v) => Number.parseInt(v, 10), 10_000);
+}
+
+async function withClient<T>(options: CommonOptions, run: (client: RawClient) => Promise<T>): Promise<T> {
+  const client = createRawClient(options.addr, { timeoutMs: options.timeoutMs });
+  try {
+    return await run(client);
+  } finally {
+    client.close();
+  }
+}
+
+export function registerCtlCommand(program: Command, print: (text: string) => void): void {
+  const ctl = program.command('ctl').description('talk to a running node');
+  const raw = ctl.command('raw').description('Raw API: get, put, delete, scan');
+
+  withCommon(raw.command('get').argument('<key>').description('read one key')).action(async (key: string, options: CommonOptions) => {
+    const value = await withClient(options, (c) => c.get(decodeArg(key, options.encoding), options.cf));
+    if (options.output === 'json') {
+      print(JSON.stringify({ key, found: value !== undefined, value: value === undefined ? null : encodeBytes(value, options.encoding) }));
+    } else {
+      print(value === undefined ? '(not found)' : encodeBytes(value, options.encoding));
+    }
+    if (value === undefined) process.exitCode = 1;
+  });
+
+  withCommon(raw.command('put').argument('<key>').argument('<value>').description('write one key'))
+    .action(async (key: string, value: string, options: CommonOptions) => {
+      await withClient(options, (c) => c.put(decodeArg(key, options.encoding), decodeArg(value, options.encoding), options.cf));
+      print(options.output === 'json' ? JSON.stringify({ key, ok: true }) : 'OK');
+    });
+
+  withCommon(raw.command('delete').argument('<key>').description('delete one key')).action(async (key: string, options: CommonOptions) => {
+    await withClient(options, (c) => c.delete(decodeArg(key, options.encoding), options.cf));
+    print(options.output === 'json' ? JSON.stringify({ key, ok: true }) : 'OK');
+  });
+
+  withCommon(raw.command('scan').argument('[start]', 'first key (inclusive)', '').description('list keys from start in byte order'))
+    .option('--limit <n>', 'at most this many pairs', (v) => Number.parseInt(v, 10), 100)
+    .action(async (start: string, options: CommonOptions & { limit: number }) => {
+      const pairs = await withClient(options, (c) => c.scan(decodeArg(start, options.encoding), options.limit, options.cf));
+      const rows = pairs.map((p) => [encodeBytes(p.key, options.encoding), encodeBytes(p.value, options.encoding)]);
+      if (options.output === 'json') print(JSON.stringify(rows.map(([key, value]) => ({ key, value }))));
+      else print(renderTable(['KEY', 'VALUE'], rows) + `\n(${rows.length} pairs)`);
+    });
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { ConfigError, DEFAULT_CONFIG, loadConfig, parseAddress } from '../../src/config/config.js';
+import { parseDurationMs, parseSizeBytes } from '../../src/config/units.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function withFile(text: string, run: (path: string) => void): void {
+  const dir = tempDir();
+  try {
+    writeFileSync(`${dir.path}/c.toml`, text);
+    run(`${dir.path}/c.toml`);
+  } finally {
+    dir.cleanup();
+  }
+}
+
+describe('config', () => {
+  it('the commented example file states exactly the defaults', () => {
+    expect(loadConfig({ configFile: 'tinykv.example.toml' })).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('applies file, then environment, then overrides', () => {
+    withFile('[server]\naddr = "127.0.0.1:1"\n[storage]\ndata-dir = "/from-file"\n[log]\nlevel = "debug"\n', (path) => {
+      const config = loadConfig({
+        configFile: path,
+        env: { TINYKV_DATA_DIR: '/from-env', TINYKV_LOG_LEVEL: 'warn' },
+        overrides: { logLevel: 'error' },
+      });
+      expect(config.addr).toBe('127.0.0.1:1');
+      expect(config.dataDir).toBe('/from-env');
+      expect(config.logLevel).toBe('error');
+    });
+  });
+
+  it('parses human sizes and durations', () => {
+    expect(parseSizeBytes('1MiB')).toBe(1024 * 1024);
+    expect(parseSizeBytes('4KB')).toBe(4000);
+    expect(parseSizeBytes(512)).toBe(512);
+    expect(parseSizeBytes('12 parsecs')).toBeUndefined();
+    expect(parseDurationMs('10s')).toBe(10_000);
+    expect(parseDurationMs('250ms')).toBe(250);
+    expect(parseDurationMs('soon')).toBeUndefined();
+  });
+
+  const invalid: Array<[string, string]> = [
+    ['[server]\naddr = 5\n', 'server.addr must be a string'],
+    ['[storage]\nengine = "rocksdb"\n', 'storage.engine must be one of'],
+    ['[limits]\nmax-key-size = "4KiB"\n', 'limits.max-key-size must be'],
+    ['[limits]\nmax-value-size = "1GiB"\n', 'limits.max-value-size must be'],
+    ['[nope]\nx = 1\n', 'unknown section [nope]'],
+    ['[server]\nadress = "x"\n', 'unknown key server.adress'],
+    ['[server\n', 'not valid TOML'],
+    ['[server]\ngraceful-shutdown-timeout = "forever"\n', 'must be a duration'],
+  ];
+  it.each(invalid)('rejects %j', (text, message) => {
+    withFile(text, (path) => {
+      expect(() => loadConfig({ configFile: path })).toThrow(ConfigError);
+      expect(() => loadConfig({ configFile: path })).toThrow(message);
+    });
+  });
+
+  it('rejects a missing file and bad addresses', () => {
+    expect(() => loadConfig({ configFile: '/no/such/file.toml' })).toThrow(/cannot read config file/);
+    expect(() => parseAddress('localhost')).toThrow(ConfigError);
+    expect(() => parseAddress('localhost:70000')).toThrow(ConfigError);
+    expect(parseAddress('[::1]:20160')).toEqual({ host: '[::1]', port: 20160 });
+  });
+});
