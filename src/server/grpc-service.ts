@@ -47,9 +47,22 @@ export class CallTracker {
   }
 }
 
+/** An error that knows its stable code and gRPC status (TinyKvError, TxnError). */
+interface CodedError {
+  readonly code: string;
+  readonly grpcStatus: GrpcStatus;
+  readonly message: string;
+}
+
+function isCodedError(err: unknown): err is CodedError {
+  if (isTinyKvError(err)) return true;
+  const candidate = err as Partial<CodedError> | null;
+  return err instanceof Error && typeof candidate?.code === 'string' && typeof candidate.grpcStatus === 'number';
+}
+
 export function toServiceError(err: unknown): Partial<ServerErrorResponse> {
   const metadata = new Metadata();
-  if (isTinyKvError(err)) {
+  if (isCodedError(err)) {
     metadata.set('tinykv-error-code', err.code);
     return { code: err.grpcStatus, details: `[${err.code}] ${err.message}`, metadata };
   }
@@ -76,7 +89,7 @@ export function unary<Req, Res>(
       },
       (err: unknown) => {
         tracker.leave();
-        if (!isTinyKvError(err) || err.grpcStatus === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
+        if (!isCodedError(err) || err.grpcStatus === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
         callback(toServiceError(err), null);
       },
     );

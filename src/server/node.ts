@@ -5,7 +5,23 @@
 import { join } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { TinyKvService } from '../proto/tinykvpb.js';
-import type { RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest } from '../proto/kvrpcpb.js';
+import type {
+  BatchRollbackRequest,
+  CheckTxnStatusRequest,
+  CommitRequest,
+  GetRequest,
+  PrewriteRequest,
+  RawDeleteRequest,
+  RawGetRequest,
+  RawPutRequest,
+  RawScanRequest,
+  ResolveLockRequest,
+  ScanRequest,
+} from '../proto/kvrpcpb.js';
+import { SchedulerService } from '../proto/schedulerpb.js';
+import { createTxnCommands } from '../txn/index.js';
+import { loadClusterId, standaloneSchedulerService, startOracle } from '../scheduler/standalone-scheduler.js';
+import { systemClock } from '../env/clock.js';
 import { loadConfig, type ConfigOverrides, type NodeConfig } from '../config/config.js';
 import type { Engine } from '../engine/engine.js';
 import { LmdbEngine } from '../engine/lmdb-engine.js';
@@ -18,13 +34,6 @@ import { CallTracker, unary, unimplementedService } from './grpc-service.js';
 import { DataDirLock } from './data-dir-lock.js';
 
 const PENDING_FEATURES: Record<string, string> = {
-  KvGet: 'transactions, issue 5',
-  KvScan: 'transactions, issue 5',
-  KvPrewrite: 'transactions, issue 5',
-  KvCommit: 'transactions, issue 5',
-  KvCheckTxnStatus: 'transactions, issue 5',
-  KvBatchRollback: 'transactions, issue 5',
-  KvResolveLock: 'transactions, issue 5',
   Raft: 'replicated store, issue 4',
   Snapshot: 'replicated store, issue 4',
   Coprocessor: 'SQL push-down is out of scope',
@@ -48,17 +57,25 @@ export class TinyKvNode {
     const lock = config.engine === 'lmdb' ? DataDirLock.acquire(config.dataDir) : undefined;
     let storage: Storage | undefined;
     try {
-      storage = new StandaloneStorage(openEngine(config));
+      const engine = openEngine(config);
+      storage = new StandaloneStorage(engine);
       await storage.start();
+      const clusterId = await loadClusterId(engine, systemClock, Math.random);
+      const oracle = await startOracle(engine, systemClock);
       const tracker = new CallTracker();
       const server = new Server({
         'grpc.max_receive_message_length': config.limits.maxMessageSizeBytes,
         'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
       });
+      let boundAddr = config.addr;
       server.addService(TinyKvService, buildImplementation(storage, config, tracker, logger));
+      server.addService(
+        SchedulerService,
+        standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),
+      );
       const port = await bind(server, config.addr);
-      const host = config.addr.slice(0, config.addr.lastIndexOf(':'));
-      const node = new TinyKvNode(`${host}:${port}`, config, server, storage, tracker, lock, logger);
+      boundAddr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
+      const node = new TinyKvNode(boundAddr, config, server, storage, tracker, lock, logger);
       logger.info({ addr: node.addr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' }, 'tinykv node serving');
       return node;
     } catch (err) {
@@ -101,12 +118,20 @@ function openEngine(config: NodeConfig): Engine {
 
 function buildImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger) {
   const raw = new RawHandlers(storage, config.limits);
+  const txn = createTxnCommands(storage);
   return {
     ...unimplementedService(TinyKvService, (method) => PENDING_FEATURES[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
     rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
     rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
     rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
     rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, logger),
+    kvGet: unary('KvGet', (r: GetRequest) => txn.kvGet(r), tracker, logger),
+    kvScan: unary('KvScan', (r: ScanRequest) => txn.kvScan(r), tracker, logger),
+    kvPrewrite: unary('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r), tracker, logger),
+    kvCommit: unary('KvCommit', (r: CommitRequest) => txn.kvCommit(r), tracker, logger),
+    kvCheckTxnStatus: unary('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r), tracker, logger),
+    kvBatchRollback: unary('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r), tracker, logger),
+    kvResolveLock: unary('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r), tracker, logger),
   };
 }
 
