@@ -6,6 +6,7 @@ import { credentials, Metadata, status as GrpcStatus, type ServiceError } from '
 import { TinyKvClient } from '../proto/tinykvpb.js';
 import { RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest } from '../proto/kvrpcpb.js';
 import { toBuffer } from '../util/bytes.js';
+import type { Error as RegionErrorPb } from '../proto/errorpb.js';
 
 export class TinyKvClientError extends Error {
   constructor(
@@ -65,26 +66,49 @@ export function createRawClient(addr: string, options: RawClientOptions = {}): R
   return {
     async get(key, cf = 'default') {
       const res = await call(client.rawGet, RawGetRequest.fromPartial({ key: toBuffer(key), cf }));
-      if (res.error) throw new TinyKvClientError(res.error, 'KV:Server:Error', GrpcStatus.UNKNOWN);
+      checkResponse(res);
       return res.notFound ? undefined : res.value;
     },
     async put(key, value, cf = 'default') {
       const res = await call(client.rawPut, RawPutRequest.fromPartial({ key: toBuffer(key), value: toBuffer(value), cf }));
-      if (res.error) throw new TinyKvClientError(res.error, 'KV:Server:Error', GrpcStatus.UNKNOWN);
+      checkResponse(res);
     },
     async delete(key, cf = 'default') {
       const res = await call(client.rawDelete, RawDeleteRequest.fromPartial({ key: toBuffer(key), cf }));
-      if (res.error) throw new TinyKvClientError(res.error, 'KV:Server:Error', GrpcStatus.UNKNOWN);
+      checkResponse(res);
     },
     async scan(startKey, limit, cf = 'default') {
       const res = await call(client.rawScan, RawScanRequest.fromPartial({ startKey: toBuffer(startKey), limit, cf }));
-      if (res.error) throw new TinyKvClientError(res.error, 'KV:Server:Error', GrpcStatus.UNKNOWN);
+      checkResponse(res);
       return res.kvs.map((kv) => ({ key: kv.key, value: kv.value }));
     },
     close() {
       client.close();
     },
   };
+}
+
+/** A region error from the server (wrong store, not leader, ...): retry elsewhere after refreshing. */
+function regionErrorToClientError(regionError: RegionErrorPb): TinyKvClientError {
+  const kind = regionError.notLeader
+    ? 'NotLeader'
+    : regionError.regionNotFound
+      ? 'RegionNotFound'
+      : regionError.keyNotInRegion
+        ? 'KeyNotInRegion'
+        : regionError.epochNotMatch
+          ? 'EpochNotMatch'
+          : regionError.staleCommand
+            ? 'StaleCommand'
+            : regionError.storeNotMatch
+              ? 'StoreNotMatch'
+              : 'Unknown';
+  return new TinyKvClientError(regionError.message || kind, `KV:Region:${kind}`, GrpcStatus.OK);
+}
+
+function checkResponse(res: { regionError?: RegionErrorPb; error: string }): void {
+  if (res.regionError) throw regionErrorToClientError(res.regionError);
+  if (res.error) throw new TinyKvClientError(res.error, 'KV:Server:Error', GrpcStatus.UNKNOWN);
 }
 
 function toClientError(err: ServiceError): TinyKvClientError {

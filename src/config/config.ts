@@ -18,6 +18,12 @@ export interface NodeConfig {
   readonly addr: string;
   /** Serve from one local engine without Raft. */
   readonly standalone: boolean;
+  /** Scheduler address (cluster mode). */
+  readonly scheduler: string;
+  /** Wall time of one raft tick. */
+  readonly raftBaseTickMs: number;
+  /** The leader compacts the raft log once this many entries are applied past its first index. */
+  readonly raftLogGcCountLimit: number;
   readonly dataDir: string;
   readonly engine: EngineKind;
   /** fsync every commit before acknowledging it. Turning it off risks acknowledged writes on a machine crash. */
@@ -31,6 +37,9 @@ export interface NodeConfig {
 export const DEFAULT_CONFIG: NodeConfig = {
   addr: '127.0.0.1:20160',
   standalone: true,
+  scheduler: '127.0.0.1:2379',
+  raftBaseTickMs: 100,
+  raftLogGcCountLimit: 10_000,
   dataDir: './data',
   engine: 'lmdb',
   sync: true,
@@ -58,6 +67,11 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
     'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
   },
+  raftstore: {
+    scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
+    'raft-base-tick-interval': (v, c) => (c.raftBaseTickMs = expectDuration('raftstore.raft-base-tick-interval', v)),
+    'raft-log-gc-count-limit': (v, c) => (c.raftLogGcCountLimit = expectCount('raftstore.raft-log-gc-count-limit', v)),
+  },
   storage: {
     'data-dir': (v, c) => (c.dataDir = expectString('storage.data-dir', v)),
     engine: (v, c) => (c.engine = expectOneOf('storage.engine', v, ENGINE_KINDS)),
@@ -76,6 +90,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
 
 const ENV_SCHEMA: Record<string, (value: string, into: MutableConfig) => void> = {
   TINYKV_ADDR: (v, c) => (c.addr = v),
+  TINYKV_SCHEDULER: (v, c) => (c.scheduler = v),
   TINYKV_DATA_DIR: (v, c) => (c.dataDir = v),
   TINYKV_LOG_LEVEL: (v, c) => (c.logLevel = expectOneOf('TINYKV_LOG_LEVEL', v, LOG_LEVELS)),
   TINYKV_ENGINE: (v, c) => (c.engine = expectOneOf('TINYKV_ENGINE', v, ENGINE_KINDS)),
@@ -134,7 +149,12 @@ function applyFile(config: MutableConfig, path: string): void {
 function validate(config: NodeConfig): void {
   parseAddress(config.addr);
   if (config.dataDir.trim() === '' && config.engine === 'lmdb') throw new ConfigError('storage.data-dir must not be empty');
-  if (!config.standalone) throw new ConfigError('only --standalone mode is available until the replicated store lands');
+  if (!config.standalone) {
+    parseAddress(config.scheduler);
+    if (config.engine !== 'lmdb') throw new ConfigError('cluster mode needs storage.engine = "lmdb"');
+  }
+  if (config.raftBaseTickMs < 1 || config.raftBaseTickMs > 10_000) throw new ConfigError('raftstore.raft-base-tick-interval must be 1ms..10s');
+  if (config.raftLogGcCountLimit < 1) throw new ConfigError('raftstore.raft-log-gc-count-limit must be at least 1');
   const { limits } = config;
   if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
     throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);

@@ -89,7 +89,7 @@ export class LmdbEngine implements Engine {
         family.removeSync(op.key);
         return;
       case 'deleteRange': {
-        if (compareBytes(op.start, op.end) >= 0) return;
+        if (op.end && compareBytes(op.start, op.end) >= 0) return;
         const keys = Array.from(family.getKeys({ start: op.start, end: op.end }));
         for (const key of keys) family.removeSync(key);
         return;

@@ -89,9 +89,16 @@ function applyOp(tree: Tree, op: WriteOp): void {
     case 'delete':
       tree.delete(op.key);
       return;
-    case 'deleteRange':
-      if (compareBytes(op.start, op.end) < 0) tree.deleteRange(op.start, op.end, false);
+    case 'deleteRange': {
+      if (op.end && compareBytes(op.start, op.end) >= 0) return;
+      const doomed: Buffer[] = [];
+      for (const [key] of tree.entries(op.start)) {
+        if (op.end && compareBytes(key, op.end) >= 0) break;
+        doomed.push(key);
+      }
+      for (const key of doomed) tree.delete(key);
       return;
+    }
   }
 }
 

@@ -22,10 +22,10 @@ export class WriteBatch {
     return this;
   }
 
-  /** Deletes every key in [start, end) of the family. */
-  deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): this {
+  /** Deletes every key in [start, end) of the family; without `end`, to the end of the family. */
+  deleteRange(cf: ColumnFamily, start: Uint8Array, end?: Uint8Array): this {
     checkFamily(cf);
-    this.push({ type: 'deleteRange', cf, start: toBuffer(start), end: toBuffer(end) }, start.length + end.length);
+    this.push({ type: 'deleteRange', cf, start: toBuffer(start), end: end && toBuffer(end) }, start.length + (end?.length ?? 0));
     return this;
   }
 

@@ -5,21 +5,7 @@
 import { join } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { TinyKvService } from '../proto/tinykvpb.js';
-import type {
-  BatchRollbackRequest,
-  CheckTxnStatusRequest,
-  CommitRequest,
-  GetRequest,
-  PrewriteRequest,
-  RawDeleteRequest,
-  RawGetRequest,
-  RawPutRequest,
-  RawScanRequest,
-  ResolveLockRequest,
-  ScanRequest,
-} from '../proto/kvrpcpb.js';
 import { SchedulerService } from '../proto/schedulerpb.js';
-import { createTxnCommands } from '../txn/index.js';
 import { loadClusterId, standaloneSchedulerService, startOracle } from '../scheduler/standalone-scheduler.js';
 import { systemClock } from '../env/clock.js';
 import { loadConfig, type ConfigOverrides, type NodeConfig } from '../config/config.js';
@@ -29,15 +15,9 @@ import { MemoryEngine } from '../engine/memory-engine.js';
 import { StandaloneStorage } from '../storage/standalone-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { RawHandlers } from './raw-handlers.js';
-import { CallTracker, unary, unimplementedService } from './grpc-service.js';
+import { CallTracker } from './grpc-service.js';
+import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from './data-dir-lock.js';
-
-const PENDING_FEATURES: Record<string, string> = {
-  Raft: 'replicated store, issue 4',
-  Snapshot: 'replicated store, issue 4',
-  Coprocessor: 'SQL push-down is out of scope',
-};
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -68,7 +48,7 @@ export class TinyKvNode {
         'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
       });
       let boundAddr = config.addr;
-      server.addService(TinyKvService, buildImplementation(storage, config, tracker, logger));
+      server.addService(TinyKvService, tinyKvImplementation(storage, config, tracker, logger));
       server.addService(
         SchedulerService,
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),
@@ -114,25 +94,6 @@ export class TinyKvNode {
 function openEngine(config: NodeConfig): Engine {
   if (config.engine === 'memory') return new MemoryEngine();
   return new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync });
-}
-
-function buildImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger) {
-  const raw = new RawHandlers(storage, config.limits);
-  const txn = createTxnCommands(storage);
-  return {
-    ...unimplementedService(TinyKvService, (method) => PENDING_FEATURES[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
-    rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
-    rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
-    rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
-    rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, logger),
-    kvGet: unary('KvGet', (r: GetRequest) => txn.kvGet(r), tracker, logger),
-    kvScan: unary('KvScan', (r: ScanRequest) => txn.kvScan(r), tracker, logger),
-    kvPrewrite: unary('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r), tracker, logger),
-    kvCommit: unary('KvCommit', (r: CommitRequest) => txn.kvCommit(r), tracker, logger),
-    kvCheckTxnStatus: unary('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r), tracker, logger),
-    kvBatchRollback: unary('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r), tracker, logger),
-    kvResolveLock: unary('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r), tracker, logger),
-  };
 }
 
 function bind(server: Server, addr: string): Promise<number> {

@@ -16,8 +16,21 @@ import {
 } from '../proto/kvrpcpb.js';
 import { isDataColumnFamily, type DataColumnFamily } from '../engine/engine.js';
 import type { Storage } from '../storage/storage.js';
+import type { Error as RegionErrorPb } from '../proto/errorpb.js';
+import { regionErrorOf } from '../txn/commands/common.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import type { Limits } from './limits.js';
+
+/** Region errors (wrong region, not leader, ...) travel in the response's region_error, as TinyKV's do. */
+async function withRegionErrors<T>(run: () => Promise<T>, wrap: (regionError: RegionErrorPb) => T): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const regionError = regionErrorOf(err);
+    if (regionError) return wrap(regionError);
+    throw err;
+  }
+}
 
 export class RawHandlers {
   constructor(
@@ -25,10 +38,26 @@ export class RawHandlers {
     private readonly limits: Limits,
   ) {}
 
-  async rawGet(request: RawGetRequest): Promise<RawGetResponse> {
+  rawGet(request: RawGetRequest): Promise<RawGetResponse> {
+    return withRegionErrors(() => this.get(request), (regionError) => RawGetResponse.fromPartial({ regionError }));
+  }
+
+  rawPut(request: RawPutRequest): Promise<RawPutResponse> {
+    return withRegionErrors(() => this.put(request), (regionError) => RawPutResponse.fromPartial({ regionError }));
+  }
+
+  rawDelete(request: RawDeleteRequest): Promise<RawDeleteResponse> {
+    return withRegionErrors(() => this.delete(request), (regionError) => RawDeleteResponse.fromPartial({ regionError }));
+  }
+
+  rawScan(request: RawScanRequest): Promise<RawScanResponse> {
+    return withRegionErrors(() => this.scan(request), (regionError) => RawScanResponse.fromPartial({ regionError }));
+  }
+
+  private async get(request: RawGetRequest): Promise<RawGetResponse> {
     const cf = this.columnFamily(request.cf);
     this.checkKey(request.key);
-    const reader = await this.storage.reader(request.context);
+    const reader = await this.storage.reader(request.context, request.key);
     try {
       const value = reader.getCF(cf, request.key);
       return value === undefined ? RawGetResponse.fromPartial({ notFound: true }) : RawGetResponse.fromPartial({ value });
@@ -37,7 +66,7 @@ export class RawHandlers {
     }
   }
 
-  async rawPut(request: RawPutRequest): Promise<RawPutResponse> {
+  private async put(request: RawPutRequest): Promise<RawPutResponse> {
     const cf = this.columnFamily(request.cf);
     this.checkKey(request.key);
     this.checkValue(request.value);
@@ -45,14 +74,14 @@ export class RawHandlers {
     return RawPutResponse.fromPartial({});
   }
 
-  async rawDelete(request: RawDeleteRequest): Promise<RawDeleteResponse> {
+  private async delete(request: RawDeleteRequest): Promise<RawDeleteResponse> {
     const cf = this.columnFamily(request.cf);
     this.checkKey(request.key);
     await this.storage.write(request.context, [{ type: 'delete', cf, key: request.key }]);
     return RawDeleteResponse.fromPartial({});
   }
 
-  async rawScan(request: RawScanRequest): Promise<RawScanResponse> {
+  private async scan(request: RawScanRequest): Promise<RawScanResponse> {
     const cf = this.columnFamily(request.cf);
     this.checkKey(request.startKey, true);
     if (request.limit > this.limits.maxScanLimit) {
@@ -61,7 +90,7 @@ export class RawHandlers {
         maxScanLimit: this.limits.maxScanLimit,
       });
     }
-    const reader = await this.storage.reader(request.context);
+    const reader = await this.storage.reader(request.context, request.startKey);
     const iterator = reader.iterCF(cf);
     const kvs: KvPair[] = [];
     try {

@@ -36,5 +36,6 @@ export interface Storage {
   stop(): Promise<void>;
   /** Applies every modify atomically; resolves once durable. */
   write(context: Context | undefined, batch: readonly Modify[]): Promise<void>;
-  reader(context: Context | undefined): Promise<StorageReader>;
+  /** `keyHint`: a key the caller will read, used to find the region when the context names none. */
+  reader(context: Context | undefined, keyHint?: Buffer): Promise<StorageReader>;
 }

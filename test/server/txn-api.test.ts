@@ -4,8 +4,8 @@ import { credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import { startServer, type TinyKvNode } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { TinyKvClient } from '../../src/proto/tinykvpb.js';
-import { SchedulerClient, TsoRequest, type TsoResponse } from '../../src/proto/schedulerpb.js';
-import { Op } from '../../src/proto/kvrpcpb.js';
+import { SchedulerClient, TsoRequest, type GetMembersResponse, type TsoResponse } from '../../src/proto/schedulerpb.js';
+import { Op, type CommitResponse, type GetResponse, type PrewriteResponse } from '../../src/proto/kvrpcpb.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let node: TinyKvNode;
@@ -13,8 +13,8 @@ let kv: TinyKvClient;
 let pd: SchedulerClient;
 let dir: ReturnType<typeof tempDir>;
 
-function call<Req, Res>(fn: (req: Req, cb: (err: Error | null, res: Res) => void) => unknown, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res))));
+function call<Res>(invoke: (cb: (err: Error | null, res: Res) => void) => unknown): Promise<Res> {
+  return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
 }
 
 beforeAll(async () => {
@@ -47,7 +47,7 @@ const ts = (r: TsoResponse) => (r.timestamp!.physical << 18n) | r.timestamp!.log
 
 describe('standalone node: scheduler subset', () => {
   it('GetMembers names this node with a stable cluster id', async () => {
-    const members = await call(pd.getMembers.bind(pd), {});
+    const members = await call<GetMembersResponse>((cb) => pd.getMembers({ header: undefined }, cb));
     expect(members.header!.clusterId).toBeGreaterThan(0n);
     expect(members.leader!.clientUrls).toEqual([`http://${node.addr}`]);
   });
@@ -65,7 +65,7 @@ describe('standalone node: scheduler subset', () => {
   });
 
   it('other scheduler RPCs answer UNIMPLEMENTED', async () => {
-    await expect(call(pd.allocId.bind(pd), {})).rejects.toMatchObject({ code: GrpcStatus.UNIMPLEMENTED });
+    await expect(call((cb) => pd.allocId({ header: undefined }, cb))).rejects.toMatchObject({ code: GrpcStatus.UNIMPLEMENTED });
   });
 });
 
@@ -73,28 +73,30 @@ describe('standalone node: Percolator over gRPC', () => {
   it('prewrites, commits and reads at a later version', async () => {
     const start = ts(await tso(1));
     const key = Buffer.from('txn-key');
-    const pre = await call(kv.kvPrewrite.bind(kv), {
+    const pre = await call<PrewriteResponse>((cb) => kv.kvPrewrite({
       context: undefined,
       mutations: [{ op: Op.Put, key, value: Buffer.from('v1') }],
       primaryLock: key,
       startVersion: start,
       lockTtl: 3000n,
-    });
+    }, cb));
     expect(pre.errors).toEqual([]);
-    const locked = await call(kv.kvGet.bind(kv), { context: undefined, key, version: ts(await tso(1)) });
+    const lockedAt = ts(await tso(1));
+    const locked = await call<GetResponse>((cb) => kv.kvGet({ context: undefined, key, version: lockedAt }, cb));
     expect(locked.error?.locked?.lockVersion).toBe(start);
     const commitTs = ts(await tso(1));
-    const commit = await call(kv.kvCommit.bind(kv), { context: undefined, startVersion: start, keys: [key], commitVersion: commitTs });
+    const commit = await call<CommitResponse>((cb) => kv.kvCommit({ context: undefined, startVersion: start, keys: [key], commitVersion: commitTs }, cb));
     expect(commit.error).toBeUndefined();
-    const read = await call(kv.kvGet.bind(kv), { context: undefined, key, version: ts(await tso(1)) });
+    const readAt = ts(await tso(1));
+    const read = await call<GetResponse>((cb) => kv.kvGet({ context: undefined, key, version: readAt }, cb));
     expect(read.value.toString()).toBe('v1');
-    const before = await call(kv.kvGet.bind(kv), { context: undefined, key, version: start - 1n });
+    const before = await call<GetResponse>((cb) => kv.kvGet({ context: undefined, key, version: start - 1n }, cb));
     expect(before.notFound).toBe(true);
   });
 
   it('answers a malformed transactional request with INVALID_ARGUMENT', async () => {
     await expect(
-      call(kv.kvCommit.bind(kv), { context: undefined, startVersion: 0n, keys: [Buffer.from('k')], commitVersion: 0n }),
+      call<CommitResponse>((cb) => kv.kvCommit({ context: undefined, startVersion: 0n, keys: [Buffer.from('k')], commitVersion: 0n }, cb)),
     ).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
   });
 });

@@ -1,0 +1,127 @@
+/**
+ * `tinykv scheduler`: run the scheduler (TinyScheduler, a trimmed PD) until SIGINT/SIGTERM, then
+ * shut down gracefully and exit 0. Invalid flags exit 2 (commander errors, ConfigError, UsageError).
+ *
+ *   tinykv scheduler --addr 127.0.0.1:2379 --data-dir D [--initial-stores N] [--initial-regions K]
+ *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--log-level L]
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Logger } from 'pino';
+import { ConfigError, ENGINE_KINDS, LOG_LEVELS, type EngineKind, type LogLevel } from '../config/config.js';
+import { createLogger } from '../log/logger.js';
+import { BYTE_ENCODINGS, decodeArg, type ByteEncoding } from './output.js';
+import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
+import { MAX_INITIAL_REGIONS, MAX_INITIAL_STORES, resolveSplitKeys } from '../scheduler/bootstrap.js';
+import { isSchedulerError } from '../scheduler/errors.js';
+
+export const DEFAULT_SCHEDULER_DATA_DIR = './scheduler-data';
+
+interface SchedulerFlags {
+  addr: string;
+  dataDir: string;
+  initialStores: number;
+  initialRegions?: number;
+  splitKeys?: string;
+  splitKeyEncoding: ByteEncoding;
+  logLevel: LogLevel;
+  engine: EngineKind;
+}
+
+/** Seams for running the command in-process (tests): a logger, and a promise that stops it like a signal. */
+export interface SchedulerCommandHooks {
+  readonly logger?: Logger;
+  readonly shutdownSignal?: Promise<unknown>;
+  readonly onListening?: (scheduler: SchedulerHandle) => void;
+}
+
+function intIn(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag} must be an integer in ${min}..${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+function checkAddr(addr: string): void {
+  const colon = addr.lastIndexOf(':');
+  const port = Number(addr.slice(colon + 1));
+  if (colon <= 0 || !/^\d+$/.test(addr.slice(colon + 1)) || port > 65_535) {
+    throw new ConfigError(`--addr must be host:port, got "${addr}"`);
+  }
+}
+
+/** The initial split keys from the flags; ConfigError when they are inconsistent. */
+export function splitKeysFromFlags(flags: Pick<SchedulerFlags, 'initialRegions' | 'splitKeys' | 'splitKeyEncoding'>): Buffer[] {
+  const explicit = flags.splitKeys?.split(',').map((k) => decodeArg(k, flags.splitKeyEncoding));
+  try {
+    return resolveSplitKeys({ initialRegions: flags.initialRegions, splitKeys: explicit });
+  } catch (err) {
+    if (isSchedulerError(err)) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+export function registerSchedulerCommand(program: Command, print: (text: string) => void, hooks: SchedulerCommandHooks = {}): void {
+  program
+    .command('scheduler')
+    .description('run the scheduler (TinyScheduler: cluster ids, TSO, ids, stores, regions, bootstrap)')
+    .option('--addr <host:port>', 'gRPC listen address', DEFAULT_SCHEDULER_ADDR)
+    .option('--data-dir <path>', 'data directory', DEFAULT_SCHEDULER_DATA_DIR)
+    .addOption(
+      new Option('--initial-stores <n>', 'bootstrap once this many stores have registered (0: wait for a Bootstrap RPC)')
+        .argParser(intIn('--initial-stores', 0, MAX_INITIAL_STORES))
+        .default(1),
+    )
+    .addOption(
+      new Option('--initial-regions <k>', 'regions to create at bootstrap (default 1, or one more than --split-keys)').argParser(
+        intIn('--initial-regions', 1, MAX_INITIAL_REGIONS),
+      ),
+    )
+    .option('--split-keys <keys>', 'comma-separated split points of the initial regions (default: evenly over the byte range)')
+    .addOption(new Option('--split-key-encoding <encoding>', 'how --split-keys are written').choices(BYTE_ENCODINGS).default('utf8'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--engine <kind>', 'storage engine (memory keeps nothing)').choices(ENGINE_KINDS).default('lmdb'))
+    .action(async (flags: SchedulerFlags) => {
+      checkAddr(flags.addr);
+      const splitKeys = splitKeysFromFlags(flags);
+      const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler');
+      const scheduler = await startScheduler({
+        addr: flags.addr,
+        dataDir: flags.dataDir,
+        engine: flags.engine,
+        initialStores: flags.initialStores,
+        splitKeys,
+        logger,
+      });
+      print(`tinykv scheduler listening on ${scheduler.addr}`);
+      hooks.onListening?.(scheduler);
+      const reason = await waitForShutdown(hooks.shutdownSignal);
+      logger.info({ reason }, 'stopping');
+      await scheduler.close();
+      logger.flush();
+    });
+}
+
+/** Resolves on the first SIGINT/SIGTERM (a second one exits at once) or when `signal` settles. */
+function waitForShutdown(signal: Promise<unknown> | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    let handling = false;
+    const handler = (name: NodeJS.Signals) => {
+      if (handling) process.exit(130);
+      handling = true;
+      resolve(name);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    signal?.then(
+      () => {
+        process.off('SIGINT', handler);
+        process.off('SIGTERM', handler);
+        resolve('shutdown requested');
+      },
+      () => resolve('shutdown requested'),
+    );
+  });
+}

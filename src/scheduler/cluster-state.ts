@@ -1,0 +1,403 @@
+/**
+ * The scheduler's in-memory view of the cluster: stores, regions (a tree keyed by start key), region
+ * leaders and per-store counts. Pure and deterministic: no I/O, time only from the injected Clock.
+ * Callers persist what the methods report as changed.
+ *
+ * Region heartbeats follow TinyKV/PD's `processRegionHeartbeat` (reference §8.1):
+ *   1. a heartbeat whose epoch is older than the known region with the same id (version or conf_ver
+ *      lower) is stale;
+ *   2. so is one older than any region whose range it overlaps. Equal epochs pass, so the two halves
+ *      of a split may report in either order;
+ *   3. an accepted heartbeat replaces the region with its id and removes every region it overlaps.
+ * A heartbeat with the same epoch but different peers or leader is accepted (a shrunk peer list
+ * must still be recorded, TestRegionRemovePeers3C). Note that rule 2 compares conf_ver across
+ * regions too, so a region created by a split must carry its parent's conf_ver (as TiKV does).
+ */
+import { Peer, Region, RegionEpoch, Store, StoreState } from '../proto/metapb.js';
+import type { StoreStats } from '../proto/schedulerpb.js';
+import type { Clock } from '../env/clock.js';
+import { compareBytes } from '../util/bytes.js';
+import { assert } from '../util/assert.js';
+import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
+
+export interface RegionInfo {
+  readonly region: Region;
+  /** The leader peer of the last accepted heartbeat; undefined until a leader reports. */
+  readonly leader: Peer | undefined;
+  readonly pendingPeers: readonly Peer[];
+  readonly approximateSizeBytes: number;
+}
+
+export interface RegionHeartbeatExtras {
+  readonly pendingPeers?: readonly Peer[];
+  readonly approximateSizeBytes?: number;
+}
+
+export interface RegionHeartbeatResult {
+  /** Range, epoch or peers differ from what was known (or the region is new): persist it. */
+  readonly metaChanged: boolean;
+  readonly leaderChanged: boolean;
+  /** Regions that the accepted one overlapped and that were dropped: delete them from storage. */
+  readonly removed: readonly RegionInfo[];
+  readonly region: RegionInfo;
+}
+
+export interface StoreInfo {
+  readonly store: Store;
+  readonly stats: StoreStats | undefined;
+  readonly lastHeartbeatMs: number | undefined;
+  readonly regionCount: number;
+  readonly leaderCount: number;
+  readonly pendingPeerCount: number;
+  readonly regionSizeBytes: number;
+  readonly leaderSizeBytes: number;
+}
+
+interface StoreRecord {
+  store: Store;
+  stats: StoreStats | undefined;
+  lastHeartbeatMs: number | undefined;
+}
+
+interface StoreCounts {
+  regionCount: number;
+  leaderCount: number;
+  pendingPeerCount: number;
+  regionSizeBytes: number;
+  leaderSizeBytes: number;
+}
+
+function emptyCounts(): StoreCounts {
+  return { regionCount: 0, leaderCount: 0, pendingPeerCount: 0, regionSizeBytes: 0, leaderSizeBytes: 0 };
+}
+
+/** Upper bound of one ScanRegions answer, also when the caller asks for "no limit". */
+export const SCAN_REGIONS_MAX = 10_000;
+
+export class ClusterState {
+  private readonly stores = new Map<number, StoreRecord>();
+  private readonly counts = new Map<number, StoreCounts>();
+  private readonly regionsById = new Map<number, RegionInfo>();
+  /** Regions sorted by start key; ranges never overlap. */
+  private readonly regionsByStart: RegionInfo[] = [];
+
+  constructor(private readonly clock: Clock) {}
+
+  // ---- stores -------------------------------------------------------------------------------
+
+  /**
+   * Registers a store or updates its address. A tombstoned store cannot come back; an address
+   * may belong to only one store that is not a tombstone. An update keeps the stored state.
+   */
+  putStore(input: Store): Store {
+    const id = input.id;
+    if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgument(`invalid store id ${id}`);
+    const existing = this.stores.get(id);
+    if (existing?.store.state === StoreState.Tombstone) {
+      throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `store ${id} is a tombstone`, { storeId: id });
+    }
+    this.checkAddressFree(id, input.address);
+    const store = existing ? { ...existing.store, address: input.address } : cloneStore(input);
+    if (existing) existing.store = store;
+    else this.stores.set(id, { store, stats: undefined, lastHeartbeatMs: undefined });
+    return cloneStore(store);
+  }
+
+  /** Puts a store loaded from storage, without the update rules. */
+  loadStore(store: Store): void {
+    this.stores.set(store.id, { store: cloneStore(store), stats: undefined, lastHeartbeatMs: undefined });
+  }
+
+  getStore(id: number): StoreInfo | undefined {
+    const record = this.stores.get(id);
+    return record ? this.storeInfo(record) : undefined;
+  }
+
+  /** Every store, ordered by id. */
+  getStores(options: { excludeTombstones?: boolean } = {}): StoreInfo[] {
+    const records = [...this.stores.values()].sort((a, b) => a.store.id - b.store.id);
+    return records
+      .filter((r) => !(options.excludeTombstones && r.store.state === StoreState.Tombstone))
+      .map((r) => this.storeInfo(r));
+  }
+
+  /** Records a store's statistics and the time of its heartbeat. */
+  storeHeartbeat(storeId: number, stats: StoreStats): void {
+    const record = this.stores.get(storeId);
+    if (!record) throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `store ${storeId} not found`, { storeId });
+    if (record.store.state === StoreState.Tombstone) {
+      throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `store ${storeId} is a tombstone`, { storeId });
+    }
+    record.stats = stats;
+    record.lastHeartbeatMs = this.clock.nowMs();
+  }
+
+  private checkAddressFree(id: number, address: string): void {
+    if (address === '') return;
+    for (const other of this.stores.values()) {
+      if (other.store.id === id || other.store.state === StoreState.Tombstone) continue;
+      if (other.store.address === address) {
+        throw new SchedulerError(
+          SchedulerErrorCode.DuplicateStoreAddress,
+          `address ${address} is already registered by store ${other.store.id}`,
+          { storeId: id, ownerStoreId: other.store.id, address },
+        );
+      }
+    }
+  }
+
+  private storeInfo(record: StoreRecord): StoreInfo {
+    const counts = this.counts.get(record.store.id) ?? emptyCounts();
+    return { store: cloneStore(record.store), stats: record.stats, lastHeartbeatMs: record.lastHeartbeatMs, ...counts };
+  }
+
+  // ---- regions ------------------------------------------------------------------------------
+
+  get regionCount(): number {
+    return this.regionsById.size;
+  }
+
+  /**
+   * Applies a region heartbeat: rejects a stale epoch with KV:Scheduler:StaleRegion and leaves the
+   * state unchanged; otherwise records the region and its leader, dropping overlapped regions.
+   */
+  processRegionHeartbeat(region: Region, leader: Peer | undefined, extras: RegionHeartbeatExtras = {}): RegionHeartbeatResult {
+    validateRegion(region, leader);
+    const epoch = region.regionEpoch!;
+    const origin = this.regionsById.get(region.id);
+    if (origin && isStale(epoch, origin.region.regionEpoch!)) throw staleError(region, origin.region);
+    const overlaps = this.overlapping(region.startKey, region.endKey).filter((r) => r.region.id !== region.id);
+    for (const overlap of overlaps) {
+      if (isStale(epoch, overlap.region.regionEpoch!)) throw staleError(region, overlap.region);
+    }
+    const info: RegionInfo = {
+      region: cloneRegion(region),
+      leader: leader ? clonePeer(leader) : undefined,
+      pendingPeers: (extras.pendingPeers ?? []).map(clonePeer),
+      approximateSizeBytes: extras.approximateSizeBytes ?? origin?.approximateSizeBytes ?? 0,
+    };
+    const metaChanged = !origin || !sameRegionMeta(origin.region, info.region) || overlaps.length > 0;
+    const leaderChanged = origin?.leader?.id !== info.leader?.id;
+    this.putRegion(info);
+    return { metaChanged, leaderChanged, removed: overlaps, region: info };
+  }
+
+  /** Puts a region loaded from storage or created by bootstrap, replacing anything it overlaps. */
+  loadRegion(region: Region, leader?: Peer): RegionInfo[] {
+    validateRegion(region, leader);
+    const removed = this.overlapping(region.startKey, region.endKey).filter((r) => r.region.id !== region.id);
+    this.putRegion({ region: cloneRegion(region), leader: leader && clonePeer(leader), pendingPeers: [], approximateSizeBytes: 0 });
+    return removed;
+  }
+
+  getRegionById(id: number): RegionInfo | undefined {
+    return this.regionsById.get(id);
+  }
+
+  /** The region whose range holds `key`. */
+  getRegion(key: Uint8Array): RegionInfo | undefined {
+    const index = this.indexContaining(key);
+    return index === -1 ? undefined : this.regionsByStart[index];
+  }
+
+  /** The region right before the one holding `key`, if the two are adjacent (PD's searchPrev). */
+  getPrevRegion(key: Uint8Array): RegionInfo | undefined {
+    const index = this.indexContaining(key);
+    if (index <= 0) return undefined;
+    const current = this.regionsByStart[index]!;
+    const previous = this.regionsByStart[index - 1]!;
+    return compareBytes(previous.region.endKey, current.region.startKey) === 0 ? previous : undefined;
+  }
+
+  /**
+   * Regions from the one holding `startKey` (or the first after it) while their start is below
+   * `endKey` (empty: unbounded), at most `limit` (<= 0: SCAN_REGIONS_MAX).
+   */
+  scanRegions(startKey: Uint8Array, endKey: Uint8Array, limit: number): RegionInfo[] {
+    const max = limit > 0 ? Math.min(limit, SCAN_REGIONS_MAX) : SCAN_REGIONS_MAX;
+    const out: RegionInfo[] = [];
+    for (let i = this.firstIndexFrom(startKey); i < this.regionsByStart.length && out.length < max; i++) {
+      const info = this.regionsByStart[i]!;
+      if (endKey.length > 0 && compareBytes(info.region.startKey, endKey) >= 0) break;
+      out.push(info);
+    }
+    return out;
+  }
+
+  /** Every region in key order. */
+  allRegions(): readonly RegionInfo[] {
+    return [...this.regionsByStart];
+  }
+
+  /**
+   * AskSplit's check (PD validRequestRegion): the region holding the request's start key must exist
+   * and the request's epoch must not be older than it.
+   */
+  checkRequestRegion(region: Region): RegionInfo {
+    const known = this.getRegion(region.startKey);
+    if (!known) {
+      const hex = Buffer.from(region.startKey).toString('hex');
+      throw new SchedulerError(SchedulerErrorCode.UnknownRegion, `no region holds key 0x${hex}`, { regionId: region.id });
+    }
+    const epoch = region.regionEpoch ?? { confVer: 0, version: 0 };
+    if (isStale(epoch, known.region.regionEpoch!)) throw staleError(region, known.region);
+    return known;
+  }
+
+  // ---- region tree --------------------------------------------------------------------------
+
+  private putRegion(info: RegionInfo): void {
+    const origin = this.regionsById.get(info.region.id);
+    if (origin) this.removeRegion(origin);
+    for (const overlap of this.overlapping(info.region.startKey, info.region.endKey)) this.removeRegion(overlap);
+    const at = this.upperBound(info.region.startKey);
+    this.regionsByStart.splice(at, 0, info);
+    this.regionsById.set(info.region.id, info);
+    this.adjustCounts(info, +1);
+    assert(at === 0 || rangesDisjoint(this.regionsByStart[at - 1]!.region, info.region), 'region tree overlap (left)');
+    assert(
+      at + 1 >= this.regionsByStart.length || rangesDisjoint(info.region, this.regionsByStart[at + 1]!.region),
+      'region tree overlap (right)',
+    );
+  }
+
+  private removeRegion(info: RegionInfo): void {
+    const index = this.regionsByStart.indexOf(info);
+    assert(index !== -1, `region ${info.region.id} is missing from the tree`);
+    this.regionsByStart.splice(index, 1);
+    this.regionsById.delete(info.region.id);
+    this.adjustCounts(info, -1);
+  }
+
+  private adjustCounts(info: RegionInfo, sign: 1 | -1): void {
+    const size = info.approximateSizeBytes;
+    for (const peer of info.region.peers) {
+      const counts = this.countsOf(peer.storeId);
+      counts.regionCount += sign;
+      counts.regionSizeBytes += sign * size;
+      if (info.leader && info.leader.id === peer.id) {
+        counts.leaderCount += sign;
+        counts.leaderSizeBytes += sign * size;
+      }
+    }
+    for (const pending of info.pendingPeers) this.countsOf(pending.storeId).pendingPeerCount += sign;
+  }
+
+  private countsOf(storeId: number): StoreCounts {
+    let counts = this.counts.get(storeId);
+    if (!counts) this.counts.set(storeId, (counts = emptyCounts()));
+    return counts;
+  }
+
+  /** Index of the first region whose start key is greater than `key`. */
+  private upperBound(key: Uint8Array): number {
+    let low = 0;
+    let high = this.regionsByStart.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (compareBytes(this.regionsByStart[mid]!.region.startKey, key) <= 0) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  private indexContaining(key: Uint8Array): number {
+    const index = this.upperBound(key) - 1;
+    if (index < 0) return -1;
+    return containsKey(this.regionsByStart[index]!.region, key) ? index : -1;
+  }
+
+  /** Index of the region holding `key`, or of the first region after it. */
+  private firstIndexFrom(key: Uint8Array): number {
+    const at = this.upperBound(key);
+    return at > 0 && containsKey(this.regionsByStart[at - 1]!.region, key) ? at - 1 : at;
+  }
+
+  private overlapping(startKey: Uint8Array, endKey: Uint8Array): RegionInfo[] {
+    const out: RegionInfo[] = [];
+    for (let i = this.firstIndexFrom(startKey); i < this.regionsByStart.length; i++) {
+      const info = this.regionsByStart[i]!;
+      if (endKey.length > 0 && compareBytes(info.region.startKey, endKey) >= 0) break;
+      out.push(info);
+    }
+    return out;
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+export function isStale(incoming: RegionEpoch, known: RegionEpoch): boolean {
+  return incoming.version < known.version || incoming.confVer < known.confVer;
+}
+
+function staleError(region: Region, known: Region): SchedulerError {
+  const epoch = region.regionEpoch;
+  const knownEpoch = known.regionEpoch!;
+  return new SchedulerError(
+    SchedulerErrorCode.StaleRegion,
+    `region ${region.id} epoch {conf_ver:${epoch?.confVer ?? 0}, version:${epoch?.version ?? 0}} is older than region ` +
+      `${known.id} {conf_ver:${knownEpoch.confVer}, version:${knownEpoch.version}}`,
+    { regionId: region.id, knownRegionId: known.id },
+  );
+}
+
+export function containsKey(region: Region, key: Uint8Array): boolean {
+  return compareBytes(region.startKey, key) <= 0 && (region.endKey.length === 0 || compareBytes(key, region.endKey) < 0);
+}
+
+/** `left` ends at or before `right` starts (left sorts first). */
+function rangesDisjoint(left: Region, right: Region): boolean {
+  return left.endKey.length > 0 && compareBytes(left.endKey, right.startKey) <= 0;
+}
+
+function validateRegion(region: Region, leader: Peer | undefined): void {
+  const id = region.id;
+  if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgument(`invalid region id ${id}`);
+  if (!region.regionEpoch) throw invalidArgument(`region ${id} has no epoch`, { regionId: id });
+  if (region.endKey.length > 0 && compareBytes(region.startKey, region.endKey) >= 0) {
+    throw invalidArgument(`region ${id} has an empty or inverted range`, { regionId: id });
+  }
+  if (region.peers.length === 0) throw invalidArgument(`region ${id} has no peers`, { regionId: id });
+  const peerIds = new Set<number>();
+  const storeIds = new Set<number>();
+  for (const peer of region.peers) {
+    if (!(peer.id > 0) || !(peer.storeId > 0)) throw invalidArgument(`region ${id} has an invalid peer`, { regionId: id });
+    peerIds.add(peer.id);
+    storeIds.add(peer.storeId);
+  }
+  if (peerIds.size !== region.peers.length || storeIds.size !== region.peers.length) {
+    throw invalidArgument(`region ${id} has two peers with one id or on one store`, { regionId: id });
+  }
+  if (leader && !region.peers.some((p) => p.id === leader.id && p.storeId === leader.storeId)) {
+    throw invalidArgument(`leader ${leader.id} is not a peer of region ${id}`, { regionId: id });
+  }
+}
+
+function sameRegionMeta(a: Region, b: Region): boolean {
+  return (
+    compareBytes(a.startKey, b.startKey) === 0 &&
+    compareBytes(a.endKey, b.endKey) === 0 &&
+    a.regionEpoch!.confVer === b.regionEpoch!.confVer &&
+    a.regionEpoch!.version === b.regionEpoch!.version &&
+    a.peers.length === b.peers.length &&
+    a.peers.every((p, i) => p.id === b.peers[i]!.id && p.storeId === b.peers[i]!.storeId)
+  );
+}
+
+export function clonePeer(peer: Peer): Peer {
+  return Peer.fromPartial({ id: peer.id, storeId: peer.storeId });
+}
+
+export function cloneRegion(region: Region): Region {
+  return Region.fromPartial({
+    id: region.id,
+    startKey: Buffer.from(region.startKey),
+    endKey: Buffer.from(region.endKey),
+    regionEpoch: region.regionEpoch && RegionEpoch.fromPartial(region.regionEpoch),
+    peers: region.peers.map(clonePeer),
+  });
+}
+
+export function cloneStore(store: Store): Store {
+  return Store.fromPartial({ id: store.id, address: store.address, state: store.state });
+}

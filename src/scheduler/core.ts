@@ -1,0 +1,246 @@
+/**
+ * The scheduler's domain layer: cluster state + persistence + id allocator + TSO + bootstrap,
+ * with one method per operation, in metapb terms (number ids). The gRPC service (service.ts)
+ * translates requests to these calls and typed errors to header errors or gRPC statuses; a node
+ * can embed a SchedulerCore on its own engine and gRPC server.
+ */
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.js';
+import { systemClock, type Clock } from '../env/clock.js';
+import { silentLogger } from '../log/logger.js';
+import type { Cluster, Peer, Region, Store } from '../proto/metapb.js';
+import type { StoreStats } from '../proto/schedulerpb.js';
+import { startOracle } from './standalone-scheduler.js';
+import type { Timestamp, TimestampOracle } from './tso.js';
+import { ClusterState, type RegionHeartbeatResult, type RegionInfo, type StoreInfo } from './cluster-state.js';
+import { IdAllocator, ID_ALLOC_STEP } from './id-allocator.js';
+import { SchedulerStore, ops } from './store.js';
+import { Bootstrapper, DEFAULT_MAX_REPLICAS, notBootstrapped, resolveSplitKeys } from './bootstrap.js';
+import { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
+import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
+
+export interface SchedulerCoreOptions {
+  /** Stores to wait for before creating the initial regions (default 1; 0 waits for a Bootstrap RPC). */
+  readonly initialStores?: number;
+  /** Regions to create at bootstrap (default 1, or one more than `splitKeys`). */
+  readonly initialRegions?: number;
+  /** Explicit split points of the initial regions (strictly ascending, non-empty). */
+  readonly splitKeys?: readonly Uint8Array[];
+  /** metapb.Cluster.max_peer_count written at bootstrap (default 3, PD's MaxReplicas). */
+  readonly maxReplicas?: number;
+  readonly clock?: Clock;
+  /** Randomness for the cluster id. */
+  readonly random?: () => number;
+  readonly logger?: Logger;
+  /** Ids reserved per durable write of the id bound (default 1000). */
+  readonly idAllocStep?: number;
+}
+
+export interface RegionHeartbeatInput {
+  readonly region: Region | undefined;
+  readonly leader: Peer | undefined;
+  readonly pendingPeers?: readonly Peer[];
+  readonly approximateSizeBytes?: number;
+}
+
+export interface AskSplitResult {
+  readonly newRegionId: number;
+  readonly newPeerIds: number[];
+}
+
+export class SchedulerCore {
+  private gcSafePoint: bigint;
+
+  private constructor(
+    readonly clusterId: bigint,
+    readonly state: ClusterState,
+    readonly streams: HeartbeatStreams,
+    private readonly store: SchedulerStore,
+    private readonly ids: IdAllocator,
+    private readonly oracle: TimestampOracle,
+    private readonly bootstrapper: Bootstrapper,
+    private readonly logger: Logger,
+    gcSafePoint: bigint,
+  ) {
+    this.gcSafePoint = gcSafePoint;
+  }
+
+  /** Loads (or creates) the scheduler's state on `engine`; the caller owns the engine. */
+  static async open(engine: Engine, options: SchedulerCoreOptions = {}): Promise<SchedulerCore> {
+    const clock = options.clock ?? systemClock;
+    const logger = options.logger ?? silentLogger();
+    const splitKeys = resolveSplitKeys({ initialRegions: options.initialRegions, splitKeys: options.splitKeys });
+    const store = new SchedulerStore(engine);
+    const clusterId = await store.loadOrCreateClusterId(clock, options.random ?? Math.random);
+    const persisted = store.load();
+    const state = new ClusterState(clock);
+    for (const s of persisted.stores) state.loadStore(s);
+    for (const r of persisted.regions) state.loadRegion(r);
+    const ids = IdAllocator.open(
+      { load: () => store.loadIdBound(), save: (bound) => store.write([ops.putIdBound(bound)]) },
+      options.idAllocStep ?? ID_ALLOC_STEP,
+    );
+    const oracle = await startOracle(engine, clock);
+    const bootstrapper = new Bootstrapper({
+      clusterId,
+      state,
+      store,
+      ids,
+      clock,
+      logger,
+      initialStores: options.initialStores ?? 1,
+      splitKeys,
+      maxReplicas: options.maxReplicas ?? DEFAULT_MAX_REPLICAS,
+      cluster: persisted.cluster,
+    });
+    await bootstrapper.resume();
+    const core = new SchedulerCore(
+      clusterId,
+      state,
+      new HeartbeatStreams(clusterId),
+      store,
+      ids,
+      oracle,
+      bootstrapper,
+      logger,
+      persisted.gcSafePoint,
+    );
+    logger.info(
+      { clusterId: String(clusterId), bootstrapped: core.isBootstrapped, stores: persisted.stores.length, regions: state.regionCount },
+      'scheduler state loaded',
+    );
+    return core;
+  }
+
+  get isBootstrapped(): boolean {
+    return this.bootstrapper.bootstrapped;
+  }
+
+  allocTimestamp(count: number): Promise<Timestamp> {
+    return this.oracle.allocate(count);
+  }
+
+  allocId(): Promise<number> {
+    return this.ids.alloc();
+  }
+
+  bootstrap(store: Store | undefined): Promise<void> {
+    if (!store) return Promise.reject(invalidArgument('Bootstrap needs a store'));
+    return this.bootstrapper.bootstrapWithStore(store);
+  }
+
+  /** Accepted before bootstrap too: that is how stores register for the scheduler-driven bootstrap. */
+  putStore(store: Store | undefined): Promise<void> {
+    if (!store) return Promise.reject(invalidArgument('PutStore needs a store'));
+    return this.bootstrapper.putStore(store);
+  }
+
+  getStore(storeId: number): StoreInfo {
+    this.requireBootstrapped();
+    const info = this.state.getStore(storeId);
+    if (!info) throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `store ${storeId} not found`, { storeId });
+    return info;
+  }
+
+  getAllStores(excludeTombstones: boolean): StoreInfo[] {
+    this.requireBootstrapped();
+    return this.state.getStores({ excludeTombstones });
+  }
+
+  storeHeartbeat(stats: StoreStats | undefined): void {
+    this.requireBootstrapped();
+    if (!stats) throw invalidArgument('StoreHeartbeat needs stats');
+    this.state.storeHeartbeat(toId(stats.storeId, 'store id'), stats);
+  }
+
+  /**
+   * Validates and applies one region heartbeat, binds `sink` to the leader's store and persists
+   * what changed. Resolves once the change is durable.
+   */
+  async regionHeartbeat(input: RegionHeartbeatInput, sink?: HeartbeatSink): Promise<RegionHeartbeatResult> {
+    this.requireBootstrapped();
+    const { region, leader } = input;
+    if (!region) throw invalidArgument('region heartbeat without a region');
+    if (!leader) throw invalidArgument(`region ${region.id} heartbeat without a leader`, { regionId: region.id });
+    if (!this.state.getStore(leader.storeId)) {
+      const storeId = leader.storeId;
+      throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `leader store ${storeId} not found`, { storeId });
+    }
+    if (sink) this.streams.bind(leader.storeId, sink);
+    const result = this.state.processRegionHeartbeat(region, leader, {
+      pendingPeers: input.pendingPeers,
+      approximateSizeBytes: input.approximateSizeBytes,
+    });
+    if (result.metaChanged) {
+      await this.store.write([...result.removed.map((r) => ops.deleteRegion(r.region.id)), ops.putRegion(result.region.region)]);
+    }
+    return result;
+  }
+
+  getRegion(key: Uint8Array): RegionInfo | undefined {
+    this.requireBootstrapped();
+    return this.state.getRegion(key);
+  }
+
+  getPrevRegion(key: Uint8Array): RegionInfo | undefined {
+    this.requireBootstrapped();
+    return this.state.getPrevRegion(key);
+  }
+
+  getRegionById(id: number): RegionInfo | undefined {
+    this.requireBootstrapped();
+    return this.state.getRegionById(id);
+  }
+
+  scanRegions(startKey: Uint8Array, endKey: Uint8Array, limit: number): RegionInfo[] {
+    this.requireBootstrapped();
+    return this.state.scanRegions(startKey, endKey, limit);
+  }
+
+  /** A new region id and one new peer id per peer of `region`, if its epoch is current. */
+  async askSplit(region: Region | undefined): Promise<AskSplitResult> {
+    this.requireBootstrapped();
+    if (!region) throw invalidArgument('AskSplit needs a region');
+    this.state.checkRequestRegion(region);
+    const [newRegionId, ...newPeerIds] = await this.ids.allocMany(1 + region.peers.length);
+    return { newRegionId: newRegionId!, newPeerIds };
+  }
+
+  clusterConfig(): Cluster {
+    const meta = this.bootstrapper.clusterMeta;
+    if (!meta) throw notBootstrapped();
+    return meta;
+  }
+
+  putClusterConfig(cluster: Cluster | undefined): Promise<void> {
+    if (!cluster) return Promise.reject(invalidArgument('PutClusterConfig needs a cluster'));
+    return this.bootstrapper.putClusterConfig(cluster);
+  }
+
+  getGcSafePoint(): bigint {
+    this.requireBootstrapped();
+    return this.gcSafePoint;
+  }
+
+  /** Saves the safe point only if it is larger; resolves to the safe point in force. */
+  async updateGcSafePoint(safePoint: bigint): Promise<bigint> {
+    this.requireBootstrapped();
+    if (safePoint <= this.gcSafePoint) {
+      if (safePoint < this.gcSafePoint) this.logger.warn({ safePoint: String(safePoint) }, 'ignoring a smaller gc safe point');
+      return this.gcSafePoint;
+    }
+    this.gcSafePoint = safePoint;
+    await this.store.write([ops.putGcSafePoint(safePoint)]);
+    return safePoint;
+  }
+
+  private requireBootstrapped(): void {
+    if (!this.bootstrapper.bootstrapped) throw notBootstrapped();
+  }
+}
+
+/** A uint64 id from the wire as a metapb number id. */
+export function toId(value: bigint, what: string): number {
+  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`${what} ${value} is out of range`);
+  return Number(value);
+}

@@ -1,0 +1,125 @@
+/**
+ * The scheduler as a process of its own: engine + SchedulerCore + gRPC server, started and stopped
+ * as one unit (`tinykv scheduler` runs this). LMDB lives in `<dataDir>/scheduler`, guarded by the
+ * data-dir lock; `engine: 'memory'` (or an Engine instance) keeps everything in memory for tests.
+ */
+import { join } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.js';
+import { LmdbEngine } from '../engine/lmdb-engine.js';
+import { MemoryEngine } from '../engine/memory-engine.js';
+import { SchedulerService } from '../proto/schedulerpb.js';
+import { CallTracker } from '../server/grpc-service.js';
+import { DataDirLock } from '../server/data-dir-lock.js';
+import { silentLogger } from '../log/logger.js';
+import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
+import { createSchedulerService } from './service.js';
+import { invalidArgument } from './errors.js';
+
+export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
+
+export interface StartSchedulerOptions extends SchedulerCoreOptions {
+  /** host:port to listen on; port 0 picks a free port. Default 127.0.0.1:2379. */
+  readonly addr?: string;
+  /** Data directory; required for the LMDB engine. */
+  readonly dataDir?: string;
+  /**
+   * 'lmdb' (default), 'memory', or an Engine the caller owns (not closed by `close()`; pass the
+   * same MemoryEngine again to simulate a restart).
+   */
+  readonly engine?: 'lmdb' | 'memory' | Engine;
+  /** fsync every commit (default true). */
+  readonly sync?: boolean;
+  /** How long `close()` waits for calls in flight before cancelling them (default 10 s). */
+  readonly gracefulShutdownTimeoutMs?: number;
+  readonly maxMessageSizeBytes?: number;
+  readonly logger?: Logger;
+}
+
+export interface SchedulerHandle {
+  /** The address the server listens on, with the real port when 0 was asked for. */
+  readonly addr: string;
+  readonly clusterId: bigint;
+  /** The state behind the service (for embedding, operators and tests). */
+  readonly core: SchedulerCore;
+  /** Ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a scheduler and resolves once it serves gRPC.
+ * @example
+ *   const scheduler = await startScheduler({ addr: '127.0.0.1:0', dataDir: './pd', initialStores: 3 });
+ *   console.log(scheduler.addr, scheduler.clusterId);
+ *   await scheduler.close();
+ */
+export async function startScheduler(options: StartSchedulerOptions = {}): Promise<SchedulerHandle> {
+  const logger = options.logger ?? silentLogger();
+  const addr = options.addr ?? DEFAULT_SCHEDULER_ADDR;
+  const engineOption = options.engine ?? 'lmdb';
+  if (engineOption === 'lmdb' && !options.dataDir) throw invalidArgument('the LMDB engine needs a data directory');
+  const lock = engineOption === 'lmdb' ? DataDirLock.acquire(options.dataDir!) : undefined;
+  const ownsEngine = typeof engineOption === 'string';
+  let engine: Engine | undefined;
+  try {
+    engine = openEngine(engineOption, options);
+    const core = await SchedulerCore.open(engine, { ...options, logger });
+    const tracker = new CallTracker();
+    const maxMessageSizeBytes = options.maxMessageSizeBytes ?? 16 * 1024 * 1024;
+    const server = new Server({
+      'grpc.max_receive_message_length': maxMessageSizeBytes,
+      'grpc.max_send_message_length': maxMessageSizeBytes,
+    });
+    let boundAddr = addr;
+    const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
+    server.addService(SchedulerService, service.implementation);
+    const port = await bind(server, addr);
+    boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
+    logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');
+
+    const timeoutMs = options.gracefulShutdownTimeoutMs ?? 10_000;
+    const ownedEngine = engine;
+    let closing: Promise<void> | undefined;
+    const shutdown = async () => {
+      logger.info({ inFlight: tracker.count, timeoutMs }, 'scheduler shutting down');
+      service.closeStreams();
+      const graceful = Promise.all([tracker.drain(), new Promise<void>((resolve) => server.tryShutdown(() => resolve()))]);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        logger.warn({ inFlight: tracker.count }, 'graceful shutdown timed out; cancelling calls');
+        server.forceShutdown();
+      }
+      if (ownsEngine) await ownedEngine.close();
+      lock?.release();
+      logger.info('scheduler stopped');
+    };
+    return {
+      addr: boundAddr,
+      clusterId: core.clusterId,
+      core,
+      close: () => (closing ??= shutdown()),
+    };
+  } catch (err) {
+    if (ownsEngine) await engine?.close().catch(() => {});
+    lock?.release();
+    throw err;
+  }
+}
+
+function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerOptions): Engine {
+  if (option === 'memory') return new MemoryEngine();
+  if (option === 'lmdb') return new LmdbEngine({ path: join(options.dataDir!, 'scheduler'), noSync: options.sync === false });
+  return option;
+}
+
+function bind(server: Server, addr: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}

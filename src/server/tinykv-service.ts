@@ -1,0 +1,48 @@
+/** TinyKv gRPC handlers shared by the standalone node and cluster stores. */
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../config/config.js';
+import { TinyKvService } from '../proto/tinykvpb.js';
+import type {
+  BatchRollbackRequest,
+  CheckTxnStatusRequest,
+  CommitRequest,
+  GetRequest,
+  PrewriteRequest,
+  RawDeleteRequest,
+  RawGetRequest,
+  RawPutRequest,
+  RawScanRequest,
+  ResolveLockRequest,
+  ScanRequest,
+} from '../proto/kvrpcpb.js';
+import type { Storage } from '../storage/storage.js';
+import { createTxnCommands } from '../txn/index.js';
+import { CallTracker, unary, unimplementedService } from './grpc-service.js';
+import { RawHandlers } from './raw-handlers.js';
+
+const PENDING_FEATURES: Record<string, string> = {
+  Raft: 'replicated store, issue 4',
+  Snapshot: 'replicated store, issue 4',
+  Coprocessor: 'SQL push-down is out of scope',
+};
+
+/** The TinyKv service over a Storage: Raw and Kv handlers; Raft, Snapshot and Coprocessor answer UNIMPLEMENTED unless overridden. */
+export function tinyKvImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger) {
+  const raw = new RawHandlers(storage, config.limits);
+  const txn = createTxnCommands(storage);
+  return {
+    ...unimplementedService(TinyKvService, (method) => PENDING_FEATURES[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
+    rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
+    rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
+    rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
+    rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, logger),
+    kvGet: unary('KvGet', (r: GetRequest) => txn.kvGet(r), tracker, logger),
+    kvScan: unary('KvScan', (r: ScanRequest) => txn.kvScan(r), tracker, logger),
+    kvPrewrite: unary('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r), tracker, logger),
+    kvCommit: unary('KvCommit', (r: CommitRequest) => txn.kvCommit(r), tracker, logger),
+    kvCheckTxnStatus: unary('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r), tracker, logger),
+    kvBatchRollback: unary('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r), tracker, logger),
+    kvResolveLock: unary('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r), tracker, logger),
+  };
+}
+
