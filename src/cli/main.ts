@@ -6,6 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/config.js';
 import { registerServerCommand } from './server-command.js';
 import { registerCtlCommand } from './ctl-command.js';
+import { registerSchedulerCommand } from './scheduler-command.js';
+import { registerClusterCommand } from './cluster-command.js';
+import { BenchError, registerBenchCommand } from './bench-command.js';
 import { UsageError } from './output.js';
 import { TinyKvClientError } from '../client/raw-client.js';
 
@@ -17,6 +20,9 @@ export function buildProgram(print: (text: string) => void = (t) => process.stdo
     .showHelpAfterError();
   registerServerCommand(program, print);
   registerCtlCommand(program, print);
+  registerSchedulerCommand(program, print);
+  registerClusterCommand(program, print);
+  registerBenchCommand(program);
   return program;
 }
 
@@ -31,7 +37,7 @@ export async function run(argv: string[], print?: (text: string) => void): Promi
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof TinyKvClientError) {
+    if (err instanceof TinyKvClientError || err instanceof BenchError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 1;
     }

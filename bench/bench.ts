@@ -1,0 +1,203 @@
+/**
+ * `tinykv bench` without the command line: runs every (target, op, clients) combination asked
+ * for and returns one report. Runs go one at a time (never two targets at once, which would split
+ * the machine between them); each target is connected once and preloaded once when an op reads,
+ * and all are closed (the no-op server stopped) at the end.
+ */
+import { machineInfo, buildResults, loadWarning, type BenchReport, type BenchSettings, type MeasuredRun } from './report.js';
+import { describeError, mergeRuns, preloadKeyspace, runWorkload, type RunResult } from './runner.js';
+import { silentProgress, type Progress } from './progress.js';
+import { Workload, type BenchOp } from './workload.js';
+import { EtcdTarget } from './targets/etcd.js';
+import { NoopTarget } from './targets/noop.js';
+import { TinyKvTarget } from './targets/tinykv.js';
+import type { BenchTarget, TargetName } from './targets/target.js';
+
+export interface BenchConfig {
+  readonly targets: readonly TargetName[];
+  /** tinykv target address. */
+  readonly addr: string;
+  /** etcd target endpoints. */
+  readonly endpoints: readonly string[];
+  readonly ops: readonly BenchOp[];
+  /** One run per entry, e.g. [64, 1]. */
+  readonly clients: readonly number[];
+  /** gRPC channels per target; default min(max clients, 4). */
+  readonly connections?: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly keyspace: number;
+  readonly mixReadRatio: number;
+  readonly scanLimit: number;
+  /** Exactly one of durationMs and count. */
+  readonly durationMs?: number;
+  readonly count?: number;
+  readonly warmupMs: number;
+  /** Write the keyspace before runs that read (get, mix, scan). Default true. */
+  readonly preload?: boolean;
+  readonly etcdSerializable?: boolean;
+  /** Start the no-op server in this process instead of a child process. */
+  readonly noopInProcess?: boolean;
+  readonly seed?: number;
+  readonly stallTimeoutMs?: number;
+  /** How long to wait for each target's connections. Default 5 s. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Runs of each (op, clients) per target, alternating between the targets; the report merges
+   * them. Default 1. More rounds spread background noise evenly over the targets.
+   */
+  readonly rounds?: number;
+}
+
+export interface BenchHooks {
+  readonly progress?: Progress;
+  /** Status lines (connecting, preloading, ...); the CLI sends them to stderr. */
+  readonly log?: (line: string) => void;
+  /** Builds a target; tests and embedders may swap one in. */
+  readonly createTarget?: (name: TargetName, config: BenchConfig, connections: number) => BenchTarget;
+}
+
+export function defaultConnections(config: Pick<BenchConfig, 'connections' | 'clients'>): number {
+  return config.connections ?? Math.min(Math.max(...config.clients), 4);
+}
+
+export function createTarget(name: TargetName, config: BenchConfig, connections: number): BenchTarget {
+  switch (name) {
+    case 'tinykv':
+      return new TinyKvTarget({ addr: config.addr, connections, connectTimeoutMs: config.connectTimeoutMs });
+    case 'noop':
+      return new NoopTarget({ connections, keySize: config.keySize, valueSize: config.valueSize, inProcess: config.noopInProcess });
+    case 'etcd':
+      return new EtcdTarget({ endpoints: config.endpoints, connections, serializable: config.etcdSerializable, connectTimeoutMs: config.connectTimeoutMs });
+  }
+}
+
+export function benchSettings(config: BenchConfig): BenchSettings {
+  return {
+    targets: [...config.targets],
+    ops: [...config.ops],
+    clients: [...config.clients],
+    connections: defaultConnections(config),
+    keySize: config.keySize,
+    valueSize: config.valueSize,
+    keyspace: config.keyspace,
+    putKeys: 'overwrite-random',
+    mixReadRatio: config.mixReadRatio,
+    scanLimit: config.scanLimit,
+    durationMs: config.durationMs ?? null,
+    count: config.count ?? null,
+    warmupMs: config.warmupMs,
+    rounds: config.rounds ?? 1,
+    preload: (config.preload ?? true) && config.ops.some(Workload.needsPreload),
+    seed: config.seed ?? 1,
+    ...(config.targets.includes('tinykv') ? { addr: config.addr } : {}),
+    ...(config.targets.includes('etcd') ? { endpoints: [...config.endpoints], etcdReads: config.etcdSerializable ? ('serializable' as const) : ('linearizable' as const) } : {}),
+  };
+}
+
+/**
+ * A bench that could not be run or gave nothing to report: a target would not connect, the no-op
+ * server is not built, the preload failed, or every op of a run failed. The message says which;
+ * a CLI prints it (no stack) and exits 1.
+ */
+export class BenchError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BenchError';
+  }
+}
+
+/** Every op of at least one run failed; the report (with the errors) is still attached. */
+export class BenchFailedError extends BenchError {
+  constructor(
+    message: string,
+    readonly report: BenchReport,
+  ) {
+    super(message);
+    this.name = 'BenchFailedError';
+  }
+}
+
+export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const progress = hooks.progress ?? silentProgress;
+  const log = hooks.log ?? (() => {});
+  const make = hooks.createTarget ?? createTarget;
+  if (config.targets.length === 0) throw new Error('no target given');
+  if (config.ops.length === 0) throw new Error('no op given');
+  if (config.clients.length === 0) throw new Error('no client count given');
+  const workload = new Workload({
+    keySize: config.keySize,
+    valueSize: config.valueSize,
+    keyspace: config.keyspace,
+    readRatio: config.mixReadRatio,
+    scanLimit: config.scanLimit,
+    seed: config.seed,
+  });
+  const settings = benchSettings(config);
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const warning = loadWarning(machine);
+  if (warning) log(warning);
+  const runs: MeasuredRun[] = [];
+  const where: Partial<Record<TargetName, string>> = {};
+  const needsPreload = settings.preload;
+
+  // Every target is connected (and preloaded) first; then each (op, clients) pair runs on every
+  // target back to back, so a comparison is not skewed by whatever else the machine did between
+  // one target's runs and the next's. Idle connections to the other targets cost nothing.
+  const targets: BenchTarget[] = [];
+  try {
+    for (const name of config.targets) {
+      log(`${name}: connecting`);
+      let target: BenchTarget;
+      try {
+        target = make(name, config, settings.connections);
+        await target.connect();
+      } catch (err) {
+        throw new BenchError(`${name}: ${describeError(err)}`, { cause: err });
+      }
+      targets.push(target);
+      where[name] = target.description;
+      // The no-op server stores nothing, so there is nothing to preload.
+      if (needsPreload && name !== 'noop') {
+        log(`${name}: preloading ${workload.keyspace} keys`);
+        const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), progress).catch((err: unknown) => {
+          throw new BenchError(describeError(err), { cause: err });
+        });
+        log(`${name}: preloaded in ${Math.round(elapsedMs)} ms`);
+      }
+    }
+    const rounds = config.rounds ?? 1;
+    for (const op of config.ops) {
+      for (const clients of config.clients) {
+        const merged = new Map<BenchTarget, RunResult>();
+        for (let round = 1; round <= rounds; round++) {
+          for (const target of targets) {
+            const name = target.name;
+            const label = `${name} ${op} x${clients}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`;
+            const result = await runWorkload(
+              target,
+              workload,
+              { op, clients, durationMs: config.durationMs, count: config.count, warmupMs: config.warmupMs, stallTimeoutMs: config.stallTimeoutMs, label },
+              progress,
+            );
+            log(`${label}: ${Math.round(result.opsPerSec)} ops/s, ${result.errors} errors`);
+            const previous = merged.get(target);
+            merged.set(target, previous ? mergeRuns(previous, result) : result);
+          }
+        }
+        for (const [target, result] of merged) runs.push({ ...result, target: target.name });
+      }
+    }
+  } finally {
+    for (const target of targets) await target.close().catch(() => {});
+  }
+
+  const report: BenchReport = { tool: 'tinykv-bench', version: 1, startedAt, machine, settings, targets: where, results: buildResults(runs, settings) };
+  const failed = report.results.filter((r) => r.ops === 0 && (r.errors > 0 || r.stalled));
+  if (failed.length > 0) {
+    const which = failed.map((r) => `${r.target} ${r.op} x${r.clients}: ${r.firstError ?? 'failed'}`).join('; ');
+    throw new BenchFailedError(`every op failed in ${failed.length} run(s): ${which}`, report);
+  }
+  return report;
+}

@@ -1,0 +1,129 @@
+/**
+ * `tinykv cluster`: a local cluster for trying things out and benchmarking: one scheduler and N
+ * store processes on loopback, their addresses printed, all stopped on Ctrl-C (SIGINT/SIGTERM).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { UsageError } from './output.js';
+
+const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
+const START_TIMEOUT_MS = 60_000;
+
+interface ClusterFlags {
+  stores: number;
+  dataDir: string;
+  host: string;
+  schedulerPort: number;
+  basePort: number;
+  initialRegions?: number;
+  logLevel: string;
+  raftBaseTickMs?: number;
+}
+
+function positiveInt(name: string, max: number) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new UsageError(`${name} must be an integer in 1..${max}`);
+    return value;
+  };
+}
+
+/** Starts the CLI with `args` and resolves with its address once it prints "listening on". */
+function startChild(args: string[], name: string, print: (text: string) => void): Promise<{ child: ChildProcess; addr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /listening on (\S+)/.exec(buffered);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, addr: match[1]! });
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${signal ?? code}) before it was ready`));
+      print(`${name} exited (${signal ?? code})`);
+    });
+  });
+}
+
+export function registerClusterCommand(program: Command, print: (text: string) => void): void {
+  program
+    .command('cluster')
+    .description('run a local cluster: a scheduler and N stores as separate processes')
+    .option('--stores <n>', 'number of store processes', positiveInt('--stores', 16), 3)
+    .option('--data-dir <path>', 'parent directory of every process data directory', './cluster-data')
+    .option('--host <host>', 'loopback host to listen on', '127.0.0.1')
+    .option('--scheduler-port <port>', 'scheduler port', positiveInt('--scheduler-port', 65535), 2379)
+    .option('--base-port <port>', 'first store port (then +1 each)', positiveInt('--base-port', 65535), 20160)
+    .option('--initial-regions <k>', 'pre-split the key space into K regions at bootstrap', positiveInt('--initial-regions', 1024))
+    .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick', positiveInt('--raft-base-tick-ms', 10_000))
+    .option('--log-level <level>', 'log level of every process', 'warn')
+    .action(async (flags: ClusterFlags) => {
+      const children: ChildProcess[] = [];
+      const stopAll = async () => {
+        await Promise.all(
+          children.map(
+            (child) =>
+              new Promise<void>((resolve) => {
+                if (child.exitCode !== null || child.signalCode !== null) return resolve();
+                child.once('exit', () => resolve());
+                child.kill('SIGTERM');
+              }),
+          ),
+        );
+      };
+      try {
+        const scheduler = await startChild(
+          [
+            'scheduler',
+            '--addr', `${flags.host}:${flags.schedulerPort}`,
+            '--data-dir', join(flags.dataDir, 'scheduler'),
+            '--initial-stores', String(flags.stores),
+            '--log-level', flags.logLevel,
+            ...(flags.initialRegions ? ['--initial-regions', String(flags.initialRegions)] : []),
+          ],
+          'scheduler',
+          print,
+        );
+        children.push(scheduler.child);
+        print(`scheduler  ${scheduler.addr}`);
+        const stores = await Promise.all(
+          Array.from({ length: flags.stores }, (_, i) =>
+            startChild(
+              [
+                'server',
+                '--scheduler', scheduler.addr,
+                '--addr', `${flags.host}:${flags.basePort + i}`,
+                '--data-dir', join(flags.dataDir, `store-${i + 1}`),
+                '--log-level', flags.logLevel,
+                ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
+              ],
+              `store ${i + 1}`,
+              print,
+            ).then((started) => {
+              children.push(started.child);
+              return started;
+            }),
+          ),
+        );
+        stores.forEach((store, i) => print(`store ${i + 1}    ${store.addr}`));
+        print('cluster ready; Ctrl-C stops every process');
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
+      await new Promise<void>((resolve) => {
+        const handler = () => resolve();
+        process.once('SIGINT', handler);
+        process.once('SIGTERM', handler);
+      });
+      await stopAll();
+      print('cluster stopped');
+    });
+}
