@@ -2,10 +2,21 @@
 import { Command, Option } from 'commander';
 import { loadConfig, LOG_LEVELS, ENGINE_KINDS, type ConfigOverrides, type LogLevel, type EngineKind } from '../config/config.js';
 import { TinyKvNode } from '../server/node.js';
+import { ClusterNode } from '../server/cluster-node.js';
+import { UsageError } from './output.js';
+
+function parseCount(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`expected a positive integer, got "${text}"`);
+  return value;
+}
 import { createLogger } from '../log/logger.js';
 
 interface ServerFlags {
   standalone?: boolean;
+  scheduler?: string;
+  raftLogGcCountLimit?: number;
+  raftBaseTickMs?: number;
   addr?: string;
   dataDir?: string;
   config?: string;
@@ -18,6 +29,9 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .command('server')
     .description('run a storage node')
     .option('--standalone', 'serve from one local engine without Raft (the only mode until the replicated store lands)')
+    .option('--scheduler <host:port>', 'join the cluster of this scheduler (cluster mode)')
+    .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
+    .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
@@ -29,11 +43,15 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         dataDir: flags.dataDir,
         logLevel: flags.logLevel,
         engine: flags.engine,
-        standalone: flags.standalone,
+        // --scheduler means cluster mode unless --standalone says otherwise.
+        standalone: flags.standalone ?? (flags.scheduler ? false : undefined),
+        scheduler: flags.scheduler,
+        raftLogGcCountLimit: flags.raftLogGcCountLimit,
+        raftBaseTickMs: flags.raftBaseTickMs,
       };
       const config = loadConfig({ configFile: flags.config, env: process.env, overrides });
       const logger = createLogger(config.logLevel);
-      const node = await TinyKvNode.start(config, logger);
+      const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
       print(`tinykv listening on ${node.addr}`);
       await waitForSignal(async (signal) => {
         logger.info({ signal }, 'signal received');

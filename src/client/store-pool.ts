@@ -1,0 +1,124 @@
+/**
+ * One gRPC TinyKv client per store address, and a typed promise `call` over it. The transport
+ * interface lets the request sender be tested without a network.
+ */
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type {
+  BatchRollbackRequest,
+  BatchRollbackResponse,
+  CheckTxnStatusRequest,
+  CheckTxnStatusResponse,
+  CommitRequest,
+  CommitResponse,
+  GetRequest,
+  GetResponse,
+  PrewriteRequest,
+  PrewriteResponse,
+  RawDeleteRequest,
+  RawDeleteResponse,
+  RawGetRequest,
+  RawGetResponse,
+  RawPutRequest,
+  RawPutResponse,
+  RawScanRequest,
+  RawScanResponse,
+  ResolveLockRequest,
+  ResolveLockResponse,
+  ScanRequest,
+  ScanResponse,
+} from '../proto/kvrpcpb.js';
+import { TinyKvClient as TinyKvGrpcClient } from '../proto/tinykvpb.js';
+import { ClientError, ClientErrorCode, fromServiceError } from './errors.js';
+
+/** Request and response type of each TinyKv RPC the client uses. */
+export interface KvMethods {
+  rawGet: [RawGetRequest, RawGetResponse];
+  rawPut: [RawPutRequest, RawPutResponse];
+  rawDelete: [RawDeleteRequest, RawDeleteResponse];
+  rawScan: [RawScanRequest, RawScanResponse];
+  kvGet: [GetRequest, GetResponse];
+  kvScan: [ScanRequest, ScanResponse];
+  kvPrewrite: [PrewriteRequest, PrewriteResponse];
+  kvCommit: [CommitRequest, CommitResponse];
+  kvBatchRollback: [BatchRollbackRequest, BatchRollbackResponse];
+  kvCheckTxnStatus: [CheckTxnStatusRequest, CheckTxnStatusResponse];
+  kvResolveLock: [ResolveLockRequest, ResolveLockResponse];
+}
+
+export type KvMethod = keyof KvMethods;
+export type KvRequest<M extends KvMethod> = KvMethods[M][0];
+export type KvResponse<M extends KvMethod> = KvMethods[M][1];
+
+export interface KvTransport {
+  /** Sends one RPC to the store at `addr`; transport and server failures reject with a ClientError. */
+  call<M extends KvMethod>(addr: string, method: M, request: KvRequest<M>): Promise<KvResponse<M>>;
+}
+
+export interface StorePoolOptions {
+  /** Deadline of each call. */
+  readonly timeoutMs?: number;
+  readonly maxMessageBytes?: number;
+}
+
+type UnaryFn = (
+  request: unknown,
+  metadata: Metadata,
+  options: { deadline: Date },
+  callback: (err: ServiceError | null, response: unknown) => void,
+) => unknown;
+
+const RPC_NAMES: Record<KvMethod, string> = {
+  rawGet: 'RawGet',
+  rawPut: 'RawPut',
+  rawDelete: 'RawDelete',
+  rawScan: 'RawScan',
+  kvGet: 'KvGet',
+  kvScan: 'KvScan',
+  kvPrewrite: 'KvPrewrite',
+  kvCommit: 'KvCommit',
+  kvBatchRollback: 'KvBatchRollback',
+  kvCheckTxnStatus: 'KvCheckTxnStatus',
+  kvResolveLock: 'KvResolveLock',
+};
+
+export class StorePool implements KvTransport {
+  private readonly clients = new Map<string, TinyKvGrpcClient>();
+  private closed = false;
+  private readonly timeoutMs: number;
+  private readonly maxMessageBytes: number;
+
+  constructor(options: StorePoolOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+  }
+
+  call<M extends KvMethod>(addr: string, method: M, request: KvRequest<M>): Promise<KvResponse<M>> {
+    if (this.closed) return Promise.reject(new ClientError(ClientErrorCode.ClientClosed, 'the client is closed'));
+    const client = this.client(addr);
+    const fn = client[method] as unknown as UnaryFn;
+    return new Promise((resolve, reject) => {
+      fn.call(client, request, new Metadata(), { deadline: new Date(Date.now() + this.timeoutMs) }, (err, response) => {
+        if (err) reject(fromServiceError(err, `${RPC_NAMES[method]} to ${addr}`));
+        else resolve(response as KvResponse<M>);
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+
+  private client(addr: string): TinyKvGrpcClient {
+    let client = this.clients.get(addr);
+    if (client === undefined) {
+      client = new TinyKvGrpcClient(addr, credentials.createInsecure(), {
+        'grpc.max_receive_message_length': this.maxMessageBytes,
+        'grpc.max_send_message_length': this.maxMessageBytes,
+      });
+      this.clients.set(addr, client);
+    }
+    return client;
+  }
+}

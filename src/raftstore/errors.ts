@@ -1,0 +1,55 @@
+/**
+ * Region errors: the raftstore's answers that a request went to the wrong place or raced with a
+ * change. Each maps to one errorpb.Error field, which clients act on (retry elsewhere, refresh).
+ */
+import type { Error as RegionErrorPb } from '../proto/errorpb.js';
+import type { Peer, Region } from '../proto/metapb.js';
+import { cloneRegion } from './region.js';
+
+export class RegionError extends Error {
+  constructor(readonly regionError: RegionErrorPb) {
+    super(regionError.message);
+    this.name = 'RegionError';
+  }
+}
+
+function regionError(message: string, fields: Partial<RegionErrorPb>): RegionError {
+  return new RegionError({
+    message,
+    notLeader: undefined,
+    regionNotFound: undefined,
+    keyNotInRegion: undefined,
+    epochNotMatch: undefined,
+    staleCommand: undefined,
+    storeNotMatch: undefined,
+    ...fields,
+  });
+}
+
+export function notLeader(regionId: number, leader: Peer | undefined): RegionError {
+  return regionError(`peer is not leader for region ${regionId}`, { notLeader: { regionId, leader } });
+}
+
+export function regionNotFound(regionId: number): RegionError {
+  return regionError(`region ${regionId} not found`, { regionNotFound: { regionId } });
+}
+
+export function keyNotInRegion(key: Buffer, region: Region): RegionError {
+  return regionError(`key is not in region ${region.id}`, {
+    keyNotInRegion: { key, regionId: region.id, startKey: region.startKey, endKey: region.endKey },
+  });
+}
+
+export function epochNotMatch(message: string, currentRegions: Region[]): RegionError {
+  return regionError(message, { epochNotMatch: { currentRegions: currentRegions.map(cloneRegion) } });
+}
+
+export function staleCommand(): RegionError {
+  return regionError('stale command', { staleCommand: {} });
+}
+
+export function storeNotMatch(requestStoreId: number, actualStoreId: number): RegionError {
+  return regionError(`store not match: request ${requestStoreId}, actual ${actualStoreId}`, {
+    storeNotMatch: { requestStoreId, actualStoreId },
+  });
+}

@@ -1,0 +1,287 @@
+/**
+ * A region peer's Raft storage on two engines (reference §5.2, TinyKV's PeerStorage):
+ * the raft engine holds the log and RaftLocalState; the kv engine holds RaftApplyState,
+ * RegionLocalState and the region's data, so applied data and the applied index change together.
+ *
+ * Reads are synchronous engine reads. Writes are returned as engine ops so the store can group
+ * the writes of many peers into one durable batch per poll round; the in-memory state moves only
+ * once those ops are durable (`commitReady`).
+ */
+import type { Engine, WriteOp } from '../engine/engine.js';
+import { ConfState, Entry, HardState, Snapshot } from '../proto/eraftpb.js';
+import type { Region } from '../proto/metapb.js';
+import {
+  PeerState,
+  RaftApplyState,
+  RaftLocalState,
+  RaftSnapshotData,
+  RegionLocalState,
+} from '../proto/raft_serverpb.js';
+import { ErrCompacted, ErrUnavailable, type InitialState, type Storage as RaftStorage } from '../raft/index.js';
+import { assert } from '../util/assert.js';
+import {
+  applyStateKey,
+  raftLogKey,
+  raftStateKey,
+  regionStateKey,
+  RAFT_INIT_LOG_INDEX,
+  RAFT_INIT_LOG_TERM,
+} from './keys.js';
+import { cloneRegion } from './region.js';
+import { snapshotDataOps } from './snapshot-data.js';
+import type { SnapshotSource } from './snapshot-source.js';
+
+export interface PeerEngines {
+  readonly raft: Engine;
+  readonly kv: Engine;
+}
+
+export interface PeerStorageDeps {
+  readonly engines: PeerEngines;
+  readonly snapshots: SnapshotSource;
+}
+
+/** What one Ready needs written: raft-engine ops and kv-engine ops (the latter only for a snapshot). */
+export interface ReadyWrites {
+  readonly raftOps: WriteOp[];
+  readonly kvOps: WriteOp[];
+  readonly raftState: RaftLocalState;
+  readonly appliedSnapshot?: { readonly region: Region; readonly applyState: RaftApplyState };
+}
+
+export class PeerStorage implements RaftStorage {
+  private constructor(
+    readonly regionId: number,
+    private readonly engines: PeerEngines,
+    private readonly snapshots: SnapshotSource,
+    private regionValue: Region,
+    private raftState: RaftLocalState,
+    private applyStateValue: RaftApplyState,
+  ) {}
+
+  /** Initial states for a peer created with a known region (bootstrap or split): index and term 5. */
+  static initialWrites(region: Region): { raftOps: WriteOp[]; kvOps: WriteOp[] } {
+    const raftState = RaftLocalState.fromPartial({
+      hardState: { term: RAFT_INIT_LOG_TERM, vote: 0, commit: RAFT_INIT_LOG_INDEX },
+      lastIndex: RAFT_INIT_LOG_INDEX,
+      lastTerm: RAFT_INIT_LOG_TERM,
+    });
+    const applyState = RaftApplyState.fromPartial({
+      appliedIndex: RAFT_INIT_LOG_INDEX,
+      truncatedState: { index: RAFT_INIT_LOG_INDEX, term: RAFT_INIT_LOG_TERM },
+    });
+    return {
+      raftOps: [putProto('meta', raftStateKey(region.id), RaftLocalState.encode(raftState).finish())],
+      kvOps: [
+        putProto('meta', applyStateKey(region.id), RaftApplyState.encode(applyState).finish()),
+        putProto('meta', regionStateKey(region.id), RegionLocalState.encode({ state: PeerState.Normal, region }).finish()),
+      ],
+    };
+  }
+
+  /**
+   * Loads a peer's storage. A peer created by a message from a leader (region unknown yet) has no
+   * states: it starts empty at index 0 and receives a snapshot.
+   */
+  static load(regionId: number, deps: PeerStorageDeps, region: Region): PeerStorage {
+    const { engines } = deps;
+    const raftBytes = engines.raft.get('meta', raftStateKey(regionId));
+    const applyBytes = engines.kv.get('meta', applyStateKey(regionId));
+    let raftState = raftBytes ? RaftLocalState.decode(raftBytes) : RaftLocalState.fromPartial({ hardState: HardState.create() });
+    const applyState = applyBytes
+      ? RaftApplyState.decode(applyBytes)
+      : RaftApplyState.fromPartial({ appliedIndex: 0, truncatedState: { index: 0, term: 0 } });
+    // A crash between a snapshot's kv write and its raft write leaves the log behind the snapshot.
+    const truncated = applyState.truncatedState!;
+    if (raftState.lastIndex < truncated.index) {
+      const hardState = raftState.hardState ?? HardState.create();
+      raftState = RaftLocalState.fromPartial({
+        hardState: { ...hardState, commit: Math.max(hardState.commit, truncated.index) },
+        lastIndex: truncated.index,
+        lastTerm: truncated.term,
+      });
+    }
+    assert(applyState.appliedIndex <= raftState.lastIndex || applyState.appliedIndex === truncated.index, 'applied beyond the log');
+    return new PeerStorage(regionId, engines, deps.snapshots, cloneRegion(region), raftState, applyState);
+  }
+
+  get region(): Region {
+    return this.regionValue;
+  }
+
+  setRegion(region: Region): void {
+    this.regionValue = cloneRegion(region);
+  }
+
+  get applyState(): RaftApplyState {
+    return this.applyStateValue;
+  }
+
+  get appliedIndex(): number {
+    return this.applyStateValue.appliedIndex;
+  }
+
+  get truncatedIndex(): number {
+    return this.applyStateValue.truncatedState!.index;
+  }
+
+  /** Whether the peer knows its region's range (false for a peer created by message, before its snapshot). */
+  isInitialized(): boolean {
+    return this.regionValue.peers.length > 0;
+  }
+
+  // --- raft Storage ---
+
+  initialState(): InitialState {
+    return {
+      hardState: { ...(this.raftState.hardState ?? HardState.create()) },
+      confState: ConfState.fromPartial({ nodes: this.regionValue.peers.map((peer) => peer.id) }),
+    };
+  }
+
+  entries(lo: number, hi: number, maxSizeBytes?: number): Entry[] {
+    if (lo <= this.truncatedIndex) throw new ErrCompacted();
+    if (hi > this.raftState.lastIndex + 1) throw new ErrUnavailable(`entries hi ${hi} past last index ${this.raftState.lastIndex}`);
+    if (lo >= hi) return [];
+    const snapshot = this.engines.raft.snapshot();
+    try {
+      const out: Entry[] = [];
+      let sizeBytes = 0;
+      let expected = lo;
+      for (const { value } of snapshot.scan('meta', { start: raftLogKey(this.regionId, lo), end: raftLogKey(this.regionId, hi) })) {
+        const entry = Entry.decode(value);
+        assert(entry.index === expected, `raft log gap: expected ${expected}, found ${entry.index}`);
+        sizeBytes += value.length;
+        if (maxSizeBytes !== undefined && out.length > 0 && sizeBytes > maxSizeBytes) break;
+        out.push(entry);
+        expected++;
+      }
+      assert(out.length > 0, `raft log entries [${lo}, ${hi}) missing`);
+      return out;
+    } finally {
+      snapshot.close();
+    }
+  }
+
+  term(index: number): number {
+    const truncated = this.applyStateValue.truncatedState!;
+    if (index === truncated.index) return truncated.term;
+    if (index < truncated.index) throw new ErrCompacted();
+    if (index > this.raftState.lastIndex) throw new ErrUnavailable();
+    if (index === this.raftState.lastIndex) return this.raftState.lastTerm;
+    const bytes = this.engines.raft.get('meta', raftLogKey(this.regionId, index));
+    assert(bytes !== undefined, `raft log entry ${index} missing`);
+    return Entry.decode(bytes).term;
+  }
+
+  firstIndex(): number {
+    return this.truncatedIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.raftState.lastIndex;
+  }
+
+  /** A snapshot of the region at its applied index (see SnapshotSource). */
+  snapshot(): Snapshot {
+    return this.snapshots.snapshot(this.regionId, (index) => this.term(index), this.truncatedIndex);
+  }
+
+  // --- writes ---
+
+  /** The ops that persist a Ready's snapshot, entries and hard state. Nothing changes until commitReady. */
+  prepareReady(ready: { hardState?: HardState; entries: Entry[]; snapshot?: Snapshot }): ReadyWrites {
+    const raftOps: WriteOp[] = [];
+    const kvOps: WriteOp[] = [];
+    let raftState = RaftLocalState.fromPartial(this.raftState);
+    let appliedSnapshot: ReadyWrites['appliedSnapshot'];
+    if (ready.snapshot && (ready.snapshot.metadata?.index ?? 0) > 0) {
+      appliedSnapshot = this.snapshotOps(ready.snapshot, raftOps, kvOps);
+      const meta = ready.snapshot.metadata!;
+      raftState = RaftLocalState.fromPartial({
+        hardState: { ...(raftState.hardState ?? HardState.create()), commit: Math.max(raftState.hardState?.commit ?? 0, meta.index) },
+        lastIndex: meta.index,
+        lastTerm: meta.term,
+      });
+    }
+    if (ready.entries.length > 0) raftState = this.appendOps(ready.entries, raftState, raftOps);
+    if (ready.hardState) raftState = RaftLocalState.fromPartial({ ...raftState, hardState: { ...ready.hardState } });
+    if (raftOps.length > 0 || ready.hardState) {
+      raftOps.push(putProto('meta', raftStateKey(this.regionId), RaftLocalState.encode(raftState).finish()));
+    }
+    return { raftOps, kvOps, raftState, appliedSnapshot };
+  }
+
+  /** Makes a prepared Ready's state current, once its ops are durable. */
+  commitReady(writes: ReadyWrites): void {
+    this.raftState = writes.raftState;
+    if (writes.appliedSnapshot) {
+      this.regionValue = cloneRegion(writes.appliedSnapshot.region);
+      this.applyStateValue = writes.appliedSnapshot.applyState;
+    }
+  }
+
+  /** Records a new applied state (after its kv batch is durable). */
+  setApplyState(applyState: RaftApplyState): void {
+    assert(applyState.appliedIndex >= this.applyStateValue.appliedIndex, 'applied index moved back');
+    this.applyStateValue = applyState;
+  }
+
+  /** Ops deleting raft log entries in [fromIndex, toIndex); run by the raft-log GC. */
+  logDeleteOps(fromIndex: number, toIndex: number): WriteOp[] {
+    if (fromIndex >= toIndex) return [];
+    return [{ type: 'deleteRange', cf: 'meta', start: raftLogKey(this.regionId, fromIndex), end: raftLogKey(this.regionId, toIndex) }];
+  }
+
+  /** Ops removing every trace of this peer (tombstone kept in the region state). */
+  destroyOps(keepTombstoneFor: Region): { raftOps: WriteOp[]; kvOps: WriteOp[] } {
+    const raftOps: WriteOp[] = [
+      { type: 'deleteRange', cf: 'meta', start: raftLogKey(this.regionId, 0), end: raftLogKey(this.regionId, Number.MAX_SAFE_INTEGER) },
+      { type: 'delete', cf: 'meta', key: raftStateKey(this.regionId) },
+    ];
+    const kvOps: WriteOp[] = [
+      { type: 'delete', cf: 'meta', key: applyStateKey(this.regionId) },
+      putProto('meta', regionStateKey(this.regionId), RegionLocalState.encode({ state: PeerState.Tombstone, region: keepTombstoneFor }).finish()),
+    ];
+    return { raftOps, kvOps };
+  }
+
+  private appendOps(entries: Entry[], state: RaftLocalState, raftOps: WriteOp[]): RaftLocalState {
+    const first = entries[0]!;
+    const last = entries[entries.length - 1]!;
+    assert(first.index > this.truncatedIndex, `append ${first.index} at or below truncated ${this.truncatedIndex}`);
+    assert(first.index <= state.lastIndex + 1, `append ${first.index} leaves a gap after ${state.lastIndex}`);
+    for (const entry of entries) raftOps.push(putProto('meta', raftLogKey(this.regionId, entry.index), Entry.encode(entry).finish()));
+    // A conflicting suffix of the old log beyond the new last entry must go.
+    if (last.index < state.lastIndex) raftOps.push(...this.logDeleteOps(last.index + 1, state.lastIndex + 1));
+    return RaftLocalState.fromPartial({ ...state, lastIndex: last.index, lastTerm: last.term });
+  }
+
+  private snapshotOps(snapshot: Snapshot, raftOps: WriteOp[], kvOps: WriteOp[]): ReadyWrites['appliedSnapshot'] {
+    const meta = snapshot.metadata!;
+    const data = RaftSnapshotData.decode(snapshot.data);
+    const region = data.region!;
+    assert(region.id === this.regionId, `snapshot of region ${region.id} sent to region ${this.regionId}`);
+    // Old log and old data go; the snapshot's data, apply state and region state come in.
+    raftOps.push(...this.logDeleteOps(this.truncatedIndex + 1, this.raftState.lastIndex + 1));
+    if (this.isInitialized()) kvOps.push(...clearRangeOps(this.regionValue));
+    kvOps.push(...clearRangeOps(region));
+    kvOps.push(...snapshotDataOps(data));
+    const applyState = RaftApplyState.fromPartial({ appliedIndex: meta.index, truncatedState: { index: meta.index, term: meta.term } });
+    kvOps.push(putProto('meta', applyStateKey(this.regionId), RaftApplyState.encode(applyState).finish()));
+    kvOps.push(putProto('meta', regionStateKey(this.regionId), RegionLocalState.encode({ state: PeerState.Normal, region }).finish()));
+    return { region, applyState };
+  }
+}
+
+export function putProto(cf: 'meta', key: Buffer, bytes: Uint8Array): WriteOp {
+  return { type: 'put', cf, key, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+}
+
+/** Deletes a region's data in every data family. */
+export function clearRangeOps(region: Region): WriteOp[] {
+  // Keys are never empty, so [0x00] is the smallest key; an empty end key means unbounded.
+  const start = region.startKey.length > 0 ? Buffer.from(region.startKey) : Buffer.from([0x00]);
+  const end = region.endKey.length > 0 ? Buffer.from(region.endKey) : undefined;
+  return (['default', 'lock', 'write'] as const).map((cf) => ({ type: 'deleteRange' as const, cf, start, end }));
+}

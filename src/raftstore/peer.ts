@@ -1,0 +1,441 @@
+/**
+ * One region peer: a RawNode over PeerStorage, the proposals waiting for their entries, and the
+ * reads waiting for their ReadIndex. The store drives it in rounds (see store.ts):
+ *   takeReady → (store persists every peer's writes in one batch) → onPersisted → apply → advance.
+ *
+ * Reads are linearizable through ReadIndex: the leader confirms with a quorum heartbeat round that
+ * it is still leader, then serves from the kv engine once its applied index reaches the read
+ * index. A deposed leader cannot complete that round, so it never serves a stale read.
+ */
+import type { Logger } from 'pino';
+import type { EngineSnapshot, WriteOp } from '../engine/engine.js';
+import { EntryType, MessageType, type Entry, type Message } from '../proto/eraftpb.js';
+import type { Peer as PeerMeta, Region } from '../proto/metapb.js';
+import {
+  AdminCmdType,
+  AdminResponse,
+  CmdType,
+  RaftCmdRequest,
+  RaftCmdResponse,
+  Response,
+  type Request,
+} from '../proto/raft_cmdpb.js';
+import { RaftApplyState, type RaftMessage } from '../proto/raft_serverpb.js';
+import { RawNode, ErrProposalDropped, type RandomSource, type Ready } from '../raft/index.js';
+import { assert } from '../util/assert.js';
+import type { RaftstoreConfig } from './config.js';
+import { errorResponse, isReadOnly } from './command.js';
+import {
+  epochNotMatch,
+  keyNotInRegion,
+  notLeader,
+  RegionError,
+  staleCommand,
+  storeNotMatch,
+} from './errors.js';
+import { applyStateKey } from './keys.js';
+import { PeerStorage, putProto, type PeerEngines, type ReadyWrites } from './peer-storage.js';
+import type { SnapshotSource } from './snapshot-source.js';
+import { cloneRegion, epochOf, findPeerById, keyInRegion } from './region.js';
+
+export interface CommandResult {
+  readonly response: RaftCmdResponse;
+  /** For Snap: a kv snapshot at the read point, owned by the receiver (close it). */
+  readonly snapshot?: EngineSnapshot;
+}
+
+export type CommandCallback = (result: CommandResult) => void;
+
+/** What a peer needs from the store that hosts it. */
+export interface PeerHost {
+  readonly storeId: number;
+  readonly engines: PeerEngines;
+  readonly snapshots: SnapshotSource;
+  readonly config: RaftstoreConfig;
+  readonly random: RandomSource;
+  readonly logger: Logger;
+  send(message: RaftMessage): void;
+}
+
+interface Proposal {
+  readonly index: number;
+  readonly term: number;
+  readonly callback: CommandCallback;
+}
+
+interface PendingRead {
+  readonly request: RaftCmdRequest;
+  readonly callback: CommandCallback;
+  /** Known once the leader has confirmed the read; serve when applied >= index. */
+  index?: number;
+}
+
+export interface PendingReady {
+  readonly ready: Ready;
+  readonly writes: ReadyWrites;
+}
+
+export class Peer {
+  readonly regionId: number;
+  private readonly node: RawNode;
+  private readonly proposals: Proposal[] = [];
+  private readonly pendingReads = new Map<string, PendingRead>();
+  private nextReadId = 1;
+  private ticksSinceLogGc = 0;
+  private logGcPending = false;
+
+  private constructor(
+    private readonly host: PeerHost,
+    readonly meta: PeerMeta,
+    readonly storage: PeerStorage,
+  ) {
+    this.regionId = storage.regionId;
+    const { config } = host;
+    this.node = new RawNode({
+      id: meta.id,
+      electionTick: config.raftElectionTimeoutTicks,
+      heartbeatTick: config.raftHeartbeatTicks,
+      storage,
+      applied: storage.appliedIndex,
+      random: host.random,
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsgBytes: config.maxSizePerMsgBytes,
+      maxInflightMsgs: config.maxInflightMsgs,
+    });
+  }
+
+  static create(host: PeerHost, region: Region, peerId: number): Peer {
+    const meta = findPeerById(region, peerId);
+    assert(meta !== undefined && meta.storeId === host.storeId, `peer ${peerId} of region ${region.id} is not on store ${host.storeId}`);
+    const peer = new Peer(host, meta, PeerStorage.load(region.id, host, region));
+    // A single-peer region elects itself at once instead of waiting out an election timeout.
+    if (region.peers.length === 1) peer.node.campaign();
+    return peer;
+  }
+
+  get region(): Region {
+    return this.storage.region;
+  }
+
+  isLeader(): boolean {
+    return this.node.raft.state === 'Leader';
+  }
+
+  leaderId(): number {
+    return this.node.raft.lead;
+  }
+
+  term(): number {
+    return this.node.raft.term;
+  }
+
+  status() {
+    return this.node.status();
+  }
+
+  // --- input ---
+
+  tick(): void {
+    this.node.tick();
+    if (++this.ticksSinceLogGc >= this.host.config.raftLogGcTickInterval) {
+      this.ticksSinceLogGc = 0;
+      this.maybeProposeLogGc();
+    }
+  }
+
+  campaign(): void {
+    this.node.campaign();
+  }
+
+  step(message: RaftMessage): void {
+    const raftMessage = message.message;
+    if (!raftMessage) return;
+    try {
+      this.node.step(raftMessage);
+    } catch (err) {
+      // A response from a peer this node does not know (e.g. removed) is dropped, as etcd does.
+      this.host.logger.debug({ err, regionId: this.regionId }, 'raft message dropped');
+    }
+  }
+
+  /** Checks and proposes a command; the callback answers it, with a region error if need be. */
+  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+    try {
+      this.checkRequest(request);
+      if (this.proposals.length + this.pendingReads.size >= this.host.config.maxPendingProposals) {
+        throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
+      }
+      if (isReadOnly(request)) this.proposeRead(request, callback);
+      else this.proposeWrite(request, callback);
+    } catch (err) {
+      if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
+      else throw err;
+    }
+  }
+
+  private proposeRead(request: RaftCmdRequest, callback: CommandCallback): void {
+    const id = this.nextReadId++;
+    const ctx = Buffer.alloc(8);
+    ctx.writeBigUInt64BE(BigInt(id));
+    this.pendingReads.set(ctx.toString('hex'), { request, callback });
+    this.node.readIndex(ctx);
+  }
+
+  private proposeWrite(request: RaftCmdRequest, callback: CommandCallback): void {
+    try {
+      this.node.propose(RaftCmdRequest.encode(request).finish());
+    } catch (err) {
+      if (err instanceof ErrProposalDropped) throw notLeader(this.regionId, this.leaderPeer());
+      throw err;
+    }
+    this.proposals.push({ index: this.node.raft.log.lastIndex(), term: this.term(), callback });
+  }
+
+  private checkRequest(request: RaftCmdRequest): void {
+    const header = request.header;
+    const storeId = header?.peer?.storeId ?? 0;
+    if (storeId !== 0 && storeId !== this.host.storeId) throw storeNotMatch(storeId, this.host.storeId);
+    if (!this.isLeader()) throw notLeader(this.regionId, this.leaderPeer());
+    const headerTerm = header?.term ?? 0;
+    if (headerTerm !== 0 && this.term() > headerTerm + 1) throw staleCommand();
+    const epoch = header?.regionEpoch;
+    const current = epochOf(this.region);
+    const admin = request.adminRequest;
+    // Data commands race with splits (version); membership commands with conf changes (conf_ver).
+    const checkVersion = !admin || admin.cmdType === AdminCmdType.Split || admin.cmdType === AdminCmdType.TransferLeader;
+    const checkConfVer = admin !== undefined && admin.cmdType !== AdminCmdType.CompactLog;
+    if (epoch && ((checkVersion && epoch.version !== current.version) || (checkConfVer && epoch.confVer !== current.confVer))) {
+      throw epochNotMatch(`epoch of region ${this.regionId} changed`, [this.region]);
+    }
+    for (const r of request.requests) {
+      const key = keyOf(r);
+      if (key && !keyInRegion(key, this.region)) throw keyNotInRegion(key, this.region);
+    }
+  }
+
+  private leaderPeer(): PeerMeta | undefined {
+    const lead = this.leaderId();
+    return lead === 0 ? undefined : findPeerById(this.region, lead);
+  }
+
+  private maybeProposeLogGc(): void {
+    if (!this.isLeader() || this.logGcPending) return;
+    const applied = this.storage.appliedIndex;
+    const first = this.storage.firstIndex();
+    if (applied <= first || applied - first < this.host.config.raftLogGcCountLimit) return;
+    const request = RaftCmdRequest.fromPartial({
+      header: { regionId: this.regionId, peer: this.meta, regionEpoch: epochOf(this.region) },
+      adminRequest: { cmdType: AdminCmdType.CompactLog, compactLog: { compactIndex: applied, compactTerm: this.storage.term(applied) } },
+    });
+    this.logGcPending = true;
+    this.proposeWrite(request, () => (this.logGcPending = false));
+  }
+
+  // --- the ready cycle ---
+
+  hasReady(): boolean {
+    return this.node.hasReady();
+  }
+
+  takeReady(): PendingReady | undefined {
+    if (!this.node.hasReady()) return undefined;
+    const ready = this.node.ready();
+    return { ready, writes: this.storage.prepareReady(ready) };
+  }
+
+  /** After the Ready's writes are durable: adopt the new state and send messages. */
+  onPersisted(pending: PendingReady): void {
+    this.storage.commitReady(pending.writes);
+    for (const message of pending.ready.messages) this.host.send(this.wrap(message));
+    for (const state of pending.ready.readStates) {
+      const read = this.pendingReads.get(Buffer.from(state.requestCtx).toString('hex'));
+      if (read) read.index = state.index;
+    }
+    if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.failReads();
+  }
+
+  /**
+   * Applies committed entries: data and the new applied index in one kv batch, then answers
+   * proposals and any reads the new applied index makes servable. Returns the raft-log GC range, if any.
+   */
+  async apply(entries: readonly Entry[]): Promise<{ gcFrom: number; gcTo: number } | undefined> {
+    if (entries.length === 0) {
+      this.serveReads();
+      return undefined;
+    }
+    const kvOps: WriteOp[] = [];
+    const answers: Array<() => void> = [];
+    let applyState = RaftApplyState.fromPartial(this.storage.applyState);
+    let gc: { gcFrom: number; gcTo: number } | undefined;
+    for (const entry of entries) {
+      assert(entry.index === applyState.appliedIndex + 1, `apply out of order: ${entry.index} after ${applyState.appliedIndex}`);
+      const result = this.applyEntry(entry, applyState, kvOps);
+      applyState = result.applyState;
+      gc = result.gc ?? gc;
+      if (result.response) {
+        const response = result.response;
+        answers.push(() => this.answerProposal(entry, response));
+      } else {
+        answers.push(() => this.answerProposal(entry, undefined));
+      }
+    }
+    kvOps.push(putProto('meta', applyStateKey(this.regionId), RaftApplyState.encode(applyState).finish()));
+    await this.host.engines.kv.write(kvOps);
+    this.storage.setApplyState(applyState);
+    for (const answer of answers) answer();
+    this.serveReads();
+    return gc;
+  }
+
+  advance(pending: PendingReady): void {
+    this.node.advance(pending.ready);
+  }
+
+  private applyEntry(
+    entry: Entry,
+    applyState: RaftApplyState,
+    kvOps: WriteOp[],
+  ): { applyState: RaftApplyState; response?: RaftCmdResponse; gc?: { gcFrom: number; gcTo: number } } {
+    const next = RaftApplyState.fromPartial({ ...applyState, appliedIndex: entry.index });
+    if (entry.entryType === EntryType.EntryConfChange) {
+      // Membership changes arrive with the multi-raft issue; none are proposed yet.
+      this.host.logger.warn({ regionId: this.regionId, index: entry.index }, 'conf change entry ignored');
+      return { applyState: next };
+    }
+    if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
+    const request = RaftCmdRequest.decode(entry.data);
+    if (request.adminRequest) return this.applyAdmin(request, next);
+    const responses: Response[] = [];
+    for (const r of request.requests) responses.push(this.applyDataRequest(r, kvOps));
+    return { applyState: next, response: RaftCmdResponse.fromPartial({ header: {}, responses }) };
+  }
+
+  private applyDataRequest(request: Request, kvOps: WriteOp[]): Response {
+    switch (request.cmdType) {
+      case CmdType.Put: {
+        const put = request.put!;
+        kvOps.push({ type: 'put', cf: dataFamily(put.cf), key: put.key, value: put.value });
+        return Response.fromPartial({ cmdType: CmdType.Put, put: {} });
+      }
+      case CmdType.Delete: {
+        const del = request.delete!;
+        kvOps.push({ type: 'delete', cf: dataFamily(del.cf), key: del.key });
+        return Response.fromPartial({ cmdType: CmdType.Delete, delete: {} });
+      }
+      default:
+        // Reads never enter the log (they go through ReadIndex); an unknown command changes nothing.
+        return Response.fromPartial({ cmdType: request.cmdType });
+    }
+  }
+
+  private applyAdmin(
+    request: RaftCmdRequest,
+    next: RaftApplyState,
+  ): { applyState: RaftApplyState; response?: RaftCmdResponse; gc?: { gcFrom: number; gcTo: number } } {
+    const admin = request.adminRequest!;
+    if (admin.cmdType === AdminCmdType.CompactLog && admin.compactLog) {
+      const { compactIndex, compactTerm } = admin.compactLog;
+      const truncated = next.truncatedState!;
+      const response = RaftCmdResponse.fromPartial({ header: {}, adminResponse: AdminResponse.fromPartial({ cmdType: AdminCmdType.CompactLog, compactLog: {} }) });
+      if (compactIndex <= truncated.index) return { applyState: next, response };
+      const applyState = RaftApplyState.fromPartial({ ...next, truncatedState: { index: compactIndex, term: compactTerm } });
+      return { applyState, response, gc: { gcFrom: truncated.index + 1, gcTo: compactIndex + 1 } };
+    }
+    const error = { ...staleCommand().regionError, message: `admin command ${admin.cmdType} is not supported yet` };
+    return { applyState: next, response: errorResponse(error) };
+  }
+
+  private answerProposal(entry: Entry, response: RaftCmdResponse | undefined): void {
+    while (this.proposals.length > 0) {
+      const head = this.proposals[0]!;
+      if (head.index > entry.index) return;
+      this.proposals.shift();
+      if (head.index === entry.index && head.term === entry.term) {
+        head.callback({ response: response ?? RaftCmdResponse.fromPartial({ header: {} }) });
+        return;
+      }
+      // Overwritten by another leader's entry at that index, or skipped: it will never apply.
+      head.callback({ response: errorResponse(staleCommand().regionError, this.term()) });
+    }
+  }
+
+  private serveReads(): void {
+    const applied = this.storage.appliedIndex;
+    for (const [key, read] of this.pendingReads) {
+      if (read.index === undefined || read.index > applied) continue;
+      this.pendingReads.delete(key);
+      read.callback(this.executeRead(read.request));
+    }
+  }
+
+  private executeRead(request: RaftCmdRequest): CommandResult {
+    const snapshot = this.host.engines.kv.snapshot();
+    const responses: Response[] = [];
+    let keep = false;
+    for (const r of request.requests) {
+      if (r.cmdType === CmdType.Get) {
+        const value = snapshot.get(dataFamily(r.get!.cf), r.get!.key) ?? Buffer.alloc(0);
+        responses.push(Response.fromPartial({ cmdType: CmdType.Get, get: { value } }));
+      } else {
+        keep = true;
+        responses.push(Response.fromPartial({ cmdType: CmdType.Snap, snap: { region: cloneRegion(this.region) } }));
+      }
+    }
+    if (!keep) snapshot.close();
+    return { response: RaftCmdResponse.fromPartial({ header: {}, responses }), snapshot: keep ? snapshot : undefined };
+  }
+
+  /** Reads not yet confirmed cannot be served by a peer that stopped being leader. */
+  private failReads(): void {
+    for (const [key, read] of this.pendingReads) {
+      this.pendingReads.delete(key);
+      read.callback({ response: errorResponse(notLeader(this.regionId, this.leaderPeer()).regionError, this.term()) });
+    }
+  }
+
+  /** Fails every waiting command (the peer is going away). */
+  failAll(error: RegionError): void {
+    for (const proposal of this.proposals.splice(0)) proposal.callback({ response: errorResponse(error.regionError) });
+    for (const [key, read] of this.pendingReads) {
+      this.pendingReads.delete(key);
+      read.callback({ response: errorResponse(error.regionError) });
+    }
+  }
+
+  private wrap(message: Message): RaftMessage {
+    const to = findPeerById(this.region, message.to);
+    const region = this.region;
+    const initial =
+      message.msgType === MessageType.MsgRequestVote || (message.msgType === MessageType.MsgHeartbeat && message.commit === 0);
+    return {
+      regionId: this.regionId,
+      fromPeer: this.meta,
+      toPeer: to ?? { id: message.to, storeId: 0 },
+      message,
+      regionEpoch: epochOf(region),
+      isTombstone: false,
+      startKey: initial ? region.startKey : Buffer.alloc(0),
+      endKey: initial ? region.endKey : Buffer.alloc(0),
+    };
+  }
+}
+
+function keyOf(request: Request): Buffer | undefined {
+  switch (request.cmdType) {
+    case CmdType.Get:
+      return request.get?.key;
+    case CmdType.Put:
+      return request.put?.key;
+    case CmdType.Delete:
+      return request.delete?.key;
+    default:
+      return undefined;
+  }
+}
+
+function dataFamily(cf: string): 'default' | 'lock' | 'write' {
+  const name = cf === '' ? 'default' : cf;
+  assert(name === 'default' || name === 'lock' || name === 'write', `unknown column family ${cf}`);
+  return name;
+}

@@ -1,0 +1,127 @@
+/**
+ * TinyKV's Storage interface over a Store: writes become Put/Delete raft commands, readers come
+ * from a ReadIndex-confirmed Snap of the region, bounded to its range. Region errors are thrown as
+ * RegionError, which the gRPC handlers put in the response's region_error.
+ */
+import type { Context } from '../proto/kvrpcpb.js';
+import { CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../proto/raft_cmdpb.js';
+import type { DataColumnFamily } from '../engine/engine.js';
+import { EngineReader } from '../storage/engine-reader.js';
+import type { DbIterator, Modify, Storage, StorageReader } from '../storage/storage.js';
+import { compareBytes } from '../util/bytes.js';
+import type { Region } from '../proto/metapb.js';
+import { keyNotInRegion, RegionError, regionNotFound } from './errors.js';
+import type { CommandResult } from './peer.js';
+import { findPeerOnStore, keyInRegion, epochOf } from './region.js';
+import type { Store } from './store.js';
+
+export class RaftKvStorage implements Storage {
+  constructor(
+    private readonly store: Store,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async write(context: Context | undefined, batch: readonly Modify[]): Promise<void> {
+    if (batch.length === 0) return;
+    const requests: Request[] = batch.map((m) =>
+      m.type === 'put'
+        ? ({ cmdType: CmdType.Put, put: { cf: m.cf, key: m.key, value: m.value } } as Request)
+        : ({ cmdType: CmdType.Delete, delete: { cf: m.cf, key: m.key } } as Request),
+    );
+    const result = await this.execute(this.header(context, batch[0]!.key), requests);
+    checkResponse(result.response);
+  }
+
+  async reader(context: Context | undefined, keyHint?: Buffer): Promise<StorageReader> {
+    const result = await this.execute(this.header(context, keyHint), [{ cmdType: CmdType.Snap, snap: {} } as Request]);
+    checkResponse(result.response);
+    const region = result.response.responses[0]?.snap?.region;
+    if (!result.snapshot || !region) throw new Error('snap command returned no snapshot');
+    return new RegionReader(new EngineReader(result.snapshot), region);
+  }
+
+  private header(context: Context | undefined, keyHint: Buffer | undefined): RaftCmdRequest['header'] {
+    let regionId = Number(context?.regionId ?? 0n);
+    // Without a region in the context (ctl, simple clients), route by key to this store's region.
+    if (regionId === 0) {
+      const region = keyHint ? this.store.regionForKey(keyHint) : this.store.regions()[0];
+      if (!region) throw regionNotFound(0);
+      regionId = region.id;
+      return { regionId, peer: findPeerOnStore(region, this.store.storeId), regionEpoch: epochOf(region), term: 0 };
+    }
+    return { regionId, peer: context?.peer, regionEpoch: context?.regionEpoch, term: Number(context?.term ?? 0n) };
+  }
+
+  private execute(header: RaftCmdRequest['header'], requests: Request[]): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new RegionError({ ...regionNotFound(header!.regionId).regionError, message: 'raft command timed out' })), this.timeoutMs);
+      this.store.propose(RaftCmdRequest.fromPartial({ header, requests }), (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+    });
+  }
+}
+
+function checkResponse(response: RaftCmdResponse): void {
+  const error = response.header?.error;
+  if (error) throw new RegionError(error);
+}
+
+/** A reader limited to one region: point reads outside it are KeyNotInRegion; iteration stops at its end. */
+export class RegionReader implements StorageReader {
+  constructor(
+    private readonly inner: StorageReader,
+    readonly region: Region,
+  ) {}
+
+  getCF(cf: DataColumnFamily, key: Uint8Array): Buffer | undefined {
+    if (!keyInRegion(key, this.region)) throw keyNotInRegion(Buffer.from(key), this.region);
+    return this.inner.getCF(cf, key);
+  }
+
+  iterCF(cf: DataColumnFamily): DbIterator {
+    return new RegionIterator(this.inner.iterCF(cf), this.region);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
+class RegionIterator implements DbIterator {
+  constructor(
+    private readonly inner: DbIterator,
+    private readonly region: Region,
+  ) {
+    this.seek(region.startKey);
+  }
+
+  seek(key: Uint8Array): void {
+    this.inner.seek(compareBytes(key, this.region.startKey) < 0 ? this.region.startKey : key);
+  }
+
+  valid(): boolean {
+    if (!this.inner.valid()) return false;
+    return this.region.endKey.length === 0 || compareBytes(this.inner.key(), this.region.endKey) < 0;
+  }
+
+  key(): Buffer {
+    return this.inner.key();
+  }
+
+  value(): Buffer {
+    return this.inner.value();
+  }
+
+  next(): void {
+    this.inner.next();
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}

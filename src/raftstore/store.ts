@@ -1,0 +1,192 @@
+/**
+ * A store: the peers of every region replicated on this node, driven in poll rounds.
+ *
+ * Each round takes the Ready of every peer that has one, writes all their raft-log appends and
+ * hard states in ONE raft-engine batch (group commit, one fsync for the round), then sends, applies
+ * and advances. Rounds never overlap. The store owns no timers or sockets: ticks, messages and the
+ * transport come from outside, so a whole cluster can run in one thread from a seed (see
+ * test/raftstore) or behind gRPC in a server.
+ */
+import type { Logger } from 'pino';
+import type { WriteOp } from '../engine/engine.js';
+import type { Region } from '../proto/metapb.js';
+import type { RaftCmdRequest } from '../proto/raft_cmdpb.js';
+import { PeerState, RegionLocalState, type RaftMessage } from '../proto/raft_serverpb.js';
+import type { RandomSource } from '../raft/index.js';
+import { assert } from '../util/assert.js';
+import type { RaftstoreConfig } from './config.js';
+import { errorResponse } from './command.js';
+import { regionNotFound } from './errors.js';
+import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey } from './keys.js';
+import { Peer, type CommandCallback, type PeerHost, type PendingReady } from './peer.js';
+import { PeerStorage, type PeerEngines } from './peer-storage.js';
+import { InlineSnapshotSource, type SnapshotSource } from './snapshot-source.js';
+import { findPeerOnStore, keyInRegion } from './region.js';
+
+export interface Transport {
+  /** Sends to the store of `message.toPeer`; may drop (Raft retries). */
+  send(message: RaftMessage): void;
+}
+
+export interface StoreOptions {
+  readonly storeId: number;
+  readonly engines: PeerEngines;
+  /** Defaults to building snapshots inline (the single-thread mode). */
+  readonly snapshots?: SnapshotSource;
+  readonly config: RaftstoreConfig;
+  readonly transport: Transport;
+  readonly random: RandomSource;
+  readonly logger: Logger;
+}
+
+export class Store {
+  readonly storeId: number;
+  private readonly peers = new Map<number, Peer>();
+  private readonly host: PeerHost;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+  private stopped = false;
+
+  constructor(private readonly options: StoreOptions) {
+    this.storeId = options.storeId;
+    this.host = {
+      storeId: options.storeId,
+      engines: options.engines,
+      snapshots: options.snapshots ?? new InlineSnapshotSource(options.engines.kv),
+      config: options.config,
+      random: options.random,
+      logger: options.logger,
+      send: (message) => options.transport.send(message),
+    };
+  }
+
+  /** Creates peers for every region this store holds on disk. */
+  loadPeers(): void {
+    const view = this.options.engines.kv.snapshot();
+    try {
+      for (const { value } of view.scan('meta', { start: REGION_META_MIN_KEY, end: REGION_META_MAX_KEY })) {
+        const state = RegionLocalState.decode(value);
+        if (state.state !== PeerState.Normal || !state.region) continue;
+        this.addPeer(state.region);
+      }
+    } finally {
+      view.close();
+    }
+  }
+
+  /** Writes the initial state of a region this store was told to host (bootstrap), then starts its peer. */
+  async createRegion(region: Region): Promise<void> {
+    if (this.peers.has(region.id)) return;
+    const writes = PeerStorage.initialWrites(region);
+    await this.options.engines.kv.write(writes.kvOps);
+    await this.options.engines.raft.write(writes.raftOps);
+    this.addPeer(region);
+    this.schedulePoll();
+  }
+
+  private addPeer(region: Region): void {
+    const meta = findPeerOnStore(region, this.storeId);
+    assert(meta !== undefined, `region ${region.id} has no peer on store ${this.storeId}`);
+    this.peers.set(region.id, Peer.create(this.host, region, meta.id));
+  }
+
+  peer(regionId: number): Peer | undefined {
+    return this.peers.get(regionId);
+  }
+
+  regions(): Region[] {
+    return [...this.peers.values()].map((peer) => peer.region);
+  }
+
+  /** The region of this store that holds `key`, if any. */
+  regionForKey(key: Uint8Array): Region | undefined {
+    for (const peer of this.peers.values()) if (keyInRegion(key, peer.region)) return peer.region;
+    return undefined;
+  }
+
+  // --- inputs; each schedules a poll round ---
+
+  tick(): void {
+    if (this.stopped) return;
+    for (const peer of this.peers.values()) peer.tick();
+    this.schedulePoll();
+  }
+
+  onRaftMessage(message: RaftMessage): void {
+    if (this.stopped) return;
+    if (message.toPeer?.storeId !== this.storeId) return;
+    const peer = this.peers.get(message.regionId);
+    if (!peer || peer.meta.id !== message.toPeer.id) return; // peers are created by bootstrap for now
+    peer.step(message);
+    this.schedulePoll();
+  }
+
+  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+    const regionId = request.header?.regionId ?? 0;
+    const peer = this.peers.get(regionId);
+    if (this.stopped || !peer) {
+      callback({ response: errorResponse(regionNotFound(regionId).regionError) });
+      return;
+    }
+    peer.propose(request, callback);
+    this.schedulePoll();
+  }
+
+  /** Resolves once no peer has pending work (for tests and shutdown). */
+  async settle(): Promise<void> {
+    while (this.polling) await this.polling;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.settle();
+    for (const peer of this.peers.values()) peer.failAll(regionNotFound(peer.regionId));
+  }
+
+  private schedulePoll(): void {
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.polling = this.pollLoop().finally(() => (this.polling = undefined));
+  }
+
+  private async pollLoop(): Promise<void> {
+    // Let the inputs of this event-loop turn gather, so one round serves them all.
+    await Promise.resolve();
+    do {
+      this.pollAgain = false;
+      await this.pollRound();
+    } while (this.pollAgain || this.anyReady());
+  }
+
+  private anyReady(): boolean {
+    if (this.stopped) return false;
+    for (const peer of this.peers.values()) if (peer.hasReady()) return true;
+    return false;
+  }
+
+  private async pollRound(): Promise<void> {
+    const round: Array<[Peer, PendingReady]> = [];
+    for (const peer of this.peers.values()) {
+      const pending = peer.takeReady();
+      if (pending) round.push([peer, pending]);
+    }
+    if (round.length === 0) return;
+    const { kv, raft } = this.options.engines;
+    // Snapshot data first: a crash between the two writes is repaired on load (the log catches up).
+    const kvOps = round.flatMap(([, p]) => p.writes.kvOps);
+    if (kvOps.length > 0) await kv.write(kvOps);
+    const raftOps = round.flatMap(([, p]) => p.writes.raftOps);
+    if (raftOps.length > 0) await raft.write(raftOps);
+    for (const [peer, pending] of round) peer.onPersisted(pending);
+    const gcOps: WriteOp[] = [];
+    for (const [peer, pending] of round) {
+      const gc = await peer.apply(pending.ready.committedEntries);
+      if (gc) gcOps.push({ type: 'deleteRange', cf: 'meta', start: raftLogKey(peer.regionId, gc.gcFrom), end: raftLogKey(peer.regionId, gc.gcTo) });
+    }
+    for (const [peer, pending] of round) peer.advance(pending);
+    // The truncated state is durable in the kv engine by now, so the entries below it can go.
+    if (gcOps.length > 0) await raft.write(gcOps);
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * A store in a replicated cluster: registers with the scheduler, hosts region peers (Raft on
+ * LMDB), exchanges Raft messages with other stores over gRPC, and serves the TinyKv API through
+ * Raft. Ticks come from one timer for all regions.
+ */
+import { join } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import type { NodeConfig } from '../config/config.js';
+import { LmdbEngine } from '../engine/lmdb-engine.js';
+import { TinyKvService } from '../proto/tinykvpb.js';
+import { StoreState } from '../proto/metapb.js';
+import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
+import { STORE_IDENT_KEY } from '../raftstore/keys.js';
+import type { PeerEngines } from '../raftstore/peer-storage.js';
+import { RaftKvStorage } from '../raftstore/raft-kv-storage.js';
+import { findPeerOnStore } from '../raftstore/region.js';
+import { Store } from '../raftstore/store.js';
+import { PooledSnapshotSource } from '../raftstore/snapshot-source.js';
+import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client.js';
+import { GrpcTransport } from '../transport/grpc-transport.js';
+import { raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
+import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { workerFileUrl } from '../util/worker-path.js';
+import { DataDirLock } from './data-dir-lock.js';
+import { CallTracker } from './grpc-service.js';
+import { tinyKvImplementation } from './tinykv-service.js';
+import { SchedulerStoreResolver } from './store-resolver.js';
+
+const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
+const REGION_DISCOVERY_INTERVAL_MS = 200;
+const REGION_HEARTBEAT_INTERVAL_MS = 500;
+const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
+
+export class ClusterNode {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly addr: string,
+    readonly storeId: number,
+    readonly store: Store,
+    private readonly config: NodeConfig,
+    private readonly server: Server,
+    private readonly tracker: CallTracker,
+    private readonly engines: PeerEngines,
+    private readonly scheduler: SchedulerClient,
+    private readonly transport: GrpcTransport,
+    private readonly lock: DataDirLock,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(config: NodeConfig, logger: Logger): Promise<ClusterNode> {
+    const lock = DataDirLock.acquire(config.dataDir);
+    const engines: PeerEngines = {
+      raft: new LmdbEngine({ path: join(config.dataDir, 'raft'), noSync: !config.sync }),
+      kv: new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync }),
+    };
+    let scheduler: SchedulerClient | undefined;
+    // Region snapshots are built on their own thread (workers/region-snapshot.ts).
+    const snapshotPool = new Piscina({
+      filename: workerFileUrl('region-snapshot'),
+      minThreads: 1,
+      maxThreads: 1,
+      maxQueue: 64,
+    });
+    try {
+      scheduler = await connectScheduler(config.scheduler, logger);
+      const storeId = await loadOrAllocStoreId(engines, scheduler);
+      const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger);
+      const store = new Store({
+        storeId,
+        engines,
+        config: { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit },
+        transport,
+        snapshots: new PooledSnapshotSource(
+          join(config.dataDir, 'kv'),
+          async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
+          (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
+        ),
+        random: Math.random,
+        logger: logger.child({ storeId }),
+      });
+      store.loadPeers();
+      const tracker = new CallTracker();
+      const server = new Server({
+        'grpc.max_receive_message_length': Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
+        'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
+      });
+      const storage = new RaftKvStorage(store);
+      server.addService(TinyKvService, {
+        ...tinyKvImplementation(storage, config, tracker, logger),
+        raft: raftStreamHandler((message) => store.onRaftMessage(message)),
+        snapshot: snapshotStreamHandler((message) => store.onRaftMessage(message)),
+      });
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(config.addr, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
+      await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
+      const node = new ClusterNode(addr, storeId, store, config, server, tracker, engines, scheduler, transport, lock, logger);
+      node.closeHooks.push(() => void snapshotPool.destroy());
+      node.startTimers();
+      logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
+      return node;
+    } catch (err) {
+      scheduler?.close();
+      await snapshotPool.destroy();
+      await Promise.all([engines.raft.close(), engines.kv.close()]);
+      lock.release();
+      throw err;
+    }
+  }
+
+  private startTimers(): void {
+    this.timers.push(setInterval(() => this.store.tick(), this.config.raftBaseTickMs));
+    if (this.store.regions().length === 0) this.discoverRegions();
+    const heartbeats = this.scheduler.openRegionHeartbeat(() => {});
+    this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), REGION_HEARTBEAT_INTERVAL_MS));
+    this.timers.push(
+      setInterval(() => {
+        this.scheduler
+          .storeHeartbeat({ storeId: BigInt(this.storeId), regionCount: this.store.regions().length })
+          .catch((err: unknown) => this.logger.debug({ err }, 'store heartbeat failed'));
+      }, STORE_HEARTBEAT_INTERVAL_MS),
+    );
+    this.closeHooks.push(() => heartbeats.close());
+  }
+
+  private readonly closeHooks: Array<() => void> = [];
+
+  /** A new store learns the regions bootstrap placed on it from the scheduler. */
+  private discoverRegions(): void {
+    const timer = setInterval(() => {
+      this.scheduler.scanRegions(Buffer.alloc(0)).then(
+        async (regions) => {
+          const mine = regions.map((r) => r.region).filter((region) => findPeerOnStore(region, this.storeId));
+          for (const region of mine) await this.store.createRegion(region);
+          if (mine.length > 0) {
+            clearInterval(timer);
+            this.logger.info({ regions: mine.map((r) => r.id) }, 'regions created from bootstrap');
+          }
+        },
+        (err: unknown) => this.logger.debug({ err }, 'region discovery failed'),
+      );
+    }, REGION_DISCOVERY_INTERVAL_MS);
+    this.timers.push(timer);
+  }
+
+  private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
+    for (const region of this.store.regions()) {
+      const peer = this.store.peer(region.id);
+      if (peer?.isLeader()) stream.send({ region, leader: peer.meta });
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    for (const hook of this.closeHooks) hook();
+    // Client calls get to finish; the Raft streams from other stores never end by themselves, so
+    // once the calls are done the server is shut down without waiting for those streams.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.tracker.drain(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.gracefulShutdownTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.server.forceShutdown();
+    await this.store.stop();
+    this.transport.close();
+    this.scheduler.close();
+    await Promise.all([this.engines.raft.close(), this.engines.kv.close()]);
+    this.lock.release();
+    this.logger.info('stopped');
+  }
+}
+
+async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {
+  const deadline = Date.now() + SCHEDULER_CONNECT_TIMEOUT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await SchedulerClient.connect(addr, { timeoutMs: 2_000, maxRetries: 1 });
+    } catch (err) {
+      if (Date.now() > deadline) throw new TinyKvError(ErrorCode.InvalidConfig, `cannot reach the scheduler at ${addr}: ${(err as Error).message}`);
+      if (attempt % 10 === 0) logger.info({ addr }, 'waiting for the scheduler');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** The store id is allocated once by the scheduler and kept with the cluster id it belongs to. */
+async function loadOrAllocStoreId(engines: PeerEngines, scheduler: SchedulerClient): Promise<number> {
+  const ident = engines.kv.get('meta', STORE_IDENT_KEY);
+  if (ident) {
+    const clusterId = ident.readBigUInt64BE(0);
+    if (clusterId !== scheduler.clusterId) {
+      throw new TinyKvError(ErrorCode.InvalidConfig, `data directory belongs to cluster ${clusterId}, scheduler serves ${scheduler.clusterId}`);
+    }
+    return Number(ident.readBigUInt64BE(8));
+  }
+  const storeId = await scheduler.allocId();
+  const bytes = Buffer.alloc(16);
+  bytes.writeBigUInt64BE(scheduler.clusterId, 0);
+  bytes.writeBigUInt64BE(BigInt(storeId), 8);
+  await engines.kv.write([{ type: 'put', cf: 'meta', key: STORE_IDENT_KEY, value: bytes }]);
+  return storeId;
+}

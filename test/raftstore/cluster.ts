@@ -1,0 +1,196 @@
+// A whole cluster in one thread: N stores on memory engines, a simulated network with filters,
+// and logical time. Everything random comes from one seed, so a run replays exactly.
+import { MemoryEngine } from '../../src/engine/memory-engine.js';
+import { silentLogger } from '../../src/log/logger.js';
+import type { Region } from '../../src/proto/metapb.js';
+import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
+import { SeededRandom } from '../../src/raft/index.js';
+import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftstore/config.js';
+import { RegionError } from '../../src/raftstore/errors.js';
+import type { PeerEngines } from '../../src/raftstore/peer-storage.js';
+import { RaftKvStorage } from '../../src/raftstore/raft-kv-storage.js';
+import { Store } from '../../src/raftstore/store.js';
+
+export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
+
+export interface SimClusterOptions {
+  readonly stores: number;
+  readonly seed: number;
+  readonly config?: Partial<RaftstoreConfig>;
+}
+
+export class SimCluster {
+  readonly rng: SeededRandom;
+  readonly engines = new Map<number, PeerEngines>();
+  readonly stores = new Map<number, Store>();
+  private queue: Array<{ message: RaftMessage; from: number; to: number }> = [];
+  private filters: Filter[] = [];
+  readonly config: RaftstoreConfig;
+  readonly region: Region;
+  /** Stores that are down (crashed and not restarted). */
+  readonly down = new Set<number>();
+
+  constructor(readonly options: SimClusterOptions) {
+    this.rng = new SeededRandom(options.seed);
+    this.config = { ...DEFAULT_RAFTSTORE_CONFIG, raftLogGcTickInterval: 1, ...options.config };
+    const ids = Array.from({ length: options.stores }, (_, i) => i + 1);
+    this.region = {
+      id: 1,
+      startKey: Buffer.alloc(0),
+      endKey: Buffer.alloc(0),
+      regionEpoch: { confVer: 1, version: 1 },
+      peers: ids.map((storeId) => ({ id: storeId + 100, storeId })),
+    };
+    for (const id of ids) this.engines.set(id, { raft: new MemoryEngine(), kv: new MemoryEngine() });
+  }
+
+  async start(): Promise<void> {
+    for (const id of this.engines.keys()) {
+      const store = this.newStore(id);
+      await store.createRegion(this.region);
+    }
+  }
+
+  private newStore(id: number): Store {
+    const store = new Store({
+      storeId: id,
+      engines: this.engines.get(id)!,
+      config: this.config,
+      random: this.rng.fork().asSource(),
+      logger: silentLogger(),
+      transport: { send: (message) => this.queue.push({ message, from: id, to: message.toPeer!.storeId }) },
+    });
+    this.stores.set(id, store);
+    return store;
+  }
+
+  addFilter(filter: Filter): void {
+    this.filters.push(filter);
+  }
+
+  clearFilters(): void {
+    this.filters = [];
+  }
+
+  /** Cuts every link between the two groups. */
+  partition(a: number[], b: number[]): void {
+    const inA = new Set(a);
+    const inB = new Set(b);
+    this.addFilter((_m, from, to) => (inA.has(from) && inB.has(to)) || (inB.has(from) && inA.has(to)));
+  }
+
+  isolate(id: number): void {
+    this.addFilter((_m, from, to) => from === id || to === id);
+  }
+
+  dropRandomly(probability: number): void {
+    this.addFilter(() => this.rng.chance(probability));
+  }
+
+  /** Crash: the store stops at once; what its engines hold survives. */
+  async crash(id: number): Promise<void> {
+    const store = this.stores.get(id)!;
+    this.stores.delete(id);
+    this.down.add(id);
+    await store.stop();
+  }
+
+  async restart(id: number): Promise<void> {
+    this.down.delete(id);
+    const store = this.newStore(id);
+    store.loadPeers();
+  }
+
+  /** One unit of logical time: deliver what is in flight (in a seeded order), tick everyone, settle. */
+  async step(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    for (let i = batch.length - 1; i > 0; i--) {
+      const j = this.rng.int(i + 1);
+      [batch[i], batch[j]] = [batch[j]!, batch[i]!];
+    }
+    for (const { message, from, to } of batch) {
+      if (this.filters.some((f) => f(message, from, to))) continue;
+      this.stores.get(to)?.onRaftMessage(message);
+    }
+    for (const store of this.stores.values()) store.tick();
+    await this.settle();
+  }
+
+  async settle(): Promise<void> {
+    for (let i = 0; i < 3; i++) for (const store of this.stores.values()) await store.settle();
+  }
+
+  async run(steps: number): Promise<void> {
+    for (let i = 0; i < steps; i++) await this.step();
+  }
+
+  leaderStore(regionId = 1): number | undefined {
+    for (const [id, store] of this.stores) if (store.peer(regionId)?.isLeader()) return id;
+    return undefined;
+  }
+
+  async waitLeader(maxSteps = 200): Promise<number> {
+    for (let i = 0; i < maxSteps; i++) {
+      const leader = this.leaderStore();
+      if (leader !== undefined) return leader;
+      await this.step();
+    }
+    throw new Error(`no leader after ${maxSteps} steps (seed ${this.options.seed})`);
+  }
+
+  /**
+   * Runs a storage operation against the current leader while time moves on, retrying region
+   * errors (NotLeader and friends) like a client would. Throws after `maxSteps`.
+   */
+  async withLeader<T>(op: (storage: RaftKvStorage) => Promise<T>, maxSteps = 300): Promise<T> {
+    for (let attempt = 0; attempt < maxSteps; ) {
+      const leader = this.leaderStore();
+      if (leader === undefined) {
+        await this.step();
+        attempt++;
+        continue;
+      }
+      const storage = new RaftKvStorage(this.stores.get(leader)!, 60_000);
+      let settled = false;
+      let outcome: { value?: T; error?: unknown } = {};
+      void op(storage).then(
+        (value) => ((settled = true), (outcome = { value })),
+        (error) => ((settled = true), (outcome = { error })),
+      );
+      while (!settled && attempt < maxSteps) {
+        await this.step();
+        attempt++;
+      }
+      if (!settled) break;
+      if (outcome.error === undefined) return outcome.value as T;
+      if (!(outcome.error instanceof RegionError)) throw outcome.error;
+    }
+    throw new Error(`operation did not complete in ${maxSteps} steps (seed ${this.options.seed})`);
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    await this.withLeader((s) => s.write(undefined, [{ type: 'put', cf: 'default', key: Buffer.from(key), value: Buffer.from(value) }]));
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.withLeader(async (s) => {
+      const reader = await s.reader(undefined, Buffer.from(key));
+      try {
+        return reader.getCF('default', Buffer.from(key))?.toString();
+      } finally {
+        reader.close();
+      }
+    });
+  }
+
+  /** The value a store's kv engine holds right now (no Raft), for convergence checks. */
+  localValue(storeId: number, key: string): string | undefined {
+    return this.engines.get(storeId)!.kv.get('default', Buffer.from(key))?.toString();
+  }
+}
+
+export function seedFromEnv(fallback: number): number {
+  const fromEnv = process.env.RAFTSTORE_SEED;
+  return fromEnv ? Number(fromEnv) : fallback;
+}
