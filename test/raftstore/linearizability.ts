@@ -23,7 +23,7 @@ const SEARCH_LIMIT = 2_000_000;
 export function checkRegister(history: readonly RegisterOp[], initial: string | undefined = undefined): CheckResult {
   const ops = [...history].sort((a, b) => a.invoke - b.invoke);
   const n = ops.length;
-  if (n > 60) throw new Error(`history of ${n} ops is too long for the checker`);
+  if (n > 400) throw new Error(`history of ${n} ops is too long for the checker`);
   const done = new Set<string>();
   let steps = 0;
 
