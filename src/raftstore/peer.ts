@@ -73,6 +73,8 @@ interface PendingRead {
 export interface PendingReady {
   readonly ready: Ready;
   readonly writes: ReadyWrites;
+  /** Messages already sent before the writes were durable (a leader's appends and heartbeats). */
+  sentEarly?: Set<Message>;
 }
 
 export class Peer {
@@ -244,10 +246,29 @@ export class Peer {
     return { ready, writes: this.storage.prepareReady(ready) };
   }
 
-  /** After the Ready's writes are durable: adopt the new state and send messages. */
+  /**
+   * A leader sends its appends and heartbeats before its own log write is durable, so followers
+   * persist in parallel with it (etcd's and TiKV's "parallel append"). This is safe here: the
+   * leader counts its own entries toward a commit, but nothing built on that commit (applying,
+   * answering clients, telling followers the commit index) happens before this round's writes are
+   * durable, because rounds never overlap. Everything else (votes, acknowledgements) waits.
+   */
+  sendEarly(pending: PendingReady): void {
+    if (!this.isLeader()) return;
+    const early = new Set<Message>();
+    for (const message of pending.ready.messages) {
+      if (message.msgType === MessageType.MsgAppend || message.msgType === MessageType.MsgHeartbeat) {
+        this.host.send(this.wrap(message));
+        early.add(message);
+      }
+    }
+    pending.sentEarly = early;
+  }
+
+  /** After the Ready's writes are durable: adopt the new state and send the remaining messages. */
   onPersisted(pending: PendingReady): void {
     this.storage.commitReady(pending.writes);
-    for (const message of pending.ready.messages) this.host.send(this.wrap(message));
+    for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
     for (const state of pending.ready.readStates) {
       const read = this.pendingReads.get(Buffer.from(state.requestCtx).toString('hex'));
       if (read) read.index = state.index;

@@ -173,6 +173,7 @@ export class Store {
       if (pending) round.push([peer, pending]);
     }
     if (round.length === 0) return;
+    for (const [peer, pending] of round) peer.sendEarly(pending);
     const { kv, raft } = this.options.engines;
     // Snapshot data first: a crash between the two writes is repaired on load (the log catches up).
     const kvOps = round.flatMap(([, p]) => p.writes.kvOps);
