@@ -20,6 +20,8 @@ interface ClusterFlags {
   initialRegions?: number;
   logLevel: string;
   raftBaseTickMs?: number;
+  raftPollers?: string;
+  splitKeys?: string;
 }
 
 function positiveInt(name: string, max: number) {
@@ -63,6 +65,8 @@ export function registerClusterCommand(program: Command, print: (text: string) =
     .option('--base-port <port>', 'first store port (then +1 each)', positiveInt('--base-port', 65535), 20160)
     .option('--initial-regions <k>', 'pre-split the key space into K regions at bootstrap', positiveInt('--initial-regions', 1024))
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick', positiveInt('--raft-base-tick-ms', 10_000))
+    .option('--split-keys <keys>', 'comma-separated split points of the initial regions (passed to the scheduler)')
+    .option('--raft-pollers <n>', 'raft poller threads per store (0: peers on the main thread)')
     .option('--log-level <level>', 'log level of every process', 'warn')
     .action(async (flags: ClusterFlags) => {
       const children: ChildProcess[] = [];
@@ -87,6 +91,7 @@ export function registerClusterCommand(program: Command, print: (text: string) =
             '--initial-stores', String(flags.stores),
             '--log-level', flags.logLevel,
             ...(flags.initialRegions ? ['--initial-regions', String(flags.initialRegions)] : []),
+            ...(flags.splitKeys ? ['--split-keys', flags.splitKeys] : []),
           ],
           'scheduler',
           print,
@@ -103,6 +108,7 @@ export function registerClusterCommand(program: Command, print: (text: string) =
                 '--data-dir', join(flags.dataDir, `store-${i + 1}`),
                 '--log-level', flags.logLevel,
                 ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
+                ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
               ],
               `store ${i + 1}`,
               print,

@@ -5,6 +5,10 @@ import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
 import { UsageError } from './output.js';
 
+function parseCountOrZero(text: string): number {
+  return text === '0' ? 0 : parseCount(text);
+}
+
 function parseCount(text: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`expected a positive integer, got "${text}"`);
@@ -17,6 +21,7 @@ interface ServerFlags {
   scheduler?: string;
   raftLogGcCountLimit?: number;
   raftBaseTickMs?: number;
+  raftPollers?: number;
   addr?: string;
   dataDir?: string;
   config?: string;
@@ -32,6 +37,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--scheduler <host:port>', 'join the cluster of this scheduler (cluster mode)')
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
+    .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
@@ -48,6 +54,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         scheduler: flags.scheduler,
         raftLogGcCountLimit: flags.raftLogGcCountLimit,
         raftBaseTickMs: flags.raftBaseTickMs,
+        raftPollers: flags.raftPollers,
       };
       const config = loadConfig({ configFile: flags.config, env: process.env, overrides });
       const logger = createLogger(config.logLevel);

@@ -3,6 +3,7 @@
  * command-line flags. Every key and default is written out in tinykv.example.toml.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
@@ -24,6 +25,8 @@ export interface NodeConfig {
   readonly raftBaseTickMs: number;
   /** The leader compacts the raft log once this many entries are applied past its first index. */
   readonly raftLogGcCountLimit: number;
+  /** Raft poller threads hosting region peers; 0 runs them on the main thread. */
+  readonly raftPollers: number;
   readonly dataDir: string;
   readonly engine: EngineKind;
   /** fsync every commit before acknowledging it. Turning it off risks acknowledged writes on a machine crash. */
@@ -40,6 +43,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   scheduler: '127.0.0.1:2379',
   raftBaseTickMs: 100,
   raftLogGcCountLimit: 10_000,
+  raftPollers: Math.max(1, availableParallelism() - 1),
   dataDir: './data',
   engine: 'lmdb',
   sync: true,
@@ -71,6 +75,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
     'raft-base-tick-interval': (v, c) => (c.raftBaseTickMs = expectDuration('raftstore.raft-base-tick-interval', v)),
     'raft-log-gc-count-limit': (v, c) => (c.raftLogGcCountLimit = expectCount('raftstore.raft-log-gc-count-limit', v)),
+    'raft-pollers': (v, c) => (c.raftPollers = expectCount('raftstore.raft-pollers', v)),
   },
   storage: {
     'data-dir': (v, c) => (c.dataDir = expectString('storage.data-dir', v)),
@@ -155,6 +160,7 @@ function validate(config: NodeConfig): void {
   }
   if (config.raftBaseTickMs < 1 || config.raftBaseTickMs > 10_000) throw new ConfigError('raftstore.raft-base-tick-interval must be 1ms..10s');
   if (config.raftLogGcCountLimit < 1) throw new ConfigError('raftstore.raft-log-gc-count-limit must be at least 1');
+  if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
   const { limits } = config;
   if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
     throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);

@@ -13,11 +13,11 @@ import type { Region } from '../proto/metapb.js';
 import { keyNotInRegion, RegionError, regionNotFound } from './errors.js';
 import type { CommandResult } from './peer.js';
 import { findPeerOnStore, keyInRegion, epochOf } from './region.js';
-import type { Store } from './store.js';
+import type { RaftRouter } from './router.js';
 
 export class RaftKvStorage implements Storage {
   constructor(
-    private readonly store: Store,
+    private readonly store: RaftRouter,
     private readonly timeoutMs = 10_000,
   ) {}
 

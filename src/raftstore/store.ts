@@ -22,6 +22,7 @@ import { Peer, type CommandCallback, type PeerHost, type PendingReady } from './
 import { PeerStorage, type PeerEngines } from './peer-storage.js';
 import { InlineSnapshotSource, type SnapshotSource } from './snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from './region.js';
+import type { LeaderRegion, RaftRouter } from './router.js';
 
 export interface Transport {
   /** Sends to the store of `message.toPeer`; may drop (Raft retries). */
@@ -39,7 +40,7 @@ export interface StoreOptions {
   readonly logger: Logger;
 }
 
-export class Store {
+export class Store implements RaftRouter {
   readonly storeId: number;
   private readonly peers = new Map<number, Peer>();
   private readonly host: PeerHost;
@@ -60,13 +61,13 @@ export class Store {
     };
   }
 
-  /** Creates peers for every region this store holds on disk. */
-  loadPeers(): void {
+  /** Creates peers for the regions this store holds on disk (those `accept` picks, when given). */
+  loadPeers(accept: (regionId: number) => boolean = () => true): void {
     const view = this.options.engines.kv.snapshot();
     try {
       for (const { value } of view.scan('meta', { start: REGION_META_MIN_KEY, end: REGION_META_MAX_KEY })) {
         const state = RegionLocalState.decode(value);
-        if (state.state !== PeerState.Normal || !state.region) continue;
+        if (state.state !== PeerState.Normal || !state.region || !accept(state.region.id)) continue;
         this.addPeer(state.region);
       }
     } finally {
@@ -96,6 +97,12 @@ export class Store {
 
   regions(): Region[] {
     return [...this.peers.values()].map((peer) => peer.region);
+  }
+
+  leaderRegions(): LeaderRegion[] {
+    const out: LeaderRegion[] = [];
+    for (const peer of this.peers.values()) if (peer.isLeader()) out.push({ region: peer.region, leader: peer.meta });
+    return out;
   }
 
   /** The region of this store that holds `key`, if any. */

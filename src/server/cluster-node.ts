@@ -17,6 +17,8 @@ import type { PeerEngines } from '../raftstore/peer-storage.js';
 import { RaftKvStorage } from '../raftstore/raft-kv-storage.js';
 import { findPeerOnStore } from '../raftstore/region.js';
 import { Store } from '../raftstore/store.js';
+import { PollerRouter } from '../raftstore/poller-router.js';
+import type { RaftRouter } from '../raftstore/router.js';
 import { PooledSnapshotSource } from '../raftstore/snapshot-source.js';
 import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
@@ -40,7 +42,7 @@ export class ClusterNode {
   private constructor(
     readonly addr: string,
     readonly storeId: number,
-    readonly store: Store,
+    readonly store: RaftRouter,
     private readonly config: NodeConfig,
     private readonly server: Server,
     private readonly tracker: CallTracker,
@@ -69,20 +71,37 @@ export class ClusterNode {
       scheduler = await connectScheduler(config.scheduler, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
       const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger);
-      const store = new Store({
-        storeId,
-        engines,
-        config: { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit },
-        transport,
-        snapshots: new PooledSnapshotSource(
-          join(config.dataDir, 'kv'),
-          async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
-          (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
-        ),
-        random: Math.random,
-        logger: logger.child({ storeId }),
-      });
-      store.loadPeers();
+      const raftstoreConfig = { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit };
+      let store: RaftRouter;
+      if (config.raftPollers > 0) {
+        store = await PollerRouter.start({
+          storeId,
+          dataDir: config.dataDir,
+          sync: config.sync,
+          pollers: config.raftPollers,
+          config: raftstoreConfig,
+          kv: engines.kv,
+          transport,
+          logger,
+          logLevel: config.logLevel,
+        });
+      } else {
+        const local = new Store({
+          storeId,
+          engines,
+          config: raftstoreConfig,
+          transport,
+          snapshots: new PooledSnapshotSource(
+            join(config.dataDir, 'kv'),
+            async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
+            (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
+          ),
+          random: Math.random,
+          logger: logger.child({ storeId }),
+        });
+        local.loadPeers();
+        store = local;
+      }
       const tracker = new CallTracker();
       const server = new Server({
         'grpc.max_receive_message_length': Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
@@ -149,10 +168,7 @@ export class ClusterNode {
   }
 
   private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
-    for (const region of this.store.regions()) {
-      const peer = this.store.peer(region.id);
-      if (peer?.isLeader()) stream.send({ region, leader: peer.meta });
-    }
+    for (const { region, leader } of this.store.leaderRegions()) stream.send({ region, leader });
   }
 
   close(): Promise<void> {

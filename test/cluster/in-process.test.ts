@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createRawClient } from '../../src/client/raw-client.js';
 import { ClusterNode } from '../../src/server/cluster-node.js';
+import type { Store } from '../../src/raftstore/store.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -13,7 +14,7 @@ const dirs: Array<ReturnType<typeof tempDir>> = [];
 
 async function startStore(dataDir: string): Promise<ClusterNode> {
   const config = loadConfig({
-    overrides: { standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir, raftBaseTickMs: 20, raftLogGcCountLimit: 20, logLevel: 'silent' },
+    overrides: { standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir, raftBaseTickMs: 20, raftLogGcCountLimit: 20, raftPollers: 0, logLevel: 'silent' },
   });
   const node = await ClusterNode.start(config, silentLogger());
   nodes.set(node.storeId, node);
@@ -23,7 +24,7 @@ async function startStore(dataDir: string): Promise<ClusterNode> {
 async function leaderNode(timeoutMs = 15_000): Promise<ClusterNode> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    for (const node of nodes.values()) if (node.store.peer(node.store.regions()[0]?.id ?? -1)?.isLeader()) return node;
+    for (const node of nodes.values()) if ((node.store as Store).peer(node.store.regions()[0]?.id ?? -1)?.isLeader()) return node;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('no leader');
@@ -110,7 +111,7 @@ describe('three-store cluster in one process', () => {
     for (let i = 0; i < 120; i++) await client.put(`snap-${i}`, `v${i}`);
     client.close();
     await new Promise((r) => setTimeout(r, 300)); // a few GC ticks
-    expect(leader.store.peer(leader.store.regions()[0]!.id)!.storage.truncatedIndex).toBeGreaterThan(20);
+    expect((leader.store as Store).peer(leader.store.regions()[0]!.id)!.storage.truncatedIndex).toBeGreaterThan(20);
     const restarted = await startStore(followerDir);
     const kv = (restarted as unknown as { engines: { kv: { get: (cf: string, k: Buffer) => Buffer | undefined } } }).engines.kv;
     const deadline = Date.now() + 15_000;
@@ -119,6 +120,6 @@ describe('three-store cluster in one process', () => {
     }
     expect(kv.get('default', Buffer.from('snap-119'))?.toString()).toBe('v119');
     expect(kv.get('default', Buffer.from('snap-0'))?.toString()).toBe('v0');
-    expect(restarted.store.peer(restarted.store.regions()[0]!.id)!.storage.truncatedIndex).toBeGreaterThan(20);
+    expect((restarted.store as Store).peer(restarted.store.regions()[0]!.id)!.storage.truncatedIndex).toBeGreaterThan(20);
   });
 });

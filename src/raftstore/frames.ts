@@ -1,0 +1,69 @@
+/**
+ * Frames between the main thread and raft poller threads. A batch of frames is one msgpack
+ * buffer whose memory is transferred with postMessage, not copied; protobuf payloads ride inside
+ * as bytes. Batches are flushed once per event-loop turn.
+ */
+import { Packr } from 'msgpackr';
+
+export type ToPoller =
+  | { readonly t: 'tick' }
+  | { readonly t: 'msg'; readonly m: Uint8Array }
+  | { readonly t: 'cmd'; readonly id: number; readonly r: Uint8Array }
+  | { readonly t: 'create'; readonly id: number; readonly region: Uint8Array }
+  | { readonly t: 'stop'; readonly id: number };
+
+export interface RegionReport {
+  readonly region: Uint8Array;
+  readonly peerId: number;
+  readonly leader: boolean;
+}
+
+export type FromPoller =
+  | { readonly t: 'send'; readonly m: Uint8Array }
+  | { readonly t: 'done'; readonly id: number; readonly r: Uint8Array; readonly snap: boolean }
+  | { readonly t: 'regions'; readonly regions: RegionReport[] }
+  | { readonly t: 'ack'; readonly id: number }
+  | { readonly t: 'error'; readonly message: string };
+
+/** Largest batch of frames in one buffer; a fuller batch is split. */
+export const MAX_FRAMES_PER_BATCH = 4096;
+
+const packr = new Packr({ useRecords: false });
+
+export function encodeFrames(frames: readonly unknown[]): ArrayBuffer {
+  const packed = packr.pack(frames);
+  // Copy out of the packer's reusable buffer into one the receiver can own.
+  return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) as ArrayBuffer;
+}
+
+export function decodeFrames<T>(buffer: ArrayBuffer): T[] {
+  return packr.unpack(new Uint8Array(buffer)) as T[];
+}
+
+/** Collects frames during one event-loop turn and hands them over as one transferred buffer. */
+export class FrameBatcher<T> {
+  private pending: T[] = [];
+  private scheduled = false;
+
+  constructor(private readonly post: (buffer: ArrayBuffer) => void) {}
+
+  push(frame: T): void {
+    this.pending.push(frame);
+    if (this.pending.length >= MAX_FRAMES_PER_BATCH) {
+      this.flush();
+      return;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    const frames = this.pending;
+    this.pending = [];
+    this.post(encodeFrames(frames));
+  }
+}

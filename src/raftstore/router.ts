@@ -1,0 +1,29 @@
+/**
+ * What the server needs from a store, whether its peers run on this thread (Store, the
+ * single-thread mode) or on raft poller threads (PollerRouter, the batch system).
+ */
+import type { Peer, Region } from '../proto/metapb.js';
+import type { RaftCmdRequest } from '../proto/raft_cmdpb.js';
+import type { RaftMessage } from '../proto/raft_serverpb.js';
+import type { CommandCallback } from './peer.js';
+
+export interface LeaderRegion {
+  readonly region: Region;
+  readonly leader: Peer;
+}
+
+export interface RaftRouter {
+  readonly storeId: number;
+  /** Routes a command to its region's peer; the callback answers it (region errors included). */
+  propose(request: RaftCmdRequest, callback: CommandCallback): void;
+  onRaftMessage(message: RaftMessage): void;
+  /** One raft base tick for every peer. */
+  tick(): void;
+  /** Writes a bootstrap region's initial state and starts its peer. */
+  createRegion(region: Region): Promise<void>;
+  regions(): Region[];
+  regionForKey(key: Uint8Array): Region | undefined;
+  /** Regions whose peer here leads, for scheduler heartbeats. */
+  leaderRegions(): LeaderRegion[];
+  stop(): Promise<void>;
+}

@@ -1,0 +1,102 @@
+/**
+ * A raft poller thread: hosts the peers of the regions routed to it (a Store in poll rounds with
+ * group commit) on the store's LMDB environments, fed by frames from the main thread. Outgoing
+ * Raft messages and command results go back as frames; the main thread owns the network.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { LmdbEngine } from '../src/engine/lmdb-engine.js';
+import { Region } from '../src/proto/metapb.js';
+import { RaftCmdRequest, RaftCmdResponse } from '../src/proto/raft_cmdpb.js';
+import { RaftMessage } from '../src/proto/raft_serverpb.js';
+import type { RaftstoreConfig } from '../src/raftstore/config.js';
+import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from '../src/raftstore/frames.js';
+import { InlineSnapshotSource } from '../src/raftstore/snapshot-source.js';
+import { Store } from '../src/raftstore/store.js';
+
+export interface PollerWorkerData {
+  readonly storeId: number;
+  readonly dataDir: string;
+  readonly sync: boolean;
+  readonly config: RaftstoreConfig;
+  readonly logLevel: string;
+  /** This poller hosts the regions whose id % pollerCount == pollerIndex. */
+  readonly pollerIndex: number;
+  readonly pollerCount: number;
+}
+
+const data = workerData as PollerWorkerData;
+const port = parentPort!;
+const logger = pino({ name: 'tinykv-poller', level: data.logLevel }, pino.destination({ fd: 2, sync: false }));
+const engines = {
+  raft: new LmdbEngine({ path: join(data.dataDir, 'raft'), noSync: !data.sync }),
+  kv: new LmdbEngine({ path: join(data.dataDir, 'kv'), noSync: !data.sync }),
+};
+const out = new FrameBatcher<FromPoller>((buffer) => port.postMessage(buffer, [buffer]));
+const store = new Store({
+  storeId: data.storeId,
+  engines,
+  config: data.config,
+  // Snapshots are built on this poller's thread; the main thread never blocks on them.
+  snapshots: new InlineSnapshotSource(engines.kv),
+  transport: { send: (message) => out.push({ t: 'send', m: RaftMessage.encode(message).finish() }) },
+  random: Math.random,
+  logger,
+});
+let lastReport = '';
+
+function reportRegions(): void {
+  const regions = store.regions().map((region) => ({
+    region: Region.encode(region).finish(),
+    peerId: store.peer(region.id)!.meta.id,
+    leader: store.peer(region.id)!.isLeader(),
+  }));
+  const digest = regions.map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}`).join('|');
+  if (digest === lastReport) return;
+  lastReport = digest;
+  out.push({ t: 'regions', regions });
+}
+
+async function handle(frame: ToPoller): Promise<void> {
+  switch (frame.t) {
+    case 'tick':
+      store.tick();
+      reportRegions();
+      return;
+    case 'msg':
+      store.onRaftMessage(RaftMessage.decode(frame.m));
+      return;
+    case 'cmd': {
+      const request = RaftCmdRequest.decode(frame.r);
+      store.propose(request, (result) => {
+        // The main thread reads from its own view of the kv environment at this point.
+        result.snapshot?.close();
+        out.push({ t: 'done', id: frame.id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined });
+      });
+      return;
+    }
+    case 'create':
+      await store.createRegion(Region.decode(frame.region));
+      reportRegions();
+      out.push({ t: 'ack', id: frame.id });
+      return;
+    case 'stop':
+      await store.stop();
+      await Promise.all([engines.raft.close(), engines.kv.close()]);
+      out.push({ t: 'ack', id: frame.id });
+      out.flush();
+      return;
+  }
+}
+
+store.loadPeers((regionId) => regionId % data.pollerCount === data.pollerIndex);
+reportRegions();
+port.on('message', (buffer: ArrayBuffer) => {
+  for (const frame of decodeFrames<ToPoller>(buffer)) {
+    handle(frame).catch((err: unknown) => {
+      logger.error({ err }, 'poller frame failed');
+      out.push({ t: 'error', message: err instanceof Error ? err.message : String(err) });
+    });
+  }
+});
