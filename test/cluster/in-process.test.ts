@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createRawClient } from '../../src/client/raw-client.js';
+import { connect } from '../../src/client/index.js';
 import { ClusterNode } from '../../src/server/cluster-node.js';
 import type { Store } from '../../src/raftstore/store.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
@@ -121,5 +122,32 @@ describe('three-store cluster in one process', () => {
     expect(kv.get('default', Buffer.from('snap-119'))?.toString()).toBe('v119');
     expect(kv.get('default', Buffer.from('snap-0'))?.toString()).toBe('v0');
     expect((restarted.store as Store).peer(restarted.store.regions()[0]!.id)!.storage.truncatedIndex).toBeGreaterThan(20);
+  });
+
+  it('runs Percolator transactions through tinykv/client, routed by the scheduler to the leader', async () => {
+    await leaderNode();
+    const client = await connect({ scheduler: scheduler.addr });
+    try {
+      await client.transaction(async (txn) => {
+        txn.put('acct-a', '100');
+        txn.put('acct-b', '0');
+      });
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          client.transaction(async (txn) => {
+            const a = Number(await txn.get('acct-a'));
+            const b = Number(await txn.get('acct-b'));
+            txn.put('acct-a', String(a - 10));
+            txn.put('acct-b', String(b + 10));
+          }),
+        ),
+      );
+      const totals = await client.transaction(async (txn) => [Number(await txn.get('acct-a')), Number(await txn.get('acct-b'))]);
+      expect(totals).toEqual([20, 80]);
+      await client.put('raw-via-client', 'yes');
+      expect((await client.get('raw-via-client'))?.toString()).toBe('yes');
+    } finally {
+      await client.close();
+    }
   });
 });
