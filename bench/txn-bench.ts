@@ -22,6 +22,7 @@ import { silentLogger } from '../src/log/logger.js';
 import { connect, type TinyKvClient } from '../src/client/index.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { machineInfo, describeMachine, type MachineInfo } from './report.js';
+import { mulberry32 } from '../src/raft/rng.js';
 
 interface Settings {
   readonly addr: string | undefined;
@@ -110,16 +111,8 @@ function parseSettings(argv: string[]): Settings {
   };
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of floats in [0, 1) (mulberry32, shared with the Raft library). */
+const rng = mulberry32;
 
 const keyOf = (i: number) => `bench-txn-${String(i).padStart(8, '0')}`;
 

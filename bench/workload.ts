@@ -8,6 +8,7 @@
  * preload wrote. Values are one fixed pseudo-random buffer of `valueSize` bytes.
  */
 
+import { mulberry32 } from '../src/raft/rng.js';
 export const BENCH_OPS = ['put', 'get', 'mix', 'scan'] as const;
 export type BenchOp = (typeof BENCH_OPS)[number];
 /** The call an op makes; `mix` makes gets and puts. */
@@ -32,17 +33,8 @@ export interface WorkloadOptions {
 
 export type Rng = () => number;
 
-/** mulberry32: a small, fast, seeded generator of floats in [0, 1). */
-export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of floats in [0, 1) (mulberry32, shared with the Raft library). */
+export const createRng: (seed: number) => Rng = mulberry32;
 
 export class Workload {
   readonly keySize: number;

@@ -4,7 +4,7 @@
  * event-loop turn into one commit; `write` resolves only after that commit is flushed to disk.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { engineClosed, familyIn, snapshotClosed } from './engine-errors.js';
 import { compareBytes, toBuffer } from '../util/bytes.js';
 import {
   ENGINE_COLUMN_FAMILIES,
@@ -98,13 +98,11 @@ export class LmdbEngine implements Engine {
   }
 
   private family(cf: ColumnFamily): Family {
-    const family = this.families.get(cf);
-    if (!family) throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${cf}"`);
-    return family;
+    return familyIn(this.families, cf);
   }
 
   private checkOpen(): void {
-    if (this.closing) throw new TinyKvError(ErrorCode.EngineClosed, 'engine is closed');
+    if (this.closing) throw engineClosed();
   }
 }
 
@@ -153,16 +151,10 @@ class LmdbSnapshot implements EngineSnapshot {
   }
 
   private family(cf: ColumnFamily): Family {
-    const family = this.families.get(cf);
-    if (!family) throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${cf}"`);
-    return family;
+    return familyIn(this.families, cf);
   }
 
   private checkOpen(): void {
     if (this.closed) throw snapshotClosed();
   }
-}
-
-function snapshotClosed(): TinyKvError {
-  return new TinyKvError(ErrorCode.ReaderClosed, 'snapshot is closed');
 }

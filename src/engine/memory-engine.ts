@@ -3,7 +3,7 @@
  * Each family is a B+ tree; a snapshot is an O(1) copy-on-write clone of every tree.
  */
 import { createRequire } from 'node:module';
-import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { engineClosed, familyIn, snapshotClosed } from './engine-errors.js';
 import { compareBytes, toBuffer } from '../util/bytes.js';
 import {
   ENGINE_COLUMN_FAMILIES,
@@ -70,13 +70,11 @@ export class MemoryEngine implements Engine {
   }
 
   private tree(cf: ColumnFamily): Tree {
-    const tree = this.trees.get(cf);
-    if (!tree) throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${cf}"`);
-    return tree;
+    return familyIn(this.trees, cf);
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new TinyKvError(ErrorCode.EngineClosed, 'engine is closed');
+    if (this.closed) throw engineClosed();
   }
 }
 
@@ -144,16 +142,10 @@ class MemorySnapshot implements EngineSnapshot {
   }
 
   private tree(cf: ColumnFamily): Tree {
-    const tree = this.trees.get(cf);
-    if (!tree) throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${cf}"`);
-    return tree;
+    return familyIn(this.trees, cf);
   }
 
   private checkOpen(): void {
     if (this.closed) throw snapshotClosed();
   }
-}
-
-function snapshotClosed(): TinyKvError {
-  return new TinyKvError(ErrorCode.ReaderClosed, 'snapshot is closed');
 }

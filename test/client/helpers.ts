@@ -3,6 +3,7 @@ import { startServer, type TinyKvNode } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { connect, type ConnectOptions, type TinyKvClient } from '../../src/client/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { mulberry32 } from '../../src/raft/rng.js';
 
 export interface TestNode {
   readonly node: TinyKvNode;
@@ -41,17 +42,8 @@ export function testSeed(name: string): number {
   return seed;
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of floats in [0, 1) (mulberry32, shared with the Raft library). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 export const b = (s: string): Buffer => Buffer.from(s);
 export const str = (v: Buffer | undefined): string | undefined => v?.toString();

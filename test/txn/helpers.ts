@@ -9,6 +9,7 @@ import { createTxnCommands, type TxnCommands } from '../../src/txn/index.js';
 import { Latches, requireModifiesLatched } from '../../src/txn/latches.js';
 import { encodeLock } from '../../src/txn/lock.js';
 import { encodeWrite, WriteKind } from '../../src/txn/write.js';
+import { mulberry32 } from '../../src/raft/rng.js';
 
 export const CFS: readonly DataColumnFamily[] = ['default', 'lock', 'write'];
 export type Dump = Record<DataColumnFamily, Map<string, string>>;
@@ -111,17 +112,8 @@ export function prewritten(key: Buffer, value: Buffer, ts: bigint, primary = key
   ];
 }
 
-/** A small deterministic PRNG (mulberry32) for seeded tests. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of floats in [0, 1) (mulberry32, shared with the Raft library). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** The seed for a randomized test: TXN_TEST_SEED if set, else derived from the clock. Logged. */
 export function testSeed(name: string): number {
