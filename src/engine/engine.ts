@@ -40,6 +40,11 @@ export interface ScanOptions {
   readonly reverse?: boolean;
 }
 
+export interface WriteOptions {
+  /** Default true: wait for the flush to disk, not only the commit. */
+  readonly durable?: boolean;
+}
+
 export interface KeyValuePair {
   readonly key: Buffer;
   readonly value: Buffer;
@@ -63,8 +68,14 @@ export interface Engine {
   readonly kind: 'lmdb' | 'memory';
   /** Reads the latest durable value. */
   get(cf: ColumnFamily, key: Uint8Array): Buffer | undefined;
-  /** Applies all ops atomically; resolves once they are durable. Ops apply in order. */
-  write(ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * Applies all ops atomically, in order. Resolves once they are durable, or with
+   * `{ durable: false }` once they are committed and visible: such a write survives a process
+   * crash but may be lost in a machine crash until `flush()` resolves.
+   */
+  write(ops: readonly WriteOp[], options?: WriteOptions): Promise<void>;
+  /** Resolves once every write committed so far is durable. */
+  flush(): Promise<void>;
   snapshot(): EngineSnapshot;
   stats(): EngineStats;
   /** Waits for in-flight writes, then releases the engine. Idempotent. */

@@ -15,6 +15,7 @@ import {
   type KeyValuePair,
   type ScanOptions,
   type WriteOp,
+  type WriteOptions,
 } from './engine.js';
 import { checkedKey } from './write-batch.js';
 
@@ -53,16 +54,21 @@ export class LmdbEngine implements Engine {
     return this.family(cf).get(checkedKey(cf, key));
   }
 
-  async write(ops: readonly WriteOp[]): Promise<void> {
+  async write(ops: readonly WriteOp[], options: WriteOptions = {}): Promise<void> {
     this.checkOpen();
     for (const op of ops) if (op.type !== 'deleteRange') checkedKey(op.cf, op.key);
     if (ops.length === 0) return;
     await this.root.transaction(() => {
       for (const op of ops) this.applyOp(op);
     });
-    // Committed is not durable: with overlapping sync the flush to disk finishes later.
-    await this.root.flushed;
     this.batchesWritten++;
+    // Committed is not durable: with overlapping sync the flush to disk finishes later.
+    if (options.durable ?? true) await this.root.flushed;
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    await this.root.flushed;
   }
 
   snapshot(): EngineSnapshot {

@@ -14,6 +14,7 @@ import {
   type KeyValuePair,
   type ScanOptions,
   type WriteOp,
+  type WriteOptions,
 } from './engine.js';
 import { checkedKey } from './write-batch.js';
 
@@ -46,12 +47,16 @@ export class MemoryEngine implements Engine {
     return this.tree(cf).get(checkedKey(cf, key));
   }
 
-  async write(ops: readonly WriteOp[]): Promise<void> {
+  async write(ops: readonly WriteOp[], _options?: WriteOptions): Promise<void> {
     this.checkOpen();
     // Validate everything first so a bad op leaves the engine untouched (atomicity).
     for (const op of ops) if (op.type !== 'deleteRange') checkedKey(op.cf, op.key);
     for (const op of ops) applyOp(this.tree(op.cf), op);
     this.batchesWritten++;
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
   }
 
   snapshot(): EngineSnapshot {

@@ -302,7 +302,9 @@ export class Peer {
       }
     }
     kvOps.push(putProto('meta', applyStateKey(this.regionId), RaftApplyState.encode(applyState).finish()));
-    await this.host.engines.kv.write(kvOps);
+    // Applied data need not be flushed before answering: the committed log entries are durable on a
+    // quorum and replay after a machine crash. Only raft-log GC waits for a flush (see Store).
+    await this.host.engines.kv.write(kvOps, { durable: false });
     this.storage.setApplyState(applyState);
     for (const answer of answers) answer();
     this.serveReads();

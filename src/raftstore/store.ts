@@ -194,7 +194,10 @@ export class Store implements RaftRouter {
       if (gc) gcOps.push({ type: 'deleteRange', cf: 'meta', start: raftLogKey(peer.regionId, gc.gcFrom), end: raftLogKey(peer.regionId, gc.gcTo) });
     }
     for (const [peer, pending] of round) peer.advance(pending);
-    // The truncated state is durable in the kv engine by now, so the entries below it can go.
-    if (gcOps.length > 0) await raft.write(gcOps);
+    // Log entries below a truncated state may go only once that state is durable in the kv engine.
+    if (gcOps.length > 0) {
+      await kv.flush();
+      await raft.write(gcOps);
+    }
   }
 }

@@ -111,8 +111,12 @@ describe('three-store cluster in one process', () => {
     const client = createRawClient(leader.addr);
     for (let i = 0; i < 120; i++) await client.put(`snap-${i}`, `v${i}`);
     client.close();
-    await new Promise((r) => setTimeout(r, 300)); // a few GC ticks
-    expect((leader.store as Store).peer(leader.store.regions()[0]!.id)!.storage.truncatedIndex).toBeGreaterThan(20);
+    // Wait for the leader's raft-log GC (a few ticks) to truncate past what the follower has.
+    const leaderPeer = (leader.store as Store).peer(leader.store.regions()[0]!.id)!;
+    for (const deadline = Date.now() + 10_000; leaderPeer.storage.truncatedIndex <= 20 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(leaderPeer.storage.truncatedIndex).toBeGreaterThan(20);
     const restarted = await startStore(followerDir);
     const kv = (restarted as unknown as { engines: { kv: { get: (cf: string, k: Buffer) => Buffer | undefined } } }).engines.kv;
     const deadline = Date.now() + 15_000;

@@ -141,6 +141,13 @@ describe.each(engines)('%s engine', (_name, make) => {
     expect(engine.get('default', b('k'))?.toString()).toBe('v1');
   });
 
+  it('makes a non-durable write visible at once and durable after flush', async () => {
+    await engine.write(new WriteBatch().put('default', b('nd'), b('1')).ops, { durable: false });
+    expect(engine.get('default', b('nd'))?.toString()).toBe('1');
+    await engine.flush();
+    expect(engine.get('default', b('nd'))?.toString()).toBe('1');
+  });
+
   it('refuses use after close', async () => {
     await engine.close();
     expect(() => engine.get('default', b('k'))).toThrow(TinyKvError);
