@@ -101,7 +101,7 @@ export function unimplementedService(service: ServiceDefinition, feature: (metho
   const implementation: UntypedServiceImplementation = {};
   for (const [name, definition] of Object.entries(service)) {
     const error = () =>
-      toServiceError(new TinyKvError(ErrorCode.Unimplemented, `${definition.path} is not implemented yet (${feature(name)})`));
+      toServiceError(new TinyKvError(ErrorCode.Unimplemented, `${definition.path} is unavailable in this server (${feature(name)})`));
     // Calls that answer once take a callback; calls that stream responses take the error as an event.
     const answersOnce = !definition.responseStream;
     const handler = answersOnce

@@ -20,9 +20,9 @@ import { createTxnCommands } from '../txn/index.js';
 import { CallTracker, unary, unimplementedService } from './grpc-service.js';
 import { RawHandlers } from './raw-handlers.js';
 
-const PENDING_FEATURES: Record<string, string> = {
-  Raft: 'replicated store, issue 4',
-  Snapshot: 'replicated store, issue 4',
+const UNAVAILABLE_BECAUSE: Record<string, string> = {
+  Raft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
+  Snapshot: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
   Coprocessor: 'SQL push-down is out of scope',
 };
 
@@ -31,7 +31,7 @@ export function tinyKvImplementation(storage: Storage, config: NodeConfig, track
   const raw = new RawHandlers(storage, config.limits);
   const txn = createTxnCommands(storage);
   return {
-    ...unimplementedService(TinyKvService, (method) => PENDING_FEATURES[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
+    ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
     rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
     rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
     rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
