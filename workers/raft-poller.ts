@@ -43,6 +43,8 @@ const store = new Store({
   transport: { send: (message) => out.push({ t: 'send', m: RaftMessage.encode(message).finish() }) },
   random: Math.random,
   logger,
+  // The main thread hands compacted log ranges to the raft-log GC thread.
+  collectRaftLog: async (regionId, from, to) => out.push({ t: 'gc', regionId, from, to }),
 });
 let lastReport = '';
 

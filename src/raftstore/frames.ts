@@ -23,6 +23,7 @@ export type FromPoller =
   | { readonly t: 'done'; readonly id: number; readonly r: Uint8Array; readonly snap: boolean }
   | { readonly t: 'regions'; readonly regions: RegionReport[] }
   | { readonly t: 'ack'; readonly id: number }
+  | { readonly t: 'gc'; readonly regionId: number; readonly from: number; readonly to: number }
   | { readonly t: 'error'; readonly message: string };
 
 /** Largest batch of frames in one buffer; a fuller batch is split. */

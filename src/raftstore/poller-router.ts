@@ -50,6 +50,8 @@ export interface PollerRouterOptions {
   readonly transport: Transport;
   readonly logger: Logger;
   readonly logLevel: string;
+  /** Runs a raft-log GC task (on the raft-log GC thread). */
+  readonly collectRaftLog: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
 }
 
 export class PollerRouter implements RaftRouter {
@@ -186,6 +188,11 @@ export class PollerRouter implements RaftRouter {
         case 'ack':
           this.acks.get(frame.id)?.();
           this.acks.delete(frame.id);
+          break;
+        case 'gc':
+          this.options.collectRaftLog(frame.regionId, frame.from, frame.to).catch((err: unknown) =>
+            this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed'),
+          );
           break;
         case 'error':
           this.options.logger.error({ message: frame.message }, 'raft poller reported an error');

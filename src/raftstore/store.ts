@@ -38,6 +38,11 @@ export interface StoreOptions {
   readonly transport: Transport;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /**
+   * Deletes compacted raft-log entries [fromIndex, toIndex) of a region. Defaults to a write in the
+   * poll round; a server hands it to the raft-log GC thread (workers/raftlog-gc.ts).
+   */
+  readonly collectRaftLog?: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
 }
 
 export class Store implements RaftRouter {
@@ -173,6 +178,24 @@ export class Store implements RaftRouter {
     return false;
   }
 
+  private async collectRaftLog(collections: Array<{ regionId: number; gcFrom: number; gcTo: number }>): Promise<void> {
+    const collect = this.options.collectRaftLog;
+    if (!collect) {
+      const ops: WriteOp[] = collections.map(({ regionId, gcFrom, gcTo }) => ({
+        type: 'deleteRange',
+        cf: 'meta',
+        start: raftLogKey(regionId, gcFrom),
+        end: raftLogKey(regionId, gcTo),
+      }));
+      await this.options.engines.raft.write(ops);
+      return;
+    }
+    // Off the poll round: the entries are never read again, so deleting them can trail behind.
+    for (const { regionId, gcFrom, gcTo } of collections) {
+      collect(regionId, gcFrom, gcTo).catch((err: unknown) => this.options.logger.warn({ err, regionId }, 'raft-log GC failed'));
+    }
+  }
+
   private async pollRound(): Promise<void> {
     const round: Array<[Peer, PendingReady]> = [];
     for (const peer of this.peers.values()) {
@@ -188,16 +211,16 @@ export class Store implements RaftRouter {
     const raftOps = round.flatMap(([, p]) => p.writes.raftOps);
     if (raftOps.length > 0) await raft.write(raftOps);
     for (const [peer, pending] of round) peer.onPersisted(pending);
-    const gcOps: WriteOp[] = [];
+    const collections: Array<{ regionId: number; gcFrom: number; gcTo: number }> = [];
     for (const [peer, pending] of round) {
       const gc = await peer.apply(pending.ready.committedEntries);
-      if (gc) gcOps.push({ type: 'deleteRange', cf: 'meta', start: raftLogKey(peer.regionId, gc.gcFrom), end: raftLogKey(peer.regionId, gc.gcTo) });
+      if (gc) collections.push({ regionId: peer.regionId, ...gc });
     }
     for (const [peer, pending] of round) peer.advance(pending);
     // Log entries below a truncated state may go only once that state is durable in the kv engine.
-    if (gcOps.length > 0) {
+    if (collections.length > 0) {
       await kv.flush();
-      await raft.write(gcOps);
+      await this.collectRaftLog(collections);
     }
   }
 }

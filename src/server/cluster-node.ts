@@ -67,6 +67,12 @@ export class ClusterNode {
       maxThreads: 1,
       maxQueue: 64,
     });
+    // Compacted raft-log entries are deleted on their own thread (workers/raftlog-gc.ts).
+    const gcPool = new Piscina({ filename: workerFileUrl('raftlog-gc'), minThreads: 1, maxThreads: 1, maxQueue: 1024 });
+    const raftPath = join(config.dataDir, 'raft');
+    const collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number) => {
+      await gcPool.run({ raftPath, regionId, fromIndex, toIndex });
+    };
     try {
       scheduler = await connectScheduler(config.scheduler, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
@@ -84,6 +90,7 @@ export class ClusterNode {
           transport,
           logger,
           logLevel: config.logLevel,
+          collectRaftLog,
         });
       } else {
         const local = new Store({
@@ -98,6 +105,7 @@ export class ClusterNode {
           ),
           random: Math.random,
           logger: logger.child({ storeId }),
+          collectRaftLog,
         });
         local.loadPeers();
         store = local;
@@ -119,13 +127,14 @@ export class ClusterNode {
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
       const node = new ClusterNode(addr, storeId, store, config, server, tracker, engines, scheduler, transport, lock, logger);
-      node.closeHooks.push(() => void snapshotPool.destroy());
+      // The pools go after the store has stopped, so its last GC and snapshot tasks finish.
+      node.afterStopHooks.push(() => snapshotPool.destroy(), () => gcPool.destroy());
       node.startTimers();
       logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;
     } catch (err) {
       scheduler?.close();
-      await snapshotPool.destroy();
+      await Promise.all([snapshotPool.destroy(), gcPool.destroy()]);
       await Promise.all([engines.raft.close(), engines.kv.close()]);
       lock.release();
       throw err;
@@ -148,6 +157,7 @@ export class ClusterNode {
   }
 
   private readonly closeHooks: Array<() => void> = [];
+  private readonly afterStopHooks: Array<() => Promise<void>> = [];
 
   /** A new store learns the regions bootstrap placed on it from the scheduler. */
   private discoverRegions(): void {
@@ -189,6 +199,7 @@ export class ClusterNode {
     clearTimeout(timer);
     this.server.forceShutdown();
     await this.store.stop();
+    await Promise.all(this.afterStopHooks.map((hook) => hook()));
     this.transport.close();
     this.scheduler.close();
     await Promise.all([this.engines.raft.close(), this.engines.kv.close()]);

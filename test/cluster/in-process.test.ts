@@ -6,6 +6,7 @@ import { createRawClient } from '../../src/client/raw-client.js';
 import { connect } from '../../src/client/index.js';
 import { ClusterNode } from '../../src/server/cluster-node.js';
 import type { Store } from '../../src/raftstore/store.js';
+import { raftLogKey } from '../../src/raftstore/keys.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -117,6 +118,13 @@ describe('three-store cluster in one process', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(leaderPeer.storage.truncatedIndex).toBeGreaterThan(20);
+    // The raft-log GC thread deletes the compacted entries.
+    const raftEngine = (leader as unknown as { engines: { raft: { get: (cf: string, k: Buffer) => Buffer | undefined } } }).engines.raft;
+    const regionId = leader.store.regions()[0]!.id;
+    for (const deadline = Date.now() + 10_000; raftEngine.get('meta', raftLogKey(regionId, 8)) && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(raftEngine.get('meta', raftLogKey(regionId, 8))).toBeUndefined();
     const restarted = await startStore(followerDir);
     const kv = (restarted as unknown as { engines: { kv: { get: (cf: string, k: Buffer) => Buffer | undefined } } }).engines.kv;
     const deadline = Date.now() + 15_000;

@@ -1,0 +1,29 @@
+/**
+ * The raft-log GC worker (a piscina task): deletes a region's compacted log entries from the raft
+ * LMDB environment on its own thread, after the truncated state they fall below is durable.
+ */
+import { LmdbEngine } from '../src/engine/lmdb-engine.js';
+import { raftLogKey } from '../src/raftstore/keys.js';
+
+export interface RaftLogGcTask {
+  readonly raftPath: string;
+  readonly regionId: number;
+  /** Delete entries with index in [fromIndex, toIndex). */
+  readonly fromIndex: number;
+  readonly toIndex: number;
+}
+
+const engines = new Map<string, LmdbEngine>();
+
+export default async function collectRaftLog(task: RaftLogGcTask): Promise<number> {
+  let engine = engines.get(task.raftPath);
+  if (!engine) {
+    engine = new LmdbEngine({ path: task.raftPath });
+    engines.set(task.raftPath, engine);
+  }
+  if (task.fromIndex >= task.toIndex) return 0;
+  await engine.write([
+    { type: 'deleteRange', cf: 'meta', start: raftLogKey(task.regionId, task.fromIndex), end: raftLogKey(task.regionId, task.toIndex) },
+  ]);
+  return task.toIndex - task.fromIndex;
+}
