@@ -102,6 +102,11 @@ export class PeerStorage implements RaftStorage {
       });
     }
     assert(applyState.appliedIndex <= raftState.lastIndex || applyState.appliedIndex === truncated.index, 'applied beyond the log');
+    // Commit-only changes are not persisted (see prepareReady): everything applied was committed.
+    const hardState = raftState.hardState ?? HardState.create();
+    if (hardState.commit < applyState.appliedIndex) {
+      raftState = RaftLocalState.fromPartial({ ...raftState, hardState: { ...hardState, commit: applyState.appliedIndex } });
+    }
     return new PeerStorage(regionId, engines, deps.snapshots, cloneRegion(region), raftState, applyState);
   }
 
@@ -205,8 +210,14 @@ export class PeerStorage implements RaftStorage {
       });
     }
     if (ready.entries.length > 0) raftState = this.appendOps(ready.entries, raftState, raftOps);
+    const before = raftState.hardState;
     if (ready.hardState) raftState = RaftLocalState.fromPartial({ ...raftState, hardState: { ...ready.hardState } });
-    if (raftOps.length > 0 || ready.hardState) {
+    // A change of the commit index alone is not written: commit is recoverable (from the applied
+    // index on restart, then from the leader), and skipping it saves a raft-engine write on every
+    // commit. Term and vote changes are always durable before any message goes out.
+    const onlyCommitChanged =
+      ready.hardState !== undefined && before !== undefined && ready.hardState.term === before.term && ready.hardState.vote === before.vote;
+    if (raftOps.length > 0 || (ready.hardState && !onlyCommitChanged)) {
       raftOps.push(putProto('meta', raftStateKey(this.regionId), RaftLocalState.encode(raftState).finish()));
     }
     return { raftOps, kvOps, raftState, appliedSnapshot };
