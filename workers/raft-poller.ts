@@ -12,7 +12,9 @@ import { RaftCmdRequest, RaftCmdResponse } from '../src/proto/raft_cmdpb.js';
 import { RaftMessage } from '../src/proto/raft_serverpb.js';
 import type { RaftstoreConfig } from '../src/raftstore/config.js';
 import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from '../src/raftstore/frames.js';
-import { InlineSnapshotSource } from '../src/raftstore/snapshot-source.js';
+import { Piscina } from 'piscina';
+import { PooledSnapshotSource } from '../src/raftstore/snapshot-source.js';
+import { workerFileUrl } from '../src/util/worker-path.js';
 import { Store } from '../src/raftstore/store.js';
 
 export interface PollerWorkerData {
@@ -34,12 +36,17 @@ const engines = {
   kv: new LmdbEngine({ path: join(data.dataDir, 'kv'), noSync: !data.sync }),
 };
 const out = new FrameBatcher<FromPoller>((buffer) => port.postMessage(buffer, [buffer]));
+// Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
+const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64 });
 const store = new Store({
   storeId: data.storeId,
   engines,
   config: data.config,
-  // Snapshots are built on this poller's thread; the main thread never blocks on them.
-  snapshots: new InlineSnapshotSource(engines.kv),
+  snapshots: new PooledSnapshotSource(
+    join(data.dataDir, 'kv'),
+    async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
+    (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
+  ),
   transport: { send: (message) => out.push({ t: 'send', m: RaftMessage.encode(message).finish() }) },
   random: Math.random,
   logger,
@@ -85,6 +92,7 @@ async function handle(frame: ToPoller): Promise<void> {
       return;
     case 'stop':
       await store.stop();
+      await snapshotPool.destroy();
       await Promise.all([engines.raft.close(), engines.kv.close()]);
       out.push({ t: 'ack', id: frame.id });
       out.flush();
