@@ -1,7 +1,8 @@
 // Seeded chaos on an in-process cluster: partitions, message drops, crash-restarts, while clients
 // read and write. Checkers: every key's history is linearizable (so no acknowledged write is
 // lost and no stale read is served), and after healing every store holds the same data.
-// Replay one seed with RAFTSTORE_SIM_SEED=n; run more with RAFTSTORE_SIM_SEEDS=n.
+// Replay one seed with RAFTSTORE_SIM_SEED=n; run more with RAFTSTORE_SIM_SEEDS=n (from RAFTSTORE_SIM_BASE);
+// scripts/raftstore-soak.mjs runs thousands.
 import { describe, expect, it } from 'vitest';
 import { CmdType, RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
@@ -29,8 +30,17 @@ async function runSeed(seed: number): Promise<void> {
   let waiters: Array<() => void> = [];
   const nextStep = () => new Promise<void>((resolve) => waiters.push(resolve));
 
-  /** Sends one command to whichever store leads; resolves with its result, or undefined when none came in time. */
-  async function execute(request: RaftCmdRequest, deadline: number): Promise<CommandResult | undefined> {
+  /**
+   * Sends one command to whichever store leads; resolves with its result, or undefined when none
+   * came in time. `onUnknown(attemptStart)` is told of every attempt whose outcome stays unknown
+   * (no answer before the next try, or an error): such an attempt may still take effect later, so a
+   * retried put is recorded as several writes, as a client without deduplication really issues them.
+   */
+  async function execute(
+    request: RaftCmdRequest,
+    deadline: number,
+    onUnknown: (attemptStart: number) => void = () => {},
+  ): Promise<CommandResult | undefined> {
     while (now < deadline) {
       // Any store that believes it leads may get the call, including a deposed leader cut off
       // from the others: it must not answer a read or acknowledge a write it cannot commit.
@@ -40,24 +50,36 @@ async function runSeed(seed: number): Promise<void> {
         continue;
       }
       let result: CommandResult | undefined;
+      const attemptStart = now;
       cluster.stores.get(rng.pick(leaders))!.propose(request, (r) => (result = r));
       const attemptDeadline = Math.min(deadline, now + 20);
       while (result === undefined && now < attemptDeadline) await nextStep();
-      if (result === undefined) continue; // unknown outcome; retrying a put of the same value is harmless
+      if (result === undefined) {
+        onUnknown(attemptStart);
+        continue;
+      }
       if (!result.response.header?.error) return result;
+      // An error does not prove the command did nothing: a crashing store fails the proposals it
+      // had already replicated, and those may still commit under the next leader.
+      onUnknown(attemptStart);
       await nextStep();
     }
     return undefined;
   }
 
   async function put(key: string, value: string): Promise<void> {
-    const invoke = now;
+    const ops = history.ops.get(key)!;
     const request = RaftCmdRequest.fromPartial({
       header: { regionId: 1 },
       requests: [{ cmdType: CmdType.Put, put: { cf: 'default', key: Buffer.from(key), value: Buffer.from(value) } }],
     });
-    const result = await execute(request, now + OP_TIMEOUT_STEPS);
-    history.ops.get(key)!.push({ kind: 'put', value, invoke, response: result ? now : Infinity });
+    let attemptStart = now;
+    const result = await execute(request, now + OP_TIMEOUT_STEPS, (start) => {
+      ops.push({ kind: 'put', value, invoke: start, response: Infinity });
+      attemptStart = now;
+    });
+    // The answered attempt is one write; attempts before it with no answer may also apply.
+    if (result) ops.push({ kind: 'put', value, invoke: attemptStart, response: now });
   }
 
   async function get(key: string): Promise<void> {
@@ -84,18 +106,18 @@ async function runSeed(seed: number): Promise<void> {
 
   async function injectFault(): Promise<void> {
     const roll = rng.float();
-    if (roll < 0.03) {
+    if (roll < 0.06) {
+      // Isolating a node (often the leader) makes deposed leaders that still believe they lead.
       cluster.clearFilters();
-      const isolated = rng.between(1, 3);
-      cluster.isolate(isolated);
-    } else if (roll < 0.05) {
-      cluster.clearFilters();
-      cluster.dropRandomly(0.1);
+      cluster.isolate(rng.pick([cluster.leaderStore() ?? 1, 1, 2, 3]));
     } else if (roll < 0.08) {
       cluster.clearFilters();
-    } else if (roll < 0.095 && cluster.down.size === 0) {
+      cluster.dropRandomly(0.1);
+    } else if (roll < 0.11) {
+      cluster.clearFilters();
+    } else if (roll < 0.125 && cluster.down.size === 0) {
       await cluster.crash(rng.between(1, 3));
-    } else if (roll < 0.13 && cluster.down.size > 0) {
+    } else if (roll < 0.16 && cluster.down.size > 0) {
       await cluster.restart([...cluster.down][0]!);
     }
   }
@@ -145,8 +167,10 @@ async function runSeed(seed: number): Promise<void> {
 
 describe('raftstore chaos simulation', () => {
   const single = process.env.RAFTSTORE_SIM_SEED;
-  const count = Number(process.env.RAFTSTORE_SIM_SEEDS ?? 30);
-  const base = single ? Number(single) : 1000 + Math.floor(Date.now() / 86_400_000) % 1000;
+  const count = Number(process.env.RAFTSTORE_SIM_SEEDS ?? 60);
+  const base = single
+    ? Number(single)
+    : Number(process.env.RAFTSTORE_SIM_BASE ?? 1000 + (Math.floor(Date.now() / 86_400_000) % 1000));
   const seeds = single ? [base] : Array.from({ length: count }, (_, i) => base + i);
   console.log(`[raftstore sim] seeds ${seeds[0]}..${seeds.at(-1)} (replay one with RAFTSTORE_SIM_SEED=n)`);
 
