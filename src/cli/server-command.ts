@@ -1,8 +1,11 @@
 /** `tinykv server`: run a node until SIGINT/SIGTERM, then shut down gracefully and exit 0. */
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig, LOG_LEVELS, ENGINE_KINDS, type ConfigOverrides, type LogLevel, type EngineKind } from '../config/config.js';
 import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
+import { startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
+import { createLogger } from '../log/logger.js';
 import { UsageError } from './output.js';
 
 function parseCountOrZero(text: string): number {
@@ -14,11 +17,11 @@ function parseCount(text: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`expected a positive integer, got "${text}"`);
   return value;
 }
-import { createLogger } from '../log/logger.js';
 
 interface ServerFlags {
   standalone?: boolean;
   scheduler?: string;
+  embeddedScheduler?: string | true;
   raftLogGcCountLimit?: number;
   raftBaseTickMs?: number;
   raftPollers?: number;
@@ -33,8 +36,12 @@ export function registerServerCommand(program: Command, print: (text: string) =>
   program
     .command('server')
     .description('run a storage node')
-    .option('--standalone', 'serve from one local engine without Raft (the only mode until the replicated store lands)')
+    .option('--standalone', 'serve from one local engine without Raft (the default when no scheduler is given)')
     .option('--scheduler <host:port>', 'join the cluster of this scheduler (cluster mode)')
+    .option(
+      '--embedded-scheduler [host:port]',
+      'run a one-store cluster: start a scheduler in this process (default 127.0.0.1:2379, data in <data-dir>/scheduler) and join it',
+    )
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
     .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
@@ -49,22 +56,36 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         dataDir: flags.dataDir,
         logLevel: flags.logLevel,
         engine: flags.engine,
-        // --scheduler means cluster mode unless --standalone says otherwise.
-        standalone: flags.standalone ?? (flags.scheduler ? false : undefined),
+        // --scheduler or --embedded-scheduler means cluster mode unless --standalone says otherwise.
+        standalone: flags.standalone ?? (flags.scheduler || flags.embeddedScheduler ? false : undefined),
         scheduler: flags.scheduler,
         raftLogGcCountLimit: flags.raftLogGcCountLimit,
         raftBaseTickMs: flags.raftBaseTickMs,
         raftPollers: flags.raftPollers,
       };
-      const config = loadConfig({ configFile: flags.config, env: process.env, overrides });
+      if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
+      let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
       const logger = createLogger(config.logLevel);
-      const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
-      print(`tinykv listening on ${node.addr}`);
-      await waitForSignal(async (signal) => {
-        logger.info({ signal }, 'signal received');
-        await node.close();
-        logger.flush();
-      });
+      let scheduler: SchedulerHandle | undefined;
+      if (flags.embeddedScheduler && !config.standalone) {
+        const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;
+        scheduler = await startScheduler({ addr, dataDir: join(config.dataDir, 'scheduler'), initialStores: 1, sync: config.sync, logger });
+        config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
+        print(`embedded scheduler at ${scheduler.addr}`);
+      }
+      try {
+        const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
+        print(`tinykv listening on ${node.addr}`);
+        await waitForSignal(async (signal) => {
+          logger.info({ signal }, 'signal received');
+          await node.close();
+          await scheduler?.close();
+          logger.flush();
+        });
+      } catch (err) {
+        await scheduler?.close();
+        throw err;
+      }
     });
 }
 

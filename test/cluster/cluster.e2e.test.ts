@@ -134,3 +134,20 @@ describe('three store processes and a scheduler', () => {
     for (const [key, value] of acknowledged) expect(await get(stores, key)).toBe(value);
   });
 });
+
+describe('a one-store cluster with an embedded scheduler', () => {
+  it('serves, stops on SIGTERM with exit 0, and keeps its data across a restart', async () => {
+    const dataDir = `${dir.path}/embedded`;
+    const args = ['--embedded-scheduler', '127.0.0.1:0', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--raft-base-tick-ms', '20', '--log-level', 'warn'];
+    const first = await startServerProcess(args);
+    processes.push(first.child);
+    const stores = new Map([[1, first]]);
+    await put(stores, 'embedded-key', 'kept');
+    expect(await get(stores, 'embedded-key')).toBe('kept');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const second = await startServerProcess(args);
+    processes.push(second.child);
+    expect(await get(new Map([[1, second]]), 'embedded-key')).toBe('kept');
+  });
+});
