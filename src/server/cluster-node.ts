@@ -11,6 +11,7 @@ import type { NodeConfig } from '../config/config.js';
 import { LmdbEngine } from '../engine/lmdb-engine.js';
 import { TinyKvService } from '../proto/tinykvpb.js';
 import { StoreState } from '../proto/metapb.js';
+import type { RaftMessage } from '../proto/raft_serverpb.js';
 import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
 import { STORE_IDENT_KEY } from '../raftstore/keys.js';
 import type { PeerEngines } from '../raftstore/peer-storage.js';
@@ -35,6 +36,12 @@ const REGION_DISCOVERY_INTERVAL_MS = 200;
 const REGION_HEARTBEAT_INTERVAL_MS = 500;
 const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
 
+/** Test seams: fault injection on the real store (TiKV's filters). */
+export interface ClusterNodeSeams {
+  /** Drops an outgoing Raft message when it returns true (partition, isolate, drop). */
+  readonly dropMessage?: (message: RaftMessage) => boolean;
+}
+
 export class ClusterNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
@@ -53,7 +60,7 @@ export class ClusterNode {
     private readonly logger: Logger,
   ) {}
 
-  static async start(config: NodeConfig, logger: Logger): Promise<ClusterNode> {
+  static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const lock = DataDirLock.acquire(config.dataDir);
     const engines: PeerEngines = {
       raft: new LmdbEngine({ path: join(config.dataDir, 'raft'), noSync: !config.sync }),
@@ -76,7 +83,7 @@ export class ClusterNode {
     try {
       scheduler = await connectScheduler(config.scheduler, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
-      const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger);
+      const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage);
       const raftstoreConfig = { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit };
       let store: RaftRouter;
       if (config.raftPollers > 0) {

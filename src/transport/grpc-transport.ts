@@ -39,10 +39,12 @@ export class GrpcTransport implements Transport {
     private readonly resolver: StoreResolver,
     private readonly logger: Logger,
     private readonly nowMs: () => number = Date.now,
+    /** Fault injection for tests: drop an outgoing message when this returns true. */
+    private readonly dropMessage?: (message: RaftMessage) => boolean,
   ) {}
 
   send(message: RaftMessage): void {
-    if (this.closed) return;
+    if (this.closed || this.dropMessage?.(message)) return;
     const addr = this.resolver.resolve(message.toPeer?.storeId ?? 0);
     if (!addr) {
       this.droppedMessages++;
