@@ -66,6 +66,7 @@ import { CallTracker, toServiceError, unary, unimplementedService } from '../ser
 import { isTinyKvError } from '../util/errors.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
+import { tsoResponse } from './tso.js';
 import type { HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, isSchedulerError } from './errors.js';
 import { notBootstrapped } from './bootstrap.js';
@@ -229,13 +230,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       core.allocTimestamp(request.count).then(
         (ts) => {
           if (call.cancelled || !tsoCalls.has(call)) return;
-          call.write(
-            TsoResponse.fromPartial({
-              header: okHeader(),
-              count: request.count,
-              timestamp: { physical: BigInt(ts.physicalMs), logical: BigInt(ts.logical) },
-            }),
-          );
+          call.write(tsoResponse(okHeader(), request.count, ts));
         },
         (err: unknown) => {
           if (!isTinyKvError(err)) logger.error({ err }, 'tso allocation failed');

@@ -17,7 +17,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Clock } from '../env/clock.js';
 import { isTinyKvError } from '../util/errors.js';
 import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
-import { TimestampOracle } from './tso.js';
+import { TimestampOracle, tsoResponse } from './tso.js';
 
 const TSO_SAVED_UNTIL_KEY = Buffer.from('scheduler/tso-saved-until-ms');
 const CLUSTER_ID_KEY = Buffer.from('scheduler/cluster-id');
@@ -72,13 +72,7 @@ export function standaloneSchedulerService(deps: StandaloneSchedulerDeps): Untyp
       call.on('data', (request: TsoRequest) => {
         deps.oracle.allocate(request.count).then(
           (ts) => {
-            call.write(
-              TsoResponse.fromPartial({
-                header: header(),
-                count: request.count,
-                timestamp: { physical: BigInt(ts.physicalMs), logical: BigInt(ts.logical) },
-              }),
-            );
+            call.write(tsoResponse(header()!, request.count, ts));
           },
           (err: unknown) => {
             if (!isTinyKvError(err)) deps.logger.error({ err }, 'tso allocation failed');

@@ -9,6 +9,7 @@
 import { assert } from '../util/assert.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import type { Clock } from '../env/clock.js';
+import { TsoResponse, type ResponseHeader } from '../proto/schedulerpb.js';
 
 export const LOGICAL_BITS = 18n;
 export const MAX_LOGICAL = 1 << 18;
@@ -26,6 +27,11 @@ export interface Timestamp {
   readonly physicalMs: number;
   /** The last logical value of the allocated batch. */
   readonly logical: number;
+}
+
+/** The wire form of an allocation: the last timestamp of a batch of `count`. */
+export function tsoResponse(header: ResponseHeader, count: number, ts: Timestamp): TsoResponse {
+  return TsoResponse.fromPartial({ header, count, timestamp: { physical: BigInt(ts.physicalMs), logical: BigInt(ts.logical) } });
 }
 
 export function composeTs(ts: Timestamp): bigint {

@@ -50,10 +50,11 @@ export class ClusterNode {
     readonly addr: string,
     readonly storeId: number,
     readonly store: RaftRouter,
-    private readonly config: NodeConfig,
+    readonly config: NodeConfig,
     private readonly server: Server,
     private readonly tracker: CallTracker,
-    private readonly engines: PeerEngines,
+    /** The store's engines (read them for diagnostics; writes go through Raft). */
+    readonly engines: PeerEngines,
     private readonly scheduler: SchedulerClient,
     private readonly transport: GrpcTransport,
     private readonly lock: DataDirLock,

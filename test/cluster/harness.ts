@@ -1,0 +1,100 @@
+// A scheduler and three stores in this process, over real gRPC on loopback and LMDB, for the
+// cluster tests: start, reach, stop.
+import { loadConfig, type ConfigOverrides } from '../../src/config/config.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { createRawClient, TinyKvClientError, type RawClient } from '../../src/client/raw-client.js';
+import { ClusterNode, type ClusterNodeSeams } from '../../src/server/cluster-node.js';
+import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
+import { tempDir } from '../helpers/tmp.js';
+
+export class InProcessCluster {
+  readonly nodes = new Map<number, ClusterNode>();
+  private readonly dirs: Array<ReturnType<typeof tempDir>> = [];
+
+  private constructor(
+    readonly scheduler: SchedulerHandle,
+    private readonly overrides: ConfigOverrides,
+    private readonly seams: ClusterNodeSeams,
+  ) {}
+
+  /** Three stores with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). */
+  static async start(overrides: ConfigOverrides = {}, seams: ClusterNodeSeams = {}): Promise<InProcessCluster> {
+    const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 3, logger: silentLogger() });
+    const cluster = new InProcessCluster(scheduler, overrides, seams);
+    for (let i = 0; i < 3; i++) cluster.dirs.push(tempDir());
+    await Promise.all(cluster.dirs.map((d) => cluster.startStore(d.path)));
+    return cluster;
+  }
+
+  all(): ClusterNode[] {
+    return [...this.nodes.values()];
+  }
+
+  /** Starts (or restarts) the store of a data directory. */
+  async startStore(dataDir: string): Promise<ClusterNode> {
+    const config = loadConfig({
+      overrides: {
+        standalone: false,
+        scheduler: this.scheduler.addr,
+        addr: '127.0.0.1:0',
+        dataDir,
+        raftBaseTickMs: 20,
+        logLevel: 'silent',
+        ...this.overrides,
+      },
+    });
+    const node = await ClusterNode.start(config, silentLogger(), this.seams);
+    this.nodes.set(node.storeId, node);
+    return node;
+  }
+
+  async stopStore(node: ClusterNode): Promise<void> {
+    this.nodes.delete(node.storeId);
+    await node.close();
+  }
+
+  async close(): Promise<void> {
+    for (const node of this.nodes.values()) await node.close();
+    await this.scheduler.close();
+    for (const d of this.dirs) d.cleanup();
+  }
+}
+
+export async function withClient<T>(addr: string, run: (client: RawClient) => Promise<T>, timeoutMs = 3_000): Promise<T> {
+  const client = createRawClient(addr, { timeoutMs });
+  try {
+    return await run(client);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Runs `op` against each store in turn until one answers (a leader; followers answer with region
+ * errors), retrying until the deadline.
+ */
+export async function firstAnswer<T>(
+  op: (addr: string) => Promise<T>,
+  among: () => ClusterNode[],
+  deadlineMs = 20_000,
+): Promise<{ node: ClusterNode; value: T }> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    for (const node of among()) {
+      try {
+        return { node, value: await op(node.addr) };
+      } catch (err) {
+        if (!(err instanceof TinyKvClientError)) throw err;
+      }
+    }
+    if (Date.now() > deadline) throw new Error('no store answered');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Polls until `done()` holds or the deadline passes. */
+export async function waitUntil(done: () => boolean, deadlineMs = 10_000, stepMs = 20): Promise<void> {
+  for (const deadline = Date.now() + deadlineMs; !done() && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
