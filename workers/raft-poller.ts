@@ -1,9 +1,10 @@
 /**
  * A raft poller thread: hosts the peers of the regions routed to it (a Store in poll rounds with
  * group commit) on the store's LMDB environments, fed by frames from the main thread. Outgoing
- * Raft messages and command results go back as frames; the main thread owns the network.
+ * Raft messages and refused commands go back as frames (the main thread owns the network);
+ * committed entries go to the apply threads, which answer the main thread themselves.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { LmdbEngine } from '../src/engine/lmdb-engine.js';
@@ -15,6 +16,7 @@ import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from '../s
 import { Piscina } from 'piscina';
 import { PooledSnapshotSource } from '../src/raftstore/snapshot-source.js';
 import { workerFileUrl } from '../src/util/worker-path.js';
+import { RemoteApplyRouter, replyToMain } from '../src/raftstore/remote-apply.js';
 import { Store } from '../src/raftstore/store.js';
 
 export interface PollerWorkerData {
@@ -26,6 +28,8 @@ export interface PollerWorkerData {
   /** This poller hosts the regions whose id % pollerCount == pollerIndex. */
   readonly pollerIndex: number;
   readonly pollerCount: number;
+  /** One port per apply thread (workers/apply.ts). */
+  readonly applyPorts: MessagePort[];
 }
 
 const data = workerData as PollerWorkerData;
@@ -50,6 +54,7 @@ const store = new Store({
   transport: { send: (message) => out.push({ t: 'send', m: RaftMessage.encode(message).finish() }) },
   random: Math.random,
   logger,
+  applier: (onResult) => new RemoteApplyRouter(data.applyPorts, onResult),
   // The main thread hands compacted log ranges to the raft-log GC thread.
   collectRaftLog: async (regionId, from, to) => out.push({ t: 'gc', regionId, from, to }),
 });
@@ -78,11 +83,12 @@ async function handle(frame: ToPoller): Promise<void> {
       return;
     case 'cmd': {
       const request = RaftCmdRequest.decode(frame.r);
-      store.propose(request, (result) => {
-        // The main thread reads from its own view of the kv environment at this point.
+      // Answered here when refused, else by the apply thread straight to the main thread.
+      const callback = replyToMain(frame.id, (result) => {
         result.snapshot?.close();
         out.push({ t: 'done', id: frame.id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined });
       });
+      store.propose(request, callback);
       return;
     }
     case 'create':

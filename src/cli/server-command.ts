@@ -25,6 +25,7 @@ interface ServerFlags {
   raftLogGcCountLimit?: number;
   raftBaseTickMs?: number;
   raftPollers?: number;
+  applyPollers?: number;
   addr?: string;
   dataDir?: string;
   config?: string;
@@ -45,6 +46,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
     .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
+    .option('--apply-pollers <n>', 'apply threads beside the raft pollers (default 1)', parseCount)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
@@ -62,6 +64,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         raftLogGcCountLimit: flags.raftLogGcCountLimit,
         raftBaseTickMs: flags.raftBaseTickMs,
         raftPollers: flags.raftPollers,
+        applyPollers: flags.applyPollers,
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });

@@ -27,6 +27,8 @@ export interface NodeConfig {
   readonly raftLogGcCountLimit: number;
   /** Raft poller threads hosting region peers; 0 runs them on the main thread. */
   readonly raftPollers: number;
+  /** Apply threads applying committed entries (with raft pollers; with none, apply runs on the main thread). */
+  readonly applyPollers: number;
   readonly dataDir: string;
   readonly engine: EngineKind;
   /** fsync every commit before acknowledging it. Turning it off risks acknowledged writes on a machine crash. */
@@ -44,6 +46,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   raftBaseTickMs: 100,
   raftLogGcCountLimit: 10_000,
   raftPollers: Math.max(1, availableParallelism() - 1),
+  applyPollers: 1,
   dataDir: './data',
   engine: 'lmdb',
   sync: true,
@@ -76,6 +79,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'raft-base-tick-interval': (v, c) => (c.raftBaseTickMs = expectDuration('raftstore.raft-base-tick-interval', v)),
     'raft-log-gc-count-limit': (v, c) => (c.raftLogGcCountLimit = expectCount('raftstore.raft-log-gc-count-limit', v)),
     'raft-pollers': (v, c) => (c.raftPollers = expectCount('raftstore.raft-pollers', v)),
+    'apply-pollers': (v, c) => (c.applyPollers = expectCount('raftstore.apply-pollers', v)),
   },
   storage: {
     'data-dir': (v, c) => (c.dataDir = expectString('storage.data-dir', v)),
@@ -161,6 +165,7 @@ function validate(config: NodeConfig): void {
   if (config.raftBaseTickMs < 1 || config.raftBaseTickMs > 10_000) throw new ConfigError('raftstore.raft-base-tick-interval must be 1ms..10s');
   if (config.raftLogGcCountLimit < 1) throw new ConfigError('raftstore.raft-log-gc-count-limit must be at least 1');
   if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
+  if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
   const { limits } = config;
   if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
     throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);

@@ -26,6 +26,32 @@ export type FromPoller =
   | { readonly t: 'gc'; readonly regionId: number; readonly from: number; readonly to: number }
   | { readonly t: 'error'; readonly message: string };
 
+/** Targets of a proposal's answer from an apply thread: the main thread, or the poller that handed it over. */
+export const REPLY_MAIN = 0;
+export const REPLY_POLLER = 1;
+
+/** Poller (or main, for `stop`) to apply thread. */
+export type ToApply =
+  | {
+      readonly t: 'apply';
+      readonly g: number;
+      /** Encoded committed entries. */
+      readonly e: Uint8Array[];
+      /** Replies as flat triples: entry index, reply id, REPLY_MAIN | REPLY_POLLER. */
+      readonly rp: number[];
+      readonly rd: Array<{ readonly i: number; readonly id: number; readonly to: number; readonly r: Uint8Array }>;
+    }
+  | { readonly t: 'restore'; readonly id: number; readonly g: number; readonly s: Uint8Array }
+  | { readonly t: 'stop'; readonly id: number };
+
+/** Apply thread to a poller; `done` and `ack` also go to the main thread. */
+export type FromApply =
+  | { readonly t: 'applied'; readonly g: number; readonly s: Uint8Array }
+  | { readonly t: 'done'; readonly id: number; readonly r: Uint8Array; readonly snap: boolean }
+  | { readonly t: 'restored'; readonly id: number; readonly error?: string }
+  | { readonly t: 'ack'; readonly id: number }
+  | { readonly t: 'error'; readonly message: string };
+
 /** Largest batch of frames in one buffer; a fuller batch is split. */
 export const MAX_FRAMES_PER_BATCH = 4096;
 

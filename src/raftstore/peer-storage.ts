@@ -28,7 +28,6 @@ import {
   RAFT_INIT_LOG_TERM,
 } from './keys.js';
 import { cloneRegion } from './region.js';
-import { snapshotDataOps } from './snapshot-data.js';
 import type { SnapshotSource } from './snapshot-source.js';
 
 export interface PeerEngines {
@@ -41,11 +40,14 @@ export interface PeerStorageDeps {
   readonly snapshots: SnapshotSource;
 }
 
-/** What one Ready needs written: raft-engine ops and kv-engine ops (the latter only for a snapshot). */
+/**
+ * What one Ready needs written: raft-engine ops, and a received snapshot, which the apply system
+ * writes to the kv engine (apply.ts) before the raft ops go in.
+ */
 export interface ReadyWrites {
   readonly raftOps: WriteOp[];
-  readonly kvOps: WriteOp[];
   readonly raftState: RaftLocalState;
+  readonly snapshot?: Snapshot;
   readonly appliedSnapshot?: { readonly region: Region; readonly applyState: RaftApplyState };
 }
 
@@ -197,11 +199,12 @@ export class PeerStorage implements RaftStorage {
   /** The ops that persist a Ready's snapshot, entries and hard state. Nothing changes until commitReady. */
   prepareReady(ready: { hardState?: HardState; entries: Entry[]; snapshot?: Snapshot }): ReadyWrites {
     const raftOps: WriteOp[] = [];
-    const kvOps: WriteOp[] = [];
     let raftState = RaftLocalState.fromPartial(this.raftState);
     let appliedSnapshot: ReadyWrites['appliedSnapshot'];
+    let snapshot: Snapshot | undefined;
     if (ready.snapshot && (ready.snapshot.metadata?.index ?? 0) > 0) {
-      appliedSnapshot = this.snapshotOps(ready.snapshot, raftOps, kvOps);
+      snapshot = ready.snapshot;
+      appliedSnapshot = this.snapshotOps(ready.snapshot, raftOps);
       const meta = ready.snapshot.metadata!;
       raftState = RaftLocalState.fromPartial({
         hardState: { ...(raftState.hardState ?? HardState.create()), commit: Math.max(raftState.hardState?.commit ?? 0, meta.index) },
@@ -220,7 +223,7 @@ export class PeerStorage implements RaftStorage {
     if (raftOps.length > 0 || (ready.hardState && !onlyCommitChanged)) {
       raftOps.push(putProto('meta', raftStateKey(this.regionId), RaftLocalState.encode(raftState).finish()));
     }
-    return { raftOps, kvOps, raftState, appliedSnapshot };
+    return { raftOps, raftState, snapshot, appliedSnapshot };
   }
 
   /** Makes a prepared Ready's state current, once its ops are durable. */
@@ -268,19 +271,13 @@ export class PeerStorage implements RaftStorage {
     return RaftLocalState.fromPartial({ ...state, lastIndex: last.index, lastTerm: last.term });
   }
 
-  private snapshotOps(snapshot: Snapshot, raftOps: WriteOp[], kvOps: WriteOp[]): ReadyWrites['appliedSnapshot'] {
+  private snapshotOps(snapshot: Snapshot, raftOps: WriteOp[]): ReadyWrites['appliedSnapshot'] {
     const meta = snapshot.metadata!;
-    const data = RaftSnapshotData.decode(snapshot.data);
-    const region = data.region!;
+    const region = RaftSnapshotData.decode(snapshot.data).region!;
     assert(region.id === this.regionId, `snapshot of region ${region.id} sent to region ${this.regionId}`);
-    // Old log and old data go; the snapshot's data, apply state and region state come in.
+    // The old log goes; the apply system replaces the data and the apply and region states.
     raftOps.push(...this.logDeleteOps(this.truncatedIndex + 1, this.raftState.lastIndex + 1));
-    if (this.isInitialized()) kvOps.push(...clearRangeOps(this.regionValue));
-    kvOps.push(...clearRangeOps(region));
-    kvOps.push(...snapshotDataOps(data));
     const applyState = RaftApplyState.fromPartial({ appliedIndex: meta.index, truncatedState: { index: meta.index, term: meta.term } });
-    kvOps.push(putProto('meta', applyStateKey(this.regionId), RaftApplyState.encode(applyState).finish()));
-    kvOps.push(putProto('meta', regionStateKey(this.regionId), RegionLocalState.encode({ state: PeerState.Normal, region }).finish()));
     return { region, applyState };
   }
 }

@@ -1,42 +1,28 @@
 /**
  * One region peer: a RawNode over PeerStorage, the proposals waiting for their entries, and the
  * reads waiting for their ReadIndex. The store drives it in rounds (see store.ts):
- *   takeReady → (store persists every peer's writes in one batch) → onPersisted → apply → advance.
+ *   takeReady → (store persists every peer's writes in one batch) → onPersisted → handOff → advance;
+ * the apply system (apply.ts) applies what was handed off, answers, and reports back (onApplied).
  *
  * Reads are linearizable through ReadIndex: the leader confirms with a quorum heartbeat round that
  * it is still leader, then serves from the kv engine once its applied index reaches the read
  * index. A deposed leader cannot complete that round, so it never serves a stale read.
  */
 import type { Logger } from 'pino';
-import type { EngineSnapshot, WriteOp } from '../engine/engine.js';
-import { EntryType, MessageType, type Entry, type Message } from '../proto/eraftpb.js';
+import type { EngineSnapshot } from '../engine/engine.js';
+import { MessageType, type Entry, type Message } from '../proto/eraftpb.js';
 import type { Peer as PeerMeta, Region } from '../proto/metapb.js';
-import {
-  AdminCmdType,
-  AdminResponse,
-  CmdType,
-  RaftCmdRequest,
-  RaftCmdResponse,
-  Response,
-  type Request,
-} from '../proto/raft_cmdpb.js';
-import { RaftApplyState, type RaftMessage } from '../proto/raft_serverpb.js';
+import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../proto/raft_cmdpb.js';
+import type { RaftApplyState, RaftMessage } from '../proto/raft_serverpb.js';
 import { RawNode, ErrProposalDropped, type RandomSource, type Ready } from '../raft/index.js';
 import { assert } from '../util/assert.js';
+import type { ApplyRead, ApplyReply, ApplyTask } from './apply.js';
 import type { RaftstoreConfig } from './config.js';
 import { errorResponse, isReadOnly } from './command.js';
-import {
-  epochNotMatch,
-  keyNotInRegion,
-  notLeader,
-  RegionError,
-  staleCommand,
-  storeNotMatch,
-} from './errors.js';
-import { applyStateKey } from './keys.js';
-import { PeerStorage, putProto, type PeerEngines, type ReadyWrites } from './peer-storage.js';
+import { epochNotMatch, keyNotInRegion, notLeader, RegionError, staleCommand, storeNotMatch } from './errors.js';
+import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.js';
 import type { SnapshotSource } from './snapshot-source.js';
-import { cloneRegion, epochOf, findPeerById, keyInRegion } from './region.js';
+import { epochOf, findPeerById, keyInRegion } from './region.js';
 
 export interface CommandResult {
   readonly response: RaftCmdResponse;
@@ -66,8 +52,6 @@ interface Proposal {
 interface PendingRead {
   readonly request: RaftCmdRequest;
   readonly callback: CommandCallback;
-  /** Known once the leader has confirmed the read; serve when applied >= index. */
-  index?: number;
 }
 
 export interface PendingReady {
@@ -81,7 +65,10 @@ export class Peer {
   readonly regionId: number;
   private readonly node: RawNode;
   private readonly proposals: Proposal[] = [];
+  /** Reads waiting for the leader to confirm it still leads (ReadIndex). */
   private readonly pendingReads = new Map<string, PendingRead>();
+  /** Confirmed reads, handed to the apply system with the next hand-over. */
+  private readonly confirmedReads: ApplyRead[] = [];
   private nextReadId = 1;
   private ticksSinceLogGc = 0;
   private logGcPending = false;
@@ -165,7 +152,7 @@ export class Peer {
   propose(request: RaftCmdRequest, callback: CommandCallback): void {
     try {
       this.checkRequest(request);
-      if (this.proposals.length + this.pendingReads.size >= this.host.config.maxPendingProposals) {
+      if (this.proposals.length + this.pendingReads.size + this.confirmedReads.length >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
       if (isReadOnly(request)) this.proposeRead(request, callback);
@@ -270,143 +257,46 @@ export class Peer {
     this.storage.commitReady(pending.writes);
     for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
     for (const state of pending.ready.readStates) {
-      const read = this.pendingReads.get(Buffer.from(state.requestCtx).toString('hex'));
-      if (read) read.index = state.index;
+      const key = Buffer.from(state.requestCtx).toString('hex');
+      const read = this.pendingReads.get(key);
+      if (!read) continue;
+      this.pendingReads.delete(key);
+      this.confirmedReads.push({ index: state.index, request: read.request, callback: read.callback });
     }
     if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.failReads();
   }
 
   /**
-   * Applies committed entries: data and the new applied index in one kv batch, then answers
-   * proposals and any reads the new applied index makes servable. Returns the raft-log GC range, if any.
+   * Hands newly committed entries to the apply system with the proposals they answer and the reads
+   * confirmed since the last hand-over. A proposal whose index was taken by another leader's entry
+   * will never apply: it is answered StaleCommand here.
    */
-  async apply(entries: readonly Entry[]): Promise<{ gcFrom: number; gcTo: number } | undefined> {
-    if (entries.length === 0) {
-      this.serveReads();
-      return undefined;
-    }
-    const kvOps: WriteOp[] = [];
-    const answers: Array<() => void> = [];
-    let applyState = RaftApplyState.fromPartial(this.storage.applyState);
-    let gc: { gcFrom: number; gcTo: number } | undefined;
+  handOff(entries: readonly Entry[]): ApplyTask | undefined {
+    const replies: ApplyReply[] = [];
     for (const entry of entries) {
-      assert(entry.index === applyState.appliedIndex + 1, `apply out of order: ${entry.index} after ${applyState.appliedIndex}`);
-      const result = this.applyEntry(entry, applyState, kvOps);
-      applyState = result.applyState;
-      gc = result.gc ?? gc;
-      if (result.response) {
-        const response = result.response;
-        answers.push(() => this.answerProposal(entry, response));
-      } else {
-        answers.push(() => this.answerProposal(entry, undefined));
+      while (this.proposals.length > 0 && this.proposals[0]!.index <= entry.index) {
+        const head = this.proposals.shift()!;
+        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback });
+        else head.callback({ response: errorResponse(staleCommand().regionError, this.term()) });
       }
     }
-    kvOps.push(putProto('meta', applyStateKey(this.regionId), RaftApplyState.encode(applyState).finish()));
-    // Applied data need not be flushed before answering: the committed log entries are durable on a
-    // quorum and replay after a machine crash. Only raft-log GC waits for a flush (see Store).
-    await this.host.engines.kv.write(kvOps, { durable: false });
+    const reads = this.confirmedReads.splice(0);
+    if (entries.length === 0 && reads.length === 0) return undefined;
+    return { regionId: this.regionId, entries, replies, reads };
+  }
+
+  /** The apply system applied up to a new state; returns the raft-log range it made collectable. */
+  onApplied(applyState: RaftApplyState): { gcFrom: number; gcTo: number } | undefined {
+    // A snapshot adopted since may already be ahead of this report.
+    if (applyState.appliedIndex <= this.storage.appliedIndex) return undefined;
+    const before = this.storage.truncatedIndex;
     this.storage.setApplyState(applyState);
-    for (const answer of answers) answer();
-    this.serveReads();
-    return gc;
+    const after = this.storage.truncatedIndex;
+    return after > before ? { gcFrom: before + 1, gcTo: after + 1 } : undefined;
   }
 
   advance(pending: PendingReady): void {
     this.node.advance(pending.ready);
-  }
-
-  private applyEntry(
-    entry: Entry,
-    applyState: RaftApplyState,
-    kvOps: WriteOp[],
-  ): { applyState: RaftApplyState; response?: RaftCmdResponse; gc?: { gcFrom: number; gcTo: number } } {
-    const next = RaftApplyState.fromPartial({ ...applyState, appliedIndex: entry.index });
-    if (entry.entryType === EntryType.EntryConfChange) {
-      // Membership changes arrive with the multi-raft issue; none are proposed yet.
-      this.host.logger.warn({ regionId: this.regionId, index: entry.index }, 'conf change entry ignored');
-      return { applyState: next };
-    }
-    if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
-    const request = RaftCmdRequest.decode(entry.data);
-    if (request.adminRequest) return this.applyAdmin(request, next);
-    const responses: Response[] = [];
-    for (const r of request.requests) responses.push(this.applyDataRequest(r, kvOps));
-    return { applyState: next, response: RaftCmdResponse.fromPartial({ header: {}, responses }) };
-  }
-
-  private applyDataRequest(request: Request, kvOps: WriteOp[]): Response {
-    switch (request.cmdType) {
-      case CmdType.Put: {
-        const put = request.put!;
-        kvOps.push({ type: 'put', cf: dataFamily(put.cf), key: put.key, value: put.value });
-        return Response.fromPartial({ cmdType: CmdType.Put, put: {} });
-      }
-      case CmdType.Delete: {
-        const del = request.delete!;
-        kvOps.push({ type: 'delete', cf: dataFamily(del.cf), key: del.key });
-        return Response.fromPartial({ cmdType: CmdType.Delete, delete: {} });
-      }
-      default:
-        // Reads never enter the log (they go through ReadIndex); an unknown command changes nothing.
-        return Response.fromPartial({ cmdType: request.cmdType });
-    }
-  }
-
-  private applyAdmin(
-    request: RaftCmdRequest,
-    next: RaftApplyState,
-  ): { applyState: RaftApplyState; response?: RaftCmdResponse; gc?: { gcFrom: number; gcTo: number } } {
-    const admin = request.adminRequest!;
-    if (admin.cmdType === AdminCmdType.CompactLog && admin.compactLog) {
-      const { compactIndex, compactTerm } = admin.compactLog;
-      const truncated = next.truncatedState!;
-      const response = RaftCmdResponse.fromPartial({ header: {}, adminResponse: AdminResponse.fromPartial({ cmdType: AdminCmdType.CompactLog, compactLog: {} }) });
-      if (compactIndex <= truncated.index) return { applyState: next, response };
-      const applyState = RaftApplyState.fromPartial({ ...next, truncatedState: { index: compactIndex, term: compactTerm } });
-      return { applyState, response, gc: { gcFrom: truncated.index + 1, gcTo: compactIndex + 1 } };
-    }
-    const error = { ...staleCommand().regionError, message: `admin command ${admin.cmdType} is not supported yet` };
-    return { applyState: next, response: errorResponse(error) };
-  }
-
-  private answerProposal(entry: Entry, response: RaftCmdResponse | undefined): void {
-    while (this.proposals.length > 0) {
-      const head = this.proposals[0]!;
-      if (head.index > entry.index) return;
-      this.proposals.shift();
-      if (head.index === entry.index && head.term === entry.term) {
-        head.callback({ response: response ?? RaftCmdResponse.fromPartial({ header: {} }) });
-        return;
-      }
-      // Overwritten by another leader's entry at that index, or skipped: it will never apply.
-      head.callback({ response: errorResponse(staleCommand().regionError, this.term()) });
-    }
-  }
-
-  private serveReads(): void {
-    const applied = this.storage.appliedIndex;
-    for (const [key, read] of this.pendingReads) {
-      if (read.index === undefined || read.index > applied) continue;
-      this.pendingReads.delete(key);
-      read.callback(this.executeRead(read.request));
-    }
-  }
-
-  private executeRead(request: RaftCmdRequest): CommandResult {
-    const snapshot = this.host.engines.kv.snapshot();
-    const responses: Response[] = [];
-    let keep = false;
-    for (const r of request.requests) {
-      if (r.cmdType === CmdType.Get) {
-        const value = snapshot.get(dataFamily(r.get!.cf), r.get!.key) ?? Buffer.alloc(0);
-        responses.push(Response.fromPartial({ cmdType: CmdType.Get, get: { value } }));
-      } else {
-        keep = true;
-        responses.push(Response.fromPartial({ cmdType: CmdType.Snap, snap: { region: cloneRegion(this.region) } }));
-      }
-    }
-    if (!keep) snapshot.close();
-    return { response: RaftCmdResponse.fromPartial({ header: {}, responses }), snapshot: keep ? snapshot : undefined };
   }
 
   /** Reads not yet confirmed cannot be served by a peer that stopped being leader. */
@@ -420,6 +310,7 @@ export class Peer {
   /** Fails every waiting command (the peer is going away). */
   failAll(error: RegionError): void {
     for (const proposal of this.proposals.splice(0)) proposal.callback({ response: errorResponse(error.regionError) });
+    for (const read of this.confirmedReads.splice(0)) read.callback({ response: errorResponse(error.regionError) });
     for (const [key, read] of this.pendingReads) {
       this.pendingReads.delete(key);
       read.callback({ response: errorResponse(error.regionError) });
@@ -455,10 +346,4 @@ function keyOf(request: Request): Buffer | undefined {
     default:
       return undefined;
   }
-}
-
-function dataFamily(cf: string): 'default' | 'lock' | 'write' {
-  const name = cf === '' ? 'default' : cf;
-  assert(name === 'default' || name === 'lock' || name === 'write', `unknown column family ${cf}`);
-  return name;
 }

@@ -1,14 +1,15 @@
 /**
  * The batch system's main-thread side: region peers live on raft poller threads
- * (workers/raft-poller.ts), each hosting the regions whose id % pollers equals its index. This
- * router forwards Raft messages, commands and ticks to them as batched frames, and relays what
- * they send (Raft messages for the transport, command results, region reports).
+ * (workers/raft-poller.ts), each hosting the regions whose id % pollers equals its index, and
+ * committed entries are applied on apply threads (workers/apply.ts). This router forwards Raft
+ * messages, commands and ticks to the pollers as batched frames, and relays what comes back (Raft
+ * messages for the transport, region reports; command results, mostly from the apply threads).
  *
- * Reads: a poller answers a Snap once ReadIndex confirmed it and its applied index reached the
- * read index; the main thread then opens its own read transaction on the shared kv environment,
+ * Reads: an apply thread answers a Snap once ReadIndex confirmed it and the region's applied
+ * index reached the read index; the main thread then opens its own read transaction on the shared kv environment,
  * which already contains everything the poller applied.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { Region, type Peer } from '../proto/metapb.js';
@@ -19,7 +20,7 @@ import { workerFileUrl } from '../util/worker-path.js';
 import type { RaftstoreConfig } from './config.js';
 import { errorResponse } from './command.js';
 import { regionNotFound } from './errors.js';
-import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from './frames.js';
+import { decodeFrames, FrameBatcher, type FromPoller, type ToApply, type ToPoller } from './frames.js';
 import type { CommandCallback } from './peer.js';
 import { keyInRegion } from './region.js';
 import type { LeaderRegion, RaftRouter } from './router.js';
@@ -45,6 +46,8 @@ export interface PollerRouterOptions {
   readonly dataDir: string;
   readonly sync: boolean;
   readonly pollers: number;
+  /** Apply threads (workers/apply.ts); region id % applyThreads picks one. */
+  readonly applyThreads: number;
   readonly config: RaftstoreConfig;
   readonly kv: Engine;
   readonly transport: Transport;
@@ -57,6 +60,7 @@ export interface PollerRouterOptions {
 export class PollerRouter implements RaftRouter {
   readonly storeId: number;
   private readonly pollers: Poller[] = [];
+  private readonly applyWorkers: Array<{ readonly worker: Worker; readonly out: FrameBatcher<ToApply> }> = [];
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
@@ -68,9 +72,30 @@ export class PollerRouter implements RaftRouter {
 
   static async start(options: PollerRouterOptions): Promise<PollerRouter> {
     assert(options.pollers >= 1, 'at least one raft poller');
+    assert(options.applyThreads >= 1, 'at least one apply thread');
     const router = new PollerRouter(options);
+    // Every poller talks to every apply thread over a port of its own.
+    const channels = Array.from({ length: options.pollers }, () => Array.from({ length: options.applyThreads }, () => new MessageChannel()));
     const ready: Array<Promise<void>> = [];
+    const online = (worker: Worker) =>
+      new Promise<void>((resolve, reject) => {
+        worker.once('online', () => resolve());
+        worker.once('error', reject);
+      });
+    for (let index = 0; index < options.applyThreads; index++) {
+      const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
+      const worker = new Worker(new URL(workerFileUrl('apply')), {
+        workerData: { dataDir: options.dataDir, sync: options.sync, logLevel: options.logLevel, pollerPorts },
+        transferList: pollerPorts,
+      });
+      const applyWorker = { worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])) };
+      ready.push(online(worker));
+      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer));
+      worker.on('error', (err) => options.logger.error({ err, applyThread: index }, 'apply thread failed'));
+      router.applyWorkers.push(applyWorker);
+    }
     for (let index = 0; index < options.pollers; index++) {
+      const applyPorts: MessagePort[] = channels[index]!.map((channel) => channel.port1);
       const worker = new Worker(new URL(workerFileUrl('raft-poller')), {
         workerData: {
           storeId: options.storeId,
@@ -80,15 +105,12 @@ export class PollerRouter implements RaftRouter {
           logLevel: options.logLevel,
           pollerIndex: index,
           pollerCount: options.pollers,
+          applyPorts,
         },
+        transferList: applyPorts,
       });
       const poller: Poller = { worker, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
-      ready.push(
-        new Promise((resolve, reject) => {
-          worker.once('online', () => resolve());
-          worker.once('error', reject);
-        }),
-      );
+      ready.push(online(worker));
       worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer));
       worker.on('error', (err) => options.logger.error({ err, poller: index }, 'raft poller failed'));
       router.pollers.push(poller);
@@ -158,6 +180,17 @@ export class PollerRouter implements RaftRouter {
         await poller.worker.terminate();
       }),
     );
+    // Then the apply threads, which finish what the pollers handed over.
+    await Promise.all(
+      this.applyWorkers.map(async ({ worker, out }) => {
+        const id = this.nextId++;
+        await new Promise<void>((resolve) => {
+          this.acks.set(id, resolve);
+          out.push({ t: 'stop', id });
+        });
+        await worker.terminate();
+      }),
+    );
     for (const [id, callback] of this.pending) {
       this.pending.delete(id);
       callback({ response: errorResponse(regionNotFound(0).regionError) });
@@ -168,7 +201,8 @@ export class PollerRouter implements RaftRouter {
     return this.pollers[regionId % this.pollers.length]!;
   }
 
-  private onFrames(poller: Poller, buffer: ArrayBuffer): void {
+  /** Frames from a poller, or from an apply thread (`poller` undefined: only done, ack, error). */
+  private onFrames(poller: Poller | undefined, buffer: ArrayBuffer): void {
     for (const frame of decodeFrames<FromPoller>(buffer)) {
       switch (frame.t) {
         case 'send':
@@ -183,6 +217,7 @@ export class PollerRouter implements RaftRouter {
           break;
         }
         case 'regions':
+          if (!poller) break;
           poller.regions = frame.regions.map((r) => ({ region: Region.decode(r.region), peerId: r.peerId, leader: r.leader }));
           break;
         case 'ack':

@@ -2,8 +2,9 @@
  * A store: the peers of every region replicated on this node, driven in poll rounds.
  *
  * Each round takes the Ready of every peer that has one, writes all their raft-log appends and
- * hard states in ONE raft-engine batch (group commit, one fsync for the round), then sends, applies
- * and advances. Rounds never overlap. The store owns no timers or sockets: ticks, messages and the
+ * hard states in ONE raft-engine batch (group commit, one fsync for the round), then sends, hands
+ * committed entries to the apply system (apply.ts) and advances; it never waits for an apply.
+ * Rounds never overlap. The store owns no timers or sockets: ticks, messages and the
  * transport come from outside, so a whole cluster can run in one thread from a seed (see
  * test/raftstore) or behind gRPC in a server.
  */
@@ -20,6 +21,7 @@ import { regionNotFound } from './errors.js';
 import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey } from './keys.js';
 import { Peer, type CommandCallback, type PeerHost, type PendingReady } from './peer.js';
 import { PeerStorage, type PeerEngines } from './peer-storage.js';
+import { Applier, type ApplyResult, type ApplyRouter } from './apply.js';
 import { InlineSnapshotSource, type SnapshotSource } from './snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from './region.js';
 import type { LeaderRegion, RaftRouter } from './router.js';
@@ -39,16 +41,22 @@ export interface StoreOptions {
   readonly random: RandomSource;
   readonly logger: Logger;
   /**
-   * Deletes compacted raft-log entries [fromIndex, toIndex) of a region. Defaults to a write in the
-   * poll round; a server hands it to the raft-log GC thread (workers/raftlog-gc.ts).
+   * Deletes compacted raft-log entries [fromIndex, toIndex) of a region. Defaults to a raft-engine
+   * write from this thread; a server hands it to the raft-log GC thread (workers/raftlog-gc.ts).
    */
   readonly collectRaftLog?: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
+  /**
+   * Connects the store to its apply system, which reports to `onResult`. Defaults to an Applier
+   * on this thread; a raft poller uses the apply threads (workers/apply.ts).
+   */
+  readonly applier?: (onResult: (result: ApplyResult) => void) => ApplyRouter;
 }
 
 export class Store implements RaftRouter {
   readonly storeId: number;
   private readonly peers = new Map<number, Peer>();
   private readonly host: PeerHost;
+  private readonly applier: ApplyRouter;
   private polling: Promise<void> | undefined;
   private pollAgain = false;
   private stopped = false;
@@ -64,6 +72,8 @@ export class Store implements RaftRouter {
       logger: options.logger,
       send: (message) => options.transport.send(message),
     };
+    const onResult = (result: ApplyResult) => this.onApplied(result);
+    this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult);
   }
 
   /** Creates peers for the regions this store holds on disk (those `accept` picks, when given). */
@@ -144,9 +154,13 @@ export class Store implements RaftRouter {
     this.schedulePoll();
   }
 
-  /** Resolves once no peer has pending work (for tests and shutdown). */
+  /** Resolves once no peer has pending work and everything handed off is applied (tests, shutdown). */
   async settle(): Promise<void> {
-    while (this.polling) await this.polling;
+    for (;;) {
+      if (this.polling) await this.polling;
+      await this.applier.settle();
+      if (!this.polling) return;
+    }
   }
 
   async stop(): Promise<void> {
@@ -160,16 +174,27 @@ export class Store implements RaftRouter {
       this.pollAgain = true;
       return;
     }
-    this.polling = this.pollLoop().finally(() => (this.polling = undefined));
+    this.polling = this.pollLoop();
   }
 
   private async pollLoop(): Promise<void> {
-    // Let the inputs of this event-loop turn gather, so one round serves them all.
-    await Promise.resolve();
-    do {
-      this.pollAgain = false;
-      await this.pollRound();
-    } while (this.pollAgain || this.anyReady());
+    try {
+      // Let the inputs of this event-loop turn gather, so one round serves them all.
+      await Promise.resolve();
+      do {
+        this.pollAgain = false;
+        await this.pollRound();
+      } while (this.pollAgain || this.anyReady());
+    } finally {
+      // Cleared in the same turn as the last check, so an input arriving later starts a new loop.
+      this.polling = undefined;
+    }
+  }
+
+  /** The apply system applied a batch of a region: adopt its state, collect the log it compacted. */
+  private onApplied(result: ApplyResult): void {
+    const gc = this.peers.get(result.regionId)?.onApplied(result.applyState);
+    if (gc) void this.collectRaftLog([{ regionId: result.regionId, ...gc }]);
   }
 
   private anyReady(): boolean {
@@ -180,19 +205,15 @@ export class Store implements RaftRouter {
 
   private async collectRaftLog(collections: Array<{ regionId: number; gcFrom: number; gcTo: number }>): Promise<void> {
     const collect = this.options.collectRaftLog;
-    if (!collect) {
-      const ops: WriteOp[] = collections.map(({ regionId, gcFrom, gcTo }) => ({
-        type: 'deleteRange',
-        cf: 'meta',
-        start: raftLogKey(regionId, gcFrom),
-        end: raftLogKey(regionId, gcTo),
-      }));
-      await this.options.engines.raft.write(ops);
-      return;
-    }
-    // Off the poll round: the entries are never read again, so deleting them can trail behind.
+    // The entries are never read again, so deleting them can trail behind the poll rounds.
+    const report = (regionId: number) => (err: unknown) => this.options.logger.warn({ err, regionId }, 'raft-log GC failed');
     for (const { regionId, gcFrom, gcTo } of collections) {
-      collect(regionId, gcFrom, gcTo).catch((err: unknown) => this.options.logger.warn({ err, regionId }, 'raft-log GC failed'));
+      if (collect) {
+        collect(regionId, gcFrom, gcTo).catch(report(regionId));
+      } else {
+        const op: WriteOp = { type: 'deleteRange', cf: 'meta', start: raftLogKey(regionId, gcFrom), end: raftLogKey(regionId, gcTo) };
+        this.options.engines.raft.write([op]).catch(report(regionId));
+      }
     }
   }
 
@@ -204,23 +225,18 @@ export class Store implements RaftRouter {
     }
     if (round.length === 0) return;
     for (const [peer, pending] of round) peer.sendEarly(pending);
-    const { kv, raft } = this.options.engines;
-    // Snapshot data first: a crash between the two writes is repaired on load (the log catches up).
-    const kvOps = round.flatMap(([, p]) => p.writes.kvOps);
-    if (kvOps.length > 0) await kv.write(kvOps);
-    const raftOps = round.flatMap(([, p]) => p.writes.raftOps);
-    if (raftOps.length > 0) await raft.write(raftOps);
-    for (const [peer, pending] of round) peer.onPersisted(pending);
-    const collections: Array<{ regionId: number; gcFrom: number; gcTo: number }> = [];
+    // Snapshot data first (the apply system writes it after what it was handed before): a crash
+    // between that write and the raft write below is repaired on load (the log catches up).
     for (const [peer, pending] of round) {
-      const gc = await peer.apply(pending.ready.committedEntries);
-      if (gc) collections.push({ regionId: peer.regionId, ...gc });
+      if (pending.writes.snapshot) await this.applier.restore(peer.regionId, pending.writes.snapshot);
     }
-    for (const [peer, pending] of round) peer.advance(pending);
-    // Log entries below a truncated state may go only once that state is durable in the kv engine.
-    if (collections.length > 0) {
-      await kv.flush();
-      await this.collectRaftLog(collections);
+    const raftOps = round.flatMap(([, p]) => p.writes.raftOps);
+    if (raftOps.length > 0) await this.options.engines.raft.write(raftOps);
+    for (const [peer, pending] of round) {
+      peer.onPersisted(pending);
+      const task = peer.handOff(pending.ready.committedEntries);
+      if (task) this.applier.apply(task);
+      peer.advance(pending);
     }
   }
 }

@@ -93,6 +93,7 @@ export class ClusterNode {
           dataDir: config.dataDir,
           sync: config.sync,
           pollers: config.raftPollers,
+          applyThreads: config.applyPollers,
           config: raftstoreConfig,
           kv: engines.kv,
           transport,

@@ -1,0 +1,106 @@
+/**
+ * A raft poller's side of the apply threads (workers/apply.ts): hands tasks over as frames on a
+ * MessagePort per apply thread (region id % threads picks one, so a region's tasks stay in order)
+ * and turns what comes back into apply results, answers and restore completions.
+ *
+ * A proposal that came from the main thread is answered by the apply thread straight to the main
+ * thread (one hop); callbacks of this thread (e.g. the leader's own CompactLog) come back here.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { Entry, Snapshot } from '../proto/eraftpb.js';
+import { RaftCmdRequest, RaftCmdResponse } from '../proto/raft_cmdpb.js';
+import { RaftApplyState } from '../proto/raft_serverpb.js';
+import { assert } from '../util/assert.js';
+import type { ApplyResult, ApplyRouter, ApplyTask } from './apply.js';
+import { decodeFrames, FrameBatcher, REPLY_MAIN, REPLY_POLLER, type FromApply, type ToApply } from './frames.js';
+import type { CommandCallback } from './peer.js';
+
+const MAIN_REPLY_ID = Symbol('mainReplyId');
+
+type MainReply = CommandCallback & { readonly [MAIN_REPLY_ID]?: number };
+
+/** Marks a callback as answering main-thread command `id`, so an apply thread can answer it directly. */
+export function replyToMain(id: number, callback: CommandCallback): CommandCallback {
+  return Object.assign(callback, { [MAIN_REPLY_ID]: id });
+}
+
+/** Callbacks of this thread waiting for an apply thread; more are a bug (bounded by pending proposals). */
+const MAX_LOCAL_REPLIES = 1_000_000;
+
+export class RemoteApplyRouter implements ApplyRouter {
+  private readonly outs: Array<FrameBatcher<ToApply>>;
+  private readonly local = new Map<number, CommandCallback>();
+  private readonly restores = new Map<number, (error?: string) => void>();
+  private nextId = 1;
+
+  constructor(
+    ports: readonly MessagePort[],
+    private readonly onResult: (result: ApplyResult) => void,
+  ) {
+    assert(ports.length >= 1, 'at least one apply thread');
+    this.outs = ports.map((port) => {
+      port.on('message', (buffer: ArrayBuffer) => this.onFrames(buffer));
+      return new FrameBatcher<ToApply>((buffer) => port.postMessage(buffer, [buffer]));
+    });
+  }
+
+  apply(task: ApplyTask): void {
+    const rp: number[] = [];
+    for (const reply of task.replies) rp.push(reply.index, ...this.target(reply.callback));
+    const rd = task.reads.map((read) => {
+      const [id, to] = this.target(read.callback);
+      return { i: read.index, id, to, r: RaftCmdRequest.encode(read.request).finish() };
+    });
+    const e = task.entries.map((entry) => Entry.encode(entry).finish());
+    this.outOf(task.regionId).push({ t: 'apply', g: task.regionId, e, rp, rd });
+  }
+
+  restore(regionId: number, snapshot: Snapshot): Promise<void> {
+    const id = this.nextId++;
+    const out = this.outOf(regionId);
+    return new Promise((resolve, reject) => {
+      this.restores.set(id, (error) => (error === undefined ? resolve() : reject(new Error(`snapshot restore failed: ${error}`))));
+      out.push({ t: 'restore', id, g: regionId, s: Snapshot.encode(snapshot).finish() });
+      out.flush();
+    });
+  }
+
+  /** Answers and results arrive as frames; a poller settles through its store's shutdown instead. */
+  async settle(): Promise<void> {}
+
+  private outOf(regionId: number): FrameBatcher<ToApply> {
+    return this.outs[regionId % this.outs.length]!;
+  }
+
+  private target(callback: CommandCallback): [id: number, to: number] {
+    const mainId = (callback as MainReply)[MAIN_REPLY_ID];
+    if (mainId !== undefined) return [mainId, REPLY_MAIN];
+    assert(this.local.size < MAX_LOCAL_REPLIES, 'too many callbacks waiting for an apply thread');
+    const id = this.nextId++;
+    this.local.set(id, callback);
+    return [id, REPLY_POLLER];
+  }
+
+  private onFrames(buffer: ArrayBuffer): void {
+    for (const frame of decodeFrames<FromApply>(buffer)) {
+      switch (frame.t) {
+        case 'applied':
+          this.onResult({ regionId: frame.g, applyState: RaftApplyState.decode(frame.s) });
+          break;
+        case 'done': {
+          const callback = this.local.get(frame.id);
+          if (!callback) break;
+          this.local.delete(frame.id);
+          callback({ response: RaftCmdResponse.decode(frame.r) });
+          break;
+        }
+        case 'restored':
+          this.restores.get(frame.id)?.(frame.error);
+          this.restores.delete(frame.id);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}

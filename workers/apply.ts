@@ -1,0 +1,105 @@
+/**
+ * An apply thread: runs the Applier (src/raftstore/apply.ts) on the store's kv environment for the
+ * regions whose id % applyCount equals its index. Raft pollers hand it committed entries over
+ * MessagePorts; it answers main-thread proposals straight to the main thread and reports apply
+ * states (and this-thread answers) back to the poller that handed the region over.
+ */
+import { join } from 'node:path';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { pino } from 'pino';
+import { LmdbEngine } from '../src/engine/lmdb-engine.js';
+import { Entry, Snapshot } from '../src/proto/eraftpb.js';
+import { RaftCmdRequest, RaftCmdResponse } from '../src/proto/raft_cmdpb.js';
+import { RaftApplyState } from '../src/proto/raft_serverpb.js';
+import { Applier, type ApplyReply, type ApplyRead } from '../src/raftstore/apply.js';
+import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../src/raftstore/frames.js';
+import type { CommandCallback, CommandResult } from '../src/raftstore/peer.js';
+
+export interface ApplyWorkerData {
+  readonly dataDir: string;
+  readonly sync: boolean;
+  readonly logLevel: string;
+  /** One port per raft poller, indexed like the pollers. */
+  readonly pollerPorts: MessagePort[];
+}
+
+const data = workerData as ApplyWorkerData;
+const main = parentPort!;
+const logger = pino({ name: 'tinykv-apply', level: data.logLevel }, pino.destination({ fd: 2, sync: false }));
+const kv = new LmdbEngine({ path: join(data.dataDir, 'kv'), noSync: !data.sync });
+const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
+const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));
+/** The poller that hands each region over: its apply states go back there. */
+const pollerOfRegion = new Map<number, FrameBatcher<FromApply>>();
+
+const applier = new Applier(kv, logger, (result) => {
+  pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
+});
+
+function answer(id: number, to: number, poller: FrameBatcher<FromApply>): CommandCallback {
+  return (result: CommandResult) => {
+    // A Snap's reader opens its own read transaction on the shared environment; this one closes.
+    result.snapshot?.close();
+    const frame: FromApply = { t: 'done', id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined };
+    (to === REPLY_MAIN ? toMain : poller).push(frame);
+  };
+}
+
+function onPollerFrame(frame: ToApply, poller: FrameBatcher<FromApply>): void {
+  switch (frame.t) {
+    case 'apply': {
+      pollerOfRegion.set(frame.g, poller);
+      const replies: ApplyReply[] = [];
+      for (let i = 0; i < frame.rp.length; i += 3) {
+        replies.push({ index: frame.rp[i]!, callback: answer(frame.rp[i + 1]!, frame.rp[i + 2]!, poller) });
+      }
+      const reads: ApplyRead[] = frame.rd.map((read) => ({
+        index: read.i,
+        request: RaftCmdRequest.decode(read.r),
+        callback: answer(read.id, read.to, poller),
+      }));
+      applier.apply({ regionId: frame.g, entries: frame.e.map((bytes) => Entry.decode(bytes)), replies, reads });
+      return;
+    }
+    case 'restore':
+      pollerOfRegion.set(frame.g, poller);
+      applier.restore(frame.g, Snapshot.decode(frame.s)).then(
+        () => poller.push({ t: 'restored', id: frame.id }),
+        (err: unknown) => {
+          logger.error({ err, regionId: frame.g }, 'snapshot restore failed');
+          poller.push({ t: 'restored', id: frame.id, error: err instanceof Error ? err.message : String(err) });
+        },
+      );
+      return;
+    case 'stop':
+      return;
+  }
+}
+
+data.pollerPorts.forEach((port, index) => {
+  const poller = toPollers[index]!;
+  port.on('message', (buffer: ArrayBuffer) => {
+    for (const frame of decodeFrames<ToApply>(buffer)) {
+      try {
+        onPollerFrame(frame, poller);
+      } catch (err) {
+        logger.error({ err }, 'apply frame failed');
+        toMain.push({ t: 'error', message: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  });
+});
+
+main.on('message', (buffer: ArrayBuffer) => {
+  for (const frame of decodeFrames<ToApply>(buffer)) {
+    if (frame.t !== 'stop') continue;
+    // Pollers stop first, so nothing new arrives: finish what was handed over, then close.
+    void applier
+      .settle()
+      .then(() => kv.close())
+      .then(() => {
+        toMain.push({ t: 'ack', id: frame.id });
+        toMain.flush();
+      });
+  }
+});
