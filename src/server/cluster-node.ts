@@ -40,6 +40,8 @@ const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
 export interface ClusterNodeSeams {
   /** Drops an outgoing Raft message when it returns true (partition, isolate, drop). */
   readonly dropMessage?: (message: RaftMessage) => boolean;
+  /** Holds an outgoing Raft message back this many ms (0: send now); a slow network reorders messages. */
+  readonly delayMessageMs?: (message: RaftMessage) => number;
 }
 
 export class ClusterNode {
@@ -84,7 +86,7 @@ export class ClusterNode {
     try {
       scheduler = await connectScheduler(config.scheduler, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
-      const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage);
+      const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage, seams.delayMessageMs);
       const raftstoreConfig = { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit };
       let store: RaftRouter;
       if (config.raftPollers > 0) {

@@ -41,10 +41,20 @@ export class GrpcTransport implements Transport {
     private readonly nowMs: () => number = Date.now,
     /** Fault injection for tests: drop an outgoing message when this returns true. */
     private readonly dropMessage?: (message: RaftMessage) => boolean,
+    /** Fault injection for tests: hold an outgoing message back this many ms (order across messages is not kept). */
+    private readonly delayMessageMs?: (message: RaftMessage) => number,
   ) {}
 
   send(message: RaftMessage): void {
     if (this.closed || this.dropMessage?.(message)) return;
+    const delayMs = this.delayMessageMs?.(message) ?? 0;
+    // A delayed message still goes out through deliver(), which drops it if the transport closed meanwhile.
+    if (delayMs > 0) setTimeout(() => this.deliver(message), delayMs).unref();
+    else this.deliver(message);
+  }
+
+  private deliver(message: RaftMessage): void {
+    if (this.closed) return;
     const addr = this.resolver.resolve(message.toPeer?.storeId ?? 0);
     if (!addr) {
       this.droppedMessages++;

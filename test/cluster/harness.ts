@@ -53,6 +53,24 @@ export class InProcessCluster {
     await node.close();
   }
 
+  /** The data directory a store runs on; it outlives stopStore, so startStore(dataDirOf(node)) brings the store back. */
+  dataDirOf(node: ClusterNode): string {
+    return node.config.dataDir;
+  }
+
+  /** Stops a store, waits `downMs`, and starts it again on the same data directory (a crash-restart). */
+  async restartStore(node: ClusterNode, downMs = 0): Promise<ClusterNode> {
+    const dataDir = this.dataDirOf(node);
+    await this.stopStore(node);
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+    return this.startStore(dataDir);
+  }
+
+  /** Ids of the stores running now, ascending. */
+  storeIds(): number[] {
+    return [...this.nodes.keys()].sort((a, b) => a - b);
+  }
+
   async close(): Promise<void> {
     for (const node of this.nodes.values()) await node.close();
     await this.scheduler.close();
