@@ -4,7 +4,6 @@
  * MessagePorts; it answers main-thread proposals straight to the main thread and reports apply
  * states (and this-thread answers) back to the poller that handed the region over.
  */
-import { join } from 'node:path';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { pino } from 'pino';
 import { LmdbEngine } from '../src/engine/lmdb-engine.js';
@@ -14,10 +13,10 @@ import { RaftApplyState } from '../src/proto/raft_serverpb.js';
 import { Applier, type ApplyReply, type ApplyRead } from '../src/raftstore/apply.js';
 import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../src/raftstore/frames.js';
 import type { CommandCallback, CommandResult } from '../src/raftstore/peer.js';
+import type { StoreEngineOptions } from '../src/raftstore/store-engines.js';
 
 export interface ApplyWorkerData {
-  readonly dataDir: string;
-  readonly sync: boolean;
+  readonly engines: StoreEngineOptions;
   readonly logLevel: string;
   /** One port per raft poller, indexed like the pollers. */
   readonly pollerPorts: MessagePort[];
@@ -26,7 +25,7 @@ export interface ApplyWorkerData {
 const data = workerData as ApplyWorkerData;
 const main = parentPort!;
 const logger = pino({ name: 'tinykv-apply', level: data.logLevel }, pino.destination({ fd: 2, sync: false }));
-const kv = new LmdbEngine({ path: join(data.dataDir, 'kv'), noSync: !data.sync });
+const kv = new LmdbEngine(data.engines.kv);
 const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
 const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));
 /** The poller that hands each region over: its apply states go back there. */

@@ -5,9 +5,8 @@
  * committed entries go to the apply threads, which answer the main thread themselves.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { LmdbEngine } from '../src/engine/lmdb-engine.js';
+import { MessageType } from '../src/proto/eraftpb.js';
 import { Region } from '../src/proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../src/proto/raft_cmdpb.js';
 import { RaftMessage } from '../src/proto/raft_serverpb.js';
@@ -18,11 +17,11 @@ import { PooledSnapshotSource } from '../src/raftstore/snapshot-source.js';
 import { workerFileUrl } from '../src/util/worker-path.js';
 import { RemoteApplyRouter, replyToMain } from '../src/raftstore/remote-apply.js';
 import { Store } from '../src/raftstore/store.js';
+import { openStoreEngines, type StoreEngineOptions } from '../src/raftstore/store-engines.js';
 
 export interface PollerWorkerData {
   readonly storeId: number;
-  readonly dataDir: string;
-  readonly sync: boolean;
+  readonly engines: StoreEngineOptions;
   readonly config: RaftstoreConfig;
   readonly logLevel: string;
   /** This poller hosts the regions whose id % pollerCount == pollerIndex. */
@@ -35,10 +34,7 @@ export interface PollerWorkerData {
 const data = workerData as PollerWorkerData;
 const port = parentPort!;
 const logger = pino({ name: 'tinykv-poller', level: data.logLevel }, pino.destination({ fd: 2, sync: false }));
-const engines = {
-  raft: new LmdbEngine({ path: join(data.dataDir, 'raft'), noSync: !data.sync }),
-  kv: new LmdbEngine({ path: join(data.dataDir, 'kv'), noSync: !data.sync }),
-};
+const engines = openStoreEngines(data.engines);
 const out = new FrameBatcher<FromPoller>((buffer) => port.postMessage(buffer, [buffer]));
 // Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
 const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64 });
@@ -47,11 +43,20 @@ const store = new Store({
   engines,
   config: data.config,
   snapshots: new PooledSnapshotSource(
-    join(data.dataDir, 'kv'),
+    data.engines.kv,
     async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
     (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
   ),
-  transport: { send: (message) => out.push({ t: 'send', m: RaftMessage.encode(message).finish() }) },
+  transport: {
+    send: (message) =>
+      out.push({
+        t: 'send',
+        m: RaftMessage.encode(message).finish(),
+        s: message.toPeer?.storeId ?? 0,
+        snap: message.message?.msgType === MessageType.MsgSnapshot,
+      }),
+    flush: () => out.flush(),
+  },
   random: Math.random,
   logger,
   applier: (onResult) => new RemoteApplyRouter(data.applyPorts, onResult),
@@ -79,7 +84,7 @@ async function handle(frame: ToPoller): Promise<void> {
       reportRegions();
       return;
     case 'msg':
-      store.onRaftMessage(RaftMessage.decode(frame.m));
+      store.onRaftMessageBytes(frame.m);
       return;
     case 'cmd': {
       const request = RaftCmdRequest.decode(frame.r);

@@ -2,11 +2,12 @@
  * The raft-log GC worker (a piscina task): deletes a region's compacted log entries from the raft
  * LMDB environment on its own thread, after the truncated state they fall below is durable.
  */
-import { LmdbEngine } from '../src/engine/lmdb-engine.js';
+import { LmdbEngine, type LmdbEngineOptions } from '../src/engine/lmdb-engine.js';
 import { raftLogKey } from '../src/raftstore/keys.js';
 
 export interface RaftLogGcTask {
-  readonly raftPath: string;
+  /** The raft environment, opened as the store's threads open it. */
+  readonly raft: LmdbEngineOptions;
   readonly regionId: number;
   /** Delete entries with index in [fromIndex, toIndex). */
   readonly fromIndex: number;
@@ -16,10 +17,10 @@ export interface RaftLogGcTask {
 const engines = new Map<string, LmdbEngine>();
 
 export default async function collectRaftLog(task: RaftLogGcTask): Promise<number> {
-  let engine = engines.get(task.raftPath);
+  let engine = engines.get(task.raft.path);
   if (!engine) {
-    engine = new LmdbEngine({ path: task.raftPath });
-    engines.set(task.raftPath, engine);
+    engine = new LmdbEngine(task.raft);
+    engines.set(task.raft.path, engine);
   }
   if (task.fromIndex >= task.toIndex) return 0;
   await engine.write([

@@ -5,16 +5,16 @@
  */
 import { move } from 'piscina';
 import { LmdbEngine } from '../src/engine/lmdb-engine.js';
-import { PooledSnapshotSource } from '../src/raftstore/snapshot-source.js';
+import { PooledSnapshotSource, type SnapshotTask } from '../src/raftstore/snapshot-source.js';
 
 const engines = new Map<string, LmdbEngine>();
 
-export default function buildSnapshot(task: { kvPath: string; regionId: number }): unknown {
-  let engine = engines.get(task.kvPath);
+export default function buildSnapshot(task: SnapshotTask): unknown {
+  let engine = engines.get(task.kv.path);
   if (!engine) {
-    // Reads only; lmdb-js shares the environment with the store's thread.
-    engine = new LmdbEngine({ path: task.kvPath });
-    engines.set(task.kvPath, engine);
+    // Reads only; lmdb-js shares the environment with the store's threads (same options).
+    engine = new LmdbEngine(task.kv);
+    engines.set(task.kv.path, engine);
   }
   const frame = PooledSnapshotSource.buildFrame(engine, task.regionId);
   const buffer = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength);

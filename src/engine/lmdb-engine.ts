@@ -1,7 +1,14 @@
 /**
  * The LMDB engine: one LMDB environment per engine, one named database per column family, so a
- * batch across families commits in one LMDB transaction. lmdb-js groups the transactions of one
- * event-loop turn into one commit; `write` resolves only after that commit is flushed to disk.
+ * batch across families commits in one LMDB transaction.
+ *
+ * Two commit modes. Batched (the default): lmdb-js groups the writes of one event-loop turn into
+ * one commit on its write thread, and `write` resolves once that commit is flushed to disk.
+ * Inline (`commitInline`): each write commits on the calling thread (LMDB's own synchronous
+ * commit, no thread hop), for threads that already batch their writes (raft pollers, apply
+ * threads); the environment then runs without lmdb-js's overlapping sync, so a commit is durable
+ * when it returns, unless `lazyMetaSync` defers the meta-page sync (integrity is kept, the last
+ * commits may roll back on a machine crash) and durable writes sync explicitly.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { engineClosed, familyIn, snapshotClosed } from './engine-errors.js';
@@ -27,6 +34,13 @@ export interface LmdbEngineOptions {
   readonly path: string;
   /** Skip fsync: fast, but a machine crash can lose acknowledged writes. Tests and benchmarks only. */
   readonly noSync?: boolean;
+  /**
+   * Commit on the calling thread (see above). Sets the environment's flags, so every opener of
+   * one environment in a process must pass the same `commitInline` and `lazyMetaSync`.
+   */
+  readonly commitInline?: boolean;
+  /** With commitInline: only durable writes and `flush` sync the meta page (LMDB's MDB_NOMETASYNC). */
+  readonly lazyMetaSync?: boolean;
 }
 
 export class LmdbEngine implements Engine {
@@ -43,6 +57,8 @@ export class LmdbEngine implements Engine {
       keyEncoding: 'binary',
       encoding: 'binary',
       noSync: options.noSync ?? false,
+      // Inline commits need LMDB's classic commit, which syncs before it returns.
+      ...(options.commitInline ? { overlappingSync: false, noMetaSync: options.lazyMetaSync ?? false } : {}),
     });
     for (const cf of ENGINE_COLUMN_FAMILIES) {
       this.families.set(cf, this.root.openDB<Buffer, Buffer>({ name: cf, keyEncoding: 'binary', encoding: 'binary' }));
@@ -58,6 +74,14 @@ export class LmdbEngine implements Engine {
     this.checkOpen();
     for (const op of ops) if (op.type !== 'deleteRange') checkedKey(op.cf, op.key);
     if (ops.length === 0) return;
+    if (this.options.commitInline) {
+      this.root.transactionSync(() => {
+        for (const op of ops) this.applyOp(op);
+      });
+      this.batchesWritten++;
+      if ((options.durable ?? true) && this.options.lazyMetaSync) await this.flush();
+      return;
+    }
     await this.root.transaction(() => {
       for (const op of ops) this.applyOp(op);
     });
@@ -68,7 +92,17 @@ export class LmdbEngine implements Engine {
 
   async flush(): Promise<void> {
     this.checkOpen();
+    if (this.options.commitInline) {
+      // Every inline commit synced on return, except meta pages under lazyMetaSync.
+      if (this.options.lazyMetaSync && !this.options.noSync) await this.syncEnvironment();
+      return;
+    }
     await this.root.flushed;
+  }
+
+  private syncEnvironment(): Promise<void> {
+    const root = this.root as unknown as { sync(callback: (err?: Error) => void): void };
+    return new Promise((resolve, reject) => root.sync((err) => (err ? reject(err) : resolve())));
   }
 
   snapshot(): EngineSnapshot {

@@ -59,6 +59,15 @@ export interface SnapshotChunk {
 export interface Done {
 }
 
+/**
+ * TinyKV-TS extension (not in TinyKV): the Raft messages for one store produced together, sent as
+ * one stream message over TinyKv/BatchRaft. Stores fall back to TinyKv/Raft with a peer that
+ * does not implement it.
+ */
+export interface BatchRaftMessage {
+  msgs: RaftMessage[];
+}
+
 export interface KeyValue {
   key: Buffer;
   value: Buffer;
@@ -557,6 +566,61 @@ export const Done: MessageFns<Done> = {
   },
   fromPartial(_: DeepPartial<Done>): Done {
     const message = createBaseDone();
+    return message;
+  },
+};
+
+function createBaseBatchRaftMessage(): BatchRaftMessage {
+  return { msgs: [] };
+}
+
+export const BatchRaftMessage: MessageFns<BatchRaftMessage> = {
+  encode(message: BatchRaftMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.msgs) {
+      RaftMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchRaftMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchRaftMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.msgs.push(RaftMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BatchRaftMessage>): BatchRaftMessage {
+    return BatchRaftMessage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchRaftMessage>): BatchRaftMessage {
+    const message = createBaseBatchRaftMessage();
+    message.msgs = object.msgs?.map((e) => RaftMessage.fromPartial(e)) || [];
     return message;
   },
 };

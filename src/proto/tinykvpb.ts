@@ -44,7 +44,7 @@ import {
   ScanRequest,
   ScanResponse,
 } from "./kvrpcpb.js";
-import { Done, RaftMessage, SnapshotChunk } from "./raft_serverpb.js";
+import { BatchRaftMessage, Done, RaftMessage, SnapshotChunk } from "./raft_serverpb.js";
 
 export const protobufPackage = "tinykvpb";
 
@@ -177,6 +177,16 @@ export const TinyKvService = {
     responseSerialize: (value: Done): Buffer => Buffer.from(Done.encode(value).finish()),
     responseDeserialize: (value: Buffer): Done => Done.decode(value),
   },
+  /** TinyKV-TS extension: Raft with the messages of one batch in one stream message. */
+  batchRaft: {
+    path: "/tinykvpb.TinyKv/BatchRaft" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchRaftMessage): Buffer => Buffer.from(BatchRaftMessage.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchRaftMessage => BatchRaftMessage.decode(value),
+    responseSerialize: (value: Done): Buffer => Buffer.from(Done.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Done => Done.decode(value),
+  },
   /** SQL push-down. */
   coprocessor: {
     path: "/tinykvpb.TinyKv/Coprocessor" as const,
@@ -206,6 +216,8 @@ export interface TinyKvServer extends UntypedServiceImplementation {
   /** Between stores. */
   raft: handleClientStreamingCall<RaftMessage, Done>;
   snapshot: handleClientStreamingCall<SnapshotChunk, Done>;
+  /** TinyKV-TS extension: Raft with the messages of one batch in one stream message. */
+  batchRaft: handleClientStreamingCall<BatchRaftMessage, Done>;
   /** SQL push-down. */
   coprocessor: handleUnaryCall<Request, Response>;
 }
@@ -401,6 +413,21 @@ export interface TinyKvClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Done) => void,
   ): ClientWritableStream<SnapshotChunk>;
+  /** TinyKV-TS extension: Raft with the messages of one batch in one stream message. */
+  batchRaft(callback: (error: ServiceError | null, response: Done) => void): ClientWritableStream<BatchRaftMessage>;
+  batchRaft(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Done) => void,
+  ): ClientWritableStream<BatchRaftMessage>;
+  batchRaft(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Done) => void,
+  ): ClientWritableStream<BatchRaftMessage>;
+  batchRaft(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Done) => void,
+  ): ClientWritableStream<BatchRaftMessage>;
   /** SQL push-down. */
   coprocessor(request: Request, callback: (error: ServiceError | null, response: Response) => void): ClientUnaryCall;
   coprocessor(

@@ -19,7 +19,8 @@ export interface RegionReport {
 }
 
 export type FromPoller =
-  | { readonly t: 'send'; readonly m: Uint8Array }
+  /** An encoded RaftMessage for store `s`; `snap` when it carries a snapshot. */
+  | { readonly t: 'send'; readonly m: Uint8Array; readonly s: number; readonly snap: boolean }
   | { readonly t: 'done'; readonly id: number; readonly r: Uint8Array; readonly snap: boolean }
   | { readonly t: 'regions'; readonly regions: RegionReport[] }
   | { readonly t: 'ack'; readonly id: number }

@@ -23,8 +23,10 @@ import { regionNotFound } from './errors.js';
 import { decodeFrames, FrameBatcher, type FromPoller, type ToApply, type ToPoller } from './frames.js';
 import type { CommandCallback } from './peer.js';
 import { keyInRegion } from './region.js';
+import type { EncodedTransport } from '../transport/grpc-transport.js';
+import { peekRegionId } from '../transport/raft-wire.js';
 import type { LeaderRegion, RaftRouter } from './router.js';
-import type { Transport } from './store.js';
+import type { StoreEngineOptions } from './store-engines.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
@@ -43,14 +45,14 @@ interface Poller {
 
 export interface PollerRouterOptions {
   readonly storeId: number;
-  readonly dataDir: string;
-  readonly sync: boolean;
+  /** How every thread opens the store's environments. */
+  readonly engines: StoreEngineOptions;
   readonly pollers: number;
   /** Apply threads (workers/apply.ts); region id % applyThreads picks one. */
   readonly applyThreads: number;
   readonly config: RaftstoreConfig;
   readonly kv: Engine;
-  readonly transport: Transport;
+  readonly transport: EncodedTransport;
   readonly logger: Logger;
   readonly logLevel: string;
   /** Runs a raft-log GC task (on the raft-log GC thread). */
@@ -85,7 +87,7 @@ export class PollerRouter implements RaftRouter {
     for (let index = 0; index < options.applyThreads; index++) {
       const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
       const worker = new Worker(new URL(workerFileUrl('apply')), {
-        workerData: { dataDir: options.dataDir, sync: options.sync, logLevel: options.logLevel, pollerPorts },
+        workerData: { engines: options.engines, logLevel: options.logLevel, pollerPorts },
         transferList: pollerPorts,
       });
       const applyWorker = { worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])) };
@@ -99,8 +101,7 @@ export class PollerRouter implements RaftRouter {
       const worker = new Worker(new URL(workerFileUrl('raft-poller')), {
         workerData: {
           storeId: options.storeId,
-          dataDir: options.dataDir,
-          sync: options.sync,
+          engines: options.engines,
           config: options.config,
           logLevel: options.logLevel,
           pollerIndex: index,
@@ -133,6 +134,19 @@ export class PollerRouter implements RaftRouter {
   onRaftMessage(message: RaftMessage): void {
     if (this.stopped) return;
     this.pollerOf(message.regionId).out.push({ t: 'msg', m: RaftMessage.encode(message).finish() });
+  }
+
+  onRaftMessageBytes(message: Uint8Array): void {
+    if (this.stopped) return;
+    let regionId: number;
+    try {
+      regionId = peekRegionId(message);
+    } catch (err) {
+      this.options.logger.debug({ err }, 'undecodable raft message dropped');
+      return;
+    }
+    // The poller decodes it (and drops it if it does not decode).
+    this.pollerOf(regionId).out.push({ t: 'msg', m: message });
   }
 
   tick(): void {
@@ -206,7 +220,9 @@ export class PollerRouter implements RaftRouter {
     for (const frame of decodeFrames<FromPoller>(buffer)) {
       switch (frame.t) {
         case 'send':
-          this.options.transport.send(RaftMessage.decode(frame.m));
+          // Only a snapshot is decoded here (it is sent in chunks); the rest goes out as bytes.
+          if (frame.snap) this.options.transport.send(RaftMessage.decode(frame.m));
+          else this.options.transport.sendEncoded(frame.s, frame.m);
           break;
         case 'done': {
           const callback = this.pending.get(frame.id);

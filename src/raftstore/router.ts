@@ -17,6 +17,8 @@ export interface RaftRouter {
   /** Routes a command to its region's peer; the callback answers it (region errors included). */
   propose(request: RaftCmdRequest, callback: CommandCallback): void;
   onRaftMessage(message: RaftMessage): void;
+  /** An encoded RaftMessage from the network (routed without decoding where the peers run elsewhere). */
+  onRaftMessageBytes(message: Uint8Array): void;
   /** One raft base tick for every peer. */
   tick(): void;
   /** Writes a bootstrap region's initial state and starts its peer. */

@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { Engine } from '../engine/engine.js';
+import type { LmdbEngineOptions } from '../engine/lmdb-engine.js';
 import { Snapshot } from '../proto/eraftpb.js';
 import { ErrSnapshotTemporarilyUnavailable } from '../raft/index.js';
 import { buildRegionSnapshot, buildRegionSnapshotPayload, type SnapshotPayload } from './snapshot-data.js';
@@ -23,8 +24,14 @@ export class InlineSnapshotSource implements SnapshotSource {
   }
 }
 
+/** One region's snapshot to build from the kv environment (opened with the store's options). */
+export interface SnapshotTask {
+  readonly kv: LmdbEngineOptions;
+  readonly regionId: number;
+}
+
 /** Runs one snapshot task; in production a piscina pool (see workers/region-snapshot.ts). */
-export type SnapshotTaskRunner = (task: { kvPath: string; regionId: number }) => Promise<Uint8Array>;
+export type SnapshotTaskRunner = (task: SnapshotTask) => Promise<Uint8Array>;
 
 /** Frames between the store and the snapshot worker: msgpack, moved as transferable buffers. */
 export const snapshotFramer = new Packr({ useRecords: false });
@@ -34,7 +41,7 @@ export class PooledSnapshotSource implements SnapshotSource {
   private readonly built = new Map<number, SnapshotPayload>();
 
   constructor(
-    private readonly kvPath: string,
+    private readonly kv: LmdbEngineOptions,
     private readonly run: SnapshotTaskRunner,
     private readonly onError: (regionId: number, err: unknown) => void,
   ) {}
@@ -53,7 +60,7 @@ export class PooledSnapshotSource implements SnapshotSource {
       }
     }
     if (!this.building.has(regionId)) {
-      const task = this.run({ kvPath: this.kvPath, regionId }).then(
+      const task = this.run({ kv: this.kv, regionId }).then(
         (frame) => {
           this.built.set(regionId, snapshotFramer.unpack(frame) as SnapshotPayload);
         },

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { WriteOp } from '../engine/engine.js';
 import type { Region } from '../proto/metapb.js';
 import type { RaftCmdRequest } from '../proto/raft_cmdpb.js';
-import { PeerState, RegionLocalState, type RaftMessage } from '../proto/raft_serverpb.js';
+import { PeerState, RaftMessage, RegionLocalState } from '../proto/raft_serverpb.js';
 import type { RandomSource } from '../raft/index.js';
 import { assert } from '../util/assert.js';
 import type { RaftstoreConfig } from './config.js';
@@ -29,6 +29,8 @@ import type { LeaderRegion, RaftRouter } from './router.js';
 export interface Transport {
   /** Sends to the store of `message.toPeer`; may drop (Raft retries). */
   send(message: RaftMessage): void;
+  /** Hands what was sent so far onward now, when the transport batches (before a blocking write). */
+  flush?(): void;
 }
 
 export interface StoreOptions {
@@ -143,6 +145,17 @@ export class Store implements RaftRouter {
     this.schedulePoll();
   }
 
+  onRaftMessageBytes(bytes: Uint8Array): void {
+    let message: RaftMessage;
+    try {
+      message = RaftMessage.decode(bytes);
+    } catch (err) {
+      this.options.logger.debug({ err }, 'undecodable raft message dropped');
+      return;
+    }
+    this.onRaftMessage(message);
+  }
+
   propose(request: RaftCmdRequest, callback: CommandCallback): void {
     const regionId = request.header?.regionId ?? 0;
     const peer = this.peers.get(regionId);
@@ -225,6 +238,8 @@ export class Store implements RaftRouter {
     }
     if (round.length === 0) return;
     for (const [peer, pending] of round) peer.sendEarly(pending);
+    // The log write below may block this thread for an fsync: the appends go out first.
+    this.options.transport.flush?.();
     // Snapshot data first (the apply system writes it after what it was handed before): a crash
     // between that write and the raft write below is repaired on load (the log catches up).
     for (const [peer, pending] of round) {

@@ -8,8 +8,6 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/config.js';
-import { LmdbEngine } from '../engine/lmdb-engine.js';
-import { TinyKvService } from '../proto/tinykvpb.js';
 import { StoreState } from '../proto/metapb.js';
 import type { RaftMessage } from '../proto/raft_serverpb.js';
 import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
@@ -21,9 +19,10 @@ import { Store } from '../raftstore/store.js';
 import { PollerRouter } from '../raftstore/poller-router.js';
 import type { RaftRouter } from '../raftstore/router.js';
 import { PooledSnapshotSource } from '../raftstore/snapshot-source.js';
+import { openStoreEngines, storeEngineOptions } from '../raftstore/store-engines.js';
 import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
-import { raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
+import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { DataDirLock } from './data-dir-lock.js';
@@ -65,10 +64,8 @@ export class ClusterNode {
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const lock = DataDirLock.acquire(config.dataDir);
-    const engines: PeerEngines = {
-      raft: new LmdbEngine({ path: join(config.dataDir, 'raft'), noSync: !config.sync }),
-      kv: new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync }),
-    };
+    const engineOptions = storeEngineOptions(config.dataDir, config.sync);
+    const engines: PeerEngines = openStoreEngines(engineOptions);
     let scheduler: SchedulerClient | undefined;
     // Region snapshots are built on their own thread (workers/region-snapshot.ts).
     const snapshotPool = new Piscina({
@@ -79,9 +76,8 @@ export class ClusterNode {
     });
     // Compacted raft-log entries are deleted on their own thread (workers/raftlog-gc.ts).
     const gcPool = new Piscina({ filename: workerFileUrl('raftlog-gc'), minThreads: 1, maxThreads: 1, maxQueue: 1024 });
-    const raftPath = join(config.dataDir, 'raft');
     const collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number) => {
-      await gcPool.run({ raftPath, regionId, fromIndex, toIndex });
+      await gcPool.run({ raft: engineOptions.raft, regionId, fromIndex, toIndex });
     };
     try {
       scheduler = await connectScheduler(config.scheduler, logger);
@@ -92,8 +88,7 @@ export class ClusterNode {
       if (config.raftPollers > 0) {
         store = await PollerRouter.start({
           storeId,
-          dataDir: config.dataDir,
-          sync: config.sync,
+          engines: engineOptions,
           pollers: config.raftPollers,
           applyThreads: config.applyPollers,
           config: raftstoreConfig,
@@ -110,7 +105,7 @@ export class ClusterNode {
           config: raftstoreConfig,
           transport,
           snapshots: new PooledSnapshotSource(
-            join(config.dataDir, 'kv'),
+            engineOptions.kv,
             async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
             (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
           ),
@@ -127,9 +122,10 @@ export class ClusterNode {
         'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
       });
       const storage = new RaftKvStorage(store);
-      server.addService(TinyKvService, {
+      server.addService(rawRaftService, {
         ...tinyKvImplementation(storage, config, tracker, logger),
-        raft: raftStreamHandler((message) => store.onRaftMessage(message)),
+        raft: raftStreamHandler((message) => store.onRaftMessageBytes(message)),
+        batchRaft: batchRaftStreamHandler((message) => store.onRaftMessageBytes(message)),
         snapshot: snapshotStreamHandler((message) => store.onRaftMessage(message)),
       });
       const port = await new Promise<number>((resolve, reject) =>

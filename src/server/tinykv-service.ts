@@ -23,6 +23,7 @@ import { RawHandlers } from './raw-handlers.js';
 const UNAVAILABLE_BECAUSE: Record<string, string> = {
   Raft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
   Snapshot: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
+  BatchRaft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
   Coprocessor: 'SQL push-down is out of scope',
 };
 

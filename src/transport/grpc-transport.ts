@@ -1,19 +1,27 @@
 /**
- * Raft messages between stores over TinyKV's wire: one `TinyKv/Raft` client stream per peer
- * store, reopened with backoff after a failure; snapshots go over `TinyKv/Snapshot` in chunks,
- * so no other message waits behind one. Messages are dropped (never queued without bound) while a
- * store is unreachable or its stream is backed up: Raft retries on its own.
+ * Raft messages between stores. One client stream per peer store, reopened with backoff after a
+ * failure. Messages arrive here already encoded (from the raft pollers) and leave without being
+ * decoded: those for one store produced in one event-loop turn go out as ONE BatchRaftMessage on
+ * `TinyKv/BatchRaft` (a TinyKV-TS extension); a peer that answers UNIMPLEMENTED (a Go TinyKV
+ * store) gets them one by one on TinyKV's `TinyKv/Raft`. Snapshots go over `TinyKv/Snapshot` in
+ * chunks, so no other message waits behind one. Messages are dropped (never queued without
+ * bound) while a store is unreachable or its stream is backed up: Raft retries on its own.
  */
-import { credentials, type ClientWritableStream } from '@grpc/grpc-js';
+import { credentials, status as GrpcStatus, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MessageType } from '../proto/eraftpb.js';
-import { RaftMessage, SnapshotChunk } from '../proto/raft_serverpb.js';
+import { Done, RaftMessage, SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvClient } from '../proto/tinykvpb.js';
 import type { Transport } from '../raftstore/store.js';
+import { encodeBatch } from './raft-wire.js';
 
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const RECONNECT_BACKOFF_MIN_MS = 50;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
+/** Messages waiting for one store's next batch; more are dropped. */
+const MAX_PENDING_MESSAGES_PER_STORE = 8192;
+/** A batch is cut at this size; the rest goes in the next stream message. */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** Resolves store ids to addresses (through the scheduler, cached). */
 export interface StoreResolver {
@@ -23,15 +31,29 @@ export interface StoreResolver {
   invalidateAddress?(addr: string): void;
 }
 
+/** A transport that also takes messages already encoded (from the raft pollers). */
+export interface EncodedTransport extends Transport {
+  sendEncoded(toStoreId: number, message: Uint8Array): void;
+}
+
 interface Connection {
   readonly client: TinyKvClient;
-  stream: ClientWritableStream<RaftMessage> | undefined;
+  stream: ClientWritableStream<Uint8Array> | undefined;
+  /** The peer does not implement BatchRaft: one message per TinyKv/Raft stream message. */
+  legacy: boolean;
+  pending: Uint8Array[];
   backoffMs: number;
   retryAt: number;
 }
 
-export class GrpcTransport implements Transport {
+const BATCH_RAFT_PATH = '/tinykvpb.TinyKv/BatchRaft';
+const RAFT_PATH = '/tinykvpb.TinyKv/Raft';
+const passBytes = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+export class GrpcTransport implements EncodedTransport {
   private readonly connections = new Map<string, Connection>();
+  private readonly dirty = new Set<string>();
+  private flushScheduled = false;
   private closed = false;
   droppedMessages = 0;
 
@@ -46,32 +68,41 @@ export class GrpcTransport implements Transport {
   ) {}
 
   send(message: RaftMessage): void {
-    if (this.closed || this.dropMessage?.(message)) return;
-    const delayMs = this.delayMessageMs?.(message) ?? 0;
-    // A delayed message still goes out through deliver(), which drops it if the transport closed meanwhile.
-    if (delayMs > 0) setTimeout(() => this.deliver(message), delayMs).unref();
-    else this.deliver(message);
+    const toStoreId = message.toPeer?.storeId ?? 0;
+    if (message.message?.msgType === MessageType.MsgSnapshot) {
+      if (this.closed || this.dropMessage?.(message)) return;
+      const addr = this.resolver.resolve(toStoreId);
+      if (addr) this.sendSnapshot(this.connection(addr), message);
+      else this.droppedMessages++;
+      return;
+    }
+    this.sendEncoded(toStoreId, RaftMessage.encode(message).finish());
   }
 
-  private deliver(message: RaftMessage): void {
+  sendEncoded(toStoreId: number, message: Uint8Array): void {
     if (this.closed) return;
-    const addr = this.resolver.resolve(message.toPeer?.storeId ?? 0);
-    if (!addr) {
-      this.droppedMessages++;
-      return;
+    if (this.dropMessage || this.delayMessageMs) {
+      // Test seams look at the decoded message; production never pays for this.
+      const decoded = RaftMessage.decode(message);
+      if (this.dropMessage?.(decoded)) return;
+      const delayMs = this.delayMessageMs?.(decoded) ?? 0;
+      // A delayed message still goes through enqueue(), which drops it if the transport closed meanwhile.
+      if (delayMs > 0) {
+        setTimeout(() => this.enqueue(toStoreId, message), delayMs).unref();
+        return;
+      }
     }
-    const connection = this.connection(addr);
-    if (message.message?.msgType === MessageType.MsgSnapshot) {
-      this.sendSnapshot(connection, message);
-      return;
+    this.enqueue(toStoreId, message);
+  }
+
+  /** Writes every store's pending batch now (otherwise at the end of this event-loop turn). */
+  flush(): void {
+    this.flushScheduled = false;
+    for (const addr of this.dirty) {
+      const connection = this.connections.get(addr);
+      if (connection) this.writePending(addr, connection);
     }
-    const stream = this.stream(addr, connection);
-    // A stream whose buffer is full means the peer store is slow or gone: drop, Raft resends.
-    if (!stream || stream.writableNeedDrain) {
-      this.droppedMessages++;
-      return;
-    }
-    stream.write(message);
+    this.dirty.clear();
   }
 
   close(): void {
@@ -83,6 +114,52 @@ export class GrpcTransport implements Transport {
     this.connections.clear();
   }
 
+  private enqueue(toStoreId: number, message: Uint8Array): void {
+    if (this.closed) return;
+    const addr = this.resolver.resolve(toStoreId);
+    if (!addr) {
+      this.droppedMessages++;
+      return;
+    }
+    const connection = this.connection(addr);
+    if (connection.pending.length >= MAX_PENDING_MESSAGES_PER_STORE) {
+      this.droppedMessages++;
+      return;
+    }
+    connection.pending.push(message);
+    this.dirty.add(addr);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private writePending(addr: string, connection: Connection): void {
+    const messages = connection.pending;
+    connection.pending = [];
+    if (messages.length === 0) return;
+    const stream = this.stream(addr, connection);
+    // A stream whose buffer is full means the peer store is slow or gone: drop, Raft resends.
+    if (!stream || stream.writableNeedDrain) {
+      this.droppedMessages += messages.length;
+      return;
+    }
+    if (connection.legacy) {
+      for (const message of messages) stream.write(message);
+      return;
+    }
+    let start = 0;
+    let sizeBytes = 0;
+    for (let i = 0; i < messages.length; i++) {
+      sizeBytes += messages[i]!.length;
+      if (sizeBytes >= MAX_BATCH_BYTES || i === messages.length - 1) {
+        stream.write(encodeBatch(messages.slice(start, i + 1)));
+        start = i + 1;
+        sizeBytes = 0;
+      }
+    }
+  }
+
   private connection(addr: string): Connection {
     let connection = this.connections.get(addr);
     if (!connection) {
@@ -92,6 +169,8 @@ export class GrpcTransport implements Transport {
           'grpc.keepalive_time_ms': 10_000,
         }),
         stream: undefined,
+        legacy: false,
+        pending: [],
         backoffMs: RECONNECT_BACKOFF_MIN_MS,
         retryAt: 0,
       };
@@ -100,19 +179,30 @@ export class GrpcTransport implements Transport {
     return connection;
   }
 
-  private stream(addr: string, connection: Connection): ClientWritableStream<RaftMessage> | undefined {
+  private stream(addr: string, connection: Connection): ClientWritableStream<Uint8Array> | undefined {
     if (connection.stream) return connection.stream;
     if (this.nowMs() < connection.retryAt) return undefined;
-    const stream = connection.client.raft((err) => {
-      if (connection.stream !== stream) return;
-      connection.stream = undefined;
-      if (err && !this.closed) {
+    const path = connection.legacy ? RAFT_PATH : BATCH_RAFT_PATH;
+    const stream: ClientWritableStream<Uint8Array> = connection.client.makeClientStreamRequest(
+      path,
+      passBytes,
+      (bytes: Buffer) => Done.decode(bytes),
+      (err: ServiceError | null) => {
+        if (connection.stream !== stream) return;
+        connection.stream = undefined;
+        if (!err || this.closed) return;
+        if (err.code === GrpcStatus.UNIMPLEMENTED && !connection.legacy) {
+          // A TinyKV store without BatchRaft: use TinyKv/Raft from now on, without waiting.
+          connection.legacy = true;
+          this.logger.info({ addr }, 'peer store has no BatchRaft; using TinyKv/Raft');
+          return;
+        }
         connection.retryAt = this.nowMs() + connection.backoffMs;
         connection.backoffMs = Math.min(connection.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
         this.resolver.invalidateAddress?.(addr);
         this.logger.debug({ addr, err: err.message }, 'raft stream failed; reconnecting with backoff');
-      }
-    });
+      },
+    );
     stream.on('error', () => {}); // reported through the callback above
     connection.stream = stream;
     connection.backoffMs = RECONNECT_BACKOFF_MIN_MS;

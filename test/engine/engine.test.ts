@@ -21,6 +21,15 @@ const engines: Array<[string, () => { engine: Engine; cleanup: () => Promise<voi
       return { engine, cleanup: async () => { await engine.close(); dir.cleanup(); } };
     },
   ],
+  [
+    // How a store's threads commit (src/raftstore/store-engines.ts).
+    'lmdb (inline commits, lazy meta sync)',
+    () => {
+      const dir = tempDir();
+      const engine = new LmdbEngine({ path: dir.path, commitInline: true, lazyMetaSync: true });
+      return { engine, cleanup: async () => { await engine.close(); dir.cleanup(); } };
+    },
+  ],
 ];
 
 describe.each(engines)('%s engine', (_name, make) => {
@@ -156,6 +165,24 @@ describe.each(engines)('%s engine', (_name, make) => {
 });
 
 describe('lmdb engine persistence', () => {
+  it('keeps durable and flushed inline commits across reopen', async () => {
+    const dir = tempDir();
+    try {
+      const options = { path: dir.path, commitInline: true, lazyMetaSync: true };
+      const first = new LmdbEngine(options);
+      await first.write(new WriteBatch().put('default', b('a'), b('1')).ops);
+      await first.write(new WriteBatch().put('lock', b('b'), b('2')).ops, { durable: false });
+      await first.flush();
+      await first.close();
+      const second = new LmdbEngine(options);
+      expect(second.get('default', b('a'))?.toString()).toBe('1');
+      expect(second.get('lock', b('b'))?.toString()).toBe('2');
+      await second.close();
+    } finally {
+      dir.cleanup();
+    }
+  });
+
   it('keeps every written batch across reopen', async () => {
     const dir = tempDir();
     try {
