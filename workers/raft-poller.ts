@@ -93,7 +93,7 @@ async function handle(frame: ToPoller): Promise<void> {
         result.snapshot?.close();
         out.push({ t: 'done', id: frame.id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined });
       });
-      store.propose(request, callback);
+      store.propose(request, callback, frame.r);
       return;
     }
     case 'create':

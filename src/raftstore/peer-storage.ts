@@ -46,12 +46,22 @@ export interface PeerStorageDeps {
  */
 export interface ReadyWrites {
   readonly raftOps: WriteOp[];
+  /** The entries the raft ops append (they go to the entry cache once durable). */
+  readonly appended: readonly Entry[];
   readonly raftState: RaftLocalState;
   readonly snapshot?: Snapshot;
   readonly appliedSnapshot?: { readonly region: Region; readonly applyState: RaftApplyState };
 }
 
+/** Recent log entries kept in memory, so committing and sending them needs no engine read. */
+const MAX_CACHED_ENTRIES = 4096;
+const MAX_CACHED_ENTRY_BYTES = 8 * 1024 * 1024;
+
 export class PeerStorage implements RaftStorage {
+  /** The newest durable entries, contiguous by index. */
+  private cache: Entry[] = [];
+  private cacheBytes = 0;
+
   private constructor(
     readonly regionId: number,
     private readonly engines: PeerEngines,
@@ -150,6 +160,8 @@ export class PeerStorage implements RaftStorage {
     if (lo <= this.truncatedIndex) throw new ErrCompacted();
     if (hi > this.raftState.lastIndex + 1) throw new ErrUnavailable(`entries hi ${hi} past last index ${this.raftState.lastIndex}`);
     if (lo >= hi) return [];
+    const cached = this.cachedEntries(lo, hi, maxSizeBytes);
+    if (cached) return cached;
     const snapshot = this.engines.raft.snapshot();
     try {
       const out: Entry[] = [];
@@ -176,6 +188,8 @@ export class PeerStorage implements RaftStorage {
     if (index < truncated.index) throw new ErrCompacted();
     if (index > this.raftState.lastIndex) throw new ErrUnavailable();
     if (index === this.raftState.lastIndex) return this.raftState.lastTerm;
+    const first = this.cache[0];
+    if (first && index >= first.index) return this.cache[index - first.index]!.term;
     const bytes = this.engines.raft.get('meta', raftLogKey(this.regionId, index));
     assert(bytes !== undefined, `raft log entry ${index} missing`);
     return Entry.decode(bytes).term;
@@ -223,22 +237,65 @@ export class PeerStorage implements RaftStorage {
     if (raftOps.length > 0 || (ready.hardState && !onlyCommitChanged)) {
       raftOps.push(putProto('meta', raftStateKey(this.regionId), RaftLocalState.encode(raftState).finish()));
     }
-    return { raftOps, raftState, snapshot, appliedSnapshot };
+    return { raftOps, appended: ready.entries, raftState, snapshot, appliedSnapshot };
   }
 
   /** Makes a prepared Ready's state current, once its ops are durable. */
   commitReady(writes: ReadyWrites): void {
     this.raftState = writes.raftState;
+    if (writes.snapshot) this.dropCacheFrom(0);
+    if (writes.appended.length > 0) this.cacheAppended(writes.appended);
     if (writes.appliedSnapshot) {
       this.regionValue = cloneRegion(writes.appliedSnapshot.region);
       this.applyStateValue = writes.appliedSnapshot.applyState;
     }
   }
 
-  /** Records a new applied state (after its kv batch is durable). */
+  /** Records a new applied state (after its kv batch is written). */
   setApplyState(applyState: RaftApplyState): void {
     assert(applyState.appliedIndex >= this.applyStateValue.appliedIndex, 'applied index moved back');
     this.applyStateValue = applyState;
+    // Compacted entries are never read again.
+    while (this.cache.length > 0 && this.cache[0]!.index <= this.truncatedIndex) this.cacheBytes -= entrySizeBytes(this.cache.shift()!);
+  }
+
+  /** Cached entries [lo, hi) within the size limit (at least one), or undefined if not all cached. */
+  private cachedEntries(lo: number, hi: number, maxSizeBytes?: number): Entry[] | undefined {
+    const first = this.cache[0];
+    if (!first || lo < first.index || hi > first.index + this.cache.length) return undefined;
+    const out: Entry[] = [];
+    let sizeBytes = 0;
+    for (let index = lo; index < hi; index++) {
+      const entry = this.cache[index - first.index]!;
+      sizeBytes += entrySizeBytes(entry);
+      if (maxSizeBytes !== undefined && out.length > 0 && sizeBytes > maxSizeBytes) break;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  private cacheAppended(entries: readonly Entry[]): void {
+    const head = entries[0]!;
+    // A conflicting suffix was replaced: its cached entries go.
+    this.dropCacheFrom(head.index);
+    const first = this.cache[0];
+    if (first && first.index + this.cache.length !== head.index) this.dropCacheFrom(0);
+    for (const entry of entries) {
+      this.cache.push(entry);
+      this.cacheBytes += entrySizeBytes(entry);
+    }
+    while (this.cache.length > MAX_CACHED_ENTRIES || (this.cacheBytes > MAX_CACHED_ENTRY_BYTES && this.cache.length > 1)) {
+      this.cacheBytes -= entrySizeBytes(this.cache.shift()!);
+    }
+  }
+
+  /** Drops cached entries with index >= `index`. */
+  private dropCacheFrom(index: number): void {
+    const first = this.cache[0];
+    if (!first) return;
+    const keep = Math.max(0, index - first.index);
+    if (keep >= this.cache.length) return;
+    for (const entry of this.cache.splice(keep)) this.cacheBytes -= entrySizeBytes(entry);
   }
 
   /** Ops deleting raft log entries in [fromIndex, toIndex); run by the raft-log GC. */
@@ -280,6 +337,10 @@ export class PeerStorage implements RaftStorage {
     const applyState = RaftApplyState.fromPartial({ appliedIndex: meta.index, truncatedState: { index: meta.index, term: meta.term } });
     return { region, applyState };
   }
+}
+
+function entrySizeBytes(entry: Entry): number {
+  return entry.data.length + 24; // data plus the fixed fields, roughly as encoded
 }
 
 export function putProto(cf: 'meta', key: Buffer, bytes: Uint8Array): WriteOp {

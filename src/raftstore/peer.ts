@@ -148,15 +148,18 @@ export class Peer {
     }
   }
 
-  /** Checks and proposes a command; the callback answers it, with a region error if need be. */
-  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+  /**
+   * Checks and proposes a command; the callback answers it, with a region error if need be.
+   * `encoded`, when given, is the request's encoding (the log entry takes it as is).
+   */
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
     try {
       this.checkRequest(request);
       if (this.proposals.length + this.pendingReads.size + this.confirmedReads.length >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
       if (isReadOnly(request)) this.proposeRead(request, callback);
-      else this.proposeWrite(request, callback);
+      else this.proposeWrite(request, callback, encoded);
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
       else throw err;
@@ -171,9 +174,9 @@ export class Peer {
     this.node.readIndex(ctx);
   }
 
-  private proposeWrite(request: RaftCmdRequest, callback: CommandCallback): void {
+  private proposeWrite(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
     try {
-      this.node.propose(RaftCmdRequest.encode(request).finish());
+      this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish());
     } catch (err) {
       if (err instanceof ErrProposalDropped) throw notLeader(this.regionId, this.leaderPeer());
       throw err;

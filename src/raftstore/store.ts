@@ -156,14 +156,15 @@ export class Store implements RaftRouter {
     this.onRaftMessage(message);
   }
 
-  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+  /** `encoded`, when given, is the request's encoding (saves encoding it again for the log). */
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
     const regionId = request.header?.regionId ?? 0;
     const peer = this.peers.get(regionId);
     if (this.stopped || !peer) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
       return;
     }
-    peer.propose(request, callback);
+    peer.propose(request, callback, encoded);
     this.schedulePoll();
   }
 
