@@ -65,8 +65,14 @@ export class Peer {
   readonly regionId: number;
   private readonly node: RawNode;
   private readonly proposals: Proposal[] = [];
-  /** Reads waiting for the leader to confirm it still leads (ReadIndex). */
-  private readonly pendingReads = new Map<string, PendingRead>();
+  /**
+   * Reads of this round, not yet asked for: one ReadIndex serves them all (as etcd and TiKV batch
+   * reads), instead of a quorum heartbeat round per read.
+   */
+  private readBatch: PendingRead[] = [];
+  /** Batches waiting for the leader to confirm it still leads (ReadIndex), by request context. */
+  private readonly pendingReads = new Map<string, PendingRead[]>();
+  private pendingReadCount = 0;
   /** Confirmed reads, handed to the apply system with the next hand-over. */
   private readonly confirmedReads: ApplyRead[] = [];
   private nextReadId = 1;
@@ -155,7 +161,8 @@ export class Peer {
   propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
     try {
       this.checkRequest(request);
-      if (this.proposals.length + this.pendingReads.size + this.confirmedReads.length >= this.host.config.maxPendingProposals) {
+      const waiting = this.proposals.length + this.readBatch.length + this.pendingReadCount + this.confirmedReads.length;
+      if (waiting >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
       if (isReadOnly(request)) this.proposeRead(request, callback);
@@ -167,10 +174,24 @@ export class Peer {
   }
 
   private proposeRead(request: RaftCmdRequest, callback: CommandCallback): void {
-    const id = this.nextReadId++;
+    this.readBatch.push({ request, callback });
+  }
+
+  /** Asks Raft for one ReadIndex covering every read of this round. */
+  private askReadIndex(): void {
+    if (this.readBatch.length === 0) return;
+    const batch = this.readBatch;
+    this.readBatch = [];
+    if (!this.isLeader()) {
+      // Stepped down since these reads were accepted: only a leader can confirm them.
+      const error = notLeader(this.regionId, this.leaderPeer()).regionError;
+      for (const read of batch) read.callback({ response: errorResponse(error, this.term()) });
+      return;
+    }
     const ctx = Buffer.alloc(8);
-    ctx.writeBigUInt64BE(BigInt(id));
-    this.pendingReads.set(ctx.toString('hex'), { request, callback });
+    ctx.writeBigUInt64BE(BigInt(this.nextReadId++));
+    this.pendingReads.set(ctx.toString('hex'), batch);
+    this.pendingReadCount += batch.length;
     this.node.readIndex(ctx);
   }
 
@@ -227,10 +248,11 @@ export class Peer {
   // --- the ready cycle ---
 
   hasReady(): boolean {
-    return this.node.hasReady();
+    return this.readBatch.length > 0 || this.node.hasReady();
   }
 
   takeReady(): PendingReady | undefined {
+    this.askReadIndex();
     if (!this.node.hasReady()) return undefined;
     const ready = this.node.ready();
     return { ready, writes: this.storage.prepareReady(ready) };
@@ -261,10 +283,11 @@ export class Peer {
     for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
     for (const state of pending.ready.readStates) {
       const key = Buffer.from(state.requestCtx).toString('hex');
-      const read = this.pendingReads.get(key);
-      if (!read) continue;
+      const batch = this.pendingReads.get(key);
+      if (!batch) continue;
       this.pendingReads.delete(key);
-      this.confirmedReads.push({ index: state.index, request: read.request, callback: read.callback });
+      this.pendingReadCount -= batch.length;
+      for (const read of batch) this.confirmedReads.push({ index: state.index, request: read.request, callback: read.callback });
     }
     if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.failReads();
   }
@@ -304,20 +327,23 @@ export class Peer {
 
   /** Reads not yet confirmed cannot be served by a peer that stopped being leader. */
   private failReads(): void {
-    for (const [key, read] of this.pendingReads) {
-      this.pendingReads.delete(key);
-      read.callback({ response: errorResponse(notLeader(this.regionId, this.leaderPeer()).regionError, this.term()) });
-    }
+    const error = notLeader(this.regionId, this.leaderPeer()).regionError;
+    for (const read of this.takeUnconfirmedReads()) read.callback({ response: errorResponse(error, this.term()) });
+  }
+
+  private takeUnconfirmedReads(): PendingRead[] {
+    const reads = this.readBatch.splice(0);
+    for (const batch of this.pendingReads.values()) reads.push(...batch);
+    this.pendingReads.clear();
+    this.pendingReadCount = 0;
+    return reads;
   }
 
   /** Fails every waiting command (the peer is going away). */
   failAll(error: RegionError): void {
     for (const proposal of this.proposals.splice(0)) proposal.callback({ response: errorResponse(error.regionError) });
     for (const read of this.confirmedReads.splice(0)) read.callback({ response: errorResponse(error.regionError) });
-    for (const [key, read] of this.pendingReads) {
-      this.pendingReads.delete(key);
-      read.callback({ response: errorResponse(error.regionError) });
-    }
+    for (const read of this.takeUnconfirmedReads()) read.callback({ response: errorResponse(error.regionError) });
   }
 
   private wrap(message: Message): RaftMessage {
