@@ -18,7 +18,7 @@ import { assert } from '../util/assert.js';
 import type { RaftstoreConfig } from './config.js';
 import { errorResponse } from './command.js';
 import { regionNotFound } from './errors.js';
-import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey } from './keys.js';
+import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey, regionStateKey } from './keys.js';
 import { Peer, type CommandCallback, type PeerHost, type PendingReady } from './peer.js';
 import { PeerStorage, type PeerEngines } from './peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from './apply.js';
@@ -57,6 +57,8 @@ export interface StoreOptions {
 export class Store implements RaftRouter {
   readonly storeId: number;
   private readonly peers = new Map<number, Peer>();
+  /** Regions whose initial state is being written. */
+  private readonly creating = new Set<number>();
   private readonly host: PeerHost;
   private readonly applier: ApplyRouter;
   private polling: Promise<void> | undefined;
@@ -92,13 +94,28 @@ export class Store implements RaftRouter {
     }
   }
 
-  /** Writes the initial state of a region this store was told to host (bootstrap), then starts its peer. */
+  /**
+   * Writes the initial state of a region this store was told to host (bootstrap), then starts its
+   * peer. Idempotent: a region being created, or already on disk, is never initialized again
+   * (that would rewind its log under a running peer).
+   */
   async createRegion(region: Region): Promise<void> {
-    if (this.peers.has(region.id)) return;
-    const writes = PeerStorage.initialWrites(region);
-    await this.options.engines.kv.write(writes.kvOps);
-    await this.options.engines.raft.write(writes.raftOps);
-    this.addPeer(region);
+    if (this.peers.has(region.id) || this.creating.has(region.id)) return;
+    this.creating.add(region.id);
+    try {
+      const onDisk = this.options.engines.kv.get('meta', regionStateKey(region.id));
+      if (onDisk) {
+        const state = RegionLocalState.decode(onDisk);
+        if (state.state === PeerState.Normal && state.region) this.addPeer(state.region);
+      } else {
+        const writes = PeerStorage.initialWrites(region);
+        await this.options.engines.kv.write(writes.kvOps);
+        await this.options.engines.raft.write(writes.raftOps);
+        this.addPeer(region);
+      }
+    } finally {
+      this.creating.delete(region.id);
+    }
     this.schedulePoll();
   }
 

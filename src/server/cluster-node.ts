@@ -168,18 +168,23 @@ export class ClusterNode {
 
   /** A new store learns the regions bootstrap placed on it from the scheduler. */
   private discoverRegions(): void {
+    let inFlight = false;
     const timer = setInterval(() => {
-      this.scheduler.scanRegions(Buffer.alloc(0)).then(
-        async (regions) => {
+      // One discovery at a time: creating many regions can outlast the interval.
+      if (inFlight) return;
+      inFlight = true;
+      this.scheduler
+        .scanRegions(Buffer.alloc(0))
+        .then(async (regions) => {
           const mine = regions.map((r) => r.region).filter((region) => findPeerOnStore(region, this.storeId));
           for (const region of mine) await this.store.createRegion(region);
           if (mine.length > 0) {
             clearInterval(timer);
             this.logger.info({ regions: mine.map((r) => r.id) }, 'regions created from bootstrap');
           }
-        },
-        (err: unknown) => this.logger.debug({ err }, 'region discovery failed'),
-      );
+        })
+        .catch((err: unknown) => this.logger.debug({ err }, 'region discovery failed'))
+        .finally(() => (inFlight = false));
     }, REGION_DISCOVERY_INTERVAL_MS);
     this.timers.push(timer);
   }

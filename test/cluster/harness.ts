@@ -18,8 +18,18 @@ export class InProcessCluster {
   ) {}
 
   /** Three stores with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). */
-  static async start(overrides: ConfigOverrides = {}, seams: ClusterNodeSeams = {}): Promise<InProcessCluster> {
-    const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 3, logger: silentLogger() });
+  static async start(
+    overrides: ConfigOverrides = {},
+    seams: ClusterNodeSeams = {},
+    bootstrap: { readonly initialRegions?: number } = {},
+  ): Promise<InProcessCluster> {
+    const scheduler = await startScheduler({
+      addr: '127.0.0.1:0',
+      engine: 'memory',
+      initialStores: 3,
+      initialRegions: bootstrap.initialRegions,
+      logger: silentLogger(),
+    });
     const cluster = new InProcessCluster(scheduler, overrides, seams);
     for (let i = 0; i < 3; i++) cluster.dirs.push(tempDir());
     await Promise.all(cluster.dirs.map((d) => cluster.startStore(d.path)));

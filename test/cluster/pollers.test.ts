@@ -14,6 +14,25 @@ afterAll(async () => {
   await cluster.close();
 });
 
+describe('stores with two raft poller threads and eight regions', () => {
+  it('creates every bootstrap region once and serves writes in all of them', async () => {
+    const many = await InProcessCluster.start({ raftPollers: 2 }, {}, { initialRegions: 8 });
+    try {
+      await waitUntil(() => many.all().every((n) => n.store.regions().length === 8), 10_000, 50);
+      expect(many.all().map((n) => n.store.regions().length)).toEqual([8, 8, 8]);
+      // Keys spread over the key space land in different regions, on both pollers of each store.
+      const keys = Array.from({ length: 16 }, (_, i) => Buffer.from([i * 16, 0x61]));
+      for (const key of keys) await firstAnswer((addr) => withClient(addr, (c) => c.put(key, key), 2_000), () => many.all());
+      for (const key of keys) {
+        const { value } = await firstAnswer((addr) => withClient(addr, (c) => c.get(key), 2_000), () => many.all());
+        expect(value?.equals(key)).toBe(true);
+      }
+    } finally {
+      await many.close();
+    }
+  });
+});
+
 describe('stores with two raft poller threads', () => {
   it('replicates writes and catches a stopped follower up by snapshot', async () => {
     const { node: leader } = await firstAnswer((addr) => withClient(addr, (c) => c.put('first', '1'), 2_000), () => cluster.all());

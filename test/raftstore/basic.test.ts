@@ -1,6 +1,12 @@
 // TinyKV 2B/2C scenarios on an in-process cluster (memory engines, simulated network, logical time).
 import { describe, expect, it } from 'vitest';
-import { raftLogKey } from '../../src/raftstore/keys.js';
+import { MemoryEngine } from '../../src/engine/memory-engine.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { RaftApplyState, RaftLocalState } from '../../src/proto/raft_serverpb.js';
+import { SeededRandom } from '../../src/raft/index.js';
+import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
+import { applyStateKey, raftLogKey, raftStateKey } from '../../src/raftstore/keys.js';
+import { Store } from '../../src/raftstore/store.js';
 import { SimCluster, seedFromEnv } from './cluster.js';
 
 function seeded(name: string, base: number): number {
@@ -97,5 +103,37 @@ describe('raftstore on a simulated network', () => {
       const storage = store.peer(1)!.storage;
       expect(storage.appliedIndex - storage.truncatedIndex).toBeLessThanOrEqual(2 * limit);
     }
+  });
+});
+
+describe('creating a bootstrap region', () => {
+  it('initializes it once, however often and concurrently it is asked, and never rewinds it', async () => {
+    const engines = { raft: new MemoryEngine(), kv: new MemoryEngine() };
+    const region = { id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 1, version: 1 }, peers: [{ id: 71, storeId: 1 }] };
+    const newStore = () =>
+      new Store({
+        storeId: 1,
+        engines,
+        config: DEFAULT_RAFTSTORE_CONFIG,
+        transport: { send: () => {} },
+        random: new SeededRandom(1).asSource(),
+        logger: silentLogger(),
+      });
+    const first = newStore();
+    await Promise.all([first.createRegion(region), first.createRegion(region)]);
+    await first.settle();
+    // A single peer elects itself and commits its empty entry at index 6.
+    expect(first.peer(7)!.isLeader()).toBe(true);
+    const applied = () => RaftApplyState.decode(engines.kv.get('meta', applyStateKey(7))!).appliedIndex;
+    const lastIndex = () => RaftLocalState.decode(engines.raft.get('meta', raftStateKey(7))!).lastIndex;
+    expect([applied(), lastIndex()]).toEqual([6, 6]);
+    await first.stop();
+    // Restarted and told about the region again (discovery repeats): the state on disk is kept,
+    // so the re-elected peer appends at 7, not at a rewound 6.
+    const second = newStore();
+    await second.createRegion(region);
+    await second.settle();
+    expect([applied(), lastIndex()]).toEqual([7, 7]);
+    await second.stop();
   });
 });
