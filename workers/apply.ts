@@ -5,7 +5,8 @@
  * states (and this-thread answers) back to the poller that handed the region over.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { pino } from 'pino';
+import type { LogLevel } from '../src/config/config.js';
+import { createLogger } from '../src/log/logger.js';
 import { LmdbEngine } from '../src/engine/lmdb-engine.js';
 import { Entry, Snapshot } from '../src/proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../src/proto/raft_cmdpb.js';
@@ -17,14 +18,14 @@ import type { StoreEngineOptions } from '../src/raftstore/store-engines.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   /** One port per raft poller, indexed like the pollers. */
   readonly pollerPorts: MessagePort[];
 }
 
 const data = workerData as ApplyWorkerData;
 const main = parentPort!;
-const logger = pino({ name: 'tinykv-apply', level: data.logLevel }, pino.destination({ fd: 2, sync: false }));
+const logger = createLogger(data.logLevel, 'tinykv-apply');
 const kv = new LmdbEngine(data.engines.kv);
 const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
 const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));

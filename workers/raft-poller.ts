@@ -5,7 +5,8 @@
  * committed entries go to the apply threads, which answer the main thread themselves.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { pino } from 'pino';
+import type { LogLevel } from '../src/config/config.js';
+import { createLogger } from '../src/log/logger.js';
 import { MessageType } from '../src/proto/eraftpb.js';
 import { Region } from '../src/proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../src/proto/raft_cmdpb.js';
@@ -23,7 +24,7 @@ export interface PollerWorkerData {
   readonly storeId: number;
   readonly engines: StoreEngineOptions;
   readonly config: RaftstoreConfig;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   /** This poller hosts the regions whose id % pollerCount == pollerIndex. */
   readonly pollerIndex: number;
   readonly pollerCount: number;
@@ -33,7 +34,7 @@ export interface PollerWorkerData {
 
 const data = workerData as PollerWorkerData;
 const port = parentPort!;
-const logger = pino({ name: 'tinykv-poller', level: data.logLevel }, pino.destination({ fd: 2, sync: false }));
+const logger = createLogger(data.logLevel, 'tinykv-poller');
 const engines = openStoreEngines(data.engines);
 const out = new FrameBatcher<FromPoller>((buffer) => port.postMessage(buffer, [buffer]));
 // Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.

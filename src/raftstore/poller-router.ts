@@ -9,6 +9,7 @@
  * index reached the read index; the main thread then opens its own read transaction on the shared kv environment,
  * which already contains everything the poller applied.
  */
+import type { LogLevel } from '../config/config.js';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
@@ -54,7 +55,7 @@ export interface PollerRouterOptions {
   readonly kv: Engine;
   readonly transport: EncodedTransport;
   readonly logger: Logger;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   /** Runs a raft-log GC task (on the raft-log GC thread). */
   readonly collectRaftLog: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
 }
