@@ -301,7 +301,7 @@ function applyAdmin(request: RaftCmdRequest, next: RaftApplyState): { applyState
   return { applyState: next, response: errorResponse(error) };
 }
 
-export function dataFamily(cf: string): 'default' | 'lock' | 'write' {
+function dataFamily(cf: string): 'default' | 'lock' | 'write' {
   const name = cf === '' ? 'default' : cf;
   assert(name === 'default' || name === 'lock' || name === 'write', `unknown column family ${cf}`);
   return name;

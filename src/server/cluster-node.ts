@@ -3,7 +3,6 @@
  * LMDB), exchanges Raft messages with other stores over gRPC, and serves the TinyKv API through
  * Raft. Ticks come from one timer for all regions.
  */
-import { join } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
