@@ -27,6 +27,8 @@ import { keyInRegion } from './region.js';
 import type { EncodedTransport } from '../transport/grpc-transport.js';
 import { peekRegionId } from '../transport/raft-wire.js';
 import type { LeaderRegion, RaftRouter } from './router.js';
+import { DroppedMessageCounts } from './message-check.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { StoreEngineOptions } from './store-engines.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
@@ -68,6 +70,9 @@ export class PollerRouter implements RaftRouter {
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
   private stopped = false;
+  /** Messages dropped here, before any poller (only undecodable ones; the pollers' stores count the rest). */
+  readonly droppedMessages = new DroppedMessageCounts();
+  private readonly dropWarnings = new RateLimitedLog(10_000);
 
   private constructor(private readonly options: PollerRouterOptions) {
     this.storeId = options.storeId;
@@ -143,7 +148,10 @@ export class PollerRouter implements RaftRouter {
     try {
       regionId = peekRegionId(message);
     } catch (err) {
-      this.options.logger.debug({ err }, 'undecodable raft message dropped');
+      this.droppedMessages.add('undecodable');
+      this.dropWarnings.run((suppressed) =>
+        this.options.logger.warn({ detail: (err as Error).message, suppressed, dropped: this.droppedMessages.toJSON() }, 'raft message dropped'),
+      );
       return;
     }
     // The poller decodes it (and drops it if it does not decode).

@@ -12,9 +12,11 @@ import type { Logger } from 'pino';
 import type { WriteOp } from '../engine/engine.js';
 import type { Region } from '../proto/metapb.js';
 import type { RaftCmdRequest } from '../proto/raft_cmdpb.js';
+import { MessageType } from '../proto/eraftpb.js';
 import { PeerState, RaftMessage, RegionLocalState } from '../proto/raft_serverpb.js';
 import type { RandomSource } from '../raft/index.js';
 import { assert } from '../util/assert.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { RaftstoreConfig } from './config.js';
 import { errorResponse } from './command.js';
 import { regionNotFound } from './errors.js';
@@ -24,6 +26,8 @@ import { PeerStorage, type PeerEngines } from './peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from './apply.js';
 import { InlineSnapshotSource, type SnapshotSource } from './snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from './region.js';
+import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
+import { checkSnapshot } from './snapshot-check.js';
 import type { LeaderRegion, RaftRouter } from './router.js';
 
 export interface Transport {
@@ -52,7 +56,15 @@ export interface StoreOptions {
    * on this thread; a raft poller uses the apply threads (workers/apply.ts).
    */
   readonly applier?: (onResult: (result: ApplyResult) => void) => ApplyRouter;
+  /** Wall clock for rate-limiting warnings about dropped messages (defaults to Date.now). */
+  readonly nowMs?: () => number;
 }
+
+/** Dropped-message warnings go out at most this often (each carries the counts so far). */
+const DROP_WARN_INTERVAL_MS = 10_000;
+
+/** Drops that happen in normal operation (a store starting, a region not created yet): not warned about. */
+const QUIET_DROPS: ReadonlySet<DropReason> = new Set(['region-not-found', 'wrong-to-peer']);
 
 export class Store implements RaftRouter {
   readonly storeId: number;
@@ -64,9 +76,13 @@ export class Store implements RaftRouter {
   private polling: Promise<void> | undefined;
   private pollAgain = false;
   private stopped = false;
+  /** Raft messages from the network dropped before reaching a peer, per reason. */
+  readonly droppedMessages = new DroppedMessageCounts();
+  private readonly dropWarnings: RateLimitedLog;
 
   constructor(private readonly options: StoreOptions) {
     this.storeId = options.storeId;
+    this.dropWarnings = new RateLimitedLog(DROP_WARN_INTERVAL_MS, options.nowMs);
     this.host = {
       storeId: options.storeId,
       engines: options.engines,
@@ -153,12 +169,26 @@ export class Store implements RaftRouter {
     this.schedulePoll();
   }
 
+  /** A Raft message from the network: stepped into its peer only if it passes the checks of message-check.ts. */
   onRaftMessage(message: RaftMessage): void {
     if (this.stopped) return;
-    if (message.toPeer?.storeId !== this.storeId) return;
     const peer = this.peers.get(message.regionId);
-    if (!peer || peer.meta.id !== message.toPeer.id) return; // peers are created by bootstrap for now
-    peer.step(message);
+    const target = { storeId: this.storeId, peer: peer && { peerId: peer.meta.id, region: peer.region } };
+    const reason = checkRaftMessage(message, target);
+    if (reason) {
+      this.dropMessage(reason, message);
+      return;
+    }
+    // A snapshot is written over the region's state once Raft takes it: it must be sound first.
+    const raft = message.message;
+    if (raft?.msgType === MessageType.MsgSnapshot) {
+      const problem = raft.snapshot ? checkSnapshot(raft.snapshot, target.peer!) : 'MsgSnapshot without a snapshot';
+      if (problem) {
+        this.dropMessage('bad-snapshot', message, problem);
+        return;
+      }
+    }
+    peer!.step(message);
     this.schedulePoll();
   }
 
@@ -167,10 +197,28 @@ export class Store implements RaftRouter {
     try {
       message = RaftMessage.decode(bytes);
     } catch (err) {
-      this.options.logger.debug({ err }, 'undecodable raft message dropped');
+      this.dropMessage('undecodable', undefined, (err as Error).message);
       return;
     }
     this.onRaftMessage(message);
+  }
+
+  private dropMessage(reason: DropReason, message: RaftMessage | undefined, detail?: string): void {
+    this.droppedMessages.add(reason);
+    const fields = {
+      reason,
+      detail,
+      regionId: message?.regionId,
+      fromPeer: message?.fromPeer,
+      msgType: message?.message?.msgType,
+    };
+    if (QUIET_DROPS.has(reason)) {
+      this.options.logger.debug(fields, 'raft message dropped');
+      return;
+    }
+    this.dropWarnings.run((suppressed) =>
+      this.options.logger.warn({ ...fields, suppressed, dropped: this.droppedMessages.toJSON() }, 'raft message dropped'),
+    );
   }
 
   /** `encoded`, when given, is the request's encoding (saves encoding it again for the log). */

@@ -1,0 +1,120 @@
+/**
+ * The gate every Raft message from the network passes before it reaches a peer (Store.onRaftMessage).
+ * Raft trusts its inputs: a message with a huge term makes every peer adopt that term, and a
+ * message from a peer it does not know can move its state. So a message is only let through when
+ * it comes from a current member of the region, on the store that member lives on, addressed to
+ * this store's peer, with every number in a range that arithmetic on it cannot leave.
+ *
+ * All checks live here so the multi-raft work can extend them in one place (it will create peers
+ * for messages of peers not known yet, instead of dropping them).
+ */
+import type { Message } from '../proto/eraftpb.js';
+import type { Region } from '../proto/metapb.js';
+import type { RaftMessage } from '../proto/raft_serverpb.js';
+import { findPeerById } from './region.js';
+
+/**
+ * The largest term, index or id accepted from the wire. Raft adds to terms and indexes (a
+ * campaign increments the term, an append the index), so a value close to 2^53 would leave the
+ * range a JavaScript number holds exactly; this margin keeps a billion increments of headroom.
+ */
+export const MAX_RAFT_NUMBER = Number.MAX_SAFE_INTEGER - 2 ** 30;
+
+export function isRaftNumberSafe(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0 && value <= MAX_RAFT_NUMBER;
+}
+
+/** Why a message was dropped; each has a counter (see DroppedMessageCounts). */
+export const DROP_REASONS = [
+  /** The bytes are not a RaftMessage. */
+  'undecodable',
+  /** Addressed to another store. */
+  'wrong-store',
+  /** No peer of that region on this store. */
+  'region-not-found',
+  /** Addressed to a peer id this store's peer of the region does not have. */
+  'wrong-to-peer',
+  /** The sender is not a member of the region as this peer knows it. */
+  'unknown-from-peer',
+  /** The sender's store is not the store its peer lives on. */
+  'from-store-mismatch',
+  /** The Raft message's from/to disagree with the envelope's peers. */
+  'peer-id-mismatch',
+  /** A term, index or id beyond MAX_RAFT_NUMBER. */
+  'number-out-of-range',
+  /** A snapshot that does not decode or does not match its metadata or the region. */
+  'bad-snapshot',
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Drops per reason, for logs now and for a metrics exporter later. */
+export class DroppedMessageCounts {
+  private readonly counts = new Map<DropReason, number>(DROP_REASONS.map((reason) => [reason, 0]));
+
+  add(reason: DropReason): void {
+    this.counts.set(reason, this.get(reason) + 1);
+  }
+
+  get(reason: DropReason): number {
+    return this.counts.get(reason) ?? 0;
+  }
+
+  total(): number {
+    let sum = 0;
+    for (const count of this.counts.values()) sum += count;
+    return sum;
+  }
+
+  /** A plain copy: reason → count. */
+  toJSON(): Record<DropReason, number> {
+    return Object.fromEntries(this.counts) as Record<DropReason, number>;
+  }
+}
+
+/** The receiving side of a message: this store and, if it hosts the region, its peer's view. */
+export interface MessageTarget {
+  readonly storeId: number;
+  readonly peer?: { readonly peerId: number; readonly region: Region };
+}
+
+/** Why `message` must be dropped, or undefined when it may be stepped. Snapshots are checked apart (snapshot-check.ts). */
+export function checkRaftMessage(message: RaftMessage, target: MessageTarget): DropReason | undefined {
+  if (!envelopeNumbersSafe(message) || (message.message && !raftNumbersSafe(message.message))) return 'number-out-of-range';
+  if (message.toPeer?.storeId !== target.storeId) return 'wrong-store';
+  const peer = target.peer;
+  if (!peer) return 'region-not-found';
+  if (message.toPeer.id !== peer.peerId) return 'wrong-to-peer';
+  const from = message.fromPeer ? findPeerById(peer.region, message.fromPeer.id) : undefined;
+  if (!from || from.id === peer.peerId) return 'unknown-from-peer';
+  if (from.storeId !== message.fromPeer!.storeId) return 'from-store-mismatch';
+  const raft = message.message;
+  if (raft && (raft.from !== from.id || raft.to !== peer.peerId)) return 'peer-id-mismatch';
+  return undefined;
+}
+
+function envelopeNumbersSafe(message: RaftMessage): boolean {
+  const epoch = message.regionEpoch;
+  return allSafe(
+    message.regionId,
+    message.fromPeer?.id ?? 0,
+    message.fromPeer?.storeId ?? 0,
+    message.toPeer?.id ?? 0,
+    message.toPeer?.storeId ?? 0,
+    epoch?.confVer ?? 0,
+    epoch?.version ?? 0,
+  );
+}
+
+function raftNumbersSafe(message: Message): boolean {
+  if (!allSafe(message.term, message.logTerm, message.index, message.commit, message.from, message.to)) return false;
+  for (const entry of message.entries) if (!allSafe(entry.term, entry.index)) return false;
+  const meta = message.snapshot?.metadata;
+  if (meta && !allSafe(meta.index, meta.term, ...(meta.confState?.nodes ?? []))) return false;
+  return true;
+}
+
+function allSafe(...values: number[]): boolean {
+  for (const value of values) if (!isRaftNumberSafe(value)) return false;
+  return true;
+}
