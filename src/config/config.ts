@@ -8,6 +8,7 @@ import { parse as parseToml } from 'smol-toml';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
+import { DEFAULT_SNAPSHOT_RECV_LIMITS } from '../transport/snapshot-receiver.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -37,6 +38,17 @@ export interface NodeConfig {
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
   readonly limits: Limits;
+  // Receiving snapshots (see src/transport/snapshot-receiver.ts).
+  /** Largest snapshot received. */
+  readonly snapMaxSizeBytes: number;
+  /** Bytes all snapshot streams being received may buffer together. */
+  readonly snapMaxTotalSizeBytes: number;
+  /** Snapshot streams received at once; more get RESOURCE_EXHAUSTED. */
+  readonly snapConcurrentRecvLimit: number;
+  /** A snapshot stream that sends nothing this long is cancelled. */
+  readonly snapRecvIdleTimeoutMs: number;
+  /** A snapshot stream not done this long after it opened is cancelled. */
+  readonly snapRecvTimeoutMs: number;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -53,6 +65,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
   logLevel: 'info',
   gracefulShutdownTimeoutMs: 10_000,
   limits: DEFAULT_LIMITS,
+  snapMaxSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxSizeBytes,
+  snapMaxTotalSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxTotalSizeBytes,
+  snapConcurrentRecvLimit: DEFAULT_SNAPSHOT_RECV_LIMITS.maxConcurrent,
+  snapRecvIdleTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.idleTimeoutMs,
+  snapRecvTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.timeoutMs,
 };
 
 /** Overrides from flags or code, already typed. */
@@ -73,6 +90,12 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
     'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
+    // Receiving snapshots.
+    'snap-max-size': (v, c) => (c.snapMaxSizeBytes = expectSize('server.snap-max-size', v)),
+    'snap-max-total-size': (v, c) => (c.snapMaxTotalSizeBytes = expectSize('server.snap-max-total-size', v)),
+    'concurrent-recv-snap-limit': (v, c) => (c.snapConcurrentRecvLimit = expectCount('server.concurrent-recv-snap-limit', v)),
+    'snap-recv-idle-timeout': (v, c) => (c.snapRecvIdleTimeoutMs = expectDuration('server.snap-recv-idle-timeout', v)),
+    'snap-recv-timeout': (v, c) => (c.snapRecvTimeoutMs = expectDuration('server.snap-recv-timeout', v)),
   },
   raftstore: {
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
@@ -166,6 +189,7 @@ function validate(config: NodeConfig): void {
   if (config.raftLogGcCountLimit < 1) throw new ConfigError('raftstore.raft-log-gc-count-limit must be at least 1');
   if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
   if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
+  validateSnapshotRecv(config);
   const { limits } = config;
   if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
     throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);
@@ -179,6 +203,20 @@ function validate(config: NodeConfig): void {
   }
   if (limits.maxScanResponseBytes < 1 || limits.maxScanResponseBytes > limits.maxMessageSizeBytes / 2) {
     throw new ConfigError('limits.max-scan-response-size must be at most half of server.max-message-size');
+  }
+}
+
+function validateSnapshotRecv(config: NodeConfig): void {
+  if (config.snapMaxTotalSizeBytes < 1024 * 1024) throw new ConfigError('server.snap-max-total-size must be at least 1MiB');
+  if (config.snapMaxSizeBytes < 1024 * 1024 || config.snapMaxSizeBytes > config.snapMaxTotalSizeBytes) {
+    throw new ConfigError('server.snap-max-size must be 1MiB..server.snap-max-total-size');
+  }
+  if (config.snapConcurrentRecvLimit < 1 || config.snapConcurrentRecvLimit > 1024) {
+    throw new ConfigError('server.concurrent-recv-snap-limit must be 1..1024');
+  }
+  if (config.snapRecvIdleTimeoutMs < 100) throw new ConfigError('server.snap-recv-idle-timeout must be at least 100ms');
+  if (config.snapRecvTimeoutMs < config.snapRecvIdleTimeoutMs) {
+    throw new ConfigError('server.snap-recv-timeout must be at least server.snap-recv-idle-timeout');
   }
 }
 

@@ -24,6 +24,7 @@ import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { workerFileUrl } from '../util/worker-path.js';
+import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
@@ -125,7 +126,7 @@ export class ClusterNode {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => store.onRaftMessageBytes(message)),
         batchRaft: batchRaftStreamHandler((message) => store.onRaftMessageBytes(message)),
-        snapshot: snapshotStreamHandler((message) => store.onRaftMessage(message)),
+        snapshot: snapshotStreamHandler((message) => store.onRaftMessage(message), snapshotRecvBudget(config)),
       });
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(config.addr, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -217,6 +218,16 @@ export class ClusterNode {
     this.lock.release();
     this.logger.info('stopped');
   }
+}
+
+function snapshotRecvBudget(config: NodeConfig): SnapshotRecvBudget {
+  return new SnapshotRecvBudget({
+    maxSizeBytes: config.snapMaxSizeBytes,
+    maxTotalSizeBytes: config.snapMaxTotalSizeBytes,
+    maxConcurrent: config.snapConcurrentRecvLimit,
+    idleTimeoutMs: config.snapRecvIdleTimeoutMs,
+    timeoutMs: config.snapRecvTimeoutMs,
+  });
 }
 
 async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {

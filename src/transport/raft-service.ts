@@ -3,13 +3,14 @@
  * the store. Raft and BatchRaft messages stay encoded (see `rawRaftService`): the store routes
  * them by region id and the raft poller decodes them.
  */
-import type { ServerReadableStream, ServiceDefinition, sendUnaryData } from '@grpc/grpc-js';
+import type { ServerErrorResponse, ServerReadableStream, ServiceDefinition, sendUnaryData } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Done, RaftMessage, type SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvService } from '../proto/tinykvpb.js';
+import { toServiceError } from '../server/grpc-service.js';
+import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 import { splitBatch } from './raft-wire.js';
-
-export const SNAPSHOT_MAX_BYTES = 1024 * 1024 * 1024;
+import type { SnapshotRecvBudget } from './snapshot-receiver.js';
 
 const keepBytes = (bytes: Buffer): Buffer => bytes;
 
@@ -52,39 +53,82 @@ export function batchRaftStreamHandler(deliver: (message: Uint8Array) => void) {
   };
 }
 
-export function snapshotStreamHandler(deliver: (message: RaftMessage) => void) {
+/**
+ * TinyKv/Snapshot: a RaftMessage chunk, then data chunks, assembled and delivered once the stream
+ * ends. Every stream holds a slot of `budget` and its buffered bytes count against it; a stream
+ * over a bound gets RESOURCE_EXHAUSTED, a stalled one DEADLINE_EXCEEDED, and either way its bytes
+ * are let go at once. What the snapshot contains is checked by the store (snapshot-check.ts).
+ */
+export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, budget: SnapshotRecvBudget) {
+  const { limits } = budget;
   return (call: ServerReadableStream<SnapshotChunk, Done>, callback: sendUnaryData<Done>) => {
+    if (!budget.openStream()) {
+      callback(refusal(ErrorCode.SnapshotRecvBusy, `already receiving ${limits.maxConcurrent} snapshots`), null);
+      return;
+    }
     let head: RaftMessage | undefined;
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let sizeBytes = 0;
-    let failed = false;
+    let finished = false;
+    const finish = (err?: Partial<ServerErrorResponse>) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(idleTimer);
+      clearTimeout(deadlineTimer);
+      budget.closeStream(sizeBytes);
+      chunks = [];
+      if (err) callback(err, null);
+    };
+    const timeOut = (what: string) => () => {
+      finish(refusal(ErrorCode.SnapshotRecvTimeout, what));
+    };
+    let idleTimer = setTimeout(timeOut(`snapshot stream idle for ${limits.idleTimeoutMs} ms`), limits.idleTimeoutMs);
+    const deadlineTimer = setTimeout(timeOut(`snapshot stream not done in ${limits.timeoutMs} ms`), limits.timeoutMs);
     call.on('data', (chunk: SnapshotChunk) => {
-      if (failed) return;
+      if (finished) return;
+      idleTimer.refresh();
       if (chunk.message) {
         head = chunk.message;
         return;
       }
-      sizeBytes += chunk.data.length;
-      if (!head || sizeBytes > SNAPSHOT_MAX_BYTES) {
-        failed = true;
-        callback({ code: GrpcStatus.INVALID_ARGUMENT, details: head ? 'snapshot exceeds 1 GiB' : 'snapshot data before its message' }, null);
+      if (!head) {
+        finish(refusal(ErrorCode.InvalidArgument, 'snapshot data before its message'));
         return;
       }
+      const chunkBytes = chunk.data.length;
+      if (sizeBytes + chunkBytes > limits.maxSizeBytes) {
+        finish(refusal(ErrorCode.SnapshotTooLarge, `snapshot exceeds ${limits.maxSizeBytes} bytes`));
+        return;
+      }
+      if (!budget.reserve(chunkBytes)) {
+        finish(refusal(ErrorCode.SnapshotRecvBusy, `snapshots being received exceed ${limits.maxTotalSizeBytes} bytes`));
+        return;
+      }
+      sizeBytes += chunkBytes;
       chunks.push(chunk.data);
     });
     call.on('end', () => {
-      if (failed) return;
-      if (!head?.message?.snapshot) {
-        callback({ code: GrpcStatus.INVALID_ARGUMENT, details: 'snapshot stream without a snapshot message' }, null);
+      if (finished) return;
+      const snapshot = head?.message?.snapshot;
+      if (!head || !snapshot) {
+        finish(refusal(ErrorCode.InvalidArgument, 'snapshot stream without a snapshot message'));
         return;
       }
       const message = RaftMessage.fromPartial({
         ...head,
-        message: { ...head.message, snapshot: { ...head.message.snapshot, data: Buffer.concat(chunks, sizeBytes) } },
+        message: { ...head.message, snapshot: { ...snapshot, data: Buffer.concat(chunks, sizeBytes) } },
       });
+      finish();
       deliver(message);
       callback(null, Done.fromPartial({}));
     });
-    call.on('error', () => {});
+    // The sender went away (cancelled, reset): its bytes go now.
+    call.on('cancelled', () => finish());
+    call.on('close', () => finish());
+    call.on('error', () => finish());
   };
+}
+
+function refusal(code: ErrorCodeValue, message: string): Partial<ServerErrorResponse> {
+  return toServiceError(new TinyKvError(code, message));
 }

@@ -21,6 +21,10 @@ export const ErrorCode = {
   IteratorInvalid: 'KV:Storage:IteratorInvalid',
   InvalidConfig: 'KV:Config:Invalid',
   AssertionFailed: 'KV:Internal:AssertionFailed',
+  // Receiving snapshots (src/transport/snapshot-receiver.ts).
+  SnapshotRecvBusy: 'KV:Server:SnapshotRecvBusy',
+  SnapshotTooLarge: 'KV:Server:SnapshotTooLarge',
+  SnapshotRecvTimeout: 'KV:Server:SnapshotRecvTimeout',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -38,6 +42,9 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.SnapshotRecvBusy]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.SnapshotTooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.SnapshotRecvTimeout]: GrpcStatus.DEADLINE_EXCEEDED,
 };
 
 export class TinyKvError extends Error {
