@@ -60,7 +60,7 @@ export interface StoreOptions {
   readonly nowMs?: () => number;
 }
 
-/** Dropped-message warnings go out at most this often (each carries the counts so far). */
+/** Warnings about dropped messages go out at most this often per reason (each carries the counts so far). */
 const DROP_WARN_INTERVAL_MS = 10_000;
 
 /** Drops that happen in normal operation (a store starting, a region not created yet): not warned about. */
@@ -78,11 +78,11 @@ export class Store implements RaftRouter {
   private stopped = false;
   /** Raft messages from the network dropped before reaching a peer, per reason. */
   readonly droppedMessages = new DroppedMessageCounts();
-  private readonly dropWarnings: RateLimitedLog;
+  /** One rate limit per reason, so a flood of one kind of bad message hides no other kind. */
+  private readonly dropWarnings = new Map<DropReason, RateLimitedLog>();
 
   constructor(private readonly options: StoreOptions) {
     this.storeId = options.storeId;
-    this.dropWarnings = new RateLimitedLog(DROP_WARN_INTERVAL_MS, options.nowMs);
     this.host = {
       storeId: options.storeId,
       engines: options.engines,
@@ -216,7 +216,9 @@ export class Store implements RaftRouter {
       this.options.logger.debug(fields, 'raft message dropped');
       return;
     }
-    this.dropWarnings.run((suppressed) =>
+    let warnings = this.dropWarnings.get(reason);
+    if (!warnings) this.dropWarnings.set(reason, (warnings = new RateLimitedLog(DROP_WARN_INTERVAL_MS, this.options.nowMs)));
+    warnings.run((suppressed) =>
       this.options.logger.warn({ ...fields, suppressed, dropped: this.droppedMessages.toJSON() }, 'raft message dropped'),
     );
   }
