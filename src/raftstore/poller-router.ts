@@ -196,7 +196,7 @@ export class PollerRouter implements RaftRouter {
     await Promise.all(
       this.pollers.map(async (poller) => {
         const id = this.nextId++;
-        await new Promise<void>((resolve) => {
+        await untilAckOrExit(poller.worker, (resolve) => {
           this.acks.set(id, resolve);
           poller.out.push({ t: 'stop', id });
         });
@@ -207,7 +207,7 @@ export class PollerRouter implements RaftRouter {
     await Promise.all(
       this.applyWorkers.map(async ({ worker, out }) => {
         const id = this.nextId++;
-        await new Promise<void>((resolve) => {
+        await untilAckOrExit(worker, (resolve) => {
           this.acks.set(id, resolve);
           out.push({ t: 'stop', id });
         });
@@ -260,4 +260,19 @@ export class PollerRouter implements RaftRouter {
       }
     }
   }
+}
+
+/**
+ * Waits for a thread to acknowledge a stop, or for it to be gone: a thread that died (an uncaught
+ * error) never answers, and shutdown must not wait for it forever.
+ */
+function untilAckOrExit(worker: Worker, ask: (ack: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (worker.threadId === -1) {
+      resolve();
+      return;
+    }
+    worker.once('exit', () => resolve());
+    ask(resolve);
+  });
 }
