@@ -82,7 +82,7 @@ export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, b
     const timeOut = (what: string) => () => {
       finish(refusal(ErrorCode.SnapshotRecvTimeout, what));
     };
-    let idleTimer = setTimeout(timeOut(`snapshot stream idle for ${limits.idleTimeoutMs} ms`), limits.idleTimeoutMs);
+    const idleTimer = setTimeout(timeOut(`snapshot stream idle for ${limits.idleTimeoutMs} ms`), limits.idleTimeoutMs);
     const deadlineTimer = setTimeout(timeOut(`snapshot stream not done in ${limits.timeoutMs} ms`), limits.timeoutMs);
     call.on('data', (chunk: SnapshotChunk) => {
       if (finished) return;
