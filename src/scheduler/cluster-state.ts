@@ -98,7 +98,9 @@ export class ClusterState {
   putStore(input: Store): Store {
     const id = input.id;
     if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgument(`invalid store id ${id}`);
-    if (!KNOWN_STORE_STATES.has(input.state)) throw invalidArgument(`store ${id} has an unknown state ${input.state}`, { storeId: id });
+    if (!KNOWN_STORE_STATES.has(input.state)) {
+      throw invalidArgument(`store ${id} has an unknown state ${input.state}`, { storeId: id });
+    }
     checkStoreAddress(input.address);
     const existing = this.stores.get(id);
     if (existing?.store.state === StoreState.Tombstone) {

@@ -165,7 +165,8 @@ export class SchedulerCore {
     if (!region) throw invalidArgument('region heartbeat without a region');
     if (!leader) throw invalidArgument(`region ${region.id} heartbeat without a leader`, { regionId: region.id });
     if (!region.peers.some((p) => p.id === leader.id && p.storeId === leader.storeId)) {
-      throw invalidArgument(`leader ${leader.id} on store ${leader.storeId} is not a peer of region ${region.id}`, { regionId: region.id });
+      const where = `leader ${leader.id} on store ${leader.storeId}`;
+      throw invalidArgument(`${where} is not a peer of region ${region.id}`, { regionId: region.id });
     }
     this.requireLiveStore(leader.storeId, 'leader');
     for (const peer of region.peers) this.requireLiveStore(peer.storeId, `peer ${peer.id}`);

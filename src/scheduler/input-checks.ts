@@ -28,7 +28,8 @@ const IPV6 = /^[0-9A-Fa-f:.]+$/;
  * 1..65535 in decimal. No scheme, path, spaces or control characters.
  */
 export function checkStoreAddress(address: string): void {
-  const refuse = (why: string) => invalidArgument(`invalid store address ${JSON.stringify(address.slice(0, 100))}: ${why}`, { address });
+  const shown = JSON.stringify(address.slice(0, 100));
+  const refuse = (why: string) => invalidArgument(`invalid store address ${shown}: ${why}`, { address: address.slice(0, 300) });
   if (address.length === 0) throw refuse('empty');
   if (address.length > MAX_STORE_ADDRESS_LENGTH) throw refuse(`longer than ${MAX_STORE_ADDRESS_LENGTH} characters`);
   const colon = address.lastIndexOf(':');

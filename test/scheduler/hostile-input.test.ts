@@ -216,7 +216,12 @@ describe('PutStore validation (gRPC)', () => {
     await client.putStore(store(2, 'tikv-2.example.com:1'));
     await client.putStore(store(3, '10.0.0.3:65535'));
     await client.putStore(store(4, '[::1]:20160'));
-    expect((await client.getAllStores()).map((s) => s.address)).toEqual(['localhost:20160', 'tikv-2.example.com:1', '10.0.0.3:65535', '[::1]:20160']);
+    expect((await client.getAllStores()).map((s) => s.address)).toEqual([
+      'localhost:20160',
+      'tikv-2.example.com:1',
+      '10.0.0.3:65535',
+      '[::1]:20160',
+    ]);
   });
 
   it('refuses a new store that is already a tombstone, an address of another live store, and id 0', async () => {
@@ -227,7 +232,8 @@ describe('PutStore validation (gRPC)', () => {
     expect(duplicate.errorCode).toBe('KV:Scheduler:DuplicateStoreAddress');
     expect((await clientError(client.putStore(store(0, '10.0.0.9:20160')))).grpcCode).toBe(GrpcStatus.INVALID_ARGUMENT);
     // An existing store cannot declare itself a tombstone either; its state stays Up.
-    expect((await clientError(client.putStore(store(1, 'localhost:20160', StoreState.Tombstone)))).headerType).toBe(ErrorType.STORE_TOMBSTONE);
+    const selfTombstone = await clientError(client.putStore(store(1, 'localhost:20160', StoreState.Tombstone)));
+    expect(selfTombstone.headerType).toBe(ErrorType.STORE_TOMBSTONE);
     expect((await client.getStore(1)).store.state).toBe(StoreState.Up);
   });
 });

@@ -107,7 +107,9 @@ describe('GrpcTransport', () => {
       attemptsAtMs.push(Date.now());
       socket.destroy();
     });
-    const port = await new Promise<number>((resolve) => down.listen(0, '127.0.0.1', () => resolve((down.address() as net.AddressInfo).port)));
+    const port = await new Promise<number>((resolve) =>
+      down.listen(0, '127.0.0.1', () => resolve((down.address() as net.AddressInfo).port)),
+    );
     const addr = `127.0.0.1:${port}`;
     transport = new GrpcTransport({ resolve: () => addr }, silentLogger());
     // The leader keeps sending (heartbeats) while the store is down: 8 s, long enough for the default
