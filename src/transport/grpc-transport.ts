@@ -235,15 +235,23 @@ export class GrpcTransport implements EncodedTransport {
   private retryWhenReady(connection: Connection): void {
     if (connection.watching || this.closed) return;
     const channel = connection.client.getChannel();
-    const state = channel.getConnectivityState(true);
-    if (state === connectivityState.READY) return;
-    connection.watching = true;
-    // Bounded: one watch per failure, lasting at most one backoff period.
-    channel.watchConnectivityState(state, Date.now() + RECONNECT_BACKOFF_MAX_MS, () => {
-      connection.watching = false;
-      if (this.closed) return;
-      if (channel.getConnectivityState(false) === connectivityState.READY) connection.retryAt = 0;
-    });
+    // Bounded: one watch at a time per connection, for at most one backoff period.
+    const deadlineMs = Date.now() + RECONNECT_BACKOFF_MAX_MS;
+    const watch = (state: connectivityState, reconnected: boolean) => {
+      if (state === connectivityState.READY) {
+        // Only a channel that just came back skips the backoff; one that stayed READY while the
+        // stream failed (the peer refused it) keeps it, so a refusing peer is not retried in a loop.
+        if (reconnected) connection.retryAt = 0;
+        return;
+      }
+      if (state === connectivityState.SHUTDOWN || Date.now() >= deadlineMs) return;
+      connection.watching = true;
+      channel.watchConnectivityState(state, deadlineMs, () => {
+        connection.watching = false;
+        if (!this.closed) watch(channel.getConnectivityState(false), true);
+      });
+    };
+    watch(channel.getConnectivityState(true), false);
   }
 
   private sendSnapshot(connection: Connection, message: RaftMessage): void {
