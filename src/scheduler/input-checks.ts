@@ -19,7 +19,8 @@ export const MAX_EPOCH_STEP = 10_000;
 /** The longest address a store may register (a DNS name is at most 253 characters, plus a port). */
 export const MAX_STORE_ADDRESS_LENGTH = 261;
 
-const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** A DNS label; `_` is allowed too, as container names (docker compose) use it. */
+const HOST_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
 

@@ -216,11 +216,13 @@ describe('PutStore validation (gRPC)', () => {
     await client.putStore(store(2, 'tikv-2.example.com:1'));
     await client.putStore(store(3, '10.0.0.3:65535'));
     await client.putStore(store(4, '[::1]:20160'));
+    await client.putStore(store(5, 'tinykv_store5:20160'));
     expect((await client.getAllStores()).map((s) => s.address)).toEqual([
       'localhost:20160',
       'tikv-2.example.com:1',
       '10.0.0.3:65535',
       '[::1]:20160',
+      'tinykv_store5:20160',
     ]);
   });
 
