@@ -19,6 +19,9 @@ import type { Clock } from '../env/clock.js';
 import { compareBytes } from '../util/bytes.js';
 import { assert } from '../util/assert.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
+import { checkEpochStep, checkStoreAddress } from './input-checks.js';
+
+const KNOWN_STORE_STATES: ReadonlySet<StoreState> = new Set([StoreState.Up, StoreState.Offline, StoreState.Tombstone]);
 
 export interface RegionInfo {
   readonly region: Region;
@@ -80,21 +83,32 @@ export class ClusterState {
   private readonly regionsById = new Map<number, RegionInfo>();
   /** Regions sorted by start key; ranges never overlap. */
   private readonly regionsByStart: RegionInfo[] = [];
+  /** The highest conf_ver and version of any region recorded so far (the epoch reference of a region in a gap). */
+  private highestEpoch = RegionEpoch.fromPartial({ confVer: 0, version: 0 });
 
   constructor(private readonly clock: Clock) {}
 
   // ---- stores -------------------------------------------------------------------------------
 
   /**
-   * Registers a store or updates its address. A tombstoned store cannot come back; an address
-   * may belong to only one store that is not a tombstone. An update keeps the stored state.
+   * Registers a store or updates its address. The address must be a valid host:port (input-checks);
+   * no store registers as (or declares itself) a tombstone, and a tombstoned store cannot come back;
+   * an address may belong to only one store that is not a tombstone. An update keeps the stored state.
    */
   putStore(input: Store): Store {
     const id = input.id;
     if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgument(`invalid store id ${id}`);
+    if (!KNOWN_STORE_STATES.has(input.state)) {
+      throw invalidArgument(`store ${id} has an unknown state ${input.state}`, { storeId: id });
+    }
+    checkStoreAddress(input.address);
     const existing = this.stores.get(id);
     if (existing?.store.state === StoreState.Tombstone) {
       throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `store ${id} is a tombstone`, { storeId: id });
+    }
+    if (input.state === StoreState.Tombstone) {
+      // A store is made a tombstone by its removal from the cluster, never by its own PutStore.
+      throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `store ${id} cannot register as a tombstone`, { storeId: id });
     }
     this.checkAddressFree(id, input.address);
     const store = existing ? { ...existing.store, address: input.address } : cloneStore(input);
@@ -133,7 +147,6 @@ export class ClusterState {
   }
 
   private checkAddressFree(id: number, address: string): void {
-    if (address === '') return;
     for (const other of this.stores.values()) {
       if (other.store.id === id || other.store.state === StoreState.Tombstone) continue;
       if (other.store.address === address) {
@@ -160,6 +173,9 @@ export class ClusterState {
   /**
    * Applies a region heartbeat: rejects a stale epoch with KV:Scheduler:StaleRegion and leaves the
    * state unchanged; otherwise records the region and its leader, dropping overlapped regions.
+   * Also refused, so one bad heartbeat cannot wipe or freeze real regions: an epoch more than
+   * MAX_EPOCH_STEP ahead of what is known (InvalidArgument), and a range overlapping another
+   * region that the reporting leader's store may not replace (RegionConflict, see checkMayReplace).
    */
   processRegionHeartbeat(region: Region, leader: Peer | undefined, extras: RegionHeartbeatExtras = {}): RegionHeartbeatResult {
     validateRegion(region, leader);
@@ -167,8 +183,10 @@ export class ClusterState {
     const origin = this.regionsById.get(region.id);
     if (origin && isStale(epoch, origin.region.regionEpoch!)) throw staleError(region, origin.region);
     const overlaps = this.overlapping(region.startKey, region.endKey).filter((r) => r.region.id !== region.id);
+    checkEpochStep(region.id, epoch, this.epochReference(origin, overlaps));
     for (const overlap of overlaps) {
       if (isStale(epoch, overlap.region.regionEpoch!)) throw staleError(region, overlap.region);
+      if (leader) checkMayReplace(region, leader, overlap);
     }
     const info: RegionInfo = {
       region: cloneRegion(region),
@@ -180,6 +198,16 @@ export class ClusterState {
     const leaderChanged = origin?.leader?.id !== info.leader?.id;
     this.putRegion(info);
     return { metaChanged, leaderChanged, removed: overlaps, region: info };
+  }
+
+  /** What a heartbeat's epoch may step from: its own region, else the regions it overlaps, else the highest seen. */
+  private epochReference(origin: RegionInfo | undefined, overlaps: readonly RegionInfo[]): RegionEpoch {
+    if (origin) return origin.region.regionEpoch!;
+    if (overlaps.length === 0) return this.highestEpoch;
+    return RegionEpoch.fromPartial({
+      confVer: Math.max(...overlaps.map((o) => o.region.regionEpoch!.confVer)),
+      version: Math.max(...overlaps.map((o) => o.region.regionEpoch!.version)),
+    });
   }
 
   /** Puts a region loaded from storage or created by bootstrap, replacing anything it overlaps. */
@@ -254,6 +282,11 @@ export class ClusterState {
     this.regionsByStart.splice(at, 0, info);
     this.regionsById.set(info.region.id, info);
     this.adjustCounts(info, +1);
+    const epoch = info.region.regionEpoch!;
+    this.highestEpoch = RegionEpoch.fromPartial({
+      confVer: Math.max(this.highestEpoch.confVer, epoch.confVer),
+      version: Math.max(this.highestEpoch.version, epoch.version),
+    });
     assert(at === 0 || rangesDisjoint(this.regionsByStart[at - 1]!.region, info.region), 'region tree overlap (left)');
     assert(
       at + 1 >= this.regionsByStart.length || rangesDisjoint(info.region, this.regionsByStart[at + 1]!.region),
@@ -338,6 +371,27 @@ function staleError(region: Region, known: Region): SchedulerError {
     `region ${region.id} epoch {conf_ver:${epoch?.confVer ?? 0}, version:${epoch?.version ?? 0}} is older than region ` +
       `${known.id} {conf_ver:${knownEpoch.confVer}, version:${knownEpoch.version}}`,
     { regionId: region.id, knownRegionId: known.id },
+  );
+}
+
+/**
+ * A heartbeat may replace an overlapped region of another id only when it comes from that region's
+ * side: from the store of its known leader, or, while its leader is unknown, from a store holding
+ * one of its peers. A split child's peers sit on its parent's stores, so a real child qualifies (or
+ * its parent's own heartbeat shrinks the parent first); a made-up region reported from elsewhere
+ * never removes a real one.
+ */
+function checkMayReplace(region: Region, leader: Peer, overlap: RegionInfo): void {
+  const known = overlap.region;
+  const ok = overlap.leader
+    ? overlap.leader.storeId === leader.storeId
+    : known.peers.some((p) => p.storeId === leader.storeId);
+  if (ok) return;
+  const from = overlap.leader ? `its leader's store ${overlap.leader.storeId}` : `a store holding one of its peers`;
+  throw new SchedulerError(
+    SchedulerErrorCode.RegionConflict,
+    `region ${region.id} reported from store ${leader.storeId} overlaps region ${known.id}, which only ${from} may replace`,
+    { regionId: region.id, knownRegionId: known.id, storeId: leader.storeId },
   );
 }
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { systemClock, type Clock } from '../env/clock.js';
 import { silentLogger } from '../log/logger.js';
-import type { Cluster, Peer, Region, Store } from '../proto/metapb.js';
+import { StoreState, type Cluster, type Peer, type Region, type Store } from '../proto/metapb.js';
 import type { StoreStats } from '../proto/schedulerpb.js';
 import { startOracle } from './standalone-scheduler.js';
 import type { Timestamp, TimestampOracle } from './tso.js';
@@ -97,7 +97,7 @@ export class SchedulerCore {
     const core = new SchedulerCore(
       clusterId,
       state,
-      new HeartbeatStreams(clusterId),
+      new HeartbeatStreams(clusterId, clock),
       store,
       ids,
       oracle,
@@ -155,26 +155,49 @@ export class SchedulerCore {
 
   /**
    * Validates and applies one region heartbeat, binds `sink` to the leader's store and persists
-   * what changed. Resolves once the change is durable.
+   * what changed. Resolves once the change is durable. Accepted only if the leader is one of the
+   * region's peers, every peer (and pending peer) is on a registered store that is not a
+   * tombstone, and `sink` may speak for the leader's store (HeartbeatStreams.checkMayReport).
    */
   async regionHeartbeat(input: RegionHeartbeatInput, sink?: HeartbeatSink): Promise<RegionHeartbeatResult> {
     this.requireBootstrapped();
     const { region, leader } = input;
     if (!region) throw invalidArgument('region heartbeat without a region');
     if (!leader) throw invalidArgument(`region ${region.id} heartbeat without a leader`, { regionId: region.id });
-    if (!this.state.getStore(leader.storeId)) {
-      const storeId = leader.storeId;
-      throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `leader store ${storeId} not found`, { storeId });
+    if (!region.peers.some((p) => p.id === leader.id && p.storeId === leader.storeId)) {
+      const where = `leader ${leader.id} on store ${leader.storeId}`;
+      throw invalidArgument(`${where} is not a peer of region ${region.id}`, { regionId: region.id });
     }
-    if (sink) this.streams.bind(leader.storeId, sink);
+    this.requireLiveStore(leader.storeId, 'leader');
+    for (const peer of region.peers) this.requireLiveStore(peer.storeId, `peer ${peer.id}`);
+    for (const pending of input.pendingPeers ?? []) {
+      if (!region.peers.some((p) => p.id === pending.id && p.storeId === pending.storeId)) {
+        throw invalidArgument(`pending peer ${pending.id} is not a peer of region ${region.id}`, { regionId: region.id });
+      }
+    }
+    const sizeBytes = input.approximateSizeBytes;
+    if (sizeBytes !== undefined && !(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0)) {
+      throw invalidArgument(`region ${region.id} approximate size ${sizeBytes} is out of range`, { regionId: region.id });
+    }
+    if (sink) this.streams.checkMayReport(leader.storeId, sink);
     const result = this.state.processRegionHeartbeat(region, leader, {
       pendingPeers: input.pendingPeers,
-      approximateSizeBytes: input.approximateSizeBytes,
+      approximateSizeBytes: sizeBytes,
     });
+    if (sink) this.streams.bind(leader.storeId, sink);
     if (result.metaChanged) {
       await this.store.write([...result.removed.map((r) => ops.deleteRegion(r.region.id)), ops.putRegion(result.region.region)]);
     }
     return result;
+  }
+
+  /** Throws unless `storeId` is registered and not a tombstone. */
+  private requireLiveStore(storeId: number, role: string): void {
+    const info = this.state.getStore(storeId);
+    if (!info) throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `${role} store ${storeId} not found`, { storeId });
+    if (info.store.state === StoreState.Tombstone) {
+      throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `${role} store ${storeId} is a tombstone`, { storeId });
+    }
   }
 
   getRegion(key: Uint8Array): RegionInfo | undefined {

@@ -18,6 +18,8 @@
  * | KV:Scheduler:StaleRegion               | ABORTED (header UNKNOWN on the heartbeat stream) | RegionHeartbeat, AskSplit |
  * | KV:Scheduler:UnknownRegion             | NOT_FOUND                     | AskSplit                            |
  * | KV:Scheduler:InvalidArgument           | INVALID_ARGUMENT              | malformed requests                  |
+ * | KV:Scheduler:RegionConflict            | ABORTED (header UNKNOWN on the heartbeat stream) | RegionHeartbeat |
+ * | KV:Scheduler:StreamStoreMismatch       | PERMISSION_DENIED (header UNKNOWN on the heartbeat stream) | RegionHeartbeat |
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { ErrorType } from '../proto/schedulerpb.js';
@@ -33,6 +35,10 @@ export const SchedulerErrorCode = {
   StaleRegion: 'KV:Scheduler:StaleRegion',
   UnknownRegion: 'KV:Scheduler:UnknownRegion',
   InvalidArgument: 'KV:Scheduler:InvalidArgument',
+  /** A heartbeat's range overlaps a region it may not replace (another leader's store reports it). */
+  RegionConflict: 'KV:Scheduler:RegionConflict',
+  /** A heartbeat on a stream that belongs to another store, or for a store that reports on another stream. */
+  StreamStoreMismatch: 'KV:Scheduler:StreamStoreMismatch',
 } as const;
 
 export type SchedulerErrorCodeValue = (typeof SchedulerErrorCode)[keyof typeof SchedulerErrorCode];
@@ -57,6 +63,8 @@ const WIRE: Record<SchedulerErrorCodeValue, WireMapping> = {
   [SchedulerErrorCode.StaleRegion]: { grpcStatus: GrpcStatus.ABORTED },
   [SchedulerErrorCode.UnknownRegion]: { grpcStatus: GrpcStatus.NOT_FOUND },
   [SchedulerErrorCode.InvalidArgument]: { grpcStatus: GrpcStatus.INVALID_ARGUMENT },
+  [SchedulerErrorCode.RegionConflict]: { grpcStatus: GrpcStatus.ABORTED },
+  [SchedulerErrorCode.StreamStoreMismatch]: { grpcStatus: GrpcStatus.PERMISSION_DENIED },
 };
 
 export class SchedulerError extends Error {

@@ -249,8 +249,10 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
 
   function serveRegionHeartbeat(call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>): void {
     let open = true;
+    const refusals = new RefusalLog(logger, call.getPeer());
     const sink: HeartbeatSink = {
-      write: (response) => (open && !call.cancelled ? call.write(response) : false),
+      // A client that does not read its responses gets no more once its buffer is full (bounded).
+      write: (response) => (open && !call.cancelled && !call.writableNeedDrain ? call.write(response) : false),
       end: () => {
         if (!open) return;
         open = false;
@@ -280,7 +282,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       core.regionHeartbeat(input, sink).catch((err: unknown) => {
         const type = isSchedulerError(err) ? (err.headerType ?? ErrorType.UNKNOWN) : ErrorType.UNKNOWN;
         if (!isSchedulerError(err)) logger.error({ err }, 'region heartbeat failed');
-        else logger.debug({ err: err.message, regionId: request.region?.id }, 'region heartbeat rejected');
+        else refusals.note(err, request.region?.id);
         const message = isSchedulerError(err) ? `[${err.code}] ${err.message}` : String(err);
         sink.write(core.streams.errorResponse(type, message, request.region?.id));
       });
@@ -303,4 +305,40 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       }
     },
   };
+}
+
+/** Interval between two warn lines about refused heartbeats from one stream; the rest are counted. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Refused heartbeats are answered on the stream; the log gets a warn line per stream at most every
+ * REFUSAL_LOG_INTERVAL_MS (with how many were refused meanwhile), so a flood cannot flood the log.
+ */
+class RefusalLog {
+  private lastLogMs = -Infinity;
+  private suppressed = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly peer: string,
+  ) {}
+
+  note(err: SchedulerError, regionId: number | undefined): void {
+    if (err.code === SchedulerErrorCode.StaleRegion) {
+      // Routine after a split or leader change: the other report got there first.
+      this.logger.debug({ err: err.message, regionId }, 'region heartbeat rejected');
+      return;
+    }
+    const nowMs = Date.now();
+    if (nowMs - this.lastLogMs < REFUSAL_LOG_INTERVAL_MS) {
+      this.suppressed++;
+      return;
+    }
+    this.logger.warn(
+      { code: err.code, err: err.message, regionId, peer: this.peer, suppressedSinceLast: this.suppressed },
+      'region heartbeat refused',
+    );
+    this.lastLogMs = nowMs;
+    this.suppressed = 0;
+  }
 }

@@ -7,7 +7,7 @@
  * chunks, so no other message waits behind one. Messages are dropped (never queued without
  * bound) while a store is unreachable or its stream is backed up: Raft retries on its own.
  */
-import { credentials, status as GrpcStatus, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
+import { connectivityState, credentials, status as GrpcStatus, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MessageType } from '../proto/eraftpb.js';
 import { Done, RaftMessage, SnapshotChunk } from '../proto/raft_serverpb.js';
@@ -17,7 +17,25 @@ import { encodeBatch } from './raft-wire.js';
 
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const RECONNECT_BACKOFF_MIN_MS = 50;
-const RECONNECT_BACKOFF_MAX_MS = 2_000;
+/**
+ * Longest wait before a raft stream to an unreachable store is tried again: a couple of election
+ * timeouts at the default 100 ms tick, so a store that comes back hears from its leader promptly.
+ */
+export const RECONNECT_BACKOFF_MAX_MS = 1_000;
+
+/**
+ * Options of the channel to a peer store. gRPC's own subchannel reconnect backoff (1 s growing by
+ * 1.6x up to 120 s by default) would otherwise override the cap above: a stream opened while the
+ * channel sits in TRANSIENT_FAILURE fails at once, so after a store was down for half a minute its
+ * leader could not reach it again for up to a minute after it came back. Capping the channel's
+ * backoff at the transport's keeps the time to reconnect below ~RECONNECT_BACKOFF_MAX_MS (+ jitter).
+ */
+export const PEER_CHANNEL_OPTIONS = {
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MAX_MS,
+} as const;
 /** Messages waiting for one store's next batch; more are dropped. */
 const MAX_PENDING_MESSAGES_PER_STORE = 8192;
 /** A batch is cut at this size; the rest goes in the next stream message. */
@@ -44,6 +62,8 @@ interface Connection {
   pending: Uint8Array[];
   backoffMs: number;
   retryAt: number;
+  /** A connectivity watch is armed (see retryWhenReady). */
+  watching: boolean;
 }
 
 const BATCH_RAFT_PATH = '/tinykvpb.TinyKv/BatchRaft';
@@ -164,15 +184,13 @@ export class GrpcTransport implements EncodedTransport {
     let connection = this.connections.get(addr);
     if (!connection) {
       connection = {
-        client: new TinyKvClient(addr, credentials.createInsecure(), {
-          'grpc.max_send_message_length': 64 * 1024 * 1024,
-          'grpc.keepalive_time_ms': 10_000,
-        }),
+        client: new TinyKvClient(addr, credentials.createInsecure(), { ...PEER_CHANNEL_OPTIONS }),
         stream: undefined,
         legacy: false,
         pending: [],
         backoffMs: RECONNECT_BACKOFF_MIN_MS,
         retryAt: 0,
+        watching: false,
       };
       this.connections.set(addr, connection);
     }
@@ -200,6 +218,7 @@ export class GrpcTransport implements EncodedTransport {
         connection.retryAt = this.nowMs() + connection.backoffMs;
         connection.backoffMs = Math.min(connection.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
         this.resolver.invalidateAddress?.(addr);
+        this.retryWhenReady(connection);
         this.logger.debug({ addr, err: err.message }, 'raft stream failed; reconnecting with backoff');
       },
     );
@@ -207,6 +226,32 @@ export class GrpcTransport implements EncodedTransport {
     connection.stream = stream;
     connection.backoffMs = RECONNECT_BACKOFF_MIN_MS;
     return stream;
+  }
+
+  /**
+   * Asks the channel to connect now and, once it is READY, lets the next flush open the stream
+   * without waiting out the transport's backoff: a store that comes back is written to at once.
+   */
+  private retryWhenReady(connection: Connection): void {
+    if (connection.watching || this.closed) return;
+    const channel = connection.client.getChannel();
+    // Bounded: one watch at a time per connection, for at most one backoff period.
+    const deadlineMs = Date.now() + RECONNECT_BACKOFF_MAX_MS;
+    const watch = (state: connectivityState, reconnected: boolean) => {
+      if (state === connectivityState.READY) {
+        // Only a channel that just came back skips the backoff; one that stayed READY while the
+        // stream failed (the peer refused it) keeps it, so a refusing peer is not retried in a loop.
+        if (reconnected) connection.retryAt = 0;
+        return;
+      }
+      if (state === connectivityState.SHUTDOWN || Date.now() >= deadlineMs) return;
+      connection.watching = true;
+      channel.watchConnectivityState(state, deadlineMs, () => {
+        connection.watching = false;
+        if (!this.closed) watch(channel.getConnectivityState(false), true);
+      });
+    };
+    watch(channel.getConnectivityState(true), false);
   }
 
   private sendSnapshot(connection: Connection, message: RaftMessage): void {

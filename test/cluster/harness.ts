@@ -40,8 +40,8 @@ export class InProcessCluster {
     return [...this.nodes.values()];
   }
 
-  /** Starts (or restarts) the store of a data directory. */
-  async startStore(dataDir: string): Promise<ClusterNode> {
+  /** Starts (or restarts) the store of a data directory; `overrides` apply to this start only (e.g. a fixed addr). */
+  async startStore(dataDir: string, overrides: ConfigOverrides = {}): Promise<ClusterNode> {
     const config = loadConfig({
       overrides: {
         standalone: false,
@@ -51,6 +51,7 @@ export class InProcessCluster {
         raftBaseTickMs: 20,
         logLevel: 'silent',
         ...this.overrides,
+        ...overrides,
       },
     });
     const node = await ClusterNode.start(config, silentLogger(), this.seams);

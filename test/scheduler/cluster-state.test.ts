@@ -161,10 +161,11 @@ describe('ClusterState splits and overlaps', () => {
     const state = new ClusterState(new ManualClock(0));
     state.putStore(store(1));
     state.putStore(store(2));
-    state.processRegionHeartbeat(region(1, '', 'c', { confVer: 1, version: 1 }, [[11, 1]]), undefined);
-    state.processRegionHeartbeat(region(2, 'c', 'f', { confVer: 1, version: 1 }, [[21, 1]]), undefined);
-    state.processRegionHeartbeat(region(3, 'f', 'k', { confVer: 1, version: 1 }, [[31, 1]]), undefined);
-    state.processRegionHeartbeat(region(4, 'k', '', { confVer: 1, version: 1 }, [[41, 1]]), undefined);
+    // Merged regions' peers are co-located (a merge needs that), here on stores 1 and 2, leaders unknown.
+    state.processRegionHeartbeat(region(1, '', 'c', { confVer: 1, version: 1 }, [[11, 1], [12, 2]]), undefined);
+    state.processRegionHeartbeat(region(2, 'c', 'f', { confVer: 1, version: 1 }, [[21, 1], [22, 2]]), undefined);
+    state.processRegionHeartbeat(region(3, 'f', 'k', { confVer: 1, version: 1 }, [[31, 1], [32, 2]]), undefined);
+    state.processRegionHeartbeat(region(4, 'k', '', { confVer: 1, version: 1 }, [[41, 1], [42, 2]]), undefined);
     const merged = region(5, 'b', 'g', { confVer: 1, version: 2 }, [[51, 2]]);
     const result = state.processRegionHeartbeat(merged, peer(51, 2));
     expect(result.removed.map((i) => i.region.id).sort()).toEqual([1, 2, 3]);
@@ -173,7 +174,7 @@ describe('ClusterState splits and overlaps', () => {
     expect(state.getRegion(key('f'))?.region.id).toBe(5);
     expect(state.getRegion(key('g'))).toBeUndefined();
     expect(state.getStore(1)!.regionCount).toBe(1);
-    expect(state.getStore(2)).toMatchObject({ regionCount: 1, leaderCount: 1 });
+    expect(state.getStore(2)).toMatchObject({ regionCount: 2, leaderCount: 1 });
   });
 
   it('answers lookups by key, previous region, id and range', () => {
@@ -223,8 +224,9 @@ describe('ClusterState stores', () => {
     state.putStore(store(3, 'c:1', StoreState.Offline));
     state.putStore(store(3, 'c:2', StoreState.Up));
     expect(state.getStore(3)!.store).toMatchObject({ address: 'c:2', state: StoreState.Offline });
-    // A tombstone cannot come back, and its address is free again.
-    state.putStore(store(4, 'd:1', StoreState.Tombstone));
+    // No store registers as a tombstone; one loaded from storage cannot come back, and its address is free again.
+    expect(codeOf(() => state.putStore(store(4, 'd:1', StoreState.Tombstone)))).toBe(SchedulerErrorCode.StoreTombstone);
+    state.loadStore(store(4, 'd:1', StoreState.Tombstone));
     expect(codeOf(() => state.putStore(store(4, 'd:2')))).toBe(SchedulerErrorCode.StoreTombstone);
     state.putStore(store(5, 'd:1'));
     expect(state.getStores().map((s) => s.store.id)).toEqual([1, 3, 4, 5]);
@@ -239,7 +241,7 @@ describe('ClusterState stores', () => {
     state.storeHeartbeat(1, StoreStats.fromPartial({ storeId: 1n, regionCount: 7, capacity: 100n }));
     expect(state.getStore(1)).toMatchObject({ lastHeartbeatMs: 5_250, stats: { regionCount: 7, capacity: 100n } });
     expect(codeOf(() => state.storeHeartbeat(2, StoreStats.fromPartial({ storeId: 2n })))).toBe(SchedulerErrorCode.StoreNotFound);
-    state.putStore(store(3, 'x:3', StoreState.Tombstone));
+    state.loadStore(store(3, 'x:3', StoreState.Tombstone)); // tombstones come from storage, never from PutStore
     expect(codeOf(() => state.storeHeartbeat(3, StoreStats.fromPartial({ storeId: 3n })))).toBe(SchedulerErrorCode.StoreTombstone);
   });
 });

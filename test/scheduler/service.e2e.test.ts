@@ -130,7 +130,11 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect(unknown.grpcCode).toBe(GrpcStatus.NOT_FOUND);
     expect((await clientError(client.storeHeartbeat({ storeId: 42n }))).grpcCode).toBe(GrpcStatus.NOT_FOUND);
 
-    await client.putStore(store(3, '10.0.0.3:20160', StoreState.Tombstone));
+    // No store registers as a tombstone; one that is a tombstone (from storage: removal is not in scope) cannot come back.
+    expect((await clientError(client.putStore(store(3, '10.0.0.3:20160', StoreState.Tombstone)))).headerType).toBe(
+      ErrorType.STORE_TOMBSTONE,
+    );
+    scheduler.core.state.loadStore(store(3, '10.0.0.3:20160', StoreState.Tombstone));
     expect((await clientError(client.putStore(store(3, '10.0.0.3:20161')))).headerType).toBe(ErrorType.STORE_TOMBSTONE);
     expect((await clientError(client.storeHeartbeat({ storeId: 3n }))).headerType).toBe(ErrorType.STORE_TOMBSTONE);
     const duplicate = await clientError(client.putStore(store(4, store(1).address)));
@@ -162,16 +166,23 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
   });
 
   it('RegionHeartbeat: records leaders, answers errors on the stream, binds it to the leader store', async () => {
+    // One stream per store, as nodes do: a stream speaks only for the store of its first leader.
     const responses: RegionHeartbeatResponse[] = [];
+    const fromStore2: RegionHeartbeatResponse[] = [];
+    const stream2 = client.openRegionHeartbeat((r) => fromStore2.push(r));
     const stream = client.openRegionHeartbeat((r) => responses.push(r));
     const target = (await client.getRegion(key('h')))!.region;
-    expect(stream.send({ region: target, leader: target.peers[1]! })).toBe(true);
+    expect(stream2.send({ region: target, leader: target.peers[1]! })).toBe(true);
     await until(() => scheduler.core.state.getRegionById(target.id)?.leader?.id === target.peers[1]!.id);
     expect((await client.getRegion(key('h')))?.leader).toEqual(target.peers[1]);
     expect((await client.scanRegions(key('h'), key('i')))[0]!.leader).toEqual(target.peers[1]);
     await until(() => scheduler.core.streams.isBound(2));
+    // Store 2's stream cannot speak for store 1.
+    stream2.send({ region: target, leader: target.peers[0]! });
+    await until(() => fromStore2.length === 1);
+    expect(fromStore2[0]!.header?.error?.message).toMatch(/StreamStoreMismatch/);
 
-    // A newer epoch wins: split reported by heartbeat.
+    // A newer epoch wins: split reported by heartbeat (leadership moved to store 1).
     const left = withChanges(target, { endKey: key('k'), version: 2 });
     stream.send({ region: left, leader: left.peers[0]! });
     await until(() => scheduler.core.state.getRegionById(target.id)?.region.endKey.toString() === 'k');
@@ -206,7 +217,8 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
       changePeer: command.changePeer,
     });
     stream.close();
-    await until(() => !scheduler.core.streams.isBound(1));
+    stream2.close();
+    await until(() => !scheduler.core.streams.isBound(1) && !scheduler.core.streams.isBound(2));
   });
 
   it('AskSplit: a new region id and one peer id per peer; stale epoch is ABORTED', async () => {
