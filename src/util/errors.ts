@@ -21,6 +21,10 @@ export const ErrorCode = {
   IteratorInvalid: 'KV:Storage:IteratorInvalid',
   InvalidConfig: 'KV:Config:Invalid',
   AssertionFailed: 'KV:Internal:AssertionFailed',
+  // A data file that is damaged, truncated or missing while the store's identity says it held data.
+  EngineCorrupted: 'KV:Engine:Corrupted',
+  // A raft log entry that fails its checksum or does not decode to the index it is stored under.
+  RaftLogCorrupted: 'KV:Raftstore:LogCorrupted',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -38,6 +42,8 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.EngineCorrupted]: GrpcStatus.DATA_LOSS,
+  [ErrorCode.RaftLogCorrupted]: GrpcStatus.DATA_LOSS,
 };
 
 export class TinyKvError extends Error {
