@@ -104,7 +104,7 @@ export function checkLmdbDataFile(dataFile: string): LmdbFileState {
   }
 }
 
-interface OpenFile {
+export interface OpenFile {
   readonly fd: number;
   readonly sizeBytes: number;
   readonly path: string;
@@ -173,7 +173,7 @@ function truncated(file: OpenFile, meta: LmdbMeta, why: string): TinyKvError {
 }
 
 /** How many distinct free-listed pages are in [fromPage, toPage]. Every free-list page must be in the file. */
-function freePagesBetween(file: OpenFile, meta: LmdbMeta, fromPage: number, toPage: number): number {
+export function freePagesBetween(file: OpenFile, meta: LmdbMeta, fromPage: number, toPage: number): number {
   if (meta.freeRoot === NO_ROOT) return 0;
   const { pageSizeBytes } = meta;
   const filePages = Math.floor(file.sizeBytes / pageSizeBytes);
@@ -214,12 +214,24 @@ function freePagesBetween(file: OpenFile, meta: LmdbMeta, fromPage: number, toPa
         if (dataAt + dataBytes > pageSizeBytes) throw damagedFreeList(file, pageNo);
         ids = page.subarray(dataAt, dataAt + dataBytes);
       }
-      // An ID list: a count, then that many page numbers, all u64.
-      const count = ids.length >= 8 ? Number(ids.readBigUInt64LE(0)) : 0;
-      if ((count + 1) * 8 > ids.length) throw damagedFreeList(file, pageNo);
-      for (let k = 1; k <= count; k++) {
-        const free = Number(ids.readBigUInt64LE(8 * k));
-        if (free >= fromPage && free <= toPage) found.add(free);
+      // lmdb-js's ID list: a slot count, then that many i64 slots: 0 is an empty slot, a page
+      // number is one free page, and -n followed by a page number is a run of n pages from it.
+      const slots = ids.length >= 8 ? Number(ids.readBigUInt64LE(0)) : 0;
+      if ((slots + 1) * 8 > ids.length) throw damagedFreeList(file, pageNo);
+      for (let k = 1; k <= slots; k++) {
+        const slot = ids.readBigInt64LE(8 * k);
+        if (slot === 0n) continue;
+        let run = 1n;
+        let first = slot;
+        if (slot < 0n) {
+          if (k === slots) break;
+          run = -slot;
+          first = ids.readBigInt64LE(8 * ++k);
+        }
+        const from = first > BigInt(fromPage) ? first : BigInt(fromPage);
+        const to = first + run - 1n < BigInt(toPage) ? first + run - 1n : BigInt(toPage);
+        if (to - from > BigInt(filePages + toPage)) throw damagedFreeList(file, pageNo);
+        for (let free = from; free <= to; free++) found.add(Number(free));
       }
     }
   }
