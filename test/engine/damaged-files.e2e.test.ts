@@ -119,7 +119,7 @@ describe('damaged data files are refused at start', () => {
     expect(get.stdout.trim()).toBe('v'.repeat(2000));
   });
 
-  it('a cluster store: its raft log emptied or its kv file truncated is refused', async () => {
+  it('a cluster store: its raft log emptied, its kv file truncated or its scheduler file emptied is refused', async () => {
     const dir = tempDir('tinykv-damaged-cluster-');
     dirs.push(dir);
     const server = await startServerProcess(clusterArgs(dir.path));
@@ -149,7 +149,14 @@ describe('damaged data files are refused at start', () => {
     truncateSync(raftFile, 0);
     await expectRefused(clusterArgs(dir.path), `data file ${raftFile} is missing or empty`);
     copyFileSync(raftCopy, raftFile);
+    const kvCopy = `${kvFile}.copy`;
+    copyFileSync(kvFile, kvCopy);
     truncateSync(kvFile, 4 * 1024);
     await expectRefused(clusterArgs(dir.path), `data file ${kvFile} is damaged`);
+    // The embedded scheduler's environment is checked the same way.
+    copyFileSync(kvCopy, kvFile);
+    const schedulerFile = join(dir.path, 'scheduler', 'scheduler', 'data.mdb');
+    truncateSync(schedulerFile, 0);
+    await expectRefused(clusterArgs(dir.path), `data file ${schedulerFile} is missing or empty`);
   });
 });
