@@ -2,17 +2,27 @@
 // KV:Raftstore:LogCorrupted naming its region and index, never decoded into a wrong command.
 import { describe, expect, it } from 'vitest';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
-import { Entry, EntryType } from '../../src/proto/eraftpb.js';
+import { Entry, EntryType, MessageType } from '../../src/proto/eraftpb.js';
+import { RaftMessage } from '../../src/proto/raft_serverpb.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
+import { Peer } from '../../src/raftstore/peer.js';
 import { raftLogKey } from '../../src/raftstore/keys.js';
 import { decodeLogEntry, encodeLogEntry } from '../../src/raftstore/log-entry-codec.js';
 import { InlineSnapshotSource } from '../../src/raftstore/snapshot-source.js';
 import { PeerStorage, type PeerEngines } from '../../src/raftstore/peer-storage.js';
 import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
 
-const REGION = { id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 1, version: 1 }, peers: [{ id: 1, storeId: 1 }] };
+const REGION = {
+  id: 7,
+  startKey: Buffer.alloc(0),
+  endKey: Buffer.alloc(0),
+  regionEpoch: { confVer: 1, version: 1 },
+  peers: [{ id: 1, storeId: 1 }, { id: 2, storeId: 2 }],
+};
 
 function entry(index: number, data = `command-${index}`): Entry {
-  return Entry.fromPartial({ entryType: EntryType.EntryNormal, term: 6, index, data: Buffer.from(data) });
+  return Entry.fromPartial({ entryType: EntryType.EntryNormal, term: 5, index, data: Buffer.from(data) });
 }
 
 function caught(fn: () => unknown): unknown {
@@ -52,7 +62,7 @@ describe('raft log entry checksums', () => {
     expect(storage.entries(6, 11).map((e) => [e.index, Buffer.from(e.data).toString()])).toEqual(
       [6, 7, 8, 9, 10].map((i) => [i, `command-${i}`]),
     );
-    expect(storage.term(8)).toBe(6);
+    expect(storage.term(8)).toBe(5);
   });
 
   it('a flipped byte in a stored entry stops reads with KV:Raftstore:LogCorrupted naming region and index', async () => {
@@ -67,6 +77,31 @@ describe('raft log entry checksums', () => {
     }
     // Entries before the damaged one are still served.
     expect(storage.entries(6, 8).map((e) => e.index)).toEqual([6, 7]);
+  });
+
+  it('a corrupted entry read while stepping a leader message is not dropped with the message', async () => {
+    const { engines } = await storageWithEntries();
+    await flipStoredByte(engines.raft, 8, (length) => length - 3);
+    const host = {
+      storeId: 1,
+      engines,
+      snapshots: new InlineSnapshotSource(engines.kv),
+      config: DEFAULT_RAFTSTORE_CONFIG,
+      random: () => 0.5,
+      logger: silentLogger(),
+      send: () => {},
+    };
+    const peer = Peer.create(host, REGION, 1);
+    // The leader appends after index 8: the follower must read entry 8's term from its log.
+    const append = RaftMessage.fromPartial({
+      regionId: REGION.id,
+      fromPeer: { id: 2, storeId: 2 },
+      toPeer: { id: 1, storeId: 1 },
+      regionEpoch: REGION.regionEpoch,
+      message: { msgType: MessageType.MsgAppend, from: 2, to: 1, term: 6, logTerm: 5, index: 8, commit: 8, entries: [] },
+    });
+    const err = caught(() => peer.step(append));
+    expect(isTinyKvError(err) && err.code).toBe(ErrorCode.RaftLogCorrupted);
   });
 
   it('detects every single-bit flip anywhere in a stored entry', () => {
