@@ -11,6 +11,7 @@ import { registerClusterCommand } from './cluster-command.js';
 import { BenchError, registerBenchCommand } from './bench-command.js';
 import { UsageError } from './output.js';
 import { TinyKvClientError } from '../client/raw-client.js';
+import { isTinyKvError } from '../util/errors.js';
 
 export function buildProgram(print: (text: string) => void = (t) => process.stdout.write(t + '\n')): Command {
   const program = new Command('tinykv')
@@ -36,6 +37,11 @@ export async function run(argv: string[], print?: (text: string) => void): Promi
     if (err instanceof ConfigError || err instanceof UsageError) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
+    }
+    // A refusal the product raises on purpose (data dir in use, damaged files) is one line, not a stack.
+    if (isTinyKvError(err)) {
+      process.stderr.write(`error: ${err.message} (${err.code})\n`);
+      return 1;
     }
     if (err instanceof TinyKvClientError || err instanceof BenchError) {
       process.stderr.write(`error: ${err.message}\n`);

@@ -21,12 +21,14 @@ import { ErrCompacted, ErrUnavailable, type InitialState, type Storage as RaftSt
 import { assert } from '../util/assert.js';
 import {
   applyStateKey,
+  raftLogIndexOf,
   raftLogKey,
   raftStateKey,
   regionStateKey,
   RAFT_INIT_LOG_INDEX,
   RAFT_INIT_LOG_TERM,
 } from './keys.js';
+import { decodeLogEntry, encodeLogEntry } from './log-entry-codec.js';
 import { cloneRegion } from './region.js';
 import type { SnapshotSource } from './snapshot-source.js';
 
@@ -167,9 +169,9 @@ export class PeerStorage implements RaftStorage {
       const out: Entry[] = [];
       let sizeBytes = 0;
       let expected = lo;
-      for (const { value } of snapshot.scan('meta', { start: raftLogKey(this.regionId, lo), end: raftLogKey(this.regionId, hi) })) {
-        const entry = Entry.decode(value);
-        assert(entry.index === expected, `raft log gap: expected ${expected}, found ${entry.index}`);
+      for (const { key, value } of snapshot.scan('meta', { start: raftLogKey(this.regionId, lo), end: raftLogKey(this.regionId, hi) })) {
+        assert(raftLogIndexOf(key) === expected, `raft log gap: expected ${expected}, found ${raftLogIndexOf(key)}`);
+        const entry = decodeLogEntry(this.regionId, expected, value);
         sizeBytes += value.length;
         if (maxSizeBytes !== undefined && out.length > 0 && sizeBytes > maxSizeBytes) break;
         out.push(entry);
@@ -192,7 +194,7 @@ export class PeerStorage implements RaftStorage {
     if (first && index >= first.index) return this.cache[index - first.index]!.term;
     const bytes = this.engines.raft.get('meta', raftLogKey(this.regionId, index));
     assert(bytes !== undefined, `raft log entry ${index} missing`);
-    return Entry.decode(bytes).term;
+    return decodeLogEntry(this.regionId, index, bytes).term;
   }
 
   firstIndex(): number {
@@ -322,7 +324,7 @@ export class PeerStorage implements RaftStorage {
     const last = entries[entries.length - 1]!;
     assert(first.index > this.truncatedIndex, `append ${first.index} at or below truncated ${this.truncatedIndex}`);
     assert(first.index <= state.lastIndex + 1, `append ${first.index} leaves a gap after ${state.lastIndex}`);
-    for (const entry of entries) raftOps.push(putProto('meta', raftLogKey(this.regionId, entry.index), Entry.encode(entry).finish()));
+    for (const entry of entries) raftOps.push({ type: 'put', cf: 'meta', key: raftLogKey(this.regionId, entry.index), value: encodeLogEntry(entry) });
     // A conflicting suffix of the old log beyond the new last entry must go.
     if (last.index < state.lastIndex) raftOps.push(...this.logDeleteOps(last.index + 1, state.lastIndex + 1));
     return RaftLocalState.fromPartial({ ...state, lastIndex: last.index, lastTerm: last.term });

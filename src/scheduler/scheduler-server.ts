@@ -12,6 +12,7 @@ import { MemoryEngine } from '../engine/memory-engine.js';
 import { SchedulerService } from '../proto/schedulerpb.js';
 import { CallTracker } from '../server/grpc-service.js';
 import { DataDirLock } from '../server/data-dir-lock.js';
+import { openCheckedEnvironments } from '../engine/data-files.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
@@ -114,7 +115,10 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
 
 function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerOptions): Engine {
   if (option === 'memory') return new MemoryEngine();
-  if (option === 'lmdb') return new LmdbEngine({ path: join(options.dataDir!, 'scheduler'), noSync: options.sync === false });
+  if (option === 'lmdb') {
+    const dataDir = options.dataDir!;
+    return openCheckedEnvironments(dataDir, ['scheduler'], () => new LmdbEngine({ path: join(dataDir, 'scheduler'), noSync: options.sync === false }));
+  }
   return option;
 }
 

@@ -26,6 +26,7 @@ import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { openCheckedEnvironments } from '../engine/data-files.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
@@ -65,7 +66,7 @@ export class ClusterNode {
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const lock = DataDirLock.acquire(config.dataDir);
     const engineOptions = storeEngineOptions(config.dataDir, config.sync);
-    const engines: PeerEngines = openStoreEngines(engineOptions);
+    const engines: PeerEngines = openCheckedEnvironments(config.dataDir, ['raft', 'kv'], () => openStoreEngines(engineOptions));
     let scheduler: SchedulerClient | undefined;
     // Region snapshots are built on their own thread (workers/region-snapshot.ts).
     const snapshotPool = new Piscina({

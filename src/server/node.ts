@@ -11,6 +11,7 @@ import { systemClock } from '../env/clock.js';
 import { loadConfig, type ConfigOverrides, type NodeConfig } from '../config/config.js';
 import type { Engine } from '../engine/engine.js';
 import { LmdbEngine } from '../engine/lmdb-engine.js';
+import { openCheckedEnvironments } from '../engine/data-files.js';
 import { MemoryEngine } from '../engine/memory-engine.js';
 import { StandaloneStorage } from '../storage/standalone-storage.js';
 import type { Storage } from '../storage/storage.js';
@@ -92,7 +93,7 @@ export class TinyKvNode {
 
 function openEngine(config: NodeConfig): Engine {
   if (config.engine === 'memory') return new MemoryEngine();
-  return new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync });
+  return openCheckedEnvironments(config.dataDir, ['kv'], () => new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync }));
 }
 
 function bind(server: Server, addr: string): Promise<number> {

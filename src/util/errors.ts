@@ -17,6 +17,10 @@ export const ErrorCode = {
   BatchTooLarge: 'KV:Engine:BatchTooLarge',
   EngineClosed: 'KV:Engine:Closed',
   EngineKeyInvalid: 'KV:Engine:KeyInvalid',
+  // A data file that is damaged, truncated or missing while the store's identity says it held data.
+  EngineCorrupted: 'KV:Engine:Corrupted',
+  // A raft log entry that fails its checksum or does not decode to the index it is stored under.
+  RaftLogCorrupted: 'KV:Raftstore:LogCorrupted',
   ReaderClosed: 'KV:Storage:ReaderClosed',
   IteratorInvalid: 'KV:Storage:IteratorInvalid',
   InvalidConfig: 'KV:Config:Invalid',
@@ -39,6 +43,8 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.ScanLimitTooLarge]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.BatchTooLarge]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.EngineKeyInvalid]: GrpcStatus.INVALID_ARGUMENT,
+  [ErrorCode.EngineCorrupted]: GrpcStatus.DATA_LOSS,
+  [ErrorCode.RaftLogCorrupted]: GrpcStatus.DATA_LOSS,
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
