@@ -8,6 +8,7 @@ import { parse as parseToml } from 'smol-toml';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
+import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS } from '../server/server-options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -36,6 +37,10 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
+  /** Calls one client connection may have open at once (HTTP/2 max concurrent streams). */
+  readonly maxConcurrentStreams: number;
+  /** Response bytes the server may hold unsent for slow clients before refusing large responses. */
+  readonly grpcMemoryQuotaBytes: number;
   readonly limits: Limits;
 }
 
@@ -52,6 +57,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   sync: true,
   logLevel: 'info',
   gracefulShutdownTimeoutMs: 10_000,
+  maxConcurrentStreams: DEFAULT_MAX_CONCURRENT_STREAMS,
+  grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
   limits: DEFAULT_LIMITS,
 };
 
@@ -73,6 +80,8 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
     'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
+    'max-concurrent-streams': (v, c) => (c.maxConcurrentStreams = expectCount('server.max-concurrent-streams', v)),
+    'grpc-memory-quota': (v, c) => (c.grpcMemoryQuotaBytes = expectSize('server.grpc-memory-quota', v)),
   },
   raftstore: {
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
@@ -167,6 +176,13 @@ function validate(config: NodeConfig): void {
   if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
   if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
   const { limits } = config;
+  if (config.maxConcurrentStreams < 1 || config.maxConcurrentStreams > 65_536) {
+    throw new ConfigError('server.max-concurrent-streams must be 1..65536');
+  }
+  // One response of the largest size must fit, or every such response would be refused.
+  if (config.grpcMemoryQuotaBytes < limits.maxMessageSizeBytes) {
+    throw new ConfigError('server.grpc-memory-quota must be at least server.max-message-size');
+  }
   if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
     throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);
   }

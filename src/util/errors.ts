@@ -14,6 +14,8 @@ export const ErrorCode = {
   ScanLimitTooLarge: 'KV:Server:ScanLimitTooLarge',
   Unimplemented: 'KV:Server:Unimplemented',
   ServerClosing: 'KV:Server:Closing',
+  /** The server-wide budget for unsent response bytes is used up (server.grpc-memory-quota). */
+  MemoryQuotaExceeded: 'KV:Server:MemoryQuotaExceeded',
   BatchTooLarge: 'KV:Engine:BatchTooLarge',
   EngineClosed: 'KV:Engine:Closed',
   EngineKeyInvalid: 'KV:Engine:KeyInvalid',
@@ -37,6 +39,7 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.EngineKeyInvalid]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.MemoryQuotaExceeded]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
 };
 
