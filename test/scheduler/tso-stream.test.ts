@@ -1,0 +1,188 @@
+/**
+ * Tso streams over real gRPC: every request is answered before a half-closed stream ends (also
+ * when the answer waits for the timestamp window to be saved), and a client that sends without
+ * reading stops being read instead of growing the server's memory.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Server, ServerCredentials, credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { ManualClock } from '../../src/env/clock.js';
+import { MemoryEngine } from '../../src/engine/memory-engine.js';
+import type { WriteOp, WriteOptions } from '../../src/engine/engine.js';
+import { SchedulerClient as GrpcSchedulerClient, SchedulerService, type TsoResponse } from '../../src/proto/schedulerpb.js';
+import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
+import { standaloneSchedulerService } from '../../src/scheduler/standalone-scheduler.js';
+import { TimestampOracle, type TsoPersistence } from '../../src/scheduler/tso.js';
+import { TSO_MAX_PENDING_REQUESTS_PER_STREAM } from '../../src/scheduler/tso-stream.js';
+import { CallTracker } from '../../src/server/grpc-service.js';
+import { silentLogger } from '../../src/log/logger.js';
+
+/** A gate that holds writes while shut. */
+class Gate {
+  private waiters: Array<() => void> = [];
+  private shut = false;
+  close(): void {
+    this.shut = true;
+  }
+  open(): void {
+    this.shut = false;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+  pass(): Promise<void> {
+    return this.shut ? new Promise((resolve) => this.waiters.push(resolve)) : Promise.resolve();
+  }
+}
+
+/** A memory engine whose writes (the Tso window save among them) wait at a gate. */
+class GatedEngine extends MemoryEngine {
+  constructor(readonly gate: Gate) {
+    super();
+  }
+  override async write(ops: readonly WriteOp[], options?: WriteOptions): Promise<void> {
+    await this.gate.pass();
+    return super.write(ops, options);
+  }
+}
+
+interface Outcome {
+  responses: TsoResponse[];
+  status: GrpcStatus;
+}
+
+/** Opens a Tso stream, sends `count` requests, half-closes, and collects everything until the status. */
+function sendAndHalfClose(client: GrpcSchedulerClient, clusterId: bigint, count: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const responses: TsoResponse[] = [];
+    const stream = client.tso();
+    stream.on('data', (r: TsoResponse) => responses.push(r));
+    stream.on('status', (s: { code: GrpcStatus }) => resolve({ responses, status: s.code }));
+    stream.on('error', (err: ServiceError) => resolve({ responses, status: err.code }));
+    for (let i = 0; i < count; i++) stream.write({ header: { clusterId }, count: 1 });
+    stream.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (predicate()) return resolve();
+      if (Date.now() > deadline) return reject(new Error('condition not reached'));
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** The standalone node's Scheduler service on its own server, over an oracle the test controls. */
+async function standaloneTso(persistence: TsoPersistence, clock: ManualClock, wrap?: (oracle: TimestampOracle) => TimestampOracle) {
+  const oracle = await TimestampOracle.start(clock, persistence);
+  const server = new Server();
+  const clusterId = 7n;
+  server.addService(
+    SchedulerService,
+    standaloneSchedulerService({
+      clusterId,
+      oracle: wrap ? wrap(oracle) : oracle,
+      advertiseAddr: () => 'unused',
+      tracker: new CallTracker(),
+      logger: silentLogger(),
+    }),
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const client = new GrpcSchedulerClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  cleanups.push(() => server.forceShutdown(), () => client.close());
+  return { client, clusterId };
+}
+
+describe('Tso stream: every request is answered before the stream ends', () => {
+  it('standalone: one request waiting for the window to be saved, then half-close: one answer, status OK', async () => {
+    const gate = new Gate();
+    let saved = 0;
+    const persistence: TsoPersistence = {
+      load: () => saved,
+      save: async (untilMs) => {
+        await gate.pass();
+        saved = untilMs;
+      },
+    };
+    const clock = new ManualClock(1_000_000);
+    const { client, clusterId } = await standaloneTso(persistence, clock);
+    // The window saved at start is used up: the next request waits for a save, which the gate holds.
+    clock.advance(60_000);
+    gate.close();
+    const outcome = sendAndHalfClose(client, clusterId, 1);
+    await sleep(300); // the half-close reaches the server while the save is held
+    gate.open();
+    const { responses, status } = await outcome;
+    expect(status).toBe(GrpcStatus.OK);
+    expect(responses).toHaveLength(1);
+    expect(responses[0]!.count).toBe(1);
+    expect(responses[0]!.timestamp!.physical).toBe(BigInt(clock.nowMs()));
+  });
+
+  it('scheduler: requests waiting for the window to be saved, then half-close: every answer, status OK', async () => {
+    const gate = new Gate();
+    const clock = new ManualClock(2_000_000);
+    const scheduler: SchedulerHandle = await startScheduler({ addr: '127.0.0.1:0', engine: new GatedEngine(gate), clock });
+    const client = new GrpcSchedulerClient(scheduler.addr, credentials.createInsecure());
+    cleanups.push(() => scheduler.close(), () => client.close());
+    clock.advance(60_000);
+    gate.close();
+    const outcome = sendAndHalfClose(client, scheduler.clusterId, 3);
+    await sleep(300);
+    gate.open();
+    const { responses, status } = await outcome;
+    expect(status).toBe(GrpcStatus.OK);
+    expect(responses).toHaveLength(3);
+  });
+});
+
+describe('Tso stream: a client that sends without reading is not read without bound', () => {
+  it('stops reading requests while answers pile up unread, and keeps answering other streams', async () => {
+    let allocations = 0;
+    const clock = new ManualClock(3_000_000);
+    let saved = 0;
+    const persistence: TsoPersistence = { load: () => saved, save: async (untilMs) => void (saved = untilMs) };
+    const { client, clusterId } = await standaloneTso(persistence, clock, (oracle) => {
+      const counting = Object.create(oracle) as TimestampOracle;
+      counting.allocate = (count: number) => {
+        allocations++;
+        return oracle.allocate(count);
+      };
+      return counting;
+    });
+
+    // Never reads: no 'data' listener, so grpc-js stops taking answers off the connection.
+    const sent = 100_000;
+    const greedy = client.tso();
+    greedy.on('error', () => {});
+    for (let i = 0; i < sent; i++) greedy.write({ header: { clusterId }, count: 1 });
+    cleanups.push(() => void greedy.cancel());
+
+    // Wait until the server has stopped allocating (no progress for a while).
+    const deadline = Date.now() + 30_000;
+    for (let last = -1; (allocations === 0 || allocations !== last) && Date.now() < deadline; ) {
+      last = allocations;
+      await sleep(500);
+    }
+    // Answers unread fill the HTTP/2 window (~64 KiB, ~2k answers) and the write buffer; then the
+    // server pauses. Without the bound it allocates every request it receives.
+    console.log(`tso: ${allocations} of ${sent} unread requests allocated`);
+    expect(allocations).toBeLessThan(20_000);
+    expect(allocations).toBeGreaterThan(TSO_MAX_PENDING_REQUESTS_PER_STREAM);
+
+    // Another stream on the same server still gets its answer.
+    const other = await sendAndHalfClose(client, clusterId, 1);
+    expect(other.status).toBe(GrpcStatus.OK);
+    expect(other.responses).toHaveLength(1);
+  });
+});
