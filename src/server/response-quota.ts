@@ -40,6 +40,11 @@ export class ResponseMemoryQuota {
     return this.usedBytes;
   }
 
+  /** No room left for a response larger than a small one. */
+  get isExhausted(): boolean {
+    return this.usedBytes + SMALL_RESPONSE_BYTES >= this.limitBytes;
+  }
+
   tryAcquire(sizeBytes: number): boolean {
     const ceiling = sizeBytes <= SMALL_RESPONSE_BYTES ? this.limitBytes + this.reserveBytes : this.limitBytes;
     if (this.usedBytes + sizeBytes > ceiling) return false;
@@ -72,11 +77,12 @@ export function acceptingEncodedResponses<T extends ServiceDefinition>(service: 
   return wrapped as T;
 }
 
+/** `sizeBytes` 0: refused before it ran. */
 function refusal(quota: ResponseMemoryQuota, sizeBytes: number) {
+  const what = sizeBytes > 0 ? `this ${sizeBytes}-byte response is refused` : 'this call is refused before it runs';
   const error = new TinyKvError(
     ErrorCode.MemoryQuotaExceeded,
-    `server is holding ${quota.inUseBytes} bytes of unsent responses (quota ${quota.limitBytes}); ` +
-      `this ${sizeBytes}-byte response is refused, retry later`,
+    `server is holding ${quota.inUseBytes} bytes of unsent responses (quota ${quota.limitBytes}); ${what}, retry later`,
     {},
     true,
   );
@@ -85,11 +91,24 @@ function refusal(quota: ResponseMemoryQuota, sizeBytes: number) {
   return { code: error.grpcStatus, details: `[${error.code}] ${error.message}`, metadata };
 }
 
+/**
+ * Methods whose answers are large by design (scans). While the quota is used up they are refused
+ * before any work is done, instead of being run only to have their answer refused.
+ */
+export const LARGE_RESPONSE_METHODS: ReadonlySet<string> = new Set([
+  '/tinykvpb.TinyKv/RawScan',
+  '/tinykvpb.TinyKv/KvScan',
+  '/tinykvpb.TinyKv/Coprocessor',
+  '/schedulerpb.Scheduler/ScanRegions',
+  '/schedulerpb.Scheduler/GetAllStores',
+]);
+
 /** Counts each unary response against `quota` from the moment it is sent until its call is over. */
 export function responseQuotaInterceptor(quota: ResponseMemoryQuota): ServerInterceptor {
   return (method, call: ServerInterceptingCallInterface) => {
     if (method.responseStream) return new ServerInterceptingCall(call);
     const serialize = method.responseSerialize as Serialize;
+    const large = LARGE_RESPONSE_METHODS.has(method.path);
     let heldBytes = 0;
     let over = false;
     const release = () => {
@@ -98,8 +117,16 @@ export function responseQuotaInterceptor(quota: ResponseMemoryQuota): ServerInte
       heldBytes = 0;
     };
     return new ServerInterceptingCall(call, {
-      // grpc-js reports cancel once the status has gone out after the data (or the stream closed).
-      start: (next) => next({ onCancel: release }),
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, forward) => {
+            // The handler never starts; grpc-js discards the request body.
+            if (large && quota.isExhausted) call.sendStatus(refusal(quota, 0));
+            else forward(metadata);
+          },
+          // grpc-js reports cancel once the status has gone out after the data (or the stream closed).
+          onCancel: release,
+        }),
       sendMessage: (message, next) => {
         // A handler that finishes after its call ended: grpc-js drops the message; hold nothing.
         if (over) {
