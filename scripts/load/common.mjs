@@ -5,10 +5,10 @@ import { resolve } from 'node:path';
 
 export const CLI = resolve('dist/src/cli/main.js');
 
-/** Starts `tinykv server <args>` and resolves with { child, addr } once it listens. */
-export function startServer(args) {
+/** Starts `tinykv <command> <args>` (server or scheduler) and resolves with { child, addr } once it listens. */
+export function startServer(args, command = 'server') {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, 'server', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [CLI, command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;

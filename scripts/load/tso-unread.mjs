@@ -1,15 +1,23 @@
 // Load: one Tso stream sends requests and never reads the answers. Reports the server's RSS.
-//   npm run build && node scripts/load/tso-unread.mjs [requests=2000000]
+//   npm run build && node scripts/load/tso-unread.mjs [requests=2000000] [server|scheduler]
 // A raw HTTP/2 client writes gRPC-framed TsoRequests as fast as the server takes them and never
 // reads its stream. Without a bound the server reads every request and buffers every answer;
 // with one it stops reading, the client's writes stop draining, and the server's RSS stays flat.
 import http2 from 'node:http2';
 import { credentials } from '@grpc/grpc-js';
 import { SchedulerClient, TsoRequest } from '../../dist/src/proto/schedulerpb.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { rssMiB, sleep, startServer } from './common.mjs';
 
 const total = Number(process.argv[2] ?? 2_000_000);
-const { child, addr } = await startServer(['--engine', 'memory', '--addr', '127.0.0.1:0', '--log-level', 'warn']);
+const target = process.argv[3] ?? 'server';
+const dataDir = mkdtempSync(join(tmpdir(), 'tso-unread-'));
+const { child, addr } =
+  target === 'scheduler'
+    ? await startServer(['--addr', '127.0.0.1:0', '--data-dir', dataDir], 'scheduler')
+    : await startServer(['--engine', 'memory', '--addr', '127.0.0.1:0', '--log-level', 'warn']);
 
 function frame(message) {
   const out = Buffer.alloc(5 + message.length);
@@ -77,4 +85,5 @@ try {
   client.close();
 } finally {
   child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
 }
