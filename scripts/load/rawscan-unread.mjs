@@ -1,5 +1,6 @@
 // Load: many RawScan calls on one HTTP/2 connection whose responses are never read.
 //   npm run build && node scripts/load/rawscan-unread.mjs [calls=1000] [server flags...]
+//   VALUES=400 makes every answer ~4 MB (the default limits.max-scan-response-size) instead of ~1.3 MB.
 // HTTP/2 flow control keeps every unread response in the server. Without a bound its RSS grows by
 // calls x response size; with the quota (server.grpc-memory-quota) and the stream limit
 // (server.max-concurrent-streams) it stays near idle + quota, and other clients keep being answered.
@@ -18,8 +19,9 @@ const unary = (fn) => new Promise((res, rej) => fn((e, r) => (e ? rej(e) : res(r
 try {
   const client = new TinyKvClient(addr, credentials.createInsecure());
   // 130 values of 10 KiB: each scan answers about 1.3 MB.
+  const values = Number(process.env.VALUES ?? 130);
   const value = Buffer.alloc(10 * 1024, 7);
-  for (let i = 0; i < 130; i++) {
+  for (let i = 0; i < values; i++) {
     const key = Buffer.from(`key-${String(i).padStart(4, '0')}`);
     await unary((cb) => client.rawPut({ key, value, cf: 'default' }, cb));
   }

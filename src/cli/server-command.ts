@@ -60,7 +60,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
     .option('--max-concurrent-streams <n>', 'calls one client connection may have open at once (default 1024)', parseCount)
-    .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 192MiB)', parseSize)
+    .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 128MiB)', parseSize)
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
     .action(async (flags: ServerFlags) => {

@@ -38,7 +38,7 @@ export interface StartSchedulerOptions extends SchedulerCoreOptions {
   readonly maxMessageSizeBytes?: number;
   /** Calls one client connection may have open at once (default 1024). */
   readonly maxConcurrentStreams?: number;
-  /** Unsent unary response bytes held for slow clients before large responses are refused (default 192 MiB). */
+  /** Unsent unary response bytes held for slow clients before large responses are refused (default 128 MiB). */
   readonly grpcMemoryQuotaBytes?: number;
   readonly logger?: Logger;
 }

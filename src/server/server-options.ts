@@ -6,7 +6,7 @@ import type { ServerOptions } from '@grpc/grpc-js';
 import { ResponseMemoryQuota, responseQuotaInterceptor } from './response-quota.js';
 
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024;
-export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 192 * 1024 * 1024;
+export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 128 * 1024 * 1024;
 
 export interface GrpcServerBounds {
   readonly maxReceiveMessageBytes: number;
