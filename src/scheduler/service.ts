@@ -63,7 +63,6 @@ import {
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
 import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
-import { isTinyKvError } from '../util/errors.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
 import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';

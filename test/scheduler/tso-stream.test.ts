@@ -28,6 +28,9 @@ class Gate {
     this.shut = false;
     for (const wake of this.waiters.splice(0)) wake();
   }
+  get waiting(): number {
+    return this.waiters.length;
+  }
   pass(): Promise<void> {
     return this.shut ? new Promise((resolve) => this.waiters.push(resolve)) : Promise.resolve();
   }
@@ -49,8 +52,11 @@ interface Outcome {
   status: GrpcStatus;
 }
 
-/** Opens a Tso stream, sends `count` requests, half-closes, and collects everything until the status. */
-function sendAndHalfClose(client: GrpcSchedulerClient, clusterId: bigint, count: number): Promise<Outcome> {
+/**
+ * Opens a Tso stream, sends `count` requests, half-closes once `beforeHalfClose` resolves, and
+ * collects everything until the status.
+ */
+function sendAndHalfClose(client: GrpcSchedulerClient, clusterId: bigint, count: number, beforeHalfClose = Promise.resolve()): Promise<Outcome> {
   return new Promise((resolve) => {
     const responses: TsoResponse[] = [];
     const stream = client.tso();
@@ -58,22 +64,18 @@ function sendAndHalfClose(client: GrpcSchedulerClient, clusterId: bigint, count:
     stream.on('status', (s: { code: GrpcStatus }) => resolve({ responses, status: s.code }));
     stream.on('error', (err: ServiceError) => resolve({ responses, status: err.code }));
     for (let i = 0; i < count; i++) stream.write({ header: { clusterId }, count: 1 });
-    stream.end();
+    void beforeHalfClose.then(() => stream.end());
   });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+async function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (predicate()) return resolve();
-      if (Date.now() > deadline) return reject(new Error('condition not reached'));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await sleep(10);
+  }
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -116,12 +118,15 @@ describe('Tso stream: every request is answered before the stream ends', () => {
       },
     };
     const clock = new ManualClock(1_000_000);
-    const { client, clusterId, port } = await standaloneTso(persistence, clock);
+    const { client, clusterId } = await standaloneTso(persistence, clock);
     // The window saved at start is used up: the next request waits for a save, which the gate holds.
     clock.advance(60_000);
     gate.close();
-    const outcome = sendAndHalfClose(client, clusterId, 1);
-    await sleep(300); // the half-close reaches the server while the save is held
+    // Half-close only once the request waits for the save; give the half-close time to arrive
+    // before the save completes (without the fix the stream ends right then, unanswered).
+    const outcome = sendAndHalfClose(client, clusterId, 1, until(() => gate.waiting > 0));
+    await until(() => gate.waiting > 0);
+    await sleep(300);
     gate.open();
     const { responses, status } = await outcome;
     expect(status).toBe(GrpcStatus.OK);
@@ -138,7 +143,8 @@ describe('Tso stream: every request is answered before the stream ends', () => {
     cleanups.push(() => scheduler.close(), () => client.close());
     clock.advance(60_000);
     gate.close();
-    const outcome = sendAndHalfClose(client, scheduler.clusterId, 3);
+    const outcome = sendAndHalfClose(client, scheduler.clusterId, 3, until(() => gate.waiting > 0));
+    await until(() => gate.waiting > 0);
     await sleep(300);
     gate.open();
     const { responses, status } = await outcome;
