@@ -85,7 +85,15 @@ export function registerServerCommand(program: Command, print: (text: string) =>
       let scheduler: SchedulerHandle | undefined;
       if (flags.embeddedScheduler && !config.standalone) {
         const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;
-        scheduler = await startScheduler({ addr, dataDir: join(config.dataDir, 'scheduler'), initialStores: 1, sync: config.sync, logger });
+        scheduler = await startScheduler({
+          addr,
+          dataDir: join(config.dataDir, 'scheduler'),
+          initialStores: 1,
+          sync: config.sync,
+          maxConcurrentStreams: config.maxConcurrentStreams,
+          grpcMemoryQuotaBytes: config.grpcMemoryQuotaBytes,
+          logger,
+        });
         config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
         print(`embedded scheduler at ${scheduler.addr}`);
       }
