@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigError, ENGINE_KINDS, LOG_LEVELS, type EngineKind, type LogLevel } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
+import { parseSizeBytes } from '../config/units.js';
 import { BYTE_ENCODINGS, decodeArg, type ByteEncoding } from './output.js';
 import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { MAX_INITIAL_REGIONS, MAX_INITIAL_STORES, resolveSplitKeys } from '../scheduler/bootstrap.js';
@@ -25,6 +26,8 @@ interface SchedulerFlags {
   splitKeyEncoding: ByteEncoding;
   logLevel: LogLevel;
   engine: EngineKind;
+  maxConcurrentStreams?: number;
+  grpcMemoryQuota?: number;
 }
 
 /** Seams for running the command in-process (tests): a logger, and a promise that stops it like a signal. */
@@ -41,6 +44,14 @@ function intIn(flag: string, min: number, max: number) {
       throw new InvalidArgumentError(`${flag} must be an integer in ${min}..${max}, got "${value}"`);
     }
     return n;
+  };
+}
+
+function sizeArg(flag: string) {
+  return (value: string): number => {
+    const bytes = parseSizeBytes(value);
+    if (bytes === undefined || bytes < 1) throw new InvalidArgumentError(`${flag} must be a size such as 128MiB, got "${value}"`);
+    return bytes;
   };
 }
 
@@ -83,6 +94,8 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     .addOption(new Option('--split-key-encoding <encoding>', 'how --split-keys are written').choices(BYTE_ENCODINGS).default('utf8'))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--engine <kind>', 'storage engine (memory keeps nothing)').choices(ENGINE_KINDS).default('lmdb'))
+    .option('--max-concurrent-streams <n>', 'calls one client connection may have open at once (default 1024)', intIn('--max-concurrent-streams', 1, 65_536))
+    .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 128MiB)', sizeArg('--grpc-memory-quota'))
     .action(async (flags: SchedulerFlags) => {
       checkAddr(flags.addr);
       const splitKeys = splitKeysFromFlags(flags);
@@ -93,6 +106,8 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
         engine: flags.engine,
         initialStores: flags.initialStores,
         splitKeys,
+        maxConcurrentStreams: flags.maxConcurrentStreams,
+        grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
         logger,
       });
       print(`tinykv scheduler listening on ${scheduler.addr}`);

@@ -7,6 +7,7 @@ import { ClusterNode } from '../server/cluster-node.js';
 import { startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { createLogger } from '../log/logger.js';
 import { UsageError } from './output.js';
+import { parseSizeBytes } from '../config/units.js';
 
 function parseCountOrZero(text: string): number {
   return text === '0' ? 0 : parseCount(text);
@@ -18,7 +19,15 @@ function parseCount(text: string): number {
   return value;
 }
 
+function parseSize(text: string): number {
+  const value = parseSizeBytes(text);
+  if (value === undefined || value < 1) throw new UsageError(`expected a size such as 256MiB, got "${text}"`);
+  return value;
+}
+
 interface ServerFlags {
+  maxConcurrentStreams?: number;
+  grpcMemoryQuota?: number;
   standalone?: boolean;
   scheduler?: string;
   embeddedScheduler?: string | true;
@@ -50,6 +59,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
+    .option('--max-concurrent-streams <n>', 'calls one client connection may have open at once (default 1024)', parseCount)
+    .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 128MiB)', parseSize)
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
     .action(async (flags: ServerFlags) => {
@@ -65,6 +76,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         raftBaseTickMs: flags.raftBaseTickMs,
         raftPollers: flags.raftPollers,
         applyPollers: flags.applyPollers,
+        maxConcurrentStreams: flags.maxConcurrentStreams,
+        grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
@@ -72,7 +85,15 @@ export function registerServerCommand(program: Command, print: (text: string) =>
       let scheduler: SchedulerHandle | undefined;
       if (flags.embeddedScheduler && !config.standalone) {
         const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;
-        scheduler = await startScheduler({ addr, dataDir: join(config.dataDir, 'scheduler'), initialStores: 1, sync: config.sync, logger });
+        scheduler = await startScheduler({
+          addr,
+          dataDir: join(config.dataDir, 'scheduler'),
+          initialStores: 1,
+          sync: config.sync,
+          maxConcurrentStreams: config.maxConcurrentStreams,
+          grpcMemoryQuotaBytes: config.grpcMemoryQuotaBytes,
+          logger,
+        });
         config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
         print(`embedded scheduler at ${scheduler.addr}`);
       }

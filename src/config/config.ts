@@ -9,6 +9,7 @@ import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
 import { DEFAULT_SNAPSHOT_RECV_LIMITS } from '../transport/snapshot-receiver.js';
+import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS } from '../server/server-options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -37,6 +38,10 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
+  /** Calls one client connection may have open at once (HTTP/2 max concurrent streams). */
+  readonly maxConcurrentStreams: number;
+  /** Response bytes the server may hold unsent for slow clients before refusing large responses. */
+  readonly grpcMemoryQuotaBytes: number;
   readonly limits: Limits;
   // Receiving snapshots (see src/transport/snapshot-receiver.ts).
   /** Largest snapshot received. */
@@ -64,6 +69,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   sync: true,
   logLevel: 'info',
   gracefulShutdownTimeoutMs: 10_000,
+  maxConcurrentStreams: DEFAULT_MAX_CONCURRENT_STREAMS,
+  grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
   limits: DEFAULT_LIMITS,
   snapMaxSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxSizeBytes,
   snapMaxTotalSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxTotalSizeBytes,
@@ -96,6 +103,8 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'concurrent-recv-snap-limit': (v, c) => (c.snapConcurrentRecvLimit = expectCount('server.concurrent-recv-snap-limit', v)),
     'snap-recv-idle-timeout': (v, c) => (c.snapRecvIdleTimeoutMs = expectDuration('server.snap-recv-idle-timeout', v)),
     'snap-recv-timeout': (v, c) => (c.snapRecvTimeoutMs = expectDuration('server.snap-recv-timeout', v)),
+    'max-concurrent-streams': (v, c) => (c.maxConcurrentStreams = expectCount('server.max-concurrent-streams', v)),
+    'grpc-memory-quota': (v, c) => (c.grpcMemoryQuotaBytes = expectSize('server.grpc-memory-quota', v)),
   },
   raftstore: {
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
@@ -191,6 +200,13 @@ function validate(config: NodeConfig): void {
   if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
   validateSnapshotRecv(config);
   const { limits } = config;
+  if (config.maxConcurrentStreams < 1 || config.maxConcurrentStreams > 65_536) {
+    throw new ConfigError('server.max-concurrent-streams must be 1..65536');
+  }
+  // One response of the largest size must fit, or every such response would be refused.
+  if (config.grpcMemoryQuotaBytes < limits.maxMessageSizeBytes) {
+    throw new ConfigError('server.grpc-memory-quota must be at least server.max-message-size');
+  }
   if (limits.maxKeySizeBytes < 1 || limits.maxKeySizeBytes > MAX_CONFIGURABLE_KEY_SIZE_BYTES) {
     throw new ConfigError(`limits.max-key-size must be 1..${MAX_CONFIGURABLE_KEY_SIZE_BYTES} bytes`);
   }

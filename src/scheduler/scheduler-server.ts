@@ -13,6 +13,8 @@ import { SchedulerService } from '../proto/schedulerpb.js';
 import { CallTracker } from '../server/grpc-service.js';
 import { DataDirLock } from '../server/data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
+import { acceptingEncodedResponses } from '../server/response-quota.js';
+import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS, boundedServerOptions } from '../server/server-options.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
@@ -35,6 +37,10 @@ export interface StartSchedulerOptions extends SchedulerCoreOptions {
   /** How long `close()` waits for calls in flight before cancelling them (default 10 s). */
   readonly gracefulShutdownTimeoutMs?: number;
   readonly maxMessageSizeBytes?: number;
+  /** Calls one client connection may have open at once (default 1024). */
+  readonly maxConcurrentStreams?: number;
+  /** Unsent unary response bytes held for slow clients before large responses are refused (default 128 MiB). */
+  readonly grpcMemoryQuotaBytes?: number;
   readonly logger?: Logger;
 }
 
@@ -68,13 +74,16 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     const core = await SchedulerCore.open(engine, { ...options, logger });
     const tracker = new CallTracker();
     const maxMessageSizeBytes = options.maxMessageSizeBytes ?? 16 * 1024 * 1024;
-    const server = new Server({
-      'grpc.max_receive_message_length': maxMessageSizeBytes,
-      'grpc.max_send_message_length': maxMessageSizeBytes,
+    const { options: serverOptions } = boundedServerOptions({
+      maxReceiveMessageBytes: maxMessageSizeBytes,
+      maxSendMessageBytes: maxMessageSizeBytes,
+      maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+      memoryQuotaBytes: Math.max(options.grpcMemoryQuotaBytes ?? DEFAULT_GRPC_MEMORY_QUOTA_BYTES, maxMessageSizeBytes),
     });
+    const server = new Server(serverOptions);
     let boundAddr = addr;
     const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
-    server.addService(SchedulerService, service.implementation);
+    server.addService(acceptingEncodedResponses(SchedulerService), service.implementation);
     const port = await bind(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');

@@ -63,10 +63,9 @@ import {
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
 import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
-import { isTinyKvError } from '../util/errors.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
-import { tsoResponse } from './tso.js';
+import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';
 import type { HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, isSchedulerError } from './errors.js';
 import { notBootstrapped } from './bootstrap.js';
@@ -93,7 +92,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
   const { core, tracker, logger } = deps;
   const clusterId = core.clusterId;
   const okHeader = () => ResponseHeader.fromPartial({ clusterId });
-  const tsoCalls = new Set<ServerDuplexStream<TsoRequest, TsoResponse>>();
+  const tsoStreams = new Set<TsoStreamHandle>();
 
   const checkHeader = (header: RequestHeader | undefined): void => {
     const got = header?.clusterId ?? 0n;
@@ -216,35 +215,14 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
   };
 
   function serveTso(call: ServerDuplexStream<TsoRequest, TsoResponse>): void {
-    tsoCalls.add(call);
-    const forget = () => tsoCalls.delete(call);
-    call.on('data', (request: TsoRequest) => {
-      if (!tsoCalls.has(call)) return; // failed or closed: ignore what is still in flight
-      try {
-        checkHeader(request.header);
-      } catch (err) {
-        forget();
-        call.emit('error', toServiceError(err));
-        return;
-      }
-      core.allocTimestamp(request.count).then(
-        (ts) => {
-          if (call.cancelled || !tsoCalls.has(call)) return;
-          call.write(tsoResponse(okHeader(), request.count, ts));
-        },
-        (err: unknown) => {
-          if (!isTinyKvError(err)) logger.error({ err }, 'tso allocation failed');
-          forget();
-          call.emit('error', toServiceError(err));
-        },
-      );
+    const handle = serveTsoStream(call, {
+      allocate: (count) => core.allocTimestamp(count),
+      header: okHeader,
+      check: (request) => checkHeader(request.header),
+      logger,
+      onDone: () => tsoStreams.delete(handle),
     });
-    call.on('end', () => {
-      forget();
-      call.end();
-    });
-    call.on('error', forget);
-    call.on('cancelled', forget);
+    tsoStreams.add(handle);
   }
 
   function serveRegionHeartbeat(call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>): void {
@@ -299,10 +277,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
     implementation,
     closeStreams: () => {
       core.streams.closeAll();
-      for (const call of [...tsoCalls]) {
-        tsoCalls.delete(call);
-        call.end();
-      }
+      for (const stream of [...tsoStreams]) stream.close();
     },
   };
 }

@@ -15,9 +15,9 @@ import {
 } from '../proto/schedulerpb.js';
 import type { Engine } from '../engine/engine.js';
 import type { Clock } from '../env/clock.js';
-import { isTinyKvError } from '../util/errors.js';
-import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
-import { TimestampOracle, tsoResponse } from './tso.js';
+import { CallTracker, unary, unimplementedService } from '../server/grpc-service.js';
+import { TimestampOracle } from './tso.js';
+import { serveTsoStream } from './tso-stream.js';
 
 const TSO_SAVED_UNTIL_KEY = Buffer.from('scheduler/tso-saved-until-ms');
 const CLUSTER_ID_KEY = Buffer.from('scheduler/cluster-id');
@@ -69,18 +69,7 @@ export function standaloneSchedulerService(deps: StandaloneSchedulerDeps): Untyp
       deps.logger,
     ),
     tso: (call: ServerDuplexStream<TsoRequest, TsoResponse>) => {
-      call.on('data', (request: TsoRequest) => {
-        deps.oracle.allocate(request.count).then(
-          (ts) => {
-            call.write(tsoResponse(header()!, request.count, ts));
-          },
-          (err: unknown) => {
-            if (!isTinyKvError(err)) deps.logger.error({ err }, 'tso allocation failed');
-            call.emit('error', toServiceError(err));
-          },
-        );
-      });
-      call.on('end', () => call.end());
+      serveTsoStream(call, { allocate: (count) => deps.oracle.allocate(count), header: () => header()!, logger: deps.logger });
     },
   };
 }

@@ -27,6 +27,8 @@ import { workerFileUrl } from '../util/worker-path.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
+import { boundedServerOptions } from './server-options.js';
+import { acceptingEncodedResponses } from './response-quota.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
@@ -118,12 +120,15 @@ export class ClusterNode {
         store = local;
       }
       const tracker = new CallTracker();
-      const server = new Server({
-        'grpc.max_receive_message_length': Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
-        'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
+      const { options } = boundedServerOptions({
+        maxReceiveMessageBytes: Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
+        maxSendMessageBytes: config.limits.maxMessageSizeBytes,
+        maxConcurrentStreams: config.maxConcurrentStreams,
+        memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
+      const server = new Server(options);
       const storage = new RaftKvStorage(store);
-      server.addService(rawRaftService, {
+      server.addService(acceptingEncodedResponses(rawRaftService), {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => store.onRaftMessageBytes(message)),
         batchRaft: batchRaftStreamHandler((message) => store.onRaftMessageBytes(message)),

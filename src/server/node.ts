@@ -19,6 +19,8 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { boundedServerOptions } from './server-options.js';
+import { acceptingEncodedResponses } from './response-quota.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -44,14 +46,17 @@ export class TinyKvNode {
       const clusterId = await loadClusterId(engine, systemClock, Math.random);
       const oracle = await startOracle(engine, systemClock);
       const tracker = new CallTracker();
-      const server = new Server({
-        'grpc.max_receive_message_length': config.limits.maxMessageSizeBytes,
-        'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
+      const { options } = boundedServerOptions({
+        maxReceiveMessageBytes: config.limits.maxMessageSizeBytes,
+        maxSendMessageBytes: config.limits.maxMessageSizeBytes,
+        maxConcurrentStreams: config.maxConcurrentStreams,
+        memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
+      const server = new Server(options);
       let boundAddr = config.addr;
-      server.addService(TinyKvService, tinyKvImplementation(storage, config, tracker, logger));
+      server.addService(acceptingEncodedResponses(TinyKvService), tinyKvImplementation(storage, config, tracker, logger));
       server.addService(
-        SchedulerService,
+        acceptingEncodedResponses(SchedulerService),
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),
       );
       const port = await bind(server, config.addr);

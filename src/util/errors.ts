@@ -14,6 +14,8 @@ export const ErrorCode = {
   ScanLimitTooLarge: 'KV:Server:ScanLimitTooLarge',
   Unimplemented: 'KV:Server:Unimplemented',
   ServerClosing: 'KV:Server:Closing',
+  /** The server-wide budget for unsent response bytes is used up (server.grpc-memory-quota). */
+  MemoryQuotaExceeded: 'KV:Server:MemoryQuotaExceeded',
   BatchTooLarge: 'KV:Engine:BatchTooLarge',
   EngineClosed: 'KV:Engine:Closed',
   EngineKeyInvalid: 'KV:Engine:KeyInvalid',
@@ -47,6 +49,7 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.RaftLogCorrupted]: GrpcStatus.DATA_LOSS,
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.MemoryQuotaExceeded]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.SnapshotRecvBusy]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.SnapshotTooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,

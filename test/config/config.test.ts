@@ -33,6 +33,14 @@ describe('config', () => {
     });
   });
 
+  it('reads the slow-client bounds from [server]', () => {
+    withFile('[server]\nmax-concurrent-streams = 64\ngrpc-memory-quota = "64MiB"\n', (path) => {
+      const config = loadConfig({ configFile: path });
+      expect(config.maxConcurrentStreams).toBe(64);
+      expect(config.grpcMemoryQuotaBytes).toBe(64 * 1024 * 1024);
+    });
+  });
+
   it('parses human sizes and durations', () => {
     expect(parseSizeBytes('1MiB')).toBe(1024 * 1024);
     expect(parseSizeBytes('4KB')).toBe(4000);
@@ -52,6 +60,8 @@ describe('config', () => {
     ['[server]\nadress = "x"\n', 'unknown key server.adress'],
     ['[server\n', 'not valid TOML'],
     ['[server]\ngraceful-shutdown-timeout = "forever"\n', 'must be a duration'],
+    ['[server]\nmax-concurrent-streams = 0\n', 'server.max-concurrent-streams must be 1..65536'],
+    ['[server]\ngrpc-memory-quota = "1MiB"\n', 'server.grpc-memory-quota must be at least server.max-message-size'],
   ];
   it.each(invalid)('rejects %j', (text, message) => {
     withFile(text, (path) => {
