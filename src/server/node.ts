@@ -18,6 +18,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { listenError } from './listen-error.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -36,6 +37,7 @@ export class TinyKvNode {
   static async start(config: NodeConfig, logger: Logger): Promise<TinyKvNode> {
     const lock = config.engine === 'lmdb' ? DataDirLock.acquire(config.dataDir) : undefined;
     let storage: Storage | undefined;
+    let server: Server | undefined;
     try {
       const engine = openEngine(config);
       storage = new StandaloneStorage(engine);
@@ -43,7 +45,7 @@ export class TinyKvNode {
       const clusterId = await loadClusterId(engine, systemClock, Math.random);
       const oracle = await startOracle(engine, systemClock);
       const tracker = new CallTracker();
-      const server = new Server({
+      server = new Server({
         'grpc.max_receive_message_length': config.limits.maxMessageSizeBytes,
         'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
       });
@@ -59,6 +61,8 @@ export class TinyKvNode {
       logger.info({ addr: node.addr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' }, 'tinykv node serving');
       return node;
     } catch (err) {
+      // All or nothing: whatever was started is stopped before the error goes up.
+      server?.forceShutdown();
       await storage?.stop().catch(() => {});
       lock?.release();
       throw err;
@@ -97,7 +101,7 @@ function openEngine(config: NodeConfig): Engine {
 
 function bind(server: Server, addr: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port)));
   });
 }
 

@@ -20,6 +20,8 @@ export const ErrorCode = {
   ReaderClosed: 'KV:Storage:ReaderClosed',
   IteratorInvalid: 'KV:Storage:IteratorInvalid',
   InvalidConfig: 'KV:Config:Invalid',
+  /** The server could not listen on its address (in use, not allowed); the node does not start. */
+  ListenFailed: 'KV:Server:ListenFailed',
   AssertionFailed: 'KV:Internal:AssertionFailed',
 } as const;
 
@@ -38,6 +40,7 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.ListenFailed]: GrpcStatus.UNAVAILABLE,
 };
 
 export class TinyKvError extends Error {
