@@ -12,6 +12,7 @@ import { MemoryEngine } from '../engine/memory-engine.js';
 import { SchedulerService } from '../proto/schedulerpb.js';
 import { CallTracker } from '../server/grpc-service.js';
 import { DataDirLock } from '../server/data-dir-lock.js';
+import { listenError } from '../server/listen-error.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
@@ -120,6 +121,6 @@ function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerO
 
 function bind(server: Server, addr: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port)));
   });
 }

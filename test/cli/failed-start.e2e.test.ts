@@ -133,6 +133,19 @@ describe('a failed start stops everything and exits with one line', () => {
     );
   });
 
+  it('scheduler and embedded scheduler: address taken -> exit 1 promptly with one line', async () => {
+    const addr = await takePort();
+    await expectOneLineFailure(['scheduler', '--addr', addr, '--data-dir', newDir()], 1, new RegExp(`^error: cannot listen on ${addr}: address already in use`), 15_000);
+    const dataDir = newDir();
+    await expectOneLineFailure(
+      ['server', '--embedded-scheduler', addr, '--addr', '127.0.0.1:0', '--data-dir', dataDir],
+      1,
+      new RegExp(`^error: cannot listen on ${addr}: address already in use`),
+      15_000,
+    );
+    expect(existsSync(join(dataDir, 'tinykv.pid'))).toBe(false);
+  });
+
   it('--log-level debug adds the stack trace', async () => {
     const addr = await takePort();
     const result = await runCli(['server', '--standalone', '--addr', addr, '--data-dir', newDir(), '--log-level', 'debug']);
