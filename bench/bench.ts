@@ -53,6 +53,11 @@ export interface BenchHooks {
   readonly progress?: Progress;
   /** Status lines (connecting, preloading, ...); the CLI sends them to stderr. */
   readonly log?: (line: string) => void;
+  /**
+   * Stops the bench early (the CLI aborts it on Ctrl-C): the run in progress ends, no further
+   * runs start, and the report holds what was measured, marked `interrupted`.
+   */
+  readonly signal?: AbortSignal;
   /** Builds a target; tests and embedders may swap one in. */
   readonly createTarget?: (name: TargetName, config: BenchConfig, connections: number) => BenchTarget;
 }
@@ -148,6 +153,7 @@ export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Pro
   const targets: BenchTarget[] = [];
   try {
     for (const name of config.targets) {
+      if (hooks.signal?.aborted) break;
       log(`${name}: connecting`);
       let target: BenchTarget;
       try {
@@ -161,7 +167,7 @@ export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Pro
       // The no-op server stores nothing, so there is nothing to preload.
       if (needsPreload && name !== 'noop') {
         log(`${name}: preloading ${workload.keyspace} keys`);
-        const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), progress).catch((err: unknown) => {
+        const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), progress, undefined, hooks.signal).catch((err: unknown) => {
           throw new BenchError(describeError(err), { cause: err });
         });
         log(`${name}: preloaded in ${Math.round(elapsedMs)} ms`);
@@ -173,15 +179,27 @@ export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Pro
         const merged = new Map<BenchTarget, RunResult>();
         for (let round = 1; round <= rounds; round++) {
           for (const target of targets) {
+            if (hooks.signal?.aborted) break;
             const name = target.name;
             const label = `${name} ${op} x${clients}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`;
             const result = await runWorkload(
               target,
               workload,
-              { op, clients, durationMs: config.durationMs, count: config.count, warmupMs: config.warmupMs, stallTimeoutMs: config.stallTimeoutMs, label },
+              {
+                op,
+                clients,
+                durationMs: config.durationMs,
+                count: config.count,
+                warmupMs: config.warmupMs,
+                stallTimeoutMs: config.stallTimeoutMs,
+                label,
+                signal: hooks.signal,
+              },
               progress,
             );
-            log(`${label}: ${Math.round(result.opsPerSec)} ops/s, ${result.errors} errors`);
+            // A run interrupted before it measured anything adds nothing to the report.
+            if (hooks.signal?.aborted && result.ops === 0 && result.errors === 0) continue;
+            log(`${label}: ${Math.round(result.opsPerSec)} ops/s, ${result.errors} errors${hooks.signal?.aborted ? ' (interrupted)' : ''}`);
             const previous = merged.get(target);
             merged.set(target, previous ? mergeRuns(previous, result) : result);
           }
@@ -193,7 +211,18 @@ export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Pro
     for (const target of targets) await target.close().catch(() => {});
   }
 
-  const report: BenchReport = { tool: 'tinykv-bench', version: 1, startedAt, machine, settings, targets: where, results: buildResults(runs, settings) };
+  const report: BenchReport = {
+    tool: 'tinykv-bench',
+    version: 1,
+    startedAt,
+    machine,
+    settings,
+    targets: where,
+    results: buildResults(runs, settings),
+    ...(hooks.signal?.aborted ? { interrupted: true } : {}),
+  };
+  // Interrupted: what was measured is the answer, whatever it holds.
+  if (report.interrupted) return report;
   const failed = report.results.filter((r) => r.ops === 0 && (r.errors > 0 || r.stalled));
   if (failed.length > 0) {
     const which = failed.map((r) => `${r.target} ${r.op} x${r.clients}: ${r.firstError ?? 'failed'}`).join('; ');

@@ -85,6 +85,8 @@ export interface BenchReport {
   /** Where each target ran (addresses, connections, process). */
   readonly targets: Partial<Record<TargetName, string>>;
   readonly results: BenchResultJson[];
+  /** Set when the bench was stopped (Ctrl-C) before every run finished: the results measured until then. */
+  readonly interrupted?: boolean;
 }
 
 export function machineInfo(): MachineInfo {
@@ -197,6 +199,7 @@ export function formatTable(report: BenchReport): string {
   lines.push(`machine:  ${describeMachine(report.machine)} (client and servers share it)`);
   lines.push(`settings: ${describeSettings(report.settings)}`);
   for (const [name, where] of Object.entries(report.targets)) lines.push(`${`${name}:`.padEnd(9)} ${where}`);
+  if (report.interrupted) lines.push('INTERRUPTED: stopped with Ctrl-C; the results are what was measured until then');
   lines.push('');
 
   const ratioTo = report.results.find((r) => r.ratioTo)?.ratioTo;

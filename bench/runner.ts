@@ -22,6 +22,11 @@ export interface RunSpec {
   readonly stallTimeoutMs?: number;
   /** Label for progress, e.g. "noop put x64". */
   readonly label?: string;
+  /**
+   * Ends the run early (Ctrl-C): the loops stop, calls in flight are cancelled and not counted,
+   * and the result covers what was measured until then.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -57,6 +62,8 @@ interface PhaseState {
   misses: number;
   stop: boolean;
   stalled: boolean;
+  /** Stopped by the caller's signal: calls cut short then are neither ops nor errors. */
+  interrupted: boolean;
   firstError: string | undefined;
 }
 
@@ -76,12 +83,13 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
     const warm = newState();
     progress.begin(`${label} (warmup)`, spec.warmupMs, 'ms');
     const start = performance.now();
-    await watch(target, warm, start, stallMs, progress, 'ms', () =>
+    await watch(target, warm, start, stallMs, progress, 'ms', spec.signal, () =>
       runLoops(target, workload, spec, warm, { deadline: start + spec.warmupMs }, undefined, 1),
     );
     progress.end();
     if (warm.stalled) return stalledResult(spec, warm, performance.now() - start);
   }
+  if (spec.signal?.aborted) return emptyResult(spec);
 
   const state = newState();
   const latency = new LatencyHistogram();
@@ -91,7 +99,7 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
   const cpuStart = process.cpuUsage();
   const start = performance.now();
   const limits: PhaseLimits = spec.durationMs !== undefined ? { deadline: start + spec.durationMs } : { count: spec.count! };
-  await watch(target, state, start, stallMs, progress, unit, () => runLoops(target, workload, spec, state, limits, { latency, byCall }, 2));
+  await watch(target, state, start, stallMs, progress, unit, spec.signal, () => runLoops(target, workload, spec, state, limits, { latency, byCall }, 2));
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
   progress.end();
@@ -122,6 +130,7 @@ export async function preloadKeyspace(
   concurrency: number,
   progress: Progress = silentProgress,
   label = `${target.name} preload`,
+  signal?: AbortSignal,
 ): Promise<{ elapsedMs: number }> {
   const start = performance.now();
   let next = 0;
@@ -130,7 +139,7 @@ export async function preloadKeyspace(
   progress.begin(label, workload.keyspace, 'ops');
   const timer = setInterval(() => progress.update(done, done, (done * 1000) / (performance.now() - start)), TICK_MS);
   const loop = async (lane: number) => {
-    while (failure === undefined && next < workload.keyspace) {
+    while (failure === undefined && next < workload.keyspace && !signal?.aborted) {
       const i = next++;
       try {
         await target.put(workload.keyAt(i), workload.value, lane);
@@ -158,7 +167,22 @@ function validateSpec(spec: RunSpec): void {
 }
 
 function newState(): PhaseState {
-  return { issued: 0, done: 0, errors: 0, misses: 0, stop: false, stalled: false, firstError: undefined };
+  return { issued: 0, done: 0, errors: 0, misses: 0, stop: false, stalled: false, interrupted: false, firstError: undefined };
+}
+
+/** A run interrupted before its measured phase began: nothing measured. */
+function emptyResult(spec: RunSpec): RunResult {
+  return {
+    op: spec.op,
+    clients: spec.clients,
+    ops: 0,
+    errors: 0,
+    misses: 0,
+    elapsedMs: 0,
+    opsPerSec: 0,
+    latency: new LatencyHistogram(),
+    clientCpuUsPerOp: 0,
+  };
 }
 
 function stalledResult(spec: RunSpec, state: PhaseState, elapsedMs: number): RunResult {
@@ -185,10 +209,19 @@ async function watch(
   stallMs: number,
   progress: Progress,
   unit: 'ms' | 'ops',
+  signal: AbortSignal | undefined,
   body: () => Promise<void>,
 ): Promise<void> {
   let lastSeen = -1;
   let lastChange = start;
+  const interrupt = () => {
+    if (state.stop) return;
+    state.stop = true;
+    state.interrupted = true;
+    target.cancelInFlight();
+  };
+  if (signal?.aborted) interrupt();
+  signal?.addEventListener('abort', interrupt);
   const timer = setInterval(() => {
     const now = performance.now();
     const seen = state.done + state.errors;
@@ -208,6 +241,7 @@ async function watch(
     await body();
   } finally {
     clearInterval(timer);
+    signal?.removeEventListener('abort', interrupt);
   }
 }
 
@@ -263,6 +297,7 @@ async function clientLoop(
       }
     } catch (err) {
       t1 = performance.now();
+      if (state.interrupted) break; // cancelled because the user stopped the bench: not a failure
       state.errors++;
       state.firstError ??= describeError(err);
     }

@@ -1,8 +1,12 @@
 /**
  * TinyKV-TS: a TinyKV-compatible key-value store for Node.js.
- * The main export starts a node in-process; `tinykv/raft` is the Raft library.
+ * The main export starts a node in-process (standalone, or a cluster store with a scheduler);
+ * `tinykv/raft` is the Raft library and `tinykv/client` the transactional client.
  */
-export { startServer, TinyKvNode, type StartServerOptions } from './server/node.js';
+export { startServer, type StartServerOptions, type TinyKvServer } from './server/start-server.js';
+export { TinyKvNode } from './server/node.js';
+export { ClusterNode } from './server/cluster-node.js';
+export { startScheduler, DEFAULT_SCHEDULER_ADDR, type StartSchedulerOptions, type SchedulerHandle } from './scheduler/scheduler-server.js';
 export { loadConfig, DEFAULT_CONFIG, ConfigError, type NodeConfig, type ConfigOverrides } from './config/config.js';
 export { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 export { TinyKvError, ErrorCode, type ErrorCodeValue } from './util/errors.js';

@@ -3,7 +3,7 @@
  * The work is in bench/ (bench/bench.ts runs it); this file is the command line.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runBench, BenchFailedError, type BenchConfig } from '../../bench/bench.js';
+import { runBench, BenchError, BenchFailedError, type BenchConfig } from '../../bench/bench.js';
 import { createProgress, type ProgressMode } from '../../bench/progress.js';
 import { formatJson, formatTable, type BenchReport } from '../../bench/report.js';
 import { BENCH_OPS, type BenchOp } from '../../bench/workload.js';
@@ -190,14 +190,42 @@ function dedupe<T>(list: readonly T[]): T[] {
   return [...new Set(list)];
 }
 
+/** Exit code of a bench stopped with Ctrl-C (128 + SIGINT), as shells report it. */
+const EXIT_INTERRUPTED = 130;
+
 async function benchAction(config: BenchConfig, raw: RawOptions, io: BenchCommandIo): Promise<void> {
   const progress = createProgress(raw.progress, io.stderr);
   const log = (line: string) => void io.stderr.write(`bench: ${line}\n`);
   const print = (report: BenchReport) => void io.stdout.write(raw.output === 'json' ? formatJson(report) : formatTable(report));
+  // Ctrl-C stops the load and still prints what was measured; a second Ctrl-C exits at once.
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    log('interrupted: stopping the load; Ctrl-C again to quit at once');
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSignal);
+  let report: BenchReport;
   try {
-    print(await runBench(config, { progress, log }));
+    report = await runBench(config, { progress, log, signal: interrupt.signal });
   } catch (err) {
     if (err instanceof BenchFailedError) print(err.report);
     throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+  print(report);
+  if (report.interrupted) {
+    log('interrupted: the results above are what was measured until then');
+    process.exitCode = EXIT_INTERRUPTED;
+    return;
+  }
+  // Failed calls make the numbers suspect (errors are often fast): the run did not succeed.
+  const failed = report.results.filter((r) => r.errors > 0);
+  if (failed.length > 0) {
+    const errors = failed.reduce((sum, r) => sum + r.errors, 0);
+    const calls = report.results.reduce((sum, r) => sum + r.ops + r.errors, 0);
+    const first = failed[0]!;
+    throw new BenchError(`${errors} of ${calls} calls failed (first, in ${first.target} ${first.op} x${first.clients}: ${first.firstError ?? 'unknown'})`);
   }
 }

@@ -32,24 +32,36 @@ function positiveInt(name: string, max: number) {
   };
 }
 
+interface StartedChild {
+  readonly child: ChildProcess;
+  readonly addr: string;
+  /** The store id a cluster store announces ("tinykv store 4 listening on ..."). */
+  readonly storeId?: number;
+  /** What the child is called in messages; a store is renamed by its id once it announces it. */
+  readonly label: { name: string };
+}
+
 /** Starts the CLI with `args` and resolves with its address once it prints "listening on". */
-function startChild(args: string[], name: string, print: (text: string) => void): Promise<{ child: ChildProcess; addr: string }> {
+function startChild(args: string[], name: string, print: (text: string) => void): Promise<StartedChild> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const label = { name };
     let buffered = '';
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
-      const match = /listening on (\S+)/.exec(buffered);
+      const match = /(?:store (\d+) )?listening on (\S+)/.exec(buffered);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, addr: match[1]! });
+        const storeId = match[1] === undefined ? undefined : Number(match[1]);
+        if (storeId !== undefined) label.name = `store ${storeId}`;
+        resolve({ child, addr: match[2]!, storeId, label });
       }
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited (${signal ?? code}) before it was ready`));
-      print(`${name} exited (${signal ?? code})`);
+      reject(new Error(`${label.name} exited (${signal ?? code}) before it was ready`));
+      print(`${label.name} exited (${signal ?? code})`);
     });
   });
 }
@@ -110,7 +122,7 @@ export function registerClusterCommand(program: Command, print: (text: string) =
                 ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
                 ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
               ],
-              `store ${i + 1}`,
+              `the store in ${join(flags.dataDir, `store-${i + 1}`)}`,
               print,
             ).then((started) => {
               children.push(started.child);
@@ -118,7 +130,13 @@ export function registerClusterCommand(program: Command, print: (text: string) =
             }),
           ),
         );
-        stores.forEach((store, i) => print(`store ${i + 1}    ${store.addr}`));
+        // Stores are named by the id the scheduler gave them (what its API, region peers and logs
+        // say), not by start order; the data directory tells which process it is.
+        const byId = stores
+          .map((store, i) => ({ ...store, dataDir: join(flags.dataDir, `store-${i + 1}`) }))
+          .sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
+        const width = Math.max(...byId.map((store) => store.label.name.length), 'scheduler'.length);
+        for (const store of byId) print(`${store.label.name.padEnd(width)}  ${store.addr}  ${store.dataDir}`);
         print('cluster ready; Ctrl-C stops every process');
       } catch (err) {
         await stopAll();

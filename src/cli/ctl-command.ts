@@ -1,5 +1,5 @@
 /** `tinykv ctl raw get|put|delete|scan`: the Raw API from the shell. */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRawClient, type RawClient } from '../client/raw-client.js';
 import { BYTE_ENCODINGS, decodeArg, encodeBytes, renderTable, type ByteEncoding, type OutputFormat } from './output.js';
 
@@ -11,13 +11,22 @@ interface CommonOptions {
   timeoutMs: number;
 }
 
+/** A whole number >= 1, or commander's usage error (exit 2): nothing half-parsed reaches the server. */
+function positiveInt(flag: string) {
+  return (text: string): number => {
+    const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${flag} must be a positive integer, got "${text}"`);
+    return value;
+  };
+}
+
 function withCommon(command: Command): Command {
   return command
     .option('--addr <host:port>', 'node address', '127.0.0.1:20160')
     .option('--cf <name>', 'column family: default, lock or write', 'default')
     .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--encoding <encoding>', 'how keys and values are written and printed').choices(BYTE_ENCODINGS).default('utf8'))
-    .option('--timeout-ms <ms>', 'per-call deadline in milliseconds', (v) => Number.parseInt(v, 10), 10_000);
+    .option('--timeout-ms <ms>', 'per-call deadline in milliseconds', positiveInt('--timeout-ms'), 10_000);
 }
 
 async function withClient<T>(options: CommonOptions, run: (client: RawClient) => Promise<T>): Promise<T> {
@@ -55,7 +64,7 @@ export function registerCtlCommand(program: Command, print: (text: string) => vo
   });
 
   withCommon(raw.command('scan').argument('[start]', 'first key (inclusive)', '').description('list keys from start in byte order'))
-    .option('--limit <n>', 'at most this many pairs', (v) => Number.parseInt(v, 10), 100)
+    .option('--limit <n>', 'at most this many pairs', positiveInt('--limit'), 100)
     .action(async (start: string, options: CommonOptions & { limit: number }) => {
       const pairs = await withClient(options, (c) => c.scan(decodeArg(start, options.encoding), options.limit, options.cf));
       const rows = pairs.map((p) => [encodeBytes(p.key, options.encoding), encodeBytes(p.value, options.encoding)]);

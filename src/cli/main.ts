@@ -3,15 +3,12 @@
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/config.js';
 import { registerServerCommand } from './server-command.js';
 import { registerCtlCommand } from './ctl-command.js';
 import { registerSchedulerCommand } from './scheduler-command.js';
 import { registerClusterCommand } from './cluster-command.js';
-import { BenchError, registerBenchCommand } from './bench-command.js';
-import { UsageError } from './output.js';
-import { TinyKvClientError } from '../client/raw-client.js';
-import { isTinyKvError } from '../util/errors.js';
+import { registerBenchCommand } from './bench-command.js';
+import { exitCodeFor, formatError, logLevelFromArgs, setErrorDetail } from './error-report.js';
 
 export function buildProgram(print: (text: string) => void = (t) => process.stdout.write(t + '\n')): Command {
   const program = new Command('tinykv')
@@ -29,26 +26,14 @@ export function buildProgram(print: (text: string) => void = (t) => process.stdo
 
 /** Runs the CLI and returns the exit code instead of exiting, so tests can drive it in-process. */
 export async function run(argv: string[], print?: (text: string) => void): Promise<number> {
+  setErrorDetail(logLevelFromArgs(argv, process.env));
   try {
     await buildProgram(print).parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof ConfigError || err instanceof UsageError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      return 2;
-    }
-    // A refusal the product raises on purpose (data dir in use, damaged files) is one line, not a stack.
-    if (isTinyKvError(err)) {
-      process.stderr.write(`error: ${err.message} (${err.code})\n`);
-      return 1;
-    }
-    if (err instanceof TinyKvClientError || err instanceof BenchError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    return 1;
+    // Commander has printed its own message (and the help) already.
+    if (!(err instanceof CommanderError)) process.stderr.write(formatError(err) + '\n');
+    return exitCodeFor(err);
   }
 }
 
@@ -57,7 +42,13 @@ function isMain(): boolean {
   return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 }
 
+/** After a failure, how long the process may take to wind down before it exits anyway. */
+const EXIT_AFTER_FAILURE_MS = 5_000;
+
 if (isMain()) {
   const code = await run(process.argv.slice(2));
   process.exitCode = code;
+  // A failed command has stopped what it started; should anything still hold the event loop (a
+  // library's timer, a stuck thread), the process must not linger, so a failure ends it for sure.
+  if (code !== 0) setTimeout(() => process.exit(code), EXIT_AFTER_FAILURE_MS).unref();
 }

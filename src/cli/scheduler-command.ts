@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import { ConfigError, ENGINE_KINDS, LOG_LEVELS, type EngineKind, type LogLevel } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { parseSizeBytes } from '../config/units.js';
+import { routeGrpcLogs } from '../log/grpc-log.js';
+import { setErrorDetail } from './error-report.js';
 import { BYTE_ENCODINGS, decodeArg, type ByteEncoding } from './output.js';
 import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { MAX_INITIAL_REGIONS, MAX_INITIAL_STORES, resolveSplitKeys } from '../scheduler/bootstrap.js';
@@ -99,7 +101,9 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     .action(async (flags: SchedulerFlags) => {
       checkAddr(flags.addr);
       const splitKeys = splitKeysFromFlags(flags);
+      setErrorDetail(flags.logLevel);
       const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler');
+      routeGrpcLogs(logger);
       const scheduler = await startScheduler({
         addr: flags.addr,
         dataDir: flags.dataDir,

@@ -6,8 +6,10 @@ import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
 import { startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { createLogger } from '../log/logger.js';
+import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
 import { parseSizeBytes } from '../config/units.js';
+import { setErrorDetail } from './error-report.js';
 
 function parseCountOrZero(text: string): number {
   return text === '0' ? 0 : parseCount(text);
@@ -81,25 +83,30 @@ export function registerServerCommand(program: Command, print: (text: string) =>
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
+      setErrorDetail(config.logLevel);
       const logger = createLogger(config.logLevel);
+      routeGrpcLogs(logger);
       let scheduler: SchedulerHandle | undefined;
-      if (flags.embeddedScheduler && !config.standalone) {
-        const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;
-        scheduler = await startScheduler({
-          addr,
-          dataDir: join(config.dataDir, 'scheduler'),
-          initialStores: 1,
-          sync: config.sync,
-          maxConcurrentStreams: config.maxConcurrentStreams,
-          grpcMemoryQuotaBytes: config.grpcMemoryQuotaBytes,
-          logger,
-        });
-        config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
-        print(`embedded scheduler at ${scheduler.addr}`);
-      }
+      // Start is all or nothing: a failure at any step stops what the earlier steps started (each
+      // start() undoes its own part) and the error goes up to main, which prints one line.
       try {
+        if (flags.embeddedScheduler && !config.standalone) {
+          const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;
+          scheduler = await startScheduler({
+            addr,
+            dataDir: join(config.dataDir, 'scheduler'),
+            initialStores: 1,
+            sync: config.sync,
+            maxConcurrentStreams: config.maxConcurrentStreams,
+            grpcMemoryQuotaBytes: config.grpcMemoryQuotaBytes,
+            logger,
+          });
+          config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
+          print(`embedded scheduler at ${scheduler.addr}`);
+        }
         const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
-        print(`tinykv listening on ${node.addr}`);
+        // A cluster store names its id: `tinykv cluster` labels its stores by it.
+        print(node instanceof ClusterNode ? `tinykv store ${node.storeId} listening on ${node.addr}` : `tinykv listening on ${node.addr}`);
         await waitForSignal(async (signal) => {
           logger.info({ signal }, 'signal received');
           await node.close();
@@ -107,7 +114,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
           logger.flush();
         });
       } catch (err) {
-        await scheduler?.close();
+        await scheduler?.close().catch((closeErr: unknown) => logger.error({ err: closeErr }, 'closing the embedded scheduler failed'));
+        logger.flush();
         throw err;
       }
     });

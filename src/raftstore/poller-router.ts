@@ -122,7 +122,13 @@ export class PollerRouter implements RaftRouter {
       worker.on('error', (err) => options.logger.error({ err, poller: index }, 'raft poller failed'));
       router.pollers.push(poller);
     }
-    await Promise.all(ready);
+    try {
+      await Promise.all(ready);
+    } catch (err) {
+      // A thread that failed to come up fails the start; the ones that did come up must not outlive it.
+      await Promise.all([...router.pollers, ...router.applyWorkers].map(({ worker }) => worker.terminate().catch(() => {})));
+      throw err;
+    }
     return router;
   }
 

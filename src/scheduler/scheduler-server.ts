@@ -15,6 +15,7 @@ import { DataDirLock } from '../server/data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
 import { acceptingEncodedResponses } from '../server/response-quota.js';
 import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS, boundedServerOptions } from '../server/server-options.js';
+import { listenError } from '../server/listen-error.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
@@ -133,6 +134,6 @@ function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerO
 
 function bind(server: Server, addr: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port)));
   });
 }

@@ -23,6 +23,7 @@ import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { listenError } from './listen-error.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
 import { DataDirLock } from './data-dir-lock.js';
@@ -37,6 +38,8 @@ const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
 const REGION_HEARTBEAT_INTERVAL_MS = 500;
 const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
+/** How long a failed start waits for the raft pollers and apply threads it started to stop. */
+const START_ABORT_STOP_TIMEOUT_MS = 10_000;
 
 /** Test seams: fault injection on the real store (TiKV's filters). */
 export interface ClusterNodeSeams {
@@ -82,12 +85,15 @@ export class ClusterNode {
     const collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number) => {
       await gcPool.run({ raft: engineOptions.raft, regionId, fromIndex, toIndex });
     };
+    // What has been started so far, stopped in reverse order when a later step fails.
+    let store: RaftRouter | undefined;
+    let transport: GrpcTransport | undefined;
+    let server: Server | undefined;
     try {
       scheduler = await connectScheduler(config.scheduler, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
-      const transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage, seams.delayMessageMs);
+      transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage, seams.delayMessageMs);
       const raftstoreConfig = { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit };
-      let store: RaftRouter;
       if (config.raftPollers > 0) {
         store = await PollerRouter.start({
           storeId,
@@ -119,6 +125,7 @@ export class ClusterNode {
         local.loadPeers();
         store = local;
       }
+      const router: RaftRouter = store;
       const tracker = new CallTracker();
       const { options } = boundedServerOptions({
         maxReceiveMessageBytes: Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
@@ -126,30 +133,37 @@ export class ClusterNode {
         maxConcurrentStreams: config.maxConcurrentStreams,
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
-      const server = new Server(options);
-      const storage = new RaftKvStorage(store);
+      server = new Server(options);
+      const storage = new RaftKvStorage(router);
       server.addService(acceptingEncodedResponses(rawRaftService), {
         ...tinyKvImplementation(storage, config, tracker, logger),
-        raft: raftStreamHandler((message) => store.onRaftMessageBytes(message)),
-        batchRaft: batchRaftStreamHandler((message) => store.onRaftMessageBytes(message)),
-        snapshot: snapshotStreamHandler((message) => store.onRaftMessage(message), snapshotRecvBudget(config)),
+        raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
+        batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
+        snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotRecvBudget(config)),
       });
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(config.addr, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
+      const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
+      // The scheduler refuses an address another store has registered; that ends the start too.
       await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
-      const node = new ClusterNode(addr, storeId, store, config, server, tracker, engines, scheduler, transport, lock, logger);
+      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger);
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish.
       node.afterStopHooks.push(() => snapshotPool.destroy(), () => gcPool.destroy());
       node.startTimers();
       logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;
     } catch (err) {
+      // Undo in reverse order. The poller and apply threads use the engines, so they stop before
+      // the engines close (closing LMDB under a running thread aborts the process); if they do
+      // not stop in time the engines stay open and the process is left to exit with them.
+      server?.forceShutdown();
+      const stopped = store ? await stopWithin(store, START_ABORT_STOP_TIMEOUT_MS, logger) : true;
+      transport?.close();
       scheduler?.close();
-      await Promise.all([snapshotPool.destroy(), gcPool.destroy()]);
-      await Promise.all([engines.raft.close(), engines.kv.close()]);
-      lock.release();
+      if (stopped) {
+        await Promise.all([snapshotPool.destroy(), gcPool.destroy()]);
+        await Promise.all([engines.raft.close(), engines.kv.close()]);
+        lock.release();
+      }
       throw err;
     }
   }
@@ -234,6 +248,31 @@ function snapshotRecvBudget(config: NodeConfig): SnapshotRecvBudget {
     idleTimeoutMs: config.snapRecvIdleTimeoutMs,
     timeoutMs: config.snapRecvTimeoutMs,
   });
+}
+
+/** Binds the gRPC server; a refused address becomes one clear error naming it. */
+function bindServer(server: Server, addr: string): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port))),
+  );
+}
+
+/** Stops the region peers (and their threads), giving up after `timeoutMs`; true when they stopped. */
+async function stopWithin(store: RaftRouter, timeoutMs: number, logger: Logger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    store.stop().then(
+      () => true,
+      (err: unknown) => {
+        logger.error({ err }, 'stopping the raftstore after a failed start failed');
+        return false;
+      },
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (!stopped) logger.error({ timeoutMs }, 'the raftstore did not stop after a failed start; its engines stay open');
+  return stopped;
 }
 
 async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {

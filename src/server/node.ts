@@ -1,6 +1,6 @@
 /**
- * A TinyKV-TS node: engine + storage + gRPC server, started and stopped as one unit. The CLI's
- * `tinykv server` and the embedding API both run this.
+ * A standalone TinyKV-TS node: engine + storage + gRPC server, started and stopped as one unit.
+ * The CLI's `tinykv server --standalone` and the embedding API (start-server.ts) both run this.
  */
 import { join } from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -8,19 +8,20 @@ import { TinyKvService } from '../proto/tinykvpb.js';
 import { SchedulerService } from '../proto/schedulerpb.js';
 import { loadClusterId, standaloneSchedulerService, startOracle } from '../scheduler/standalone-scheduler.js';
 import { systemClock } from '../env/clock.js';
-import { loadConfig, type ConfigOverrides, type NodeConfig } from '../config/config.js';
+import type { NodeConfig } from '../config/config.js';
 import type { Engine } from '../engine/engine.js';
 import { LmdbEngine } from '../engine/lmdb-engine.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
 import { MemoryEngine } from '../engine/memory-engine.js';
 import { StandaloneStorage } from '../storage/standalone-storage.js';
 import type { Storage } from '../storage/storage.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import type { Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { boundedServerOptions } from './server-options.js';
 import { acceptingEncodedResponses } from './response-quota.js';
+import { listenError } from './listen-error.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -39,6 +40,7 @@ export class TinyKvNode {
   static async start(config: NodeConfig, logger: Logger): Promise<TinyKvNode> {
     const lock = config.engine === 'lmdb' ? DataDirLock.acquire(config.dataDir) : undefined;
     let storage: Storage | undefined;
+    let server: Server | undefined;
     try {
       const engine = openEngine(config);
       storage = new StandaloneStorage(engine);
@@ -52,7 +54,7 @@ export class TinyKvNode {
         maxConcurrentStreams: config.maxConcurrentStreams,
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
-      const server = new Server(options);
+      server = new Server(options);
       let boundAddr = config.addr;
       server.addService(acceptingEncodedResponses(TinyKvService), tinyKvImplementation(storage, config, tracker, logger));
       server.addService(
@@ -65,6 +67,8 @@ export class TinyKvNode {
       logger.info({ addr: node.addr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' }, 'tinykv node serving');
       return node;
     } catch (err) {
+      // All or nothing: whatever was started is stopped before the error goes up.
+      server?.forceShutdown();
       await storage?.stop().catch(() => {});
       lock?.release();
       throw err;
@@ -103,26 +107,6 @@ function openEngine(config: NodeConfig): Engine {
 
 function bind(server: Server, addr: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port)));
   });
-}
-
-export interface StartServerOptions extends ConfigOverrides {
-  /** A TOML config file, read before the overrides. */
-  readonly configFile?: string;
-  /** Defaults to a pino logger at the configured level, writing to stderr. */
-  readonly logger?: Logger;
-}
-
-/**
- * Starts a node in this process and resolves once it serves gRPC.
- * @example
- *   const node = await startServer({ addr: '127.0.0.1:0', dataDir: './data' });
- *   console.log(node.addr);
- *   await node.close();
- */
-export async function startServer(options: StartServerOptions = {}): Promise<TinyKvNode> {
-  const { configFile, logger, ...overrides } = options;
-  const config = loadConfig({ configFile, overrides });
-  return TinyKvNode.start(config, logger ?? createLogger(config.logLevel));
 }

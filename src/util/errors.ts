@@ -26,6 +26,8 @@ export const ErrorCode = {
   ReaderClosed: 'KV:Storage:ReaderClosed',
   IteratorInvalid: 'KV:Storage:IteratorInvalid',
   InvalidConfig: 'KV:Config:Invalid',
+  /** The server could not listen on its address (in use, not allowed); the node does not start. */
+  ListenFailed: 'KV:Server:ListenFailed',
   AssertionFailed: 'KV:Internal:AssertionFailed',
   // Receiving snapshots (src/transport/snapshot-receiver.ts).
   SnapshotRecvBusy: 'KV:Server:SnapshotRecvBusy',
@@ -54,6 +56,7 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.SnapshotRecvBusy]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.SnapshotTooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.SnapshotRecvTimeout]: GrpcStatus.DEADLINE_EXCEEDED,
+  [ErrorCode.ListenFailed]: GrpcStatus.UNAVAILABLE,
 };
 
 export class TinyKvError extends Error {

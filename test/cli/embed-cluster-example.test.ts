@@ -1,0 +1,40 @@
+// The README's cluster embedding example is examples/cluster.ts, verbatim; this runs the compiled
+// copy: startServer({ standalone: false, scheduler }) must start a cluster store, not a standalone node.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log/logger.js';
+import { ClusterNode, startScheduler, startServer, TinyKvNode } from '../../src/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('cluster embedding example', () => {
+  it('appears verbatim in the README', () => {
+    const example = readFileSync('examples/cluster.ts', 'utf8').trim();
+    expect(readFileSync('README.md', 'utf8')).toContain(example);
+  });
+
+  it('runs: a scheduler and a cluster store in-process, a write through the cluster client, a clean stop', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['dist/examples/cluster.js'], { timeout: 60_000 });
+    expect(stdout.trim()).toMatch(/^hello from store \d+$/);
+  });
+});
+
+describe('startServer', () => {
+  it('starts a cluster store for standalone: false and a standalone node otherwise', async () => {
+    const dir = tempDir();
+    const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 1, logger: silentLogger() });
+    try {
+      const store = await startServer({ standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir: `${dir.path}/store`, raftPollers: 1, logger: silentLogger() });
+      expect(store).toBeInstanceOf(ClusterNode);
+      expect((await scheduler.core.getAllStores(false)).map((s) => s.store.address)).toEqual([store.addr]);
+      await store.close();
+      const node = await startServer({ addr: '127.0.0.1:0', dataDir: `${dir.path}/standalone`, logger: silentLogger() });
+      expect(node).toBeInstanceOf(TinyKvNode);
+      await node.close();
+    } finally {
+      await scheduler.close();
+      dir.cleanup();
+    }
+  });
+});
