@@ -8,6 +8,7 @@
  * A broken or silent stream is torn down and reopened; waiting callers are re-queued (timestamps
  * of a lost response are simply skipped, which is safe) up to a bounded number of attempts.
  */
+import { RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 import {
   credentials,
   Metadata,
@@ -345,6 +346,7 @@ function makeClient(addr: string, maxMessageBytes: number): SchedulerClient {
   return new SchedulerClient(addr, credentials.createInsecure(), {
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
+    ...RECONNECT_CHANNEL_OPTIONS,
   });
 }
 

@@ -3,6 +3,7 @@
  * interface lets the request sender be tested without a network.
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 import type {
   BatchRollbackRequest,
   BatchRollbackResponse,
@@ -116,6 +117,7 @@ export class StorePool implements KvTransport {
       client = new TinyKvGrpcClient(addr, credentials.createInsecure(), {
         'grpc.max_receive_message_length': this.maxMessageBytes,
         'grpc.max_send_message_length': this.maxMessageBytes,
+        ...RECONNECT_CHANNEL_OPTIONS,
       });
       this.clients.set(addr, client);
     }

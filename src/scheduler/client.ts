@@ -13,6 +13,7 @@
  *   backoff when it breaks; `send` reports false while there is no stream (heartbeats are
  *   periodic, so the next one goes out on the new stream).
  */
+import { RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 import {
   Metadata,
   credentials,
@@ -130,7 +131,7 @@ export class SchedulerClient {
     readonly addr: string,
     options: SchedulerClientOptions,
   ) {
-    this.grpc = new GrpcSchedulerClient(addr, credentials.createInsecure());
+    this.grpc = new GrpcSchedulerClient(addr, credentials.createInsecure(), { ...RECONNECT_CHANNEL_OPTIONS });
     this.timeoutMs = options.timeoutMs ?? 3_000;
     this.maxRetries = options.maxRetries ?? 10;
     this.backoffBaseMs = options.backoffBaseMs ?? 50;

@@ -14,6 +14,7 @@ import { Done, RaftMessage, SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvClient } from '../proto/tinykvpb.js';
 import type { Transport } from '../raftstore/store.js';
 import { encodeBatch } from './raft-wire.js';
+import { RECONNECT_BACKOFF_MAX_MS, RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 const RECONNECT_BACKOFF_MIN_MS = 50;
@@ -21,7 +22,7 @@ const RECONNECT_BACKOFF_MIN_MS = 50;
  * Longest wait before a raft stream to an unreachable store is tried again: a couple of election
  * timeouts at the default 100 ms tick, so a store that comes back hears from its leader promptly.
  */
-export const RECONNECT_BACKOFF_MAX_MS = 1_000;
+export { RECONNECT_BACKOFF_MAX_MS };
 
 /**
  * Options of the channel to a peer store. gRPC's own subchannel reconnect backoff (1 s growing by
@@ -33,8 +34,7 @@ export const RECONNECT_BACKOFF_MAX_MS = 1_000;
 export const PEER_CHANNEL_OPTIONS = {
   'grpc.max_send_message_length': 64 * 1024 * 1024,
   'grpc.keepalive_time_ms': 10_000,
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MAX_MS,
+  ...RECONNECT_CHANNEL_OPTIONS,
 } as const;
 /** Messages waiting for one store's next batch; more are dropped. */
 const MAX_PENDING_MESSAGES_PER_STORE = 8192;
