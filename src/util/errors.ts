@@ -21,6 +21,10 @@ export const ErrorCode = {
   IteratorInvalid: 'KV:Storage:IteratorInvalid',
   InvalidConfig: 'KV:Config:Invalid',
   AssertionFailed: 'KV:Internal:AssertionFailed',
+  // Full disks and failed writes (issue #9).
+  NoSpace: 'KV:Storage:NoSpace',
+  WriteFailed: 'KV:Storage:WriteFailed',
+  Fatal: 'KV:Internal:Fatal',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -38,6 +42,8 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
   [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.NoSpace]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.WriteFailed]: GrpcStatus.INTERNAL,
 };
 
 export class TinyKvError extends Error {
