@@ -6,10 +6,18 @@ import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
 import { startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { createLogger } from '../log/logger.js';
+import { exitOnFatal } from '../util/fail-stop.js';
 import { UsageError } from './output.js';
+import { parseSizeBytes } from '../config/units.js';
 
 function parseCountOrZero(text: string): number {
   return text === '0' ? 0 : parseCount(text);
+}
+
+function parseSize(text: string): number {
+  const bytes = parseSizeBytes(text);
+  if (bytes === undefined) throw new UsageError(`expected a size such as "512MiB" or a byte count, got "${text}"`);
+  return bytes;
 }
 
 function parseCount(text: string): number {
@@ -31,6 +39,7 @@ interface ServerFlags {
   config?: string;
   logLevel?: LogLevel;
   engine?: EngineKind;
+  reserveSpace?: number;
 }
 
 export function registerServerCommand(program: Command, print: (text: string) => void): void {
@@ -52,6 +61,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
+    .option('--reserve-space <size>', 'free space kept on the data dir\'s filesystem; writes are refused below it (0: off; default 1GiB, at most 5% of the disk)', parseSize)
     .action(async (flags: ServerFlags) => {
       const overrides: ConfigOverrides = {
         addr: flags.addr,
@@ -65,10 +75,16 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         raftBaseTickMs: flags.raftBaseTickMs,
         raftPollers: flags.raftPollers,
         applyPollers: flags.applyPollers,
+        reserveSpaceBytes: flags.reserveSpace,
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
       const logger = createLogger(config.logLevel);
+      // An unhandled rejection or exception is a bug: stop with a fatal line (fail-stop), not a
+      // half-alive node or Node's bare crash dump.
+      const fatal = exitOnFatal(logger);
+      process.on('unhandledRejection', (err) => fatal('unhandled promise rejection', err));
+      process.on('uncaughtException', (err) => fatal('uncaught exception', err));
       let scheduler: SchedulerHandle | undefined;
       if (flags.embeddedScheduler && !config.standalone) {
         const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;

@@ -37,6 +37,12 @@ export interface NodeConfig {
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
   readonly limits: Limits;
+  /**
+   * Bytes kept free on the data directory's filesystem: below that, writes are refused with
+   * KV:Storage:NoSpace before the disk is actually full (reads and deletes still work). 0 turns
+   * the guard off; undefined is the default, 1GiB but at most 5% of the filesystem's size.
+   */
+  readonly reserveSpaceBytes: number | undefined;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -53,6 +59,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   logLevel: 'info',
   gracefulShutdownTimeoutMs: 10_000,
   limits: DEFAULT_LIMITS,
+  reserveSpaceBytes: undefined,
 };
 
 /** Overrides from flags or code, already typed. */
@@ -85,6 +92,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'data-dir': (v, c) => (c.dataDir = expectString('storage.data-dir', v)),
     engine: (v, c) => (c.engine = expectOneOf('storage.engine', v, ENGINE_KINDS)),
     sync: (v, c) => (c.sync = expectBoolean('storage.sync', v)),
+    'reserve-space': (v, c) => (c.reserveSpaceBytes = expectSize('storage.reserve-space', v)),
   },
   limits: {
     'max-key-size': (v, c) => (c.limits.maxKeySizeBytes = expectSize('limits.max-key-size', v)),
