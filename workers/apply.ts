@@ -15,6 +15,7 @@ import { Applier, type ApplyReply, type ApplyRead } from '../src/raftstore/apply
 import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../src/raftstore/frames.js';
 import type { CommandCallback, CommandResult } from '../src/raftstore/peer.js';
 import type { StoreEngineOptions } from '../src/raftstore/store-engines.js';
+import { failThisThread } from '../src/util/fail-stop.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
@@ -32,9 +33,15 @@ const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((bu
 /** The poller that hands each region over: its apply states go back there. */
 const pollerOfRegion = new Map<number, FrameBatcher<FromApply>>();
 
-const applier = new Applier(kv, logger, (result) => {
-  pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
-});
+const applier = new Applier(
+  kv,
+  logger,
+  (result) => {
+    pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
+  },
+  // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
+  (reason, err) => failThisThread(logger, reason, err),
+);
 
 function answer(id: number, to: number, poller: FrameBatcher<FromApply>): CommandCallback {
   return (result: CommandResult) => {
@@ -83,8 +90,8 @@ data.pollerPorts.forEach((port, index) => {
       try {
         onPollerFrame(frame, poller);
       } catch (err) {
-        logger.error({ err }, 'apply frame failed');
-        toMain.push({ t: 'error', message: err instanceof Error ? err.message : String(err) });
+        // Frames come from the pollers, never straight from the network: internal failure.
+        failThisThread(logger, `apply frame ${frame.t} failed`, err);
       }
     }
   });
@@ -97,9 +104,12 @@ main.on('message', (buffer: ArrayBuffer) => {
     void applier
       .settle()
       .then(() => kv.close())
-      .then(() => {
-        toMain.push({ t: 'ack', id: frame.id });
-        toMain.flush();
-      });
+      .then(
+        () => {
+          toMain.push({ t: 'ack', id: frame.id });
+          toMain.flush();
+        },
+        (err: unknown) => failThisThread(logger, 'apply thread stop failed', err),
+      );
   }
 });

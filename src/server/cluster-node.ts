@@ -13,6 +13,7 @@ import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
 import { STORE_IDENT_KEY } from '../raftstore/keys.js';
 import type { PeerEngines } from '../raftstore/peer-storage.js';
 import { RaftKvStorage } from '../raftstore/raft-kv-storage.js';
+import { guardSpace } from '../storage/space-guarded-storage.js';
 import { findPeerOnStore } from '../raftstore/region.js';
 import { Store } from '../raftstore/store.js';
 import { PollerRouter } from '../raftstore/poller-router.js';
@@ -23,6 +24,7 @@ import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { exitOnFatal, onceFatal, type FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { CallTracker } from './grpc-service.js';
@@ -40,6 +42,12 @@ export interface ClusterNodeSeams {
   readonly dropMessage?: (message: RaftMessage) => boolean;
   /** Holds an outgoing Raft message back this many ms (0: send now); a slow network reorders messages. */
   readonly delayMessageMs?: (message: RaftMessage) => number;
+  /**
+   * What an internal failure does (a store thread that died, a raft-log write that failed).
+   * Default: a fatal log line and exit code 70 (fail-stop). Tests and embedders that inject
+   * faults pass their own, so their process survives.
+   */
+  readonly onFatal?: FatalHandler;
 }
 
 export class ClusterNode {
@@ -62,6 +70,7 @@ export class ClusterNode {
   ) {}
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
+    const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
     const lock = DataDirLock.acquire(config.dataDir);
     const engineOptions = storeEngineOptions(config.dataDir, config.sync);
     const engines: PeerEngines = openStoreEngines(engineOptions);
@@ -96,6 +105,7 @@ export class ClusterNode {
           logger,
           logLevel: config.logLevel,
           collectRaftLog,
+          onFatal,
         });
       } else {
         const local = new Store({
@@ -111,6 +121,7 @@ export class ClusterNode {
           random: Math.random,
           logger: logger.child({ storeId }),
           collectRaftLog,
+          onFatal,
         });
         local.loadPeers();
         store = local;
@@ -120,7 +131,8 @@ export class ClusterNode {
         'grpc.max_receive_message_length': Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
         'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
       });
-      const storage = new RaftKvStorage(store);
+      // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
+      const storage = guardSpace(new RaftKvStorage(store), config);
       server.addService(rawRaftService, {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => store.onRaftMessageBytes(message)),
@@ -135,6 +147,8 @@ export class ClusterNode {
       const node = new ClusterNode(addr, storeId, store, config, server, tracker, engines, scheduler, transport, lock, logger);
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish.
       node.afterStopHooks.push(() => snapshotPool.destroy(), () => gcPool.destroy());
+      // Stops the space guard's free-space sampling (the store itself is stopped by the node).
+      node.afterStopHooks.push(() => storage.stop());
       node.startTimers();
       logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;

@@ -14,8 +14,7 @@ import { LmdbEngine } from '../engine/lmdb-engine.js';
 import { MemoryEngine } from '../engine/memory-engine.js';
 import { StandaloneStorage } from '../storage/standalone-storage.js';
 import type { Storage } from '../storage/storage.js';
-import { SpaceGuard } from '../storage/space-guard.js';
-import { SpaceGuardedStorage } from '../storage/space-guarded-storage.js';
+import { guardSpace } from '../storage/space-guarded-storage.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
@@ -95,13 +94,6 @@ export class TinyKvNode {
 function openEngine(config: NodeConfig): Engine {
   if (config.engine === 'memory') return new MemoryEngine();
   return new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync });
-}
-
-/** On disk, writes pass the space guard (storage.reserve-space) before they reach the engine. */
-export function guardSpace(storage: Storage, config: NodeConfig): Storage {
-  if (config.engine !== 'lmdb') return storage;
-  const guard = new SpaceGuard({ path: config.dataDir, reserveSpaceBytes: config.reserveSpaceBytes });
-  return guard.enabled ? new SpaceGuardedStorage(storage, guard) : storage;
 }
 
 function bind(server: Server, addr: string): Promise<number> {

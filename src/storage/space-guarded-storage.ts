@@ -5,7 +5,8 @@
  */
 import type { Context } from '../proto/kvrpcpb.js';
 import { ErrorCode, isTinyKvError } from '../util/errors.js';
-import type { SpaceGuard } from './space-guard.js';
+import type { NodeConfig } from '../config/config.js';
+import { SpaceGuard } from './space-guard.js';
 import type { Modify, Storage, StorageReader } from './storage.js';
 
 export class SpaceGuardedStorage implements Storage {
@@ -38,4 +39,11 @@ export class SpaceGuardedStorage implements Storage {
   reader(context: Context | undefined, keyHint?: Buffer): Promise<StorageReader> {
     return this.inner.reader(context, keyHint);
   }
+}
+
+/** On disk, a node's writes pass the space guard (storage.reserve-space) before they reach storage. */
+export function guardSpace(storage: Storage, config: Pick<NodeConfig, 'engine' | 'dataDir' | 'reserveSpaceBytes'>): Storage {
+  if (config.engine !== 'lmdb') return storage;
+  const guard = new SpaceGuard({ path: config.dataDir, reserveSpaceBytes: config.reserveSpaceBytes });
+  return guard.enabled ? new SpaceGuardedStorage(storage, guard) : storage;
 }

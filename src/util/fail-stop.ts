@@ -51,3 +51,16 @@ function flushLoggerSync(logger: Logger): void {
     // Nothing left to do: the exit below must happen either way.
   }
 }
+
+/**
+ * On a worker thread (raft poller, apply thread): ends the thread with an uncaught error naming
+ * the reason. The main thread sees the Worker's 'error' event and fail-stops the process; the
+ * thread never lingers with a dead poll loop.
+ */
+export function failThisThread(logger: Logger, reason: string, err: unknown): void {
+  logger.error({ err, reason }, 'internal failure; ending this thread');
+  const error = new Error(`${reason}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  setImmediate(() => {
+    throw error;
+  });
+}
