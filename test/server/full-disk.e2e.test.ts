@@ -1,12 +1,14 @@
-// End to end: a standalone `tinykv server` on a small tmpfs that fills up. A write that cannot be
+// End to end: `tinykv server` on a small tmpfs that fills up. Standalone: a write that cannot be
 // made durable is refused with KV:Storage:NoSpace (never acknowledged), reads keep working, the
-// process stays up, and writes work again once space is freed. Needs root to mount the tmpfs.
-import { execFileSync } from 'node:child_process';
+// process stays up, and writes work again once space is freed. Cluster store: a raft log that
+// cannot be written stops the process (fail-stop) with a fatal line and a non-zero exit, so a
+// supervisor restarts it. Needs root to mount the tmpfs.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRawClient, TinyKvClientError, type RawClient } from '../../src/client/raw-client.js';
-import { startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
+import { CLI_PATH, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -18,6 +20,7 @@ const base = tempDir('tinykv-full-disk-');
 const mountPoint = join(base.path, 'mnt');
 const servers: ServerProcess[] = [];
 const clients: RawClient[] = [];
+const schedulers: ChildProcess[] = [];
 
 beforeAll(() => {
   if (!isRoot) return;
@@ -34,6 +37,7 @@ afterEach(async () => {
 });
 
 afterAll(() => {
+  for (const child of schedulers) child.kill('SIGKILL');
   if (isRoot) execFileSync('umount', [mountPoint]);
   base.cleanup();
 });
@@ -87,6 +91,25 @@ async function eventually(what: string, attempt: () => Promise<void>, timeoutMs 
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
+}
+
+/** A one-store scheduler with its data off the tmpfs (only the store's disk fills up). */
+function startScheduler(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', join(base.path, 'scheduler'), '--initial-stores', '1', '--log-level', 'warn'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    schedulers.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const match = /listening on (\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
+  });
 }
 
 describe.skipIf(!isRoot)('standalone node on a full disk', () => {
@@ -147,5 +170,59 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
     expect((await client.get('after'))?.toString()).toBe('freed');
     expect(server.child.exitCode).toBeNull();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+});
+
+describe.skipIf(!isRoot)('cluster store on a full disk', () => {
+  it('fail-stops with a fatal line and a non-zero exit when its raft log cannot be written, never acknowledging the write', async () => {
+    const scheduler = await startScheduler();
+    const dataDir = join(mountPoint, 'store');
+    const server = await startServerProcess([
+      '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
+      '--raft-base-tick-ms', '20', '--log-level', 'warn',
+    ]);
+    servers.push(server);
+    const client = createRawClient(server.addr, { timeoutMs: 5_000 });
+    clients.push(client);
+    // The store's one region needs a leader before writes are taken.
+    await eventually('first write through raft', () => client.put('before', 'full'), 30_000);
+    const filler = fillLeaving(1024 * 1024);
+
+    const acked: string[] = [];
+    let refusals = 0;
+    const exitedAt = server.exited.then((code) => ({ code, atMs: Date.now() }));
+    let running = true;
+    void exitedAt.then(() => (running = false));
+    const putsDeadline = Date.now() + 20_000;
+    for (let i = 0; running && i < 300 && Date.now() < putsDeadline; i++) {
+      try {
+        await client.put(`fill-${i}`, VALUE);
+        acked.push(`fill-${i}`);
+      } catch {
+        refusals++;
+      }
+    }
+    const exit = await Promise.race([
+      exitedAt,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`store still running; stderr: ${server.stderr()}`)), 20_000)),
+    ]);
+    expect(exit.code).toBe(70);
+    const fatal = server.stderr().split('\n').find((line) => line.includes('"level":60'));
+    expect(fatal, server.stderr()).toBeDefined();
+    expect(fatal).toMatch(/fatal: .*(raft|apply)/);
+    console.log(`store exited ${exit.code} after ${acked.length} acknowledged puts and ${refusals} refusals: ${fatal}`);
+
+    // A supervisor restarts it once space is freed: Raft recovers, every acknowledged write is there.
+    rmSync(filler);
+    const restarted = await startServerProcess([
+      '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
+      '--raft-base-tick-ms', '20', '--log-level', 'warn',
+    ]);
+    servers.push(restarted);
+    const again = createRawClient(restarted.addr, { timeoutMs: 5_000 });
+    clients.push(again);
+    await eventually('write after restart', () => again.put('after', 'restart'), 30_000);
+    expect((await again.get('before'))?.toString()).toBe('full');
+    for (const key of acked) expect((await again.get(key))?.length).toBe(VALUE.length);
   });
 });
