@@ -168,7 +168,14 @@ export class Store implements RaftRouter {
     if (message.toPeer?.storeId !== this.storeId) return;
     const peer = this.peers.get(message.regionId);
     if (!peer || peer.meta.id !== message.toPeer.id) return; // peers are created by bootstrap for now
-    peer.step(message);
+    try {
+      peer.step(message);
+    } catch (err) {
+      // Only a broken raft invariant gets here (see Peer.step): internal, fail-stop.
+      if (!this.options.onFatal) throw err;
+      this.fail(`region ${message.regionId}: raft invariant broken`, err);
+      return;
+    }
     this.schedulePoll();
   }
 
