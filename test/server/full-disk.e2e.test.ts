@@ -94,11 +94,11 @@ async function eventually(what: string, attempt: () => Promise<void>, timeoutMs 
 }
 
 /** A one-store scheduler with its data off the tmpfs (only the store's disk fills up). */
-function startScheduler(): Promise<string> {
+function startScheduler(name: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', join(base.path, 'scheduler'), '--initial-stores', '1', '--log-level', 'warn'],
+      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', join(base.path, name), '--initial-stores', '1', '--log-level', 'warn'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     schedulers.push(child);
@@ -174,8 +174,40 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
 });
 
 describe.skipIf(!isRoot)('cluster store on a full disk', () => {
+  it('refuses proposals that add data below storage.reserve-space with NoSpace, still serves reads and deletes, and resumes once space is freed', async () => {
+    const scheduler = await startScheduler('scheduler-guard');
+    const dataDir = join(mountPoint, 'store-guard');
+    const reserveBytes = 2 * 1024 * 1024;
+    const server = await startServerProcess([
+      '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '2MiB',
+      '--raft-base-tick-ms', '20', '--log-level', 'warn',
+    ]);
+    servers.push(server);
+    const client = createRawClient(server.addr, { timeoutMs: 5_000 });
+    clients.push(client);
+    await eventually('first write through raft', () => client.put('before', 'reserve'), 30_000);
+    const filler = fillLeaving(reserveBytes + 1024 * 1024);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const { acked, error } = await putUntilRefused(client, 'fill');
+    expect(error.code).toBe('KV:Storage:NoSpace');
+    expect(error.grpcStatus).toBe(8);
+    expect(freeBytes()).toBeGreaterThan(reserveBytes / 2);
+    expect((await client.get('before'))?.toString()).toBe('reserve');
+    for (const key of acked) expect((await client.get(key))?.length).toBe(VALUE.length);
+    if (acked.length > 0) await client.delete(acked[0]!);
+    expect(server.child.exitCode).toBeNull();
+
+    rmSync(filler);
+    await eventually('write after freeing space', () => client.put('after', 'freed'));
+    expect((await client.get('after'))?.toString()).toBe('freed');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
   it('fail-stops with a fatal line and a non-zero exit when its raft log cannot be written, never acknowledging the write', async () => {
-    const scheduler = await startScheduler();
+    const scheduler = await startScheduler('scheduler-fail-stop');
     const dataDir = join(mountPoint, 'store');
     const server = await startServerProcess([
       '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
