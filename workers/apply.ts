@@ -30,6 +30,8 @@ const logger = createLogger(data.logLevel, 'tinykv-apply');
 const kv = new LmdbEngine(data.engines.kv);
 const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
 const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));
+/** Set once the engine is closing on the main thread's stop. */
+let stopped = false;
 /** The poller that hands each region over: its apply states go back there. */
 const pollerOfRegion = new Map<number, FrameBatcher<FromApply>>();
 
@@ -86,6 +88,9 @@ function onPollerFrame(frame: ToApply, poller: FrameBatcher<FromApply>): void {
 data.pollerPorts.forEach((port, index) => {
   const poller = toPollers[index]!;
   port.on('message', (buffer: ArrayBuffer) => {
+    // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
+    // against each other): the engine is closed, and the raft log replays them on restart.
+    if (stopped) return;
     for (const frame of decodeFrames<ToApply>(buffer)) {
       try {
         onPollerFrame(frame, poller);
@@ -100,10 +105,13 @@ data.pollerPorts.forEach((port, index) => {
 main.on('message', (buffer: ArrayBuffer) => {
   for (const frame of decodeFrames<ToApply>(buffer)) {
     if (frame.t !== 'stop') continue;
-    // Pollers stop first, so nothing new arrives: finish what was handed over, then close.
+    // Pollers stop first: finish what was handed over, then close.
     void applier
       .settle()
-      .then(() => kv.close())
+      .then(() => {
+        stopped = true;
+        return kv.close();
+      })
       .then(
         () => {
           toMain.push({ t: 'ack', id: frame.id });

@@ -150,13 +150,18 @@ export class PollerRouter implements RaftRouter {
 
   private fatal(reason: string, err?: unknown): void {
     if (this.failed || !this.running) return;
+    if (this.stopped) {
+      // Stopping anyway: what failed on the way down is replayed from the raft log on restart.
+      this.options.logger.error({ err, reason }, 'store thread failed while stopping');
+      return;
+    }
     this.failed = true;
     this.options.onFatal(reason, err);
   }
 
   propose(request: RaftCmdRequest, callback: CommandCallback): void {
     const regionId = request.header?.regionId ?? 0;
-    if (this.stopped || this.pending.size >= MAX_PENDING_COMMANDS) {
+    if (this.stopped || this.failed || this.pending.size >= MAX_PENDING_COMMANDS) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
       return;
     }
