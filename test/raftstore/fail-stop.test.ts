@@ -1,6 +1,9 @@
 // Fail-stop: an internal failure of the raftstore (a raft-log write that fails, a kv apply that
 // fails, a store thread that throws) reaches the onFatal handler once, and the part that failed
 // halts; nothing stays half alive. The fatal action is the seam here, so the test runner lives.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WriteOp } from '../../src/engine/engine.js';
 import { LmdbEngine } from '../../src/engine/lmdb-engine.js';
@@ -8,7 +11,7 @@ import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { EntryType, type Entry } from '../../src/proto/eraftpb.js';
 import type { Region } from '../../src/proto/metapb.js';
-import { CmdType, RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
+import { CmdType, RaftCmdRequest, type RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
 import { Applier } from '../../src/raftstore/apply.js';
 import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
 import { PeerStorage } from '../../src/raftstore/peer-storage.js';
@@ -174,6 +177,75 @@ describe('fail-stop in the raftstore', () => {
       // A dead poller never acks the stop: stopping must not wait for it.
       await router.stop();
       await kv.close();
+    }
+  });
+});
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('apply-thread full-disk test skipped: mounting a tmpfs needs root');
+
+describe.skipIf(!isRoot)('fail-stop of an apply thread', () => {
+  it('an apply thread whose kv write fails (a full disk under the kv environment only) is reported through onFatal', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    // The raft log on an ordinary disk, the kv environment on a small tmpfs that fills up.
+    const mountPoint = join(dir.path, 'kv-mnt');
+    mkdirSync(mountPoint);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
+    let router: PollerRouter | undefined;
+    let kv: LmdbEngine | undefined;
+    try {
+      const base = storeEngineOptions(dir.path, false);
+      const engines = { raft: base.raft, kv: { ...base.kv, path: join(mountPoint, 'kv') } };
+      kv = new LmdbEngine(engines.kv);
+      const fatal = recorder();
+      router = await PollerRouter.start({
+        storeId: 1,
+        engines,
+        pollers: 1,
+        applyThreads: 1,
+        config: { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: 10 },
+        kv,
+        transport: { send: () => {}, sendEncoded: () => {} },
+        logger: silentLogger(),
+        logLevel: 'silent',
+        collectRaftLog: async () => {},
+        onFatal: fatal.onFatal,
+      });
+      const started = router;
+      await started.createRegion(region(1));
+      const ticker = setInterval(() => started.tick(), 10);
+      try {
+        const propose = (key: string, value: Buffer) =>
+          new Promise<RaftCmdResponse>((resolve) =>
+            started.propose(
+              RaftCmdRequest.fromPartial({
+                header: { regionId: 1, peer: { id: 101, storeId: 1 }, regionEpoch: { confVer: 1, version: 1 } },
+                requests: [{ cmdType: CmdType.Put, put: { cf: 'default', key: Buffer.from(key), value } }],
+              }),
+              (result) => resolve(result.response),
+            ),
+          );
+        // Until the lone peer leads, proposals come back with NotLeader.
+        await eventually(() => started.leaderRegions().length === 1);
+        expect((await propose('first', Buffer.from('v'))).header?.error).toBeUndefined();
+        const stats = statfsSync(mountPoint);
+        writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(Math.max(0, stats.bavail * stats.bsize - 256 * 1024)));
+        const value = Buffer.alloc(64 * 1024, 1);
+        for (let i = 0; i < 64 && fatal.calls.length === 0; i++) {
+          // Answered or not, the loop only needs the apply thread to hit the full disk.
+          await Promise.race([propose(`k${i}`, value), new Promise((resolve) => setTimeout(resolve, 500))]);
+        }
+        const call = await fatal.next();
+        expect(call.reason).toBe('apply thread 0 failed');
+        expect((call.err as Error).message).toMatch(/apply failed: no space left/);
+      } finally {
+        clearInterval(ticker);
+      }
+    } finally {
+      await router?.stop();
+      await kv?.close();
+      execFileSync('umount', [mountPoint]);
     }
   });
 });
