@@ -24,7 +24,6 @@ export const ErrorCode = {
   // Full disks and failed writes (issue #9).
   NoSpace: 'KV:Storage:NoSpace',
   WriteFailed: 'KV:Storage:WriteFailed',
-  Fatal: 'KV:Internal:Fatal',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
