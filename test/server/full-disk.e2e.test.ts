@@ -206,12 +206,13 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('fail-stops with a fatal line and a non-zero exit when its raft log cannot be written, never acknowledging the write', async () => {
-    const scheduler = await startScheduler('scheduler-fail-stop');
-    const dataDir = join(mountPoint, 'store');
+  // With raft pollers the failure is on a poller thread; with --raft-pollers 0 on the main thread.
+  it.each(['1', '0'])('fail-stops with a fatal line and a non-zero exit when its raft log cannot be written (raft pollers: %s), and a restart recovers', async (pollers) => {
+    const scheduler = await startScheduler(`scheduler-fail-stop-${pollers}`);
+    const dataDir = join(mountPoint, `store-${pollers}`);
     const server = await startServerProcess([
       '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
-      '--raft-base-tick-ms', '20', '--log-level', 'warn',
+      '--raft-pollers', pollers, '--raft-base-tick-ms', '20', '--log-level', 'warn',
     ]);
     servers.push(server);
     const client = createRawClient(server.addr, { timeoutMs: 5_000 });
@@ -248,7 +249,7 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
     rmSync(filler);
     const restarted = await startServerProcess([
       '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
-      '--raft-base-tick-ms', '20', '--log-level', 'warn',
+      '--raft-pollers', pollers, '--raft-base-tick-ms', '20', '--log-level', 'warn',
     ]);
     servers.push(restarted);
     const again = createRawClient(restarted.addr, { timeoutMs: 5_000 });
@@ -256,5 +257,8 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
     await eventually('write after restart', () => again.put('after', 'restart'), 30_000);
     expect((await again.get('before'))?.toString()).toBe('full');
     for (const key of acked) expect((await again.get(key))?.length).toBe(VALUE.length);
+    restarted.child.kill('SIGTERM');
+    expect(await restarted.exited).toBe(0);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
