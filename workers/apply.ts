@@ -15,6 +15,7 @@ import { Applier, type ApplyReply, type ApplyRead } from '../src/raftstore/apply
 import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../src/raftstore/frames.js';
 import type { CommandCallback, CommandResult } from '../src/raftstore/peer.js';
 import type { StoreEngineOptions } from '../src/raftstore/store-engines.js';
+import { failThisThread } from '../src/util/fail-stop.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
@@ -29,12 +30,20 @@ const logger = createLogger(data.logLevel, 'tinykv-apply');
 const kv = new LmdbEngine(data.engines.kv);
 const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
 const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));
+/** Set once the engine is closing on the main thread's stop. */
+let stopped = false;
 /** The poller that hands each region over: its apply states go back there. */
 const pollerOfRegion = new Map<number, FrameBatcher<FromApply>>();
 
-const applier = new Applier(kv, logger, (result) => {
-  pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
-});
+const applier = new Applier(
+  kv,
+  logger,
+  (result) => {
+    pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
+  },
+  // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
+  (reason, err) => failThisThread(logger, reason, err),
+);
 
 function answer(id: number, to: number, poller: FrameBatcher<FromApply>): CommandCallback {
   return (result: CommandResult) => {
@@ -79,12 +88,15 @@ function onPollerFrame(frame: ToApply, poller: FrameBatcher<FromApply>): void {
 data.pollerPorts.forEach((port, index) => {
   const poller = toPollers[index]!;
   port.on('message', (buffer: ArrayBuffer) => {
+    // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
+    // against each other): the engine is closed, and the raft log replays them on restart.
+    if (stopped) return;
     for (const frame of decodeFrames<ToApply>(buffer)) {
       try {
         onPollerFrame(frame, poller);
       } catch (err) {
-        logger.error({ err }, 'apply frame failed');
-        toMain.push({ t: 'error', message: err instanceof Error ? err.message : String(err) });
+        // Frames come from the pollers, never straight from the network: internal failure.
+        failThisThread(logger, `apply frame ${frame.t} failed`, err);
       }
     }
   });
@@ -93,13 +105,19 @@ data.pollerPorts.forEach((port, index) => {
 main.on('message', (buffer: ArrayBuffer) => {
   for (const frame of decodeFrames<ToApply>(buffer)) {
     if (frame.t !== 'stop') continue;
-    // Pollers stop first, so nothing new arrives: finish what was handed over, then close.
+    // Pollers stop first: finish what was handed over, then close.
     void applier
       .settle()
-      .then(() => kv.close())
       .then(() => {
-        toMain.push({ t: 'ack', id: frame.id });
-        toMain.flush();
-      });
+        stopped = true;
+        return kv.close();
+      })
+      .then(
+        () => {
+          toMain.push({ t: 'ack', id: frame.id });
+          toMain.flush();
+        },
+        (err: unknown) => failThisThread(logger, 'apply thread stop failed', err),
+      );
   }
 });

@@ -16,6 +16,7 @@ import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from '../s
 import { Piscina } from 'piscina';
 import { PooledSnapshotSource } from '../src/raftstore/snapshot-source.js';
 import { workerFileUrl } from '../src/util/worker-path.js';
+import { failThisThread } from '../src/util/fail-stop.js';
 import { RemoteApplyRouter, replyToMain } from '../src/raftstore/remote-apply.js';
 import { Store } from '../src/raftstore/store.js';
 import { openStoreEngines, type StoreEngineOptions } from '../src/raftstore/store-engines.js';
@@ -63,6 +64,8 @@ const store = new Store({
   applier: (onResult) => new RemoteApplyRouter(data.applyPorts, onResult),
   // The main thread hands compacted log ranges to the raft-log GC thread.
   collectRaftLog: async (regionId, from, to) => out.push({ t: 'gc', regionId, from, to }),
+  // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.
+  onFatal: (reason, err) => failThisThread(logger, reason, err),
 });
 let lastReport = '';
 
@@ -116,9 +119,8 @@ store.loadPeers((regionId) => regionId % data.pollerCount === data.pollerIndex);
 reportRegions();
 port.on('message', (buffer: ArrayBuffer) => {
   for (const frame of decodeFrames<ToPoller>(buffer)) {
-    handle(frame).catch((err: unknown) => {
-      logger.error({ err }, 'poller frame failed');
-      out.push({ t: 'error', message: err instanceof Error ? err.message : String(err) });
-    });
+    // Frames come from the main thread, which validated what came off the network: a frame that
+    // fails here is an internal failure (a raft-engine write, a broken invariant).
+    handle(frame).catch((err: unknown) => failThisThread(logger, `raft poller frame ${frame.t} failed`, err));
   }
 });

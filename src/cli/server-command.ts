@@ -10,20 +10,21 @@ import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
 import { parseSizeBytes } from '../config/units.js';
 import { setErrorDetail } from './error-report.js';
+import { exitOnFatal } from '../util/fail-stop.js';
 
 function parseCountOrZero(text: string): number {
   return text === '0' ? 0 : parseCount(text);
 }
 
+function parseSize(text: string): number {
+  const bytes = parseSizeBytes(text);
+  if (bytes === undefined) throw new UsageError(`expected a size such as "512MiB" or a byte count, got "${text}"`);
+  return bytes;
+}
+
 function parseCount(text: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`expected a positive integer, got "${text}"`);
-  return value;
-}
-
-function parseSize(text: string): number {
-  const value = parseSizeBytes(text);
-  if (value === undefined || value < 1) throw new UsageError(`expected a size such as 256MiB, got "${text}"`);
   return value;
 }
 
@@ -42,6 +43,7 @@ interface ServerFlags {
   config?: string;
   logLevel?: LogLevel;
   engine?: EngineKind;
+  reserveSpace?: number;
 }
 
 export function registerServerCommand(program: Command, print: (text: string) => void): void {
@@ -65,6 +67,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 128MiB)', parseSize)
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
+    .option('--reserve-space <size>', 'free space kept on the data dir\'s filesystem; writes are refused below it (0: off; default 1GiB, at most 5% of the disk)', parseSize)
     .action(async (flags: ServerFlags) => {
       const overrides: ConfigOverrides = {
         addr: flags.addr,
@@ -80,12 +83,18 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         applyPollers: flags.applyPollers,
         maxConcurrentStreams: flags.maxConcurrentStreams,
         grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
+        reserveSpaceBytes: flags.reserveSpace,
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
       setErrorDetail(config.logLevel);
       const logger = createLogger(config.logLevel);
       routeGrpcLogs(logger);
+      // An unhandled rejection or exception is a bug: stop with a fatal line (fail-stop), not a
+      // half-alive node or Node's bare crash dump.
+      const fatal = exitOnFatal(logger);
+      process.on('unhandledRejection', (err) => fatal('unhandled promise rejection', err));
+      process.on('uncaughtException', (err) => fatal('uncaught exception', err));
       let scheduler: SchedulerHandle | undefined;
       // Start is all or nothing: a failure at any step stops what the earlier steps started (each
       // start() undoes its own part) and the error goes up to main, which prints one line.

@@ -54,6 +54,12 @@ export interface NodeConfig {
   readonly snapRecvIdleTimeoutMs: number;
   /** A snapshot stream not done this long after it opened is cancelled. */
   readonly snapRecvTimeoutMs: number;
+  /**
+   * Bytes kept free on the data directory's filesystem: below that, writes are refused with
+   * KV:Storage:NoSpace before the disk is actually full (reads and deletes still work). 0 turns
+   * the guard off; undefined is the default, 1GiB but at most 5% of the filesystem's size.
+   */
+  readonly reserveSpaceBytes: number | undefined;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -77,6 +83,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   snapConcurrentRecvLimit: DEFAULT_SNAPSHOT_RECV_LIMITS.maxConcurrent,
   snapRecvIdleTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.idleTimeoutMs,
   snapRecvTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.timeoutMs,
+  reserveSpaceBytes: undefined,
 };
 
 /** Overrides from flags or code, already typed. */
@@ -117,6 +124,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'data-dir': (v, c) => (c.dataDir = expectString('storage.data-dir', v)),
     engine: (v, c) => (c.engine = expectOneOf('storage.engine', v, ENGINE_KINDS)),
     sync: (v, c) => (c.sync = expectBoolean('storage.sync', v)),
+    'reserve-space': (v, c) => (c.reserveSpaceBytes = expectSize('storage.reserve-space', v)),
   },
   limits: {
     'max-key-size': (v, c) => (c.limits.maxKeySizeBytes = expectSize('limits.max-key-size', v)),

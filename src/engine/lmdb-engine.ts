@@ -11,7 +11,7 @@
  * commits may roll back on a machine crash) and durable writes sync explicitly.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { engineClosed, familyIn, snapshotClosed } from './engine-errors.js';
+import { engineClosed, familyIn, snapshotClosed, writeFailure } from './engine-errors.js';
 import { compareBytes, toBuffer } from '../util/bytes.js';
 import {
   ENGINE_COLUMN_FAMILIES,
@@ -74,30 +74,54 @@ export class LmdbEngine implements Engine {
     this.checkOpen();
     for (const op of ops) if (op.type !== 'deleteRange') checkedKey(op.cf, op.key);
     if (ops.length === 0) return;
+    try {
+      await this.commit(ops, options.durable ?? true);
+    } catch (err) {
+      throw this.commitFailed(err);
+    }
+    this.batchesWritten++;
+  }
+
+  private async commit(ops: readonly WriteOp[], durable: boolean): Promise<void> {
     if (this.options.commitInline) {
       this.root.transactionSync(() => {
         for (const op of ops) this.applyOp(op);
       });
-      this.batchesWritten++;
-      if ((options.durable ?? true) && this.options.lazyMetaSync) await this.flush();
+      if (durable && this.options.lazyMetaSync) await this.flush();
       return;
     }
     await this.root.transaction(() => {
       for (const op of ops) this.applyOp(op);
     });
-    this.batchesWritten++;
     // Committed is not durable: with overlapping sync the flush to disk finishes later.
-    if (options.durable ?? true) await this.root.flushed;
+    if (durable) await this.root.flushed;
+  }
+
+  /**
+   * A failed commit (a full disk, an I/O error) rejects the caller's write once, with a coded
+   * error. lmdb-js also rejects promises of its own that nobody holds: the event-turn batch's
+   * commit promise and the `commitError` carrying the cause. They are handled here, so a failed
+   * write never surfaces as an unhandled rejection (which would end the process).
+   */
+  private commitFailed(err: unknown): Error {
+    (this.root.committed as PromiseLike<unknown>).then(undefined, () => {});
+    const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
+    commitError?.catch(() => {});
+    return writeFailure(err, this.options.path);
   }
 
   async flush(): Promise<void> {
     this.checkOpen();
-    if (this.options.commitInline) {
-      // Every inline commit synced on return, except meta pages under lazyMetaSync.
-      if (this.options.lazyMetaSync && !this.options.noSync) await this.syncEnvironment();
-      return;
+    try {
+      if (this.options.commitInline) {
+        // Every inline commit synced on return, except meta pages under lazyMetaSync.
+        if (this.options.lazyMetaSync && !this.options.noSync) await this.syncEnvironment();
+        return;
+      }
+      await this.root.flushed;
+    } catch (err) {
+      throw this.commitFailed(err);
     }
-    await this.root.flushed;
   }
 
   private syncEnvironment(): Promise<void> {

@@ -19,6 +19,7 @@ import type { Region } from '../proto/metapb.js';
 import { AdminCmdType, AdminResponse, CmdType, RaftCmdRequest, RaftCmdResponse, Response, type Request } from '../proto/raft_cmdpb.js';
 import { PeerState, RaftApplyState, RaftSnapshotData, RegionLocalState } from '../proto/raft_serverpb.js';
 import { assert } from '../util/assert.js';
+import type { FatalHandler } from '../util/fail-stop.js';
 import { errorResponse } from './command.js';
 import { staleCommand } from './errors.js';
 import { applyStateKey, regionStateKey } from './keys.js';
@@ -88,11 +89,14 @@ export class Applier implements ApplyRouter {
   private readonly delegates = new Map<number, Delegate>();
   private queue: Queued[] = [];
   private running: Promise<void> | undefined;
+  private failed = false;
 
   constructor(
     private readonly kv: Engine,
     private readonly logger: Logger,
     private readonly onResult: (result: ApplyResult) => void,
+    /** An apply that failed (a kv write error, a broken invariant) is fatal; without it the drain rejects. */
+    private readonly onFatal?: FatalHandler,
   ) {}
 
   apply(task: ApplyTask): void {
@@ -112,7 +116,16 @@ export class Applier implements ApplyRouter {
   }
 
   private kick(): void {
-    if (!this.running) this.running = this.drain();
+    if (this.running || this.failed) return;
+    const running = this.drain();
+    this.running = running;
+    if (this.onFatal) {
+      running.catch((err: unknown) => {
+        // Applied state is now unknown: apply nothing more; the process fail-stops.
+        this.failed = true;
+        this.onFatal!('apply failed', err);
+      });
+    }
   }
 
   private async drain(): Promise<void> {

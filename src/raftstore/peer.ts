@@ -14,7 +14,7 @@ import { MessageType, type Entry, type Message } from '../proto/eraftpb.js';
 import type { Peer as PeerMeta, Region } from '../proto/metapb.js';
 import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../proto/raft_cmdpb.js';
 import type { RaftApplyState, RaftMessage } from '../proto/raft_serverpb.js';
-import { RawNode, ErrProposalDropped, RaftError, type RandomSource, type Ready } from '../raft/index.js';
+import { RawNode, ErrProposalDropped, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../raft/index.js';
 import { assert } from '../util/assert.js';
 import type { ApplyRead, ApplyReply, ApplyTask } from './apply.js';
 import type { RaftstoreConfig } from './config.js';
@@ -146,12 +146,15 @@ export class Peer {
   step(message: RaftMessage): void {
     const raftMessage = message.message;
     if (!raftMessage) return;
+    // Proposals enter through propose(), never from the network.
+    if (raftMessage.msgType === MessageType.MsgPropose) return;
     try {
       this.node.step(raftMessage);
     } catch (err) {
-      // An internal failure (a corrupted log entry, a broken invariant) is not a bad message: it
-      // must reach the store's fail-stop, not be dropped with the message.
-      if (!(err instanceof RaftError) || err.code === 'Raft:Invariant') throw err;
+      // An internal failure (a corrupted log entry, a broken invariant: a committed entry
+      // overwritten, a commit past the log) is not a bad message: it must reach the store's
+      // fail-stop, not be dropped with the message.
+      if (!(err instanceof RaftError) || err instanceof RaftInvariantError) throw err;
       // A response from a peer this node does not know (e.g. removed) is dropped, as etcd does.
       this.host.logger.debug({ err, regionId: this.regionId }, 'raft message dropped');
     }

@@ -17,6 +17,7 @@ import { Region, type Peer } from '../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../proto/raft_cmdpb.js';
 import { RaftMessage } from '../proto/raft_serverpb.js';
 import { assert } from '../util/assert.js';
+import type { FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import type { RaftstoreConfig } from './config.js';
 import { errorResponse } from './command.js';
@@ -42,6 +43,8 @@ interface RegionView {
 
 interface Poller {
   readonly worker: Worker;
+  /** Resolves when the thread has ended, for whatever reason. */
+  readonly exited: Promise<void>;
   readonly out: FrameBatcher<ToPoller>;
   regions: RegionView[];
 }
@@ -60,12 +63,17 @@ export interface PollerRouterOptions {
   readonly logLevel: LogLevel;
   /** Runs a raft-log GC task (on the raft-log GC thread). */
   readonly collectRaftLog: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
+  /**
+   * A thread that failed or exited unasked, or a raft-log GC that failed: the store cannot go on
+   * (fail-stop, src/util/fail-stop.ts). Called once; the router stops routing.
+   */
+  readonly onFatal: FatalHandler;
 }
 
 export class PollerRouter implements RaftRouter {
   readonly storeId: number;
   private readonly pollers: Poller[] = [];
-  private readonly applyWorkers: Array<{ readonly worker: Worker; readonly out: FrameBatcher<ToApply> }> = [];
+  private readonly applyWorkers: Array<{ readonly worker: Worker; readonly out: FrameBatcher<ToApply>; readonly exited: Promise<void> }> = [];
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
@@ -73,6 +81,8 @@ export class PollerRouter implements RaftRouter {
   /** Messages dropped here, before any poller (only undecodable ones; the pollers' stores count the rest). */
   readonly droppedMessages = new DroppedMessageCounts();
   private readonly dropWarnings = new RateLimitedLog(10_000);
+  private failed = false;
+  private running = false;
 
   private constructor(private readonly options: PollerRouterOptions) {
     this.storeId = options.storeId;
@@ -89,6 +99,7 @@ export class PollerRouter implements RaftRouter {
       new Promise<void>((resolve, reject) => {
         worker.once('online', () => resolve());
         worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`store thread exited with code ${code} while starting`)));
       });
     for (let index = 0; index < options.applyThreads; index++) {
       const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
@@ -96,10 +107,10 @@ export class PollerRouter implements RaftRouter {
         workerData: { engines: options.engines, logLevel: options.logLevel, pollerPorts },
         transferList: pollerPorts,
       });
-      const applyWorker = { worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])) };
+      const exited = router.supervise(worker, `apply thread ${index}`);
+      const applyWorker = { worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
       ready.push(online(worker));
       worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer));
-      worker.on('error', (err) => options.logger.error({ err, applyThread: index }, 'apply thread failed'));
       router.applyWorkers.push(applyWorker);
     }
     for (let index = 0; index < options.pollers; index++) {
@@ -116,10 +127,10 @@ export class PollerRouter implements RaftRouter {
         },
         transferList: applyPorts,
       });
-      const poller: Poller = { worker, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
+      const exited = router.supervise(worker, `raft poller ${index}`);
+      const poller: Poller = { worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
       ready.push(online(worker));
       worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer));
-      worker.on('error', (err) => options.logger.error({ err, poller: index }, 'raft poller failed'));
       router.pollers.push(poller);
     }
     try {
@@ -129,12 +140,39 @@ export class PollerRouter implements RaftRouter {
       await Promise.all([...router.pollers, ...router.applyWorkers].map(({ worker }) => worker.terminate().catch(() => {})));
       throw err;
     }
+    // From here on a thread that fails is fatal; before, it failed the start.
+    router.running = true;
     return router;
+  }
+
+  /**
+   * Watches a thread: an uncaught error in it, or an exit nobody asked for, is an internal
+   * failure of the store (fail-stop). Resolves when the thread has ended.
+   */
+  private supervise(worker: Worker, name: string): Promise<void> {
+    worker.on('error', (err) => this.fatal(`${name} failed`, err));
+    return new Promise((resolve) => {
+      worker.once('exit', (code) => {
+        if (!this.stopped) this.fatal(`${name} exited unexpectedly with code ${code}`);
+        resolve();
+      });
+    });
+  }
+
+  private fatal(reason: string, err?: unknown): void {
+    if (this.failed || !this.running) return;
+    if (this.stopped) {
+      // Stopping anyway: what failed on the way down is replayed from the raft log on restart.
+      this.options.logger.error({ err, reason }, 'store thread failed while stopping');
+      return;
+    }
+    this.failed = true;
+    this.options.onFatal(reason, err);
   }
 
   propose(request: RaftCmdRequest, callback: CommandCallback): void {
     const regionId = request.header?.regionId ?? 0;
-    if (this.stopped || this.pending.size >= MAX_PENDING_COMMANDS) {
+    if (this.stopped || this.failed || this.pending.size >= MAX_PENDING_COMMANDS) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
       return;
     }
@@ -199,31 +237,31 @@ export class PollerRouter implements RaftRouter {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await Promise.all(
-      this.pollers.map(async (poller) => {
-        const id = this.nextId++;
-        await untilAckOrExit(poller.worker, (resolve) => {
-          this.acks.set(id, resolve);
-          poller.out.push({ t: 'stop', id });
-        });
-        await poller.worker.terminate();
-      }),
-    );
+    await Promise.all(this.pollers.map((poller) => this.stopThread(poller)));
     // Then the apply threads, which finish what the pollers handed over.
-    await Promise.all(
-      this.applyWorkers.map(async ({ worker, out }) => {
-        const id = this.nextId++;
-        await untilAckOrExit(worker, (resolve) => {
-          this.acks.set(id, resolve);
-          out.push({ t: 'stop', id });
-        });
-        await worker.terminate();
-      }),
-    );
+    await Promise.all(this.applyWorkers.map((apply) => this.stopThread(apply)));
     for (const [id, callback] of this.pending) {
       this.pending.delete(id);
       callback({ response: errorResponse(regionNotFound(0).regionError) });
     }
+  }
+
+  /** Asks a thread to finish its work and waits for its ack, or for its end if it has died. */
+  private async stopThread(thread: {
+    readonly worker: Worker;
+    readonly out: { push(frame: { readonly t: 'stop'; readonly id: number }): void };
+    readonly exited: Promise<void>;
+  }): Promise<void> {
+    const id = this.nextId++;
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        this.acks.set(id, resolve);
+        thread.out.push({ t: 'stop', id });
+      }),
+      thread.exited,
+    ]);
+    this.acks.delete(id);
+    await thread.worker.terminate();
   }
 
   private pollerOf(regionId: number): Poller {
@@ -256,29 +294,18 @@ export class PollerRouter implements RaftRouter {
           this.acks.delete(frame.id);
           break;
         case 'gc':
-          this.options.collectRaftLog(frame.regionId, frame.from, frame.to).catch((err: unknown) =>
-            this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed'),
-          );
+          // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store
+          // is stopping and the GC thread is being shut down under the task.
+          this.options.collectRaftLog(frame.regionId, frame.from, frame.to).catch((err: unknown) => {
+            if (this.stopped) this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed');
+            else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
+          });
           break;
         case 'error':
-          this.options.logger.error({ message: frame.message }, 'raft poller reported an error');
+          this.fatal(`a store thread reported an internal error: ${frame.message}`);
           break;
       }
     }
   }
 }
 
-/**
- * Waits for a thread to acknowledge a stop, or for it to be gone: a thread that died (an uncaught
- * error) never answers, and shutdown must not wait for it forever.
- */
-function untilAckOrExit(worker: Worker, ask: (ack: () => void) => void): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (worker.threadId === -1) {
-      resolve();
-      return;
-    }
-    worker.once('exit', () => resolve());
-    ask(resolve);
-  });
-}

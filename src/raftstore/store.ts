@@ -17,6 +17,7 @@ import { PeerState, RaftMessage, RegionLocalState } from '../proto/raft_serverpb
 import type { RandomSource } from '../raft/index.js';
 import { assert } from '../util/assert.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
+import type { FatalHandler } from '../util/fail-stop.js';
 import type { RaftstoreConfig } from './config.js';
 import { errorResponse } from './command.js';
 import { regionNotFound } from './errors.js';
@@ -58,6 +59,12 @@ export interface StoreOptions {
   readonly applier?: (onResult: (result: ApplyResult) => void) => ApplyRouter;
   /** Wall clock for rate-limiting warnings about dropped messages (defaults to Date.now). */
   readonly nowMs?: () => number;
+  /**
+   * Called on an internal failure (a raft-log write that failed, a broken invariant): the store
+   * halts and the process is expected to fail-stop (src/util/fail-stop.ts). Without it the
+   * failure surfaces as a rejected poll (tests driving a store directly).
+   */
+  readonly onFatal?: FatalHandler;
 }
 
 /** Warnings about dropped messages go out at most this often per reason (each carries the counts so far). */
@@ -80,6 +87,7 @@ export class Store implements RaftRouter {
   readonly droppedMessages = new DroppedMessageCounts();
   /** One rate limit per reason, so a flood of one kind of bad message hides no other kind. */
   private readonly dropWarnings = new Map<DropReason, RateLimitedLog>();
+  private halted = false;
 
   constructor(private readonly options: StoreOptions) {
     this.storeId = options.storeId;
@@ -93,7 +101,9 @@ export class Store implements RaftRouter {
       send: (message) => options.transport.send(message),
     };
     const onResult = (result: ApplyResult) => this.onApplied(result);
-    this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult);
+    this.applier = options.applier
+      ? options.applier(onResult)
+      : new Applier(options.engines.kv, options.logger, onResult, options.onFatal);
   }
 
   /** Creates peers for the regions this store holds on disk (those `accept` picks, when given). */
@@ -188,7 +198,14 @@ export class Store implements RaftRouter {
         return;
       }
     }
-    peer!.step(message);
+    try {
+      peer!.step(message);
+    } catch (err) {
+      // Only an internal failure gets here (see Peer.step): fail-stop.
+      if (!this.options.onFatal) throw err;
+      this.fail(`region ${message.regionId}: raft message handling failed`, err);
+      return;
+    }
     this.schedulePoll();
   }
 
@@ -238,7 +255,10 @@ export class Store implements RaftRouter {
   /** Resolves once no peer has pending work and everything handed off is applied (tests, shutdown). */
   async settle(): Promise<void> {
     for (;;) {
-      if (this.polling) await this.polling;
+      // A round that failed was reported through onFatal already; settling goes on without it.
+      if (this.polling) await this.polling.catch((err: unknown) => {
+        if (!this.halted) throw err;
+      });
       await this.applier.settle();
       if (!this.polling) return;
     }
@@ -255,7 +275,19 @@ export class Store implements RaftRouter {
       this.pollAgain = true;
       return;
     }
-    this.polling = this.pollLoop();
+    const polling = this.pollLoop();
+    this.polling = polling;
+    // A round that throws left its raft state unwritten or half handed on: nothing about this
+    // store can be trusted any more, so it halts and the process fail-stops.
+    if (this.options.onFatal) polling.catch((err: unknown) => this.fail('raft poll round failed', err));
+  }
+
+  /** Halts the store on an internal failure and reports it once. */
+  private fail(reason: string, err: unknown): void {
+    if (this.halted) return;
+    this.halted = true;
+    this.stopped = true;
+    this.options.onFatal?.(reason, err);
   }
 
   private async pollLoop(): Promise<void> {
@@ -287,7 +319,12 @@ export class Store implements RaftRouter {
   private async collectRaftLog(collections: Array<{ regionId: number; gcFrom: number; gcTo: number }>): Promise<void> {
     const collect = this.options.collectRaftLog;
     // The entries are never read again, so deleting them can trail behind the poll rounds.
-    const report = (regionId: number) => (err: unknown) => this.options.logger.warn({ err, regionId }, 'raft-log GC failed');
+    // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store is
+    // stopping and the GC thread is being shut down under the task.
+    const report = (regionId: number) => (err: unknown) => {
+      if (this.stopped || !this.options.onFatal) this.options.logger.warn({ err, regionId }, 'raft-log GC failed');
+      else this.fail(`raft-log GC of region ${regionId} failed`, err);
+    };
     for (const { regionId, gcFrom, gcTo } of collections) {
       if (collect) {
         collect(regionId, gcFrom, gcTo).catch(report(regionId));

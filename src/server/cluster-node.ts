@@ -13,6 +13,7 @@ import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
 import { STORE_IDENT_KEY } from '../raftstore/keys.js';
 import type { PeerEngines } from '../raftstore/peer-storage.js';
 import { RaftKvStorage } from '../raftstore/raft-kv-storage.js';
+import { guardSpace } from '../storage/space-guarded-storage.js';
 import { findPeerOnStore } from '../raftstore/region.js';
 import { Store } from '../raftstore/store.js';
 import { PollerRouter } from '../raftstore/poller-router.js';
@@ -24,6 +25,7 @@ import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { listenError } from './listen-error.js';
+import { exitOnFatal, onceFatal, type FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
 import { DataDirLock } from './data-dir-lock.js';
@@ -40,6 +42,8 @@ const REGION_HEARTBEAT_INTERVAL_MS = 500;
 const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
 /** How long a failed start waits for the raft pollers and apply threads it started to stop. */
 const START_ABORT_STOP_TIMEOUT_MS = 10_000;
+/** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
+const GC_QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
 /** Test seams: fault injection on the real store (TiKV's filters). */
 export interface ClusterNodeSeams {
@@ -47,6 +51,12 @@ export interface ClusterNodeSeams {
   readonly dropMessage?: (message: RaftMessage) => boolean;
   /** Holds an outgoing Raft message back this many ms (0: send now); a slow network reorders messages. */
   readonly delayMessageMs?: (message: RaftMessage) => number;
+  /**
+   * What an internal failure does (a store thread that died, a raft-log write that failed).
+   * Default: a fatal log line and exit code 70 (fail-stop). Tests and embedders that inject
+   * faults pass their own, so their process survives.
+   */
+  readonly onFatal?: FatalHandler;
 }
 
 export class ClusterNode {
@@ -69,6 +79,7 @@ export class ClusterNode {
   ) {}
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
+    const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
     const lock = DataDirLock.acquire(config.dataDir);
     const engineOptions = storeEngineOptions(config.dataDir, config.sync);
     const engines: PeerEngines = openCheckedEnvironments(config.dataDir, ['raft', 'kv'], () => openStoreEngines(engineOptions));
@@ -83,7 +94,17 @@ export class ClusterNode {
     // Compacted raft-log entries are deleted on their own thread (workers/raftlog-gc.ts).
     const gcPool = new Piscina({ filename: workerFileUrl('raftlog-gc'), minThreads: 1, maxThreads: 1, maxQueue: 1024 });
     const collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number) => {
-      await gcPool.run({ raft: engineOptions.raft, regionId, fromIndex, toIndex });
+      try {
+        await gcPool.run({ raft: engineOptions.raft, regionId, fromIndex, toIndex });
+      } catch (err) {
+        // A full GC queue is backpressure, not a fault (a failed delete is, and is fatal): the
+        // range stays on disk, wasted space but no harm to the log.
+        if (err instanceof Error && err.message === GC_QUEUE_FULL_MESSAGE) {
+          logger.warn({ regionId, fromIndex, toIndex }, 'raft-log GC queue full; range left on disk');
+          return;
+        }
+        throw err;
+      }
     };
     // What has been started so far, stopped in reverse order when a later step fails.
     let store: RaftRouter | undefined;
@@ -106,6 +127,7 @@ export class ClusterNode {
           logger,
           logLevel: config.logLevel,
           collectRaftLog,
+          onFatal,
         });
       } else {
         const local = new Store({
@@ -121,6 +143,7 @@ export class ClusterNode {
           random: Math.random,
           logger: logger.child({ storeId }),
           collectRaftLog,
+          onFatal,
         });
         local.loadPeers();
         store = local;
@@ -134,7 +157,8 @@ export class ClusterNode {
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
       server = new Server(options);
-      const storage = new RaftKvStorage(router);
+      // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
+      const storage = guardSpace(new RaftKvStorage(router), config);
       server.addService(acceptingEncodedResponses(rawRaftService), {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
@@ -148,6 +172,8 @@ export class ClusterNode {
       const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger);
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish.
       node.afterStopHooks.push(() => snapshotPool.destroy(), () => gcPool.destroy());
+      // Stops the space guard's free-space sampling (the store itself is stopped by the node).
+      node.afterStopHooks.push(() => storage.stop());
       node.startTimers();
       logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;

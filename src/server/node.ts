@@ -15,6 +15,7 @@ import { openCheckedEnvironments } from '../engine/data-files.js';
 import { MemoryEngine } from '../engine/memory-engine.js';
 import { StandaloneStorage } from '../storage/standalone-storage.js';
 import type { Storage } from '../storage/storage.js';
+import { guardSpace } from '../storage/space-guarded-storage.js';
 import type { Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
@@ -43,7 +44,7 @@ export class TinyKvNode {
     let server: Server | undefined;
     try {
       const engine = openEngine(config);
-      storage = new StandaloneStorage(engine);
+      storage = guardSpace(new StandaloneStorage(engine), config);
       await storage.start();
       const clusterId = await loadClusterId(engine, systemClock, Math.random);
       const oracle = await startOracle(engine, systemClock);

@@ -33,6 +33,9 @@ export const ErrorCode = {
   SnapshotRecvBusy: 'KV:Server:SnapshotRecvBusy',
   SnapshotTooLarge: 'KV:Server:SnapshotTooLarge',
   SnapshotRecvTimeout: 'KV:Server:SnapshotRecvTimeout',
+  // Full disks and failed writes (issue #9).
+  NoSpace: 'KV:Storage:NoSpace',
+  WriteFailed: 'KV:Storage:WriteFailed',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -57,6 +60,8 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.SnapshotTooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.SnapshotRecvTimeout]: GrpcStatus.DEADLINE_EXCEEDED,
   [ErrorCode.ListenFailed]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.NoSpace]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.WriteFailed]: GrpcStatus.INTERNAL,
 };
 
 export class TinyKvError extends Error {

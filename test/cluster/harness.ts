@@ -9,6 +9,8 @@ import { tempDir } from '../helpers/tmp.js';
 
 export class InProcessCluster {
   readonly nodes = new Map<number, ClusterNode>();
+  /** Internal failures stores reported (fail-stop); recorded, so the test process lives on. */
+  readonly fatalErrors: Array<{ readonly dataDir: string; readonly reason: string; readonly err: unknown }> = [];
   private readonly dirs: Array<ReturnType<typeof tempDir>> = [];
 
   private constructor(
@@ -54,7 +56,13 @@ export class InProcessCluster {
         ...overrides,
       },
     });
-    const node = await ClusterNode.start(config, silentLogger(), this.seams);
+    const onFatal =
+      this.seams.onFatal ??
+      ((reason: string, err?: unknown) => {
+        console.error(`store at ${dataDir} failed (fail-stop): ${reason}`, err);
+        this.fatalErrors.push({ dataDir, reason, err });
+      });
+    const node = await ClusterNode.start(config, silentLogger(), { ...this.seams, onFatal });
     this.nodes.set(node.storeId, node);
     return node;
   }
