@@ -31,6 +31,7 @@ interface ServerFlags {
   config?: string;
   logLevel?: LogLevel;
   engine?: EngineKind;
+  allowRawTxnCfWrites?: boolean;
 }
 
 export function registerServerCommand(program: Command, print: (text: string) => void): void {
@@ -52,6 +53,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
+    .option('--allow-raw-txn-cf-writes', 'let RawPut/RawDelete write the lock and write column families (breaks transactions that meet them)')
     .action(async (flags: ServerFlags) => {
       const overrides: ConfigOverrides = {
         addr: flags.addr,
@@ -65,6 +67,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         raftBaseTickMs: flags.raftBaseTickMs,
         raftPollers: flags.raftPollers,
         applyPollers: flags.applyPollers,
+        allowRawTxnCfWrites: flags.allowRawTxnCfWrites,
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });

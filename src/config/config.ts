@@ -36,6 +36,8 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
+  /** Let RawPut/RawDelete write the lock and write column families (they hold transaction records). */
+  readonly allowRawTxnCfWrites: boolean;
   readonly limits: Limits;
 }
 
@@ -52,6 +54,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   sync: true,
   logLevel: 'info',
   gracefulShutdownTimeoutMs: 10_000,
+  allowRawTxnCfWrites: false,
   limits: DEFAULT_LIMITS,
 };
 
@@ -73,6 +76,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
     'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
+    'allow-raw-txn-cf-writes': (v, c) => (c.allowRawTxnCfWrites = expectBoolean('server.allow-raw-txn-cf-writes', v)),
   },
   raftstore: {
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
