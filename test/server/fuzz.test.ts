@@ -11,7 +11,7 @@
 // process must still be running, and RawPut/RawGet must answer correctly.
 //
 // Seed: TINYKV_FUZZ_SEED replays a run (the seed is printed). TINYKV_FUZZ_ITERATIONS sets the
-// messages per target (default 1200: a few seconds per target; the whole file stays under ~30 s).
+// messages per target (default 2500: several seconds per target; the whole file stays under ~30 s).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client, credentials, Metadata, status as GrpcStatus, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
@@ -39,6 +39,7 @@ import { MessageType } from '../../src/proto/eraftpb.js';
 import {
   SchedulerClient,
   type GetMembersResponse,
+  type GetRegionResponse,
   AskSplitRequest,
   BootstrapRequest,
   GetRegionRequest,
@@ -53,12 +54,14 @@ import { CLI_PATH } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const seed = process.env['TINYKV_FUZZ_SEED'] !== undefined ? Number(process.env['TINYKV_FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
-const iterations = Number(process.env['TINYKV_FUZZ_ITERATIONS'] ?? 1200);
+const iterations = Number(process.env['TINYKV_FUZZ_ITERATIONS'] ?? 2500);
 console.log(`[fuzz] seed=${seed} iterations=${iterations} (replay with TINYKV_FUZZ_SEED=${seed} TINYKV_FUZZ_ITERATIONS=${iterations})`);
 
 /** A seeded source of random choices. */
 class Rng {
   private readonly next: () => number;
+  /** Ids the target really uses (its region, peers and store), so forged messages reach real peers. */
+  realIds: number[] = [];
   constructor(seedValue: number) {
     this.next = mulberry32(seedValue);
   }
@@ -81,6 +84,7 @@ class Rng {
     return this.pick([0n, 1n, 2n, 100n, (1n << 32n) - 1n, (1n << 53n) + 1n, (1n << 63n) - 1n, (1n << 64n) - 1n, BigInt(this.int(2 ** 31))]);
   }
   smallId(): number {
+    if (this.realIds.length > 0 && this.float() < 0.5) return this.pick(this.realIds);
     return this.pick([0, 1, 2, 3, 1000, 2 ** 31 - 1, Number.MAX_SAFE_INTEGER]);
   }
   key(): Buffer {
@@ -416,6 +420,21 @@ async function rawRoundTrip(addr: string, key: string, value: string, deadlineMs
   throw new Error(`RawPut/RawGet on ${addr} did not answer: ${String(lastError)}`);
 }
 
+/** The ids of the region holding the empty key, its peers and their stores, as the scheduler knows them. */
+async function realIdsOf(schedulerAddr: string, clusterId: bigint): Promise<number[]> {
+  const client = new SchedulerClient(schedulerAddr, credentials.createInsecure());
+  try {
+    const response = await new Promise<GetRegionResponse>((resolve, reject) =>
+      client.getRegion(GetRegionRequest.fromPartial({ header: { clusterId }, regionKey: Buffer.alloc(0) }), (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    const region = response.region;
+    if (region === undefined) return [];
+    return [region.id, ...region.peers.flatMap((peer) => [peer.id, peer.storeId])];
+  } finally {
+    client.close();
+  }
+}
+
 /** The cluster id a scheduler (or a standalone node) reports, so fuzzed headers usually pass its check. */
 async function clusterIdOf(addr: string): Promise<bigint> {
   const client = new SchedulerClient(addr, credentials.createInsecure());
@@ -485,10 +504,13 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     expect(server.schedulerAddr).toBeDefined();
     await rawRoundTrip(server.addr, 'fuzz-before', 'kept');
     const rng = new Rng(seed ^ 0x5bd1e995);
+    const clusterId = await clusterIdOf(server.schedulerAddr!);
+    rng.realIds = await realIdsOf(server.schedulerAddr!, clusterId);
+    console.log(`[fuzz cluster] region, peer and store ids in use: ${rng.realIds.join(', ')}`);
     const statuses = await barrage(
       rng,
       [{ service: TinyKvService, addr: server.addr }, { service: SchedulerService, addr: server.schedulerAddr! }],
-      await clusterIdOf(server.schedulerAddr!),
+      clusterId,
       () => server.child.exitCode === null,
     );
     expect(report('cluster', statuses), `seed ${seed}`).toEqual({});
