@@ -62,6 +62,8 @@ class Rng {
   private readonly next: () => number;
   /** Ids the target really uses (its region, peers and store), so forged messages reach real peers. */
   realIds: number[] = [];
+  /** The target's region and its peer on the store, when it has one: forged Raft messages go there. */
+  realPeer: { regionId: number; peerId: number; storeId: number } | undefined;
   constructor(seedValue: number) {
     this.next = mulberry32(seedValue);
   }
@@ -217,25 +219,30 @@ function sampleRequest(rng: Rng, path: string, clusterId: bigint): Buffer {
     regionEpoch: { confVer: rng.smallId(), version: rng.smallId() },
     peers: [{ id: rng.smallId(), storeId: rng.smallId() }],
   };
+  const real = rng.realPeer !== undefined && rng.float() < 0.7 ? rng.realPeer : undefined;
+  const term = () => rng.pick([0, 1, 5, 6, 7, 100, 2 ** 31, 2 ** 53 - 1, rng.smallId()]);
   const raftMessage = () =>
     RaftMessage.fromPartial({
-      regionId: rng.smallId(),
+      regionId: real?.regionId ?? rng.smallId(),
       fromPeer: { id: rng.smallId(), storeId: rng.smallId() },
-      toPeer: { id: rng.smallId(), storeId: rng.smallId() },
+      toPeer: real !== undefined ? { id: real.peerId, storeId: real.storeId } : { id: rng.smallId(), storeId: rng.smallId() },
       regionEpoch: { confVer: rng.smallId(), version: rng.smallId() },
       isTombstone: rng.float() < 0.1,
       startKey: rng.key(),
       endKey: rng.key(),
       message: {
         msgType: rng.pick(Object.values(MessageType).filter((v): v is MessageType => typeof v === 'number')),
-        to: rng.smallId(),
+        to: real?.peerId ?? rng.smallId(),
         from: rng.smallId(),
-        term: rng.smallId(),
-        logTerm: rng.smallId(),
+        term: term(),
+        logTerm: term(),
         index: rng.smallId(),
         commit: rng.smallId(),
         entries: rng.float() < 0.5 ? [] : [{ term: rng.smallId(), index: rng.smallId(), data: rng.bytes(rng.int(64)) }],
-        snapshot: rng.float() < 0.2 ? { data: rng.bytes(rng.int(64)), metadata: { index: rng.smallId(), term: rng.smallId(), confState: { nodes: [rng.smallId()] } } } : undefined,
+        snapshot:
+          rng.float() < 0.3
+            ? { data: rng.bytes(rng.int(64)), metadata: { index: rng.pick([0, 5, 6, 100, 10_000, 2 ** 40]), term: term(), confState: { nodes: [rng.smallId(), ...(real ? [real.peerId] : [])] } } }
+            : undefined,
       },
     });
   const ts = () => rng.u64();
@@ -421,15 +428,15 @@ async function rawRoundTrip(addr: string, key: string, value: string, deadlineMs
 }
 
 /** The ids of the region holding the empty key, its peers and their stores, as the scheduler knows them. */
-async function realIdsOf(schedulerAddr: string, clusterId: bigint): Promise<number[]> {
+async function realRegionOf(schedulerAddr: string, clusterId: bigint): Promise<{ regionId: number; peerId: number; storeId: number } | undefined> {
   const client = new SchedulerClient(schedulerAddr, credentials.createInsecure());
   try {
     const response = await new Promise<GetRegionResponse>((resolve, reject) =>
       client.getRegion(GetRegionRequest.fromPartial({ header: { clusterId }, regionKey: Buffer.alloc(0) }), (err, res) => (err ? reject(err) : resolve(res))),
     );
     const region = response.region;
-    if (region === undefined) return [];
-    return [region.id, ...region.peers.flatMap((peer) => [peer.id, peer.storeId])];
+    const peer = region?.peers[0];
+    return region === undefined || peer === undefined ? undefined : { regionId: region.id, peerId: peer.id, storeId: peer.storeId };
   } finally {
     client.close();
   }
@@ -505,8 +512,9 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     await rawRoundTrip(server.addr, 'fuzz-before', 'kept');
     const rng = new Rng(seed ^ 0x5bd1e995);
     const clusterId = await clusterIdOf(server.schedulerAddr!);
-    rng.realIds = await realIdsOf(server.schedulerAddr!, clusterId);
-    console.log(`[fuzz cluster] region, peer and store ids in use: ${rng.realIds.join(', ')}`);
+    rng.realPeer = await realRegionOf(server.schedulerAddr!, clusterId);
+    rng.realIds = rng.realPeer === undefined ? [] : [rng.realPeer.regionId, rng.realPeer.peerId, rng.realPeer.storeId];
+    console.log(`[fuzz cluster] forged Raft messages go to ${JSON.stringify(rng.realPeer)} most of the time`);
     const statuses = await barrage(
       rng,
       [{ service: TinyKvService, addr: server.addr }, { service: SchedulerService, addr: server.schedulerAddr! }],
