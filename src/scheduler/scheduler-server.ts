@@ -15,7 +15,7 @@ import { DataDirLock } from '../server/data-dir-lock.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
-import { CHECKED_SERVER_OPTIONS, checkedService } from '../server/wire-format.js';
+import { checkedService, withMalformedRequestRejection } from '../server/wire-format.js';
 import { invalidArgument } from './errors.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
@@ -68,11 +68,12 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     const core = await SchedulerCore.open(engine, { ...options, logger });
     const tracker = new CallTracker();
     const maxMessageSizeBytes = options.maxMessageSizeBytes ?? 16 * 1024 * 1024;
-    const server = new Server({
-      ...CHECKED_SERVER_OPTIONS,
-      'grpc.max_receive_message_length': maxMessageSizeBytes,
-      'grpc.max_send_message_length': maxMessageSizeBytes,
-    });
+    const server = new Server(
+      withMalformedRequestRejection({
+        'grpc.max_receive_message_length': maxMessageSizeBytes,
+        'grpc.max_send_message_length': maxMessageSizeBytes,
+      }),
+    );
     let boundAddr = addr;
     const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
     server.addService(checkedService(SchedulerService), service.implementation);

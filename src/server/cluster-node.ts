@@ -28,7 +28,7 @@ import { DataDirLock } from './data-dir-lock.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
-import { CHECKED_SERVER_OPTIONS, checkedService } from './wire-format.js';
+import { checkedService, withMalformedRequestRejection } from './wire-format.js';
 
 const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
@@ -117,11 +117,12 @@ export class ClusterNode {
         store = local;
       }
       const tracker = new CallTracker();
-      const server = new Server({
-        ...CHECKED_SERVER_OPTIONS,
-        'grpc.max_receive_message_length': Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
-        'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
-      });
+      const server = new Server(
+        withMalformedRequestRejection({
+          'grpc.max_receive_message_length': Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
+          'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
+        }),
+      );
       const storage = new RaftKvStorage(store);
       server.addService(checkedService(rawRaftService), {
         ...tinyKvImplementation(storage, config, tracker, logger),

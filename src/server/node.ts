@@ -18,7 +18,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { CHECKED_SERVER_OPTIONS, checkedService } from './wire-format.js';
+import { checkedService, withMalformedRequestRejection } from './wire-format.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -44,11 +44,12 @@ export class TinyKvNode {
       const clusterId = await loadClusterId(engine, systemClock, Math.random);
       const oracle = await startOracle(engine, systemClock);
       const tracker = new CallTracker();
-      const server = new Server({
-        ...CHECKED_SERVER_OPTIONS,
-        'grpc.max_receive_message_length': config.limits.maxMessageSizeBytes,
-        'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
-      });
+      const server = new Server(
+        withMalformedRequestRejection({
+          'grpc.max_receive_message_length': config.limits.maxMessageSizeBytes,
+          'grpc.max_send_message_length': config.limits.maxMessageSizeBytes,
+        }),
+      );
       let boundAddr = config.addr;
       server.addService(checkedService(TinyKvService), tinyKvImplementation(storage, config, tracker, logger));
       server.addService(

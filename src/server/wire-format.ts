@@ -18,6 +18,7 @@ import {
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type ServerMethodDefinition,
+  type ServerOptions,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { MESSAGE_FIELDS, METHOD_REQUESTS } from '../proto/wire-schema.js';
@@ -179,5 +180,10 @@ export const rejectMalformedRequests: ServerInterceptor = (
   });
 };
 
-/** Options for a gRPC server whose services go through `checkedService`. */
-export const CHECKED_SERVER_OPTIONS = { interceptors: [rejectMalformedRequests] };
+/**
+ * `options` for a gRPC server whose services go through `checkedService`: the same options with
+ * `rejectMalformedRequests` added after any interceptors they already have.
+ */
+export function withMalformedRequestRejection<T extends ServerOptions>(options: T): T {
+  return { ...options, interceptors: [...(options.interceptors ?? []), rejectMalformedRequests] };
+}
