@@ -44,6 +44,7 @@ interface ServerFlags {
   logLevel?: LogLevel;
   engine?: EngineKind;
   reserveSpace?: number;
+  allowRawTxnCfWrites?: boolean;
 }
 
 export function registerServerCommand(program: Command, print: (text: string) => void): void {
@@ -68,6 +69,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
     .option('--reserve-space <size>', 'free space kept on the data dir\'s filesystem; writes are refused below it (0: off; default 1GiB, at most 5% of the disk)', parseSize)
+    .option('--allow-raw-txn-cf-writes', 'let RawPut/RawDelete write the lock and write column families (breaks transactions that meet them)')
     .action(async (flags: ServerFlags) => {
       const overrides: ConfigOverrides = {
         addr: flags.addr,
@@ -84,6 +86,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         maxConcurrentStreams: flags.maxConcurrentStreams,
         grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
         reserveSpaceBytes: flags.reserveSpace,
+        allowRawTxnCfWrites: flags.allowRawTxnCfWrites,
       };
       if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
       let config = loadConfig({ configFile: flags.config, env: process.env, overrides });

@@ -64,7 +64,9 @@ export class Snapshot {
       const inRegion = response.pairs.filter(
         (p) => region.endKey.length === 0 || Buffer.compare(p.key, region.endKey) < 0,
       );
-      const reachedRegionEnd = inRegion.length < response.pairs.length || response.pairs.length < limit;
+      // The server may return fewer pairs than asked (its response byte cap), so only an empty
+      // page (or one that crossed the region's end) proves the region is exhausted.
+      const reachedRegionEnd = inRegion.length < response.pairs.length || response.pairs.length === 0;
       const wanted = end === undefined ? inRegion : inRegion.filter((p) => Buffer.compare(p.key, end) < 0);
       yield* this.settle(wanted);
       if (wanted.length < inRegion.length) return; // passed `end`

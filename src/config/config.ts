@@ -42,6 +42,8 @@ export interface NodeConfig {
   readonly maxConcurrentStreams: number;
   /** Response bytes the server may hold unsent for slow clients before refusing large responses. */
   readonly grpcMemoryQuotaBytes: number;
+  /** Let RawPut/RawDelete write the lock and write column families (they hold transaction records). */
+  readonly allowRawTxnCfWrites: boolean;
   readonly limits: Limits;
   // Receiving snapshots (see src/transport/snapshot-receiver.ts).
   /** Largest snapshot received. */
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   gracefulShutdownTimeoutMs: 10_000,
   maxConcurrentStreams: DEFAULT_MAX_CONCURRENT_STREAMS,
   grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
+  allowRawTxnCfWrites: false,
   limits: DEFAULT_LIMITS,
   snapMaxSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxSizeBytes,
   snapMaxTotalSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxTotalSizeBytes,
@@ -112,6 +115,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'snap-recv-timeout': (v, c) => (c.snapRecvTimeoutMs = expectDuration('server.snap-recv-timeout', v)),
     'max-concurrent-streams': (v, c) => (c.maxConcurrentStreams = expectCount('server.max-concurrent-streams', v)),
     'grpc-memory-quota': (v, c) => (c.grpcMemoryQuotaBytes = expectSize('server.grpc-memory-quota', v)),
+    'allow-raw-txn-cf-writes': (v, c) => (c.allowRawTxnCfWrites = expectBoolean('server.allow-raw-txn-cf-writes', v)),
   },
   raftstore: {
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),

@@ -1,9 +1,9 @@
 /** Errors both engines raise, in one place so they stay identical. */
 import { statfsSync } from 'node:fs';
-import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { ErrorCode, quoteForError, TinyKvError } from '../util/errors.js';
 
 export function unknownFamily(cf: string): TinyKvError {
-  return new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${cf}"`);
+  return new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family ${quoteForError(cf)}`);
 }
 
 export function snapshotClosed(): TinyKvError {

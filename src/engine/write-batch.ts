@@ -1,5 +1,5 @@
 /** Builds and validates a batch of engine writes, with bounds on its size. */
-import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { ErrorCode, quoteForError, TinyKvError } from '../util/errors.js';
 import { toBuffer } from '../util/bytes.js';
 import { ENGINE_MAX_KEY_SIZE_BYTES, isColumnFamily, type ColumnFamily, type WriteOp } from './engine.js';
 
@@ -47,7 +47,7 @@ export class WriteBatch {
 }
 
 function checkFamily(cf: string): void {
-  if (!isColumnFamily(cf)) throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${cf}"`);
+  if (!isColumnFamily(cf)) throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family ${quoteForError(cf)}`);
 }
 
 /** Validates a key an engine can store: a known family, 1..ENGINE_MAX_KEY_SIZE_BYTES bytes. */

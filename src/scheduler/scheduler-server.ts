@@ -19,6 +19,7 @@ import { listenError } from '../server/listen-error.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
+import { checkedService, withMalformedRequestRejection } from '../server/wire-format.js';
 import { invalidArgument } from './errors.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
@@ -81,10 +82,10 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
       memoryQuotaBytes: Math.max(options.grpcMemoryQuotaBytes ?? DEFAULT_GRPC_MEMORY_QUOTA_BYTES, maxMessageSizeBytes),
     });
-    const server = new Server(serverOptions);
+    const server = new Server(withMalformedRequestRejection(serverOptions));
     let boundAddr = addr;
     const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
-    server.addService(acceptingEncodedResponses(SchedulerService), service.implementation);
+    server.addService(checkedService(acceptingEncodedResponses(SchedulerService)), service.implementation);
     const port = await bind(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');

@@ -35,6 +35,7 @@ import { acceptingEncodedResponses } from './response-quota.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
+import { checkedService, withMalformedRequestRejection } from './wire-format.js';
 
 const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
@@ -156,10 +157,10 @@ export class ClusterNode {
         maxConcurrentStreams: config.maxConcurrentStreams,
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
-      server = new Server(options);
+      server = new Server(withMalformedRequestRejection(options));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
       const storage = guardSpace(new RaftKvStorage(router), config);
-      server.addService(acceptingEncodedResponses(rawRaftService), {
+      server.addService(checkedService(acceptingEncodedResponses(rawRaftService)), {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
         batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),

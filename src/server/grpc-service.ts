@@ -60,15 +60,25 @@ function isCodedError(err: unknown): err is CodedError {
   return err instanceof Error && typeof candidate?.code === 'string' && typeof candidate.grpcStatus === 'number';
 }
 
+/**
+ * Longest status message sent. Messages quote client input through quoteForError already; this
+ * cap is the backstop, so no message can outgrow the peer's metadata limit (8 KiB by default).
+ */
+export const STATUS_DETAILS_MAX_CHARS = 1024;
+
+function capDetails(details: string): string {
+  return details.length <= STATUS_DETAILS_MAX_CHARS ? details : `${details.slice(0, STATUS_DETAILS_MAX_CHARS)}... (truncated)`;
+}
+
 export function toServiceError(err: unknown): Partial<ServerErrorResponse> {
   const metadata = new Metadata();
   if (isCodedError(err)) {
     metadata.set('tinykv-error-code', err.code);
-    return { code: err.grpcStatus, details: `[${err.code}] ${err.message}`, metadata };
+    return { code: err.grpcStatus, details: capDetails(`[${err.code}] ${err.message}`), metadata };
   }
   metadata.set('tinykv-error-code', 'KV:Internal:Unexpected');
   const message = err instanceof Error ? err.message : String(err);
-  return { code: GrpcStatus.INTERNAL, details: `[KV:Internal:Unexpected] ${message}`, metadata };
+  return { code: GrpcStatus.INTERNAL, details: capDetails(`[KV:Internal:Unexpected] ${message}`), metadata };
 }
 
 export function unary<Req, Res>(

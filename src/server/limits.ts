@@ -8,7 +8,7 @@ export interface Limits {
   readonly maxValueSizeBytes: number;
   /** Largest RawScan limit. */
   readonly maxScanLimit: number;
-  /** A RawScan stops early once its pairs add up to this many bytes (clients page by last key). */
+  /** A RawScan or KvScan stops early once its pairs add up to this many bytes (clients page by last key). */
   readonly maxScanResponseBytes: number;
   /** Largest gRPC message the server receives or sends. */
   readonly maxMessageSizeBytes: number;

@@ -23,6 +23,7 @@ import { DataDirLock } from './data-dir-lock.js';
 import { boundedServerOptions } from './server-options.js';
 import { acceptingEncodedResponses } from './response-quota.js';
 import { listenError } from './listen-error.js';
+import { checkedService, withMalformedRequestRejection } from './wire-format.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -55,11 +56,14 @@ export class TinyKvNode {
         maxConcurrentStreams: config.maxConcurrentStreams,
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
-      server = new Server(options);
+      server = new Server(withMalformedRequestRejection(options));
       let boundAddr = config.addr;
-      server.addService(acceptingEncodedResponses(TinyKvService), tinyKvImplementation(storage, config, tracker, logger));
       server.addService(
-        acceptingEncodedResponses(SchedulerService),
+        checkedService(acceptingEncodedResponses(TinyKvService)),
+        tinyKvImplementation(storage, config, tracker, logger),
+      );
+      server.addService(
+        checkedService(acceptingEncodedResponses(SchedulerService)),
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),
       );
       const port = await bind(server, config.addr);

@@ -18,8 +18,20 @@ import { isDataColumnFamily, type DataColumnFamily } from '../engine/engine.js';
 import type { Storage } from '../storage/storage.js';
 import type { Error as RegionErrorPb } from '../proto/errorpb.js';
 import { regionErrorOf } from '../txn/commands/common.js';
-import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { ErrorCode, quoteForError, TinyKvError } from '../util/errors.js';
 import type { Limits } from './limits.js';
+
+export interface RawHandlerOptions {
+  /**
+   * Let RawPut/RawDelete write the lock and write column families. Off by default: those families
+   * hold the transaction layer's records, and one hand-written record there breaks every Kv* call
+   * that meets it (server.allow-raw-txn-cf-writes).
+   */
+  readonly allowRawTxnCfWrites: boolean;
+}
+
+/** Column families whose records the transaction layer decodes (see src/txn/lock.ts, write.ts). */
+const TXN_FAMILIES: ReadonlySet<DataColumnFamily> = new Set(['lock', 'write']);
 
 /** Region errors (wrong region, not leader, ...) travel in the response's region_error, as TinyKV's do. */
 async function withRegionErrors<T>(run: () => Promise<T>, wrap: (regionError: RegionErrorPb) => T): Promise<T> {
@@ -36,6 +48,7 @@ export class RawHandlers {
   constructor(
     private readonly storage: Storage,
     private readonly limits: Limits,
+    private readonly options: RawHandlerOptions = { allowRawTxnCfWrites: false },
   ) {}
 
   rawGet(request: RawGetRequest): Promise<RawGetResponse> {
@@ -67,7 +80,7 @@ export class RawHandlers {
   }
 
   private async put(request: RawPutRequest): Promise<RawPutResponse> {
-    const cf = this.columnFamily(request.cf);
+    const cf = this.writableColumnFamily(request.cf, 'RawPut');
     this.checkKey(request.key);
     this.checkValue(request.value);
     await this.storage.write(request.context, [{ type: 'put', cf, key: request.key, value: request.value }]);
@@ -75,7 +88,7 @@ export class RawHandlers {
   }
 
   private async delete(request: RawDeleteRequest): Promise<RawDeleteResponse> {
-    const cf = this.columnFamily(request.cf);
+    const cf = this.writableColumnFamily(request.cf, 'RawDelete');
     this.checkKey(request.key);
     await this.storage.write(request.context, [{ type: 'delete', cf, key: request.key }]);
     return RawDeleteResponse.fromPartial({});
@@ -113,9 +126,23 @@ export class RawHandlers {
   private columnFamily(name: string): DataColumnFamily {
     const cf = name === '' ? 'default' : name;
     if (!isDataColumnFamily(cf)) {
-      throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family "${name}" (expected default, lock or write)`, {
-        cf: name,
+      throw new TinyKvError(ErrorCode.UnknownColumnFamily, `unknown column family ${quoteForError(name)} (expected default, lock or write)`, {
+        cf: quoteForError(name),
       });
+    }
+    return cf;
+  }
+
+  /** The column family a raw write may change: every raw write path goes through here. */
+  private writableColumnFamily(name: string, method: string): DataColumnFamily {
+    const cf = this.columnFamily(name);
+    if (TXN_FAMILIES.has(cf) && !this.options.allowRawTxnCfWrites) {
+      throw new TinyKvError(
+        ErrorCode.RawWriteToTxnFamily,
+        `${method} to the ${cf} column family is refused: it holds transaction records, and a raw write there ` +
+          'would break transactional reads; set server.allow-raw-txn-cf-writes = true to allow it',
+        { cf },
+      );
     }
     return cf;
   }

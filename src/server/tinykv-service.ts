@@ -16,7 +16,8 @@ import type {
   ScanRequest,
 } from '../proto/kvrpcpb.js';
 import type { Storage } from '../storage/storage.js';
-import { createTxnCommands } from '../txn/index.js';
+import { createTxnCommands, isTxnError, Latches, TxnErrorCode } from '../txn/index.js';
+import { CorruptionLog } from './corruption-log.js';
 import { CallTracker, unary, unimplementedService } from './grpc-service.js';
 import { RawHandlers } from './raw-handlers.js';
 
@@ -29,21 +30,36 @@ const UNAVAILABLE_BECAUSE: Record<string, string> = {
 
 /** The TinyKv service over a Storage: Raw and Kv handlers; Raft, Snapshot and Coprocessor answer UNIMPLEMENTED unless overridden. */
 export function tinyKvImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger) {
-  const raw = new RawHandlers(storage, config.limits);
-  const txn = createTxnCommands(storage);
+  const raw = new RawHandlers(storage, config.limits, { allowRawTxnCfWrites: config.allowRawTxnCfWrites });
+  const corruptionLog = new CorruptionLog(logger);
+  const txn = createTxnCommands(storage, new Latches(), {
+    maxScanResponseBytes: config.limits.maxScanResponseBytes,
+    onCorruption: (err, key) => corruptionLog.report(err, 'KvScan', key),
+  });
+  /** A Kv* command that meets a damaged record fails with DATA_LOSS; say which key in the log. */
+  const logged =
+    <Req, Res>(method: string, run: (request: Req) => Promise<Res>) =>
+    async (request: Req): Promise<Res> => {
+      try {
+        return await run(request);
+      } catch (err) {
+        if (isTxnError(err) && err.code === TxnErrorCode.Corruption) corruptionLog.report(err, method);
+        throw err;
+      }
+    };
   return {
     ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
     rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
     rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
     rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
     rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, logger),
-    kvGet: unary('KvGet', (r: GetRequest) => txn.kvGet(r), tracker, logger),
-    kvScan: unary('KvScan', (r: ScanRequest) => txn.kvScan(r), tracker, logger),
-    kvPrewrite: unary('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r), tracker, logger),
-    kvCommit: unary('KvCommit', (r: CommitRequest) => txn.kvCommit(r), tracker, logger),
-    kvCheckTxnStatus: unary('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r), tracker, logger),
-    kvBatchRollback: unary('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r), tracker, logger),
-    kvResolveLock: unary('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r), tracker, logger),
+    kvGet: unary('KvGet', logged('KvGet', (r: GetRequest) => txn.kvGet(r)), tracker, logger),
+    kvScan: unary('KvScan', logged('KvScan', (r: ScanRequest) => txn.kvScan(r)), tracker, logger),
+    kvPrewrite: unary('KvPrewrite', logged('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)), tracker, logger),
+    kvCommit: unary('KvCommit', logged('KvCommit', (r: CommitRequest) => txn.kvCommit(r)), tracker, logger),
+    kvCheckTxnStatus: unary('KvCheckTxnStatus', logged('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)), tracker, logger),
+    kvBatchRollback: unary('KvBatchRollback', logged('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)), tracker, logger),
+    kvResolveLock: unary('KvResolveLock', logged('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r)), tracker, logger),
   };
 }
 

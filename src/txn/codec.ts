@@ -113,6 +113,9 @@ export function hasUserKey(encodedKey: Uint8Array, encodedUserKey: Uint8Array): 
 
 /** The timestamp of an encoded key whose user-key part is known to be `encodedUserKeyLength` bytes. */
 export function timestampAt(encodedKey: Uint8Array, encodedUserKeyLength: number): bigint {
+  if (encodedKey.byteLength !== encodedUserKeyLength + TS_SIZE_BYTES) {
+    throw corruption(`encoded key has ${encodedKey.byteLength - encodedUserKeyLength} timestamp bytes, want 8`);
+  }
   const view = Buffer.from(encodedKey.buffer, encodedKey.byteOffset, encodedKey.byteLength);
   return TS_MAX - view.readBigUInt64BE(encodedUserKeyLength);
 }

@@ -29,7 +29,7 @@ import { kvCommit } from './commands/commit.js';
 import { kvGet } from './commands/get.js';
 import { kvPrewrite } from './commands/prewrite.js';
 import { kvResolveLock } from './commands/resolve-lock.js';
-import { kvScan } from './commands/scan.js';
+import { kvScan, type KvScanOptions } from './commands/scan.js';
 import { Latches } from './latches.js';
 
 export interface TxnCommands {
@@ -43,14 +43,22 @@ export interface TxnCommands {
   kvResolveLock(request: ResolveLockRequest): Promise<ResolveLockResponse>;
 }
 
+export interface TxnCommandOptions {
+  /** KvScan stops early once its pairs add up to this many bytes (clients page on by last key). */
+  readonly maxScanResponseBytes?: number;
+  /** Told about each damaged record a KvScan steps over (commands that meet one throw Corruption). */
+  readonly onCorruption?: KvScanOptions['onCorruption'];
+}
+
 /** One latch table per storage: share `latches` between every caller that writes to `storage`. */
-export function createTxnCommands(storage: Storage, latches: Latches = new Latches()): TxnCommands {
+export function createTxnCommands(storage: Storage, latches: Latches = new Latches(), options: TxnCommandOptions = {}): TxnCommands {
+  const scanOptions: KvScanOptions = { maxResponseBytes: options.maxScanResponseBytes, onCorruption: options.onCorruption };
   return {
     latches,
     kvGet: (request) => kvGet(storage, request),
     kvPrewrite: (request) => kvPrewrite(storage, latches, request),
     kvCommit: (request) => kvCommit(storage, latches, request),
-    kvScan: (request) => kvScan(storage, request),
+    kvScan: (request) => kvScan(storage, request, scanOptions),
     kvCheckTxnStatus: (request) => kvCheckTxnStatus(storage, latches, request),
     kvBatchRollback: (request) => kvBatchRollback(storage, latches, request),
     kvResolveLock: (request) => kvResolveLock(storage, latches, request),
@@ -61,6 +69,7 @@ export { kvBatchRollback, kvCheckTxnStatus, kvCommit, kvGet, kvPrewrite, kvResol
 export { Latches, requireModifiesLatched, LATCHES_MAX_WAITING_COMMANDS_DEFAULT } from './latches.js';
 export type { LatchGuard, LatchValidation, LatchesOptions } from './latches.js';
 export { TxnError, TxnErrorCode, KeyErrorCode, isTxnError } from './errors.js';
+export { TXN_SCAN_RESPONSE_MAX_BYTES_DEFAULT, type KvScanOptions } from './commands/scan.js';
 export type { TxnErrorCodeValue } from './errors.js';
 export {
   TXN_KEYS_MAX,

@@ -5,7 +5,8 @@
  */
 import type { Modify, StorageReader } from '../storage/storage.js';
 import { encodeBytes, encodeKey, hasUserKey, timestampAt, TS_MAX } from './codec.js';
-import { corruption } from './errors.js';
+import { quoteForError } from '../util/errors.js';
+import { corruption, isTxnError, TxnErrorCode } from './errors.js';
 import { decodeLock, encodeLock, type Lock } from './lock.js';
 import { decodeWrite, encodeWrite, WriteKind, type Write } from './write.js';
 
@@ -34,7 +35,7 @@ export class MvccTxn {
 
   getLock(key: Buffer): Lock | undefined {
     const bytes = this.reader.getCF('lock', key);
-    return bytes === undefined ? undefined : decodeLock(bytes);
+    return bytes === undefined ? undefined : ofKey(key, () => decodeLock(bytes));
   }
 
   putLock(key: Buffer, lock: Lock): void {
@@ -74,7 +75,7 @@ export class MvccTxn {
   /** The default-CF value a Put record points at; its absence is corruption. */
   readValue(key: Buffer, startTs: bigint): Buffer {
     const value = this.reader.getCF('default', encodeKey(key, startTs));
-    if (value === undefined) throw corruption('committed Put has no value', { key: key.toString('hex'), startTs });
+    if (value === undefined) throw corruption(`committed Put of key ${quoteForError(key)} has no value`, { key: quoteForError(key, 256), startTs });
     return value;
   }
 
@@ -102,10 +103,20 @@ export class MvccTxn {
       for (iterator.seek(encodeKey(key, maxTs)); iterator.valid(); iterator.next()) {
         const encoded = iterator.key();
         if (!hasUserKey(encoded, encodedUserKey)) return;
-        yield { write: decodeWrite(iterator.value()), commitTs: timestampAt(encoded, encodedUserKey.length) };
+        yield ofKey(key, () => ({ write: decodeWrite(iterator.value()), commitTs: timestampAt(encoded, encodedUserKey.length) }));
       }
     } finally {
       iterator.close();
     }
+  }
+}
+
+/** Runs a record decode of `key`; a corruption error it throws names the key (for the log and the client). */
+function ofKey<T>(key: Buffer, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (!isTxnError(err) || err.code !== TxnErrorCode.Corruption || 'key' in err.details) throw err;
+    throw corruption(`${err.message} (key ${quoteForError(key)})`, { ...err.details, key: quoteForError(key, 256) });
   }
 }

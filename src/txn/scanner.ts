@@ -7,17 +7,26 @@
  * For each user key: a lock with lock.ts <= ts yields `{ key, lock }` (the client must resolve it);
  * otherwise the newest commit record with commit_ts <= ts decides (Put: yields the value; Delete or
  * none: the key is skipped; rollback records are ignored).
+ * A record of one key that does not decode yields `{ key, corruption }` and the scan goes on: one
+ * damaged key must not make the whole range unreadable.
  */
 import type { DbIterator, StorageReader } from '../storage/storage.js';
 import { compareBytes } from '../util/bytes.js';
 import { decodeBytes, encodedKeyUpperBound, encodeBytes } from './codec.js';
+import { isTxnError, TxnErrorCode, type TxnError } from './errors.js';
 import { blocksRead, decodeLock, type Lock } from './lock.js';
 import { MvccTxn } from './mvcc-txn.js';
 import { WriteKind } from './write.js';
 
 export type ScanItem =
-  | { readonly key: Buffer; readonly value: Buffer; readonly lock?: undefined }
-  | { readonly key: Buffer; readonly lock: Lock; readonly value?: undefined };
+  | { readonly key: Buffer; readonly value: Buffer; readonly lock?: undefined; readonly corruption?: undefined }
+  | { readonly key: Buffer; readonly lock: Lock; readonly value?: undefined; readonly corruption?: undefined }
+  /** A stored record of `key` is damaged (for an undecodable write-CF key, `key` is that engine key). */
+  | { readonly key: Buffer; readonly corruption: TxnError; readonly value?: undefined; readonly lock?: undefined };
+
+function isCorruption(err: unknown): err is TxnError {
+  return isTxnError(err) && err.code === TxnErrorCode.Corruption;
+}
 
 export class Scanner {
   private readonly writes: DbIterator;
@@ -45,7 +54,16 @@ export class Scanner {
   /** The next item, or undefined when the keys are exhausted. */
   next(): ScanItem | undefined {
     while (!this.closed) {
-      const key = this.nextUserKey();
+      let key: Buffer | undefined;
+      try {
+        key = this.nextUserKey();
+      } catch (err) {
+        if (!isCorruption(err)) throw err;
+        // The write CF's key itself does not decode: report that engine key and step past it.
+        const engineKey = Buffer.from(this.writes.key());
+        this.writes.next();
+        return { key: engineKey, corruption: err };
+      }
       if (key === undefined) return undefined;
       const item = this.visit(key);
       if (item !== undefined) return item;
@@ -71,16 +89,23 @@ export class Scanner {
 
   /** Decides one user key and moves both cursors past it. */
   private visit(key: Buffer): ScanItem | undefined {
-    let lock: Lock | undefined;
+    let lockBytes: Uint8Array | undefined;
     if (this.locks.valid() && compareBytes(this.locks.key(), key) === 0) {
-      lock = decodeLock(this.locks.value());
+      lockBytes = Buffer.from(this.locks.value()); // a copy: the cursor moves on before it is decoded
       this.locks.next();
     }
     // Point lookups use the txn's own iterator; then skip this cursor past every version of `key`.
+    // Both cursors are past `key` before anything is decoded, so a damaged record costs one key.
     this.writes.seek(encodedKeyUpperBound(key));
-    if (lock !== undefined && blocksRead(lock, this.ts)) return { key, lock };
-    const committed = this.txn.visibleWrite(key, this.ts);
-    if (committed === undefined || committed.write.kind !== WriteKind.Put) return undefined;
-    return { key, value: this.txn.readValue(key, committed.write.startTs) };
+    try {
+      const lock = lockBytes === undefined ? undefined : decodeLock(lockBytes);
+      if (lock !== undefined && blocksRead(lock, this.ts)) return { key, lock };
+      const committed = this.txn.visibleWrite(key, this.ts);
+      if (committed === undefined || committed.write.kind !== WriteKind.Put) return undefined;
+      return { key, value: this.txn.readValue(key, committed.write.startTs) };
+    } catch (err) {
+      if (isCorruption(err)) return { key, corruption: err };
+      throw err;
+    }
   }
 }

@@ -16,6 +16,10 @@ export const ErrorCode = {
   ServerClosing: 'KV:Server:Closing',
   /** The server-wide budget for unsent response bytes is used up (server.grpc-memory-quota). */
   MemoryQuotaExceeded: 'KV:Server:MemoryQuotaExceeded',
+  /** A raw write to the lock or write column family, which the transaction layer owns. */
+  RawWriteToTxnFamily: 'KV:Server:RawWriteToTxnFamily',
+  /** A request that is not valid protobuf wire format (field 0, stray end-group, truncated...). */
+  MalformedMessage: 'KV:Server:MalformedMessage',
   BatchTooLarge: 'KV:Engine:BatchTooLarge',
   EngineClosed: 'KV:Engine:Closed',
   EngineKeyInvalid: 'KV:Engine:KeyInvalid',
@@ -48,6 +52,8 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.ValueTooLarge]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.EmptyValue]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.ScanLimitTooLarge]: GrpcStatus.INVALID_ARGUMENT,
+  [ErrorCode.RawWriteToTxnFamily]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.MalformedMessage]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.BatchTooLarge]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.EngineKeyInvalid]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.EngineCorrupted]: GrpcStatus.DATA_LOSS,
@@ -85,4 +91,23 @@ export class TinyKvError extends Error {
 
 export function isTinyKvError(err: unknown): err is TinyKvError {
   return err instanceof TinyKvError;
+}
+
+/** Longest client-supplied text an error message echoes (gRPC metadata is bounded; logs stay readable). */
+export const ERROR_ECHO_MAX_CHARS = 64;
+
+/**
+ * Client input as it may appear in an error message: JSON-quoted (control characters escaped) and
+ * cut to `maxChars` characters with the full length noted, so a huge or hostile value can never
+ * blow up a status message or a log line. Buffers are shown as hex. Every error that echoes
+ * request input (cf names, keys, addresses) goes through here.
+ */
+export function quoteForError(value: string | Uint8Array, maxChars = ERROR_ECHO_MAX_CHARS): string {
+  if (typeof value !== 'string') {
+    const hex = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+    if (hex.length <= maxChars) return `0x${hex}`;
+    return `0x${hex.slice(0, maxChars)}... (${value.byteLength} bytes)`;
+  }
+  if (value.length <= maxChars) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, maxChars))}... (${value.length} chars)`;
 }

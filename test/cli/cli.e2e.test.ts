@@ -51,6 +51,20 @@ describe('tinykv CLI end to end', () => {
     const result = await runCli(['ctl', 'raw', 'put', 'k', 'v', '--cf', 'bogus', '--addr', server.addr]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('KV:Server:UnknownColumnFamily');
+    // Raw writes to the transaction families are refused unless the server allows them.
+    const txnFamily = await runCli(['ctl', 'raw', 'put', 'k', 'v', '--cf', 'write', '--addr', server.addr]);
+    expect(txnFamily.code).toBe(1);
+    expect(txnFamily.stderr).toContain('KV:Server:RawWriteToTxnFamily');
+  });
+
+  it('--allow-raw-txn-cf-writes lets ctl raw put write the write family', async () => {
+    const server = await startServerProcess([
+      '--standalone', '--addr', '127.0.0.1:0', '--data-dir', newDir(), '--log-level', 'warn', '--allow-raw-txn-cf-writes',
+    ]);
+    servers.push(server);
+    const at = ['--addr', server.addr, '--cf', 'write'];
+    expect((await runCli(['ctl', 'raw', 'put', 'k', 'v', ...at])).code).toBe(0);
+    expect((await runCli(['ctl', 'raw', 'get', 'k', ...at])).stdout.trim()).toBe('v');
   });
 
   it('exits 2 with a clear message on invalid config', async () => {

@@ -285,7 +285,8 @@ describe('TinyKV 2C scenarios on threaded stores (raft-log GC and snapshots)', (
   it('snapshot: a cut-off store catches up past the compacted log by snapshot, deletes included, and keeps it across a restart', async () => {
     const limit = 10;
     const faults = new NetworkFaults(scenarioSeed('one-snapshot', 108));
-    const { cluster, sc } = await startCluster(faults, { raftLogGcCountLimit: limit });
+    // Raw puts to the lock family (as TinyKV's test does) need the switch that allows them.
+    const { cluster, sc } = await startCluster(faults, { raftLogGcCountLimit: limit, allowRawTxnCfWrites: true });
     const lock = (node: ClusterNode, key: string) => node.engines.kv.get('lock', Buffer.from(key))?.toString();
     await sc.must('put k1', (c) => c.put('k1', 'v1', 'lock'));
     await sc.must('put k2', (c) => c.put('k2', 'v2', 'lock'));

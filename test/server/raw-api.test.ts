@@ -14,7 +14,15 @@ let dir: ReturnType<typeof tempDir>;
 
 beforeAll(async () => {
   dir = tempDir();
-  node = await startServer({ addr: '127.0.0.1:0', dataDir: dir.path, logger: silentLogger(), limits: { maxValueSizeBytes: 64 * 1024 } });
+  // Raw writes to lock/write are refused by default (api-hardening.test.ts); these tests are about
+  // the column families as the Raw API sees them, so the node allows them.
+  node = await startServer({
+    addr: '127.0.0.1:0',
+    dataDir: dir.path,
+    logger: silentLogger(),
+    allowRawTxnCfWrites: true,
+    limits: { maxValueSizeBytes: 64 * 1024 },
+  });
   client = createRawClient(node.addr);
 });
 
