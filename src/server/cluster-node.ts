@@ -83,7 +83,14 @@ export class ClusterNode {
     const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
     const lock = DataDirLock.acquire(config.dataDir);
     const engineOptions = storeEngineOptions(config.dataDir, config.sync);
-    const engines: PeerEngines = openCheckedEnvironments(config.dataDir, ['raft', 'kv'], () => openStoreEngines(engineOptions));
+    let engines: PeerEngines;
+    try {
+      engines = openCheckedEnvironments(config.dataDir, ['raft', 'kv'], () => openStoreEngines(engineOptions));
+    } catch (err) {
+      // Damaged or unopenable files: nothing else has started yet, but the directory is free again.
+      lock.release();
+      throw err;
+    }
     let scheduler: SchedulerClient | undefined;
     // Region snapshots are built on their own thread (workers/region-snapshot.ts).
     const snapshotPool = new Piscina({

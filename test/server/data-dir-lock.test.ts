@@ -1,11 +1,14 @@
 // The data-directory lock is an OS file lock: a killed server's lock goes with its process (even
 // an unreaped zombie), a live server's lock refuses a second one, and a pid in the file decides nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirLock, LOCK_FILE } from '../../src/server/data-dir-lock.js';
-import { isTinyKvError } from '../../src/util/errors.js';
+import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
+import { loadConfig } from '../../src/config/config.js';
+import { ClusterNode } from '../../src/server/cluster-node.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { CLI_PATH, runCli, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -114,5 +117,16 @@ describe('data directory lock', () => {
     const again = DataDirLock.acquire(dataDir);
     again.release();
     again.release();
+  });
+
+  it('is given back when an embedded cluster store refuses to start on a damaged data file', async () => {
+    const dataDir = newDir();
+    mkdirSync(join(dataDir, 'kv'), { recursive: true });
+    // Not an LMDB file: neither meta page is valid, so the start is refused before anything runs.
+    writeFileSync(join(dataDir, 'kv', 'data.mdb'), Buffer.alloc(16 * 1024, 0x5a));
+    const config = loadConfig({ overrides: { standalone: false, dataDir, addr: '127.0.0.1:0', scheduler: '127.0.0.1:1' } });
+    await expect(ClusterNode.start(config, silentLogger())).rejects.toMatchObject({ code: ErrorCode.EngineCorrupted });
+    // The embedding process can take the directory again (e.g. after restoring it).
+    DataDirLock.acquire(dataDir).release();
   });
 });
