@@ -2,7 +2,7 @@
 // whose flags or config are bad, or whose scheduler refuses them stop everything they started and
 // exit promptly with one line (exit 1, or 2 for usage and configuration), without a stack trace
 // unless --log-level debug.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { startScheduler } from '../../src/scheduler/scheduler-server.js';
 import { ClusterNode } from '../../src/server/cluster-node.js';
-import { CLI_PATH, runCli, type CliResult } from '../helpers/cli-process.js';
+import { startSchedulerProcess, runCli, type CliResult } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dirs: Array<ReturnType<typeof tempDir>> = [];
@@ -43,22 +43,8 @@ async function takePort(): Promise<string> {
   return `127.0.0.1:${address.port}`;
 }
 
-function startSchedulerProcess(dataDir: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--initial-stores', '1', '--log-level', 'warn'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = /listening on (\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
-  });
+async function startSchedulerAt(dataDir: string): Promise<string> {
+  return (await startSchedulerProcess(dataDir, 1, (child) => children.push(child))).addr;
 }
 
 /** OS threads of this process (Linux; 0 elsewhere): a worker thread left running shows here. */
@@ -109,7 +95,7 @@ describe('a failed start stops everything and exits with one line', () => {
   });
 
   it('cluster: address taken after the raft pollers started -> pollers stopped before the engines closed, exit 1 promptly', async () => {
-    const scheduler = await startSchedulerProcess(join(newDir(), 'scheduler'));
+    const scheduler = await startSchedulerAt(join(newDir(), 'scheduler'));
     const addr = await takePort();
     const dataDir = newDir();
     // Two pollers and an apply thread are running (and using LMDB) when the bind fails.
@@ -123,7 +109,7 @@ describe('a failed start stops everything and exits with one line', () => {
   });
 
   it('cluster: address taken with --raft-pollers 0 (peers on the main thread) -> exit 1 promptly', async () => {
-    const scheduler = await startSchedulerProcess(join(newDir(), 'scheduler'));
+    const scheduler = await startSchedulerAt(join(newDir(), 'scheduler'));
     const addr = await takePort();
     await expectOneLineFailure(
       ['server', '--scheduler', scheduler, '--addr', addr, '--data-dir', newDir(), '--raft-pollers', '0'],

@@ -2,9 +2,9 @@
 // loopback. The leader is killed with SIGKILL, then a follower; both restart; no acknowledged
 // write is lost.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
-import { CLI_PATH, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
+import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir();
@@ -16,21 +16,7 @@ afterAll(() => {
 });
 
 function startScheduler(): Promise<{ child: ChildProcess; addr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', `${dir.path}/scheduler`, '--initial-stores', '3', '--log-level', 'warn'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    processes.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = /listening on (\S+)/.exec(out);
-      if (match) resolve({ child, addr: match[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
-  });
+  return startSchedulerProcess(`${dir.path}/scheduler`, 3, (child) => processes.push(child));
 }
 
 async function startStore(scheduler: string, n: number): Promise<ServerProcess> {

@@ -4,14 +4,14 @@
 // serving (the victim of the snapshot is needed for a quorum once the leader stops) and stops on
 // its first SIGTERM.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { credentials } from '@grpc/grpc-js';
 import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
 import { MessageType } from '../../src/proto/eraftpb.js';
 import { RaftMessage, SnapshotChunk } from '../../src/proto/raft_serverpb.js';
 import { TinyKvClient } from '../../src/proto/tinykvpb.js';
 import { SchedulerClient } from '../../src/scheduler/client.js';
-import { CLI_PATH, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
+import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir();
@@ -22,22 +22,8 @@ afterAll(() => {
   dir.cleanup();
 });
 
-function startScheduler(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', `${dir.path}/scheduler`, '--initial-stores', '3', '--log-level', 'warn'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    processes.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = /listening on (\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
-  });
+async function startScheduler(): Promise<string> {
+  return (await startSchedulerProcess(`${dir.path}/scheduler`, 3, (child) => processes.push(child))).addr;
 }
 
 async function startStore(scheduler: string, n: number): Promise<ServerProcess> {

@@ -61,3 +61,26 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
     });
   });
 }
+
+/**
+ * Starts `tinykv scheduler` and resolves with its address once it listens. `track` gets the child
+ * at once, so the caller's cleanup kills it even when the start fails.
+ */
+export function startSchedulerProcess(
+  dataDir: string,
+  initialStores: number,
+  track: (child: ChildProcess) => void,
+): Promise<{ child: ChildProcess; addr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const args = ['scheduler', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--initial-stores', String(initialStores), '--log-level', 'warn'];
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    track(child);
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const match = /listening on (\S+)/.exec(out);
+      if (match) resolvePromise({ child, addr: match[1]! });
+    });
+    child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
+  });
+}

@@ -3,12 +3,12 @@
 // process stays up, and writes work again once space is freed. Cluster store: a raft log that
 // cannot be written stops the process (fail-stop) with a fatal line and a non-zero exit, so a
 // supervisor restarts it. Needs root to mount the tmpfs.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRawClient, TinyKvClientError, type RawClient } from '../../src/client/raw-client.js';
-import { CLI_PATH, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
+import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -94,22 +94,8 @@ async function eventually(what: string, attempt: () => Promise<void>, timeoutMs 
 }
 
 /** A one-store scheduler with its data off the tmpfs (only the store's disk fills up). */
-function startScheduler(name: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI_PATH, 'scheduler', '--addr', '127.0.0.1:0', '--data-dir', join(base.path, name), '--initial-stores', '1', '--log-level', 'warn'],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    schedulers.push(child);
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const match = /listening on (\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
-  });
+async function startScheduler(name: string): Promise<string> {
+  return (await startSchedulerProcess(join(base.path, name), 1, (child) => schedulers.push(child))).addr;
 }
 
 describe.skipIf(!isRoot)('standalone node on a full disk', () => {
