@@ -84,4 +84,25 @@ describe('a failed start stops the space guard', () => {
     expect(timers.started()).toHaveLength(1);
     expect(timers.leaked()).toEqual([]);
   });
+
+  it('standalone node: a space guard that cannot start -> the engine it was to guard is closed', async () => {
+    // statfs failing on the data directory is hard to cause for real; the guard's factory throws instead.
+    vi.resetModules();
+    vi.doMock('../../src/storage/space-guarded-storage.js', () => ({
+      guardSpace: () => {
+        throw new Error('statfs failed: EIO');
+      },
+    }));
+    try {
+      const { TinyKvNode: FreshNode } = await import('../../src/server/node.js');
+      const { LmdbEngine } = await import('../../src/engine/lmdb-engine.js');
+      const close = vi.spyOn(LmdbEngine.prototype, 'close');
+      const config = loadConfig({ overrides: { standalone: true, addr: '127.0.0.1:0', dataDir: newDir(), logLevel: 'silent', sync: false } });
+      await expect(FreshNode.start(config, silentLogger())).rejects.toThrow(/statfs failed: EIO/);
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.doUnmock('../../src/storage/space-guarded-storage.js');
+      vi.resetModules();
+    }
+  });
 });
