@@ -232,12 +232,17 @@ export class ClusterNode {
   private readonly closeHooks: Array<() => void> = [];
   private readonly afterStopHooks: Array<() => Promise<void>> = [];
 
-  /** A new store learns the regions bootstrap placed on it from the scheduler. */
+  /**
+   * A new store learns the regions bootstrap placed on it from the scheduler: at once (the
+   * scheduler may have bootstrapped them when this store registered), then every interval until
+   * it has some.
+   */
   private discoverRegions(): void {
     let inFlight = false;
-    const timer = setInterval(() => {
+    let found = false;
+    const discover = () => {
       // One discovery at a time: creating many regions can outlast the interval.
-      if (inFlight) return;
+      if (inFlight || found) return;
       inFlight = true;
       this.scheduler
         .scanRegions(Buffer.alloc(0))
@@ -245,14 +250,17 @@ export class ClusterNode {
           const mine = regions.map((r) => r.region).filter((region) => findPeerOnStore(region, this.storeId));
           for (const region of mine) await this.store.createRegion(region);
           if (mine.length > 0) {
+            found = true;
             clearInterval(timer);
             this.logger.info({ regions: mine.map((r) => r.id) }, 'regions created from bootstrap');
           }
         })
         .catch((err: unknown) => this.logger.debug({ err }, 'region discovery failed'))
         .finally(() => (inFlight = false));
-    }, REGION_DISCOVERY_INTERVAL_MS);
+    };
+    const timer = setInterval(discover, REGION_DISCOVERY_INTERVAL_MS);
     this.timers.push(timer);
+    discover();
   }
 
   private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
