@@ -100,6 +100,8 @@ export class PollerRouter implements RaftRouter {
   private readonly dropWarnings = new RateLimitedLog(10_000);
   private failed = false;
   private running = false;
+  /** Until start() resolves: a thread that fails or exits rejects the start through this. */
+  private failStart: ((err: TinyKvError) => void) | undefined;
 
   private constructor(private readonly options: PollerRouterOptions) {
     this.storeId = options.storeId;
@@ -118,6 +120,8 @@ export class PollerRouter implements RaftRouter {
     // Every poller talks to every apply thread over a port of its own.
     const channels = Array.from({ length: options.pollers }, () => Array.from({ length: options.applyThreads }, () => new MessageChannel()));
     const ready: Array<Promise<void>> = [];
+    // Any thread failing before all are ready, including one that was already ready, fails the start.
+    const failed = new Promise<never>((_, reject) => (router.failStart = reject));
     for (let index = 0; index < options.applyThreads; index++) {
       const name = `apply thread ${index}`;
       const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
@@ -127,7 +131,7 @@ export class PollerRouter implements RaftRouter {
       });
       const exited = router.supervise(worker, name);
       const applyWorker = { name, worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
-      const readiness = awaitReady(worker, name);
+      const readiness = readySignal();
       ready.push(readiness.promise);
       worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer, readiness.resolve));
       router.applyWorkers.push(applyWorker);
@@ -149,41 +153,52 @@ export class PollerRouter implements RaftRouter {
       });
       const exited = router.supervise(worker, name);
       const poller: Poller = { name, worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
-      const readiness = awaitReady(worker, name);
+      const readiness = readySignal();
       ready.push(readiness.promise);
       worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer, readiness.resolve));
       router.pollers.push(poller);
     }
     try {
-      await Promise.all(ready);
+      await Promise.race([Promise.all(ready), failed]);
     } catch (err) {
       // A thread that failed to come up fails the start; the ones that did come up must not
       // outlive it (terminate() resolves once a thread is gone, so the caller may close the engines).
       router.stopped = true;
+      router.failStart = undefined;
       await Promise.all([...router.pollers, ...router.applyWorkers].map(({ worker }) => worker.terminate().catch(() => {})));
       throw err;
     }
     // From here on a thread that fails is fatal; before, it failed the start.
     router.running = true;
+    router.failStart = undefined;
     return router;
   }
 
   /**
    * Watches a thread: an uncaught error in it, or an exit nobody asked for, is an internal
-   * failure of the store (fail-stop). Resolves when the thread has ended.
+   * failure of the store (fail-stop); while the store is starting, it fails the start instead.
+   * Resolves when the thread has ended.
    */
   private supervise(worker: Worker, name: string): Promise<void> {
-    worker.on('error', (err) => this.fatal(`${name} failed`, err));
+    worker.on('error', (err) => {
+      if (this.failStart) this.failStart(startFailure(name, err));
+      else this.fatal(`${name} failed`, err);
+    });
     return new Promise((resolve) => {
-      worker.once('exit', (code) => {
-        if (!this.stopped) this.fatal(`${name} exited unexpectedly with code ${code}`);
+      worker.once('exit', (exitCode) => {
+        if (this.failStart) {
+          // After an 'error' this changes nothing: the start has already failed with that error.
+          const message = `${name} exited with code ${exitCode} while the store was starting`;
+          this.failStart(new TinyKvError(ErrorCode.StoreThreadStartFailed, message, { thread: name, exitCode }));
+        } else if (!this.stopped) {
+          this.fatal(`${name} exited unexpectedly with code ${exitCode}`);
+        }
         resolve();
       });
     });
   }
 
   private fatal(reason: string, err?: unknown): void {
-    // Before start() has resolved, a thread that fails rejects the start instead (awaitReady).
     if (this.failed || !this.running) return;
     if (this.stopped) {
       // Stopping anyway: what failed on the way down is replayed from the raft log on restart.
@@ -349,20 +364,10 @@ export class PollerRouter implements RaftRouter {
   }
 }
 
-
-/**
- * Resolves on the thread's 'ready' frame (call `resolve` when it arrives); rejects if the thread
- * fails or exits before. Once resolved, later events are the supervisor's business.
- */
-function awaitReady(worker: Worker, name: string): { promise: Promise<void>; resolve: () => void } {
+/** A promise and its resolver: the thread's 'ready' frame resolves it. */
+function readySignal(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
-  const promise = new Promise<void>((resolveReady, reject) => {
-    resolve = resolveReady;
-    worker.once('error', (err) => reject(startFailure(name, err)));
-    worker.once('exit', (exitCode) =>
-      reject(new TinyKvError(ErrorCode.StoreThreadStartFailed, `${name} exited with code ${exitCode} before it was ready`, { thread: name, exitCode })),
-    );
-  });
+  const promise = new Promise<void>((resolveReady) => (resolve = resolveReady));
   return { promise, resolve };
 }
 

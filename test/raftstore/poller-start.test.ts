@@ -127,6 +127,28 @@ describe('PollerRouter.start waits until every thread is ready', () => {
     }
   });
 
+  it('a thread that fails after reporting ready, while another is still starting, rejects the start too', async () => {
+    const engines = storeEngineOptions(newDir(), false);
+    const kv = new LmdbEngine(engines.kv);
+    const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).href;
+    try {
+      // The poller is ready at once and dies 10 ms later; the apply thread is ready only after 1 s.
+      const err = await PollerRouter.start(
+        routerOptions(engines, kv, { workerUrls: { poller: fixture('ready-then-fail.mjs'), apply: fixture('slow-ready.mjs') } }),
+      ).then(
+        (router) => {
+          void router.stop();
+          throw new Error('PollerRouter.start resolved although a poller died while the store was starting');
+        },
+        (e: unknown) => e,
+      );
+      expect(isTinyKvError(err) && err.code).toBe(ErrorCode.StoreThreadStartFailed);
+      expect((err as Error).message).toBe('raft poller 0 failed to start: failed right after reporting ready');
+    } finally {
+      await kv.close();
+    }
+  });
+
   it('ClusterNode.start fails cleanly: the error comes up, the engines close and the data directory is free again', async () => {
     const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 1, logger: silentLogger() });
     try {
