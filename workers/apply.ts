@@ -121,3 +121,6 @@ main.on('message', (buffer: ArrayBuffer) => {
       );
   }
 });
+// The main thread's start waits for this: an engine that did not open above fails the start.
+toMain.push({ t: 'ready' });
+toMain.flush();

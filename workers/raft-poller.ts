@@ -124,3 +124,8 @@ port.on('message', (buffer: ArrayBuffer) => {
     handle(frame).catch((err: unknown) => failThisThread(logger, `raft poller frame ${frame.t} failed`, err));
   }
 });
+// Everything above can throw (engines that do not open, damaged region records, a broken
+// invariant): the main thread's start waits for this frame, not for the thread to be online,
+// so such a failure fails the start instead of leaving a node with a dead poller.
+out.push({ t: 'ready' });
+out.flush();

@@ -25,7 +25,8 @@ export type FromPoller =
   | { readonly t: 'regions'; readonly regions: RegionReport[] }
   | { readonly t: 'ack'; readonly id: number }
   | { readonly t: 'gc'; readonly regionId: number; readonly from: number; readonly to: number }
-  | { readonly t: 'error'; readonly message: string };
+  /** Sent once, when the thread's initialisation (engines opened, peers loaded) has finished. */
+  | { readonly t: 'ready' };
 
 /** Targets of a proposal's answer from an apply thread: the main thread, or the poller that handed it over. */
 export const REPLY_MAIN = 0;
@@ -51,7 +52,8 @@ export type FromApply =
   | { readonly t: 'done'; readonly id: number; readonly r: Uint8Array; readonly snap: boolean }
   | { readonly t: 'restored'; readonly id: number; readonly error?: string }
   | { readonly t: 'ack'; readonly id: number }
-  | { readonly t: 'error'; readonly message: string };
+  /** To the main thread only, once: the kv environment is open and the ports are listened on. */
+  | { readonly t: 'ready' };
 
 /** Largest batch of frames in one buffer; a fuller batch is split. */
 export const MAX_FRAMES_PER_BATCH = 4096;

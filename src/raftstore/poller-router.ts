@@ -17,6 +17,7 @@ import { Region, type Peer } from '../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../proto/raft_cmdpb.js';
 import { RaftMessage } from '../proto/raft_serverpb.js';
 import { assert } from '../util/assert.js';
+import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 import type { FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import type { RaftstoreConfig } from './config.js';
@@ -34,6 +35,11 @@ import type { StoreEngineOptions } from './store-engines.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
+/**
+ * How long stop() waits for a thread to finish its work and acknowledge, before terminating it.
+ * A poller wedged in a long synchronous loop must not hang the node's shutdown.
+ */
+export const STOP_THREAD_TIMEOUT_MS = 10_000;
 
 interface RegionView {
   region: Region;
@@ -41,11 +47,17 @@ interface RegionView {
   leader: boolean;
 }
 
-interface Poller {
+/** A raft poller or apply thread as the main thread sees it. */
+interface StoreThread<T> {
+  /** For logs and errors: "raft poller 0", "apply thread 1". */
+  readonly name: string;
   readonly worker: Worker;
   /** Resolves when the thread has ended, for whatever reason. */
   readonly exited: Promise<void>;
-  readonly out: FrameBatcher<ToPoller>;
+  readonly out: FrameBatcher<T>;
+}
+
+interface Poller extends StoreThread<ToPoller> {
   regions: RegionView[];
 }
 
@@ -68,26 +80,39 @@ export interface PollerRouterOptions {
    * (fail-stop, src/util/fail-stop.ts). Called once; the router stops routing.
    */
   readonly onFatal: FatalHandler;
+  /** How long stop() gives each thread before terminating it; default STOP_THREAD_TIMEOUT_MS. */
+  readonly stopTimeoutMs?: number;
+  /** Test seam: other entry files for the threads (file URLs); default workers/raft-poller and workers/apply. */
+  readonly workerUrls?: { readonly poller?: string; readonly apply?: string };
 }
 
 export class PollerRouter implements RaftRouter {
   readonly storeId: number;
   private readonly pollers: Poller[] = [];
-  private readonly applyWorkers: Array<{ readonly worker: Worker; readonly out: FrameBatcher<ToApply>; readonly exited: Promise<void> }> = [];
+  private readonly applyWorkers: Array<StoreThread<ToApply>> = [];
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   /** Messages dropped here, before any poller (only undecodable ones; the pollers' stores count the rest). */
   readonly droppedMessages = new DroppedMessageCounts();
   private readonly dropWarnings = new RateLimitedLog(10_000);
   private failed = false;
   private running = false;
+  /** Until start() resolves: a thread that fails or exits rejects the start through this. */
+  private failStart: ((err: TinyKvError) => void) | undefined;
 
   private constructor(private readonly options: PollerRouterOptions) {
     this.storeId = options.storeId;
   }
 
+  /**
+   * Starts the threads and resolves once every one of them has finished its initialisation
+   * (opened the engines, loaded its peers) and said so with a 'ready' frame. A thread that fails
+   * or exits before that rejects the start with its error, after the threads already started
+   * have been terminated: a node never serves with a dead poller.
+   */
   static async start(options: PollerRouterOptions): Promise<PollerRouter> {
     assert(options.pollers >= 1, 'at least one raft poller');
     assert(options.applyThreads >= 1, 'at least one apply thread');
@@ -95,27 +120,26 @@ export class PollerRouter implements RaftRouter {
     // Every poller talks to every apply thread over a port of its own.
     const channels = Array.from({ length: options.pollers }, () => Array.from({ length: options.applyThreads }, () => new MessageChannel()));
     const ready: Array<Promise<void>> = [];
-    const online = (worker: Worker) =>
-      new Promise<void>((resolve, reject) => {
-        worker.once('online', () => resolve());
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`store thread exited with code ${code} while starting`)));
-      });
+    // Any thread failing before all are ready, including one that was already ready, fails the start.
+    const failed = new Promise<never>((_, reject) => (router.failStart = reject));
     for (let index = 0; index < options.applyThreads; index++) {
+      const name = `apply thread ${index}`;
       const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
-      const worker = new Worker(new URL(workerFileUrl('apply')), {
+      const worker = new Worker(new URL(options.workerUrls?.apply ?? workerFileUrl('apply')), {
         workerData: { engines: options.engines, logLevel: options.logLevel, pollerPorts },
         transferList: pollerPorts,
       });
-      const exited = router.supervise(worker, `apply thread ${index}`);
-      const applyWorker = { worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
-      ready.push(online(worker));
-      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer));
+      const exited = router.supervise(worker, name);
+      const applyWorker = { name, worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
+      const readiness = readySignal();
+      ready.push(readiness.promise);
+      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer, readiness.resolve));
       router.applyWorkers.push(applyWorker);
     }
     for (let index = 0; index < options.pollers; index++) {
+      const name = `raft poller ${index}`;
       const applyPorts: MessagePort[] = channels[index]!.map((channel) => channel.port1);
-      const worker = new Worker(new URL(workerFileUrl('raft-poller')), {
+      const worker = new Worker(new URL(options.workerUrls?.poller ?? workerFileUrl('raft-poller')), {
         workerData: {
           storeId: options.storeId,
           engines: options.engines,
@@ -127,33 +151,48 @@ export class PollerRouter implements RaftRouter {
         },
         transferList: applyPorts,
       });
-      const exited = router.supervise(worker, `raft poller ${index}`);
-      const poller: Poller = { worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
-      ready.push(online(worker));
-      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer));
+      const exited = router.supervise(worker, name);
+      const poller: Poller = { name, worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
+      const readiness = readySignal();
+      ready.push(readiness.promise);
+      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer, readiness.resolve));
       router.pollers.push(poller);
     }
     try {
-      await Promise.all(ready);
+      await Promise.race([Promise.all(ready), failed]);
     } catch (err) {
-      // A thread that failed to come up fails the start; the ones that did come up must not outlive it.
+      // A thread that failed to come up fails the start; the ones that did come up must not
+      // outlive it (terminate() resolves once a thread is gone, so the caller may close the engines).
+      router.stopped = true;
+      router.failStart = undefined;
       await Promise.all([...router.pollers, ...router.applyWorkers].map(({ worker }) => worker.terminate().catch(() => {})));
       throw err;
     }
     // From here on a thread that fails is fatal; before, it failed the start.
     router.running = true;
+    router.failStart = undefined;
     return router;
   }
 
   /**
    * Watches a thread: an uncaught error in it, or an exit nobody asked for, is an internal
-   * failure of the store (fail-stop). Resolves when the thread has ended.
+   * failure of the store (fail-stop); while the store is starting, it fails the start instead.
+   * Resolves when the thread has ended.
    */
   private supervise(worker: Worker, name: string): Promise<void> {
-    worker.on('error', (err) => this.fatal(`${name} failed`, err));
+    worker.on('error', (err) => {
+      if (this.failStart) this.failStart(startFailure(name, err));
+      else this.fatal(`${name} failed`, err);
+    });
     return new Promise((resolve) => {
-      worker.once('exit', (code) => {
-        if (!this.stopped) this.fatal(`${name} exited unexpectedly with code ${code}`);
+      worker.once('exit', (exitCode) => {
+        if (this.failStart) {
+          // After an 'error' this changes nothing: the start has already failed with that error.
+          const message = `${name} exited with code ${exitCode} while the store was starting`;
+          this.failStart(new TinyKvError(ErrorCode.StoreThreadStartFailed, message, { thread: name, exitCode }));
+        } else if (!this.stopped) {
+          this.fatal(`${name} exited unexpectedly with code ${exitCode}`);
+        }
         resolve();
       });
     });
@@ -234,8 +273,17 @@ export class PollerRouter implements RaftRouter {
     return out;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Stops the pollers, then the apply threads. Each thread gets stopTimeoutMs to finish its work
+   * and acknowledge; one that does not is terminated. Resolves once every thread is gone, so the
+   * caller may close the engines they used. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopThreads();
+    return this.stopping;
+  }
+
+  private async stopThreads(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.pollers.map((poller) => this.stopThread(poller)));
     // Then the apply threads, which finish what the pollers handed over.
@@ -246,21 +294,28 @@ export class PollerRouter implements RaftRouter {
     }
   }
 
-  /** Asks a thread to finish its work and waits for its ack, or for its end if it has died. */
-  private async stopThread(thread: {
-    readonly worker: Worker;
-    readonly out: { push(frame: { readonly t: 'stop'; readonly id: number }): void };
-    readonly exited: Promise<void>;
-  }): Promise<void> {
+  /**
+   * Asks a thread to finish its work and waits for its ack, or for its end if it has died, at most
+   * stopTimeoutMs; then makes sure it is gone. terminate() also interrupts a thread wedged in a
+   * synchronous loop, and resolves only once the thread has ended.
+   */
+  private async stopThread(
+    thread: Omit<StoreThread<unknown>, 'out'> & { readonly out: { push(frame: { readonly t: 'stop'; readonly id: number }): void } },
+  ): Promise<void> {
     const id = this.nextId++;
-    await Promise.race([
-      new Promise<void>((resolve) => {
-        this.acks.set(id, resolve);
+    const timeoutMs = this.options.stopTimeoutMs ?? STOP_THREAD_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      new Promise<'acked'>((resolve) => {
+        this.acks.set(id, () => resolve('acked'));
         thread.out.push({ t: 'stop', id });
       }),
-      thread.exited,
+      thread.exited.then(() => 'exited' as const),
+      new Promise<'timedOut'>((resolve) => (timer = setTimeout(() => resolve('timedOut'), timeoutMs))),
     ]);
+    clearTimeout(timer);
     this.acks.delete(id);
+    if (outcome === 'timedOut') this.options.logger.error({ thread: thread.name, timeoutMs }, 'store thread did not stop in time; terminating it');
     await thread.worker.terminate();
   }
 
@@ -268,8 +323,8 @@ export class PollerRouter implements RaftRouter {
     return this.pollers[regionId % this.pollers.length]!;
   }
 
-  /** Frames from a poller, or from an apply thread (`poller` undefined: only done, ack, error). */
-  private onFrames(poller: Poller | undefined, buffer: ArrayBuffer): void {
+  /** Frames from a poller, or from an apply thread (`poller` undefined: only done, ack, ready). */
+  private onFrames(poller: Poller | undefined, buffer: ArrayBuffer, onReady: () => void): void {
     for (const frame of decodeFrames<FromPoller>(buffer)) {
       switch (frame.t) {
         case 'send':
@@ -301,11 +356,33 @@ export class PollerRouter implements RaftRouter {
             else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
           });
           break;
-        case 'error':
-          this.fatal(`a store thread reported an internal error: ${frame.message}`);
+        case 'ready':
+          onReady();
           break;
       }
     }
   }
 }
 
+/** A promise and its resolver: the thread's 'ready' frame resolves it. */
+function readySignal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((resolveReady) => (resolve = resolveReady));
+  return { promise, resolve };
+}
+
+const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * The error a thread died of during its initialisation, named after the thread. A TinyKvError
+ * crosses the thread boundary as a plain Error with its own properties; its code is kept
+ * (KV:Raftstore:LogCorrupted says more than "thread failed").
+ */
+function startFailure(name: string, err: unknown): TinyKvError {
+  const message = err instanceof Error ? err.message : String(err);
+  const carried = (err as { code?: unknown } | undefined)?.code;
+  const code = typeof carried === 'string' && ERROR_CODES.has(carried) ? (carried as ErrorCodeValue) : ErrorCode.StoreThreadStartFailed;
+  const failure = new TinyKvError(code, `${name} failed to start: ${message}`, { thread: name });
+  failure.cause = err;
+  return failure;
+}

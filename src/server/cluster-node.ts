@@ -18,6 +18,7 @@ import { findPeerOnStore } from '../raftstore/region.js';
 import { Store } from '../raftstore/store.js';
 import { PollerRouter } from '../raftstore/poller-router.js';
 import type { RaftRouter } from '../raftstore/router.js';
+import type { Storage } from '../storage/storage.js';
 import { PooledSnapshotSource } from '../raftstore/snapshot-source.js';
 import { openStoreEngines, storeEngineOptions } from '../raftstore/store-engines.js';
 import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client.js';
@@ -41,8 +42,6 @@ const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
 const REGION_HEARTBEAT_INTERVAL_MS = 500;
 const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
-/** How long a failed start waits for the raft pollers and apply threads it started to stop. */
-const START_ABORT_STOP_TIMEOUT_MS = 10_000;
 /** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
 const GC_QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
@@ -118,6 +117,7 @@ export class ClusterNode {
     let store: RaftRouter | undefined;
     let transport: GrpcTransport | undefined;
     let server: Server | undefined;
+    let storage: Storage | undefined;
     try {
       scheduler = await connectScheduler(config.scheduler, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
@@ -166,7 +166,7 @@ export class ClusterNode {
       });
       server = new Server(withMalformedRequestRejection(options));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
-      const storage = guardSpace(new RaftKvStorage(router), config);
+      storage = guardSpace(new RaftKvStorage(router), config);
       server.addService(checkedService(acceptingEncodedResponses(rawRaftService)), {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
@@ -181,16 +181,28 @@ export class ClusterNode {
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish.
       node.afterStopHooks.push(() => snapshotPool.destroy(), () => gcPool.destroy());
       // Stops the space guard's free-space sampling (the store itself is stopped by the node).
-      node.afterStopHooks.push(() => storage.stop());
+      const guarded = storage;
+      node.afterStopHooks.push(() => guarded.stop());
       node.startTimers();
       logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;
     } catch (err) {
       // Undo in reverse order. The poller and apply threads use the engines, so they stop before
-      // the engines close (closing LMDB under a running thread aborts the process); if they do
-      // not stop in time the engines stay open and the process is left to exit with them.
+      // the engines close (closing LMDB under a running thread aborts the process): the router's
+      // stop() resolves only once its threads are gone, terminating any that do not stop in time.
       server?.forceShutdown();
-      const stopped = store ? await stopWithin(store, START_ABORT_STOP_TIMEOUT_MS, logger) : true;
+      // The space guard's free-space sampler (a timer); the store below it is stopped next.
+      await storage?.stop().catch((stopErr: unknown) => logger.error({ err: stopErr }, 'stopping the space guard after a failed start failed'));
+      const stopped = store
+        ? await store.stop().then(
+            () => true,
+            (stopErr: unknown) => {
+              // Its engines stay open; the process is left to exit with them.
+              logger.error({ err: stopErr }, 'stopping the raftstore after a failed start failed; its engines stay open');
+              return false;
+            },
+          )
+        : true;
       transport?.close();
       scheduler?.close();
       if (stopped) {
@@ -220,12 +232,17 @@ export class ClusterNode {
   private readonly closeHooks: Array<() => void> = [];
   private readonly afterStopHooks: Array<() => Promise<void>> = [];
 
-  /** A new store learns the regions bootstrap placed on it from the scheduler. */
+  /**
+   * A new store learns the regions bootstrap placed on it from the scheduler: at once (the
+   * scheduler may have bootstrapped them when this store registered), then every interval until
+   * it has some.
+   */
   private discoverRegions(): void {
     let inFlight = false;
-    const timer = setInterval(() => {
+    let found = false;
+    const discover = () => {
       // One discovery at a time: creating many regions can outlast the interval.
-      if (inFlight) return;
+      if (inFlight || found) return;
       inFlight = true;
       this.scheduler
         .scanRegions(Buffer.alloc(0))
@@ -233,14 +250,17 @@ export class ClusterNode {
           const mine = regions.map((r) => r.region).filter((region) => findPeerOnStore(region, this.storeId));
           for (const region of mine) await this.store.createRegion(region);
           if (mine.length > 0) {
+            found = true;
             clearInterval(timer);
             this.logger.info({ regions: mine.map((r) => r.id) }, 'regions created from bootstrap');
           }
         })
         .catch((err: unknown) => this.logger.debug({ err }, 'region discovery failed'))
         .finally(() => (inFlight = false));
-    }, REGION_DISCOVERY_INTERVAL_MS);
+    };
+    const timer = setInterval(discover, REGION_DISCOVERY_INTERVAL_MS);
     this.timers.push(timer);
+    discover();
   }
 
   private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
@@ -289,24 +309,6 @@ function bindServer(server: Server, addr: string): Promise<number> {
   return new Promise<number>((resolve, reject) =>
     server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port))),
   );
-}
-
-/** Stops the region peers (and their threads), giving up after `timeoutMs`; true when they stopped. */
-async function stopWithin(store: RaftRouter, timeoutMs: number, logger: Logger): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const stopped = await Promise.race([
-    store.stop().then(
-      () => true,
-      (err: unknown) => {
-        logger.error({ err }, 'stopping the raftstore after a failed start failed');
-        return false;
-      },
-    ),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-  ]);
-  clearTimeout(timer);
-  if (!stopped) logger.error({ timeoutMs }, 'the raftstore did not stop after a failed start; its engines stay open');
-  return stopped;
 }
 
 async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {

@@ -41,10 +41,11 @@ export class TinyKvNode {
 
   static async start(config: NodeConfig, logger: Logger): Promise<TinyKvNode> {
     const lock = config.engine === 'lmdb' ? DataDirLock.acquire(config.dataDir) : undefined;
+    let engine: Engine | undefined;
     let storage: Storage | undefined;
     let server: Server | undefined;
     try {
-      const engine = openEngine(config);
+      engine = openEngine(config);
       storage = guardSpace(new StandaloneStorage(engine), config);
       await storage.start();
       const clusterId = await loadClusterId(engine, systemClock, Math.random);
@@ -72,9 +73,12 @@ export class TinyKvNode {
       logger.info({ addr: node.addr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' }, 'tinykv node serving');
       return node;
     } catch (err) {
-      // All or nothing: whatever was started is stopped before the error goes up.
+      // All or nothing: whatever was started is stopped before the error goes up. Stopping the
+      // storage stops its space guard and closes the engine; without a storage (the space guard
+      // could not read the filesystem) the engine is closed on its own.
       server?.forceShutdown();
-      await storage?.stop().catch(() => {});
+      if (storage) await storage.stop().catch(() => {});
+      else await engine?.close().catch(() => {});
       lock?.release();
       throw err;
     }

@@ -40,6 +40,8 @@ export const ErrorCode = {
   // Full disks and failed writes (issue #9).
   NoSpace: 'KV:Storage:NoSpace',
   WriteFailed: 'KV:Storage:WriteFailed',
+  /** A raft poller or apply thread failed or exited during its initialisation; the store does not start. */
+  StoreThreadStartFailed: 'KV:Raftstore:ThreadStartFailed',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -68,6 +70,7 @@ const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
   [ErrorCode.ListenFailed]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.NoSpace]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.WriteFailed]: GrpcStatus.INTERNAL,
+  [ErrorCode.StoreThreadStartFailed]: GrpcStatus.INTERNAL,
 };
 
 export class TinyKvError extends Error {
