@@ -20,6 +20,16 @@ import { findPeerById } from './region.js';
  */
 export const MAX_RAFT_NUMBER = Number.MAX_SAFE_INTEGER - 2 ** 30;
 
+/**
+ * How far past this peer's term a message's term may be. A forged term that is accepted becomes
+ * the region's term (every peer adopts it) and no one can take it back, so one message close to
+ * MAX_RAFT_NUMBER would leave too little room for the elections that follow. With pre-vote a
+ * partitioned peer does not raise its term, so a correct message is never this far ahead (a peer
+ * behind by 2^24 elections would need years of them); a forger needs 2^29 accepted messages to
+ * walk the term up to the limit.
+ */
+export const MAX_TERM_STEP = 2 ** 24;
+
 export function isRaftNumberSafe(value: number): boolean {
   return Number.isSafeInteger(value) && value >= 0 && value <= MAX_RAFT_NUMBER;
 }
@@ -42,6 +52,8 @@ export const DROP_REASONS = [
   'peer-id-mismatch',
   /** A term, index or id beyond MAX_RAFT_NUMBER. */
   'number-out-of-range',
+  /** A term more than MAX_TERM_STEP past this peer's term. */
+  'term-too-far',
   /** A snapshot that does not decode or does not match its metadata or the region. */
   'bad-snapshot',
   /** A type a peer only gives itself (a tick's MsgHup or MsgBeat, a proposal). */
@@ -88,6 +100,8 @@ export interface MessageTarget {
     readonly region: Region;
     /** The last index of this peer's Raft log (acknowledgements beyond it are forged). */
     readonly lastIndex: number;
+    /** This peer's current term (a message far beyond it is forged). */
+    readonly term: number;
   };
 }
 
@@ -107,17 +121,20 @@ export function checkRaftMessage(message: RaftMessage, target: MessageTarget): D
   const raft = message.message;
   if (raft && (raft.from !== from.id || raft.to !== peer.peerId)) return 'peer-id-mismatch';
   if (raft && LOCAL_MESSAGE_TYPES.has(raft.msgType)) return 'local-message-type';
+  if (raft && raft.term > peer.term + MAX_TERM_STEP) return 'term-too-far';
   if (raft && !wellFormed(raft, peer.lastIndex)) return 'malformed-message';
   return undefined;
 }
 
 /**
- * What Raft assumes of a peer's message and asserts on (its invariants guard its own log): an
- * append carries entries contiguous from index + 1, with terms that never go back, start at or
+ * What Raft assumes of a peer's message and asserts on (its invariants guard its own log): a
+ * term (0 marks a local message), an append carries entries contiguous from index + 1, with terms that never go back, start at or
  * after logTerm and end at or before the sender's term; an accepted append acknowledges only
  * entries that exist here.
  */
 function wellFormed(message: Message, lastIndex: number): boolean {
+  // Every message a peer sends carries its term; Raft reads term 0 as a message of its own.
+  if (message.term === 0) return false;
   switch (message.msgType) {
     case MessageType.MsgAppend: {
       if (message.logTerm > message.term) return false;

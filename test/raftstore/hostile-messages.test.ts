@@ -6,7 +6,7 @@ import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { MessageType } from '../../src/proto/eraftpb.js';
 import type { Region } from '../../src/proto/metapb.js';
 import { RaftMessage, RaftSnapshotData } from '../../src/proto/raft_serverpb.js';
-import { checkRaftMessage, MAX_RAFT_NUMBER } from '../../src/raftstore/message-check.js';
+import { checkRaftMessage, MAX_RAFT_NUMBER, MAX_TERM_STEP } from '../../src/raftstore/message-check.js';
 import { PeerStorage } from '../../src/raftstore/peer-storage.js';
 import { buildRegionSnapshot } from '../../src/raftstore/snapshot-data.js';
 import { checkSnapshot } from '../../src/raftstore/snapshot-check.js';
@@ -88,8 +88,13 @@ describe('forged Raft messages', () => {
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppendResponse, index: last + 1_000 }));
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgPropose, entries: [] }));
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgHup }));
-      expect(store.droppedMessages.get('malformed-message')).toBe(4);
+      // Term 0 reads as a local message to Raft (a candidate would follow it back to term 0).
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgHeartbeat, term: 0 }));
+      // A term at the safe limit would be adopted by the region, leaving no room for elections.
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgHeartbeat, term: MAX_RAFT_NUMBER }));
+      expect(store.droppedMessages.get('malformed-message')).toBe(5);
       expect(store.droppedMessages.get('local-message-type')).toBe(2);
+      expect(store.droppedMessages.get('term-too-far')).toBe(1);
     }
     await cluster.run(30);
     expect(terms(cluster)).toEqual(before);
@@ -188,11 +193,14 @@ describe('checkRaftMessage', () => {
       { id: 102, storeId: 2 },
     ],
   };
-  const target = { storeId: 1, peer: { peerId: 101, region, lastIndex: 10 } };
+  const target = { storeId: 1, peer: { peerId: 101, region, lastIndex: 10, term: 6 } };
 
   it('lets a member through and names the reason for everything else', () => {
     expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, 6), target)).toBeUndefined();
-    expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, MAX_RAFT_NUMBER), target)).toBeUndefined();
+    expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, 6 + MAX_TERM_STEP), target)).toBeUndefined();
+    expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, 7 + MAX_TERM_STEP), target)).toBe('term-too-far');
+    expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, MAX_RAFT_NUMBER), target)).toBe('term-too-far');
+    expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, 0), target)).toBe('malformed-message');
     expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, MAX_RAFT_NUMBER + 1), target)).toBe('number-out-of-range');
     expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 3, 101, 6), target)).toBe('wrong-store');
     expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 105, 6), target)).toBe('wrong-to-peer');
