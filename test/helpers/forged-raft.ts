@@ -1,0 +1,171 @@
+// Raft messages forged as coming from a region's real members, for the fuzz test. The gate
+// (src/raftstore/message-check.ts) drops messages from strangers, so only messages whose envelope
+// names the real region, a real other member on its real store and the target's real peer get
+// past it and reach Raft. These carry every MessageType, boundary numbers and the malformed
+// shapes Raft must never trust: entries that are not contiguous from index+1, entry terms that go
+// backwards or leave [logTerm, term], commits far beyond the log, local-only types (MsgHup,
+// MsgBeat, MsgPropose) from the network, huge terms, snapshots whose data is garbage.
+import { EntryType, MessageType, type Entry, type Message } from '../../src/proto/eraftpb.js';
+import type { Peer, Region } from '../../src/proto/metapb.js';
+import { RaftMessage } from '../../src/proto/raft_serverpb.js';
+
+/** The random choices a generator needs (the fuzz test's seeded Rng fits). */
+export interface Chooser {
+  float(): number;
+  int(maxExclusive: number): number;
+  pick<T>(items: readonly T[]): T;
+  bytes(length: number): Buffer;
+}
+
+/** Where forged messages go and whom they pretend to come from. */
+export interface RaftVictim {
+  readonly region: Region;
+  /** The target store's peer of the region. */
+  readonly peer: Peer;
+  /** The region's other members: the senders a forged message claims. */
+  readonly others: readonly Peer[];
+}
+
+/** Every MessageType that has a wire number (10 is unused). */
+export const ALL_MESSAGE_TYPES: readonly MessageType[] = Object.values(MessageType).filter(
+  (v): v is MessageType => typeof v === 'number' && v >= 0,
+);
+
+/** The shapes of a forged MsgAppend's entries. */
+export const APPEND_SHAPES = [
+  'none',
+  'contiguous',
+  'gap',
+  'duplicate-index',
+  'index-backwards',
+  'terms-backwards',
+  'term-below-logterm',
+  'term-above-message-term',
+  'index-zero',
+  'conf-change-garbage',
+  'many',
+] as const;
+export type AppendShape = (typeof APPEND_SHAPES)[number];
+
+/**
+ * Terms and indexes near what a fresh region uses (its log starts at index 5, term 5), plus
+ * boundaries: 0, values past 2^32 and 2^53, and the largest the gate accepts (MAX_RAFT_NUMBER =
+ * 2^53 - 1 - 2^30) and one past it.
+ */
+const MAX_ACCEPTED = Number.MAX_SAFE_INTEGER - 2 ** 30;
+function number(rng: Chooser): number {
+  return rng.pick([0, 1, 4, 5, 6, 7, 8, 10, 12, 20, 50, 1000, 2 ** 32 + 1, 2 ** 40, MAX_ACCEPTED - 1, MAX_ACCEPTED, MAX_ACCEPTED + 1, Number.MAX_SAFE_INTEGER, 5 + rng.int(30)]);
+}
+function nearLog(rng: Chooser): number {
+  return rng.pick([0, 4, 5, 6, 7, 8, 10, 15, 5 + rng.int(40), 1000, 2 ** 40, MAX_ACCEPTED]);
+}
+
+function entriesOf(rng: Chooser, shape: AppendShape, index: number, logTerm: number, term: number): Entry[] {
+  const entry = (i: number, t: number, entryType = EntryType.EntryNormal): Entry => ({
+    entryType,
+    index: Math.max(0, i),
+    term: Math.max(0, t),
+    data: rng.float() < 0.5 ? Buffer.alloc(0) : rng.bytes(rng.int(48)),
+  });
+  const first = index + 1;
+  const t = Math.max(logTerm, Math.min(term, logTerm + 1));
+  switch (shape) {
+    case 'none':
+      return [];
+    case 'contiguous':
+      return [entry(first, t), entry(first + 1, t), entry(first + 2, term)];
+    case 'gap':
+      return [entry(first + 1 + rng.int(3), t), entry(first + 5, t)];
+    case 'duplicate-index':
+      return [entry(first, t), entry(first, t)];
+    case 'index-backwards':
+      return [entry(first, t), entry(first + 1, t), entry(first, t)];
+    case 'terms-backwards':
+      return [entry(first, term), entry(first + 1, Math.max(0, term - 1))];
+    case 'term-below-logterm':
+      return [entry(first, Math.max(0, logTerm - 1 - rng.int(3)))];
+    case 'term-above-message-term':
+      return [entry(first, term + 1 + rng.int(5))];
+    case 'index-zero':
+      return [entry(0, t)];
+    case 'conf-change-garbage':
+      return [entry(first, t, EntryType.EntryConfChange)];
+    case 'many':
+      return Array.from({ length: 200 + rng.int(300) }, (_, i) => entry(first + i, t));
+  }
+}
+
+/** One Raft message of `msgType` from a real other member to the victim's peer. */
+export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: MessageType, shape?: AppendShape): RaftMessage {
+  const from = rng.pick(victim.others);
+  const term = rng.float() < 0.15 ? number(rng) : rng.pick([5, 6, 7, 8, 9, 10, 5 + rng.int(20), 2 ** 31, MAX_ACCEPTED]);
+  const index = rng.float() < 0.2 ? number(rng) : nearLog(rng);
+  const logTerm = rng.float() < 0.2 ? number(rng) : Math.min(term, rng.pick([0, 5, 6, term, term - 1, term + 1]));
+  const commit = rng.pick([0, index, index + 1, index + 10, index + 10_000, 5 + rng.int(20), 2 ** 40, MAX_ACCEPTED]);
+  const message: Message = {
+    msgType,
+    from: rng.float() < 0.95 ? from.id : rng.pick([0, victim.peer.id, from.id + 1]),
+    to: rng.float() < 0.95 ? victim.peer.id : rng.pick([0, from.id]),
+    term,
+    logTerm,
+    index,
+    commit,
+    reject: rng.float() < 0.3,
+    entries: [],
+    snapshot: undefined,
+  };
+  switch (msgType) {
+    case MessageType.MsgAppend:
+      message.entries = entriesOf(rng, shape ?? rng.pick(APPEND_SHAPES), index, logTerm, term);
+      break;
+    case MessageType.MsgPropose:
+      message.entries = [{ entryType: rng.pick([EntryType.EntryNormal, EntryType.EntryConfChange]), index: 0, term: 0, data: rng.bytes(rng.int(64)) }];
+      break;
+    case MessageType.MsgSnapshot:
+      message.snapshot = {
+        data: rng.bytes(rng.int(128)),
+        metadata: {
+          index: nearLog(rng),
+          term,
+          confState: { nodes: rng.pick([victim.region.peers.map((p) => p.id), [victim.peer.id], [], [from.id, 999]]) },
+        },
+      };
+      break;
+    default:
+      // Any type may carry entries a peer must ignore.
+      if (rng.float() < 0.1) message.entries = entriesOf(rng, rng.pick(APPEND_SHAPES), index, logTerm, term);
+  }
+  return RaftMessage.fromPartial({
+    regionId: victim.region.id,
+    fromPeer: from,
+    toPeer: victim.peer,
+    regionEpoch:
+      rng.float() < 0.85
+        ? victim.region.regionEpoch
+        : { confVer: rng.pick([0, 1, 1000, MAX_ACCEPTED]), version: rng.pick([0, 1, 1000, MAX_ACCEPTED]) },
+    // A tombstone order from a real member is rare on purpose: it removes the victim's peer.
+    isTombstone: rng.float() < 0.01,
+    startKey: rng.float() < 0.9 ? victim.region.startKey : rng.bytes(rng.int(8)),
+    endKey: rng.float() < 0.9 ? victim.region.endKey : rng.bytes(rng.int(8)),
+    message,
+  });
+}
+
+/**
+ * A sequence of forged messages that starts with every MessageType and every MsgAppend shape
+ * (so a short run covers them all), then random ones.
+ */
+export function* forgedRaftMessages(rng: Chooser, victim: RaftVictim, count: number): Generator<RaftMessage> {
+  let sent = 0;
+  for (const msgType of ALL_MESSAGE_TYPES) {
+    if (sent++ >= count) return;
+    yield forgedRaftMessage(rng, victim, msgType);
+  }
+  for (const shape of APPEND_SHAPES) {
+    if (sent++ >= count) return;
+    yield forgedRaftMessage(rng, victim, MessageType.MsgAppend, shape);
+  }
+  // MsgAppend and heartbeats weigh more: they carry the shapes and commits the gate must check.
+  const weighted = [...ALL_MESSAGE_TYPES, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgHeartbeat];
+  while (sent++ < count) yield forgedRaftMessage(rng, victim, rng.pick(weighted));
+}
