@@ -95,12 +95,34 @@ function entriesOf(rng: Chooser, shape: AppendShape, index: number, logTerm: num
   }
 }
 
+/**
+ * How the terms of a sequence of forged messages are chosen. Raft ignores a message whose term is
+ * below its own, and one message with a huge term lifts the victim's term past every later one;
+ * so a sequence first uses terms near the highest it has sent (what the victim most likely has
+ * now), and only its tail (`anyTerm`) throws boundary terms.
+ */
+export interface TermPlan {
+  /** The highest term sent so far; forged terms stay just above it. */
+  highest: number;
+  /** Boundary and huge terms allowed too. */
+  anyTerm: boolean;
+}
+
+function termOf(rng: Chooser, plan: TermPlan | undefined): number {
+  if (plan === undefined || plan.anyTerm) {
+    return rng.float() < 0.3 ? number(rng) : rng.pick([5, 6, 7, 8, 9, 10, 5 + rng.int(20), 2 ** 31, MAX_ACCEPTED]);
+  }
+  const term = rng.float() < 0.8 ? plan.highest + rng.int(3) : Math.max(0, plan.highest - 1 - rng.int(3));
+  plan.highest = Math.max(plan.highest, term);
+  return term;
+}
+
 /** One Raft message of `msgType` from a real other member to the victim's peer. */
-export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: MessageType, shape?: AppendShape): RaftMessage {
+export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: MessageType, shape?: AppendShape, plan?: TermPlan): RaftMessage {
   const from = rng.pick(victim.others);
-  const term = rng.float() < 0.15 ? number(rng) : rng.pick([5, 6, 7, 8, 9, 10, 5 + rng.int(20), 2 ** 31, MAX_ACCEPTED]);
+  const term = termOf(rng, plan);
   const index = rng.float() < 0.2 ? number(rng) : nearLog(rng);
-  const logTerm = rng.float() < 0.2 ? number(rng) : Math.min(term, rng.pick([0, 5, 6, term, term - 1, term + 1]));
+  const logTerm = rng.float() < 0.2 ? number(rng) : Math.max(0, Math.min(term, rng.pick([0, 5, 6, term, term - 1, term + 1])));
   const commit = rng.pick([0, index, index + 1, index + 10, index + 10_000, 5 + rng.int(20), 2 ** 40, MAX_ACCEPTED]);
   const message: Message = {
     msgType,
@@ -153,19 +175,27 @@ export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: Mes
 
 /**
  * A sequence of forged messages that starts with every MessageType and every MsgAppend shape
- * (so a short run covers them all), then random ones.
+ * (so a short run covers them all), then random ones; terms stay plausible for the first two
+ * thirds and may be anything (2^53 - 1 - 2^30, the gate's limit, included) in the last third.
  */
 export function* forgedRaftMessages(rng: Chooser, victim: RaftVictim, count: number): Generator<RaftMessage> {
+  // A fresh region's log starts at term 5; an election or two has happened by now.
+  const plan: TermPlan = { highest: 6, anyTerm: false };
   let sent = 0;
+  const next = (msgType: MessageType, shape?: AppendShape) => {
+    plan.anyTerm = sent >= Math.floor((count * 2) / 3);
+    sent++;
+    return forgedRaftMessage(rng, victim, msgType, shape, plan);
+  };
   for (const msgType of ALL_MESSAGE_TYPES) {
-    if (sent++ >= count) return;
-    yield forgedRaftMessage(rng, victim, msgType);
+    if (sent >= count) return;
+    yield next(msgType);
   }
   for (const shape of APPEND_SHAPES) {
-    if (sent++ >= count) return;
-    yield forgedRaftMessage(rng, victim, MessageType.MsgAppend, shape);
+    if (sent >= count) return;
+    yield next(MessageType.MsgAppend, shape);
   }
   // MsgAppend and heartbeats weigh more: they carry the shapes and commits the gate must check.
   const weighted = [...ALL_MESSAGE_TYPES, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgHeartbeat];
-  while (sent++ < count) yield forgedRaftMessage(rng, victim, rng.pick(weighted));
+  while (sent < count) yield next(rng.pick(weighted));
 }
