@@ -8,7 +8,7 @@
  * All checks live here so the multi-raft work can extend them in one place (it will create peers
  * for messages of peers not known yet, instead of dropping them).
  */
-import type { Message } from '../proto/eraftpb.js';
+import { MessageType, type Message } from '../proto/eraftpb.js';
 import type { Region } from '../proto/metapb.js';
 import type { RaftMessage } from '../proto/raft_serverpb.js';
 import { findPeerById } from './region.js';
@@ -44,6 +44,14 @@ export const DROP_REASONS = [
   'number-out-of-range',
   /** A snapshot that does not decode or does not match its metadata or the region. */
   'bad-snapshot',
+  /** A type a peer only gives itself (a tick's MsgHup or MsgBeat, a proposal). */
+  'local-message-type',
+  /**
+   * A shape no correct peer sends: appended entries that are not contiguous after the message's
+   * index, whose terms go back or pass the sender's term, or an acknowledgement of entries this
+   * peer never had. Raft treats such input as a broken invariant of its own log, which stops the store.
+   */
+  'malformed-message',
 ] as const;
 
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -75,8 +83,16 @@ export class DroppedMessageCounts {
 /** The receiving side of a message: this store and, if it hosts the region, its peer's view. */
 export interface MessageTarget {
   readonly storeId: number;
-  readonly peer?: { readonly peerId: number; readonly region: Region };
+  readonly peer?: {
+    readonly peerId: number;
+    readonly region: Region;
+    /** The last index of this peer's Raft log (acknowledgements beyond it are forged). */
+    readonly lastIndex: number;
+  };
 }
+
+/** Types a peer produces for itself: stepping one from the network would let anyone tick or propose. */
+const LOCAL_MESSAGE_TYPES: ReadonlySet<MessageType> = new Set([MessageType.MsgHup, MessageType.MsgBeat, MessageType.MsgPropose]);
 
 /** Why `message` must be dropped, or undefined when it may be stepped. Snapshots are checked apart (snapshot-check.ts). */
 export function checkRaftMessage(message: RaftMessage, target: MessageTarget): DropReason | undefined {
@@ -90,7 +106,35 @@ export function checkRaftMessage(message: RaftMessage, target: MessageTarget): D
   if (from.storeId !== message.fromPeer!.storeId) return 'from-store-mismatch';
   const raft = message.message;
   if (raft && (raft.from !== from.id || raft.to !== peer.peerId)) return 'peer-id-mismatch';
+  if (raft && LOCAL_MESSAGE_TYPES.has(raft.msgType)) return 'local-message-type';
+  if (raft && !wellFormed(raft, peer.lastIndex)) return 'malformed-message';
   return undefined;
+}
+
+/**
+ * What Raft assumes of a peer's message and asserts on (its invariants guard its own log): an
+ * append carries entries contiguous from index + 1, with terms that never go back, start at or
+ * after logTerm and end at or before the sender's term; an accepted append acknowledges only
+ * entries that exist here.
+ */
+function wellFormed(message: Message, lastIndex: number): boolean {
+  switch (message.msgType) {
+    case MessageType.MsgAppend: {
+      if (message.logTerm > message.term) return false;
+      let index = message.index;
+      let term = message.logTerm;
+      for (const entry of message.entries) {
+        if (entry.index !== index + 1 || entry.term < term || entry.term > message.term) return false;
+        index = entry.index;
+        term = entry.term;
+      }
+      return true;
+    }
+    case MessageType.MsgAppendResponse:
+      return message.reject || message.index <= lastIndex;
+    default:
+      return true;
+  }
 }
 
 function envelopeNumbersSafe(message: RaftMessage): boolean {

@@ -143,11 +143,14 @@ export class Peer {
     this.node.campaign();
   }
 
+  /** The last index of this peer's Raft log (stable or not yet persisted). */
+  lastIndex(): number {
+    return this.node.raft.log.lastIndex();
+  }
+
   step(message: RaftMessage): void {
     const raftMessage = message.message;
     if (!raftMessage) return;
-    // Proposals enter through propose(), never from the network.
-    if (raftMessage.msgType === MessageType.MsgPropose) return;
     try {
       this.node.step(raftMessage);
     } catch (err) {

@@ -183,7 +183,7 @@ export class Store implements RaftRouter {
   onRaftMessage(message: RaftMessage): void {
     if (this.stopped) return;
     const peer = this.peers.get(message.regionId);
-    const target = { storeId: this.storeId, peer: peer && { peerId: peer.meta.id, region: peer.region } };
+    const target = { storeId: this.storeId, peer: peer && { peerId: peer.meta.id, region: peer.region, lastIndex: peer.lastIndex() } };
     const reason = checkRaftMessage(message, target);
     if (reason) {
       this.dropMessage(reason, message);

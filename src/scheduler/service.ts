@@ -12,6 +12,7 @@
  * heartbeat (stale epoch, unknown store, not bootstrapped, ...) is answered with a header error
  * (region_id set) on the same stream, which stays open. A cluster id mismatch ends the stream.
  */
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
@@ -290,8 +291,7 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  * REFUSAL_LOG_INTERVAL_MS (with how many were refused meanwhile), so a flood cannot flood the log.
  */
 class RefusalLog {
-  private lastLogMs = -Infinity;
-  private suppressed = 0;
+  private readonly limit = new RateLimitedLog(REFUSAL_LOG_INTERVAL_MS);
 
   constructor(
     private readonly logger: Logger,
@@ -304,16 +304,11 @@ class RefusalLog {
       this.logger.debug({ err: err.message, regionId }, 'region heartbeat rejected');
       return;
     }
-    const nowMs = Date.now();
-    if (nowMs - this.lastLogMs < REFUSAL_LOG_INTERVAL_MS) {
-      this.suppressed++;
-      return;
-    }
-    this.logger.warn(
-      { code: err.code, err: err.message, regionId, peer: this.peer, suppressedSinceLast: this.suppressed },
-      'region heartbeat refused',
+    this.limit.run((suppressed) =>
+      this.logger.warn(
+        { code: err.code, err: err.message, regionId, peer: this.peer, suppressedSinceLast: suppressed },
+        'region heartbeat refused',
+      ),
     );
-    this.lastLogMs = nowMs;
-    this.suppressed = 0;
   }
 }

@@ -1,10 +1,11 @@
 /**
  * Logs damaged MVCC records at error level, at most `maxPerWindow` lines per window: a scan over a
  * damaged range meets the same records on every call, and the log must stay readable (the first
- * lines name the keys; later ones are counted and reported when the window turns).
+ * lines name the keys; later ones are counted, and the count rides on the next line logged).
  */
 import type { Logger } from 'pino';
 import { quoteForError } from '../util/errors.js';
+import { RateLimitedLog } from '../util/rate-limited-log.js';
 
 export interface CorruptionReport {
   readonly code: string;
@@ -13,31 +14,24 @@ export interface CorruptionReport {
 }
 
 export class CorruptionLog {
-  private windowStartMs = Number.NEGATIVE_INFINITY;
-  private loggedInWindow = 0;
-  private suppressed = 0;
+  private readonly limit: RateLimitedLog;
 
   constructor(
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
-    private readonly maxPerWindow = 10,
-    private readonly windowMs = 10_000,
-  ) {}
+    now: () => number = Date.now,
+    maxPerWindow = 10,
+    windowMs = 10_000,
+  ) {
+    this.limit = new RateLimitedLog(windowMs, now, maxPerWindow);
+  }
 
   report(err: CorruptionReport, method: string, key?: Buffer): void {
-    const nowMs = this.now();
-    if (nowMs - this.windowStartMs >= this.windowMs) {
-      if (this.suppressed > 0) this.logger.error({ suppressed: this.suppressed }, 'more damaged MVCC records were met (not logged one by one)');
-      this.windowStartMs = nowMs;
-      this.loggedInWindow = 0;
-      this.suppressed = 0;
-    }
-    if (this.loggedInWindow >= this.maxPerWindow) {
-      this.suppressed++;
-      return;
-    }
-    this.loggedInWindow++;
-    const keyText = key !== undefined ? quoteForError(key, 256) : err.details?.['key'];
-    this.logger.error({ method, code: err.code, key: keyText, reason: err.message }, 'damaged MVCC record: reads of this key fail with DATA_LOSS');
+    this.limit.run((suppressed) => {
+      const keyText = key !== undefined ? quoteForError(key, 256) : err.details?.['key'];
+      this.logger.error(
+        { method, code: err.code, key: keyText, reason: err.message, suppressedSinceLast: suppressed },
+        'damaged MVCC record: reads of this key fail with DATA_LOSS',
+      );
+    });
   }
 }

@@ -127,12 +127,27 @@ export class MalformedRequest {
 }
 
 /**
+ * A request deserializer that hands the bytes on as they are (TinyKv/Raft and BatchRaft): the
+ * store routes them by region id and its raft poller decodes them, dropping (and counting) what
+ * does not decode, so walking them on the main thread first would only cost time on the hot path.
+ * `checkedService` leaves such methods alone.
+ */
+export function keepRequestBytes(bytes: Buffer): Buffer {
+  return bytes;
+}
+
+/**
  * `service` with every request deserializer checking the wire format first; a bad request (or
  * one its decoder throws on) deserializes to a MalformedRequest. Use with `rejectMalformedRequests`.
+ * Methods that keep their request bytes (`keepRequestBytes`) are left as they are.
  */
 export function checkedService<S extends ServiceDefinition>(service: S): S {
   const checked: Record<string, unknown> = {};
   for (const [name, definition] of Object.entries(service)) {
+    if (definition.requestDeserialize === keepRequestBytes) {
+      checked[name] = definition;
+      continue;
+    }
     const typeName = METHOD_REQUESTS[definition.path];
     const decode = definition.requestDeserialize;
     checked[name] = {

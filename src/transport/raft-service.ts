@@ -8,17 +8,16 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Done, RaftMessage, type SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvService } from '../proto/tinykvpb.js';
 import { toServiceError } from '../server/grpc-service.js';
+import { keepRequestBytes } from '../server/wire-format.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 import { splitBatch } from './raft-wire.js';
 import type { SnapshotRecvBudget } from './snapshot-receiver.js';
 
-const keepBytes = (bytes: Buffer): Buffer => bytes;
-
 /** The TinyKv service with Raft and BatchRaft requests left as bytes. */
 export const rawRaftService = {
   ...TinyKvService,
-  raft: { ...TinyKvService.raft, requestDeserialize: keepBytes },
-  batchRaft: { ...TinyKvService.batchRaft, requestDeserialize: keepBytes },
+  raft: { ...TinyKvService.raft, requestDeserialize: keepRequestBytes },
+  batchRaft: { ...TinyKvService.batchRaft, requestDeserialize: keepRequestBytes },
 } as unknown as ServiceDefinition;
 
 /** TinyKv/Raft: one encoded RaftMessage per stream message. */

@@ -68,6 +68,36 @@ describe('forged Raft messages', () => {
     await cluster.put('after', 'y');
   });
 
+  it('malformed appends, acknowledgements past the log and local-only types from a real member are dropped; no store halts', async () => {
+    const { cluster, leader } = await clusterWithLeader(15);
+    const before = terms(cluster);
+    const forge = (fromStore: number, toStore: number, fields: Partial<NonNullable<RaftMessage['message']>>) => {
+      const message = heartbeat({ id: fromStore + 100, storeId: fromStore }, toStore, toStore + 100, before[0]!);
+      return { ...message, message: { ...message.message!, ...fields } };
+    };
+    const entry = (index: number, term: number) => ({ entryType: 0, term, index, data: Buffer.alloc(0) });
+    for (const to of [1, 2, 3]) {
+      const from = to === leader ? [1, 2, 3].find((id) => id !== leader)! : leader;
+      const store = cluster.stores.get(to)!;
+      const last = store.peer(1)!.lastIndex();
+      const term = before[0]!;
+      // Each of these reached a Raft invariant before the gate checked shapes, which stops the store.
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 3, term)] }));
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 2, term - 1)] }));
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 2, term)] }));
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppendResponse, index: last + 1_000 }));
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgPropose, entries: [] }));
+      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgHup }));
+      expect(store.droppedMessages.get('malformed-message')).toBe(4);
+      expect(store.droppedMessages.get('local-message-type')).toBe(2);
+    }
+    await cluster.run(30);
+    expect(terms(cluster)).toEqual(before);
+    expect(cluster.leaderStore()).toBe(leader);
+    await cluster.put('after', 'y');
+    expect(await cluster.get('after')).toBe('y');
+  });
+
   it('bytes that do not decode, or a term of 2^53 that cannot be decoded safely, are counted as undecodable', async () => {
     const { cluster } = await clusterWithLeader(13);
     const store = cluster.stores.get(1)!;
@@ -158,7 +188,7 @@ describe('checkRaftMessage', () => {
       { id: 102, storeId: 2 },
     ],
   };
-  const target = { storeId: 1, peer: { peerId: 101, region } };
+  const target = { storeId: 1, peer: { peerId: 101, region, lastIndex: 10 } };
 
   it('lets a member through and names the reason for everything else', () => {
     expect(checkRaftMessage(heartbeat({ id: 102, storeId: 2 }, 1, 101, 6), target)).toBeUndefined();
@@ -174,6 +204,30 @@ describe('checkRaftMessage', () => {
     const entries = heartbeat({ id: 102, storeId: 2 }, 1, 101, 6);
     const append = { ...entries.message!, msgType: MessageType.MsgAppend, entries: [{ entryType: 0, term: 6, index: 2 ** 53 - 1, data: Buffer.alloc(0) }] };
     expect(checkRaftMessage({ ...entries, message: append }, target)).toBe('number-out-of-range');
+  });
+
+  it('drops local-only types and shapes Raft would take for a broken log of its own', () => {
+    const from = { id: 102, storeId: 2 };
+    const base = heartbeat(from, 1, 101, 6);
+    const entry = (index: number, term: number) => ({ entryType: 0, term, index, data: Buffer.alloc(0) });
+    const withMessage = (fields: Partial<NonNullable<RaftMessage['message']>>) => ({ ...base, message: { ...base.message!, ...fields } });
+    const append = (index: number, logTerm: number, entries: ReturnType<typeof entry>[]) =>
+      withMessage({ msgType: MessageType.MsgAppend, index, logTerm, entries });
+    for (const msgType of [MessageType.MsgHup, MessageType.MsgBeat, MessageType.MsgPropose]) {
+      expect(checkRaftMessage(withMessage({ msgType }), target)).toBe('local-message-type');
+    }
+    expect(checkRaftMessage(append(5, 5, [entry(6, 5), entry(7, 6)]), target)).toBeUndefined();
+    expect(checkRaftMessage(append(5, 5, []), target)).toBeUndefined();
+    expect(checkRaftMessage(append(5, 5, [entry(7, 5)]), target)).toBe('malformed-message'); // a gap after index
+    expect(checkRaftMessage(append(5, 5, [entry(6, 5), entry(8, 5)]), target)).toBe('malformed-message'); // not contiguous
+    expect(checkRaftMessage(append(5, 5, [entry(6, 6), entry(7, 5)]), target)).toBe('malformed-message'); // terms go back
+    expect(checkRaftMessage(append(5, 5, [entry(6, 4)]), target)).toBe('malformed-message'); // below logTerm
+    expect(checkRaftMessage(append(5, 5, [entry(6, 7)]), target)).toBe('malformed-message'); // past the sender's term
+    expect(checkRaftMessage(append(5, 7, []), target)).toBe('malformed-message'); // logTerm past the sender's term
+    const ack = (index: number, reject: boolean) => withMessage({ msgType: MessageType.MsgAppendResponse, index, reject });
+    expect(checkRaftMessage(ack(10, false), target)).toBeUndefined();
+    expect(checkRaftMessage(ack(11, false), target)).toBe('malformed-message'); // acknowledges entries never sent
+    expect(checkRaftMessage(ack(11, true), target)).toBeUndefined();
   });
 });
 
