@@ -174,8 +174,8 @@ export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: Mes
 }
 
 /**
- * A sequence of forged messages that starts with every MessageType and every MsgAppend shape
- * (so a short run covers them all), then random ones; terms stay plausible for the first two
+ * A sequence of forged messages that starts with every MessageType, every MsgAppend shape and
+ * term-0 messages to a candidate (so a short run covers them all), then random ones; terms stay plausible for the first two
  * thirds and may be anything (2^53 - 1 - 2^30, the gate's limit, included) in the last third.
  */
 export function* forgedRaftMessages(rng: Chooser, victim: RaftVictim, count: number): Generator<RaftMessage> {
@@ -194,6 +194,16 @@ export function* forgedRaftMessages(rng: Chooser, victim: RaftVictim, count: num
   for (const shape of APPEND_SHAPES) {
     if (sent >= count) return;
     yield next(MessageType.MsgAppend, shape);
+  }
+  // Term 0 marks a local message inside Raft; from the network it must never reach a peer. It
+  // does the most harm to a candidate (which follows any append, heartbeat or snapshot's term),
+  // so each comes right after a MsgTimeoutNow that starts the victim's election.
+  for (const msgType of [MessageType.MsgHeartbeat, MessageType.MsgAppend, MessageType.MsgSnapshot]) {
+    if (sent + 2 > count) break;
+    yield next(MessageType.MsgTimeoutNow);
+    const zero = next(msgType);
+    zero.message = { ...zero.message!, term: 0, logTerm: 0, index: 0, commit: 0, entries: [] };
+    yield zero;
   }
   // MsgAppend and heartbeats weigh more: they carry the shapes and commits the gate must check.
   const weighted = [...ALL_MESSAGE_TYPES, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgHeartbeat];
