@@ -200,12 +200,33 @@ export function* forgedRaftMessages(rng: Chooser, victim: RaftVictim, count: num
   // so each comes right after a MsgTimeoutNow that starts the victim's election.
   for (const msgType of [MessageType.MsgHeartbeat, MessageType.MsgAppend, MessageType.MsgSnapshot]) {
     if (sent + 2 > count) break;
-    yield next(MessageType.MsgTimeoutNow);
-    const zero = next(msgType);
-    zero.message = { ...zero.message!, term: 0, logTerm: 0, index: 0, commit: 0, entries: [] };
-    yield zero;
+    yield exact(next(MessageType.MsgTimeoutNow), victim, {});
+    yield exact(next(msgType), victim, { term: 0, logTerm: 0, index: 0, commit: 0, entries: [] });
   }
   // MsgAppend and heartbeats weigh more: they carry the shapes and commits the gate must check.
   const weighted = [...ALL_MESSAGE_TYPES, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgAppend, MessageType.MsgHeartbeat];
-  while (sent < count) yield next(rng.pick(weighted));
+  const anyTermFrom = Math.floor((count * 2) / 3);
+  while (sent < count) {
+    if (sent === anyTermFrom) {
+      // The largest term the gate lets through, from each member (the victim's answer carries it
+      // to the real leader too): Raft must still elect leaders from there on.
+      for (const from of victim.others) {
+        const top = next(MessageType.MsgHeartbeat);
+        yield exact({ ...top, fromPeer: from }, victim, { term: MAX_ACCEPTED, commit: 0 });
+      }
+      continue;
+    }
+    yield next(rng.pick(weighted));
+  }
+}
+
+/** `forged` with an envelope the gate accepts (ids that agree, the real epoch, no tombstone) and `fields` set. */
+function exact(forged: RaftMessage, victim: RaftVictim, fields: Partial<Message>): RaftMessage {
+  return {
+    ...forged,
+    toPeer: victim.peer,
+    regionEpoch: victim.region.regionEpoch,
+    isTombstone: false,
+    message: { ...forged.message!, from: forged.fromPeer!.id, to: victim.peer.id, ...fields },
+  };
 }
