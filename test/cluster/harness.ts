@@ -7,9 +7,22 @@ import { ClusterNode, type ClusterNodeSeams } from '../../src/server/cluster-nod
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
+/** What a test expects of the stores' internal failures. */
+export interface FatalExpectation {
+  /**
+   * True only in a test that provokes an internal failure on purpose: its fatalErrors are then
+   * the test's to assert, and close() does not fail. Default false: any fatal fails the test.
+   */
+  readonly expectFatal?: boolean;
+}
+
 export class InProcessCluster {
   readonly nodes = new Map<number, ClusterNode>();
-  /** Internal failures stores reported (fail-stop); recorded, so the test process lives on. */
+  /**
+   * Internal failures stores reported (fail-stop); recorded, so the test process lives on. A
+   * real node would have exited, so unless the test opted in (expectFatal) close() fails the test
+   * with them, and assertNoFatal() fails it at once.
+   */
   readonly fatalErrors: Array<{ readonly dataDir: string; readonly reason: string; readonly err: unknown }> = [];
   private readonly dirs: Array<ReturnType<typeof tempDir>> = [];
 
@@ -17,13 +30,18 @@ export class InProcessCluster {
     readonly scheduler: SchedulerHandle,
     private readonly overrides: ConfigOverrides,
     private readonly seams: ClusterNodeSeams,
+    private readonly fatal: FatalExpectation,
   ) {}
 
-  /** Three stores with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). */
+  /**
+   * Three stores with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). A
+   * `seams.onFatal` of the test's own replaces the recording (that test handles fatals itself).
+   */
   static async start(
     overrides: ConfigOverrides = {},
     seams: ClusterNodeSeams = {},
     bootstrap: { readonly initialRegions?: number } = {},
+    fatal: FatalExpectation = {},
   ): Promise<InProcessCluster> {
     const scheduler = await startScheduler({
       addr: '127.0.0.1:0',
@@ -32,7 +50,7 @@ export class InProcessCluster {
       initialRegions: bootstrap.initialRegions,
       logger: silentLogger(),
     });
-    const cluster = new InProcessCluster(scheduler, overrides, seams);
+    const cluster = new InProcessCluster(scheduler, overrides, seams, fatal);
     for (let i = 0; i < 3; i++) cluster.dirs.push(tempDir());
     await Promise.all(cluster.dirs.map((d) => cluster.startStore(d.path)));
     return cluster;
@@ -90,10 +108,22 @@ export class InProcessCluster {
     return [...this.nodes.keys()].sort((a, b) => a - b);
   }
 
+  /** Throws when a store reported an internal failure, unless the test expects one. */
+  assertNoFatal(): void {
+    if (this.fatal.expectFatal || this.fatalErrors.length === 0) return;
+    const lines = this.fatalErrors.map(({ dataDir, reason, err }) => `  store at ${dataDir}: ${reason}${err === undefined ? '' : ` (${err instanceof Error ? err.stack ?? err.message : String(err)})`}`);
+    throw new Error(`${this.fatalErrors.length} internal failure(s) (a real store would have fail-stopped):\n${lines.join('\n')}`);
+  }
+
+  /** Stops everything; then fails (assertNoFatal) if a store reported an internal failure meanwhile. */
   async close(): Promise<void> {
-    for (const node of this.nodes.values()) await node.close();
-    await this.scheduler.close();
-    for (const d of this.dirs) d.cleanup();
+    try {
+      for (const node of this.nodes.values()) await node.close();
+      await this.scheduler.close();
+    } finally {
+      for (const d of this.dirs) d.cleanup();
+    }
+    this.assertNoFatal();
   }
 }
 

@@ -1,0 +1,44 @@
+// The in-process cluster harness must not hide a fail-stop. A store thread that dies is an
+// internal failure: a real node would exit (code 70); in-process the harness records it, and
+// close() then fails the test, unless the test said it expects a fatal.
+import type { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { InProcessCluster, waitUntil } from './harness.js';
+
+/** Ends one raft poller thread of a store the way a crash would: the router reports it as fatal. */
+async function killAPoller(cluster: InProcessCluster): Promise<void> {
+  const node = cluster.all()[0]!;
+  // The router's threads are private; reaching them is the point of this fault injection.
+  const pollers = (node.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers;
+  expect(pollers.length).toBeGreaterThan(0);
+  await pollers[0]!.worker.terminate();
+  await waitUntil(() => cluster.fatalErrors.length > 0, 10_000);
+  expect(cluster.fatalErrors.length).toBeGreaterThan(0);
+}
+
+describe('InProcessCluster and internal failures', () => {
+  it('close() fails when a store reported an internal failure the test did not expect', async () => {
+    const cluster = await InProcessCluster.start({ raftPollers: 1 });
+    let closed = false;
+    try {
+      expect(() => cluster.assertNoFatal()).not.toThrow();
+      await killAPoller(cluster);
+      expect(() => cluster.assertNoFatal()).toThrow(/internal failure.*\n.*raft poller 0 exited unexpectedly/);
+      closed = true;
+      await expect(cluster.close()).rejects.toThrow(/fail-stopped/);
+    } finally {
+      if (!closed) await cluster.close().catch(() => {});
+    }
+  }, 60_000);
+
+  it('a test that expects a fatal opts out: close() succeeds and fatalErrors is the test\'s to check', async () => {
+    const cluster = await InProcessCluster.start({ raftPollers: 1 }, {}, {}, { expectFatal: true });
+    try {
+      await killAPoller(cluster);
+      expect(() => cluster.assertNoFatal()).not.toThrow();
+      expect(cluster.fatalErrors[0]!.reason).toMatch(/raft poller 0/);
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+});
