@@ -46,6 +46,8 @@ export const APPEND_SHAPES = [
   'many',
 ] as const;
 export type AppendShape = (typeof APPEND_SHAPES)[number];
+/** Shapes that may be well formed (the rest never are). */
+const WELL_FORMED_SHAPES: ReadonlySet<AppendShape> = new Set(['none', 'contiguous', 'conf-change-garbage', 'many']);
 
 /**
  * Terms and indexes near what a fresh region uses (its log starts at index 5, term 5), plus
@@ -137,8 +139,24 @@ export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: Mes
     snapshot: undefined,
   };
   switch (msgType) {
-    case MessageType.MsgAppend:
-      message.entries = entriesOf(rng, shape ?? rng.pick(APPEND_SHAPES), index, logTerm, term);
+    case MessageType.MsgAppend: {
+      const chosen = shape ?? rng.pick(APPEND_SHAPES);
+      message.entries = entriesOf(rng, chosen, index, logTerm, term);
+      // A well-formed append at a live term is indistinguishable from the leader's own without
+      // message authentication (none between stores yet): accepted and committed, its garbage
+      // entries would be applied. Such forgeries are out of reach of any gate, so well-formed
+      // shapes carry a term from before the region's first (5): Raft must ignore them as stale.
+      if (WELL_FORMED_SHAPES.has(chosen) && message.entries.every((e, i) => e.index === index + 1 + i && e.term >= logTerm && e.term <= term)) {
+        message.term = 1 + rng.int(4);
+        message.logTerm = Math.min(message.logTerm, message.term);
+        for (const entry of message.entries) entry.term = Math.min(Math.max(entry.term, message.logTerm), message.term);
+      }
+      break;
+    }
+    case MessageType.MsgHeartbeat:
+      // Likewise a heartbeat's commit at a live term is believed (it may commit entries the real
+      // leader has not): forged heartbeats commit nothing.
+      message.commit = 0;
       break;
     case MessageType.MsgPropose:
       message.entries = [{ entryType: rng.pick([EntryType.EntryNormal, EntryType.EntryConfChange]), index: 0, term: 0, data: rng.bytes(rng.int(64)) }];
