@@ -29,6 +29,9 @@ import { checkedKey } from './write-batch.js';
 type Family = Database<Buffer, Buffer>;
 type ReadTransaction = ReturnType<RootDatabase['useReadTransaction']>;
 
+/** How long a durable write waits for lmdb-js's own flush before syncing the environment itself. */
+const FLUSH_STALL_MS = 1_000;
+
 export interface LmdbEngineOptions {
   /** Directory of the LMDB environment; created if missing. */
   readonly path: string;
@@ -104,7 +107,27 @@ export class LmdbEngine implements Engine {
     this.handleCurrentCommit();
     await committing;
     // Committed is not durable: with overlapping sync the flush to disk finishes later.
-    if (durable) await this.root.flushed;
+    if (durable) await this.flushed();
+  }
+
+  /**
+   * Waits until the last commit is on disk. lmdb-js's `flushed` never settles for commits whose
+   * write session ended in an error (a full disk fails a later commit of the same session, and
+   * lmdb-js drops that session's flush resolvers), so a durable write would hang. After
+   * FLUSH_STALL_MS the engine syncs the environment itself: success means this write's commit is
+   * on disk; failure refuses the write.
+   */
+  private async flushed(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      timer = setTimeout(() => resolve('stalled'), FLUSH_STALL_MS);
+    });
+    try {
+      const flushed = Promise.resolve(this.root.flushed).then(() => 'flushed' as const);
+      if ((await Promise.race([flushed, stalled])) === 'stalled') await this.syncEnvironment();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -132,7 +155,7 @@ export class LmdbEngine implements Engine {
         if (this.options.lazyMetaSync && !this.options.noSync) await this.syncEnvironment();
         return;
       }
-      await this.root.flushed;
+      await this.flushed();
     } catch (err) {
       throw this.commitFailed(err);
     }

@@ -1,11 +1,11 @@
 // LmdbEngine in-process on a small tmpfs that fills up under many concurrent writers. Every write
-// is either acknowledged or refused with KV:Storage:NoSpace, and no promise lmdb-js rejects on a
-// failed commit is left unhandled (in `tinykv server` that would be a fail-stop exit 70, the
-// standalone full-disk crash issue #9 forbids). Needs root to mount the tmpfs.
+// is either acknowledged or refused with KV:Storage:NoSpace, none hangs, and no promise lmdb-js
+// rejects on a failed commit is left unhandled (in `tinykv server` that would be a fail-stop
+// exit 70, the standalone full-disk crash issue #9 forbids). Needs root to mount the tmpfs.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LmdbEngine } from '../../src/engine/lmdb-engine.js';
 import type { WriteOp } from '../../src/engine/engine.js';
 import { TinyKvError } from '../../src/util/errors.js';
@@ -15,70 +15,149 @@ const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('lmdb ENOSPC tests skipped: mounting a tmpfs needs root');
 
 const WRITERS = 50;
-const WRITES_PER_WRITER = 60;
 const base = tempDir('tinykv-lmdb-enospc-');
-const mountPoint = join(base.path, 'mnt');
+let mountCount = 0;
+let mountPoint = '';
+let unhandled: unknown[] = [];
+const record = (reason: unknown): void => {
+  unhandled.push(reason);
+};
 
-beforeAll(() => {
-  if (!isRoot) return;
+function mountTmpfs(size: string): string {
+  mountPoint = join(base.path, `mnt-${++mountCount}`);
   mkdirSync(mountPoint);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mountPoint]);
+  return mountPoint;
+}
+
+function freeBytes(path: string): number {
+  const stats = statfsSync(path);
+  return stats.bavail * stats.bsize;
+}
+
+beforeEach(() => {
+  unhandled = [];
+  process.on('unhandledRejection', record);
+  // lmdb-js prints each failed commit with console.error; expected here.
+  vi.spyOn(console, 'error').mockImplementation(() => {});
 });
 
-afterAll(() => {
-  // Lazy: lmdb-js's close never settles after failed commits (see the test), so the
+afterEach(() => {
+  process.off('unhandledRejection', record);
+  vi.restoreAllMocks();
+  // Lazy: lmdb-js's close never settles after failed commits (see closeBounded), so the
   // environment may still hold the mount.
-  if (isRoot) execFileSync('umount', ['-l', mountPoint]);
-  base.cleanup();
+  if (mountPoint) execFileSync('umount', ['-l', mountPoint]);
+  mountPoint = '';
 });
+
+afterAll(() => base.cleanup());
+
+/** lmdb-js's close waits for the failed sessions' flush, which never comes: bounded here. */
+async function closeBounded(engine: LmdbEngine): Promise<void> {
+  await Promise.race([engine.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+}
+
+/** Runs the writers and returns how each write ended; writes still pending after `deadlineMs` count as 'hung'. */
+async function runWriters(writer: (w: number, done: (outcome: string) => void) => Promise<void>, deadlineMs: number): Promise<Map<string, number>> {
+  const outcomes = new Map<string, number>();
+  const done = (outcome: string): void => {
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const all = Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w, done)));
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
+  await Promise.race([all, deadline]);
+  clearTimeout(timer);
+  // Unhandled rejections are reported after the microtask queue drains; give them turns.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return outcomes;
+}
+
+/** One write, with its outcome counted: 'acked', the TinyKvError code, or 'other: ...'. */
+async function writeCounted(engine: LmdbEngine, op: WriteOp, done: (outcome: string) => void, pending: Set<WriteOp>): Promise<void> {
+  pending.add(op);
+  try {
+    await engine.write([op]);
+    done('acked');
+  } catch (err) {
+    done(err instanceof TinyKvError ? err.code : `other: ${String(err)}`);
+  } finally {
+    pending.delete(op);
+  }
+}
 
 describe.skipIf(!isRoot)('LmdbEngine on a full disk', () => {
   it('answers every one of many concurrent writes with an ack or NoSpace and leaves no rejection unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const record = (reason: unknown): void => {
-      unhandled.push(reason);
-    };
-    process.on('unhandledRejection', record);
-    // lmdb-js prints each failed commit with console.error; expected here.
-    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const engine = new LmdbEngine({ path: join(mountPoint, 'db') });
-    const outcomes = new Map<string, number>();
-    const count = (outcome: string): void => {
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-    };
+    const writesPerWriter = 60;
+    const engine = new LmdbEngine({ path: join(mountTmpfs('4m'), 'db') });
+    const pending = new Set<WriteOp>();
     try {
       // Writers fall out of step (some wait a turn after a write), so event-turn batches keep
-      // starting while earlier ones fail: the case where lmdb-js's current commit promise is no
-      // longer the failed batch's by the time a caller's catch runs.
-      const writer = async (w: number): Promise<void> => {
-        for (let i = 0; i < WRITES_PER_WRITER; i++) {
+      // starting while earlier ones fail: lmdb-js's current commit promise is then no longer the
+      // failed batch's by the time a caller's catch runs.
+      const outcomes = await runWriters(async (w, done) => {
+        for (let i = 0; i < writesPerWriter; i++) {
           const key = Buffer.from(`k-${w}-${i % 8}`);
           const op: WriteOp =
             (i + w) % 4 === 3
               ? { type: 'delete', cf: 'default', key }
               : { type: 'put', cf: 'default', key, value: Buffer.alloc((((w * 7 + i * 13) % 5) * 8 + 1) * 1024, w) };
-          try {
-            await engine.write([op]);
-            count('acked');
-          } catch (err) {
-            count(err instanceof TinyKvError ? err.code : `other: ${String(err)}`);
-          }
+          await writeCounted(engine, op, done, pending);
           if ((w + i) % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
         }
-      };
-      await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
-      // Unhandled rejections are reported after the microtask queue drains; give them turns.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      }, 30_000);
 
       expect(unhandled.map(String)).toEqual([]);
-      const total = [...outcomes.values()].reduce((a, b) => a + b, 0);
-      expect(total).toBe(WRITERS * WRITES_PER_WRITER);
+      expect(pending.size).toBe(0);
+      expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(WRITERS * writesPerWriter);
       expect([...outcomes.keys()].sort()).toEqual(['KV:Storage:NoSpace', 'acked']);
     } finally {
-      process.off('unhandledRejection', record);
-      consoleError.mockRestore();
-      // lmdb-js's close waits for the failed batches' flush, which never comes: bounded here.
-      await Promise.race([engine.close().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      await closeBounded(engine);
     }
   }, 60_000);
+
+  it('settles every durable write while free space comes and goes (no write waits forever for a flush)', async () => {
+    const writesPerWriter = 80;
+    const mount = mountTmpfs('8m');
+    const engine = new LmdbEngine({ path: join(mount, 'db') });
+    const filler = join(mount, 'filler');
+    let seed = 12345;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(mount) - 1024 * 1024)));
+    let stop = false;
+    // Space is freed and taken again every 20 ms, so commits that succeed and commits that fail
+    // share lmdb-js write sessions.
+    const squeeze = (async () => {
+      while (!stop) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        rmSync(filler, { force: true });
+        writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(mount) - (random() < 0.5 ? 256 : 2048) * 1024)));
+      }
+    })();
+    const pending = new Set<WriteOp>();
+    try {
+      const outcomes = await runWriters(async (w, done) => {
+        for (let i = 0; i < writesPerWriter; i++) {
+          const op: WriteOp = { type: 'put', cf: 'default', key: Buffer.from(`k-${w}-${i % 4}`), value: Buffer.alloc(Math.floor(random() * 32 * 1024) + 10, w) };
+          const written = writeCounted(engine, op, done, pending);
+          if (random() < 0.5) await written;
+          else await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 3)));
+        }
+      }, 40_000);
+      // Writes issued without waiting may still be settling; each gets the same bound.
+      const settleBy = Date.now() + 10_000;
+      while (pending.size > 0 && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 50));
+
+      expect(pending.size, 'writes neither acknowledged nor refused').toBe(0);
+      expect(unhandled.map(String)).toEqual([]);
+      expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(WRITERS * writesPerWriter);
+      expect([...outcomes.keys()].every((outcome) => outcome === 'acked' || outcome === 'KV:Storage:NoSpace')).toBe(true);
+      expect(outcomes.get('KV:Storage:NoSpace') ?? 0).toBeGreaterThan(0);
+    } finally {
+      stop = true;
+      await squeeze;
+      await closeBounded(engine);
+    }
+  }, 90_000);
 });
