@@ -16,6 +16,7 @@ import { BYTE_ENCODINGS, decodeArg, type ByteEncoding } from './output.js';
 import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { MAX_INITIAL_REGIONS, MAX_INITIAL_STORES, resolveSplitKeys } from '../scheduler/bootstrap.js';
 import { isSchedulerError } from '../scheduler/errors.js';
+import { installProcessFailStop, type FatalHandler } from '../util/fail-stop.js';
 
 export const DEFAULT_SCHEDULER_DATA_DIR = './scheduler-data';
 
@@ -37,6 +38,8 @@ export interface SchedulerCommandHooks {
   readonly logger?: Logger;
   readonly shutdownSignal?: Promise<unknown>;
   readonly onListening?: (scheduler: SchedulerHandle) => void;
+  /** What an unhandled rejection or uncaught exception does while the command runs (default: exit 70). */
+  readonly onFatal?: FatalHandler;
 }
 
 function intIn(flag: string, min: number, max: number) {
@@ -104,22 +107,28 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
       setErrorDetail(flags.logLevel);
       const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler');
       routeGrpcLogs(logger);
-      const scheduler = await startScheduler({
-        addr: flags.addr,
-        dataDir: flags.dataDir,
-        engine: flags.engine,
-        initialStores: flags.initialStores,
-        splitKeys,
-        maxConcurrentStreams: flags.maxConcurrentStreams,
-        grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
-        logger,
-      });
-      print(`tinykv scheduler listening on ${scheduler.addr}`);
-      hooks.onListening?.(scheduler);
-      const reason = await waitForShutdown(hooks.shutdownSignal);
-      logger.info({ reason }, 'stopping');
-      await scheduler.close();
-      logger.flush();
+      // Same fail-stop as `tinykv server`: a bug ends the process with one fatal line and exit 70.
+      const removeFailStop = installProcessFailStop(logger, hooks.onFatal);
+      try {
+        const scheduler = await startScheduler({
+          addr: flags.addr,
+          dataDir: flags.dataDir,
+          engine: flags.engine,
+          initialStores: flags.initialStores,
+          splitKeys,
+          maxConcurrentStreams: flags.maxConcurrentStreams,
+          grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
+          logger,
+        });
+        print(`tinykv scheduler listening on ${scheduler.addr}`);
+        hooks.onListening?.(scheduler);
+        const reason = await waitForShutdown(hooks.shutdownSignal);
+        logger.info({ reason }, 'stopping');
+        await scheduler.close();
+        logger.flush();
+      } finally {
+        removeFailStop();
+      }
     });
 }
 

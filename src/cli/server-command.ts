@@ -10,7 +10,7 @@ import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
 import { parseSizeBytes } from '../config/units.js';
 import { setErrorDetail } from './error-report.js';
-import { exitOnFatal } from '../util/fail-stop.js';
+import { installProcessFailStop } from '../util/fail-stop.js';
 
 function parseCountOrZero(text: string): number {
   return text === '0' ? 0 : parseCount(text);
@@ -93,11 +93,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
       setErrorDetail(config.logLevel);
       const logger = createLogger(config.logLevel);
       routeGrpcLogs(logger);
-      // An unhandled rejection or exception is a bug: stop with a fatal line (fail-stop), not a
-      // half-alive node or Node's bare crash dump.
-      const fatal = exitOnFatal(logger);
-      process.on('unhandledRejection', (err) => fatal('unhandled promise rejection', err));
-      process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+      installProcessFailStop(logger);
       let scheduler: SchedulerHandle | undefined;
       // Start is all or nothing: a failure at any step stops what the earlier steps started (each
       // start() undoes its own part) and the error goes up to main, which prints one line.

@@ -29,6 +29,9 @@ import { checkedKey } from './write-batch.js';
 type Family = Database<Buffer, Buffer>;
 type ReadTransaction = ReturnType<RootDatabase['useReadTransaction']>;
 
+/** How long a durable write waits for lmdb-js's own flush before syncing the environment itself. */
+const FLUSH_STALL_MS = 1_000;
+
 export interface LmdbEngineOptions {
   /** Directory of the LMDB environment; created if missing. */
   readonly path: string;
@@ -63,6 +66,12 @@ export class LmdbEngine implements Engine {
     for (const cf of ENGINE_COLUMN_FAMILIES) {
       this.families.set(cf, this.root.openDB<Buffer, Buffer>({ name: cf, keyEncoding: 'binary', encoding: 'binary' }));
     }
+    if (!options.commitInline) {
+      // lmdb-js starts each event turn's batch in a task of its own (after 'beforecommit'), and the
+      // commit promise that start may create is dropped. A microtask queued from 'beforecommit' runs
+      // right after that task, before any other write can replace the promise, and handles it.
+      this.root.on('beforecommit', () => queueMicrotask(() => this.handleCurrentCommit()));
+    }
   }
 
   get(cf: ColumnFamily, key: Uint8Array): Buffer | undefined {
@@ -90,23 +99,51 @@ export class LmdbEngine implements Engine {
       if (durable && this.options.lazyMetaSync) await this.flush();
       return;
     }
-    await this.root.transaction(() => {
+    const committing = this.root.transaction(() => {
       for (const op of ops) this.applyOp(op);
     });
+    // Same tick as the write: a batch start that crossed lmdb-js's size threshold may have made the
+    // current commit promise, which only this write can still reach.
+    this.handleCurrentCommit();
+    await committing;
     // Committed is not durable: with overlapping sync the flush to disk finishes later.
-    if (durable) await this.root.flushed;
+    if (durable) await this.flushed();
+  }
+
+  /**
+   * Waits until the last commit is on disk. lmdb-js's `flushed` never settles for commits whose
+   * write session ended in an error (a full disk fails a later commit of the same session, and
+   * lmdb-js drops that session's flush resolvers), so a durable write would hang. After
+   * FLUSH_STALL_MS the engine syncs the environment itself: success means this write's commit is
+   * on disk; failure refuses the write.
+   */
+  private async flushed(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      timer = setTimeout(() => resolve('stalled'), FLUSH_STALL_MS);
+    });
+    try {
+      const flushed = Promise.resolve(this.root.flushed).then(() => 'flushed' as const);
+      if ((await Promise.race([flushed, stalled])) === 'stalled') await this.syncEnvironment();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
    * A failed commit (a full disk, an I/O error) rejects the caller's write once, with a coded
-   * error. lmdb-js also rejects promises of its own that nobody holds: the event-turn batch's
-   * commit promise and the `commitError` carrying the cause. They are handled here, so a failed
-   * write never surfaces as an unhandled rejection (which would end the process).
+   * error. lmdb-js also rejects promises nobody holds: the commit promise of an event turn's batch
+   * start (see the constructor and `commit`) and the `commitError` promise every failure carries.
+   * Unhandled, either ends the process (`tinykv server` fail-stops on unhandled rejections), so
+   * both get a handler when they are made, never later: lmdb-js replaces its current commit
+   * promise as soon as another write starts a batch.
    */
+  private handleCurrentCommit(): void {
+    (this.root.committed as PromiseLike<unknown>).then(undefined, handleCommitError);
+  }
+
   private commitFailed(err: unknown): Error {
-    (this.root.committed as PromiseLike<unknown>).then(undefined, () => {});
-    const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
-    commitError?.catch(() => {});
+    handleCommitError(err);
     return writeFailure(err, this.options.path);
   }
 
@@ -118,7 +155,7 @@ export class LmdbEngine implements Engine {
         if (this.options.lazyMetaSync && !this.options.noSync) await this.syncEnvironment();
         return;
       }
-      await this.root.flushed;
+      await this.flushed();
     } catch (err) {
       throw this.commitFailed(err);
     }
@@ -168,6 +205,12 @@ export class LmdbEngine implements Engine {
   private checkOpen(): void {
     if (this.closing) throw engineClosed();
   }
+}
+
+/** Handles the `commitError` promise lmdb-js attaches to a failed commit's error (it rejects too). */
+function handleCommitError(err: unknown): void {
+  const commitError = (err as { commitError?: Promise<unknown> } | undefined)?.commitError;
+  commitError?.catch(() => {});
 }
 
 class LmdbSnapshot implements EngineSnapshot {

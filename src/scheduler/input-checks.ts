@@ -7,6 +7,7 @@
  */
 import type { RegionEpoch } from '../proto/metapb.js';
 import { invalidArgument } from './errors.js';
+import { quoteForError } from '../util/errors.js';
 
 /**
  * Largest step a region's conf_ver or version may take between two heartbeats the scheduler
@@ -29,8 +30,9 @@ const IPV6 = /^[0-9A-Fa-f:.]+$/;
  * 1..65535 in decimal. No scheme, path, spaces or control characters.
  */
 export function checkStoreAddress(address: string): void {
-  const shown = JSON.stringify(address.slice(0, 100));
-  const refuse = (why: string) => invalidArgument(`invalid store address ${shown}: ${why}`, { address: address.slice(0, 300) });
+  // The refused address is echoed cut short and quoted, like every other input in an error.
+  const shown = quoteForError(address);
+  const refuse = (why: string) => invalidArgument(`invalid store address ${shown}: ${why}`, { address: shown });
   if (address.length === 0) throw refuse('empty');
   if (address.length > MAX_STORE_ADDRESS_LENGTH) throw refuse(`longer than ${MAX_STORE_ADDRESS_LENGTH} characters`);
   const colon = address.lastIndexOf(':');

@@ -107,8 +107,10 @@ export const ERROR_ECHO_MAX_CHARS = 64;
  */
 export function quoteForError(value: string | Uint8Array, maxChars = ERROR_ECHO_MAX_CHARS): string {
   if (typeof value !== 'string') {
-    const hex = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
-    if (hex.length <= maxChars) return `0x${hex}`;
+    // Only the bytes that are shown are converted: a 1 MiB key must not cost a 2 MiB string.
+    const shownBytes = Math.min(value.byteLength, Math.ceil(maxChars / 2));
+    const hex = Buffer.from(value.buffer, value.byteOffset, shownBytes).toString('hex');
+    if (value.byteLength * 2 <= maxChars) return `0x${hex}`;
     return `0x${hex.slice(0, maxChars)}... (${value.byteLength} bytes)`;
   }
   if (value.length <= maxChars) return JSON.stringify(value);

@@ -29,6 +29,22 @@ export function exitOnFatal(logger: Logger): FatalHandler {
   };
 }
 
+/**
+ * Process-wide fail-stop for the CLI commands: an unhandled rejection or uncaught exception is a
+ * bug, so it becomes one fatal line and exit 70 (through `onFatal`), not a half-alive process or
+ * Node's bare crash dump. Returns a function that removes the hooks again (for in-process runs).
+ */
+export function installProcessFailStop(logger: Logger, onFatal: FatalHandler = exitOnFatal(logger)): () => void {
+  const onRejection = (err: unknown): void => onFatal('unhandled promise rejection', err);
+  const onException = (err: unknown): void => onFatal('uncaught exception', err);
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  return () => {
+    process.off('unhandledRejection', onRejection);
+    process.off('uncaughtException', onException);
+  };
+}
+
 /** Calls `handler` for the first failure only; later ones (the same fault seen by another thread) are logged. */
 export function onceFatal(handler: FatalHandler, logger: Logger): FatalHandler {
   let fired = false;

@@ -125,6 +125,45 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('answers 50 concurrent writers on a filling disk with acks or NoSpace only, and stays up (no unhandled rejection, no exit 70)', async () => {
+    const dataDir = join(mountPoint, 'concurrent');
+    const { server, client } = await start(dataDir, '0');
+    await client.put('before', 'concurrent');
+    const filler = fillLeaving(1024 * 1024);
+    const outcomes = new Map<string, number>();
+    const count = (outcome: string): void => {
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    };
+    const writers = 50;
+    const putsPerWriter = 20;
+    // Writers fall out of step, so lmdb-js batches keep starting while earlier ones fail.
+    await Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; i < putsPerWriter; i++) {
+          try {
+            await client.put(`c-${w}-${i % 5}`, Buffer.alloc((((w * 7 + i * 13) % 4) + 1) * 12 * 1024, w));
+            count('acked');
+          } catch (err) {
+            count(err instanceof TinyKvClientError ? err.code : `other: ${String(err)}`);
+          }
+          if ((w + i) % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+      }),
+    );
+    expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(writers * putsPerWriter);
+    expect([...outcomes.keys()].every((outcome) => outcome === 'acked' || outcome === 'KV:Storage:NoSpace'), [...outcomes.keys()].join(', ')).toBe(true);
+    expect(outcomes.get('KV:Storage:NoSpace') ?? 0).toBeGreaterThan(0);
+    // The process survived the failed commits and still serves.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.child.exitCode).toBeNull();
+    expect(server.stderr()).not.toMatch(/unhandled|"level":60/);
+    expect((await client.get('before'))?.toString()).toBe('concurrent');
+    rmSync(filler);
+    await eventually('a write once space is freed', () => client.put('after', 'freed'));
+    expect(server.child.exitCode).toBeNull();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
+
   it('refuses writes below storage.reserve-space before the disk is full, still serves reads and deletes, and resumes once space is freed', async () => {
     const dataDir = join(mountPoint, 'guard');
     const reserveBytes = 2 * 1024 * 1024;
