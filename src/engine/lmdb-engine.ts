@@ -31,6 +31,8 @@ type ReadTransaction = ReturnType<RootDatabase['useReadTransaction']>;
 
 /** How long a durable write waits for lmdb-js's own flush before syncing the environment itself. */
 const FLUSH_STALL_MS = 1_000;
+/** How long close waits for lmdb-js before syncing itself and giving up on it (see `close`). */
+const CLOSE_STALL_MS = 3_000;
 
 export interface LmdbEngineOptions {
   /** Directory of the LMDB environment; created if missing. */
@@ -175,9 +177,29 @@ export class LmdbEngine implements Engine {
     return { kind: 'lmdb', path: this.options.path, batchesWritten: this.batchesWritten };
   }
 
+  /**
+   * Closes the environment. lmdb-js's close waits for the flush of the last write session, which
+   * never comes after a session that ended in a failed commit (see `flushed`): after
+   * CLOSE_STALL_MS the engine syncs the environment itself and stops waiting, so a node that hit a
+   * full disk still stops on SIGTERM (the process exits with the environment still mapped, which
+   * LMDB is built to survive).
+   */
   close(): Promise<void> {
-    this.closing ??= this.root.close();
+    this.closing ??= this.closeWithin(CLOSE_STALL_MS);
     return this.closing;
+  }
+
+  private async closeWithin(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      timer = setTimeout(() => resolve('stalled'), timeoutMs);
+    });
+    try {
+      const closed = Promise.resolve(this.root.close()).then(() => 'closed' as const);
+      if ((await Promise.race([closed, stalled])) === 'stalled') await this.syncEnvironment().catch(() => {});
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private applyOp(op: WriteOp): void {
