@@ -2,9 +2,10 @@
 // whose flags or config are bad, or whose scheduler refuses them stop everything they started and
 // exit promptly with one line (exit 1, or 2 for usage and configuration), without a stack trace
 // unless --log-level debug.
+import { osThreads, takePort } from '../helpers/os.js';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server as NetServer } from 'node:net';
+import { existsSync, writeFileSync } from 'node:fs';
+import type { Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
@@ -33,27 +34,8 @@ function newDir(): string {
   return dir.path;
 }
 
-/** Holds a loopback port with a plain TCP listener, the way another program would. */
-async function takePort(): Promise<string> {
-  const blocker = createServer();
-  blockers.push(blocker);
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const address = blocker.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return `127.0.0.1:${address.port}`;
-}
-
 async function startSchedulerAt(dataDir: string): Promise<string> {
   return (await startSchedulerProcess(dataDir, 1, (child) => children.push(child))).addr;
-}
-
-/** OS threads of this process (Linux; 0 elsewhere): a worker thread left running shows here. */
-function osThreads(): number {
-  try {
-    return readdirSync('/proc/self/task').length;
-  } catch {
-    return 0;
-  }
 }
 
 async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
@@ -82,7 +64,7 @@ async function expectOneLineFailure(args: string[], code: number, message: RegEx
 
 describe('a failed start stops everything and exits with one line', () => {
   it('standalone: address taken -> exit 1 promptly, one line, no stack trace', async () => {
-    const addr = await takePort();
+    const addr = await takePort(blockers);
     const dataDir = newDir();
     await expectOneLineFailure(
       ['server', '--standalone', '--addr', addr, '--data-dir', dataDir],
@@ -96,7 +78,7 @@ describe('a failed start stops everything and exits with one line', () => {
 
   it('cluster: address taken after the raft pollers started -> pollers stopped before the engines closed, exit 1 promptly', async () => {
     const scheduler = await startSchedulerAt(join(newDir(), 'scheduler'));
-    const addr = await takePort();
+    const addr = await takePort(blockers);
     const dataDir = newDir();
     // Two pollers and an apply thread are running (and using LMDB) when the bind fails.
     await expectOneLineFailure(
@@ -110,7 +92,7 @@ describe('a failed start stops everything and exits with one line', () => {
 
   it('cluster: address taken with --raft-pollers 0 (peers on the main thread) -> exit 1 promptly', async () => {
     const scheduler = await startSchedulerAt(join(newDir(), 'scheduler'));
-    const addr = await takePort();
+    const addr = await takePort(blockers);
     await expectOneLineFailure(
       ['server', '--scheduler', scheduler, '--addr', addr, '--data-dir', newDir(), '--raft-pollers', '0'],
       1,
@@ -120,7 +102,7 @@ describe('a failed start stops everything and exits with one line', () => {
   });
 
   it('scheduler and embedded scheduler: address taken -> exit 1 promptly with one line', async () => {
-    const addr = await takePort();
+    const addr = await takePort(blockers);
     await expectOneLineFailure(['scheduler', '--addr', addr, '--data-dir', newDir()], 1, new RegExp(`^error: cannot listen on ${addr}: address already in use`), 15_000);
     const dataDir = newDir();
     await expectOneLineFailure(
@@ -133,7 +115,7 @@ describe('a failed start stops everything and exits with one line', () => {
   });
 
   it('--log-level debug adds the stack trace', async () => {
-    const addr = await takePort();
+    const addr = await takePort(blockers);
     const result = await runCli(['server', '--standalone', '--addr', addr, '--data-dir', newDir(), '--log-level', 'debug']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`error: cannot listen on ${addr}`);

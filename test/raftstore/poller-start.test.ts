@@ -2,7 +2,8 @@
 // apply thread has finished its initialisation (a thread that fails there rejects the start, and
 // ClusterNode.start turns that into a clean failed start), and stop() never waits forever for a
 // thread that does not acknowledge.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { osThreads } from '../helpers/os.js';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -29,15 +30,6 @@ function newDir(): string {
   const dir = tempDir('tinykv-poller-start-');
   dirs.push(dir);
   return dir.path;
-}
-
-/** OS threads of this process (Linux; 0 elsewhere): a worker thread left running shows here. */
-function osThreads(): number {
-  try {
-    return readdirSync('/proc/self/task').length;
-  } catch {
-    return 0;
-  }
 }
 
 async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {

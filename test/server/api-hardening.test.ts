@@ -18,8 +18,6 @@ import {
   type RawGetResponse,
   type ScanResponse,
 } from '../../src/proto/kvrpcpb.js';
-import { encodeLock } from '../../src/txn/lock.js';
-import { WriteKind } from '../../src/txn/write.js';
 import { quoteForError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 

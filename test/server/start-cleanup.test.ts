@@ -1,7 +1,8 @@
 // A start that fails leaves nothing behind in the process: the space guard's free-space sampler
 // (an interval timer, unref'd so it never shows as keeping the process alive) is stopped too. An
 // embedder that retries a failed start must not collect one sampler per attempt.
-import { createServer, type Server as NetServer } from 'node:net';
+import { takePort } from '../helpers/os.js';
+import type { Server as NetServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -26,16 +27,6 @@ function newDir(): string {
   return dir.path;
 }
 
-/** Holds a loopback port with a plain TCP listener, the way another program would. */
-async function takePort(): Promise<string> {
-  const blocker = createServer();
-  blockers.push(blocker);
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  const address = blocker.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return `127.0.0.1:${address.port}`;
-}
-
 /** Records the space guard's samplers (intervals at its refresh period) and which of them were cleared. */
 function watchGuardTimers(): { started: () => unknown[]; leaked: () => unknown[] } {
   const setSpy = vi.spyOn(globalThis, 'setInterval');
@@ -52,7 +43,7 @@ describe('a failed start stops the space guard', () => {
   it('cluster store: address in use -> start rejects and the free-space sampler is stopped', async () => {
     const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 1, logger: silentLogger() });
     try {
-      const addr = await takePort();
+      const addr = await takePort(blockers);
       const config = loadConfig({
         overrides: {
           standalone: false,
@@ -77,7 +68,7 @@ describe('a failed start stops the space guard', () => {
   });
 
   it('standalone node: address in use -> start rejects and the free-space sampler is stopped', async () => {
-    const addr = await takePort();
+    const addr = await takePort(blockers);
     const config = loadConfig({ overrides: { standalone: true, addr, dataDir: newDir(), logLevel: 'silent', sync: false, reserveSpaceBytes: 1 } });
     const timers = watchGuardTimers();
     await expect(TinyKvNode.start(config, silentLogger())).rejects.toThrow(/cannot listen on .*address already in use/);
