@@ -4,6 +4,7 @@
  * `tinykv/raft` is the Raft library and `tinykv/client` the transactional client.
  */
 export { startServer, type StartServerOptions, type TinyKvServer } from './server/start-server.js';
+export type { FatalHandler } from './util/fail-stop.js';
 export { TinyKvNode } from './server/node.js';
 export { ClusterNode } from './server/cluster-node.js';
 export { startScheduler, DEFAULT_SCHEDULER_ADDR, type StartSchedulerOptions, type SchedulerHandle } from './scheduler/scheduler-server.js';

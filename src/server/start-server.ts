@@ -6,12 +6,19 @@ import { loadConfig, type ConfigOverrides } from '../config/config.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ClusterNode } from './cluster-node.js';
 import { TinyKvNode } from './node.js';
+import type { FatalHandler } from '../util/fail-stop.js';
 
 export interface StartServerOptions extends ConfigOverrides {
   /** A TOML config file, read before the overrides. */
   readonly configFile?: string;
   /** Defaults to a pino logger at the configured level, writing to stderr. */
   readonly logger?: Logger;
+  /**
+   * What an internal failure of a cluster store does (a store thread that died, a raft-log write
+   * that failed). Default: a fatal log line and `process.exit(70)`, as `tinykv server` does; an
+   * embedding service that would rather stop the store and carry on passes its own.
+   */
+  readonly onFatal?: FatalHandler;
 }
 
 /** A running node of either kind: `addr`, `config` and an idempotent, graceful `close()`. */
@@ -34,8 +41,8 @@ export function startServer(options: StartServerOptions & { readonly standalone:
 export function startServer(options?: StartServerOptions & { readonly standalone?: true; readonly configFile?: undefined }): Promise<TinyKvNode>;
 export function startServer(options?: StartServerOptions): Promise<TinyKvServer>;
 export async function startServer(options: StartServerOptions = {}): Promise<TinyKvServer> {
-  const { configFile, logger, ...overrides } = options;
+  const { configFile, logger, onFatal, ...overrides } = options;
   const config = loadConfig({ configFile, overrides });
   const log = logger ?? createLogger(config.logLevel);
-  return config.standalone ? TinyKvNode.start(config, log) : ClusterNode.start(config, log);
+  return config.standalone ? TinyKvNode.start(config, log) : ClusterNode.start(config, log, { onFatal });
 }

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import { ClusterNode, startScheduler, startServer, TinyKvNode } from '../../src/index.js';
@@ -32,6 +33,31 @@ describe('startServer', () => {
       const node = await startServer({ addr: '127.0.0.1:0', dataDir: `${dir.path}/standalone`, logger: silentLogger() });
       expect(node).toBeInstanceOf(TinyKvNode);
       await node.close();
+    } finally {
+      await scheduler.close();
+      dir.cleanup();
+    }
+  });
+
+  it("hands a cluster store's internal failure to the embedder's onFatal instead of exiting the process", async () => {
+    const dir = tempDir();
+    const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 1, logger: silentLogger() });
+    const reasons: string[] = [];
+    try {
+      const store = await startServer({
+        standalone: false,
+        scheduler: scheduler.addr,
+        addr: '127.0.0.1:0',
+        dataDir: `${dir.path}/store`,
+        raftPollers: 1,
+        logger: silentLogger(),
+        onFatal: (reason) => reasons.push(reason),
+      });
+      // A raft poller thread that ends the way a crash would.
+      await (store.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers[0]!.worker.terminate();
+      for (const deadline = Date.now() + 5_000; reasons.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      expect(reasons).toEqual([expect.stringMatching(/raft poller 0/)]);
+      await store.close();
     } finally {
       await scheduler.close();
       dir.cleanup();
