@@ -4,7 +4,7 @@
  * data-dir lock; `engine: 'memory'` (or an Engine instance) keeps everything in memory for tests.
  */
 import { join } from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { LmdbEngine } from '../engine/lmdb-engine.js';
@@ -13,13 +13,16 @@ import { SchedulerService } from '../proto/schedulerpb.js';
 import { CallTracker } from '../server/grpc-service.js';
 import { DataDirLock } from '../server/data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
-import { acceptingEncodedResponses } from '../server/response-quota.js';
-import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS, boundedServerOptions } from '../server/server-options.js';
-import { listenError } from '../server/listen-error.js';
+import {
+  bindServer,
+  boundedServerOptions,
+  boundedService,
+  DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+} from '../server/server-options.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
-import { checkedService, withMalformedRequestRejection } from '../server/wire-format.js';
 import { invalidArgument } from './errors.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
@@ -82,11 +85,11 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
       memoryQuotaBytes: Math.max(options.grpcMemoryQuotaBytes ?? DEFAULT_GRPC_MEMORY_QUOTA_BYTES, maxMessageSizeBytes),
     });
-    const server = new Server(withMalformedRequestRejection(serverOptions));
+    const server = new Server(serverOptions);
     let boundAddr = addr;
     const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
-    server.addService(checkedService(acceptingEncodedResponses(SchedulerService)), service.implementation);
-    const port = await bind(server, addr);
+    server.addService(boundedService(SchedulerService), service.implementation);
+    const port = await bindServer(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');
 
@@ -131,10 +134,4 @@ function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerO
     return openCheckedEnvironments(dataDir, ['scheduler'], () => new LmdbEngine({ path: join(dataDir, 'scheduler'), noSync: options.sync === false }));
   }
   return option;
-}
-
-function bind(server: Server, addr: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port)));
-  });
 }

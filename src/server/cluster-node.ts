@@ -3,7 +3,7 @@
  * LMDB), exchanges Raft messages with other stores over gRPC, and serves the TinyKv API through
  * Raft. Ticks come from one timer for all regions.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/config.js';
@@ -25,18 +25,15 @@ import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
-import { listenError } from './listen-error.js';
 import { exitOnFatal, onceFatal, type FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
-import { boundedServerOptions } from './server-options.js';
-import { acceptingEncodedResponses } from './response-quota.js';
+import { bindServer, boundedServerOptions, boundedService } from './server-options.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
-import { checkedService, withMalformedRequestRejection } from './wire-format.js';
 
 const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
@@ -164,10 +161,10 @@ export class ClusterNode {
         maxConcurrentStreams: config.maxConcurrentStreams,
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
-      server = new Server(withMalformedRequestRejection(options));
+      server = new Server(options);
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
       storage = guardSpace(new RaftKvStorage(router), config);
-      server.addService(checkedService(acceptingEncodedResponses(rawRaftService)), {
+      server.addService(boundedService(rawRaftService), {
         ...tinyKvImplementation(storage, config, tracker, logger),
         raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
         batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
@@ -304,12 +301,6 @@ function snapshotRecvBudget(config: NodeConfig): SnapshotRecvBudget {
   });
 }
 
-/** Binds the gRPC server; a refused address becomes one clear error naming it. */
-function bindServer(server: Server, addr: string): Promise<number> {
-  return new Promise<number>((resolve, reject) =>
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port))),
-  );
-}
 
 async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {
   const deadline = Date.now() + SCHEDULER_CONNECT_TIMEOUT_MS;

@@ -3,7 +3,7 @@
  * The CLI's `tinykv server --standalone` and the embedding API (start-server.ts) both run this.
  */
 import { join } from 'node:path';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { TinyKvService } from '../proto/tinykvpb.js';
 import { SchedulerService } from '../proto/schedulerpb.js';
 import { loadClusterId, standaloneSchedulerService, startOracle } from '../scheduler/standalone-scheduler.js';
@@ -20,10 +20,7 @@ import type { Logger } from '../log/logger.js';
 import { CallTracker } from './grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { boundedServerOptions } from './server-options.js';
-import { acceptingEncodedResponses } from './response-quota.js';
-import { listenError } from './listen-error.js';
-import { checkedService, withMalformedRequestRejection } from './wire-format.js';
+import { bindServer, boundedServerOptions, boundedService } from './server-options.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
@@ -57,17 +54,17 @@ export class TinyKvNode {
         maxConcurrentStreams: config.maxConcurrentStreams,
         memoryQuotaBytes: config.grpcMemoryQuotaBytes,
       });
-      server = new Server(withMalformedRequestRejection(options));
+      server = new Server(options);
       let boundAddr = config.addr;
       server.addService(
-        checkedService(acceptingEncodedResponses(TinyKvService)),
+        boundedService(TinyKvService),
         tinyKvImplementation(storage, config, tracker, logger),
       );
       server.addService(
-        checkedService(acceptingEncodedResponses(SchedulerService)),
+        boundedService(SchedulerService),
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),
       );
-      const port = await bind(server, config.addr);
+      const port = await bindServer(server, config.addr);
       boundAddr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       const node = new TinyKvNode(boundAddr, config, server, storage, tracker, lock, logger);
       logger.info({ addr: node.addr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' }, 'tinykv node serving');
@@ -112,10 +109,4 @@ export class TinyKvNode {
 function openEngine(config: NodeConfig): Engine {
   if (config.engine === 'memory') return new MemoryEngine();
   return openCheckedEnvironments(config.dataDir, ['kv'], () => new LmdbEngine({ path: join(config.dataDir, 'kv'), noSync: !config.sync }));
-}
-
-function bind(server: Server, addr: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port)));
-  });
 }

@@ -1,9 +1,13 @@
 /**
- * gRPC server options shared by store servers and the scheduler: message size bounds, a bound on
- * concurrent streams per HTTP/2 connection, and the server-wide quota on unsent response bytes.
+ * How every gRPC server of ours (stores, standalone nodes, the scheduler) is built: message size
+ * bounds, a bound on concurrent streams per HTTP/2 connection, the server-wide quota on unsent
+ * response bytes, requests checked against the protobuf wire format before they are decoded, and a
+ * bind whose failure names the address.
  */
-import type { ServerOptions } from '@grpc/grpc-js';
-import { ResponseMemoryQuota, responseQuotaInterceptor } from './response-quota.js';
+import { ServerCredentials, type Server, type ServerOptions, type ServiceDefinition } from '@grpc/grpc-js';
+import { listenError } from './listen-error.js';
+import { acceptingEncodedResponses, ResponseMemoryQuota, responseQuotaInterceptor } from './response-quota.js';
+import { checkedService, rejectMalformedRequests } from './wire-format.js';
 
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024;
 export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 128 * 1024 * 1024;
@@ -25,7 +29,19 @@ export function boundedServerOptions(bounds: GrpcServerBounds): { options: Serve
       'grpc.max_receive_message_length': bounds.maxReceiveMessageBytes,
       'grpc.max_send_message_length': bounds.maxSendMessageBytes,
       'grpc.max_concurrent_streams': bounds.maxConcurrentStreams,
-      interceptors: [responseQuotaInterceptor(quota)],
+      interceptors: [responseQuotaInterceptor(quota), rejectMalformedRequests],
     },
   };
+}
+
+/** `service` as a bounded server serves it: requests wire-checked, responses counted once encoded. */
+export function boundedService<S extends ServiceDefinition>(service: S): S {
+  return checkedService(acceptingEncodedResponses(service));
+}
+
+/** Binds `server` (insecure); a refused address becomes one clear error naming it. */
+export function bindServer(server: Server, addr: string): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(addr, err)) : resolve(port))),
+  );
 }

@@ -18,7 +18,6 @@ import {
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type ServerMethodDefinition,
-  type ServerOptions,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { MESSAGE_FIELDS, METHOD_REQUESTS } from '../proto/wire-schema.js';
@@ -194,11 +193,3 @@ export const rejectMalformedRequests: ServerInterceptor = (
       }),
   });
 };
-
-/**
- * `options` for a gRPC server whose services go through `checkedService`: the same options with
- * `rejectMalformedRequests` added after any interceptors they already have.
- */
-export function withMalformedRequestRejection<T extends ServerOptions>(options: T): T {
-  return { ...options, interceptors: [...(options.interceptors ?? []), rejectMalformedRequests] };
-}
