@@ -88,10 +88,11 @@ export class ClusterNode {
       throw err;
     }
     let scheduler: SchedulerClient | undefined;
-    // Region snapshots are built on their own thread (workers/region-snapshot.ts).
+    // Region snapshots are built on their own thread (workers/region-snapshot.ts). Raft pollers have
+    // pools of their own, so with pollers this one starts no thread unless it is used.
     const snapshotPool = new Piscina({
       filename: workerFileUrl('region-snapshot'),
-      minThreads: 1,
+      minThreads: config.raftPollers > 0 ? 0 : 1,
       maxThreads: 1,
       maxQueue: 64,
     });
