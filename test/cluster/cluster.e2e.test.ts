@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
-import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
+import { putThroughAnyStore, startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir();
@@ -28,24 +28,8 @@ async function startStore(scheduler: string, n: number): Promise<ServerProcess> 
   return store;
 }
 
-/** Puts through whichever store leads, retrying region errors and unreachable stores until the deadline. */
-async function put(stores: Map<number, ServerProcess>, key: string, value: string, deadlineMs = 20_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    for (const store of stores.values()) {
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
-      try {
-        await client.put(key, value);
-        return;
-      } catch (err) {
-        if (!(err instanceof TinyKvClientError)) throw err;
-      } finally {
-        client.close();
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`put ${key} found no leader`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function put(stores: Map<number, ServerProcess>, key: string, value: string): Promise<void> {
+  return putThroughAnyStore(stores.values(), key, value);
 }
 
 async function get(stores: Map<number, ServerProcess>, key: string): Promise<string | undefined> {

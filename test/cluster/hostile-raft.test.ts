@@ -11,7 +11,7 @@ import { MessageType } from '../../src/proto/eraftpb.js';
 import { RaftMessage, SnapshotChunk } from '../../src/proto/raft_serverpb.js';
 import { TinyKvClient } from '../../src/proto/tinykvpb.js';
 import { SchedulerClient } from '../../src/scheduler/client.js';
-import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
+import { putThroughAnyStore, startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { internalFailureLines, unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -36,24 +36,8 @@ async function startStore(scheduler: string, n: number): Promise<ServerProcess> 
   return store;
 }
 
-/** Puts through whichever store leads, retrying region errors until the deadline. */
-async function put(stores: ServerProcess[], key: string, value: string, deadlineMs = 20_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    for (const store of stores) {
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
-      try {
-        await client.put(key, value);
-        return;
-      } catch (err) {
-        if (!(err instanceof TinyKvClientError)) throw err;
-      } finally {
-        client.close();
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`put ${key} found no leader`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function put(stores: ServerProcess[], key: string, value: string, deadlineMs?: number): Promise<void> {
+  return putThroughAnyStore(stores, key, value, deadlineMs);
 }
 
 /** A store answers at all (a follower answers NotLeader at once; a hung store times out). */

@@ -1,6 +1,7 @@
 // Runs the compiled `tinykv` CLI as a child process, the way a user does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
 
 export const CLI_PATH = resolve('dist/src/cli/main.js');
 
@@ -83,4 +84,25 @@ export function startSchedulerProcess(
     });
     child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
   });
+}
+
+/** Puts through whichever store leads, retrying client errors and unreachable stores until the deadline. */
+export async function putThroughAnyStore(stores: Iterable<ServerProcess>, key: string, value: string, deadlineMs = 20_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  const candidates = [...stores]; // an iterator would be spent after the first pass
+  for (;;) {
+    for (const store of candidates) {
+      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+      try {
+        await client.put(key, value);
+        return;
+      } catch (err) {
+        if (!(err instanceof TinyKvClientError)) throw err;
+      } finally {
+        client.close();
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`put ${key} found no leader`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -20,6 +20,7 @@ import { Store } from '../../src/raftstore/store.js';
 import { storeEngineOptions } from '../../src/raftstore/store-engines.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { routerOptions } from './router-options.js';
 
 /** An engine whose writes fail once `failing` is set, as a full or broken disk does. */
 class FailingEngine extends MemoryEngine {
@@ -151,19 +152,7 @@ describe('fail-stop in the raftstore', () => {
     const engines = storeEngineOptions(dir.path, false);
     const kv = new LmdbEngine(engines.kv);
     const fatal = recorder();
-    const router = await PollerRouter.start({
-      storeId: 1,
-      engines,
-      pollers: 1,
-      applyThreads: 1,
-      config: DEFAULT_RAFTSTORE_CONFIG,
-      kv,
-      transport: { send: () => {}, sendEncoded: () => {} },
-      logger: silentLogger(),
-      logLevel: 'silent',
-      collectRaftLog: async () => {},
-      onFatal: fatal.onFatal,
-    });
+    const router = await PollerRouter.start(routerOptions(engines, kv, { onFatal: fatal.onFatal }));
     try {
       // A region without a peer on this store breaks the poller's invariant (bootstrap never
       // asks for that): the thread ends with an uncaught error and the main thread hears of it.
@@ -199,19 +188,9 @@ describe.skipIf(!isRoot)('fail-stop of an apply thread', () => {
       const engines = { raft: base.raft, kv: { ...base.kv, path: join(mountPoint, 'kv') } };
       kv = new LmdbEngine(engines.kv);
       const fatal = recorder();
-      router = await PollerRouter.start({
-        storeId: 1,
-        engines,
-        pollers: 1,
-        applyThreads: 1,
-        config: { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: 10 },
-        kv,
-        transport: { send: () => {}, sendEncoded: () => {} },
-        logger: silentLogger(),
-        logLevel: 'silent',
-        collectRaftLog: async () => {},
-        onFatal: fatal.onFatal,
-      });
+      router = await PollerRouter.start(
+        routerOptions(engines, kv, { config: { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: 10 }, onFatal: fatal.onFatal }),
+      );
       const started = router;
       await started.createRegion(region(1));
       const ticker = setInterval(() => started.tick(), 10);

@@ -12,14 +12,14 @@ import { loadConfig } from '../../src/config/config.js';
 import { LmdbEngine } from '../../src/engine/lmdb-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { PeerState, RegionLocalState } from '../../src/proto/raft_serverpb.js';
-import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
 import { regionStateKey } from '../../src/raftstore/keys.js';
-import { PollerRouter, type PollerRouterOptions } from '../../src/raftstore/poller-router.js';
+import { PollerRouter } from '../../src/raftstore/poller-router.js';
 import { storeEngineOptions, type StoreEngineOptions } from '../../src/raftstore/store-engines.js';
 import { startScheduler } from '../../src/scheduler/scheduler-server.js';
 import { ClusterNode } from '../../src/server/cluster-node.js';
 import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
+import { routerOptions } from './router-options.js';
 
 const dirs: Array<ReturnType<typeof tempDir>> = [];
 afterEach(() => {
@@ -48,25 +48,6 @@ async function writeForeignRegionRecord(engines: StoreEngineOptions): Promise<vo
   });
   await kv.write([{ type: 'put', cf: 'meta', key: regionStateKey(5), value: Buffer.from(RegionLocalState.encode(state).finish()) }]);
   await kv.close();
-}
-
-function routerOptions(engines: StoreEngineOptions, kv: LmdbEngine, extra: Partial<PollerRouterOptions> = {}): PollerRouterOptions {
-  return {
-    storeId: 1,
-    engines,
-    pollers: 1,
-    applyThreads: 1,
-    config: DEFAULT_RAFTSTORE_CONFIG,
-    kv,
-    transport: { send: () => {}, sendEncoded: () => {} },
-    logger: silentLogger(),
-    logLevel: 'silent',
-    collectRaftLog: async () => {},
-    onFatal: (reason, err) => {
-      throw new Error(`unexpected fatal: ${reason}: ${String(err)}`);
-    },
-    ...extra,
-  };
 }
 
 describe('PollerRouter.start waits until every thread is ready', () => {
