@@ -5,7 +5,7 @@
  */
 import { move } from 'piscina';
 import { LmdbEngine } from '../src/engine/lmdb-engine.js';
-import { PooledSnapshotSource, type SnapshotTask } from '../src/raftstore/snapshot-source.js';
+import { PooledSnapshotSource, type SnapshotTask } from '../src/raftstore/snapshot/snapshot-source.js';
 
 const engines = new Map<string, LmdbEngine>();
 

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { MessageType } from '../proto/eraftpb.js';
 import { Done, RaftMessage, SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvClient } from '../proto/tinykvpb.js';
-import type { Transport } from '../raftstore/store.js';
+import type { Transport } from '../raftstore/batch/store.js';
 import { encodeBatch } from './raft-wire.js';
 import { RECONNECT_BACKOFF_MAX_MS, RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LmdbEngine } from '../../src/engine/lmdb-engine.js';
 import { PeerState, RegionLocalState } from '../../src/proto/raft_serverpb.js';
 import { regionStateKey } from '../../src/raftstore/keys.js';
-import { storeEngineOptions } from '../../src/raftstore/store-engines.js';
+import { storeEngineOptions } from '../../src/raftstore/batch/store-engines.js';
 import { runCli, startSchedulerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
 import type { ClusterNode } from '../../src/server/cluster-node.js';
-import type { Store } from '../../src/raftstore/store.js';
+import type { Store } from '../../src/raftstore/batch/store.js';
 import { raftLogKey } from '../../src/raftstore/keys.js';
 import { InProcessCluster, waitUntil, withClient } from './harness.js';
 

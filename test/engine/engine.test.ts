@@ -22,7 +22,7 @@ const engines: Array<[string, () => { engine: Engine; cleanup: () => Promise<voi
     },
   ],
   [
-    // How a store's threads commit (src/raftstore/store-engines.ts).
+    // How a store's threads commit (src/raftstore/batch/store-engines.ts).
     'lmdb (inline commits, lazy meta sync)',
     () => {
       const dir = tempDir();

@@ -1,5 +1,5 @@
 // Raft messages forged as coming from a region's real members, for the fuzz test. The gate
-// (src/raftstore/message-check.ts) drops messages from strangers, so only messages whose envelope
+// (src/raftstore/batch/message-check.ts) drops messages from strangers, so only messages whose envelope
 // names the real region, a real other member on its real store and the target's real peer get
 // past it and reach Raft. These carry every MessageType, boundary numbers and the malformed
 // shapes Raft must never trust: entries that are not contiguous from index+1, entry terms that go

@@ -8,9 +8,9 @@ import { EntryType, type Entry, type Snapshot } from '../../src/proto/eraftpb.js
 import type { Region } from '../../src/proto/metapb.js';
 import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
 import { RaftApplyState, RaftSnapshotData } from '../../src/proto/raft_serverpb.js';
-import { Applier, type ApplyResult } from '../../src/raftstore/apply.js';
+import { Applier, type ApplyResult } from '../../src/raftstore/apply/applier.js';
 import { applyStateKey } from '../../src/raftstore/keys.js';
-import { PeerStorage } from '../../src/raftstore/peer-storage.js';
+import { PeerStorage } from '../../src/raftstore/peer/peer-storage.js';
 
 function region(id: number, startKey: string, endKey: string): Region {
   return {

@@ -6,7 +6,7 @@ import { RaftApplyState, RaftLocalState } from '../../src/proto/raft_serverpb.js
 import { SeededRandom } from '../../src/raft/index.js';
 import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
 import { applyStateKey, raftLogKey, raftStateKey } from '../../src/raftstore/keys.js';
-import { Store } from '../../src/raftstore/store.js';
+import { Store } from '../../src/raftstore/batch/store.js';
 import { SimCluster, seedFromEnv } from './cluster.js';
 
 function seeded(name: string, base: number): number {

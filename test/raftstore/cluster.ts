@@ -6,10 +6,10 @@ import type { Region } from '../../src/proto/metapb.js';
 import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftstore/config.js';
-import { RegionError } from '../../src/raftstore/errors.js';
-import type { PeerEngines } from '../../src/raftstore/peer-storage.js';
-import { RaftKvStorage } from '../../src/raftstore/raft-kv-storage.js';
-import { Store } from '../../src/raftstore/store.js';
+import { RegionError } from '../../src/raftstore/router/errors.js';
+import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
+import { RaftKvStorage } from '../../src/storage/raft-kv-storage.js';
+import { Store } from '../../src/raftstore/batch/store.js';
 
 export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
 

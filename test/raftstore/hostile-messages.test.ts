@@ -6,10 +6,10 @@ import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { MessageType } from '../../src/proto/eraftpb.js';
 import type { Region } from '../../src/proto/metapb.js';
 import { RaftMessage, RaftSnapshotData } from '../../src/proto/raft_serverpb.js';
-import { checkRaftMessage, MAX_RAFT_NUMBER, MAX_TERM_STEP } from '../../src/raftstore/message-check.js';
-import { PeerStorage } from '../../src/raftstore/peer-storage.js';
-import { buildRegionSnapshot } from '../../src/raftstore/snapshot-data.js';
-import { checkSnapshot } from '../../src/raftstore/snapshot-check.js';
+import { checkRaftMessage, MAX_RAFT_NUMBER, MAX_TERM_STEP } from '../../src/raftstore/batch/message-check.js';
+import { PeerStorage } from '../../src/raftstore/peer/peer-storage.js';
+import { buildRegionSnapshot } from '../../src/raftstore/snapshot/snapshot-data.js';
+import { checkSnapshot } from '../../src/raftstore/snapshot/snapshot-check.js';
 import { SimCluster } from './cluster.js';
 
 async function clusterWithLeader(seed: number): Promise<{ cluster: SimCluster; leader: number }> {

@@ -6,11 +6,11 @@ import { Entry, EntryType, MessageType } from '../../src/proto/eraftpb.js';
 import { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
-import { Peer } from '../../src/raftstore/peer.js';
+import { Peer } from '../../src/raftstore/peer/peer.js';
 import { raftLogKey } from '../../src/raftstore/keys.js';
-import { decodeLogEntry, encodeLogEntry } from '../../src/raftstore/log-entry-codec.js';
-import { InlineSnapshotSource } from '../../src/raftstore/snapshot-source.js';
-import { PeerStorage, type PeerEngines } from '../../src/raftstore/peer-storage.js';
+import { decodeLogEntry, encodeLogEntry } from '../../src/raftstore/peer/log-entry-codec.js';
+import { InlineSnapshotSource } from '../../src/raftstore/snapshot/snapshot-source.js';
+import { PeerStorage, type PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
 import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
 
 const REGION = {

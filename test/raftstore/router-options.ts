@@ -2,8 +2,8 @@
 import type { Engine } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
-import type { PollerRouterOptions } from '../../src/raftstore/poller-router.js';
-import type { StoreEngineOptions } from '../../src/raftstore/store-engines.js';
+import type { PollerRouterOptions } from '../../src/raftstore/batch/poller-router.js';
+import type { StoreEngineOptions } from '../../src/raftstore/batch/store-engines.js';
 
 /** One poller, one apply thread, silent; an internal failure throws unless `extra.onFatal` says otherwise. */
 export function routerOptions(engines: StoreEngineOptions, kv: Engine, extra: Partial<PollerRouterOptions> = {}): PollerRouterOptions {

@@ -12,8 +12,8 @@
  * one. A read always checks that the entry is the one stored under its key (its index).
  */
 import { crc32 } from 'node:zlib';
-import { Entry } from '../proto/eraftpb.js';
-import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { Entry } from '../../proto/eraftpb.js';
+import { ErrorCode, TinyKvError } from '../../util/errors.js';
 
 const CHECKSUMMED = 0x00;
 const FORMAT_VERSION = 0x01;

@@ -7,18 +7,18 @@
  * the writes of many peers into one durable batch per poll round; the in-memory state moves only
  * once those ops are durable (`commitReady`).
  */
-import type { Engine, WriteOp } from '../engine/engine.js';
-import { ConfState, Entry, HardState, Snapshot } from '../proto/eraftpb.js';
-import type { Region } from '../proto/metapb.js';
+import type { Engine, WriteOp } from '../../engine/engine.js';
+import { ConfState, Entry, HardState, Snapshot } from '../../proto/eraftpb.js';
+import type { Region } from '../../proto/metapb.js';
 import {
   PeerState,
   RaftApplyState,
   RaftLocalState,
   RaftSnapshotData,
   RegionLocalState,
-} from '../proto/raft_serverpb.js';
-import { ErrCompacted, ErrUnavailable, type InitialState, type Storage as RaftStorage } from '../raft/index.js';
-import { assert } from '../util/assert.js';
+} from '../../proto/raft_serverpb.js';
+import { ErrCompacted, ErrUnavailable, type InitialState, type Storage as RaftStorage } from '../../raft/index.js';
+import { assert } from '../../util/assert.js';
 import {
   applyStateKey,
   raftLogIndexOf,
@@ -27,10 +27,10 @@ import {
   regionStateKey,
   RAFT_INIT_LOG_INDEX,
   RAFT_INIT_LOG_TERM,
-} from './keys.js';
+} from '../keys.js';
 import { decodeLogEntry, encodeLogEntry } from './log-entry-codec.js';
-import { cloneRegion } from './region.js';
-import type { SnapshotSource } from './snapshot-source.js';
+import { cloneRegion } from '../region.js';
+import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 
 export interface PeerEngines {
   readonly raft: Engine;

@@ -7,13 +7,13 @@
  * thread (one hop); callbacks of this thread (e.g. the leader's own CompactLog) come back here.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { Entry, Snapshot } from '../proto/eraftpb.js';
-import { RaftCmdRequest, RaftCmdResponse } from '../proto/raft_cmdpb.js';
-import { RaftApplyState } from '../proto/raft_serverpb.js';
-import { assert } from '../util/assert.js';
-import type { ApplyResult, ApplyRouter, ApplyTask } from './apply.js';
-import { decodeFrames, FrameBatcher, REPLY_MAIN, REPLY_POLLER, type FromApply, type ToApply } from './frames.js';
-import type { CommandCallback } from './peer.js';
+import { Entry, Snapshot } from '../../proto/eraftpb.js';
+import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
+import { RaftApplyState } from '../../proto/raft_serverpb.js';
+import { assert } from '../../util/assert.js';
+import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
+import { decodeFrames, FrameBatcher, REPLY_MAIN, REPLY_POLLER, type FromApply, type ToApply } from '../batch/frames.js';
+import type { CommandCallback } from '../peer/peer.js';
 
 const MAIN_REPLY_ID = Symbol('mainReplyId');
 

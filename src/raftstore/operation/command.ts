@@ -1,12 +1,12 @@
 /** Raft commands as proposed and answered: builders and response helpers over raft_cmdpb. */
-import type { Error as RegionErrorPb } from '../proto/errorpb.js';
+import type { Error as RegionErrorPb } from '../../proto/errorpb.js';
 import {
   CmdType,
   RaftCmdRequest,
   RaftCmdResponse,
   Response,
   type Request,
-} from '../proto/raft_cmdpb.js';
+} from '../../proto/raft_cmdpb.js';
 
 export function errorResponse(error: RegionErrorPb, currentTerm = 0): RaftCmdResponse {
   return RaftCmdResponse.fromPartial({ header: { error, currentTerm } });

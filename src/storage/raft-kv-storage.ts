@@ -6,14 +6,14 @@
 import type { Context } from '../proto/kvrpcpb.js';
 import { CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../proto/raft_cmdpb.js';
 import type { DataColumnFamily } from '../engine/engine.js';
-import { EngineReader } from '../storage/engine-reader.js';
-import type { DbIterator, Modify, Storage, StorageReader } from '../storage/storage.js';
+import { EngineReader } from './engine-reader.js';
+import type { DbIterator, Modify, Storage, StorageReader } from './storage.js';
 import { compareBytes } from '../util/bytes.js';
 import type { Region } from '../proto/metapb.js';
-import { keyNotInRegion, RegionError, regionNotFound } from './errors.js';
-import type { CommandResult } from './peer.js';
-import { findPeerOnStore, keyInRegion, epochOf } from './region.js';
-import type { RaftRouter } from './router.js';
+import { keyNotInRegion, RegionError, regionNotFound } from '../raftstore/router/errors.js';
+import type { CommandResult } from '../raftstore/peer/peer.js';
+import { findPeerOnStore, keyInRegion, epochOf } from '../raftstore/region.js';
+import type { RaftRouter } from '../raftstore/router/router.js';
 
 export class RaftKvStorage implements Storage {
   constructor(

@@ -9,8 +9,8 @@
  * and what must be (a received snapshot, a truncated state before log GC) syncs explicitly.
  */
 import { join } from 'node:path';
-import { LmdbEngine, type LmdbEngineOptions } from '../engine/lmdb-engine.js';
-import type { PeerEngines } from './peer-storage.js';
+import { LmdbEngine, type LmdbEngineOptions } from '../../engine/lmdb-engine.js';
+import type { PeerEngines } from '../peer/peer-storage.js';
 
 export interface StoreEngineOptions {
   readonly raft: LmdbEngineOptions;

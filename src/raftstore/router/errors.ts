@@ -2,9 +2,9 @@
  * Region errors: the raftstore's answers that a request went to the wrong place or raced with a
  * change. Each maps to one errorpb.Error field, which clients act on (retry elsewhere, refresh).
  */
-import type { Error as RegionErrorPb } from '../proto/errorpb.js';
-import type { Peer, Region } from '../proto/metapb.js';
-import { cloneRegion } from './region.js';
+import type { Error as RegionErrorPb } from '../../proto/errorpb.js';
+import type { Peer, Region } from '../../proto/metapb.js';
+import { cloneRegion } from '../region.js';
 
 export class RegionError extends Error {
   constructor(readonly regionError: RegionErrorPb) {

@@ -9,27 +9,27 @@
  * test/raftstore) or behind gRPC in a server.
  */
 import type { Logger } from 'pino';
-import type { WriteOp } from '../engine/engine.js';
-import type { Region } from '../proto/metapb.js';
-import type { RaftCmdRequest } from '../proto/raft_cmdpb.js';
-import { MessageType } from '../proto/eraftpb.js';
-import { PeerState, RaftMessage, RegionLocalState } from '../proto/raft_serverpb.js';
-import type { RandomSource } from '../raft/index.js';
-import { assert } from '../util/assert.js';
-import { RateLimitedLog } from '../util/rate-limited-log.js';
-import type { FatalHandler } from '../util/fail-stop.js';
-import type { RaftstoreConfig } from './config.js';
-import { errorResponse } from './command.js';
-import { regionNotFound } from './errors.js';
-import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey, regionStateKey } from './keys.js';
-import { Peer, type CommandCallback, type PeerHost, type PendingReady } from './peer.js';
-import { PeerStorage, type PeerEngines } from './peer-storage.js';
-import { Applier, type ApplyResult, type ApplyRouter } from './apply.js';
-import { InlineSnapshotSource, type SnapshotSource } from './snapshot-source.js';
-import { findPeerOnStore, keyInRegion } from './region.js';
+import type { WriteOp } from '../../engine/engine.js';
+import type { Region } from '../../proto/metapb.js';
+import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
+import { MessageType } from '../../proto/eraftpb.js';
+import { PeerState, RaftMessage, RegionLocalState } from '../../proto/raft_serverpb.js';
+import type { RandomSource } from '../../raft/index.js';
+import { assert } from '../../util/assert.js';
+import { RateLimitedLog } from '../../util/rate-limited-log.js';
+import type { FatalHandler } from '../../util/fail-stop.js';
+import type { RaftstoreConfig } from '../config.js';
+import { errorResponse } from '../operation/command.js';
+import { regionNotFound } from '../router/errors.js';
+import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey, regionStateKey } from '../keys.js';
+import { Peer, type CommandCallback, type PeerHost, type PendingReady } from '../peer/peer.js';
+import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
+import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
+import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
+import { findPeerOnStore, keyInRegion } from '../region.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
-import { checkSnapshot } from './snapshot-check.js';
-import type { LeaderRegion, RaftRouter } from './router.js';
+import { checkSnapshot } from '../snapshot/snapshot-check.js';
+import type { LeaderRegion, RaftRouter } from '../router/router.js';
 
 export interface Transport {
   /** Sends to the store of `message.toPeer`; may drop (Raft retries). */

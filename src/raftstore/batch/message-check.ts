@@ -8,10 +8,10 @@
  * All checks live here so the multi-raft work can extend them in one place (it will create peers
  * for messages of peers not known yet, instead of dropping them).
  */
-import { MessageType, type Message } from '../proto/eraftpb.js';
-import type { Region } from '../proto/metapb.js';
-import type { RaftMessage } from '../proto/raft_serverpb.js';
-import { findPeerById } from './region.js';
+import { MessageType, type Message } from '../../proto/eraftpb.js';
+import type { Region } from '../../proto/metapb.js';
+import type { RaftMessage } from '../../proto/raft_serverpb.js';
+import { findPeerById } from '../region.js';
 
 /**
  * The largest term, index or id accepted from the wire. Raft adds to terms and indexes (a

@@ -9,20 +9,20 @@
  * index. A deposed leader cannot complete that round, so it never serves a stale read.
  */
 import type { Logger } from 'pino';
-import type { EngineSnapshot } from '../engine/engine.js';
-import { MessageType, type Entry, type Message } from '../proto/eraftpb.js';
-import type { Peer as PeerMeta, Region } from '../proto/metapb.js';
-import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../proto/raft_cmdpb.js';
-import type { RaftApplyState, RaftMessage } from '../proto/raft_serverpb.js';
-import { RawNode, ErrProposalDropped, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../raft/index.js';
-import { assert } from '../util/assert.js';
-import type { ApplyRead, ApplyReply, ApplyTask } from './apply.js';
-import type { RaftstoreConfig } from './config.js';
-import { errorResponse, isReadOnly } from './command.js';
-import { epochNotMatch, keyNotInRegion, notLeader, RegionError, staleCommand, storeNotMatch } from './errors.js';
+import type { EngineSnapshot } from '../../engine/engine.js';
+import { MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
+import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
+import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../../proto/raft_cmdpb.js';
+import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
+import { RawNode, ErrProposalDropped, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
+import { assert } from '../../util/assert.js';
+import type { ApplyRead, ApplyReply, ApplyTask } from '../apply/applier.js';
+import type { RaftstoreConfig } from '../config.js';
+import { errorResponse, isReadOnly } from '../operation/command.js';
+import { epochNotMatch, keyNotInRegion, notLeader, RegionError, staleCommand, storeNotMatch } from '../router/errors.js';
 import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.js';
-import type { SnapshotSource } from './snapshot-source.js';
-import { epochOf, findPeerById, keyInRegion } from './region.js';
+import type { SnapshotSource } from '../snapshot/snapshot-source.js';
+import { epochOf, findPeerById, keyInRegion } from '../region.js';
 
 export interface CommandResult {
   readonly response: RaftCmdResponse;

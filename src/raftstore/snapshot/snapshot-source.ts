@@ -5,10 +5,10 @@
  * TinyKV; in the deterministic single-thread mode it is built inline.
  */
 import { Packr } from 'msgpackr';
-import type { Engine } from '../engine/engine.js';
-import type { LmdbEngineOptions } from '../engine/lmdb-engine.js';
-import { Snapshot } from '../proto/eraftpb.js';
-import { ErrSnapshotTemporarilyUnavailable } from '../raft/index.js';
+import type { Engine } from '../../engine/engine.js';
+import type { LmdbEngineOptions } from '../../engine/lmdb-engine.js';
+import { Snapshot } from '../../proto/eraftpb.js';
+import { ErrSnapshotTemporarilyUnavailable } from '../../raft/index.js';
 import { buildRegionSnapshot, buildRegionSnapshotPayload, type SnapshotPayload } from './snapshot-data.js';
 
 export interface SnapshotSource {

@@ -13,20 +13,20 @@
  * thread (workers/apply.ts); the peers talk to it through `ApplyRouter` either way.
  */
 import type { Logger } from 'pino';
-import type { Engine, WriteOp } from '../engine/engine.js';
-import { EntryType, type Entry, type Snapshot } from '../proto/eraftpb.js';
-import type { Region } from '../proto/metapb.js';
-import { AdminCmdType, AdminResponse, CmdType, RaftCmdRequest, RaftCmdResponse, Response, type Request } from '../proto/raft_cmdpb.js';
-import { PeerState, RaftApplyState, RaftSnapshotData, RegionLocalState } from '../proto/raft_serverpb.js';
-import { assert } from '../util/assert.js';
-import type { FatalHandler } from '../util/fail-stop.js';
-import { errorResponse } from './command.js';
-import { staleCommand } from './errors.js';
-import { applyStateKey, regionStateKey } from './keys.js';
-import { clearRangeOps, putProto } from './peer-storage.js';
-import type { CommandCallback, CommandResult } from './peer.js';
-import { cloneRegion } from './region.js';
-import { snapshotDataOps } from './snapshot-data.js';
+import type { Engine, WriteOp } from '../../engine/engine.js';
+import { EntryType, type Entry, type Snapshot } from '../../proto/eraftpb.js';
+import type { Region } from '../../proto/metapb.js';
+import { AdminCmdType, AdminResponse, CmdType, RaftCmdRequest, RaftCmdResponse, Response, type Request } from '../../proto/raft_cmdpb.js';
+import { PeerState, RaftApplyState, RaftSnapshotData, RegionLocalState } from '../../proto/raft_serverpb.js';
+import { assert } from '../../util/assert.js';
+import type { FatalHandler } from '../../util/fail-stop.js';
+import { errorResponse } from '../operation/command.js';
+import { staleCommand } from '../router/errors.js';
+import { applyStateKey, regionStateKey } from '../keys.js';
+import { clearRangeOps, putProto } from '../peer/peer-storage.js';
+import type { CommandCallback, CommandResult } from '../peer/peer.js';
+import { cloneRegion } from '../region.js';
+import { snapshotDataOps } from '../snapshot/snapshot-data.js';
 
 /** A proposal answered by the entry at `index` (the peer matched index and term). */
 export interface ApplyReply {

@@ -4,12 +4,12 @@
  * mismatch would stop the raft poller; so everything that writing it assumes is verified here,
  * on the way in, and a snapshot that fails is dropped like any other bad message.
  */
-import { DATA_COLUMN_FAMILIES } from '../engine/engine.js';
-import type { Snapshot } from '../proto/eraftpb.js';
-import type { Region } from '../proto/metapb.js';
-import { RaftSnapshotData } from '../proto/raft_serverpb.js';
-import { isRaftNumberSafe } from './message-check.js';
-import { epochOf, isEpochStale, keyInRegion } from './region.js';
+import { DATA_COLUMN_FAMILIES } from '../../engine/engine.js';
+import type { Snapshot } from '../../proto/eraftpb.js';
+import type { Region } from '../../proto/metapb.js';
+import { RaftSnapshotData } from '../../proto/raft_serverpb.js';
+import { isRaftNumberSafe } from '../batch/message-check.js';
+import { epochOf, isEpochStale, keyInRegion } from '../region.js';
 
 /** Why a snapshot is refused, or undefined when it may go to Raft. */
 export function checkSnapshot(snapshot: Snapshot, target: { readonly region: Region; readonly peerId: number }): string | undefined {

@@ -3,13 +3,13 @@
  * region as a KeyValue whose key is prefixed with one byte naming the column family. It is built
  * from one consistent kv-engine snapshot, so data, applied index and region agree.
  */
-import type { Engine, WriteOp } from '../engine/engine.js';
-import { DATA_COLUMN_FAMILIES, type DataColumnFamily } from '../engine/engine.js';
-import { Snapshot } from '../proto/eraftpb.js';
-import { RaftApplyState, RaftSnapshotData, RegionLocalState, type KeyValue } from '../proto/raft_serverpb.js';
-import { ErrSnapshotTemporarilyUnavailable } from '../raft/index.js';
-import { assert } from '../util/assert.js';
-import { applyStateKey, regionStateKey } from './keys.js';
+import type { Engine, WriteOp } from '../../engine/engine.js';
+import { DATA_COLUMN_FAMILIES, type DataColumnFamily } from '../../engine/engine.js';
+import { Snapshot } from '../../proto/eraftpb.js';
+import { RaftApplyState, RaftSnapshotData, RegionLocalState, type KeyValue } from '../../proto/raft_serverpb.js';
+import { ErrSnapshotTemporarilyUnavailable } from '../../raft/index.js';
+import { assert } from '../../util/assert.js';
+import { applyStateKey, regionStateKey } from '../keys.js';
 
 function familyOf(tag: number): DataColumnFamily {
   const cf = DATA_COLUMN_FAMILIES[tag];

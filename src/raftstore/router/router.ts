@@ -2,10 +2,10 @@
  * What the server needs from a store, whether its peers run on this thread (Store, the
  * single-thread mode) or on raft poller threads (PollerRouter, the batch system).
  */
-import type { Peer, Region } from '../proto/metapb.js';
-import type { RaftCmdRequest } from '../proto/raft_cmdpb.js';
-import type { RaftMessage } from '../proto/raft_serverpb.js';
-import type { CommandCallback } from './peer.js';
+import type { Peer, Region } from '../../proto/metapb.js';
+import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
+import type { RaftMessage } from '../../proto/raft_serverpb.js';
+import type { CommandCallback } from '../peer/peer.js';
 
 export interface LeaderRegion {
   readonly region: Region;

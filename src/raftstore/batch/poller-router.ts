@@ -9,28 +9,28 @@
  * index reached the read index; the main thread then opens its own read transaction on the shared kv environment,
  * which already contains everything the poller applied.
  */
-import type { LogLevel } from '../config/config.js';
+import type { LogLevel } from '../../config/config.js';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { Engine } from '../engine/engine.js';
-import { Region, type Peer } from '../proto/metapb.js';
-import { RaftCmdRequest, RaftCmdResponse } from '../proto/raft_cmdpb.js';
-import { RaftMessage } from '../proto/raft_serverpb.js';
-import { assert } from '../util/assert.js';
-import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
-import type { FatalHandler } from '../util/fail-stop.js';
-import { workerFileUrl } from '../util/worker-path.js';
-import type { RaftstoreConfig } from './config.js';
-import { errorResponse } from './command.js';
-import { regionNotFound } from './errors.js';
+import type { Engine } from '../../engine/engine.js';
+import { Region, type Peer } from '../../proto/metapb.js';
+import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
+import { RaftMessage } from '../../proto/raft_serverpb.js';
+import { assert } from '../../util/assert.js';
+import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../../util/errors.js';
+import type { FatalHandler } from '../../util/fail-stop.js';
+import { workerFileUrl } from '../../util/worker-path.js';
+import type { RaftstoreConfig } from '../config.js';
+import { errorResponse } from '../operation/command.js';
+import { regionNotFound } from '../router/errors.js';
 import { decodeFrames, FrameBatcher, type FromPoller, type ToApply, type ToPoller } from './frames.js';
-import type { CommandCallback } from './peer.js';
-import { keyInRegion } from './region.js';
-import type { EncodedTransport } from '../transport/grpc-transport.js';
-import { peekRegionId } from '../transport/raft-wire.js';
-import type { LeaderRegion, RaftRouter } from './router.js';
+import type { CommandCallback } from '../peer/peer.js';
+import { keyInRegion } from '../region.js';
+import type { EncodedTransport } from '../../transport/grpc-transport.js';
+import { peekRegionId } from '../../transport/raft-wire.js';
+import type { LeaderRegion, RaftRouter } from '../router/router.js';
 import { DroppedMessageCounts } from './message-check.js';
-import { RateLimitedLog } from '../util/rate-limited-log.js';
+import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { StoreEngineOptions } from './store-engines.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
