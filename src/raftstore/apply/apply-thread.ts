@@ -13,7 +13,7 @@ import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { Applier, type ApplyReply, type ApplyRead } from './applier.js';
 import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../batch/frames.js';
-import type { CommandCallback, CommandResult } from '../peer/peer.js';
+import type { CommandCallback, CommandResult } from '../router/command-callback.js';
 import type { StoreEngineOptions } from '../batch/store-engines.js';
 import { failThisThread } from '../../util/fail-stop.js';
 
