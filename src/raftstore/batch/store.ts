@@ -3,7 +3,7 @@
  *
  * Each round takes the Ready of every peer that has one, writes all their raft-log appends and
  * hard states in ONE raft-engine batch (group commit, one fsync for the round), then sends, hands
- * committed entries to the apply system (apply.ts) and advances; it never waits for an apply.
+ * committed entries to the apply system (apply/applier.ts) and advances; it never waits for an apply.
  * Rounds never overlap. The store owns no timers or sockets: ticks, messages and the
  * transport come from outside, so a whole cluster can run in one thread from a seed (see
  * test/raftstore) or behind gRPC in a server.
