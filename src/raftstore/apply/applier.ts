@@ -22,27 +22,13 @@ import { assert } from '../../util/assert.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import { errorResponse } from '../operation/command.js';
 import { applyCompactLog } from '../operation/compact-log.js';
-import { executeRead } from '../operation/read.js';
-import { applyWriteRequest } from '../operation/write.js';
-import type { CommandCallback } from '../router/command-callback.js';
+import { executeRead, type ApplyRead } from '../operation/read.js';
+import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
 import { staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
-
-/** A proposal answered by the entry at `index` (the peer matched index and term). */
-export interface ApplyReply {
-  readonly index: number;
-  readonly callback: CommandCallback;
-}
-
-/** A read ReadIndex confirmed at `index`: served once the region has applied that far. */
-export interface ApplyRead {
-  readonly index: number;
-  readonly request: RaftCmdRequest;
-  readonly callback: CommandCallback;
-}
 
 export interface ApplyTask {
   readonly regionId: number;

@@ -10,11 +10,17 @@ import type { EngineSnapshot } from '../../engine/engine.js';
 import type { Region } from '../../proto/metapb.js';
 import { CmdType, RaftCmdResponse, Response, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RawNode, ReadState } from '../../raft/index.js';
-import type { ApplyRead } from '../apply/applier.js';
 import type { CommandCallback, CommandResult } from '../router/command-callback.js';
 import { notLeader, type RegionError } from '../router/errors.js';
 import { cloneRegion } from '../region.js';
 import { dataFamily, errorResponse, type ProposingPeer } from './command.js';
+
+/** A read ReadIndex confirmed at `index`, for the apply system: served once the region has applied that far. */
+export interface ApplyRead {
+  readonly index: number;
+  readonly request: RaftCmdRequest;
+  readonly callback: CommandCallback;
+}
 
 interface PendingRead {
   readonly request: RaftCmdRequest;

@@ -8,10 +8,15 @@ import type { WriteOp } from '../../engine/engine.js';
 import type { Entry } from '../../proto/eraftpb.js';
 import { CmdType, RaftCmdRequest, Response, type Request } from '../../proto/raft_cmdpb.js';
 import { ErrProposalDropped, type RawNode } from '../../raft/index.js';
-import type { ApplyReply } from '../apply/applier.js';
 import type { CommandCallback } from '../router/command-callback.js';
 import { notLeader, staleCommand, type RegionError } from '../router/errors.js';
 import { dataFamily, emptyResponseFor, errorResponse, type ProposingPeer } from './command.js';
+
+/** A proposal answered by the entry at `index` (the peer matched index and term), for the apply system. */
+export interface ApplyReply {
+  readonly index: number;
+  readonly callback: CommandCallback;
+}
 
 interface Proposal {
   readonly index: number;
