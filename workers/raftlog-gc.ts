@@ -1,9 +1,10 @@
 /**
  * The raft-log GC worker (a piscina task): deletes a region's compacted log entries from the raft
- * LMDB environment on its own thread, after the truncated state they fall below is durable.
+ * LMDB environment on its own thread, after the truncated state they fall below is durable
+ * (src/raftstore/operation/compact-log.ts hands it the range).
  */
 import { LmdbEngine, type LmdbEngineOptions } from '../src/engine/lmdb-engine.js';
-import { raftLogKey } from '../src/raftstore/keys.js';
+import { raftLogGcOp } from '../src/raftstore/operation/compact-log.js';
 
 export interface RaftLogGcTask {
   /** The raft environment, opened as the store's threads open it. */
@@ -23,8 +24,6 @@ export default async function collectRaftLog(task: RaftLogGcTask): Promise<numbe
     engines.set(task.raft.path, engine);
   }
   if (task.fromIndex >= task.toIndex) return 0;
-  await engine.write([
-    { type: 'deleteRange', cf: 'meta', start: raftLogKey(task.regionId, task.fromIndex), end: raftLogKey(task.regionId, task.toIndex) },
-  ]);
+  await engine.write([raftLogGcOp(task.regionId, task.fromIndex, task.toIndex)]);
   return task.toIndex - task.fromIndex;
 }

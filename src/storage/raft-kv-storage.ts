@@ -11,7 +11,7 @@ import type { DbIterator, Modify, Storage, StorageReader } from './storage.js';
 import { compareBytes } from '../util/bytes.js';
 import type { Region } from '../proto/metapb.js';
 import { keyNotInRegion, RegionError, regionNotFound } from '../raftstore/router/errors.js';
-import type { CommandResult } from '../raftstore/peer/peer.js';
+import type { CommandResult } from '../raftstore/router/command-callback.js';
 import { findPeerOnStore, keyInRegion, epochOf } from '../raftstore/region.js';
 import type { RaftRouter } from '../raftstore/router/router.js';
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CmdType, RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
-import type { CommandResult } from '../../src/raftstore/peer/peer.js';
+import type { CommandResult } from '../../src/raftstore/router/command-callback.js';
 import { SimCluster } from './cluster.js';
 import { checkRegister, type RegisterOp } from './linearizability.js';
 

@@ -16,30 +16,19 @@ import type { Logger } from 'pino';
 import type { Engine, WriteOp } from '../../engine/engine.js';
 import { EntryType, type Entry, type Snapshot } from '../../proto/eraftpb.js';
 import type { Region } from '../../proto/metapb.js';
-import { AdminCmdType, AdminResponse, CmdType, RaftCmdRequest, RaftCmdResponse, Response, type Request } from '../../proto/raft_cmdpb.js';
+import { AdminCmdType, RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { PeerState, RaftApplyState, RaftSnapshotData, RegionLocalState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import { errorResponse } from '../operation/command.js';
+import { applyCompactLog } from '../operation/compact-log.js';
+import { executeRead, type ApplyRead } from '../operation/read.js';
+import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
 import { staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
-import type { CommandCallback, CommandResult } from '../peer/peer.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
-
-/** A proposal answered by the entry at `index` (the peer matched index and term). */
-export interface ApplyReply {
-  readonly index: number;
-  readonly callback: CommandCallback;
-}
-
-/** A read ReadIndex confirmed at `index`: served once the region has applied that far. */
-export interface ApplyRead {
-  readonly index: number;
-  readonly request: RaftCmdRequest;
-  readonly callback: CommandCallback;
-}
 
 export interface ApplyTask {
   readonly regionId: number;
@@ -232,7 +221,7 @@ export class Applier implements ApplyRouter {
     if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
     const request = RaftCmdRequest.decode(entry.data);
     if (request.adminRequest) return applyAdmin(request, next);
-    const responses = request.requests.map((r) => applyDataRequest(r, kvOps));
+    const responses = request.requests.map((r) => applyWriteRequest(r, kvOps));
     return { applyState: next, response: RaftCmdResponse.fromPartial({ header: {}, responses }) };
   }
 
@@ -241,24 +230,7 @@ export class Applier implements ApplyRouter {
     let served = 0;
     // Read indexes only grow for a region, so the servable reads are a prefix.
     while (served < delegate.reads.length && delegate.reads[served]!.index <= applied) served++;
-    for (const read of delegate.reads.splice(0, served)) read.callback(this.executeRead(delegate, read.request));
-  }
-
-  private executeRead(delegate: Delegate, request: RaftCmdRequest): CommandResult {
-    const snapshot = this.kv.snapshot();
-    const responses: Response[] = [];
-    let keep = false;
-    for (const r of request.requests) {
-      if (r.cmdType === CmdType.Get) {
-        const value = snapshot.get(dataFamily(r.get!.cf), r.get!.key) ?? Buffer.alloc(0);
-        responses.push(Response.fromPartial({ cmdType: CmdType.Get, get: { value } }));
-      } else {
-        keep = true;
-        responses.push(Response.fromPartial({ cmdType: CmdType.Snap, snap: { region: delegate.region && cloneRegion(delegate.region) } }));
-      }
-    }
-    if (!keep) snapshot.close();
-    return { response: RaftCmdResponse.fromPartial({ header: {}, responses }), snapshot: keep ? snapshot : undefined };
+    for (const read of delegate.reads.splice(0, served)) read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request));
   }
 
   private async restoreNow(regionId: number, snapshot: Snapshot): Promise<void> {
@@ -281,41 +253,10 @@ export class Applier implements ApplyRouter {
   }
 }
 
-function applyDataRequest(request: Request, kvOps: WriteOp[]): Response {
-  switch (request.cmdType) {
-    case CmdType.Put: {
-      const put = request.put!;
-      kvOps.push({ type: 'put', cf: dataFamily(put.cf), key: put.key, value: put.value });
-      return Response.fromPartial({ cmdType: CmdType.Put, put: {} });
-    }
-    case CmdType.Delete: {
-      const del = request.delete!;
-      kvOps.push({ type: 'delete', cf: dataFamily(del.cf), key: del.key });
-      return Response.fromPartial({ cmdType: CmdType.Delete, delete: {} });
-    }
-    default:
-      // Reads never enter the log (they go through ReadIndex); an unknown command changes nothing.
-      return Response.fromPartial({ cmdType: request.cmdType });
-  }
-}
-
 function applyAdmin(request: RaftCmdRequest, next: RaftApplyState): { applyState: RaftApplyState; response: RaftCmdResponse } {
   const admin = request.adminRequest!;
-  if (admin.cmdType === AdminCmdType.CompactLog && admin.compactLog) {
-    const { compactIndex, compactTerm } = admin.compactLog;
-    const response = RaftCmdResponse.fromPartial({
-      header: {},
-      adminResponse: AdminResponse.fromPartial({ cmdType: AdminCmdType.CompactLog, compactLog: {} }),
-    });
-    if (compactIndex <= next.truncatedState!.index) return { applyState: next, response };
-    return { applyState: RaftApplyState.fromPartial({ ...next, truncatedState: { index: compactIndex, term: compactTerm } }), response };
-  }
+  if (admin.cmdType === AdminCmdType.CompactLog && admin.compactLog) return applyCompactLog(admin.compactLog, next);
+  // Other admin commands come with their operation modules (see operation/README.md).
   const error = { ...staleCommand().regionError, message: `admin command ${admin.cmdType} is not supported yet` };
   return { applyState: next, response: errorResponse(error) };
-}
-
-function dataFamily(cf: string): 'default' | 'lock' | 'write' {
-  const name = cf === '' ? 'default' : cf;
-  assert(name === 'default' || name === 'lock' || name === 'write', `unknown column family ${cf}`);
-  return name;
 }

@@ -11,9 +11,11 @@ import { LmdbEngine } from '../../engine/lmdb-engine.js';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
-import { Applier, type ApplyReply, type ApplyRead } from './applier.js';
+import { Applier } from './applier.js';
+import type { ApplyRead } from '../operation/read.js';
+import type { ApplyReply } from '../operation/write.js';
 import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../batch/frames.js';
-import type { CommandCallback, CommandResult } from '../peer/peer.js';
+import type { CommandCallback, CommandResult } from '../router/command-callback.js';
 import type { StoreEngineOptions } from '../batch/store-engines.js';
 import { failThisThread } from '../../util/fail-stop.js';
 

@@ -13,7 +13,7 @@ import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
 import { decodeFrames, FrameBatcher, REPLY_MAIN, REPLY_POLLER, type FromApply, type ToApply } from '../batch/frames.js';
-import type { CommandCallback } from '../peer/peer.js';
+import type { CommandCallback } from '../router/command-callback.js';
 
 const MAIN_REPLY_ID = Symbol('mainReplyId');
 

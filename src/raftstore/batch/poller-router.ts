@@ -24,7 +24,7 @@ import type { RaftstoreConfig } from '../config.js';
 import { errorResponse } from '../operation/command.js';
 import { regionNotFound } from '../router/errors.js';
 import { decodeFrames, FrameBatcher, type FromPoller, type ToApply, type ToPoller } from './frames.js';
-import type { CommandCallback } from '../peer/peer.js';
+import type { CommandCallback } from '../router/command-callback.js';
 import { keyInRegion } from '../region.js';
 import type { EncodedTransport } from '../../transport/grpc-transport.js';
 import { peekRegionId } from '../../transport/raft-wire.js';

@@ -3,13 +3,12 @@
  *
  * Each round takes the Ready of every peer that has one, writes all their raft-log appends and
  * hard states in ONE raft-engine batch (group commit, one fsync for the round), then sends, hands
- * committed entries to the apply system (apply.ts) and advances; it never waits for an apply.
+ * committed entries to the apply system (apply/applier.ts) and advances; it never waits for an apply.
  * Rounds never overlap. The store owns no timers or sockets: ticks, messages and the
  * transport come from outside, so a whole cluster can run in one thread from a seed (see
  * test/raftstore) or behind gRPC in a server.
  */
 import type { Logger } from 'pino';
-import type { WriteOp } from '../../engine/engine.js';
 import type { Region } from '../../proto/metapb.js';
 import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import { MessageType } from '../../proto/eraftpb.js';
@@ -20,9 +19,11 @@ import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import type { RaftstoreConfig } from '../config.js';
 import { errorResponse } from '../operation/command.js';
+import { gcRaftLog, type RaftLogRange } from '../operation/compact-log.js';
 import { regionNotFound } from '../router/errors.js';
-import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey, regionStateKey } from '../keys.js';
-import { Peer, type CommandCallback, type PeerHost, type PendingReady } from '../peer/peer.js';
+import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, regionStateKey } from '../keys.js';
+import { Peer, type PeerHost, type PendingReady } from '../peer/peer.js';
+import type { CommandCallback } from '../router/command-callback.js';
 import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
@@ -309,8 +310,8 @@ export class Store implements RaftRouter {
 
   /** The apply system applied a batch of a region: adopt its state, collect the log it compacted. */
   private onApplied(result: ApplyResult): void {
-    const gc = this.peers.get(result.regionId)?.onApplied(result.applyState);
-    if (gc) void this.collectRaftLog([{ regionId: result.regionId, ...gc }]);
+    const compacted = this.peers.get(result.regionId)?.onApplied(result.applyState);
+    if (compacted) void this.collectRaftLog(result.regionId, compacted);
   }
 
   private anyReady(): boolean {
@@ -319,23 +320,14 @@ export class Store implements RaftRouter {
     return false;
   }
 
-  private async collectRaftLog(collections: Array<{ regionId: number; gcFrom: number; gcTo: number }>): Promise<void> {
-    const collect = this.options.collectRaftLog;
+  private async collectRaftLog(regionId: number, range: RaftLogRange): Promise<void> {
     // The entries are never read again, so deleting them can trail behind the poll rounds.
     // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store is
     // stopping and the GC thread is being shut down under the task.
-    const report = (regionId: number) => (err: unknown) => {
+    gcRaftLog(this.options.engines.raft, regionId, range, this.options.collectRaftLog).catch((err: unknown) => {
       if (this.stopped || !this.options.onFatal) this.options.logger.warn({ err, regionId }, 'raft-log GC failed');
       else this.fail(`raft-log GC of region ${regionId} failed`, err);
-    };
-    for (const { regionId, gcFrom, gcTo } of collections) {
-      if (collect) {
-        collect(regionId, gcFrom, gcTo).catch(report(regionId));
-      } else {
-        const op: WriteOp = { type: 'deleteRange', cf: 'meta', start: raftLogKey(regionId, gcFrom), end: raftLogKey(regionId, gcTo) };
-        this.options.engines.raft.write([op]).catch(report(regionId));
-      }
-    }
+    });
   }
 
   private async pollRound(): Promise<void> {

@@ -44,7 +44,7 @@ export interface PeerStorageDeps {
 
 /**
  * What one Ready needs written: raft-engine ops, and a received snapshot, which the apply system
- * writes to the kv engine (apply.ts) before the raft ops go in.
+ * writes to the kv engine (apply/applier.ts) before the raft ops go in.
  */
 export interface ReadyWrites {
   readonly raftOps: WriteOp[];

@@ -1,36 +1,31 @@
 /**
- * One region peer: a RawNode over PeerStorage, the proposals waiting for their entries, and the
- * reads waiting for their ReadIndex. The store drives it in rounds (see store.ts):
+ * One region peer: a RawNode over PeerStorage, driven by its store in rounds (see batch/store.ts):
  *   takeReady → (store persists every peer's writes in one batch) → onPersisted → handOff → advance;
- * the apply system (apply.ts) applies what was handed off, answers, and reports back (onApplied).
+ * the apply system (apply/applier.ts) applies what was handed off, answers, and reports back
+ * (onApplied).
  *
- * Reads are linearizable through ReadIndex: the leader confirms with a quorum heartbeat round that
- * it is still leader, then serves from the kv engine once its applied index reaches the read
- * index. A deposed leader cannot complete that round, so it never serves a stale read.
+ * The peer drives Raft and dispatches commands; what it does for each kind of command lives in
+ * ../operation/: writes wait for their entries (WriteProposals), reads for their ReadIndex
+ * (ReadIndexReads), and log compaction is proposed on ticks (LogCompaction).
  */
 import type { Logger } from 'pino';
-import type { EngineSnapshot } from '../../engine/engine.js';
 import { MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
-import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse, type Request } from '../../proto/raft_cmdpb.js';
+import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
-import { RawNode, ErrProposalDropped, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
+import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
-import type { ApplyRead, ApplyReply, ApplyTask } from '../apply/applier.js';
+import type { ApplyTask } from '../apply/applier.js';
 import type { RaftstoreConfig } from '../config.js';
-import { errorResponse, isReadOnly } from '../operation/command.js';
-import { epochNotMatch, keyNotInRegion, notLeader, RegionError, staleCommand, storeNotMatch } from '../router/errors.js';
+import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
+import { adoptApplyState, LogCompaction, type RaftLogRange } from '../operation/compact-log.js';
+import { ReadIndexReads } from '../operation/read.js';
+import { WriteProposals } from '../operation/write.js';
+import type { CommandCallback } from '../router/command-callback.js';
+import { RegionError, staleCommand } from '../router/errors.js';
 import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
-import { epochOf, findPeerById, keyInRegion } from '../region.js';
-
-export interface CommandResult {
-  readonly response: RaftCmdResponse;
-  /** For Snap: a kv snapshot at the read point, owned by the receiver (close it). */
-  readonly snapshot?: EngineSnapshot;
-}
-
-export type CommandCallback = (result: CommandResult) => void;
+import { epochOf, findPeerById } from '../region.js';
 
 /** What a peer needs from the store that hosts it. */
 export interface PeerHost {
@@ -43,17 +38,6 @@ export interface PeerHost {
   send(message: RaftMessage): void;
 }
 
-interface Proposal {
-  readonly index: number;
-  readonly term: number;
-  readonly callback: CommandCallback;
-}
-
-interface PendingRead {
-  readonly request: RaftCmdRequest;
-  readonly callback: CommandCallback;
-}
-
 export interface PendingReady {
   readonly ready: Ready;
   readonly writes: ReadyWrites;
@@ -61,23 +45,12 @@ export interface PendingReady {
   sentEarly?: Set<Message>;
 }
 
-export class Peer {
+export class Peer implements ProposingPeer {
   readonly regionId: number;
   private readonly node: RawNode;
-  private readonly proposals: Proposal[] = [];
-  /**
-   * Reads of this round, not yet asked for: one ReadIndex serves them all (as etcd and TiKV batch
-   * reads), instead of a quorum heartbeat round per read.
-   */
-  private readBatch: PendingRead[] = [];
-  /** Batches waiting for the leader to confirm it still leads (ReadIndex), by request context. */
-  private readonly pendingReads = new Map<string, PendingRead[]>();
-  private pendingReadCount = 0;
-  /** Confirmed reads, handed to the apply system with the next hand-over. */
-  private readonly confirmedReads: ApplyRead[] = [];
-  private nextReadId = 1;
-  private ticksSinceLogGc = 0;
-  private logGcPending = false;
+  private readonly writes: WriteProposals;
+  private readonly reads: ReadIndexReads;
+  private readonly logCompaction: LogCompaction;
 
   private constructor(
     private readonly host: PeerHost,
@@ -98,6 +71,9 @@ export class Peer {
       maxSizePerMsgBytes: config.maxSizePerMsgBytes,
       maxInflightMsgs: config.maxInflightMsgs,
     });
+    this.writes = new WriteProposals(this, this.node);
+    this.reads = new ReadIndexReads(this, this.node);
+    this.logCompaction = new LogCompaction(this, this.writes, config);
   }
 
   static create(host: PeerHost, region: Region, peerId: number): Peer {
@@ -113,12 +89,21 @@ export class Peer {
     return this.storage.region;
   }
 
+  get storeId(): number {
+    return this.host.storeId;
+  }
+
   isLeader(): boolean {
     return this.node.raft.state === 'Leader';
   }
 
   leaderId(): number {
     return this.node.raft.lead;
+  }
+
+  leaderPeer(): PeerMeta | undefined {
+    const lead = this.leaderId();
+    return lead === 0 ? undefined : findPeerById(this.region, lead);
   }
 
   term(): number {
@@ -133,10 +118,7 @@ export class Peer {
 
   tick(): void {
     this.node.tick();
-    if (++this.ticksSinceLogGc >= this.host.config.raftLogGcTickInterval) {
-      this.ticksSinceLogGc = 0;
-      this.maybeProposeLogGc();
-    }
+    this.logCompaction.onTick();
   }
 
   campaign(): void {
@@ -169,99 +151,27 @@ export class Peer {
    */
   propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
     try {
-      this.checkRequest(request);
-      const waiting = this.proposals.length + this.readBatch.length + this.pendingReadCount + this.confirmedReads.length;
+      checkCommand(request, this);
+      const waiting = this.writes.length + this.reads.length;
       if (waiting >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
-      if (isReadOnly(request)) this.proposeRead(request, callback);
-      else this.proposeWrite(request, callback, encoded);
+      if (isReadOnly(request)) this.reads.propose(request, callback);
+      else this.writes.propose(request, callback, encoded);
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
       else throw err;
     }
   }
 
-  private proposeRead(request: RaftCmdRequest, callback: CommandCallback): void {
-    this.readBatch.push({ request, callback });
-  }
-
-  /** Asks Raft for one ReadIndex covering every read of this round. */
-  private askReadIndex(): void {
-    if (this.readBatch.length === 0) return;
-    const batch = this.readBatch;
-    this.readBatch = [];
-    if (!this.isLeader()) {
-      // Stepped down since these reads were accepted: only a leader can confirm them.
-      const error = notLeader(this.regionId, this.leaderPeer()).regionError;
-      for (const read of batch) read.callback({ response: errorResponse(error, this.term()) });
-      return;
-    }
-    const ctx = Buffer.alloc(8);
-    ctx.writeBigUInt64BE(BigInt(this.nextReadId++));
-    this.pendingReads.set(ctx.toString('hex'), batch);
-    this.pendingReadCount += batch.length;
-    this.node.readIndex(ctx);
-  }
-
-  private proposeWrite(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
-    try {
-      this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish());
-    } catch (err) {
-      if (err instanceof ErrProposalDropped) throw notLeader(this.regionId, this.leaderPeer());
-      throw err;
-    }
-    this.proposals.push({ index: this.node.raft.log.lastIndex(), term: this.term(), callback });
-  }
-
-  private checkRequest(request: RaftCmdRequest): void {
-    const header = request.header;
-    const storeId = header?.peer?.storeId ?? 0;
-    if (storeId !== 0 && storeId !== this.host.storeId) throw storeNotMatch(storeId, this.host.storeId);
-    if (!this.isLeader()) throw notLeader(this.regionId, this.leaderPeer());
-    const headerTerm = header?.term ?? 0;
-    if (headerTerm !== 0 && this.term() > headerTerm + 1) throw staleCommand();
-    const epoch = header?.regionEpoch;
-    const current = epochOf(this.region);
-    const admin = request.adminRequest;
-    // Data commands race with splits (version); membership commands with conf changes (conf_ver).
-    const checkVersion = !admin || admin.cmdType === AdminCmdType.Split || admin.cmdType === AdminCmdType.TransferLeader;
-    const checkConfVer = admin !== undefined && admin.cmdType !== AdminCmdType.CompactLog;
-    if (epoch && ((checkVersion && epoch.version !== current.version) || (checkConfVer && epoch.confVer !== current.confVer))) {
-      throw epochNotMatch(`epoch of region ${this.regionId} changed`, [this.region]);
-    }
-    for (const r of request.requests) {
-      const key = keyOf(r);
-      if (key && !keyInRegion(key, this.region)) throw keyNotInRegion(key, this.region);
-    }
-  }
-
-  private leaderPeer(): PeerMeta | undefined {
-    const lead = this.leaderId();
-    return lead === 0 ? undefined : findPeerById(this.region, lead);
-  }
-
-  private maybeProposeLogGc(): void {
-    if (!this.isLeader() || this.logGcPending) return;
-    const applied = this.storage.appliedIndex;
-    const first = this.storage.firstIndex();
-    if (applied <= first || applied - first < this.host.config.raftLogGcCountLimit) return;
-    const request = RaftCmdRequest.fromPartial({
-      header: { regionId: this.regionId, peer: this.meta, regionEpoch: epochOf(this.region) },
-      adminRequest: { cmdType: AdminCmdType.CompactLog, compactLog: { compactIndex: applied, compactTerm: this.storage.term(applied) } },
-    });
-    this.logGcPending = true;
-    this.proposeWrite(request, () => (this.logGcPending = false));
-  }
-
   // --- the ready cycle ---
 
   hasReady(): boolean {
-    return this.readBatch.length > 0 || this.node.hasReady();
+    return this.reads.hasBatch() || this.node.hasReady();
   }
 
   takeReady(): PendingReady | undefined {
-    this.askReadIndex();
+    this.reads.askReadIndex();
     if (!this.node.hasReady()) return undefined;
     const ready = this.node.ready();
     return { ready, writes: this.storage.prepareReady(ready) };
@@ -290,15 +200,8 @@ export class Peer {
   onPersisted(pending: PendingReady): void {
     this.storage.commitReady(pending.writes);
     for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
-    for (const state of pending.ready.readStates) {
-      const key = Buffer.from(state.requestCtx).toString('hex');
-      const batch = this.pendingReads.get(key);
-      if (!batch) continue;
-      this.pendingReads.delete(key);
-      this.pendingReadCount -= batch.length;
-      for (const read of batch) this.confirmedReads.push({ index: state.index, request: read.request, callback: read.callback });
-    }
-    if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.failReads();
+    this.reads.onReadStates(pending.ready.readStates);
+    if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.reads.failUnconfirmed();
   }
 
   /**
@@ -307,52 +210,27 @@ export class Peer {
    * will never apply: it is answered StaleCommand here.
    */
   handOff(entries: readonly Entry[]): ApplyTask | undefined {
-    const replies: ApplyReply[] = [];
-    for (const entry of entries) {
-      while (this.proposals.length > 0 && this.proposals[0]!.index <= entry.index) {
-        const head = this.proposals.shift()!;
-        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback });
-        else head.callback({ response: errorResponse(staleCommand().regionError, this.term()) });
-      }
-    }
-    const reads = this.confirmedReads.splice(0);
+    const replies = this.writes.takeAnswered(entries);
+    const reads = this.reads.takeConfirmed();
     if (entries.length === 0 && reads.length === 0) return undefined;
     return { regionId: this.regionId, entries, replies, reads };
   }
 
   /** The apply system applied up to a new state; returns the raft-log range it made collectable. */
-  onApplied(applyState: RaftApplyState): { gcFrom: number; gcTo: number } | undefined {
+  onApplied(applyState: RaftApplyState): RaftLogRange | undefined {
     // A snapshot adopted since may already be ahead of this report.
     if (applyState.appliedIndex <= this.storage.appliedIndex) return undefined;
-    const before = this.storage.truncatedIndex;
-    this.storage.setApplyState(applyState);
-    const after = this.storage.truncatedIndex;
-    return after > before ? { gcFrom: before + 1, gcTo: after + 1 } : undefined;
+    return adoptApplyState(this.storage, applyState);
   }
 
   advance(pending: PendingReady): void {
     this.node.advance(pending.ready);
   }
 
-  /** Reads not yet confirmed cannot be served by a peer that stopped being leader. */
-  private failReads(): void {
-    const error = notLeader(this.regionId, this.leaderPeer()).regionError;
-    for (const read of this.takeUnconfirmedReads()) read.callback({ response: errorResponse(error, this.term()) });
-  }
-
-  private takeUnconfirmedReads(): PendingRead[] {
-    const reads = this.readBatch.splice(0);
-    for (const batch of this.pendingReads.values()) reads.push(...batch);
-    this.pendingReads.clear();
-    this.pendingReadCount = 0;
-    return reads;
-  }
-
   /** Fails every waiting command (the peer is going away). */
   failAll(error: RegionError): void {
-    for (const proposal of this.proposals.splice(0)) proposal.callback({ response: errorResponse(error.regionError) });
-    for (const read of this.confirmedReads.splice(0)) read.callback({ response: errorResponse(error.regionError) });
-    for (const read of this.takeUnconfirmedReads()) read.callback({ response: errorResponse(error.regionError) });
+    this.writes.failAll(error);
+    this.reads.failAll(error);
   }
 
   private wrap(message: Message): RaftMessage {
@@ -370,18 +248,5 @@ export class Peer {
       startKey: initial ? region.startKey : Buffer.alloc(0),
       endKey: initial ? region.endKey : Buffer.alloc(0),
     };
-  }
-}
-
-function keyOf(request: Request): Buffer | undefined {
-  switch (request.cmdType) {
-    case CmdType.Get:
-      return request.get?.key;
-    case CmdType.Put:
-      return request.put?.key;
-    case CmdType.Delete:
-      return request.delete?.key;
-    default:
-      return undefined;
   }
 }

@@ -5,7 +5,7 @@
 import type { Peer, Region } from '../../proto/metapb.js';
 import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../proto/raft_serverpb.js';
-import type { CommandCallback } from '../peer/peer.js';
+import type { CommandCallback } from './command-callback.js';
 
 export interface LeaderRegion {
   readonly region: Region;

@@ -1,0 +1,135 @@
+/**
+ * Reads (Get, Snap) through ReadIndex; they never enter the log. A read waits in this round's
+ * batch; once per round the leader asks Raft for one ReadIndex covering the whole batch (as etcd
+ * and TiKV batch reads), which a quorum heartbeat round confirms. A confirmed read goes to the
+ * apply system with the next hand-over and is served from a kv snapshot once the region's applied
+ * index reaches the read index. A deposed leader cannot confirm, so it never serves a stale read:
+ * when it steps down its unconfirmed reads fail with NotLeader.
+ */
+import type { EngineSnapshot } from '../../engine/engine.js';
+import type { Region } from '../../proto/metapb.js';
+import { CmdType, RaftCmdResponse, Response, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
+import type { RawNode, ReadState } from '../../raft/index.js';
+import type { CommandCallback, CommandResult } from '../router/command-callback.js';
+import { notLeader, type RegionError } from '../router/errors.js';
+import { cloneRegion } from '../region.js';
+import { dataFamily, errorResponse, type ProposingPeer } from './command.js';
+
+/** A read ReadIndex confirmed at `index`, for the apply system: served once the region has applied that far. */
+export interface ApplyRead {
+  readonly index: number;
+  readonly request: RaftCmdRequest;
+  readonly callback: CommandCallback;
+}
+
+interface PendingRead {
+  readonly request: RaftCmdRequest;
+  readonly callback: CommandCallback;
+}
+
+/** A peer's reads, from accepted to confirmed (then the apply system serves them). */
+export class ReadIndexReads {
+  /** Reads of this round, not yet asked for: one ReadIndex serves them all. */
+  private batch: PendingRead[] = [];
+  /** Batches waiting for the leader to confirm it still leads, by ReadIndex request context. */
+  private readonly unconfirmed = new Map<string, PendingRead[]>();
+  private unconfirmedCount = 0;
+  /** Confirmed reads, handed to the apply system with the next hand-over. */
+  private readonly confirmed: ApplyRead[] = [];
+  private nextReadId = 1;
+
+  constructor(
+    private readonly peer: ProposingPeer,
+    private readonly node: Pick<RawNode, 'readIndex'>,
+  ) {}
+
+  /** Reads accepted and not yet handed to the apply system. */
+  get length(): number {
+    return this.batch.length + this.unconfirmedCount + this.confirmed.length;
+  }
+
+  /** Whether this round has reads to ask a ReadIndex for. */
+  hasBatch(): boolean {
+    return this.batch.length > 0;
+  }
+
+  /** Takes a checked read into this round's batch. */
+  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+    this.batch.push({ request, callback });
+  }
+
+  /** Asks Raft for one ReadIndex covering every read of this round. */
+  askReadIndex(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    if (!this.peer.isLeader()) {
+      // Stepped down since these reads were accepted: only a leader can confirm them.
+      const error = notLeader(this.peer.regionId, this.peer.leaderPeer()).regionError;
+      for (const read of batch) read.callback({ response: errorResponse(error, this.peer.term()) });
+      return;
+    }
+    const ctx = Buffer.alloc(8);
+    ctx.writeBigUInt64BE(BigInt(this.nextReadId++));
+    this.unconfirmed.set(ctx.toString('hex'), batch);
+    this.unconfirmedCount += batch.length;
+    this.node.readIndex(ctx);
+  }
+
+  /** Raft confirmed these ReadIndex requests (from a persisted Ready). */
+  onReadStates(states: readonly ReadState[]): void {
+    for (const state of states) {
+      const key = Buffer.from(state.requestCtx).toString('hex');
+      const batch = this.unconfirmed.get(key);
+      if (!batch) continue;
+      this.unconfirmed.delete(key);
+      this.unconfirmedCount -= batch.length;
+      for (const read of batch) this.confirmed.push({ index: state.index, request: read.request, callback: read.callback });
+    }
+  }
+
+  /** Reads not yet confirmed cannot be served by a peer that stopped being leader. */
+  failUnconfirmed(): void {
+    const error = notLeader(this.peer.regionId, this.peer.leaderPeer()).regionError;
+    for (const read of this.takeUnconfirmed()) read.callback({ response: errorResponse(error, this.peer.term()) });
+  }
+
+  /** The confirmed reads, for the next hand-over to the apply system. */
+  takeConfirmed(): ApplyRead[] {
+    return this.confirmed.splice(0);
+  }
+
+  /** Fails every read, confirmed ones first (the peer is going away). */
+  failAll(error: RegionError): void {
+    for (const read of this.confirmed.splice(0)) read.callback({ response: errorResponse(error.regionError) });
+    for (const read of this.takeUnconfirmed()) read.callback({ response: errorResponse(error.regionError) });
+  }
+
+  private takeUnconfirmed(): PendingRead[] {
+    const reads = this.batch.splice(0);
+    for (const batch of this.unconfirmed.values()) reads.push(...batch);
+    this.unconfirmed.clear();
+    this.unconfirmedCount = 0;
+    return reads;
+  }
+}
+
+/**
+ * Serves a confirmed read on the apply side from `snapshot`, taken once the region applied up to
+ * the read index. A Snap keeps the snapshot open for the receiver; otherwise it is closed here.
+ */
+export function executeRead(snapshot: EngineSnapshot, region: Region | undefined, request: RaftCmdRequest): CommandResult {
+  const responses: Response[] = [];
+  let keep = false;
+  for (const r of request.requests) {
+    if (r.cmdType === CmdType.Get) {
+      const value = snapshot.get(dataFamily(r.get!.cf), r.get!.key) ?? Buffer.alloc(0);
+      responses.push(Response.fromPartial({ cmdType: CmdType.Get, get: { value } }));
+    } else {
+      keep = true;
+      responses.push(Response.fromPartial({ cmdType: CmdType.Snap, snap: { region: region && cloneRegion(region) } }));
+    }
+  }
+  if (!keep) snapshot.close();
+  return { response: RaftCmdResponse.fromPartial({ header: {}, responses }), snapshot: keep ? snapshot : undefined };
+}

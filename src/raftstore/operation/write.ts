@@ -1,0 +1,89 @@
+/**
+ * Writes: a command that changes data (or an admin command) goes through the Raft log. The leader
+ * appends it and keeps its callback until the entry commits; the apply system then applies it and
+ * answers. A proposal whose index another leader's entry took will never apply: it is answered
+ * StaleCommand when that entry commits.
+ */
+import type { WriteOp } from '../../engine/engine.js';
+import type { Entry } from '../../proto/eraftpb.js';
+import { CmdType, RaftCmdRequest, Response, type Request } from '../../proto/raft_cmdpb.js';
+import { ErrProposalDropped, type RawNode } from '../../raft/index.js';
+import type { CommandCallback } from '../router/command-callback.js';
+import { notLeader, staleCommand, type RegionError } from '../router/errors.js';
+import { dataFamily, emptyResponseFor, errorResponse, type ProposingPeer } from './command.js';
+
+/** A proposal answered by the entry at `index` (the peer matched index and term), for the apply system. */
+export interface ApplyReply {
+  readonly index: number;
+  readonly callback: CommandCallback;
+}
+
+interface Proposal {
+  readonly index: number;
+  readonly term: number;
+  readonly callback: CommandCallback;
+}
+
+/** A peer's proposals waiting for their log entries to commit, in log order. */
+export class WriteProposals {
+  private readonly waiting: Proposal[] = [];
+
+  constructor(
+    private readonly peer: ProposingPeer & { lastIndex(): number },
+    private readonly node: Pick<RawNode, 'propose'>,
+  ) {}
+
+  get length(): number {
+    return this.waiting.length;
+  }
+
+  /** Appends a checked command to the log. `encoded`, when given, is the request's encoding. */
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+    try {
+      this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish());
+    } catch (err) {
+      if (err instanceof ErrProposalDropped) throw notLeader(this.peer.regionId, this.peer.leaderPeer());
+      throw err;
+    }
+    this.waiting.push({ index: this.peer.lastIndex(), term: this.peer.term(), callback });
+  }
+
+  /**
+   * The proposals newly committed entries answer, for the apply system; a proposal whose index
+   * holds another term's entry is answered StaleCommand here.
+   */
+  takeAnswered(entries: readonly Entry[]): ApplyReply[] {
+    const replies: ApplyReply[] = [];
+    for (const entry of entries) {
+      while (this.waiting.length > 0 && this.waiting[0]!.index <= entry.index) {
+        const head = this.waiting.shift()!;
+        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback });
+        else head.callback({ response: errorResponse(staleCommand().regionError, this.peer.term()) });
+      }
+    }
+    return replies;
+  }
+
+  failAll(error: RegionError): void {
+    for (const proposal of this.waiting.splice(0)) proposal.callback({ response: errorResponse(error.regionError) });
+  }
+}
+
+/** Applies one data request of a committed entry: its changes join the batch's `kvOps`. */
+export function applyWriteRequest(request: Request, kvOps: WriteOp[]): Response {
+  switch (request.cmdType) {
+    case CmdType.Put: {
+      const put = request.put!;
+      kvOps.push({ type: 'put', cf: dataFamily(put.cf), key: put.key, value: put.value });
+      return Response.fromPartial({ cmdType: CmdType.Put, put: {} });
+    }
+    case CmdType.Delete: {
+      const del = request.delete!;
+      kvOps.push({ type: 'delete', cf: dataFamily(del.cf), key: del.key });
+      return Response.fromPartial({ cmdType: CmdType.Delete, delete: {} });
+    }
+    default:
+      // Reads never enter the log (they go through ReadIndex); an unknown command changes nothing.
+      return emptyResponseFor(request);
+  }
+}
