@@ -2,7 +2,7 @@
  * `connect()` and the TinyKV client: the raw API (get, put, delete, scan, batch get/put/delete)
  * and transactions (begin(), transaction(fn) with retries).
  *
- * Wiring: PdClient (cluster id, TSO, region lookups) → RegionCache → RequestSender (over a
+ * Wiring: SchedulerClient (cluster id, TSO, region lookups) → RegionCache → RequestSender (over a
  * StorePool of gRPC clients) → LockResolver, Snapshot and the committer.
  */
 import type { Logger } from 'pino';
@@ -10,7 +10,7 @@ import { RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest } from '
 import { silentLogger } from '../log/logger.js';
 import { ClientError, ClientErrorCode, invalidArgument, isRetryable } from './errors.js';
 import { LockResolver } from './lock-resolver.js';
-import { PdClient } from './pd.js';
+import { SchedulerClient } from './scheduler-client.js';
 import { RegionCache } from './region-cache.js';
 import { RequestSender } from './request-sender.js';
 import type { Pair } from './snapshot.js';
@@ -60,7 +60,7 @@ export class TinyKvClient {
   private closed = false;
 
   private constructor(
-    private readonly pd: PdClient,
+    private readonly pd: SchedulerClient,
     private readonly pool: StorePool,
     /** Internal plumbing, exposed for tests and diagnostics. */
     readonly sender: RequestSender,
@@ -79,7 +79,15 @@ export class TinyKvClient {
     }
     const logger = options.logger ?? silentLogger();
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
-    const pd = await PdClient.connect(options.addr !== undefined ? [options.addr] : scheduler, { logger, timeoutMs });
+    // One retry of a lookup after UNAVAILABLE, five Tso attempts per timestamp: the request sender
+    // and transaction() retry above this, so the scheduler client itself gives up early.
+    const pd = await SchedulerClient.connect(options.addr !== undefined ? [options.addr] : scheduler, {
+      logger,
+      timeoutMs,
+      maxRetries: 1,
+      tsoMaxAttempts: 5,
+      backoffBaseMs: 10,
+    });
     const pool = new StorePool({ timeoutMs });
     const cache = new RegionCache(pd, options.addr ?? pd.addr, logger);
     const sender = new RequestSender(cache, pool, { logger, maxRetries: options.maxRetries ?? 10 });

@@ -10,7 +10,7 @@ import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.
 import { MessageType } from '../../src/proto/eraftpb.js';
 import { RaftMessage, SnapshotChunk } from '../../src/proto/raft_serverpb.js';
 import { TinyKvClient } from '../../src/proto/tinykvpb.js';
-import { SchedulerClient } from '../../src/scheduler/client.js';
+import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { putThroughAnyStore, startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { internalFailureLines, unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -89,7 +89,7 @@ describe('hostile Raft traffic against store processes', () => {
       }
       const region = info!.region;
       const leaderPeer = info!.leader!;
-      const addrOf = async (storeId: number) => (await scheduler.getStore(storeId)).store.address;
+      const addrOf = async (storeId: number) => (await scheduler.getStore(storeId))!.address;
 
       // 1. A heartbeat with term 2^53-1 from store 999 (which does not exist) to every peer.
       for (const peer of region.peers) {

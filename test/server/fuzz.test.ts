@@ -57,7 +57,7 @@ import {
 } from '../../src/proto/schedulerpb.js';
 import { mulberry32 } from '../../src/raft/rng.js';
 import { CLI_PATH, startSchedulerProcess, startServerProcess, type ServerProcess as CliServerProcess } from '../helpers/cli-process.js';
-import { SchedulerClient as SchedulerApi } from '../../src/scheduler/client.js';
+import { SchedulerClient as SchedulerApi } from '../../src/client/scheduler-client.js';
 import { ALL_MESSAGE_TYPES, forgedRaftMessages, forgedRaftMessage, type RaftVictim } from '../helpers/forged-raft.js';
 import { unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
