@@ -30,7 +30,8 @@ export interface HeartbeatStreamSource {
   openHeartbeatCall(): HeartbeatCall;
   header(): RequestHeader;
   backoffMs(attempt: number): number;
-  readonly closed: boolean;
+  /** Whether the owning client is closed (then a broken stream is not reopened). */
+  isClosed(): boolean;
 }
 
 export function openRegionHeartbeatStream(
@@ -45,7 +46,7 @@ export function openRegionHeartbeatStream(
   let reopenTimer: NodeJS.Timeout | undefined;
   const open = () => {
     reopenTimer = undefined;
-    if (closed || source.closed) return;
+    if (closed || source.isClosed()) return;
     const current = source.openHeartbeatCall();
     call = current;
     current.on('data', (response: RegionHeartbeatResponse) => {

@@ -19,6 +19,7 @@
  * of the scheduler server, and its errors are the library's ClientError without a folder cycle.
  */
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { silentLogger } from '../log/logger.js';
 import type { Cluster, Peer, Region, Store } from '../proto/metapb.js';
@@ -28,6 +29,7 @@ import {
   StoreStats,
   type DeepPartial,
   type GetMembersResponse,
+  type RegionHeartbeatResponse,
   type RequestHeader,
   type ResponseHeader,
 } from '../proto/schedulerpb.js';
@@ -87,6 +89,7 @@ interface Member {
 
 export class SchedulerClient implements TimestampSource, RegionSource {
   private closedValue = false;
+  /** Aborted by close(): cancels the unary calls in flight. */
   private readonly abort = new AbortController();
   private readonly tsoBatcher: TsoBatcher;
   private readonly heartbeatStreams = new Set<RegionHeartbeatStream>();
@@ -97,6 +100,9 @@ export class SchedulerClient implements TimestampSource, RegionSource {
     private readonly seeds: readonly string[],
     private readonly options: ResolvedOptions,
   ) {
+    // Every call in flight listens on the signal (and stops listening when it settles): many
+    // concurrent calls are not a leak, so no listener-count warning.
+    setMaxListeners(0, this.abort.signal);
     this.tsoBatcher = new TsoBatcher(
       {
         openTsoStream: () => this.member.grpc.tso(),
@@ -270,16 +276,15 @@ export class SchedulerClient implements TimestampSource, RegionSource {
 
   /** Opens a RegionHeartbeat stream that reopens itself with backoff; scheduler commands go to `onResponse`. */
   openRegionHeartbeat(
-    onResponse: Parameters<typeof openRegionHeartbeatStream>[1],
+    onResponse: (response: RegionHeartbeatResponse) => void,
     onError?: (err: ClientError) => void,
   ): RegionHeartbeatStream {
     const source = {
       openHeartbeatCall: () => this.member.grpc.regionHeartbeat(),
       header: () => this.header(),
       backoffMs: (attempt: number) => this.backoffMs(attempt),
-      closed: false,
+      isClosed: () => this.closedValue,
     };
-    Object.defineProperty(source, 'closed', { get: () => this.closedValue });
     const stream = openRegionHeartbeatStream(source, onResponse, onError, () => this.heartbeatStreams.delete(stream));
     this.heartbeatStreams.add(stream);
     return stream;
