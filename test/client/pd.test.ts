@@ -99,6 +99,16 @@ describe('SchedulerClient', () => {
     }
   });
 
+  it('hands concurrent tso(count) and getTimestamp() callers disjoint ranges out of shared requests', async () => {
+    const before = pd.stats.tsoRequests;
+    const counts = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 1 : 1 + (i % 7)));
+    const lasts = await Promise.all(counts.map((count) => (count === 1 ? pd.getTimestamp() : pd.tso(count))));
+    const ranges = lasts.map((last, i) => ({ first: last - BigInt(counts[i]!) + 1n, last })).sort((a, b) => (a.first < b.first ? -1 : 1));
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.first > ranges[i - 1]!.last).toBe(true);
+    expect(pd.stats.tsoRequests - before).toBeLessThan(counts.length);
+    await expect(pd.tso(0)).rejects.toMatchObject({ code: ClientErrorCode.InvalidArgument });
+  });
+
   it('fails pending and later calls with ClientClosed after close', async () => {
     const client = await SchedulerClient.connect([node.addr], { logger: silentLogger() });
     const pending = client.getTimestamp();
