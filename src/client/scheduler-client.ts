@@ -157,10 +157,6 @@ export class SchedulerClient implements TimestampSource, RegionSource {
     return this.member.clusterId;
   }
 
-  get closed(): boolean {
-    return this.closedValue;
-  }
-
   /** Tso requests sent and timestamps handed out, for tests and metrics. */
   get stats(): { readonly tsoRequests: number; readonly timestamps: number } {
     return this.tsoBatcher.stats;
