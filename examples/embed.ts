@@ -2,15 +2,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRawClient, startServer } from 'tinykv';
+import { connect, startServer } from 'tinykv';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tinykv-embed-'));
 const node = await startServer({ addr: '127.0.0.1:0', dataDir, logLevel: 'warn' });
 
-const client = createRawClient(node.addr);
+const client = await connect({ addr: node.addr });
 await client.put('greeting', 'hello from an embedded node');
 const value = await client.get('greeting');
 console.log(value?.toString());
 
-client.close();
+await client.close();
 await node.close();

@@ -20,7 +20,7 @@ const load = (path) => import(pathToFileURL(join(tree, 'dist/src', path)).href);
 const { credentials } = await import(pathToFileURL(join(tree, 'node_modules/@grpc/grpc-js/build/src/index.js')).href);
 const { TinyKvClient } = await load('proto/tinykvpb.js');
 const { RaftMessage, SnapshotChunk } = await load('proto/raft_serverpb.js');
-const { SchedulerClient } = await load('scheduler/client.js');
+const { SchedulerClient } = await load('client/scheduler-client.js');
 
 const dir = mkdtempSync(join(tmpdir(), 'snap-stall-'));
 const children = [];

@@ -1,7 +1,7 @@
 /**
  * TinyKV-TS: a TinyKV-compatible key-value store for Node.js.
  * The main export starts a node in-process (standalone, or a cluster store with a scheduler);
- * `tinykv/raft` is the Raft library and `tinykv/client` the transactional client.
+ * `tinykv/raft` is the Raft library and `tinykv/client` the client (also re-exported here).
  */
 export { startServer, type StartServerOptions, type TinyKvServer } from './server/start-server.js';
 export type { FatalHandler } from './util/fail-stop.js';
@@ -11,4 +11,5 @@ export { startScheduler, DEFAULT_SCHEDULER_ADDR, type StartSchedulerOptions, typ
 export { loadConfig, DEFAULT_CONFIG, ConfigError, type NodeConfig, type ConfigOverrides } from './config/config.js';
 export { DEFAULT_LIMITS, type Limits } from './server/limits.js';
 export { TinyKvError, ErrorCode, type ErrorCodeValue } from './util/errors.js';
-export { createRawClient, type RawClient } from './client/raw-client.js';
+// The client is `tinykv/client`'s, whole: raw calls, transactions, ClientError.
+export * from './client/index.js';

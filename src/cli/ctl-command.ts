@@ -1,6 +1,6 @@
 /** `tinykv ctl raw get|put|delete|scan`: the Raw API from the shell. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createRawClient, type RawClient } from '../client/raw-client.js';
+import { connect, type TinyKvClient } from '../client/client.js';
 import { BYTE_ENCODINGS, decodeArg, encodeBytes, renderTable, type ByteEncoding, type OutputFormat } from './output.js';
 
 interface CommonOptions {
@@ -29,12 +29,16 @@ function withCommon(command: Command): Command {
     .option('--timeout-ms <ms>', 'per-call deadline in milliseconds', positiveInt('--timeout-ms'), 10_000);
 }
 
-async function withClient<T>(options: CommonOptions, run: (client: RawClient) => Promise<T>): Promise<T> {
-  const client = createRawClient(options.addr, { timeoutMs: options.timeoutMs });
+/**
+ * Runs `run` against the node at `--addr` alone (no scheduler, so any node works, standalone or a
+ * cluster store) and without retries: ctl shows what that node answers, region errors included.
+ */
+async function withClient<T>(options: CommonOptions, run: (client: TinyKvClient) => Promise<T>): Promise<T> {
+  const client = await connect({ node: options.addr, requestTimeoutMs: options.timeoutMs, maxRetries: 0 });
   try {
     return await run(client);
   } finally {
-    client.close();
+    await client.close();
   }
 }
 
@@ -43,7 +47,7 @@ export function registerCtlCommand(program: Command, print: (text: string) => vo
   const raw = ctl.command('raw').description('Raw API: get, put, delete, scan');
 
   withCommon(raw.command('get').argument('<key>').description('read one key')).action(async (key: string, options: CommonOptions) => {
-    const value = await withClient(options, (c) => c.get(decodeArg(key, options.encoding), options.cf));
+    const value = await withClient(options, (c) => c.get(decodeArg(key, options.encoding), { cf: options.cf }));
     if (options.output === 'json') {
       print(JSON.stringify({ key, found: value !== undefined, value: value === undefined ? null : encodeBytes(value, options.encoding) }));
     } else {
@@ -54,19 +58,19 @@ export function registerCtlCommand(program: Command, print: (text: string) => vo
 
   withCommon(raw.command('put').argument('<key>').argument('<value>').description('write one key'))
     .action(async (key: string, value: string, options: CommonOptions) => {
-      await withClient(options, (c) => c.put(decodeArg(key, options.encoding), decodeArg(value, options.encoding), options.cf));
+      await withClient(options, (c) => c.put(decodeArg(key, options.encoding), decodeArg(value, options.encoding), { cf: options.cf }));
       print(options.output === 'json' ? JSON.stringify({ key, ok: true }) : 'OK');
     });
 
   withCommon(raw.command('delete').argument('<key>').description('delete one key')).action(async (key: string, options: CommonOptions) => {
-    await withClient(options, (c) => c.delete(decodeArg(key, options.encoding), options.cf));
+    await withClient(options, (c) => c.delete(decodeArg(key, options.encoding), { cf: options.cf }));
     print(options.output === 'json' ? JSON.stringify({ key, ok: true }) : 'OK');
   });
 
   withCommon(raw.command('scan').argument('[start]', 'first key (inclusive)', '').description('list keys from start in byte order'))
     .option('--limit <n>', 'at most this many pairs', positiveInt('--limit'), 100)
     .action(async (start: string, options: CommonOptions & { limit: number }) => {
-      const pairs = await withClient(options, (c) => c.scan(decodeArg(start, options.encoding), options.limit, options.cf));
+      const pairs = await withClient(options, (c) => c.scan(decodeArg(start, options.encoding), undefined, options.limit, { cf: options.cf }));
       const rows = pairs.map((p) => [encodeBytes(p.key, options.encoding), encodeBytes(p.value, options.encoding)]);
       if (options.output === 'json') print(JSON.stringify(rows.map(([key, value]) => ({ key, value }))));
       else print(renderTable(['KEY', 'VALUE'], rows) + `\n(${rows.length} pairs)`);

@@ -2,7 +2,7 @@
  * `connect()` and the TinyKV client: the raw API (get, put, delete, scan, batch get/put/delete)
  * and transactions (begin(), transaction(fn) with retries).
  *
- * Wiring: PdClient (cluster id, TSO, region lookups) → RegionCache → RequestSender (over a
+ * Wiring: SchedulerClient (cluster id, TSO, region lookups) → RegionCache → RequestSender (over a
  * StorePool of gRPC clients) → LockResolver, Snapshot and the committer.
  */
 import type { Logger } from 'pino';
@@ -10,7 +10,8 @@ import { RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest } from '
 import { silentLogger } from '../log/logger.js';
 import { ClientError, ClientErrorCode, invalidArgument, isRetryable } from './errors.js';
 import { LockResolver } from './lock-resolver.js';
-import { PdClient } from './pd.js';
+import { DirectNode, type SchedulerLink } from './direct-node.js';
+import { SchedulerClient } from './scheduler-client.js';
 import { RegionCache } from './region-cache.js';
 import { RequestSender } from './request-sender.js';
 import type { Pair } from './snapshot.js';
@@ -21,8 +22,14 @@ import { backoffMs, checkPositiveInt, nextKey, sleep, toBuf, toKey, toValue, typ
 export interface ConnectOptions {
   /** Scheduler endpoint(s), host:port. The client follows the reported leader. */
   readonly scheduler?: string | readonly string[];
-  /** A standalone node's address (it serves the scheduler's GetMembers and Tso itself). Give this or `scheduler`. */
+  /** A standalone node's address (it serves the scheduler's GetMembers and Tso itself). */
   readonly addr?: string;
+  /**
+   * One node to send every raw call to, without a scheduler: a standalone node, or a cluster store
+   * (which routes each request to its region by key, and answers NotLeader where it is not the
+   * leader). No timestamps, so no transactions. Give exactly one of `scheduler`, `addr` and `node`.
+   */
+  readonly node?: string;
   /** Default: silent. */
   readonly logger?: Logger;
   /** Base TTL of transaction locks in ms. Default 3000. */
@@ -36,6 +43,14 @@ export interface ConnectOptions {
   /** Write-buffer bounds of each transaction. Defaults 50,000 keys and 32 MiB. */
   readonly maxTxnKeys?: number;
   readonly maxTxnBytes?: number;
+  /** Largest gRPC message sent or received. Default 16 MiB. */
+  readonly maxMessageBytes?: number;
+}
+
+/** Options of one raw call. */
+export interface RawCallOptions {
+  /** Column family: `default` (the default), `lock` or `write` (the server may refuse writes to the last two). */
+  readonly cf?: string;
 }
 
 export interface TransactionOptions extends TxnOptions {
@@ -60,7 +75,7 @@ export class TinyKvClient {
   private closed = false;
 
   private constructor(
-    private readonly pd: PdClient,
+    private readonly pd: SchedulerLink,
     private readonly pool: StorePool,
     /** Internal plumbing, exposed for tests and diagnostics. */
     readonly sender: RequestSender,
@@ -70,18 +85,12 @@ export class TinyKvClient {
   ) {}
 
   static async connect(options: ConnectOptions): Promise<TinyKvClient> {
-    const scheduler = typeof options.scheduler === 'string' ? [options.scheduler] : [...(options.scheduler ?? [])];
-    if ((scheduler.length > 0) === (options.addr !== undefined)) {
-      throw invalidArgument('connect() needs exactly one of `scheduler` (endpoints) and `addr` (a standalone node)');
-    }
-    for (const name of ['lockTtlMs', 'maxRetries', 'requestTimeoutMs', 'lockWaitTimeoutMs', 'maxTxnKeys', 'maxTxnBytes'] as const) {
-      checkPositiveInt(name, options[name], name === 'maxRetries' || name === 'lockWaitTimeoutMs' ? 0 : 1);
-    }
+    checkConnectOptions(options);
     const logger = options.logger ?? silentLogger();
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
-    const pd = await PdClient.connect(options.addr !== undefined ? [options.addr] : scheduler, { logger, timeoutMs });
-    const pool = new StorePool({ timeoutMs });
-    const cache = new RegionCache(pd, options.addr ?? pd.addr, logger);
+    const pd = await linkScheduler(options, logger, timeoutMs);
+    const pool = new StorePool({ timeoutMs, maxMessageBytes: options.maxMessageBytes });
+    const cache = new RegionCache(pd, pd.addr, logger);
     const sender = new RequestSender(cache, pool, { logger, maxRetries: options.maxRetries ?? 10 });
     const resolver = new LockResolver(sender, pd, { logger });
     return new TinyKvClient(pd, pool, sender, resolver, logger, {
@@ -103,34 +112,38 @@ export class TinyKvClient {
     return this.pd.getTimestamp();
   }
 
-  // ---- raw API (column family "default"; not transactional, do not mix with transactional keys) ----
+  // ---- raw API (not transactional: do not mix with transactional keys) ----
 
-  async get(key: Bytes): Promise<Buffer | undefined> {
+  async get(key: Bytes, options: RawCallOptions = {}): Promise<Buffer | undefined> {
     this.ensureOpen();
     const k = toKey(key);
-    const { response } = await this.sender.sendToKey(k, 'rawGet', (context) => RawGetRequest.fromPartial({ context, key: k }));
+    const cf = options.cf ?? '';
+    const { response } = await this.sender.sendToKey(k, 'rawGet', (context) => RawGetRequest.fromPartial({ context, key: k, cf }));
     checkRawError(response.error, 'RawGet');
     return response.notFound ? undefined : response.value;
   }
 
-  async put(key: Bytes, value: Bytes): Promise<void> {
+  async put(key: Bytes, value: Bytes, options: RawCallOptions = {}): Promise<void> {
     this.ensureOpen();
     const k = toKey(key);
     const v = toValue(value);
-    const { response } = await this.sender.sendToKey(k, 'rawPut', (context) => RawPutRequest.fromPartial({ context, key: k, value: v }));
+    const cf = options.cf ?? '';
+    const { response } = await this.sender.sendToKey(k, 'rawPut', (context) => RawPutRequest.fromPartial({ context, key: k, value: v, cf }));
     checkRawError(response.error, 'RawPut');
   }
 
-  async delete(key: Bytes): Promise<void> {
+  async delete(key: Bytes, options: RawCallOptions = {}): Promise<void> {
     this.ensureOpen();
     const k = toKey(key);
-    const { response } = await this.sender.sendToKey(k, 'rawDelete', (context) => RawDeleteRequest.fromPartial({ context, key: k }));
+    const cf = options.cf ?? '';
+    const { response } = await this.sender.sendToKey(k, 'rawDelete', (context) => RawDeleteRequest.fromPartial({ context, key: k, cf }));
     checkRawError(response.error, 'RawDelete');
   }
 
   /** Up to `limit` pairs with startKey <= key < endKey (endKey undefined or empty: no bound), in key order. */
-  async scan(startKey: Bytes, endKey: Bytes | undefined, limit: number): Promise<Pair[]> {
+  async scan(startKey: Bytes, endKey: Bytes | undefined, limit: number, options: RawCallOptions = {}): Promise<Pair[]> {
     this.ensureOpen();
+    const cf = options.cf ?? '';
     checkPositiveInt('limit', limit, 0);
     let cursor: Buffer = Buffer.from(toBuf(startKey));
     const end = endKey === undefined || toBuf(endKey).length === 0 ? undefined : toBuf(endKey);
@@ -139,7 +152,7 @@ export class TinyKvClient {
       const start: Buffer = cursor;
       const page = Math.min(RAW_SCAN_PAGE, limit - out.length);
       const { response, region } = await this.sender.sendToKey(start, 'rawScan', (context) =>
-        RawScanRequest.fromPartial({ context, startKey: start, limit: page }),
+        RawScanRequest.fromPartial({ context, startKey: start, limit: page, cf }),
       );
       checkRawError(response.error, 'RawScan');
       const inRegion = response.kvs.filter((kv) => region.endKey.length === 0 || Buffer.compare(kv.key, region.endKey) < 0);
@@ -161,24 +174,24 @@ export class TinyKvClient {
   }
 
   /** Values of `keys` in the same order (undefined where absent). */
-  async batchGet(keys: readonly Bytes[]): Promise<(Buffer | undefined)[]> {
+  async batchGet(keys: readonly Bytes[], options: RawCallOptions = {}): Promise<(Buffer | undefined)[]> {
     this.ensureOpen();
     const parsed = keys.map((key) => toKey(key));
-    return mapLimit(parsed, RAW_BATCH_CONCURRENCY, (k) => this.get(k));
+    return mapLimit(parsed, RAW_BATCH_CONCURRENCY, (k) => this.get(k, options));
   }
 
   /** Puts every pair (not atomically: on failure some may have been written). */
-  async batchPut(pairs: ReadonlyArray<{ readonly key: Bytes; readonly value: Bytes }>): Promise<void> {
+  async batchPut(pairs: ReadonlyArray<{ readonly key: Bytes; readonly value: Bytes }>, options: RawCallOptions = {}): Promise<void> {
     this.ensureOpen();
     const parsed = pairs.map((p) => ({ key: toKey(p.key), value: toValue(p.value) }));
-    await mapLimit(parsed, RAW_BATCH_CONCURRENCY, (p) => this.put(p.key, p.value));
+    await mapLimit(parsed, RAW_BATCH_CONCURRENCY, (p) => this.put(p.key, p.value, options));
   }
 
   /** Deletes every key (not atomically). */
-  async batchDelete(keys: readonly Bytes[]): Promise<void> {
+  async batchDelete(keys: readonly Bytes[], options: RawCallOptions = {}): Promise<void> {
     this.ensureOpen();
     const parsed = keys.map((key) => toKey(key));
-    await mapLimit(parsed, RAW_BATCH_CONCURRENCY, (k) => this.delete(k));
+    await mapLimit(parsed, RAW_BATCH_CONCURRENCY, (k) => this.delete(k, options));
   }
 
   // ---- transactions ----
@@ -234,6 +247,34 @@ export class TinyKvClient {
   private ensureOpen(): void {
     if (this.closed) throw new ClientError(ClientErrorCode.ClientClosed, 'the client is closed');
   }
+}
+
+function checkConnectOptions(options: ConnectOptions): void {
+  const targets = [schedulerAddrs(options).length > 0, options.addr !== undefined, options.node !== undefined];
+  if (targets.filter(Boolean).length !== 1) {
+    throw invalidArgument('connect() needs exactly one of `scheduler` (endpoints), `addr` (a standalone node) and `node` (one node, raw calls only)');
+  }
+  const names = ['lockTtlMs', 'maxRetries', 'requestTimeoutMs', 'lockWaitTimeoutMs', 'maxTxnKeys', 'maxTxnBytes', 'maxMessageBytes'] as const;
+  for (const name of names) checkPositiveInt(name, options[name], name === 'maxRetries' || name === 'lockWaitTimeoutMs' ? 0 : 1);
+}
+
+function schedulerAddrs(options: ConnectOptions): string[] {
+  return typeof options.scheduler === 'string' ? [options.scheduler] : [...(options.scheduler ?? [])];
+}
+
+/** The scheduler (or the standalone node standing in for it), or no scheduler at all for `node`. */
+async function linkScheduler(options: ConnectOptions, logger: Logger, timeoutMs: number): Promise<SchedulerLink> {
+  if (options.node !== undefined) return new DirectNode(options.node);
+  // One retry of a lookup after UNAVAILABLE, five Tso attempts per timestamp: the request sender
+  // and transaction() retry above this, so the scheduler client itself gives up early.
+  return SchedulerClient.connect(options.addr !== undefined ? [options.addr] : schedulerAddrs(options), {
+    logger,
+    timeoutMs,
+    maxRetries: 1,
+    tsoMaxAttempts: 5,
+    backoffBaseMs: 10,
+    maxMessageBytes: options.maxMessageBytes,
+  });
 }
 
 function checkRawError(error: string, what: string): void {

@@ -17,7 +17,7 @@ import { BatchRollbackRequest, CommitRequest, Mutation, Op, PrewriteRequest, typ
 import { ClientError, ClientErrorCode } from './errors.js';
 import { keyErrorToClientError } from './key-errors.js';
 import type { LockResolver } from './lock-resolver.js';
-import type { TimestampSource } from './pd.js';
+import type { TimestampSource } from './scheduler-client.js';
 import type { BatchLimits, RequestSender } from './request-sender.js';
 import { keyId } from './util.js';
 

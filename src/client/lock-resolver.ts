@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { CheckTxnStatusRequest, ResolveLockRequest, type LockInfo } from '../proto/kvrpcpb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { keyErrorToClientError } from './key-errors.js';
-import { physicalMs, type TimestampSource } from './pd.js';
+import { physicalMs, type TimestampSource } from './scheduler-client.js';
 import type { RequestSender } from './request-sender.js';
 
 export type TxnStatus =

@@ -14,7 +14,7 @@ import type { Error as RegionErrorPb } from '../proto/errorpb.js';
 import { Context } from '../proto/kvrpcpb.js';
 import type { Peer, Region, RegionEpoch } from '../proto/metapb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { isUnimplemented, type RegionSource } from './pd.js';
+import { isUnimplemented, type RegionSource } from './scheduler-client.js';
 import { keyId } from './util.js';
 
 export interface RegionInfo {

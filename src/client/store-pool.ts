@@ -2,7 +2,8 @@
  * One gRPC TinyKv client per store address, and a typed promise `call` over it. The transport
  * interface lets the request sender be tested without a network.
  */
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
+import { callUnary, type UnaryMethod } from '../rpc/unary.js';
 import { RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 import type {
   BatchRollbackRequest,
@@ -61,13 +62,6 @@ export interface StorePoolOptions {
   readonly maxMessageBytes?: number;
 }
 
-type UnaryFn = (
-  request: unknown,
-  metadata: Metadata,
-  options: { deadline: Date },
-  callback: (err: ServiceError | null, response: unknown) => void,
-) => unknown;
-
 const RPC_NAMES: Record<KvMethod, string> = {
   rawGet: 'RawGet',
   rawPut: 'RawPut',
@@ -96,13 +90,9 @@ export class StorePool implements KvTransport {
   call<M extends KvMethod>(addr: string, method: M, request: KvRequest<M>): Promise<KvResponse<M>> {
     if (this.closed) return Promise.reject(new ClientError(ClientErrorCode.ClientClosed, 'the client is closed'));
     const client = this.client(addr);
-    const fn = client[method] as unknown as UnaryFn;
-    return new Promise((resolve, reject) => {
-      fn.call(client, request, new Metadata(), { deadline: new Date(Date.now() + this.timeoutMs) }, (err, response) => {
-        if (err) reject(fromServiceError(err, `${RPC_NAMES[method]} to ${addr}`));
-        else resolve(response as KvResponse<M>);
-      });
-    });
+    const fn = client[method] as unknown as UnaryMethod<KvRequest<M>, KvResponse<M>>;
+    const what = `${RPC_NAMES[method]} to ${addr}`;
+    return callUnary(client, fn, request, { timeoutMs: this.timeoutMs }, (err) => fromServiceError(err, what));
   }
 
   close(): void {

@@ -1,15 +1,7 @@
-/** The scheduler (TinyScheduler, a trimmed PD): server, embeddable core, client. See README.md here. */
+/** The scheduler (TinyScheduler, a trimmed PD): server and embeddable core (its client is src/client/scheduler-client.ts). See README.md here. */
 export { startScheduler, DEFAULT_SCHEDULER_ADDR, type StartSchedulerOptions, type SchedulerHandle } from './scheduler-server.js';
 export { SchedulerCore, type SchedulerCoreOptions, type RegionHeartbeatInput, type AskSplitResult } from './core.js';
 export { createSchedulerService, type SchedulerServiceDeps, type SchedulerServiceHandle } from './service.js';
-export {
-  SchedulerClient,
-  SchedulerClientError,
-  type SchedulerClientOptions,
-  type RegionHeartbeat,
-  type RegionHeartbeatStream,
-  type RegionInfoReply,
-} from './client.js';
 export { ClusterState, type RegionInfo, type StoreInfo, type RegionHeartbeatResult } from './cluster-state.js';
 export { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
 export { IdAllocator, ID_ALLOC_STEP } from './id-allocator.js';

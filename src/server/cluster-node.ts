@@ -21,7 +21,7 @@ import type { RaftRouter } from '../raftstore/router/router.js';
 import type { Storage } from '../storage/storage.js';
 import { PooledSnapshotSource } from '../raftstore/snapshot/snapshot-source.js';
 import { openStoreEngines, storeEngineOptions } from '../raftstore/batch/store-engines.js';
-import { SchedulerClient, type RegionHeartbeatStream } from '../scheduler/client.js';
+import { SchedulerClient, type RegionHeartbeatStream } from '../client/scheduler-client.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';

@@ -1,6 +1,6 @@
 /** Store id → address, looked up through the scheduler and cached (TinyKV caches for 60 s). */
 import type { Logger } from 'pino';
-import type { SchedulerClient } from '../scheduler/client.js';
+import type { SchedulerClient } from '../client/scheduler-client.js';
 import type { StoreResolver } from '../transport/grpc-transport.js';
 
 const CACHE_TTL_MS = 60_000;
@@ -25,9 +25,9 @@ export class SchedulerStoreResolver implements StoreResolver {
     if (!this.resolving.has(storeId) && storeId !== 0) {
       this.resolving.add(storeId);
       this.scheduler.getStore(storeId).then(
-        ({ store }) => {
+        (store) => {
           this.resolving.delete(storeId);
-          if (store.address) this.cache.set(storeId, { addr: store.address, expiresAt: this.nowMs() + CACHE_TTL_MS });
+          if (store?.address) this.cache.set(storeId, { addr: store.address, expiresAt: this.nowMs() + CACHE_TTL_MS });
         },
         (err: unknown) => {
           this.resolving.delete(storeId);

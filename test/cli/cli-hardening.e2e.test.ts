@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SchedulerClient } from '../../src/scheduler/client.js';
+import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { CLI_PATH, runCli, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -1,6 +1,6 @@
 // End to end: real `tinykv` processes on loopback, killed with SIGKILL and restarted.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRawClient } from '../../src/client/raw-client.js';
+import { connect } from '../../src/client/index.js';
 import { runCli, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -102,7 +102,7 @@ describe('tinykv CLI end to end', () => {
   it('loses no acknowledged write across kill -9', async () => {
     const dataDir = newDir();
     const first = await start(dataDir);
-    const client = createRawClient(first.addr, { timeoutMs: 5_000 });
+    const client = await connect({ node: first.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
     const acknowledged: string[] = [];
     let stop = false;
     // 16 writers put distinct keys until the server dies under them.
@@ -122,10 +122,10 @@ describe('tinykv CLI end to end', () => {
     await first.exited;
     stop = true;
     await Promise.all(writers);
-    client.close();
+    await client.close();
 
     const second = await start(dataDir);
-    const check = createRawClient(second.addr);
+    const check = await connect({ node: second.addr, maxRetries: 0 });
     try {
       const missing: string[] = [];
       for (let i = 0; i < acknowledged.length; i += 200) {
@@ -138,7 +138,7 @@ describe('tinykv CLI end to end', () => {
       expect(acknowledged.length).toBeGreaterThanOrEqual(600);
       expect(missing).toEqual([]);
     } finally {
-      check.close();
+      await check.close();
     }
   });
 });

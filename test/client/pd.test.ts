@@ -1,6 +1,6 @@
 // The scheduler client against a standalone node: cluster id, and batched TSO over one stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PdClient, physicalMs } from '../../src/client/pd.js';
+import { SchedulerClient, physicalMs } from '../../src/client/scheduler-client.js';
 import { ClientErrorCode } from '../../src/client/index.js';
 import { startServer, type TinyKvNode } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -8,12 +8,12 @@ import { tempDir } from '../helpers/tmp.js';
 
 let node: TinyKvNode;
 let dir: ReturnType<typeof tempDir>;
-let pd: PdClient;
+let pd: SchedulerClient;
 
 beforeAll(async () => {
   dir = tempDir('tinykv-client-pd-');
   node = await startServer({ addr: '127.0.0.1:0', dataDir: dir.path, logger: silentLogger() });
-  pd = await PdClient.connect([node.addr], { logger: silentLogger() });
+  pd = await SchedulerClient.connect([node.addr], { logger: silentLogger() });
 });
 afterAll(async () => {
   pd.close();
@@ -21,14 +21,14 @@ afterAll(async () => {
   dir.cleanup();
 });
 
-describe('PdClient', () => {
+describe('SchedulerClient', () => {
   it('reads the cluster id from GetMembers', () => {
     expect(pd.clusterId).toBeGreaterThan(0n);
     expect(pd.addr).toBe(node.addr);
   });
 
   it('skips unreachable seed addresses', async () => {
-    const client = await PdClient.connect(['127.0.0.1:1', node.addr], { logger: silentLogger(), timeoutMs: 1000 });
+    const client = await SchedulerClient.connect(['127.0.0.1:1', node.addr], { logger: silentLogger(), timeoutMs: 1000 });
     try {
       expect(client.addr).toBe(node.addr);
       expect(client.clusterId).toBe(pd.clusterId);
@@ -80,7 +80,7 @@ describe('PdClient', () => {
     // The open Tso stream holds a graceful shutdown until its timeout: keep that short.
     const options = { dataDir: restartDir.path, logger: silentLogger(), gracefulShutdownTimeoutMs: 200 };
     let restarted = await startServer({ ...options, addr: '127.0.0.1:0' });
-    const client = await PdClient.connect([restarted.addr], { logger: silentLogger(), timeoutMs: 2000, tsoMaxAttempts: 20 });
+    const client = await SchedulerClient.connect([restarted.addr], { logger: silentLogger(), timeoutMs: 2000, tsoMaxAttempts: 20 });
     try {
       const before = await client.getTimestamp();
       const addr = restarted.addr;
@@ -99,8 +99,18 @@ describe('PdClient', () => {
     }
   });
 
+  it('hands concurrent tso(count) and getTimestamp() callers disjoint ranges out of shared requests', async () => {
+    const before = pd.stats.tsoRequests;
+    const counts = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? 1 : 1 + (i % 7)));
+    const lasts = await Promise.all(counts.map((count) => (count === 1 ? pd.getTimestamp() : pd.tso(count))));
+    const ranges = lasts.map((last, i) => ({ first: last - BigInt(counts[i]!) + 1n, last })).sort((a, b) => (a.first < b.first ? -1 : 1));
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.first > ranges[i - 1]!.last).toBe(true);
+    expect(pd.stats.tsoRequests - before).toBeLessThan(counts.length);
+    await expect(pd.tso(0)).rejects.toMatchObject({ code: ClientErrorCode.InvalidArgument });
+  });
+
   it('fails pending and later calls with ClientClosed after close', async () => {
-    const client = await PdClient.connect([node.addr], { logger: silentLogger() });
+    const client = await SchedulerClient.connect([node.addr], { logger: silentLogger() });
     const pending = client.getTimestamp();
     client.close();
     await pending.then(

@@ -8,7 +8,7 @@ import { Error as RegionErrorPb } from '../../src/proto/errorpb.js';
 import { GetRequest, GetResponse, PrewriteRequest, PrewriteResponse, type Context } from '../../src/proto/kvrpcpb.js';
 import type { Peer, Region, Store } from '../../src/proto/metapb.js';
 import { ClientError, ClientErrorCode } from '../../src/client/errors.js';
-import type { RegionLookup, RegionSource } from '../../src/client/pd.js';
+import type { RegionLookup, RegionSource } from '../../src/client/scheduler-client.js';
 import { RegionCache } from '../../src/client/region-cache.js';
 import { RequestSender, splitBatch } from '../../src/client/request-sender.js';
 import type { KvMethod, KvRequest, KvResponse, KvTransport } from '../../src/client/store-pool.js';

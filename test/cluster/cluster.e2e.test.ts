@@ -3,7 +3,7 @@
 // write is lost.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
+import { connect, ClientError } from '../../src/client/index.js';
 import { putThroughAnyStore, startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -36,13 +36,13 @@ async function get(stores: Map<number, ServerProcess>, key: string): Promise<str
   const deadline = Date.now() + 20_000;
   for (;;) {
     for (const store of stores.values()) {
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+      const client = await connect({ node: store.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
       try {
         return (await client.get(key))?.toString();
       } catch (err) {
-        if (!(err instanceof TinyKvClientError)) throw err;
+        if (!(err instanceof ClientError)) throw err;
       } finally {
-        client.close();
+        await client.close();
       }
     }
     if (Date.now() > deadline) throw new Error(`get ${key} found no leader`);
@@ -55,14 +55,14 @@ async function leaderIndex(stores: Map<number, ServerProcess>): Promise<number> 
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     for (const [n, store] of stores) {
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+      const client = await connect({ node: store.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
       try {
         await client.put('probe', String(n));
         return n;
       } catch {
         // not the leader (or not reachable)
       } finally {
-        client.close();
+        await client.close();
       }
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -2,7 +2,7 @@
 // cluster tests: start, reach, stop.
 import { loadConfig, type ConfigOverrides } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { createRawClient, TinyKvClientError, type RawClient } from '../../src/client/raw-client.js';
+import { connect, ClientError, type TinyKvClient } from '../../src/client/index.js';
 import { ClusterNode, type ClusterNodeSeams } from '../../src/server/cluster-node.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -127,12 +127,12 @@ export class InProcessCluster {
   }
 }
 
-export async function withClient<T>(addr: string, run: (client: RawClient) => Promise<T>, timeoutMs = 3_000): Promise<T> {
-  const client = createRawClient(addr, { timeoutMs });
+export async function withClient<T>(addr: string, run: (client: TinyKvClient) => Promise<T>, timeoutMs = 3_000): Promise<T> {
+  const client = await connect({ node: addr, requestTimeoutMs: timeoutMs, maxRetries: 0 });
   try {
     return await run(client);
   } finally {
-    client.close();
+    await client.close();
   }
 }
 
@@ -151,7 +151,7 @@ export async function firstAnswer<T>(
       try {
         return { node, value: await op(node.addr) };
       } catch (err) {
-        if (!(err instanceof TinyKvClientError)) throw err;
+        if (!(err instanceof ClientError)) throw err;
       }
     }
     if (Date.now() > deadline) throw new Error('no store answered');

@@ -6,11 +6,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { credentials } from '@grpc/grpc-js';
-import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
+import { connect, ClientError } from '../../src/client/index.js';
 import { MessageType } from '../../src/proto/eraftpb.js';
 import { RaftMessage, SnapshotChunk } from '../../src/proto/raft_serverpb.js';
 import { TinyKvClient } from '../../src/proto/tinykvpb.js';
-import { SchedulerClient } from '../../src/scheduler/client.js';
+import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { putThroughAnyStore, startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { internalFailureLines, unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -42,14 +42,14 @@ function put(stores: ServerProcess[], key: string, value: string, deadlineMs?: n
 
 /** A store answers at all (a follower answers NotLeader at once; a hung store times out). */
 async function answers(store: ServerProcess): Promise<boolean> {
-  const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+  const client = await connect({ node: store.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
   try {
     await client.get('probe');
     return true;
   } catch (err) {
-    return err instanceof TinyKvClientError && !/deadline|timed out|unavailable/i.test(err.message);
+    return err instanceof ClientError && !/deadline|timed out|unavailable/i.test(err.message);
   } finally {
-    client.close();
+    await client.close();
   }
 }
 
@@ -89,7 +89,7 @@ describe('hostile Raft traffic against store processes', () => {
       }
       const region = info!.region;
       const leaderPeer = info!.leader!;
-      const addrOf = async (storeId: number) => (await scheduler.getStore(storeId)).store.address;
+      const addrOf = async (storeId: number) => (await scheduler.getStore(storeId))!.address;
 
       // 1. A heartbeat with term 2^53-1 from store 999 (which does not exist) to every peer.
       for (const peer of region.peers) {

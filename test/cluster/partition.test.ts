@@ -1,7 +1,7 @@
 // TinyKV 2B-style faults on the real, threaded store: stores with raft poller threads, LMDB and gRPC,
 // with an outgoing-message filter standing in for the network.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TinyKvClientError } from '../../src/client/raw-client.js';
+import { ClientError } from '../../src/client/index.js';
 import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { firstAnswer, InProcessCluster, waitUntil, withClient } from './harness.js';
 
@@ -31,10 +31,10 @@ describe('an isolated leader on the threaded store', () => {
     // The old leader, cut off, never answers with the old value.
     const stale = await withClient(leader.addr, (c) => c.get('k'), 2_000).then(
       (value) => value?.toString(),
-      (err: unknown) => (err instanceof TinyKvClientError ? 'refused' : 'failed'),
+      (err: unknown) => (err instanceof ClientError ? 'refused' : 'failed'),
     );
     expect(stale).toBe('refused');
-    await expect(withClient(leader.addr, (c) => c.put('k', 'v3'), 2_000)).rejects.toBeInstanceOf(TinyKvClientError);
+    await expect(withClient(leader.addr, (c) => c.put('k', 'v3'), 2_000)).rejects.toBeInstanceOf(ClientError);
 
     isolated.clear();
     const { value } = await firstAnswer((addr) => withClient(addr, (c) => c.get('k')), all);

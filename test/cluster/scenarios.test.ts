@@ -288,8 +288,8 @@ describe('TinyKV 2C scenarios on threaded stores (raft-log GC and snapshots)', (
     // Raw puts to the lock family (as TinyKV's test does) need the switch that allows them.
     const { cluster, sc } = await startCluster(faults, { raftLogGcCountLimit: limit, allowRawTxnCfWrites: true });
     const lock = (node: ClusterNode, key: string) => node.engines.kv.get('lock', Buffer.from(key))?.toString();
-    await sc.must('put k1', (c) => c.put('k1', 'v1', 'lock'));
-    await sc.must('put k2', (c) => c.put('k2', 'v2', 'lock'));
+    await sc.must('put k1', (c) => c.put('k1', 'v1', { cf: 'lock' }));
+    await sc.must('put k2', (c) => c.put('k2', 'v2', { cf: 'lock' }));
     // Nothing compacted yet: the log starts at TinyKV's initial index and term (5, 5).
     for (const node of cluster.all()) expect(applyState(node).truncatedState).toEqual({ index: 5, term: 5 });
 
@@ -299,8 +299,8 @@ describe('TinyKV 2C scenarios on threaded stores (raft-log GC and snapshots)', (
     await waitUntil(() => lock(lagging, 'k2') === 'v2');
     faults.isolate(lagging.storeId);
     const laggingLast = RaftLocalState.decode(lagging.engines.raft.get('meta', raftStateKey(regionId))!).lastIndex;
-    for (let i = 100; i < 115; i++) await sc.must(`put k${i}`, (c) => c.put(`k${i}`, `v${i}`, 'lock'));
-    await sc.must('delete k2', (c) => c.delete('k2', 'lock'));
+    for (let i = 100; i < 115; i++) await sc.must(`put k${i}`, (c) => c.put(`k${i}`, `v${i}`, { cf: 'lock' }));
+    await sc.must('delete k2', (c) => c.delete('k2', { cf: 'lock' }));
     // The others compacted past everything the cut-off store has.
     const others = cluster.all().filter((n) => n !== lagging);
     await waitUntil(() => others.every((n) => applyState(n).truncatedState!.index > laggingLast), 5_000, 50);

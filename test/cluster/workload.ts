@@ -3,7 +3,7 @@
 //   its keys back; every scan and the final state must hold exactly its acknowledged appends, in order;
 // - register clients: gets and puts on a few keys, recorded for the linearizability checker, every
 //   put attempt without an answer (error or timeout) counted as a write that may have happened.
-import { createRawClient, TinyKvClientError, type RawClient } from '../../src/client/raw-client.js';
+import { connect, ClientError, type TinyKvClient } from '../../src/client/index.js';
 import type { SeededRandom } from '../../src/raft/index.js';
 import type { ClusterNode } from '../../src/server/cluster-node.js';
 import { checkRegister, type RegisterOp } from '../raftstore/linearizability.js';
@@ -17,7 +17,7 @@ export type Attempt<T> = { readonly ok: true; readonly value: T } | { readonly o
  * cut off from the others, which must then refuse), else round robin. One gRPC channel per store address.
  */
 export class ScenarioClient {
-  private readonly channels = new Map<string, RawClient>();
+  private readonly channels = new Map<string, TinyKvClient>();
   private turn = 0;
 
   constructor(
@@ -33,32 +33,32 @@ export class ScenarioClient {
     return pool.length > 0 ? pool[this.turn++ % pool.length] : undefined;
   }
 
-  private channel(addr: string): RawClient {
+  private async channel(addr: string): Promise<TinyKvClient> {
     let client = this.channels.get(addr);
     if (!client) {
-      client = createRawClient(addr, { timeoutMs: this.attemptTimeoutMs });
+      client = await connect({ node: addr, requestTimeoutMs: this.attemptTimeoutMs, maxRetries: 0 });
       this.channels.set(addr, client);
     }
     return client;
   }
 
   /** One try; not ok on any client error (region error, timeout, store down): a write's outcome is then unknown. */
-  async attempt<T>(op: (client: RawClient) => Promise<T>): Promise<Attempt<T>> {
+  async attempt<T>(op: (client: TinyKvClient) => Promise<T>): Promise<Attempt<T>> {
     const node = this.target();
     if (!node) {
       await sleep(20);
       return { ok: false, error: new Error('no store is up') };
     }
     try {
-      return { ok: true, value: await op(this.channel(node.addr)) };
+      return { ok: true, value: await op(await this.channel(node.addr)) };
     } catch (error) {
-      if (!(error instanceof TinyKvClientError)) throw error;
+      if (!(error instanceof ClientError)) throw error;
       return { ok: false, error };
     }
   }
 
   /** Retries until an attempt succeeds; throws at the deadline (a liveness failure). */
-  async must<T>(what: string, op: (client: RawClient) => Promise<T>, deadlineMs = 15_000): Promise<T> {
+  async must<T>(what: string, op: (client: TinyKvClient) => Promise<T>, deadlineMs = 15_000): Promise<T> {
     const deadline = Date.now() + deadlineMs;
     for (;;) {
       const result = await this.attempt(op);
@@ -69,7 +69,8 @@ export class ScenarioClient {
   }
 
   close(): void {
-    for (const client of this.channels.values()) client.close();
+    // Closing a node-mode client only closes its channels: nothing to wait for.
+    for (const client of this.channels.values()) void client.close();
     this.channels.clear();
   }
 }
@@ -118,7 +119,7 @@ export async function appendClient(
       acked++;
       progress.acked++;
     } else {
-      const result = await sc.attempt((c) => c.scan(appendPrefix(client), acked + 1));
+      const result = await sc.attempt((c) => c.scan(appendPrefix(client), undefined, acked + 1));
       if (!result.ok) continue;
       scans++;
       const seen = result.value
@@ -157,7 +158,7 @@ export function checkAppends(result: AppendClientResult, pairs: ReadonlyArray<{ 
  */
 export async function verifyAppends(sc: ScenarioClient, result: AppendClientResult, clear: boolean): Promise<string | undefined> {
   const { client } = result;
-  const pairs = await sc.must(`scan client ${client}`, (c) => c.scan(appendPrefix(client), result.acked + 10));
+  const pairs = await sc.must(`scan client ${client}`, (c) => c.scan(appendPrefix(client), undefined, result.acked + 10));
   const problem = checkAppends(result, pairs);
   if (clear) {
     const mine = pairs.filter((p) => p.key.toString().startsWith(appendPrefix(client)));

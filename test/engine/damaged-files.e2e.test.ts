@@ -4,7 +4,7 @@
 import { closeSync, copyFileSync, existsSync, openSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRawClient } from '../../src/client/raw-client.js';
+import { connect } from '../../src/client/index.js';
 import { runCli, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -32,13 +32,13 @@ async function storeWithData(): Promise<{ dataDir: string; dataFile: string }> {
   dirs.push(dir);
   const server = await startServerProcess(standaloneArgs(dir.path));
   servers.push(server);
-  const client = createRawClient(server.addr, { timeoutMs: 10_000 });
+  const client = await connect({ node: server.addr, requestTimeoutMs: 10_000, maxRetries: 0 });
   try {
     for (let batch = 0; batch < 10; batch++) {
       await Promise.all(Array.from({ length: 50 }, (_, i) => client.put(`key-${batch}-${i}`, 'v'.repeat(2000))));
     }
   } finally {
-    client.close();
+    await client.close();
   }
   server.child.kill('SIGTERM');
   expect(await server.exited).toBe(0);
@@ -125,7 +125,7 @@ describe('damaged data files are refused at start', () => {
     const server = await startServerProcess(clusterArgs(dir.path));
     servers.push(server);
     // A write through Raft (retried until the region has a leader), so both environments hold data.
-    const client = createRawClient(server.addr, { timeoutMs: 2_000 });
+    const client = await connect({ node: server.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
     try {
       const deadline = Date.now() + 30_000;
       for (;;) {
@@ -138,7 +138,7 @@ describe('damaged data files are refused at start', () => {
         }
       }
     } finally {
-      client.close();
+      await client.close();
     }
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);

@@ -1,7 +1,7 @@
 // Runs the compiled `tinykv` CLI as a child process, the way a user does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
+import { connect, ClientError } from '../../src/client/index.js';
 
 export const CLI_PATH = resolve('dist/src/cli/main.js');
 
@@ -92,14 +92,14 @@ export async function putThroughAnyStore(stores: Iterable<ServerProcess>, key: s
   const candidates = [...stores]; // an iterator would be spent after the first pass
   for (;;) {
     for (const store of candidates) {
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+      const client = await connect({ node: store.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
       try {
         await client.put(key, value);
         return;
       } catch (err) {
-        if (!(err instanceof TinyKvClientError)) throw err;
+        if (!(err instanceof ClientError)) throw err;
       } finally {
-        client.close();
+        await client.close();
       }
     }
     if (Date.now() > deadline) throw new Error(`put ${key} found no leader`);

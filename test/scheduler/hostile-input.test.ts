@@ -12,7 +12,8 @@ import { SchedulerCore } from '../../src/scheduler/core.js';
 import { SchedulerError } from '../../src/scheduler/errors.js';
 import type { HeartbeatSink } from '../../src/scheduler/heartbeat-streams.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
-import { SchedulerClient, SchedulerClientError, type RegionHeartbeatStream } from '../../src/scheduler/client.js';
+import { ClientError } from '../../src/client/errors.js';
+import { SchedulerClient, type RegionHeartbeatStream } from '../../src/client/scheduler-client.js';
 import { key, peer, region, store, withChanges } from './helpers.js';
 
 function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -27,14 +28,14 @@ function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
   });
 }
 
-async function clientError(promise: Promise<unknown>): Promise<SchedulerClientError> {
+async function clientError(promise: Promise<unknown>): Promise<ClientError> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof SchedulerClientError) return err;
+    if (err instanceof ClientError) return err;
     throw err;
   }
-  throw new Error('expected a SchedulerClientError');
+  throw new Error('expected a ClientError');
 }
 
 async function rejectionCode(promise: Promise<unknown>): Promise<string | undefined> {
@@ -205,8 +206,8 @@ describe('PutStore validation (gRPC)', () => {
     ];
     for (const [i, address] of junk.entries()) {
       const err = await clientError(client.putStore(store(100 + i, address)));
-      expect(err.grpcCode, address).toBe(GrpcStatus.INVALID_ARGUMENT);
-      expect(err.errorCode).toBe('KV:Scheduler:InvalidArgument');
+      expect(err.grpcStatus, address).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(err.serverCode).toBe('KV:Scheduler:InvalidArgument');
     }
     expect(await client.isBootstrapped()).toBe(false); // none of them registered
   });
@@ -228,15 +229,15 @@ describe('PutStore validation (gRPC)', () => {
 
   it('refuses a new store that is already a tombstone, an address of another live store, and id 0', async () => {
     const tombstone = await clientError(client.putStore(store(7, '10.0.0.7:20160', StoreState.Tombstone)));
-    expect(tombstone.headerType).toBe(ErrorType.STORE_TOMBSTONE);
+    expect(tombstone.details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
     expect((await client.getAllStores()).map((s) => s.id)).not.toContain(7);
     const duplicate = await clientError(client.putStore(store(8, 'localhost:20160')));
-    expect(duplicate.errorCode).toBe('KV:Scheduler:DuplicateStoreAddress');
-    expect((await clientError(client.putStore(store(0, '10.0.0.9:20160')))).grpcCode).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(duplicate.serverCode).toBe('KV:Scheduler:DuplicateStoreAddress');
+    expect((await clientError(client.putStore(store(0, '10.0.0.9:20160')))).grpcStatus).toBe(GrpcStatus.INVALID_ARGUMENT);
     // An existing store cannot declare itself a tombstone either; its state stays Up.
     const selfTombstone = await clientError(client.putStore(store(1, 'localhost:20160', StoreState.Tombstone)));
-    expect(selfTombstone.headerType).toBe(ErrorType.STORE_TOMBSTONE);
-    expect((await client.getStore(1)).store.state).toBe(StoreState.Up);
+    expect(selfTombstone.details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
+    expect((await client.getStore(1))?.state).toBe(StoreState.Up);
   });
 });
 

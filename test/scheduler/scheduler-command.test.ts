@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { registerSchedulerCommand, splitKeysFromFlags } from '../../src/cli/scheduler-command.js';
 import { UsageError } from '../../src/cli/output.js';
 import type { SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
-import { SchedulerClient } from '../../src/scheduler/client.js';
+import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { evenSplitKeys } from '../../src/scheduler/bootstrap.js';
 import { tempDir } from '../helpers/tmp.js';
 import { key, store } from './helpers.js';

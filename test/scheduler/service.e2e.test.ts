@@ -12,21 +12,22 @@ import {
 } from '../../src/proto/schedulerpb.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
-import { SchedulerClient, SchedulerClientError } from '../../src/scheduler/client.js';
+import { ClientError } from '../../src/client/errors.js';
+import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { key, region, store, withChanges } from './helpers.js';
 
 function call<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
 }
 
-async function clientError(promise: Promise<unknown>): Promise<SchedulerClientError> {
+async function clientError(promise: Promise<unknown>): Promise<ClientError> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof SchedulerClientError) return err;
+    if (err instanceof ClientError) return err;
     throw err;
   }
-  throw new Error('expected a SchedulerClientError');
+  throw new Error('expected a ClientError');
 }
 
 function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -90,11 +91,11 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     const a = await client.allocId();
     const b = await client.allocId();
     expect(b).toBeGreaterThan(a);
-    expect((await clientError(client.getRegion(key('a')))).headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
-    expect((await clientError(client.getStore(1))).headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
-    expect((await clientError(client.getGcSafePoint())).headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
-    expect((await clientError(client.getClusterConfig())).headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
-    expect((await clientError(client.storeHeartbeat({ storeId: 1n }))).headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
+    expect((await clientError(client.getRegion(key('a')))).details.headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
+    expect((await clientError(client.getStore(1))).details.headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
+    expect((await clientError(client.getGcSafePoint())).details.headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
+    expect((await clientError(client.getClusterConfig())).details.headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
+    expect((await clientError(client.storeHeartbeat({ storeId: 1n }))).details.headerType).toBe(ErrorType.NOT_BOOTSTRAPPED);
     await client.putStore(store(1));
     expect(await client.isBootstrapped()).toBe(false);
     await client.putStore(store(2));
@@ -123,23 +124,23 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
 
   it('stores: GetStore, GetAllStores, StoreHeartbeat, tombstone and duplicate-address rules', async () => {
     await client.storeHeartbeat({ storeId: 1n, regionCount: 3, capacity: 1000n, available: 600n });
-    const got = await client.getStore(1);
+    const got = await client.getStoreInfo(1);
     expect(got.store).toEqual(store(1));
     expect(got.stats).toMatchObject({ storeId: 1n, regionCount: 3, available: 600n });
     const unknown = await clientError(client.getStore(42));
-    expect(unknown.grpcCode).toBe(GrpcStatus.NOT_FOUND);
-    expect((await clientError(client.storeHeartbeat({ storeId: 42n }))).grpcCode).toBe(GrpcStatus.NOT_FOUND);
+    expect(unknown.grpcStatus).toBe(GrpcStatus.NOT_FOUND);
+    expect((await clientError(client.storeHeartbeat({ storeId: 42n }))).grpcStatus).toBe(GrpcStatus.NOT_FOUND);
 
     // No store registers as a tombstone; one that is a tombstone (from storage: removal is not in scope) cannot come back.
-    expect((await clientError(client.putStore(store(3, '10.0.0.3:20160', StoreState.Tombstone)))).headerType).toBe(
+    expect((await clientError(client.putStore(store(3, '10.0.0.3:20160', StoreState.Tombstone)))).details.headerType).toBe(
       ErrorType.STORE_TOMBSTONE,
     );
     scheduler.core.state.loadStore(store(3, '10.0.0.3:20160', StoreState.Tombstone));
-    expect((await clientError(client.putStore(store(3, '10.0.0.3:20161')))).headerType).toBe(ErrorType.STORE_TOMBSTONE);
-    expect((await clientError(client.storeHeartbeat({ storeId: 3n }))).headerType).toBe(ErrorType.STORE_TOMBSTONE);
+    expect((await clientError(client.putStore(store(3, '10.0.0.3:20161')))).details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
+    expect((await clientError(client.storeHeartbeat({ storeId: 3n }))).details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
     const duplicate = await clientError(client.putStore(store(4, store(1).address)));
-    expect(duplicate.grpcCode).toBe(GrpcStatus.ALREADY_EXISTS);
-    expect(duplicate.errorCode).toBe('KV:Scheduler:DuplicateStoreAddress');
+    expect(duplicate.grpcStatus).toBe(GrpcStatus.ALREADY_EXISTS);
+    expect(duplicate.serverCode).toBe('KV:Scheduler:DuplicateStoreAddress');
     expect((await client.getAllStores()).map((s) => s.id)).toEqual([1, 2, 3]);
     expect((await client.getAllStores(true)).map((s) => s.id)).toEqual([1, 2]);
   });
@@ -229,8 +230,8 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect(split.newRegionId).toBeGreaterThan(target.id);
     const stale = withChanges(target, { version: 0 });
     const err = await clientError(client.askSplit(stale));
-    expect(err.grpcCode).toBe(GrpcStatus.ABORTED);
-    expect(err.errorCode).toBe('KV:Scheduler:StaleRegion');
+    expect(err.grpcStatus).toBe(GrpcStatus.ABORTED);
+    expect(err.serverCode).toBe('KV:Scheduler:StaleRegion');
   });
 
   it('cluster config, GC safe point, ScatterRegion and GetOperator', async () => {
@@ -238,7 +239,7 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect(config).toEqual({ id: Number(scheduler.clusterId), maxPeerCount: 3 });
     await client.putClusterConfig({ id: config.id, maxPeerCount: 1 });
     expect((await client.getClusterConfig()).maxPeerCount).toBe(1);
-    expect((await clientError(client.putClusterConfig({ id: config.id + 1, maxPeerCount: 1 }))).grpcCode).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect((await clientError(client.putClusterConfig({ id: config.id + 1, maxPeerCount: 1 }))).grpcStatus).toBe(GrpcStatus.INVALID_ARGUMENT);
 
     expect(await client.getGcSafePoint()).toBe(0n);
     expect(await client.updateGcSafePoint(500n)).toBe(500n);
@@ -264,7 +265,7 @@ describe('scheduler gRPC service (TinyKV-style Bootstrap RPC)', () => {
       const [storeId, regionId, peerId] = [await client.allocId(), await client.allocId(), await client.allocId()];
       const node = store(storeId, '127.0.0.1:30160');
       await client.bootstrap(node);
-      expect((await clientError(client.bootstrap(node))).headerType).toBe(ErrorType.ALREADY_BOOTSTRAPPED);
+      expect((await clientError(client.bootstrap(node))).details.headerType).toBe(ErrorType.ALREADY_BOOTSTRAPPED);
       await client.putStore(node);
       expect(await client.scanRegions(key(''))).toEqual([]);
       const first = region(regionId, '', '', { confVer: 1, version: 1 }, [[peerId, storeId]]);
@@ -297,7 +298,7 @@ describe('scheduler lifecycle and client resilience', () => {
     const started = Date.now();
     await scheduler.close();
     expect(Date.now() - started).toBeLessThan(2_000);
-    expect((await clientError(client.allocId())).grpcCode).toBe(GrpcStatus.UNAVAILABLE);
+    expect((await clientError(client.allocId())).grpcStatus).toBe(GrpcStatus.UNAVAILABLE);
     stream.close();
   });
 
@@ -333,7 +334,7 @@ describe('scheduler lifecycle and client resilience', () => {
 
   it('a client pointed at nothing fails after its retries', async () => {
     const err = await clientError(SchedulerClient.connect('127.0.0.1:1', { timeoutMs: 200, maxRetries: 1, backoffBaseMs: 10 }));
-    expect(err.grpcCode).toBe(GrpcStatus.UNAVAILABLE);
+    expect(err.grpcStatus).toBe(GrpcStatus.UNAVAILABLE);
   });
 });
 

@@ -7,7 +7,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRawClient, TinyKvClientError, type RawClient } from '../../src/client/raw-client.js';
+import { connect, ClientError, type TinyKvClient } from '../../src/client/index.js';
 import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -19,7 +19,7 @@ const VALUE = Buffer.alloc(64 * 1024, 7);
 const base = tempDir('tinykv-full-disk-');
 const mountPoint = join(base.path, 'mnt');
 const servers: ServerProcess[] = [];
-const clients: RawClient[] = [];
+const clients: TinyKvClient[] = [];
 const schedulers: ChildProcess[] = [];
 
 beforeAll(() => {
@@ -29,7 +29,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
+  for (const client of clients.splice(0)) await client.close();
   for (const server of servers.splice(0)) {
     server.child.kill('SIGKILL');
     await server.exited;
@@ -54,18 +54,18 @@ function fillLeaving(leaveBytes: number): string {
   return path;
 }
 
-async function start(dataDir: string, reserveSpace: string): Promise<{ server: ServerProcess; client: RawClient }> {
+async function start(dataDir: string, reserveSpace: string): Promise<{ server: ServerProcess; client: TinyKvClient }> {
   const server = await startServerProcess([
     '--standalone', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', reserveSpace, '--log-level', 'warn',
   ]);
   servers.push(server);
-  const client = createRawClient(server.addr, { timeoutMs: 10_000 });
+  const client = await connect({ node: server.addr, requestTimeoutMs: 10_000, maxRetries: 0 });
   clients.push(client);
   return { server, client };
 }
 
 /** Puts 64KiB values until one is refused; returns the keys acknowledged and the refusal. */
-async function putUntilRefused(client: RawClient, prefix: string, maxPuts = 200): Promise<{ acked: string[]; error: TinyKvClientError }> {
+async function putUntilRefused(client: TinyKvClient, prefix: string, maxPuts = 200): Promise<{ acked: string[]; error: ClientError }> {
   const acked: string[] = [];
   for (let i = 0; i < maxPuts; i++) {
     const key = `${prefix}-${String(i).padStart(4, '0')}`;
@@ -73,7 +73,7 @@ async function putUntilRefused(client: RawClient, prefix: string, maxPuts = 200)
       await client.put(key, VALUE);
       acked.push(key);
     } catch (err) {
-      if (!(err instanceof TinyKvClientError)) throw err;
+      if (!(err instanceof ClientError)) throw err;
       return { acked, error: err };
     }
   }
@@ -106,7 +106,7 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
     const filler = fillLeaving(1024 * 1024);
 
     const { acked, error } = await putUntilRefused(client, 'fill');
-    expect(error.code).toBe('KV:Storage:NoSpace');
+    expect(error.serverCode).toBe('KV:Storage:NoSpace');
     expect(error.grpcStatus).toBe(8); // RESOURCE_EXHAUSTED
     expect(error.message).toMatch(/no space left/);
 
@@ -114,7 +114,7 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
     expect(server.child.exitCode).toBeNull();
     expect((await client.get('before'))?.toString()).toBe('full');
     for (const key of acked) expect((await client.get(key))?.length).toBe(VALUE.length);
-    expect((await client.scan('fill', 1000)).length).toBe(acked.length);
+    expect((await client.scan('fill', undefined, 1000)).length).toBe(acked.length);
 
     rmSync(filler);
     await client.put('after', 'freed');
@@ -144,7 +144,7 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
             await client.put(`c-${w}-${i % 5}`, Buffer.alloc((((w * 7 + i * 13) % 4) + 1) * 12 * 1024, w));
             count('acked');
           } catch (err) {
-            count(err instanceof TinyKvClientError ? err.code : `other: ${String(err)}`);
+            count(err instanceof ClientError ? (err.serverCode ?? err.code) : `other: ${String(err)}`);
           }
           if ((w + i) % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
         }
@@ -174,7 +174,7 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
 
     const { acked, error } = await putUntilRefused(client, 'fill');
-    expect(error.code).toBe('KV:Storage:NoSpace');
+    expect(error.serverCode).toBe('KV:Storage:NoSpace');
     expect(error.grpcStatus).toBe(8);
     expect(error.message).toMatch(/reserve-space/);
     // Refused by the guard, not by a failed commit: the disk still has room.
@@ -208,14 +208,14 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
       '--raft-base-tick-ms', '20', '--log-level', 'warn',
     ]);
     servers.push(server);
-    const client = createRawClient(server.addr, { timeoutMs: 5_000 });
+    const client = await connect({ node: server.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
     clients.push(client);
     await eventually('first write through raft', () => client.put('before', 'reserve'), 30_000);
     const filler = fillLeaving(reserveBytes + 1024 * 1024);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
 
     const { acked, error } = await putUntilRefused(client, 'fill');
-    expect(error.code).toBe('KV:Storage:NoSpace');
+    expect(error.serverCode).toBe('KV:Storage:NoSpace');
     expect(error.grpcStatus).toBe(8);
     expect(freeBytes()).toBeGreaterThan(reserveBytes / 2);
     expect((await client.get('before'))?.toString()).toBe('reserve');
@@ -240,7 +240,7 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
       '--raft-pollers', pollers, '--raft-base-tick-ms', '20', '--log-level', 'warn',
     ]);
     servers.push(server);
-    const client = createRawClient(server.addr, { timeoutMs: 5_000 });
+    const client = await connect({ node: server.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
     clients.push(client);
     // The store's one region needs a leader before writes are taken.
     await eventually('first write through raft', () => client.put('before', 'full'), 30_000);
@@ -277,7 +277,7 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
       '--raft-pollers', pollers, '--raft-base-tick-ms', '20', '--log-level', 'warn',
     ]);
     servers.push(restarted);
-    const again = createRawClient(restarted.addr, { timeoutMs: 5_000 });
+    const again = await connect({ node: restarted.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
     clients.push(again);
     await eventually('write after restart', () => again.put('after', 'restart'), 30_000);
     expect((await again.get('before'))?.toString()).toBe('full');

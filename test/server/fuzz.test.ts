@@ -22,7 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Peer } from '../../src/proto/metapb.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client, credentials, Metadata, status as GrpcStatus, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { createRawClient } from '../../src/client/raw-client.js';
+import { connect } from '../../src/client/index.js';
 import { TinyKvClient, TinyKvService } from '../../src/proto/tinykvpb.js';
 import { SchedulerService } from '../../src/proto/schedulerpb.js';
 import { METHOD_REQUESTS, MESSAGE_FIELDS } from '../../src/proto/wire-schema.js';
@@ -57,7 +57,7 @@ import {
 } from '../../src/proto/schedulerpb.js';
 import { mulberry32 } from '../../src/raft/rng.js';
 import { CLI_PATH, startSchedulerProcess, startServerProcess, type ServerProcess as CliServerProcess } from '../helpers/cli-process.js';
-import { SchedulerClient as SchedulerApi } from '../../src/scheduler/client.js';
+import { SchedulerClient as SchedulerApi } from '../../src/client/scheduler-client.js';
 import { ALL_MESSAGE_TYPES, forgedRaftMessages, forgedRaftMessage, type RaftVictim } from '../helpers/forged-raft.js';
 import { unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -424,14 +424,14 @@ async function rawRoundTrip(addr: string, key: string, value: string, deadlineMs
   const deadline = Date.now() + deadlineMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    const client = createRawClient(addr, { timeoutMs: 3_000 });
+    const client = await connect({ node: addr, requestTimeoutMs: 3_000, maxRetries: 0 });
     try {
       await client.put(key, value);
       return { after: (await client.get(key))?.toString() };
     } catch (err) {
       lastError = err;
     } finally {
-      client.close();
+      await client.close();
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -452,11 +452,11 @@ async function clusterIdOf(addr: string): Promise<bigint> {
 }
 
 async function rawGet(addr: string, key: string): Promise<string | undefined> {
-  const client = createRawClient(addr, { timeoutMs: 3_000 });
+  const client = await connect({ node: addr, requestTimeoutMs: 3_000, maxRetries: 0 });
   try {
     return (await client.get(key))?.toString();
   } finally {
-    client.close();
+    await client.close();
   }
 }
 
@@ -559,14 +559,14 @@ async function clusterRoundTrip(stores: CliServerProcess[], key: string, value: 
   for (;;) {
     for (const store of stores) {
       if (store.child.exitCode !== null) continue;
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+      const client = await connect({ node: store.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
       try {
         await client.put(key, value);
         return (await client.get(key))?.toString();
       } catch (err) {
         lastError = err;
       } finally {
-        client.close();
+        await client.close();
       }
     }
     if (Date.now() > deadline) throw new Error(`RawPut/RawGet of ${key} found no store that answers: ${String(lastError)}`);
@@ -580,13 +580,13 @@ async function clusterGet(stores: CliServerProcess[], key: string, deadlineMs: n
   for (;;) {
     for (const store of stores) {
       if (store.child.exitCode !== null) continue;
-      const client = createRawClient(store.addr, { timeoutMs: 2_000 });
+      const client = await connect({ node: store.addr, requestTimeoutMs: 2_000, maxRetries: 0 });
       try {
         return (await client.get(key))?.toString();
       } catch (err) {
         lastError = err;
       } finally {
-        client.close();
+        await client.close();
       }
     }
     if (Date.now() > deadline) throw new Error(`RawGet of ${key} found no store that answers: ${String(lastError)}`);

@@ -2,14 +2,33 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, credentials, Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import { startServer, type TinyKvNode } from '../../src/index.js';
-import { createRawClient, type RawClient } from '../../src/client/raw-client.js';
+import { connect, type TinyKvClient } from '../../src/client/index.js';
+import { fromServiceError } from '../../src/client/errors.js';
+import { RawGetRequest, RawPutRequest, RawDeleteRequest, RawScanRequest } from '../../src/proto/kvrpcpb.js';
+import { TinyKvClient as TinyKvGrpcClient } from '../../src/proto/tinykvpb.js';
+import { callUnary, type UnaryMethod } from '../../src/rpc/unary.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const b = (s: string) => Buffer.from(s);
 
+/**
+ * One RPC sent as is, for input the client library refuses before sending (empty keys, a scan
+ * limit above the server's bound): these tests are about what the server answers.
+ */
+async function sendRaw<Req, Res extends { error: string }>(pick: (c: TinyKvGrpcClient) => UnaryMethod<Req, Res>, request: Req): Promise<Res> {
+  const grpc = new TinyKvGrpcClient(node.addr, credentials.createInsecure());
+  try {
+    const response = await callUnary(grpc, pick(grpc), request, { timeoutMs: 10_000 }, (err) => fromServiceError(err, 'raw'));
+    if (response.error !== '') throw new Error(response.error);
+    return response;
+  } finally {
+    grpc.close();
+  }
+}
+
 let node: TinyKvNode;
-let client: RawClient;
+let client: TinyKvClient;
 let dir: ReturnType<typeof tempDir>;
 
 beforeAll(async () => {
@@ -23,11 +42,11 @@ beforeAll(async () => {
     allowRawTxnCfWrites: true,
     limits: { maxValueSizeBytes: 64 * 1024 },
   });
-  client = createRawClient(node.addr);
+  client = await connect({ node: node.addr, maxRetries: 0 });
 });
 
 afterAll(async () => {
-  client.close();
+  await client.close();
   await node.close();
   dir.cleanup();
 });
@@ -43,16 +62,16 @@ describe('Raw API semantics (TinyKV project 1)', () => {
   });
 
   it('keeps the same key in different column families apart', async () => {
-    await client.put(b('cfkey'), Buffer.from([42]), 'default');
-    await client.put(b('cfkey'), Buffer.from([44]), 'write');
-    expect(await client.get(b('cfkey'), 'default')).toEqual(Buffer.from([42]));
-    expect(await client.get(b('cfkey'), 'write')).toEqual(Buffer.from([44]));
-    expect(await client.get(b('cfkey'), 'lock')).toBeUndefined();
+    await client.put(b('cfkey'), Buffer.from([42]), { cf: 'default' });
+    await client.put(b('cfkey'), Buffer.from([44]), { cf: 'write' });
+    expect(await client.get(b('cfkey'), { cf: 'default' })).toEqual(Buffer.from([42]));
+    expect(await client.get(b('cfkey'), { cf: 'write' })).toEqual(Buffer.from([44]));
+    expect(await client.get(b('cfkey'), { cf: 'lock' })).toBeUndefined();
   });
 
   it('treats an empty cf as default', async () => {
-    await client.put(b('empty-cf'), b('v'), '');
-    expect(await client.get(b('empty-cf'), 'default')).toEqual(b('v'));
+    await client.put(b('empty-cf'), b('v'), { cf: '' });
+    expect(await client.get(b('empty-cf'), { cf: 'default' })).toEqual(b('v'));
   });
 
   it('deletes a key', async () => {
@@ -63,15 +82,18 @@ describe('Raw API semantics (TinyKV project 1)', () => {
   });
 
   it('scans from start_key up to limit in byte order, skipping deleted keys', async () => {
-    for (let i = 1; i <= 5; i++) await client.put(Buffer.from([1, i]), Buffer.from([100 + i]), 'lock');
-    const three = await client.scan(Buffer.from([1, 1]), 3, 'lock');
+    const lock = { cf: 'lock' };
+    for (let i = 1; i <= 5; i++) await client.put(Buffer.from([1, i]), Buffer.from([100 + i]), lock);
+    const three = await client.scan(Buffer.from([1, 1]), undefined, 3, lock);
     expect(three.map((p) => [...p.key])).toEqual([[1, 1], [1, 2], [1, 3]]);
     expect(three.map((p) => p.value[0])).toEqual([101, 102, 103]);
-    await client.delete(Buffer.from([1, 3]), 'lock');
-    const rest = await client.scan(Buffer.from([1]), 10, 'lock');
+    await client.delete(Buffer.from([1, 3]), lock);
+    const rest = await client.scan(Buffer.from([1]), undefined, 10, lock);
     expect(rest.map((p) => p.key[1])).toEqual([1, 2, 4, 5]);
-    expect(await client.scan(Buffer.from([1, 1]), 0, 'lock')).toEqual([]);
-    expect(await client.scan(Buffer.from([]), 2, 'lock')).toHaveLength(2);
+    // The client answers a zero limit itself; the server must answer it with nothing too.
+    expect(await client.scan(Buffer.from([1, 1]), undefined, 0, lock)).toEqual([]);
+    expect((await sendRaw((c) => c.rawScan, RawScanRequest.fromPartial({ startKey: Buffer.from([1, 1]), limit: 0, cf: 'lock' }))).kvs).toEqual([]);
+    expect(await client.scan(Buffer.from([]), undefined, 2, lock)).toHaveLength(2);
   });
 
   it('stores binary keys and values exactly', async () => {
@@ -84,20 +106,20 @@ describe('Raw API semantics (TinyKV project 1)', () => {
 
 describe('bad input gets a clear error and the server keeps serving', () => {
   const cases: Array<[string, () => Promise<unknown>, string]> = [
-    ['unknown column family', () => client.put(b('k'), b('v'), 'nope'), 'KV:Server:UnknownColumnFamily'],
-    ['unknown column family on get', () => client.get(b('k'), 'nope'), 'KV:Server:UnknownColumnFamily'],
-    ['unknown column family on scan', () => client.scan(b('k'), 1, 'DEFAULT'), 'KV:Server:UnknownColumnFamily'],
-    ['empty key on put', () => client.put(b(''), b('v')), 'KV:Server:EmptyKey'],
-    ['empty key on get', () => client.get(b('')), 'KV:Server:EmptyKey'],
-    ['empty key on delete', () => client.delete(b('')), 'KV:Server:EmptyKey'],
+    ['unknown column family', () => client.put(b('k'), b('v'), { cf: 'nope' }), 'KV:Server:UnknownColumnFamily'],
+    ['unknown column family on get', () => client.get(b('k'), { cf: 'nope' }), 'KV:Server:UnknownColumnFamily'],
+    ['unknown column family on scan', () => client.scan(b('k'), undefined, 1, { cf: 'DEFAULT' }), 'KV:Server:UnknownColumnFamily'],
+    ['empty key on put', () => sendRaw((c) => c.rawPut, RawPutRequest.fromPartial({ key: b(''), value: b('v') })), 'KV:Server:EmptyKey'],
+    ['empty key on get', () => sendRaw((c) => c.rawGet, RawGetRequest.fromPartial({ key: b('') })), 'KV:Server:EmptyKey'],
+    ['empty key on delete', () => sendRaw((c) => c.rawDelete, RawDeleteRequest.fromPartial({ key: b('') })), 'KV:Server:EmptyKey'],
     ['oversized key', () => client.put(Buffer.alloc(1025, 1), b('v')), 'KV:Server:KeyTooLarge'],
     ['oversized value', () => client.put(b('k'), Buffer.alloc(64 * 1024 + 1)), 'KV:Server:ValueTooLarge'],
     ['empty value', () => client.put(b('k'), Buffer.alloc(0)), 'KV:Server:EmptyValue'],
-    ['scan limit above the bound', () => client.scan(b('a'), 10_001), 'KV:Server:ScanLimitTooLarge'],
+    ['scan limit above the bound', () => sendRaw((c) => c.rawScan, RawScanRequest.fromPartial({ startKey: b('a'), limit: 10_001 })), 'KV:Server:ScanLimitTooLarge'],
   ];
 
   it.each(cases)('%s → INVALID_ARGUMENT with a stable code', async (_name, run, code) => {
-    await expect(run()).rejects.toMatchObject({ code, grpcStatus: GrpcStatus.INVALID_ARGUMENT });
+    await expect(run()).rejects.toMatchObject({ serverCode: code, grpcStatus: GrpcStatus.INVALID_ARGUMENT });
     await client.put(b('still-alive'), b('yes'));
     expect(await client.get(b('still-alive'))).toEqual(b('yes'));
   });
@@ -108,11 +130,11 @@ describe('bad input gets a clear error and the server keeps serving', () => {
   });
 
   it('answers a message above the size bound with RESOURCE_EXHAUSTED', async () => {
-    const big = createRawClient(node.addr, { maxMessageSizeBytes: 64 * 1024 * 1024 });
+    const big = await connect({ node: node.addr, maxRetries: 0, maxMessageBytes: 64 * 1024 * 1024 });
     try {
       await expect(big.put(b('k'), Buffer.alloc(9 * 1024 * 1024))).rejects.toMatchObject({ grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED });
     } finally {
-      big.close();
+      await big.close();
     }
   });
 
@@ -162,7 +184,7 @@ describe('concurrency', () => {
   it('serves 500 concurrent puts and reads every one back', async () => {
     const n = 500;
     await Promise.all(Array.from({ length: n }, (_, i) => client.put(b(`conc-${String(i).padStart(4, '0')}`), b(`v${i}`))));
-    const pairs = await client.scan(b('conc-'), n + 10);
+    const pairs = await client.scan(b('conc-'), undefined, n + 10);
     expect(pairs.filter((p) => p.key.toString().startsWith('conc-'))).toHaveLength(n);
     expect((await client.get(b('conc-0499')))?.toString()).toBe('v499');
   });
