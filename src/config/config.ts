@@ -6,10 +6,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
-import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
+import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from './limits.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
-import { DEFAULT_SNAPSHOT_RECV_LIMITS } from '../transport/snapshot-receiver.js';
-import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS } from '../server/server-options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -64,6 +62,11 @@ export interface NodeConfig {
   readonly reserveSpaceBytes: number | undefined;
 }
 
+/** HTTP/2 streams one client connection may have open (the scheduler's server uses it too). */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024;
+/** Unsent response bytes a gRPC server may hold (the scheduler's server uses it too). */
+export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 128 * 1024 * 1024;
+
 export const DEFAULT_CONFIG: NodeConfig = {
   addr: '127.0.0.1:20160',
   standalone: true,
@@ -81,11 +84,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
   grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
   allowRawTxnCfWrites: false,
   limits: DEFAULT_LIMITS,
-  snapMaxSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxSizeBytes,
-  snapMaxTotalSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxTotalSizeBytes,
-  snapConcurrentRecvLimit: DEFAULT_SNAPSHOT_RECV_LIMITS.maxConcurrent,
-  snapRecvIdleTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.idleTimeoutMs,
-  snapRecvTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.timeoutMs,
+  snapMaxSizeBytes: 256 * 1024 * 1024,
+  snapMaxTotalSizeBytes: 512 * 1024 * 1024,
+  snapConcurrentRecvLimit: 4,
+  snapRecvIdleTimeoutMs: 15_000,
+  snapRecvTimeoutMs: 10 * 60_000,
   reserveSpaceBytes: undefined,
 };
 

@@ -63,7 +63,7 @@ import {
   type UpdateGCSafePointRequest,
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
-import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
+import { CallTracker, toServiceError, unary, unimplementedService } from '../rpc/grpc-service.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
 import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';

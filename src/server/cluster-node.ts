@@ -28,10 +28,10 @@ import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { exitOnFatal, onceFatal, type FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
-import { DataDirLock } from './data-dir-lock.js';
+import { DataDirLock } from '../env/data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
-import { bindServer, boundedServerOptions, boundedService } from './server-options.js';
-import { CallTracker } from './grpc-service.js';
+import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
+import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
 
