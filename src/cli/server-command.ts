@@ -36,6 +36,8 @@ interface ServerFlags {
   embeddedScheduler?: string | true;
   raftLogGcCountLimit?: number;
   raftBaseTickMs?: number;
+  raftElectionTimeoutTicks?: number;
+  raftHeartbeatTicks?: number;
   raftPollers?: number;
   applyPollers?: number;
   addr?: string;
@@ -59,6 +61,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     )
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
+    .option('--raft-election-timeout-ticks <n>', 'ticks without a leader before a follower campaigns (default 10)', parseCount)
+    .option('--raft-heartbeat-ticks <n>', 'ticks between a leader\'s heartbeats (default 2)', parseCount)
     .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
     .option('--apply-pollers <n>', 'apply threads beside the raft pollers (default 1)', parseCount)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
@@ -81,6 +85,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
         scheduler: flags.scheduler,
         raftLogGcCountLimit: flags.raftLogGcCountLimit,
         raftBaseTickMs: flags.raftBaseTickMs,
+        raftElectionTimeoutTicks: flags.raftElectionTimeoutTicks,
+        raftHeartbeatTicks: flags.raftHeartbeatTicks,
         raftPollers: flags.raftPollers,
         applyPollers: flags.applyPollers,
         maxConcurrentStreams: flags.maxConcurrentStreams,

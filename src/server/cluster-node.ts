@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/config.js';
 import { StoreState } from '../proto/metapb.js';
 import type { RaftMessage } from '../proto/raft_serverpb.js';
-import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
 import { STORE_IDENT_KEY } from '../raftstore/keys.js';
 import type { PeerEngines } from '../raftstore/peer/peer-storage.js';
 import { RaftKvStorage } from '../storage/raft-kv-storage.js';
@@ -34,11 +33,9 @@ import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-
 import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
+import { raftstoreConfigOf } from './raftstore-config.js';
 
-const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
-const REGION_HEARTBEAT_INTERVAL_MS = 500;
-const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
 /** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
 const GC_QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
@@ -117,10 +114,10 @@ export class ClusterNode {
     let server: Server | undefined;
     let storage: Storage | undefined;
     try {
-      scheduler = await connectScheduler(config.scheduler, logger);
+      scheduler = await connectScheduler(config.scheduler, config.schedulerConnectTimeoutMs, logger);
       const storeId = await loadOrAllocStoreId(engines, scheduler);
       transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage, seams.delayMessageMs);
-      const raftstoreConfig = { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit };
+      const raftstoreConfig = raftstoreConfigOf(config);
       if (config.raftPollers > 0) {
         store = await PollerRouter.start({
           storeId,
@@ -216,13 +213,13 @@ export class ClusterNode {
     this.timers.push(setInterval(() => this.store.tick(), this.config.raftBaseTickMs));
     if (this.store.regions().length === 0) this.discoverRegions();
     const heartbeats = this.scheduler.openRegionHeartbeat(() => {});
-    this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), REGION_HEARTBEAT_INTERVAL_MS));
+    this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), this.config.regionHeartbeatIntervalMs));
     this.timers.push(
       setInterval(() => {
         this.scheduler
           .storeHeartbeat({ storeId: BigInt(this.storeId), regionCount: this.store.regions().length })
           .catch((err: unknown) => this.logger.debug({ err }, 'store heartbeat failed'));
-      }, STORE_HEARTBEAT_INTERVAL_MS),
+      }, this.config.storeHeartbeatIntervalMs),
     );
     this.closeHooks.push(() => heartbeats.close());
   }
@@ -303,8 +300,8 @@ function snapshotRecvBudget(config: NodeConfig): SnapshotRecvBudget {
 }
 
 
-async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {
-  const deadline = Date.now() + SCHEDULER_CONNECT_TIMEOUT_MS;
+async function connectScheduler(addr: string, timeoutMs: number, logger: Logger): Promise<SchedulerClient> {
+  const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await SchedulerClient.connect(addr, { timeoutMs: 2_000, maxRetries: 1 });
