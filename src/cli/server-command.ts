@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { loadConfig, LOG_LEVELS, ENGINE_KINDS, type ConfigOverrides, type LogLevel, type EngineKind, type NodeConfig } from '../config/config.js';
 import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
-import { startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
+import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { createLogger } from '../log/logger.js';
 import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
@@ -137,7 +137,7 @@ async function runServer(flags: ServerFlags, print: (text: string) => void): Pro
 /** A one-store cluster's scheduler, in this process, keeping its data in <data-dir>/scheduler. */
 function startEmbeddedScheduler(flag: string | true, config: NodeConfig, logger: Logger): Promise<SchedulerHandle> {
   return startScheduler({
-    addr: flag === true ? '127.0.0.1:2379' : flag,
+    addr: flag === true ? DEFAULT_SCHEDULER_ADDR : flag,
     dataDir: join(config.dataDir, 'scheduler'),
     initialStores: 1,
     sync: config.sync,
