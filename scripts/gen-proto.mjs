@@ -37,5 +37,5 @@ mkdirSync(out, { recursive: true });
 // ts-proto also writes the files a package imports, so the number run goes last and wins.
 generate(bigintPackages, 'bigint');
 generate(numberPackages, 'number');
-// The nested-message map the server's wire-format check walks (src/server/wire-format.ts).
+// The nested-message map the server's wire-format check walks (src/rpc/wire-format.ts).
 execFileSync('node', ['scripts/gen-wire-schema.mjs'], { stdio: 'inherit' });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Writes src/proto/wire-schema.ts from proto/*.proto (via `buf build`): which fields of each
 // message are messages themselves, and each gRPC method's request type. The server's wire-format
-// check (src/server/wire-format.ts) uses it to walk nested messages before ts-proto decodes them.
+// check (src/rpc/wire-format.ts) uses it to walk nested messages before ts-proto decodes them.
 // Run by scripts/gen-proto.mjs after the decoders are generated; runnable on its own.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

@@ -9,7 +9,7 @@ export { TinyKvNode } from './server/node.js';
 export { ClusterNode } from './server/cluster-node.js';
 export { startScheduler, DEFAULT_SCHEDULER_ADDR, type StartSchedulerOptions, type SchedulerHandle } from './scheduler/scheduler-server.js';
 export { loadConfig, DEFAULT_CONFIG, ConfigError, type NodeConfig, type ConfigOverrides } from './config/config.js';
-export { DEFAULT_LIMITS, type Limits } from './server/limits.js';
+export { DEFAULT_LIMITS, type Limits } from './config/limits.js';
 export { TinyKvError, ErrorCode, type ErrorCodeValue } from './util/errors.js';
 // The client is `tinykv/client`'s, whole: raw calls, transactions, ClientError.
 export * from './client/index.js';

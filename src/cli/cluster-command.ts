@@ -80,74 +80,98 @@ export function registerClusterCommand(program: Command, print: (text: string) =
     .option('--split-keys <keys>', 'comma-separated split points of the initial regions (passed to the scheduler)')
     .option('--raft-pollers <n>', 'raft poller threads per store (0: peers on the main thread)')
     .option('--log-level <level>', 'log level of every process', 'warn')
-    .action(async (flags: ClusterFlags) => {
-      const children: ChildProcess[] = [];
-      const stopAll = async () => {
-        await Promise.all(
-          children.map(
-            (child) =>
-              new Promise<void>((resolve) => {
-                if (child.exitCode !== null || child.signalCode !== null) return resolve();
-                child.once('exit', () => resolve());
-                child.kill('SIGTERM');
-              }),
-          ),
-        );
-      };
-      try {
-        const scheduler = await startChild(
-          [
-            'scheduler',
-            '--addr', `${flags.host}:${flags.schedulerPort}`,
-            '--data-dir', join(flags.dataDir, 'scheduler'),
-            '--initial-stores', String(flags.stores),
-            '--log-level', flags.logLevel,
-            ...(flags.initialRegions ? ['--initial-regions', String(flags.initialRegions)] : []),
-            ...(flags.splitKeys ? ['--split-keys', flags.splitKeys] : []),
-          ],
-          'scheduler',
-          print,
-        );
-        children.push(scheduler.child);
-        print(`scheduler  ${scheduler.addr}`);
-        const stores = await Promise.all(
-          Array.from({ length: flags.stores }, (_, i) =>
-            startChild(
-              [
-                'server',
-                '--scheduler', scheduler.addr,
-                '--addr', `${flags.host}:${flags.basePort + i}`,
-                '--data-dir', join(flags.dataDir, `store-${i + 1}`),
-                '--log-level', flags.logLevel,
-                ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
-                ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
-              ],
-              `the store in ${join(flags.dataDir, `store-${i + 1}`)}`,
-              print,
-            ).then((started) => {
-              children.push(started.child);
-              return started;
-            }),
-          ),
-        );
-        // Stores are named by the id the scheduler gave them (what its API, region peers and logs
-        // say), not by start order; the data directory tells which process it is.
-        const byId = stores
-          .map((store, i) => ({ ...store, dataDir: join(flags.dataDir, `store-${i + 1}`) }))
-          .sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
-        const width = Math.max(...byId.map((store) => store.label.name.length), 'scheduler'.length);
-        for (const store of byId) print(`${store.label.name.padEnd(width)}  ${store.addr}  ${store.dataDir}`);
-        print('cluster ready; Ctrl-C stops every process');
-      } catch (err) {
-        await stopAll();
-        throw err;
-      }
-      await new Promise<void>((resolve) => {
-        const handler = () => resolve();
-        process.once('SIGINT', handler);
-        process.once('SIGTERM', handler);
-      });
-      await stopAll();
-      print('cluster stopped');
-    });
+    .action((flags: ClusterFlags) => runCluster(flags, print));
+}
+
+/** Starts the scheduler, then every store; runs until SIGINT/SIGTERM, then stops them all. */
+async function runCluster(flags: ClusterFlags, print: (text: string) => void): Promise<void> {
+  const children: ChildProcess[] = [];
+  try {
+    const scheduler = await startSchedulerChild(flags, print);
+    children.push(scheduler.child);
+    print(`scheduler  ${scheduler.addr}`);
+    const stores = await Promise.all(
+      Array.from({ length: flags.stores }, (_, i) =>
+        startStoreChild(flags, scheduler.addr, i, print).then((started) => {
+          children.push(started.child);
+          return started;
+        }),
+      ),
+    );
+    printStores(flags, stores, print);
+    print('cluster ready; Ctrl-C stops every process');
+  } catch (err) {
+    await stopAll(children);
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    const handler = () => resolve();
+    process.once('SIGINT', handler);
+    process.once('SIGTERM', handler);
+  });
+  await stopAll(children);
+  print('cluster stopped');
+}
+
+function startSchedulerChild(flags: ClusterFlags, print: (text: string) => void): Promise<StartedChild> {
+  return startChild(
+    [
+      'scheduler',
+      '--addr', `${flags.host}:${flags.schedulerPort}`,
+      '--data-dir', join(flags.dataDir, 'scheduler'),
+      '--initial-stores', String(flags.stores),
+      '--log-level', flags.logLevel,
+      ...(flags.initialRegions ? ['--initial-regions', String(flags.initialRegions)] : []),
+      ...(flags.splitKeys ? ['--split-keys', flags.splitKeys] : []),
+    ],
+    'scheduler',
+    print,
+  );
+}
+
+/** The i-th store (from 0): port base-port + i, data in <data-dir>/store-<i + 1>. */
+function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, print: (text: string) => void): Promise<StartedChild> {
+  return startChild(
+    [
+      'server',
+      '--scheduler', schedulerAddr,
+      '--addr', `${flags.host}:${flags.basePort + i}`,
+      '--data-dir', storeDataDir(flags, i),
+      '--log-level', flags.logLevel,
+      ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
+      ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
+    ],
+    `the store in ${storeDataDir(flags, i)}`,
+    print,
+  );
+}
+
+function storeDataDir(flags: ClusterFlags, i: number): string {
+  return join(flags.dataDir, `store-${i + 1}`);
+}
+
+/**
+ * Stores are named by the id the scheduler gave them (what its API, region peers and logs say),
+ * not by start order; the data directory tells which process it is.
+ */
+function printStores(flags: ClusterFlags, stores: readonly StartedChild[], print: (text: string) => void): void {
+  const byId = stores
+    .map((store, i) => ({ ...store, dataDir: storeDataDir(flags, i) }))
+    .sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
+  const width = Math.max(...byId.map((store) => store.label.name.length), 'scheduler'.length);
+  for (const store of byId) print(`${store.label.name.padEnd(width)}  ${store.addr}  ${store.dataDir}`);
+}
+
+/** SIGTERM to every child still running; resolves once all have exited. */
+async function stopAll(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
 }

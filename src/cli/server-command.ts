@@ -1,10 +1,11 @@
 /** `tinykv server`: run a node until SIGINT/SIGTERM, then shut down gracefully and exit 0. */
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { loadConfig, LOG_LEVELS, ENGINE_KINDS, type ConfigOverrides, type LogLevel, type EngineKind } from '../config/config.js';
+import type { Logger } from 'pino';
+import { loadConfig, LOG_LEVELS, ENGINE_KINDS, type ConfigOverrides, type LogLevel, type EngineKind, type NodeConfig } from '../config/config.js';
 import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
-import { startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
+import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { createLogger } from '../log/logger.js';
 import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
@@ -36,6 +37,8 @@ interface ServerFlags {
   embeddedScheduler?: string | true;
   raftLogGcCountLimit?: number;
   raftBaseTickMs?: number;
+  raftElectionTimeoutTicks?: number;
+  raftHeartbeatTicks?: number;
   raftPollers?: number;
   applyPollers?: number;
   addr?: string;
@@ -59,6 +62,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     )
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
+    .option('--raft-election-timeout-ticks <n>', 'ticks without a leader before a follower campaigns (default 10)', parseCount)
+    .option('--raft-heartbeat-ticks <n>', 'ticks between a leader\'s heartbeats (default 2)', parseCount)
     .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
     .option('--apply-pollers <n>', 'apply threads beside the raft pollers (default 1)', parseCount)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
@@ -70,63 +75,76 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
     .option('--reserve-space <size>', 'free space kept on the data dir\'s filesystem; writes are refused below it (0: off; default 1GiB, at most 5% of the disk)', parseSize)
     .option('--allow-raw-txn-cf-writes', 'let RawPut/RawDelete write the lock and write column families (breaks transactions that meet them)')
-    .action(async (flags: ServerFlags) => {
-      const overrides: ConfigOverrides = {
-        addr: flags.addr,
-        dataDir: flags.dataDir,
-        logLevel: flags.logLevel,
-        engine: flags.engine,
-        // --scheduler or --embedded-scheduler means cluster mode unless --standalone says otherwise.
-        standalone: flags.standalone ?? (flags.scheduler || flags.embeddedScheduler ? false : undefined),
-        scheduler: flags.scheduler,
-        raftLogGcCountLimit: flags.raftLogGcCountLimit,
-        raftBaseTickMs: flags.raftBaseTickMs,
-        raftPollers: flags.raftPollers,
-        applyPollers: flags.applyPollers,
-        maxConcurrentStreams: flags.maxConcurrentStreams,
-        grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
-        reserveSpaceBytes: flags.reserveSpace,
-        allowRawTxnCfWrites: flags.allowRawTxnCfWrites,
-      };
-      if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
-      let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
-      setErrorDetail(config.logLevel);
-      const logger = createLogger(config.logLevel);
-      routeGrpcLogs(logger);
-      installProcessFailStop(logger);
-      let scheduler: SchedulerHandle | undefined;
-      // Start is all or nothing: a failure at any step stops what the earlier steps started (each
-      // start() undoes its own part) and the error goes up to main, which prints one line.
-      try {
-        if (flags.embeddedScheduler && !config.standalone) {
-          const addr = flags.embeddedScheduler === true ? '127.0.0.1:2379' : flags.embeddedScheduler;
-          scheduler = await startScheduler({
-            addr,
-            dataDir: join(config.dataDir, 'scheduler'),
-            initialStores: 1,
-            sync: config.sync,
-            maxConcurrentStreams: config.maxConcurrentStreams,
-            grpcMemoryQuotaBytes: config.grpcMemoryQuotaBytes,
-            logger,
-          });
-          config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
-          print(`embedded scheduler at ${scheduler.addr}`);
-        }
-        const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
-        // A cluster store names its id: `tinykv cluster` labels its stores by it.
-        print(node instanceof ClusterNode ? `tinykv store ${node.storeId} listening on ${node.addr}` : `tinykv listening on ${node.addr}`);
-        await waitForSignal(async (signal) => {
-          logger.info({ signal }, 'signal received');
-          await node.close();
-          await scheduler?.close();
-          logger.flush();
-        });
-      } catch (err) {
-        await scheduler?.close().catch((closeErr: unknown) => logger.error({ err: closeErr }, 'closing the embedded scheduler failed'));
-        logger.flush();
-        throw err;
-      }
+    .action((flags: ServerFlags) => runServer(flags, print));
+}
+
+/** The flags as config overrides (flags beat the file and the environment). */
+function serverOverrides(flags: ServerFlags): ConfigOverrides {
+  return {
+    addr: flags.addr,
+    dataDir: flags.dataDir,
+    logLevel: flags.logLevel,
+    engine: flags.engine,
+    // --scheduler or --embedded-scheduler means cluster mode unless --standalone says otherwise.
+    standalone: flags.standalone ?? (flags.scheduler || flags.embeddedScheduler ? false : undefined),
+    scheduler: flags.scheduler,
+    raftLogGcCountLimit: flags.raftLogGcCountLimit,
+    raftBaseTickMs: flags.raftBaseTickMs,
+    raftElectionTimeoutTicks: flags.raftElectionTimeoutTicks,
+    raftHeartbeatTicks: flags.raftHeartbeatTicks,
+    raftPollers: flags.raftPollers,
+    applyPollers: flags.applyPollers,
+    maxConcurrentStreams: flags.maxConcurrentStreams,
+    grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
+    reserveSpaceBytes: flags.reserveSpace,
+    allowRawTxnCfWrites: flags.allowRawTxnCfWrites,
+  };
+}
+
+async function runServer(flags: ServerFlags, print: (text: string) => void): Promise<void> {
+  const overrides = serverOverrides(flags);
+  if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
+  let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
+  setErrorDetail(config.logLevel);
+  const logger = createLogger(config.logLevel);
+  routeGrpcLogs(logger);
+  installProcessFailStop(logger);
+  let scheduler: SchedulerHandle | undefined;
+  // Start is all or nothing: a failure at any step stops what the earlier steps started (each
+  // start() undoes its own part) and the error goes up to main, which prints one line.
+  try {
+    if (flags.embeddedScheduler && !config.standalone) {
+      scheduler = await startEmbeddedScheduler(flags.embeddedScheduler, config, logger);
+      config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
+      print(`embedded scheduler at ${scheduler.addr}`);
+    }
+    const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
+    // A cluster store names its id: `tinykv cluster` labels its stores by it.
+    print(node instanceof ClusterNode ? `tinykv store ${node.storeId} listening on ${node.addr}` : `tinykv listening on ${node.addr}`);
+    await waitForSignal(async (signal) => {
+      logger.info({ signal }, 'signal received');
+      await node.close();
+      await scheduler?.close();
+      logger.flush();
     });
+  } catch (err) {
+    await scheduler?.close().catch((closeErr: unknown) => logger.error({ err: closeErr }, 'closing the embedded scheduler failed'));
+    logger.flush();
+    throw err;
+  }
+}
+
+/** A one-store cluster's scheduler, in this process, keeping its data in <data-dir>/scheduler. */
+function startEmbeddedScheduler(flag: string | true, config: NodeConfig, logger: Logger): Promise<SchedulerHandle> {
+  return startScheduler({
+    addr: flag === true ? DEFAULT_SCHEDULER_ADDR : flag,
+    dataDir: join(config.dataDir, 'scheduler'),
+    initialStores: 1,
+    sync: config.sync,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    grpcMemoryQuotaBytes: config.grpcMemoryQuotaBytes,
+    logger,
+  });
 }
 
 /** Resolves after the first SIGINT/SIGTERM has been handled; a second signal exits at once. */

@@ -6,10 +6,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
-import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from '../server/limits.js';
+import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from './limits.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
-import { DEFAULT_SNAPSHOT_RECV_LIMITS } from '../transport/snapshot-receiver.js';
-import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS } from '../server/server-options.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,8 +23,29 @@ export interface NodeConfig {
   readonly scheduler: string;
   /** Wall time of one raft tick. */
   readonly raftBaseTickMs: number;
+  /** A follower that hears no leader for this many ticks (randomized up to twice it) campaigns. */
+  readonly raftElectionTimeoutTicks: number;
+  /** A leader heartbeats every this many ticks. */
+  readonly raftHeartbeatTicks: number;
   /** The leader compacts the raft log once this many entries are applied past its first index. */
   readonly raftLogGcCountLimit: number;
+  /**
+   * How often the leader checks whether to compact the log; undefined is the default, every 10
+   * raft ticks (so it follows raft-base-tick-interval). Rounded to whole ticks.
+   */
+  readonly raftLogGcTickIntervalMs: number | undefined;
+  /** Largest batch of entries in one append message (one larger entry still goes alone). */
+  readonly raftMaxSizePerMsgBytes: number;
+  /** Append messages a leader may have unacknowledged per follower. */
+  readonly raftMaxInflightMsgs: number;
+  /** Proposals waiting in one peer; more are refused (a bounded queue). */
+  readonly raftMaxPendingProposals: number;
+  /** How long a store waits for the scheduler at start. */
+  readonly schedulerConnectTimeoutMs: number;
+  /** How often a store reports the regions it leads to the scheduler. */
+  readonly regionHeartbeatIntervalMs: number;
+  /** How often a store reports itself to the scheduler. */
+  readonly storeHeartbeatIntervalMs: number;
   /** Raft poller threads hosting region peers; 0 runs them on the main thread. */
   readonly raftPollers: number;
   /** Apply threads applying committed entries (with raft pollers; with none, apply runs on the main thread). */
@@ -64,12 +83,26 @@ export interface NodeConfig {
   readonly reserveSpaceBytes: number | undefined;
 }
 
+/** HTTP/2 streams one client connection may have open (the scheduler's server uses it too). */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024;
+/** Unsent response bytes a gRPC server may hold (the scheduler's server uses it too). */
+export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 128 * 1024 * 1024;
+
 export const DEFAULT_CONFIG: NodeConfig = {
   addr: '127.0.0.1:20160',
   standalone: true,
   scheduler: '127.0.0.1:2379',
   raftBaseTickMs: 100,
+  raftElectionTimeoutTicks: 10,
+  raftHeartbeatTicks: 2,
   raftLogGcCountLimit: 10_000,
+  raftLogGcTickIntervalMs: undefined,
+  raftMaxSizePerMsgBytes: 1024 * 1024,
+  raftMaxInflightMsgs: 256,
+  raftMaxPendingProposals: 10_000,
+  schedulerConnectTimeoutMs: 30_000,
+  regionHeartbeatIntervalMs: 500,
+  storeHeartbeatIntervalMs: 10_000,
   raftPollers: Math.max(1, availableParallelism() - 1),
   applyPollers: 1,
   dataDir: './data',
@@ -81,11 +114,11 @@ export const DEFAULT_CONFIG: NodeConfig = {
   grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
   allowRawTxnCfWrites: false,
   limits: DEFAULT_LIMITS,
-  snapMaxSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxSizeBytes,
-  snapMaxTotalSizeBytes: DEFAULT_SNAPSHOT_RECV_LIMITS.maxTotalSizeBytes,
-  snapConcurrentRecvLimit: DEFAULT_SNAPSHOT_RECV_LIMITS.maxConcurrent,
-  snapRecvIdleTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.idleTimeoutMs,
-  snapRecvTimeoutMs: DEFAULT_SNAPSHOT_RECV_LIMITS.timeoutMs,
+  snapMaxSizeBytes: 256 * 1024 * 1024,
+  snapMaxTotalSizeBytes: 512 * 1024 * 1024,
+  snapConcurrentRecvLimit: 4,
+  snapRecvIdleTimeoutMs: 15_000,
+  snapRecvTimeoutMs: 10 * 60_000,
   reserveSpaceBytes: undefined,
 };
 
@@ -120,7 +153,17 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
   raftstore: {
     scheduler: (v, c) => (c.scheduler = expectString('raftstore.scheduler', v)),
     'raft-base-tick-interval': (v, c) => (c.raftBaseTickMs = expectDuration('raftstore.raft-base-tick-interval', v)),
+    'raft-election-timeout-ticks': (v, c) => (c.raftElectionTimeoutTicks = expectCount('raftstore.raft-election-timeout-ticks', v)),
+    'raft-heartbeat-ticks': (v, c) => (c.raftHeartbeatTicks = expectCount('raftstore.raft-heartbeat-ticks', v)),
     'raft-log-gc-count-limit': (v, c) => (c.raftLogGcCountLimit = expectCount('raftstore.raft-log-gc-count-limit', v)),
+    'raft-log-gc-tick-interval': (v, c) => (c.raftLogGcTickIntervalMs = expectDuration('raftstore.raft-log-gc-tick-interval', v)),
+    'raft-max-size-per-msg': (v, c) => (c.raftMaxSizePerMsgBytes = expectSize('raftstore.raft-max-size-per-msg', v)),
+    'raft-max-inflight-msgs': (v, c) => (c.raftMaxInflightMsgs = expectCount('raftstore.raft-max-inflight-msgs', v)),
+    'raft-max-pending-proposals': (v, c) => (c.raftMaxPendingProposals = expectCount('raftstore.raft-max-pending-proposals', v)),
+    'scheduler-connect-timeout': (v, c) => (c.schedulerConnectTimeoutMs = expectDuration('raftstore.scheduler-connect-timeout', v)),
+    'pd-heartbeat-tick-interval': (v, c) => (c.regionHeartbeatIntervalMs = expectDuration('raftstore.pd-heartbeat-tick-interval', v)),
+    'pd-store-heartbeat-tick-interval': (v, c) =>
+      (c.storeHeartbeatIntervalMs = expectDuration('raftstore.pd-store-heartbeat-tick-interval', v)),
     'raft-pollers': (v, c) => (c.raftPollers = expectCount('raftstore.raft-pollers', v)),
     'apply-pollers': (v, c) => (c.applyPollers = expectCount('raftstore.apply-pollers', v)),
   },
@@ -140,6 +183,11 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     level: (v, c) => (c.logLevel = expectOneOf('log.level', v, LOG_LEVELS)),
   },
 };
+
+/** Every key a config file may set, as "section.key" (tinykv.example.toml documents each). */
+export function configFileKeys(): string[] {
+  return Object.entries(FILE_SCHEMA).flatMap(([section, keys]) => Object.keys(keys).map((key) => `${section}.${key}`));
+}
 
 const ENV_SCHEMA: Record<string, (value: string, into: MutableConfig) => void> = {
   TINYKV_ADDR: (v, c) => (c.addr = v),
@@ -206,10 +254,8 @@ function validate(config: NodeConfig): void {
     parseAddress(config.scheduler);
     if (config.engine !== 'lmdb') throw new ConfigError('cluster mode needs storage.engine = "lmdb"');
   }
-  if (config.raftBaseTickMs < 1 || config.raftBaseTickMs > 10_000) throw new ConfigError('raftstore.raft-base-tick-interval must be 1ms..10s');
-  if (config.raftLogGcCountLimit < 1) throw new ConfigError('raftstore.raft-log-gc-count-limit must be at least 1');
-  if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
-  if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
+  validateRaft(config);
+  validateRaftstore(config);
   validateSnapshotRecv(config);
   const { limits } = config;
   if (config.maxConcurrentStreams < 1 || config.maxConcurrentStreams > 65_536) {
@@ -231,6 +277,41 @@ function validate(config: NodeConfig): void {
   }
   if (limits.maxScanResponseBytes < 1 || limits.maxScanResponseBytes > limits.maxMessageSizeBytes / 2) {
     throw new ConfigError('limits.max-scan-response-size must be at most half of server.max-message-size');
+  }
+}
+
+/** The Raft group's timing and flow control (etcd's raft.Config checks, plus bounds against typos). */
+function validateRaft(config: NodeConfig): void {
+  if (config.raftBaseTickMs < 1 || config.raftBaseTickMs > 10_000) throw new ConfigError('raftstore.raft-base-tick-interval must be 1ms..10s');
+  if (config.raftHeartbeatTicks < 1 || config.raftHeartbeatTicks > 1_000) throw new ConfigError('raftstore.raft-heartbeat-ticks must be 1..1000');
+  // A follower must hear several heartbeats within one election timeout, or it campaigns against a live leader.
+  if (config.raftElectionTimeoutTicks <= config.raftHeartbeatTicks || config.raftElectionTimeoutTicks > 10_000) {
+    throw new ConfigError('raftstore.raft-election-timeout-ticks must be above raftstore.raft-heartbeat-ticks and at most 10000');
+  }
+  if (config.raftMaxSizePerMsgBytes < 1 || config.raftMaxSizePerMsgBytes > 64 * 1024 * 1024) {
+    throw new ConfigError('raftstore.raft-max-size-per-msg must be 1 byte..64MiB');
+  }
+  if (config.raftMaxInflightMsgs < 1 || config.raftMaxInflightMsgs > 16_384) throw new ConfigError('raftstore.raft-max-inflight-msgs must be 1..16384');
+}
+
+/** The store around the Raft groups: threads, log GC, proposal queue, scheduler timing. */
+function validateRaftstore(config: NodeConfig): void {
+  if (config.raftLogGcCountLimit < 1) throw new ConfigError('raftstore.raft-log-gc-count-limit must be at least 1');
+  const gcIntervalMs = config.raftLogGcTickIntervalMs;
+  if (gcIntervalMs !== undefined && (gcIntervalMs < config.raftBaseTickMs || gcIntervalMs > 3_600_000)) {
+    throw new ConfigError('raftstore.raft-log-gc-tick-interval must be raftstore.raft-base-tick-interval..1h');
+  }
+  if (config.raftMaxPendingProposals < 1 || config.raftMaxPendingProposals > 1_000_000) {
+    throw new ConfigError('raftstore.raft-max-pending-proposals must be 1..1000000');
+  }
+  if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
+  if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
+  if (config.schedulerConnectTimeoutMs < 1_000) throw new ConfigError('raftstore.scheduler-connect-timeout must be at least 1s');
+  for (const [key, ms] of [
+    ['pd-heartbeat-tick-interval', config.regionHeartbeatIntervalMs],
+    ['pd-store-heartbeat-tick-interval', config.storeHeartbeatIntervalMs],
+  ] as const) {
+    if (ms < 10 || ms > 3_600_000) throw new ConfigError(`raftstore.${key} must be 10ms..1h`);
   }
 }
 

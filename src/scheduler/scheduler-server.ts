@@ -10,16 +10,11 @@ import type { Engine } from '../engine/engine.js';
 import { LmdbEngine } from '../engine/lmdb-engine.js';
 import { MemoryEngine } from '../engine/memory-engine.js';
 import { SchedulerService } from '../proto/schedulerpb.js';
-import { CallTracker } from '../server/grpc-service.js';
-import { DataDirLock } from '../server/data-dir-lock.js';
+import { CallTracker } from '../rpc/grpc-service.js';
+import { DataDirLock } from '../env/data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
-import {
-  bindServer,
-  boundedServerOptions,
-  boundedService,
-  DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
-  DEFAULT_MAX_CONCURRENT_STREAMS,
-} from '../server/server-options.js';
+import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
+import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS } from '../config/config.js';
 import { silentLogger } from '../log/logger.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';

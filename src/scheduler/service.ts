@@ -7,19 +7,14 @@
  * REGION_NOT_FOUND) become `ResponseHeader.error`; the others become gRPC statuses (errors.ts).
  * Deviation from TinyKV: PutStore is accepted before bootstrap, because that is how stores
  * register for the scheduler-driven bootstrap.
- *
- * RegionHeartbeat: each request is checked and applied in arrival order; a problem with one
- * heartbeat (stale epoch, unknown store, not bootstrapped, ...) is answered with a header error
- * (region_id set) on the same stream, which stays open. A cluster id mismatch ends the stream.
+ * RegionHeartbeat streams are served by region-heartbeat-stream.ts, Tso streams by tso-stream.ts.
  */
-import { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import {
   AllocIDResponse,
   AskSplitResponse,
   BootstrapResponse,
-  ErrorType,
   GetAllStoresResponse,
   GetClusterConfigResponse,
   GetGCSafePointResponse,
@@ -63,12 +58,12 @@ import {
   type UpdateGCSafePointRequest,
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
-import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
+import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
 import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';
-import type { HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, isSchedulerError } from './errors.js';
+import { serveRegionHeartbeat } from './region-heartbeat-stream.js';
 import { notBootstrapped } from './bootstrap.js';
 
 export interface SchedulerServiceDeps {
@@ -89,12 +84,59 @@ interface WithHeader {
   header?: RequestHeader | undefined;
 }
 
+/** What the handler groups share: the core, the cluster header check and the unary wrapper. */
+interface ServiceContext {
+  readonly core: SchedulerCore;
+  readonly okHeader: () => ResponseHeader;
+  readonly checkHeader: (header: RequestHeader | undefined) => void;
+  readonly rpc: Rpc;
+}
+
+/** Wraps a handler as a unary RPC: header check, in-band header errors, everything else through `unary`. */
+type Rpc = <Req extends WithHeader, Res>(
+  method: string,
+  fns: MessageFns<Res>,
+  handler: (request: Req) => Promise<DeepPartial<Res>> | DeepPartial<Res>,
+  options?: { checkCluster?: boolean },
+) => ReturnType<typeof unary<Req, Res>>;
+
 export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerServiceHandle {
+  const { core, logger } = deps;
+  const context = serviceContext(deps);
+  const tsoStreams = new Set<TsoStreamHandle>();
+  const serveTso = (call: ServerDuplexStream<TsoRequest, TsoResponse>): void => {
+    const handle = serveTsoStream(call, {
+      allocate: (count) => core.allocTimestamp(count),
+      header: context.okHeader,
+      check: (request) => context.checkHeader(request.header),
+      logger,
+      onDone: () => tsoStreams.delete(handle),
+    });
+    tsoStreams.add(handle);
+  };
+  const implementation: UntypedServiceImplementation = {
+    ...unimplementedService(SchedulerService, () => 'not in scope until the multi-raft issue'),
+    getMembers: membersHandler(context, deps.advertiseAddr),
+    tso: serveTso,
+    regionHeartbeat: (call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>) =>
+      serveRegionHeartbeat(call, core, context.checkHeader, logger),
+    ...clusterHandlers(context),
+    ...storeHandlers(context),
+    ...regionHandlers(context),
+  };
+  return {
+    implementation,
+    closeStreams: () => {
+      core.streams.closeAll();
+      for (const stream of [...tsoStreams]) stream.close();
+    },
+  };
+}
+
+function serviceContext(deps: SchedulerServiceDeps): ServiceContext {
   const { core, tracker, logger } = deps;
   const clusterId = core.clusterId;
   const okHeader = () => ResponseHeader.fromPartial({ clusterId });
-  const tsoStreams = new Set<TsoStreamHandle>();
-
   const checkHeader = (header: RequestHeader | undefined): void => {
     const got = header?.clusterId ?? 0n;
     if (got !== clusterId) {
@@ -103,8 +145,6 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       });
     }
   };
-
-  /** A unary RPC: header check, in-band header errors, everything else through `unary`. */
   function rpc<Req extends WithHeader, Res>(
     method: string,
     fns: MessageFns<Res>,
@@ -130,22 +170,23 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       logger,
     );
   }
+  return { core, okHeader, checkHeader, rpc };
+}
 
-  const self = () =>
-    Member.fromPartial({ name: 'tinykv-scheduler', memberId: clusterId, clientUrls: [`http://${deps.advertiseAddr()}`] });
+/** GetMembers: this scheduler is the only member and its own leader (no cluster header check, as in TinyKV). */
+function membersHandler({ core, rpc }: ServiceContext, advertiseAddr: () => string) {
+  const self = () => Member.fromPartial({ name: 'tinykv-scheduler', memberId: core.clusterId, clientUrls: [`http://${advertiseAddr()}`] });
+  return rpc<GetMembersRequest, GetMembersResponse>(
+    'GetMembers',
+    GetMembersResponse,
+    () => ({ members: [self()], leader: self(), etcdLeader: self() }),
+    { checkCluster: false },
+  );
+}
 
-  const regionResponse = (info: RegionInfo | undefined): DeepPartial<GetRegionResponse> =>
-    info ? { region: info.region, leader: info.leader } : {};
-
-  const implementation: UntypedServiceImplementation = {
-    ...unimplementedService(SchedulerService, () => 'not in scope until the multi-raft issue'),
-    getMembers: rpc<GetMembersRequest, GetMembersResponse>(
-      'GetMembers',
-      GetMembersResponse,
-      () => ({ members: [self()], leader: self(), etcdLeader: self() }),
-      { checkCluster: false },
-    ),
-    tso: (call: ServerDuplexStream<TsoRequest, TsoResponse>) => serveTso(call),
+/** Bootstrap, ids, the cluster config and the GC safe point. */
+function clusterHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementation {
+  return {
     bootstrap: rpc<BootstrapRequest, BootstrapResponse>('Bootstrap', BootstrapResponse, async (r) => {
       await core.bootstrap(r.store);
       return {};
@@ -154,6 +195,31 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       bootstrapped: core.isBootstrapped,
     })),
     allocId: rpc<AllocIDRequest, AllocIDResponse>('AllocID', AllocIDResponse, async () => ({ id: BigInt(await core.allocId()) })),
+    getClusterConfig: rpc<GetClusterConfigRequest, GetClusterConfigResponse>('GetClusterConfig', GetClusterConfigResponse, () => ({
+      cluster: core.clusterConfig(),
+    })),
+    putClusterConfig: rpc<PutClusterConfigRequest, PutClusterConfigResponse>(
+      'PutClusterConfig',
+      PutClusterConfigResponse,
+      async (r) => {
+        await core.putClusterConfig(r.cluster);
+        return {};
+      },
+    ),
+    getGcSafePoint: rpc<GetGCSafePointRequest, GetGCSafePointResponse>('GetGCSafePoint', GetGCSafePointResponse, () => ({
+      safePoint: core.getGcSafePoint(),
+    })),
+    updateGcSafePoint: rpc<UpdateGCSafePointRequest, UpdateGCSafePointResponse>(
+      'UpdateGCSafePoint',
+      UpdateGCSafePointResponse,
+      async (r) => ({ newSafePoint: await core.updateGcSafePoint(r.safePoint) }),
+    ),
+  };
+}
+
+/** Stores registering, reporting and being looked up. */
+function storeHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementation {
+  return {
     putStore: rpc<PutStoreRequest, PutStoreResponse>('PutStore', PutStoreResponse, async (r) => {
       await core.putStore(r.store);
       return {};
@@ -169,7 +235,14 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       core.storeHeartbeat(r.stats);
       return {};
     }),
-    regionHeartbeat: (call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>) => serveRegionHeartbeat(call),
+  };
+}
+
+/** Region lookups, splits, scatter and operators. */
+function regionHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementation {
+  const regionResponse = (info: RegionInfo | undefined): DeepPartial<GetRegionResponse> =>
+    info ? { region: info.region, leader: info.leader } : {};
+  return {
     getRegion: rpc<GetRegionRequest, GetRegionResponse>('GetRegion', GetRegionResponse, (r) =>
       regionResponse(core.getRegion(r.regionKey)),
     ),
@@ -188,127 +261,11 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
       const result = await core.askSplit(r.region);
       return { newRegionId: BigInt(result.newRegionId), newPeerIds: result.newPeerIds.map(BigInt) };
     }),
-    getClusterConfig: rpc<GetClusterConfigRequest, GetClusterConfigResponse>('GetClusterConfig', GetClusterConfigResponse, () => ({
-      cluster: core.clusterConfig(),
-    })),
-    putClusterConfig: rpc<PutClusterConfigRequest, PutClusterConfigResponse>(
-      'PutClusterConfig',
-      PutClusterConfigResponse,
-      async (r) => {
-        await core.putClusterConfig(r.cluster);
-        return {};
-      },
-    ),
     scatterRegion: rpc('ScatterRegion', ScatterRegionResponse, () => ({}), { checkCluster: false }),
-    getGcSafePoint: rpc<GetGCSafePointRequest, GetGCSafePointResponse>('GetGCSafePoint', GetGCSafePointResponse, () => ({
-      safePoint: core.getGcSafePoint(),
-    })),
-    updateGcSafePoint: rpc<UpdateGCSafePointRequest, UpdateGCSafePointResponse>(
-      'UpdateGCSafePoint',
-      UpdateGCSafePointResponse,
-      async (r) => ({ newSafePoint: await core.updateGcSafePoint(r.safePoint) }),
-    ),
     getOperator: rpc<GetOperatorRequest, GetOperatorResponse>('GetOperator', GetOperatorResponse, (r) => {
       if (!core.isBootstrapped) throw notBootstrapped();
       // No operators exist until the scheduling issue; every region answers "not found" like PD.
       throw new SchedulerError(SchedulerErrorCode.RegionNotFound, `no operator for region ${r.regionId}`);
     }),
   };
-
-  function serveTso(call: ServerDuplexStream<TsoRequest, TsoResponse>): void {
-    const handle = serveTsoStream(call, {
-      allocate: (count) => core.allocTimestamp(count),
-      header: okHeader,
-      check: (request) => checkHeader(request.header),
-      logger,
-      onDone: () => tsoStreams.delete(handle),
-    });
-    tsoStreams.add(handle);
-  }
-
-  function serveRegionHeartbeat(call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>): void {
-    let open = true;
-    const refusals = new RefusalLog(logger, call.getPeer());
-    const sink: HeartbeatSink = {
-      // A client that does not read its responses gets no more once its buffer is full (bounded).
-      write: (response) => (open && !call.cancelled && !call.writableNeedDrain ? call.write(response) : false),
-      end: () => {
-        if (!open) return;
-        open = false;
-        call.end();
-      },
-    };
-    const close = () => {
-      open = false;
-      core.streams.closed(sink);
-    };
-    core.streams.opened(sink);
-    call.on('data', (request: RegionHeartbeatRequest) => {
-      if (!open) return;
-      try {
-        checkHeader(request.header);
-      } catch (err) {
-        close();
-        call.emit('error', toServiceError(err));
-        return;
-      }
-      const input = {
-        region: request.region,
-        leader: request.leader,
-        pendingPeers: request.pendingPeers,
-        approximateSizeBytes: Number(request.approximateSize),
-      };
-      core.regionHeartbeat(input, sink).catch((err: unknown) => {
-        const type = isSchedulerError(err) ? (err.headerType ?? ErrorType.UNKNOWN) : ErrorType.UNKNOWN;
-        if (!isSchedulerError(err)) logger.error({ err }, 'region heartbeat failed');
-        else refusals.note(err, request.region?.id);
-        const message = isSchedulerError(err) ? `[${err.code}] ${err.message}` : String(err);
-        sink.write(core.streams.errorResponse(type, message, request.region?.id));
-      });
-    });
-    call.on('end', () => {
-      if (open) call.end();
-      close();
-    });
-    call.on('error', close);
-    call.on('cancelled', close);
-  }
-
-  return {
-    implementation,
-    closeStreams: () => {
-      core.streams.closeAll();
-      for (const stream of [...tsoStreams]) stream.close();
-    },
-  };
-}
-
-/** Interval between two warn lines about refused heartbeats from one stream; the rest are counted. */
-const REFUSAL_LOG_INTERVAL_MS = 10_000;
-
-/**
- * Refused heartbeats are answered on the stream; the log gets a warn line per stream at most every
- * REFUSAL_LOG_INTERVAL_MS (with how many were refused meanwhile), so a flood cannot flood the log.
- */
-class RefusalLog {
-  private readonly limit = new RateLimitedLog(REFUSAL_LOG_INTERVAL_MS);
-
-  constructor(
-    private readonly logger: Logger,
-    private readonly peer: string,
-  ) {}
-
-  note(err: SchedulerError, regionId: number | undefined): void {
-    if (err.code === SchedulerErrorCode.StaleRegion) {
-      // Routine after a split or leader change: the other report got there first.
-      this.logger.debug({ err: err.message, regionId }, 'region heartbeat rejected');
-      return;
-    }
-    this.limit.run((suppressed) =>
-      this.logger.warn(
-        { code: err.code, err: err.message, regionId, peer: this.peer, suppressedSinceLast: suppressed },
-        'region heartbeat refused',
-      ),
-    );
-  }
 }

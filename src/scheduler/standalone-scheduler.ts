@@ -15,7 +15,7 @@ import {
 } from '../proto/schedulerpb.js';
 import type { Engine } from '../engine/engine.js';
 import type { Clock } from '../env/clock.js';
-import { CallTracker, unary, unimplementedService } from '../server/grpc-service.js';
+import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
 import { TimestampOracle } from './tso.js';
 import { serveTsoStream } from './tso-stream.js';
 

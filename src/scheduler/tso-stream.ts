@@ -12,7 +12,7 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ResponseHeader, TsoRequest, TsoResponse } from '../proto/schedulerpb.js';
-import { toServiceError } from '../server/grpc-service.js';
+import { toServiceError } from '../rpc/grpc-service.js';
 import { isTinyKvError } from '../util/errors.js';
 import { tsoResponse, type Timestamp } from './tso.js';
 
@@ -36,78 +36,91 @@ export interface TsoStreamHandle {
 }
 
 export function serveTsoStream(call: ServerDuplexStream<TsoRequest, TsoResponse>, options: TsoStreamOptions): TsoStreamHandle {
-  const maxPending = options.maxPendingRequests ?? TSO_MAX_PENDING_REQUESTS_PER_STREAM;
-  let pending = 0;
-  let writeBlocked = false;
-  let paused = false;
-  let noMoreRequests = false; // half-closed by the client, or closed by the server
-  let done = false;
+  const stream = new TsoStream(call, options);
+  call.on('data', (request: TsoRequest) => stream.onRequest(request));
+  call.on('end', () => stream.close()); // half-closed by the client
+  call.on('error', () => stream.finish());
+  call.on('cancelled', () => stream.finish());
+  return { close: () => stream.close() };
+}
 
-  const finish = () => {
-    if (done) return false;
-    done = true;
-    options.onDone?.();
-    return true;
-  };
+/** The state of one stream: requests waiting for the oracle, and whether reading is paused. */
+class TsoStream {
+  private readonly maxPending: number;
+  private pending = 0;
+  private writeBlocked = false;
+  private paused = false;
+  private noMoreRequests = false; // half-closed by the client, or closed by the server
+  private done = false;
 
-  const updateFlow = () => {
-    if (done) return;
-    const shouldPause = pending >= maxPending || writeBlocked;
-    if (shouldPause && !paused) call.pause();
-    else if (!shouldPause && paused) call.resume();
-    paused = shouldPause;
-  };
+  constructor(
+    private readonly call: ServerDuplexStream<TsoRequest, TsoResponse>,
+    private readonly options: TsoStreamOptions,
+  ) {
+    this.maxPending = options.maxPendingRequests ?? TSO_MAX_PENDING_REQUESTS_PER_STREAM;
+  }
 
-  const maybeEnd = () => {
-    if (noMoreRequests && pending === 0 && finish()) call.end(); // queued answers go out before the status
-  };
-
-  const fail = (err: unknown) => {
-    if (finish()) call.emit('error', toServiceError(err));
-  };
-
-  call.on('data', (request: TsoRequest) => {
-    if (done || noMoreRequests) return;
+  onRequest(request: TsoRequest): void {
+    if (this.done || this.noMoreRequests) return;
     try {
-      options.check?.(request);
+      this.options.check?.(request);
     } catch (err) {
-      fail(err);
+      this.fail(err);
       return;
     }
-    pending++;
-    updateFlow();
-    options.allocate(request.count).then(
-      (ts) => {
-        pending--;
-        if (done || call.cancelled) return;
-        if (!call.write(tsoResponse(options.header(), request.count, ts)) && !writeBlocked) {
-          writeBlocked = true;
-          call.once('drain', () => {
-            writeBlocked = false;
-            updateFlow();
-          });
-        }
-        updateFlow();
-        maybeEnd();
-      },
+    this.pending++;
+    this.updateFlow();
+    this.options.allocate(request.count).then(
+      (ts) => this.answer(request, ts),
       (err: unknown) => {
-        pending--;
-        if (!isTinyKvError(err)) options.logger.error({ err }, 'tso allocation failed');
-        fail(err);
+        this.pending--;
+        if (!isTinyKvError(err)) this.options.logger.error({ err }, 'tso allocation failed');
+        this.fail(err);
       },
     );
-  });
-  call.on('end', () => {
-    noMoreRequests = true;
-    maybeEnd();
-  });
-  call.on('error', finish);
-  call.on('cancelled', finish);
+  }
 
-  return {
-    close: () => {
-      noMoreRequests = true;
-      maybeEnd();
-    },
-  };
+  /** Takes no more requests; the stream ends once the pending ones are answered. */
+  close(): void {
+    this.noMoreRequests = true;
+    this.maybeEnd();
+  }
+
+  /** Marks the stream over; false when it already was. */
+  finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.options.onDone?.();
+    return true;
+  }
+
+  private answer(request: TsoRequest, ts: Timestamp): void {
+    this.pending--;
+    if (this.done || this.call.cancelled) return;
+    if (!this.call.write(tsoResponse(this.options.header(), request.count, ts)) && !this.writeBlocked) {
+      this.writeBlocked = true;
+      this.call.once('drain', () => {
+        this.writeBlocked = false;
+        this.updateFlow();
+      });
+    }
+    this.updateFlow();
+    this.maybeEnd();
+  }
+
+  private updateFlow(): void {
+    if (this.done) return;
+    const shouldPause = this.pending >= this.maxPending || this.writeBlocked;
+    if (shouldPause && !this.paused) this.call.pause();
+    else if (!shouldPause && this.paused) this.call.resume();
+    this.paused = shouldPause;
+  }
+
+  private maybeEnd(): void {
+    if (this.noMoreRequests && this.pending === 0 && this.finish()) this.call.end(); // queued answers go out before the status
+  }
+
+  private fail(err: unknown): void {
+    if (this.finish()) this.call.emit('error', toServiceError(err));
+  }
 }

@@ -3,44 +3,34 @@
  * LMDB), exchanges Raft messages with other stores over gRPC, and serves the TinyKv API through
  * Raft. Ticks come from one timer for all regions.
  */
-import { Server } from '@grpc/grpc-js';
-import { Piscina } from 'piscina';
+import { Server, type ServerOptions } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/config.js';
 import { StoreState } from '../proto/metapb.js';
 import type { RaftMessage } from '../proto/raft_serverpb.js';
-import { DEFAULT_RAFTSTORE_CONFIG } from '../raftstore/config.js';
 import { STORE_IDENT_KEY } from '../raftstore/keys.js';
 import type { PeerEngines } from '../raftstore/peer/peer-storage.js';
 import { RaftKvStorage } from '../storage/raft-kv-storage.js';
 import { guardSpace } from '../storage/space-guarded-storage.js';
 import { findPeerOnStore } from '../raftstore/region.js';
-import { Store } from '../raftstore/batch/store.js';
-import { PollerRouter } from '../raftstore/batch/poller-router.js';
 import type { RaftRouter } from '../raftstore/router/router.js';
 import type { Storage } from '../storage/storage.js';
-import { PooledSnapshotSource } from '../raftstore/snapshot/snapshot-source.js';
-import { openStoreEngines, storeEngineOptions } from '../raftstore/batch/store-engines.js';
+import { openStoreEngines, storeEngineOptions, type StoreEngineOptions } from '../raftstore/batch/store-engines.js';
 import { SchedulerClient, type RegionHeartbeatStream } from '../client/scheduler-client.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler, snapshotStreamHandler } from '../transport/raft-service.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { exitOnFatal, onceFatal, type FatalHandler } from '../util/fail-stop.js';
-import { workerFileUrl } from '../util/worker-path.js';
+import { startRaftstore, StorePools } from './raftstore-startup.js';
 import { SnapshotRecvBudget } from '../transport/snapshot-receiver.js';
-import { DataDirLock } from './data-dir-lock.js';
+import { DataDirLock } from '../env/data-dir-lock.js';
 import { openCheckedEnvironments } from '../engine/data-files.js';
-import { bindServer, boundedServerOptions, boundedService } from './server-options.js';
-import { CallTracker } from './grpc-service.js';
+import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
+import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
 
-const SCHEDULER_CONNECT_TIMEOUT_MS = 30_000;
 const REGION_DISCOVERY_INTERVAL_MS = 200;
-const REGION_HEARTBEAT_INTERVAL_MS = 500;
-const STORE_HEARTBEAT_INTERVAL_MS = 10_000;
-/** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
-const GC_QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
 /** Test seams: fault injection on the real store (TiKV's filters). */
 export interface ClusterNodeSeams {
@@ -77,137 +67,34 @@ export class ClusterNode {
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
-    const lock = DataDirLock.acquire(config.dataDir);
-    const engineOptions = storeEngineOptions(config.dataDir, config.sync);
-    let engines: PeerEngines;
-    try {
-      engines = openCheckedEnvironments(config.dataDir, ['raft', 'kv'], () => openStoreEngines(engineOptions));
-    } catch (err) {
-      // Damaged or unopenable files: nothing else has started yet, but the directory is free again.
-      lock.release();
-      throw err;
-    }
-    let scheduler: SchedulerClient | undefined;
-    // Region snapshots are built on their own thread (workers/region-snapshot.ts). Raft pollers have
-    // pools of their own, so with pollers this one starts no thread unless it is used.
-    const snapshotPool = new Piscina({
-      filename: workerFileUrl('region-snapshot'),
-      minThreads: config.raftPollers > 0 ? 0 : 1,
-      maxThreads: 1,
-      maxQueue: 64,
-    });
-    // Compacted raft-log entries are deleted on their own thread (workers/raftlog-gc.ts).
-    const gcPool = new Piscina({ filename: workerFileUrl('raftlog-gc'), minThreads: 1, maxThreads: 1, maxQueue: 1024 });
-    const collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number) => {
-      try {
-        await gcPool.run({ raft: engineOptions.raft, regionId, fromIndex, toIndex });
-      } catch (err) {
-        // A full GC queue is backpressure, not a fault (a failed delete is, and is fatal): the
-        // range stays on disk, wasted space but no harm to the log.
-        if (err instanceof Error && err.message === GC_QUEUE_FULL_MESSAGE) {
-          logger.warn({ regionId, fromIndex, toIndex }, 'raft-log GC queue full; range left on disk');
-          return;
-        }
-        throw err;
-      }
-    };
+    const { lock, engines, engineOptions } = openDataDir(config);
+    const pools = new StorePools(config, engineOptions, logger);
     // What has been started so far, stopped in reverse order when a later step fails.
-    let store: RaftRouter | undefined;
-    let transport: GrpcTransport | undefined;
-    let server: Server | undefined;
-    let storage: Storage | undefined;
+    const started: StartedParts = { lock, engines, pools };
     try {
-      scheduler = await connectScheduler(config.scheduler, logger);
+      const scheduler = (started.scheduler = await connectScheduler(config.scheduler, config.schedulerConnectTimeoutMs, logger));
       const storeId = await loadOrAllocStoreId(engines, scheduler);
-      transport = new GrpcTransport(new SchedulerStoreResolver(scheduler, logger), logger, Date.now, seams.dropMessage, seams.delayMessageMs);
-      const raftstoreConfig = { ...DEFAULT_RAFTSTORE_CONFIG, raftBaseTickMs: config.raftBaseTickMs, raftLogGcCountLimit: config.raftLogGcCountLimit };
-      if (config.raftPollers > 0) {
-        store = await PollerRouter.start({
-          storeId,
-          engines: engineOptions,
-          pollers: config.raftPollers,
-          applyThreads: config.applyPollers,
-          config: raftstoreConfig,
-          kv: engines.kv,
-          transport,
-          logger,
-          logLevel: config.logLevel,
-          collectRaftLog,
-          onFatal,
-        });
-      } else {
-        const local = new Store({
-          storeId,
-          engines,
-          config: raftstoreConfig,
-          transport,
-          snapshots: new PooledSnapshotSource(
-            engineOptions.kv,
-            async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
-            (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
-          ),
-          random: Math.random,
-          logger: logger.child({ storeId }),
-          collectRaftLog,
-          onFatal,
-        });
-        local.loadPeers();
-        store = local;
-      }
-      const router: RaftRouter = store;
+      const resolver = new SchedulerStoreResolver(scheduler, logger);
+      const transport = (started.transport = new GrpcTransport(resolver, logger, Date.now, seams.dropMessage, seams.delayMessageMs));
+      const router = (started.store = await startRaftstore({ config, storeId, engines, engineOptions, transport, pools, logger, onFatal }));
       const tracker = new CallTracker();
-      const { options } = boundedServerOptions({
-        maxReceiveMessageBytes: Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
-        maxSendMessageBytes: config.limits.maxMessageSizeBytes,
-        maxConcurrentStreams: config.maxConcurrentStreams,
-        memoryQuotaBytes: config.grpcMemoryQuotaBytes,
-      });
-      server = new Server(options);
+      const server = (started.server = new Server(grpcServerOptions(config)));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
-      storage = guardSpace(new RaftKvStorage(router), config);
-      server.addService(boundedService(rawRaftService), {
-        ...tinyKvImplementation(storage, config, tracker, logger),
-        raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
-        batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
-        snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotRecvBudget(config)),
-      });
+      const storage = (started.storage = guardSpace(new RaftKvStorage(router), config));
+      addStoreServices(server, { storage, router, config, tracker, logger });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
       await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
       const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger);
-      // The pools go after the store has stopped, so its last GC and snapshot tasks finish.
-      node.afterStopHooks.push(() => snapshotPool.destroy(), () => gcPool.destroy());
-      // Stops the space guard's free-space sampling (the store itself is stopped by the node).
-      const guarded = storage;
-      node.afterStopHooks.push(() => guarded.stop());
+      // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
+      // space guard's free-space sampling stops then too (the store itself is stopped by the node).
+      node.afterStopHooks.push(() => pools.destroy(), () => storage.stop());
       node.startTimers();
-      logger.info({ addr, storeId, regions: store.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
+      logger.info({ addr, storeId, regions: router.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;
     } catch (err) {
-      // Undo in reverse order. The poller and apply threads use the engines, so they stop before
-      // the engines close (closing LMDB under a running thread aborts the process): the router's
-      // stop() resolves only once its threads are gone, terminating any that do not stop in time.
-      server?.forceShutdown();
-      // The space guard's free-space sampler (a timer); the store below it is stopped next.
-      await storage?.stop().catch((stopErr: unknown) => logger.error({ err: stopErr }, 'stopping the space guard after a failed start failed'));
-      const stopped = store
-        ? await store.stop().then(
-            () => true,
-            (stopErr: unknown) => {
-              // Its engines stay open; the process is left to exit with them.
-              logger.error({ err: stopErr }, 'stopping the raftstore after a failed start failed; its engines stay open');
-              return false;
-            },
-          )
-        : true;
-      transport?.close();
-      scheduler?.close();
-      if (stopped) {
-        await Promise.all([snapshotPool.destroy(), gcPool.destroy()]);
-        await Promise.all([engines.raft.close(), engines.kv.close()]);
-        lock.release();
-      }
+      await undoStart(started, logger);
       throw err;
     }
   }
@@ -216,13 +103,13 @@ export class ClusterNode {
     this.timers.push(setInterval(() => this.store.tick(), this.config.raftBaseTickMs));
     if (this.store.regions().length === 0) this.discoverRegions();
     const heartbeats = this.scheduler.openRegionHeartbeat(() => {});
-    this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), REGION_HEARTBEAT_INTERVAL_MS));
+    this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), this.config.regionHeartbeatIntervalMs));
     this.timers.push(
       setInterval(() => {
         this.scheduler
           .storeHeartbeat({ storeId: BigInt(this.storeId), regionCount: this.store.regions().length })
           .catch((err: unknown) => this.logger.debug({ err }, 'store heartbeat failed'));
-      }, STORE_HEARTBEAT_INTERVAL_MS),
+      }, this.config.storeHeartbeatIntervalMs),
     );
     this.closeHooks.push(() => heartbeats.close());
   }
@@ -292,6 +179,89 @@ export class ClusterNode {
   }
 }
 
+/** The data directory locked and its engines open and checked; the lock is let go if they cannot open. */
+function openDataDir(config: NodeConfig): { lock: DataDirLock; engines: PeerEngines; engineOptions: StoreEngineOptions } {
+  const lock = DataDirLock.acquire(config.dataDir);
+  const engineOptions = storeEngineOptions(config.dataDir, config.sync);
+  try {
+    const engines = openCheckedEnvironments(config.dataDir, ['raft', 'kv'], () => openStoreEngines(engineOptions));
+    return { lock, engines, engineOptions };
+  } catch (err) {
+    // Damaged or unopenable files: nothing else has started yet, but the directory is free again.
+    lock.release();
+    throw err;
+  }
+}
+
+/** What a start has brought up so far (the first three always). */
+interface StartedParts {
+  readonly lock: DataDirLock;
+  readonly engines: PeerEngines;
+  readonly pools: StorePools;
+  scheduler?: SchedulerClient;
+  transport?: GrpcTransport;
+  store?: RaftRouter;
+  server?: Server;
+  storage?: Storage;
+}
+
+/**
+ * Undoes a failed start in reverse order. The poller and apply threads use the engines, so they
+ * stop before the engines close (closing LMDB under a running thread aborts the process): the
+ * router's stop() resolves only once its threads are gone, terminating any that do not stop in time.
+ */
+async function undoStart(started: StartedParts, logger: Logger): Promise<void> {
+  const { store, storage, engines } = started;
+  started.server?.forceShutdown();
+  // The space guard's free-space sampler (a timer); the store below it is stopped next.
+  await storage?.stop().catch((stopErr: unknown) => logger.error({ err: stopErr }, 'stopping the space guard after a failed start failed'));
+  const stopped = store
+    ? await store.stop().then(
+        () => true,
+        (stopErr: unknown) => {
+          // Its engines stay open; the process is left to exit with them.
+          logger.error({ err: stopErr }, 'stopping the raftstore after a failed start failed; its engines stay open');
+          return false;
+        },
+      )
+    : true;
+  started.transport?.close();
+  started.scheduler?.close();
+  if (stopped) {
+    await started.pools.destroy();
+    await Promise.all([engines.raft.close(), engines.kv.close()]);
+    started.lock.release();
+  }
+}
+
+/** A store's gRPC server bounds: it receives Raft messages and snapshot chunks of up to 64MiB. */
+function grpcServerOptions(config: NodeConfig): ServerOptions {
+  return boundedServerOptions({
+    maxReceiveMessageBytes: Math.max(config.limits.maxMessageSizeBytes, 64 * 1024 * 1024),
+    maxSendMessageBytes: config.limits.maxMessageSizeBytes,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    memoryQuotaBytes: config.grpcMemoryQuotaBytes,
+  }).options;
+}
+
+interface StoreServices {
+  readonly storage: Storage;
+  readonly router: RaftRouter;
+  readonly config: NodeConfig;
+  readonly tracker: CallTracker;
+  readonly logger: Logger;
+}
+
+/** The TinyKv service through Raft, and the Raft, BatchRaft and Snapshot streams from other stores. */
+function addStoreServices(server: Server, { storage, router, config, tracker, logger }: StoreServices): void {
+  server.addService(boundedService(rawRaftService), {
+    ...tinyKvImplementation(storage, config, tracker, logger),
+    raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
+    batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
+    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotRecvBudget(config)),
+  });
+}
+
 function snapshotRecvBudget(config: NodeConfig): SnapshotRecvBudget {
   return new SnapshotRecvBudget({
     maxSizeBytes: config.snapMaxSizeBytes,
@@ -302,9 +272,8 @@ function snapshotRecvBudget(config: NodeConfig): SnapshotRecvBudget {
   });
 }
 
-
-async function connectScheduler(addr: string, logger: Logger): Promise<SchedulerClient> {
-  const deadline = Date.now() + SCHEDULER_CONNECT_TIMEOUT_MS;
+async function connectScheduler(addr: string, timeoutMs: number, logger: Logger): Promise<SchedulerClient> {
+  const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await SchedulerClient.connect(addr, { timeoutMs: 2_000, maxRetries: 1 });

@@ -17,10 +17,10 @@ import { StandaloneStorage } from '../storage/standalone-storage.js';
 import type { Storage } from '../storage/storage.js';
 import { guardSpace } from '../storage/space-guarded-storage.js';
 import type { Logger } from '../log/logger.js';
-import { CallTracker } from './grpc-service.js';
+import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
-import { DataDirLock } from './data-dir-lock.js';
-import { bindServer, boundedServerOptions, boundedService } from './server-options.js';
+import { DataDirLock } from '../env/data-dir-lock.js';
+import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;

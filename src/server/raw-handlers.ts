@@ -19,7 +19,7 @@ import type { Storage } from '../storage/storage.js';
 import type { Error as RegionErrorPb } from '../proto/errorpb.js';
 import { regionErrorOf } from '../txn/commands/common.js';
 import { ErrorCode, quoteForError, TinyKvError } from '../util/errors.js';
-import type { Limits } from './limits.js';
+import type { Limits } from '../config/limits.js';
 
 export interface RawHandlerOptions {
   /**

@@ -18,7 +18,7 @@ import type {
 import type { Storage } from '../storage/storage.js';
 import { createTxnCommands, isTxnError, Latches, TxnErrorCode } from '../txn/index.js';
 import { CorruptionLog } from './corruption-log.js';
-import { CallTracker, unary, unimplementedService } from './grpc-service.js';
+import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
 import { RawHandlers } from './raw-handlers.js';
 
 const UNAVAILABLE_BECAUSE: Record<string, string> = {

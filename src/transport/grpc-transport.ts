@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import { MessageType } from '../proto/eraftpb.js';
 import { Done, RaftMessage, SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvClient } from '../proto/tinykvpb.js';
-import type { Transport } from '../raftstore/batch/store.js';
-import { encodeBatch } from './raft-wire.js';
+import type { EncodedTransport } from '../raftstore/transport.js';
+import { encodeBatch } from '../raftstore/raft-wire.js';
 import { RECONNECT_BACKOFF_MAX_MS, RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
 
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
@@ -47,11 +47,6 @@ export interface StoreResolver {
   resolve(storeId: number): string | undefined;
   /** Forgets an address that failed (a restarted store may listen elsewhere now). */
   invalidateAddress?(addr: string): void;
-}
-
-/** A transport that also takes messages already encoded (from the raft pollers). */
-export interface EncodedTransport extends Transport {
-  sendEncoded(toStoreId: number, message: Uint8Array): void;
 }
 
 interface Connection {

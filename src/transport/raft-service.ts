@@ -7,10 +7,10 @@ import type { ServerErrorResponse, ServerReadableStream, ServiceDefinition, send
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Done, RaftMessage, type SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvService } from '../proto/tinykvpb.js';
-import { toServiceError } from '../server/grpc-service.js';
-import { keepRequestBytes } from '../server/wire-format.js';
+import { toServiceError } from '../rpc/grpc-service.js';
+import { keepRequestBytes } from '../rpc/wire-format.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
-import { splitBatch } from './raft-wire.js';
+import { splitBatch } from '../raftstore/raft-wire.js';
 import type { SnapshotRecvBudget } from './snapshot-receiver.js';
 
 /** The TinyKv service with Raft and BatchRaft requests left as bytes. */

@@ -4,6 +4,7 @@
  * TiKV does (`concurrent-recv-snap-limit`, `snap-max-total-size`), the number of streams received
  * at once and the bytes they buffer together are capped, one snapshot's size is capped, and a
  * stream that stops sending (or takes too long overall) is cancelled and its bytes released.
+ * The defaults are `[server] snap-*` in src/config/config.ts.
  */
 export interface SnapshotRecvLimits {
   /** Largest snapshot accepted. */
@@ -17,14 +18,6 @@ export interface SnapshotRecvLimits {
   /** A stream not finished this long after it opened is cancelled. */
   readonly timeoutMs: number;
 }
-
-export const DEFAULT_SNAPSHOT_RECV_LIMITS: SnapshotRecvLimits = {
-  maxSizeBytes: 256 * 1024 * 1024,
-  maxTotalSizeBytes: 512 * 1024 * 1024,
-  maxConcurrent: 4,
-  idleTimeoutMs: 15_000,
-  timeoutMs: 10 * 60_000,
-};
 
 /** The streams and bytes in flight across every snapshot stream of a server. */
 export class SnapshotRecvBudget {

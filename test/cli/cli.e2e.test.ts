@@ -79,6 +79,10 @@ describe('tinykv CLI end to end', () => {
     expect(badAddr.stderr).toContain('invalid address');
     const badFlag = await runCli(['server', '--no-such-flag']);
     expect(badFlag.code).toBe(2);
+    // The raft timing flags go through the same validation as the file's keys.
+    const badTicks = await runCli(['server', '--raft-election-timeout-ticks', '2', '--raft-heartbeat-ticks', '2', '--data-dir', dir]);
+    expect(badTicks.code).toBe(2);
+    expect(badTicks.stderr).toContain('raftstore.raft-election-timeout-ticks must be above raftstore.raft-heartbeat-ticks');
   });
 
   it('shuts down on SIGTERM with exit 0 and keeps data across a restart', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_CONFIG, loadConfig, parseAddress } from '../../src/config/config.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ConfigError, configFileKeys, DEFAULT_CONFIG, loadConfig, parseAddress } from '../../src/config/config.js';
 import { parseDurationMs, parseSizeBytes } from '../../src/config/units.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -18,6 +18,18 @@ describe('config', () => {
   it('the commented example file states exactly the defaults', () => {
     // raft-pollers depends on the machine's cores; the file states the 2-core default.
     expect(loadConfig({ configFile: 'tinykv.example.toml' })).toEqual({ ...DEFAULT_CONFIG, raftPollers: 1 });
+  });
+
+  it('the example file documents every key, in its section (set, or commented out when the default depends)', () => {
+    const text = readFileSync('tinykv.example.toml', 'utf8');
+    const sections = new Map<string, string>();
+    for (const block of text.split(/^\[/m).slice(1)) sections.set(block.slice(0, block.indexOf(']')), block);
+    const missing = configFileKeys().filter((name) => {
+      const [section = '', key = ''] = name.split('.');
+      return !new RegExp(`^(# )?${key} = `, 'm').test(sections.get(section) ?? '');
+    });
+    expect(configFileKeys().length).toBeGreaterThan(30);
+    expect(missing).toEqual([]);
   });
 
   it('applies file, then environment, then overrides', () => {

@@ -14,7 +14,7 @@ import { SchedulerClient as GrpcSchedulerClient, SchedulerService, TsoRequest, t
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { standaloneSchedulerService } from '../../src/scheduler/standalone-scheduler.js';
 import { TimestampOracle, type TsoPersistence } from '../../src/scheduler/tso.js';
-import { CallTracker } from '../../src/server/grpc-service.js';
+import { CallTracker } from '../../src/rpc/grpc-service.js';
 import { silentLogger } from '../../src/log/logger.js';
 
 /** A gate that holds writes while shut. */

@@ -8,7 +8,7 @@ import { MessageType } from '../../src/proto/eraftpb.js';
 import { Done, RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { GrpcTransport, PEER_CHANNEL_OPTIONS, RECONNECT_BACKOFF_MAX_MS } from '../../src/transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler } from '../../src/transport/raft-service.js';
-import { encodeBatch, peekRegionId, splitBatch } from '../../src/transport/raft-wire.js';
+import { encodeBatch, peekRegionId, splitBatch } from '../../src/raftstore/raft-wire.js';
 
 function message(regionId: number, index: number): RaftMessage {
   return RaftMessage.fromPartial({

@@ -31,13 +31,7 @@ import { findPeerOnStore, keyInRegion } from '../region.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
 import type { LeaderRegion, RaftRouter } from '../router/router.js';
-
-export interface Transport {
-  /** Sends to the store of `message.toPeer`; may drop (Raft retries). */
-  send(message: RaftMessage): void;
-  /** Hands what was sent so far onward now, when the transport batches (before a blocking write). */
-  flush?(): void;
-}
+import type { Transport } from '../transport.js';
 
 export interface StoreOptions {
   readonly storeId: number;

@@ -6,7 +6,7 @@ import { startServer, type TinyKvNode } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { RawGetRequest, RawPutRequest } from '../../src/proto/kvrpcpb.js';
 import { TsoRequest } from '../../src/proto/schedulerpb.js';
-import { wireFormatProblem } from '../../src/server/wire-format.js';
+import { wireFormatProblem } from '../../src/rpc/wire-format.js';
 
 const enc = (message: Uint8Array) => Buffer.from(message);
 const rawGet = (key: string) => enc(RawGetRequest.encode(RawGetRequest.fromPartial({ key: Buffer.from(key) })).finish());

@@ -9,9 +9,6 @@ import { listenError } from './listen-error.js';
 import { acceptingEncodedResponses, ResponseMemoryQuota, responseQuotaInterceptor } from './response-quota.js';
 import { checkedService, rejectMalformedRequests } from './wire-format.js';
 
-export const DEFAULT_MAX_CONCURRENT_STREAMS = 1024;
-export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 128 * 1024 * 1024;
-
 export interface GrpcServerBounds {
   readonly maxReceiveMessageBytes: number;
   readonly maxSendMessageBytes: number;

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DataDirLock, LOCK_FILE } from '../../src/server/data-dir-lock.js';
+import { DataDirLock, LOCK_FILE } from '../../src/env/data-dir-lock.js';
 import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ClusterNode } from '../../src/server/cluster-node.js';

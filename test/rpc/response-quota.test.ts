@@ -11,9 +11,9 @@ import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { RawScanRequest } from '../../src/proto/kvrpcpb.js';
 import { TinyKvClient, TinyKvService } from '../../src/proto/tinykvpb.js';
-import { CallTracker } from '../../src/server/grpc-service.js';
-import { acceptingEncodedResponses, type ResponseMemoryQuota } from '../../src/server/response-quota.js';
-import { boundedServerOptions } from '../../src/server/server-options.js';
+import { CallTracker } from '../../src/rpc/grpc-service.js';
+import { acceptingEncodedResponses, type ResponseMemoryQuota } from '../../src/rpc/response-quota.js';
+import { boundedServerOptions } from '../../src/rpc/server-options.js';
 import { tinyKvImplementation } from '../../src/server/tinykv-service.js';
 import { StandaloneStorage } from '../../src/storage/standalone-storage.js';
 

@@ -1,0 +1,85 @@
+// The [raftstore] keys: read from the file, validated with messages naming the key, and the one
+// derivation of the RaftstoreConfig that stores run with.
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_CONFIG, loadConfig, type ConfigOverrides } from '../../src/config/config.js';
+import { DEFAULT_RAFTSTORE_CONFIG } from '../../src/raftstore/config.js';
+import { raftstoreConfigOf } from '../../src/server/raftstore-config.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function fromFile(text: string) {
+  const dir = tempDir();
+  try {
+    writeFileSync(`${dir.path}/c.toml`, text);
+    return loadConfig({ configFile: `${dir.path}/c.toml` });
+  } finally {
+    dir.cleanup();
+  }
+}
+
+describe('raftstore config', () => {
+  it('derives the raftstore defaults from the node defaults', () => {
+    expect(raftstoreConfigOf(DEFAULT_CONFIG)).toEqual(DEFAULT_RAFTSTORE_CONFIG);
+  });
+
+  it('reads every [raftstore] tuning key and hands it to the raftstore', () => {
+    const config = fromFile(
+      [
+        '[raftstore]',
+        'raft-base-tick-interval = "50ms"',
+        'raft-election-timeout-ticks = 20',
+        'raft-heartbeat-ticks = 4',
+        'raft-log-gc-count-limit = 500',
+        'raft-log-gc-tick-interval = "3s"',
+        'raft-max-size-per-msg = "256KiB"',
+        'raft-max-inflight-msgs = 64',
+        'raft-max-pending-proposals = 100',
+        'scheduler-connect-timeout = "5s"',
+        'pd-heartbeat-tick-interval = "1s"',
+        'pd-store-heartbeat-tick-interval = "20s"',
+        '',
+      ].join('\n'),
+    );
+    expect(raftstoreConfigOf(config)).toEqual({
+      raftBaseTickMs: 50,
+      raftElectionTimeoutTicks: 20,
+      raftHeartbeatTicks: 4,
+      raftLogGcCountLimit: 500,
+      raftLogGcTickInterval: 60,
+      maxSizePerMsgBytes: 256 * 1024,
+      maxInflightMsgs: 64,
+      maxPendingProposals: 100,
+    });
+    expect(config.schedulerConnectTimeoutMs).toBe(5_000);
+    expect(config.regionHeartbeatIntervalMs).toBe(1_000);
+    expect(config.storeHeartbeatIntervalMs).toBe(20_000);
+  });
+
+  it('keeps log GC at 10 ticks when only the tick changes, and rounds an interval to whole ticks', () => {
+    expect(raftstoreConfigOf(loadConfig({ overrides: { raftBaseTickMs: 10 } })).raftLogGcTickInterval).toBe(10);
+    expect(raftstoreConfigOf(loadConfig({ overrides: { raftLogGcTickIntervalMs: 1_049 } })).raftLogGcTickInterval).toBe(10);
+  });
+
+  const invalid: Array<[ConfigOverrides, string]> = [
+    [{ raftHeartbeatTicks: 0 }, 'raftstore.raft-heartbeat-ticks must be 1..1000'],
+    [{ raftElectionTimeoutTicks: 2 }, 'raftstore.raft-election-timeout-ticks must be above raftstore.raft-heartbeat-ticks'],
+    [{ raftElectionTimeoutTicks: 5, raftHeartbeatTicks: 5 }, 'raftstore.raft-election-timeout-ticks must be above'],
+    [{ raftMaxSizePerMsgBytes: 0 }, 'raftstore.raft-max-size-per-msg must be 1 byte..64MiB'],
+    [{ raftMaxInflightMsgs: 0 }, 'raftstore.raft-max-inflight-msgs must be 1..16384'],
+    [{ raftMaxPendingProposals: 0 }, 'raftstore.raft-max-pending-proposals must be 1..1000000'],
+    [{ raftLogGcTickIntervalMs: 50 }, 'raftstore.raft-log-gc-tick-interval must be raftstore.raft-base-tick-interval..1h'],
+    [{ schedulerConnectTimeoutMs: 10 }, 'raftstore.scheduler-connect-timeout must be at least 1s'],
+    [{ regionHeartbeatIntervalMs: 0 }, 'raftstore.pd-heartbeat-tick-interval must be 10ms..1h'],
+    [{ storeHeartbeatIntervalMs: 4_000_000 }, 'raftstore.pd-store-heartbeat-tick-interval must be 10ms..1h'],
+  ];
+  it.each(invalid)('refuses %j', (overrides, message) => {
+    expect(() => loadConfig({ overrides })).toThrow(ConfigError);
+    expect(() => loadConfig({ overrides })).toThrow(message);
+  });
+
+  it('names the key when a file gives the wrong type', () => {
+    expect(() => fromFile('[raftstore]\nraft-heartbeat-ticks = "two"\n')).toThrow('raftstore.raft-heartbeat-ticks must be an integer');
+    expect(() => fromFile('[raftstore]\nraft-max-size-per-msg = "big"\n')).toThrow('raftstore.raft-max-size-per-msg must be a size');
+    expect(() => fromFile('[raftstore]\nraft-log-gc-tick-interval = "soon"\n')).toThrow('raftstore.raft-log-gc-tick-interval must be a duration');
+  });
+});
