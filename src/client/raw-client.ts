@@ -7,16 +7,16 @@ import { TinyKvClient } from '../proto/tinykvpb.js';
 import { RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest } from '../proto/kvrpcpb.js';
 import { toBuffer } from '../util/bytes.js';
 import type { Error as RegionErrorPb } from '../proto/errorpb.js';
+import { TinyKvError } from '../util/errors.js';
 
-export class TinyKvClientError extends Error {
+export class TinyKvClientError extends TinyKvError {
   constructor(
     message: string,
     /** The server's stable code (e.g. KV:Server:KeyTooLarge), or KV:Client:Transport. */
-    readonly code: string,
+    code: string,
     readonly grpcStatus: GrpcStatus,
   ) {
-    super(message);
-    this.name = 'TinyKvClientError';
+    super(code, message);
   }
 }
 

@@ -1,17 +1,11 @@
 /**
- * Region errors: the raftstore's answers that a request went to the wrong place or raced with a
- * change. Each maps to one errorpb.Error field, which clients act on (retry elsewhere, refresh).
+ * Region errors the raftstore raises: one factory per errorpb.Error field, which clients act on
+ * (retry elsewhere, refresh). The class itself belongs to the Storage contract (storage/region-error.ts).
  */
 import type { Error as RegionErrorPb } from '../proto/errorpb.js';
 import type { Peer, Region } from '../proto/metapb.js';
+import { RegionError } from '../storage/region-error.js';
 import { cloneRegion } from './region.js';
-
-export class RegionError extends Error {
-  constructor(readonly regionError: RegionErrorPb) {
-    super(regionError.message);
-    this.name = 'RegionError';
-  }
-}
 
 function regionError(message: string, fields: Partial<RegionErrorPb>): RegionError {
   return new RegionError({

@@ -14,6 +14,8 @@
  *   periodic, so the next one goes out on the new stream).
  */
 import { RECONNECT_CHANNEL_OPTIONS } from '../util/grpc-channel.js';
+import { TinyKvError } from '../util/errors.js';
+import { codeOfSchedulerHeaderType } from '../rpc/error-status.js';
 import {
   Metadata,
   credentials,
@@ -62,7 +64,12 @@ export interface SchedulerClientOptions {
   readonly clusterId?: bigint;
 }
 
-export class SchedulerClientError extends Error {
+/**
+ * A failed scheduler call. `code` is the server's stable code (the trailer, or the one its header
+ * error type stands for); without one, KV:Client:Transport for an unreachable or timed-out
+ * scheduler, else KV:Client:ServerError.
+ */
+export class SchedulerClientError extends TinyKvError {
   constructor(
     message: string,
     /** The header error type, for errors answered in-band. */
@@ -72,13 +79,21 @@ export class SchedulerClientError extends Error {
     /** The stable `tinykv-error-code` trailer, when the server sent one. */
     readonly errorCode: string | undefined,
   ) {
-    super(message);
-    this.name = 'SchedulerClientError';
+    super(schedulerClientCode(headerType, grpcCode, errorCode), message, {}, { retryable: grpcCode === GrpcStatus.UNAVAILABLE });
   }
+}
 
-  get retryable(): boolean {
-    return this.grpcCode === GrpcStatus.UNAVAILABLE;
-  }
+const SCHEDULER_TRANSPORT_STATUSES: ReadonlySet<GrpcStatus | undefined> = new Set([
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.CANCELLED,
+]);
+
+function schedulerClientCode(headerType: ErrorType | undefined, grpcCode: GrpcStatus | undefined, errorCode: string | undefined): string {
+  const serverCode = errorCode ?? (headerType === undefined ? undefined : codeOfSchedulerHeaderType(headerType));
+  if (serverCode !== undefined) return serverCode;
+  // The client library's codes for the same two cases (docs/errors.md, KV:Client:*).
+  return SCHEDULER_TRANSPORT_STATUSES.has(grpcCode) ? 'KV:Client:Transport' : 'KV:Client:ServerError';
 }
 
 export interface RegionInfoReply {

@@ -63,7 +63,8 @@ import {
   type UpdateGCSafePointRequest,
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
-import { CallTracker, toServiceError, unary, unimplementedService } from '../server/grpc-service.js';
+import { CallTracker, unary, unimplementedService } from '../server/grpc-service.js';
+import { schedulerHeaderErrorOf, toServiceError } from '../rpc/error-status.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
 import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';
@@ -119,8 +120,9 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
           const body = await handler(request);
           return fns.fromPartial({ ...(body as object), header: okHeader() } as DeepPartial<Res>);
         } catch (err) {
-          if (isSchedulerError(err) && err.headerType !== undefined) {
-            const header = { clusterId, error: { type: err.headerType, message: err.message } };
+          const error = schedulerHeaderErrorOf(err);
+          if (error !== undefined) {
+            const header = { clusterId, error };
             return fns.fromPartial({ header } as DeepPartial<Res>);
           }
           throw err;
@@ -259,7 +261,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
         approximateSizeBytes: Number(request.approximateSize),
       };
       core.regionHeartbeat(input, sink).catch((err: unknown) => {
-        const type = isSchedulerError(err) ? (err.headerType ?? ErrorType.UNKNOWN) : ErrorType.UNKNOWN;
+        const type = schedulerHeaderErrorOf(err)?.type ?? ErrorType.UNKNOWN;
         if (!isSchedulerError(err)) logger.error({ err }, 'region heartbeat failed');
         else refusals.note(err, request.region?.id);
         const message = isSchedulerError(err) ? `[${err.code}] ${err.message}` : String(err);

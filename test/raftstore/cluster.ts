@@ -6,7 +6,7 @@ import type { Region } from '../../src/proto/metapb.js';
 import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftstore/config.js';
-import { RegionError } from '../../src/raftstore/errors.js';
+import { RegionError } from '../../src/storage/region-error.js';
 import type { PeerEngines } from '../../src/raftstore/peer-storage.js';
 import { RaftKvStorage } from '../../src/raftstore/raft-kv-storage.js';
 import { Store } from '../../src/raftstore/store.js';
