@@ -2,8 +2,8 @@
  * The server edge of the error codes: how a TinyKvError leaves over gRPC. Each code the server can
  * raise maps to one gRPC status (the code itself rides in the `tinykv-error-code` trailer and at the
  * start of the status details), and the scheduler's refusals that TinyKV's protocol answers in the
- * response header map to a `schedulerpb.ErrorType`. Nothing else in the product knows about gRPC
- * statuses; docs/errors.md is the table of record and test/util/errors.test.ts holds the two together.
+ * response header map to a `schedulerpb.ErrorType`. No error class knows its status: the mapping is
+ * here only. docs/errors.md is the table of record and test/util/errors.test.ts holds the two together.
  *
  * Codes only the client library, the CLI or `tinykv/raft` raise have no entry: if one ever reached
  * the server edge it would be a bug, and it is sent as INTERNAL.
@@ -12,15 +12,15 @@ import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
 import { ErrorType } from '../proto/schedulerpb.js';
 import { TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 // Type-only: the code unions keep the tables below complete at compile time without making the
-// rpc layer depend on the layers that raise the errors at run time.
+// rpc layer depend on the layers that raise the errors at run time. The scheduler imports this
+// module, so its table is keyed by string and test/util/errors.test.ts checks it is complete.
 import type { TxnErrorCodeValue } from '../txn/errors.js';
-import type { SchedulerErrorCodeValue } from '../scheduler/errors.js';
 import type { RegionErrorCodeValue } from '../storage/region-error.js';
 
 /** Sent in the trailer for an error without a code (a bug). */
-export const UNEXPECTED_ERROR_CODE = 'KV:Internal:Unexpected';
+const UNEXPECTED_ERROR_CODE = 'KV:Internal:Unexpected';
 
-export const ERROR_CODE_TRAILER = 'tinykv-error-code';
+const ERROR_CODE_TRAILER = 'tinykv-error-code';
 
 const SERVER_STATUS: Record<ErrorCodeValue, GrpcStatus> = {
   'KV:Server:InvalidArgument': GrpcStatus.INVALID_ARGUMENT,
@@ -63,7 +63,7 @@ const TXN_STATUS: Record<TxnErrorCodeValue, GrpcStatus> = {
   'KV:Txn:Corruption': GrpcStatus.DATA_LOSS,
 };
 
-const SCHEDULER_STATUS: Record<SchedulerErrorCodeValue, GrpcStatus> = {
+const SCHEDULER_STATUS: Readonly<Record<string, GrpcStatus>> = {
   'KV:Scheduler:ClusterIdMismatch': GrpcStatus.FAILED_PRECONDITION,
   'KV:Scheduler:NotBootstrapped': GrpcStatus.FAILED_PRECONDITION,
   'KV:Scheduler:AlreadyBootstrapped': GrpcStatus.FAILED_PRECONDITION,
@@ -94,7 +94,7 @@ const STATUS_BY_CODE: ReadonlyMap<string, GrpcStatus> = new Map(
 );
 
 /** The scheduler refusals TinyKV answers in the response header rather than as a status. */
-const SCHEDULER_HEADER_TYPE: Partial<Record<SchedulerErrorCodeValue, ErrorType>> = {
+const SCHEDULER_HEADER_TYPE: Readonly<Record<string, ErrorType>> = {
   'KV:Scheduler:NotBootstrapped': ErrorType.NOT_BOOTSTRAPPED,
   'KV:Scheduler:AlreadyBootstrapped': ErrorType.ALREADY_BOOTSTRAPPED,
   'KV:Scheduler:StoreTombstone': ErrorType.STORE_TOMBSTONE,
