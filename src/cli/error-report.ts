@@ -4,7 +4,7 @@
  */
 import { CommanderError } from 'commander';
 import { ConfigError, type LogLevel } from '../config/config.js';
-import { isTinyKvError } from '../util/errors.js';
+import { TinyKvError } from '../util/errors.js';
 import { UsageError } from './output.js';
 
 let showStacks = false;
@@ -32,11 +32,19 @@ export function exitCodeFor(err: unknown): number {
 
 export function formatError(err: unknown): string {
   if (!(err instanceof Error)) return `error: ${String(err)}`;
-  // ConfigError's code says nothing its message does not; other typed errors name their code.
-  const code = isTinyKvError(err) && !(err instanceof ConfigError) && !err.message.includes(err.code) ? ` (${err.code})` : '';
+  const code = namesItsCode(err) && !err.message.includes(err.code) ? ` (${err.code})` : '';
   let text = `error: ${err.message}${code}`;
   if (!showStacks) return text;
   if (err.stack) text += `\n${err.stack}`;
   for (let cause = err.cause; cause instanceof Error; cause = cause.cause) text += `\ncaused by: ${cause.stack ?? cause.message}`;
   return text;
+}
+
+/**
+ * Errors the node raises as a bare TinyKvError name their code. Subclasses print their message
+ * alone: a ConfigError's or UsageError's code says nothing the message does not, and errors relayed
+ * from a server or a library (client, scheduler client, Raft) speak in their own terms.
+ */
+function namesItsCode(err: Error): err is TinyKvError {
+  return err instanceof TinyKvError && Object.getPrototypeOf(err) === TinyKvError.prototype;
 }

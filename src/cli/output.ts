@@ -1,4 +1,5 @@
 /** Formatting of ctl results: bytes in a chosen encoding, JSON or an aligned table. */
+import { TinyKvError } from '../util/errors.js';
 
 export const BYTE_ENCODINGS = ['utf8', 'hex', 'base64'] as const;
 export type ByteEncoding = (typeof BYTE_ENCODINGS)[number];
@@ -19,10 +20,12 @@ export function renderTable(headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** The one code of every CLI usage mistake; the message says which. */
+export const UsageErrorCode = 'KV:Cli:Usage';
+
 /** A mistake in how the command was called: exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends TinyKvError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super(UsageErrorCode, message);
   }
 }

@@ -1,10 +1,12 @@
 /**
- * Typed client errors. Every error the client raises on purpose is a ClientError with a stable
- * `code` (never changes once published; the message may) and `retryable`: whether running the
- * whole transaction again (or repeating a raw call) may succeed. `client.transaction()` retries
- * exactly the retryable ones.
+ * Typed client errors. Every error the client raises on purpose is a ClientError (a TinyKvError)
+ * with a stable `code` (never changes once published; the message may) and `retryable`: whether
+ * running the whole transaction again (or repeating a raw call) may succeed.
+ * `client.transaction()` retries exactly the retryable ones. This is the client edge: a failed
+ * gRPC call's status and `tinykv-error-code` trailer turn back into an error here.
  */
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { TinyKvError } from '../util/errors.js';
 
 export const ClientErrorCode = {
   /** Prewrite met a newer commit, or a live lock of another transaction (retryable). */
@@ -46,10 +48,8 @@ const RETRYABLE: ReadonlySet<ClientErrorCodeValue> = new Set([
   ClientErrorCode.ServerBusy,
 ]);
 
-export class ClientError extends Error {
-  readonly code: ClientErrorCodeValue;
-  readonly retryable: boolean;
-  readonly details: Readonly<Record<string, unknown>>;
+export class ClientError extends TinyKvError {
+  declare readonly code: ClientErrorCodeValue;
   /** The server's stable code (e.g. `KV:Txn:KeyTooLarge`) when the server produced the error. */
   readonly serverCode: string | undefined;
   /** The gRPC status, for errors that came from a call. */
@@ -60,16 +60,13 @@ export class ClientError extends Error {
     message: string,
     options: { details?: Record<string, unknown>; serverCode?: string; grpcStatus?: GrpcStatus; cause?: unknown } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ClientError';
-    this.code = code;
-    this.retryable = RETRYABLE.has(code);
-    this.details = options.details ?? {};
+    super(code, message, options.details, { retryable: RETRYABLE.has(code), cause: options.cause });
     this.serverCode = options.serverCode;
     this.grpcStatus = options.grpcStatus;
   }
 }
 
+/** Whether `err` is a ClientError (of `code`, when given). */
 export function isClientError(err: unknown, code?: ClientErrorCodeValue): err is ClientError {
   return err instanceof ClientError && (code === undefined || err.code === code);
 }

@@ -11,14 +11,16 @@
  *   (with the capped backoff of util/grpc-channel.ts).
  * - Every failure is a ClientError: a gRPC status keeps `grpcStatus` and the server's stable code
  *   (`serverCode`); an in-band header error (NOT_BOOTSTRAPPED, STORE_TOMBSTONE, ...) gets
- *   `serverCode` `Scheduler:<TYPE>` and `details.headerType`.
+ *   `serverCode` the scheduler's code for that type (KV:Scheduler:*) and `details.headerType`.
  * - Timestamps come batched over one long-lived Tso stream (tso-batcher.ts); region heartbeats go
  *   over a self-reopening stream (region-heartbeat-stream.ts).
  *
- * It lives in the client library (not in src/scheduler) so the library's import graph holds none
+ * It lives in the client library (not in src/scheduler) so the library's
+ * import graph holds none
  * of the scheduler server, and its errors are the library's ClientError without a folder cycle.
  */
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { codeOfSchedulerHeaderType } from '../rpc/error-status.js';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { silentLogger } from '../log/logger.js';
@@ -429,11 +431,13 @@ function leaderAddress(members: GetMembersResponse): string | undefined {
   return stripScheme(url);
 }
 
-/** Raises the scheduler's in-band header error as a ClientError (`serverCode` Scheduler:<TYPE>, `details.headerType`). */
+/** Raises the scheduler's in-band header error as a ClientError (`serverCode` its KV:Scheduler:* code, `details.headerType`). */
 function checkHeader(header: ResponseHeader | undefined, what: string): void {
   const error = header?.error;
   if (error === undefined || error.type === ErrorType.OK) return;
-  const serverCode = `Scheduler:${ErrorType[error.type] ?? error.type}`;
+  // The scheduler's stable code for this header type (KV:Scheduler:NotBootstrapped, ...), as its
+  // trailer would carry it; a type with no code (UNKNOWN) is named by its enum name.
+  const serverCode = codeOfSchedulerHeaderType(error.type) ?? `Scheduler:${ErrorType[error.type] ?? error.type}`;
   const code =
     error.type === ErrorType.NOT_BOOTSTRAPPED || error.type === ErrorType.REGION_NOT_FOUND
       ? ClientErrorCode.RegionUnavailable

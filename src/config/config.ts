@@ -128,7 +128,6 @@ export type ConfigOverrides = Partial<Omit<NodeConfig, 'limits'>> & { limits?: P
 export class ConfigError extends TinyKvError {
   constructor(message: string) {
     super(ErrorCode.InvalidConfig, message);
-    this.name = 'ConfigError';
   }
 }
 

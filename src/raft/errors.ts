@@ -1,7 +1,9 @@
 /**
  * Typed errors of the Raft library. Every error carries a stable `code`
  * (`Raft:<Area>:<Name>`) that callers may switch on; messages are for humans.
+ * They share TinyKV's one error base, whose module imports nothing, so the core stays pure.
  */
+import { TinyKvError } from '../util/errors.js';
 
 /** Stable error codes. Never renamed; new codes may be added. */
 export type RaftErrorCode =
@@ -16,16 +18,12 @@ export type RaftErrorCode =
   | 'Raft:Invariant';
 
 /** Base class of every error thrown by `tinykv/raft`. */
-export class RaftError extends Error {
-  readonly code: RaftErrorCode;
-  /** True when retrying the same call later may succeed. */
-  readonly retryable: boolean;
+export class RaftError extends TinyKvError {
+  declare readonly code: RaftErrorCode;
 
+  /** `retryable`: true when retrying the same call later may succeed. */
   constructor(code: RaftErrorCode, message: string, retryable = false) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.retryable = retryable;
+    super(code, message, {}, { retryable });
   }
 }
 

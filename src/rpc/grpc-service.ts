@@ -1,12 +1,10 @@
 /**
- * Adapts promise-returning handlers to grpc-js: maps TinyKvError codes to gRPC statuses (with the
- * stable code in the `tinykv-error-code` trailer), counts in-flight calls for graceful shutdown,
- * and answers UNIMPLEMENTED for methods whose feature has not landed.
+ * Adapts promise-returning handlers to grpc-js: answers a failure with its status
+ * (rpc/error-status.ts), counts in-flight calls for graceful shutdown, and answers UNIMPLEMENTED
+ * for methods whose feature has not landed.
  */
 import {
-  Metadata,
   status as GrpcStatus,
-  type ServerErrorResponse,
   type ServiceDefinition,
   type UntypedHandleCall,
   type UntypedServiceImplementation,
@@ -14,7 +12,8 @@ import {
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ErrorCode, TinyKvError, isTinyKvError } from '../util/errors.js';
+import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { grpcStatusOf, toServiceError } from './error-status.js';
 
 export type UnaryHandler<Req, Res> = (request: Req) => Promise<Res>;
 
@@ -47,40 +46,6 @@ export class CallTracker {
   }
 }
 
-/** An error that knows its stable code and gRPC status (TinyKvError, TxnError). */
-interface CodedError {
-  readonly code: string;
-  readonly grpcStatus: GrpcStatus;
-  readonly message: string;
-}
-
-function isCodedError(err: unknown): err is CodedError {
-  if (isTinyKvError(err)) return true;
-  const candidate = err as Partial<CodedError> | null;
-  return err instanceof Error && typeof candidate?.code === 'string' && typeof candidate.grpcStatus === 'number';
-}
-
-/**
- * Longest status message sent. Messages quote client input through quoteForError already; this
- * cap is the backstop, so no message can outgrow the peer's metadata limit (8 KiB by default).
- */
-export const STATUS_DETAILS_MAX_CHARS = 1024;
-
-function capDetails(details: string): string {
-  return details.length <= STATUS_DETAILS_MAX_CHARS ? details : `${details.slice(0, STATUS_DETAILS_MAX_CHARS)}... (truncated)`;
-}
-
-export function toServiceError(err: unknown): Partial<ServerErrorResponse> {
-  const metadata = new Metadata();
-  if (isCodedError(err)) {
-    metadata.set('tinykv-error-code', err.code);
-    return { code: err.grpcStatus, details: capDetails(`[${err.code}] ${err.message}`), metadata };
-  }
-  metadata.set('tinykv-error-code', 'KV:Internal:Unexpected');
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: GrpcStatus.INTERNAL, details: capDetails(`[KV:Internal:Unexpected] ${message}`), metadata };
-}
-
 export function unary<Req, Res>(
   method: string,
   handler: UnaryHandler<Req, Res>,
@@ -99,7 +64,7 @@ export function unary<Req, Res>(
       },
       (err: unknown) => {
         tracker.leave();
-        if (!isCodedError(err) || err.grpcStatus === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
+        if (grpcStatusOf(err) === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
         callback(toServiceError(err), null);
       },
     );

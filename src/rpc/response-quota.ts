@@ -13,13 +13,13 @@
  * returning false pauses them until 'drain'), which bounds them per stream.
  */
 import {
-  Metadata,
   ServerInterceptingCall,
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
+import { toServiceError } from './error-status.js';
 
 /** Answers this small (an error, a RawGet of a short value, a commit) may use the reserve. */
 export const SMALL_RESPONSE_BYTES = 16 * 1024;
@@ -84,11 +84,9 @@ function refusal(quota: ResponseMemoryQuota, sizeBytes: number) {
     ErrorCode.MemoryQuotaExceeded,
     `server is holding ${quota.inUseBytes} bytes of unsent responses (quota ${quota.limitBytes}); ${what}, retry later`,
     {},
-    true,
+    { retryable: true },
   );
-  const metadata = new Metadata();
-  metadata.set('tinykv-error-code', error.code);
-  return { code: error.grpcStatus, details: `[${error.code}] ${error.message}`, metadata };
+  return toServiceError(error);
 }
 
 /**

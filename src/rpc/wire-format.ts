@@ -22,7 +22,7 @@ import {
 } from '@grpc/grpc-js';
 import { MESSAGE_FIELDS, METHOD_REQUESTS } from '../proto/wire-schema.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
-import { toServiceError } from './grpc-service.js';
+import { toServiceError } from './error-status.js';
 
 /** Deepest message nesting accepted (ts-proto's decoders stop at the same depth). */
 export const WIRE_MAX_DEPTH = 100;

@@ -6,7 +6,7 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrorType, type RegionHeartbeatRequest, type RegionHeartbeatResponse, type RequestHeader } from '../proto/schedulerpb.js';
-import { toServiceError } from '../rpc/grpc-service.js';
+import { schedulerHeaderErrorOf, toServiceError } from '../rpc/error-status.js';
 import { RateLimitedLog } from '../util/rate-limited-log.js';
 import type { SchedulerCore } from './core.js';
 import { SchedulerError, SchedulerErrorCode, isSchedulerError } from './errors.js';
@@ -50,7 +50,7 @@ export function serveRegionHeartbeat(
       approximateSizeBytes: Number(request.approximateSize),
     };
     core.regionHeartbeat(input, sink).catch((err: unknown) => {
-      const type = isSchedulerError(err) ? (err.headerType ?? ErrorType.UNKNOWN) : ErrorType.UNKNOWN;
+      const type = schedulerHeaderErrorOf(err)?.type ?? ErrorType.UNKNOWN;
       if (!isSchedulerError(err)) logger.error({ err }, 'region heartbeat failed');
       else refusals.note(err, request.region?.id);
       const message = isSchedulerError(err) ? `[${err.code}] ${err.message}` : String(err);

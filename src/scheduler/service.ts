@@ -59,6 +59,7 @@ import {
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
 import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
+import { schedulerHeaderErrorOf } from '../rpc/error-status.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
 import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';
@@ -159,8 +160,9 @@ function serviceContext(deps: SchedulerServiceDeps): ServiceContext {
           const body = await handler(request);
           return fns.fromPartial({ ...(body as object), header: okHeader() } as DeepPartial<Res>);
         } catch (err) {
-          if (isSchedulerError(err) && err.headerType !== undefined) {
-            const header = { clusterId, error: { type: err.headerType, message: err.message } };
+          const error = schedulerHeaderErrorOf(err);
+          if (error !== undefined) {
+            const header = { clusterId, error };
             return fns.fromPartial({ header } as DeepPartial<Res>);
           }
           throw err;

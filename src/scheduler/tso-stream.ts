@@ -12,7 +12,7 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ResponseHeader, TsoRequest, TsoResponse } from '../proto/schedulerpb.js';
-import { toServiceError } from '../rpc/grpc-service.js';
+import { toServiceError } from '../rpc/error-status.js';
 import { isTinyKvError } from '../util/errors.js';
 import { tsoResponse, type Timestamp } from './tso.js';
 

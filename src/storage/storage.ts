@@ -2,7 +2,8 @@
  * The storage contract the gRPC handlers and transaction commands are written against, as in
  * TinyKV: writes are batches of modifies; a reader is a point-in-time snapshot with per-family
  * point reads and iterators. The standalone node implements it over one engine; the replicated
- * store implements it through Raft.
+ * store implements it through Raft, and rejects a request sent to the wrong place by throwing a
+ * RegionError (src/raftstore/router/errors.ts), which the handlers return in the response's region_error.
  */
 import type { Context } from '../proto/kvrpcpb.js';
 import type { DataColumnFamily } from '../engine/engine.js';

@@ -7,7 +7,7 @@ import type { ServerErrorResponse, ServerReadableStream, ServiceDefinition, send
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Done, RaftMessage, type SnapshotChunk } from '../proto/raft_serverpb.js';
 import { TinyKvService } from '../proto/tinykvpb.js';
-import { toServiceError } from '../rpc/grpc-service.js';
+import { toServiceError } from '../rpc/error-status.js';
 import { keepRequestBytes } from '../rpc/wire-format.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 import { splitBatch } from '../raftstore/raft-wire.js';

@@ -3,16 +3,16 @@
  *
  * Two kinds of failure leave a transaction command:
  * 1. A `TxnError` is *thrown* for a request that is malformed or cannot be served at all (empty key,
- *    zero timestamp, too many keys, latch queue full, corrupt MVCC data). The server maps its code to
- *    a gRPC status (`grpcStatus`); nothing was written.
+ *    zero timestamp, too many keys, latch queue full, corrupt MVCC data). The server's edge
+ *    (src/rpc/error-status.ts) maps its code to a gRPC status; nothing was written.
  * 2. A `KeyError` (kvrpcpb) is *returned* in the response for a per-key outcome the client acts on
  *    (locked, write conflict, retryable, abort). The `retryable`/`abort` strings start with a stable
  *    code from `KeyErrorCode`, followed by `: ` and a human-readable message.
  *
  * Codes never change once published; messages may.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { KeyError, type LockInfo } from '../proto/kvrpcpb.js';
+import { TinyKvError } from '../util/errors.js';
 
 export const TxnErrorCode = {
   /** Malformed request: empty key, zero timestamp, commit_version <= start_version, unknown op. */
@@ -29,32 +29,11 @@ export const TxnErrorCode = {
 } as const;
 export type TxnErrorCodeValue = (typeof TxnErrorCode)[keyof typeof TxnErrorCode];
 
-const grpcStatusByCode: Record<TxnErrorCodeValue, GrpcStatus> = {
-  [TxnErrorCode.InvalidArgument]: GrpcStatus.INVALID_ARGUMENT,
-  [TxnErrorCode.TooManyKeys]: GrpcStatus.INVALID_ARGUMENT,
-  [TxnErrorCode.KeyTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [TxnErrorCode.ValueTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [TxnErrorCode.ScanLimitTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [TxnErrorCode.LatchQueueFull]: GrpcStatus.RESOURCE_EXHAUSTED,
-  [TxnErrorCode.Corruption]: GrpcStatus.DATA_LOSS,
-};
-
-export class TxnError extends Error {
-  readonly code: TxnErrorCodeValue;
-  readonly retryable: boolean;
-  readonly details: Record<string, unknown>;
+export class TxnError extends TinyKvError {
+  declare readonly code: TxnErrorCodeValue;
 
   constructor(code: TxnErrorCodeValue, message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = 'TxnError';
-    this.code = code;
-    this.retryable = code === TxnErrorCode.LatchQueueFull;
-    this.details = details;
-  }
-
-  /** The gRPC status this error maps to on the wire. */
-  get grpcStatus(): GrpcStatus {
-    return grpcStatusByCode[this.code];
+    super(code, message, details, { retryable: code === TxnErrorCode.LatchQueueFull });
   }
 }
 

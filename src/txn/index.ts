@@ -4,7 +4,8 @@
  * one atomic batch; reads use a snapshot and take no latches.
  *
  * Errors: per-key outcomes are KeyErrors in the response; malformed requests throw `TxnError`
- * (map `err.grpcStatus`); storage errors carrying a `regionError` become the response's region_error.
+ * (the server edge, src/rpc/error-status.ts, maps its code to a gRPC status); a `RegionError` the
+ * storage throws becomes the response's region_error.
  */
 import type {
   BatchRollbackRequest,

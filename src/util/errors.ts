@@ -1,8 +1,11 @@
 /**
- * Typed errors with stable codes. Every error the product raises on purpose is a TinyKvError;
- * the code never changes once published (see docs/errors.md), the message may.
+ * Typed errors with stable codes. Every error the product raises on purpose is a TinyKvError or a
+ * subclass of it; the code never changes once published (docs/errors.md), the message may.
+ *
+ * This module imports nothing, so every layer may use it, the pure Raft core included. How a code
+ * travels on the wire (gRPC status, response-header field) is decided only at the edges:
+ * src/rpc/error-status.ts on the server side, the clients where a status turns back into an error.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
 
 export const ErrorCode = {
   InvalidArgument: 'KV:Server:InvalidArgument',
@@ -46,50 +49,56 @@ export const ErrorCode = {
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-const grpcStatusByCode: Partial<Record<ErrorCodeValue, GrpcStatus>> = {
-  [ErrorCode.InvalidArgument]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.UnknownColumnFamily]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.EmptyKey]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.KeyTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.ValueTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.EmptyValue]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.ScanLimitTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.RawWriteToTxnFamily]: GrpcStatus.FAILED_PRECONDITION,
-  [ErrorCode.MalformedMessage]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.BatchTooLarge]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.EngineKeyInvalid]: GrpcStatus.INVALID_ARGUMENT,
-  [ErrorCode.EngineCorrupted]: GrpcStatus.DATA_LOSS,
-  [ErrorCode.RaftLogCorrupted]: GrpcStatus.DATA_LOSS,
-  [ErrorCode.Unimplemented]: GrpcStatus.UNIMPLEMENTED,
-  [ErrorCode.ServerClosing]: GrpcStatus.UNAVAILABLE,
-  [ErrorCode.MemoryQuotaExceeded]: GrpcStatus.RESOURCE_EXHAUSTED,
-  [ErrorCode.EngineClosed]: GrpcStatus.UNAVAILABLE,
-  [ErrorCode.SnapshotRecvBusy]: GrpcStatus.RESOURCE_EXHAUSTED,
-  [ErrorCode.SnapshotTooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,
-  [ErrorCode.SnapshotRecvTimeout]: GrpcStatus.DEADLINE_EXCEEDED,
-  [ErrorCode.ListenFailed]: GrpcStatus.UNAVAILABLE,
-  [ErrorCode.NoSpace]: GrpcStatus.RESOURCE_EXHAUSTED,
-  [ErrorCode.WriteFailed]: GrpcStatus.INTERNAL,
-  [ErrorCode.StoreThreadStartFailed]: GrpcStatus.INTERNAL,
-};
+/**
+ * The brand every TinyKvError carries. `Symbol.for` is global to the process, so an error made by
+ * another copy of this package (two versions in one node_modules tree) is still recognised by
+ * `instanceof` here; undici brands its errors the same way.
+ */
+const TINYKV_ERROR_BRAND = Symbol.for('tinykv.error');
 
+export interface TinyKvErrorOptions {
+  /** True when repeating the same call later may succeed. */
+  readonly retryable?: boolean;
+  /** The error this one wraps. */
+  readonly cause?: unknown;
+}
+
+/** The one base of every error TinyKV-TS raises on purpose; recognise them with `instanceof`. */
 export class TinyKvError extends Error {
-  readonly code: ErrorCodeValue;
+  /** Stable `<Area>:<Subsystem>:<Name>` code; subclasses narrow its type to their own table. */
+  readonly code: string;
   readonly retryable: boolean;
-  readonly details: Record<string, unknown>;
+  readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCodeValue, message: string, details: Record<string, unknown> = {}, retryable = false) {
-    super(message);
-    this.name = 'TinyKvError';
+  constructor(code: string, message: string, details: Record<string, unknown> = {}, options: TinyKvErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
     this.code = code;
-    this.retryable = retryable;
+    this.retryable = options.retryable ?? false;
     this.details = details;
   }
 
-  /** The gRPC status this error maps to on the wire. */
-  get grpcStatus(): GrpcStatus {
-    return grpcStatusByCode[this.code] ?? GrpcStatus.INTERNAL;
+  get [TINYKV_ERROR_BRAND](): true {
+    return true;
   }
+
+  /**
+   * `err instanceof C` for the base and every subclass: a real prototype match, or, for an error
+   * from another copy of the package, the brand plus a class of the same name in its prototype chain.
+   */
+  static override [Symbol.hasInstance](this: abstract new (...args: never[]) => unknown, value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (!isBranded(value)) return false;
+    for (let proto: unknown = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
+      const ctor = Object.hasOwn(proto as object, 'constructor') ? (proto as { constructor: unknown }).constructor : undefined;
+      if (typeof ctor === 'function' && ctor.name === this.name) return true;
+    }
+    return false;
+  }
+}
+
+function isBranded(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TINYKV_ERROR_BRAND] === true;
 }
 
 export function isTinyKvError(err: unknown): err is TinyKvError {

@@ -9,6 +9,7 @@ import { SpaceGuard, DEFAULT_RESERVE_MAX_FRACTION, DEFAULT_RESERVE_SPACE_BYTES }
 import { guardSpace, SpaceGuardedStorage } from '../../src/storage/space-guarded-storage.js';
 import { StandaloneStorage } from '../../src/storage/standalone-storage.js';
 import { ErrorCode, TinyKvError } from '../../src/util/errors.js';
+import { grpcStatusOf } from '../../src/rpc/error-status.js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -47,7 +48,7 @@ describe('the space guard', () => {
     const refused = await storage.write(undefined, [put('k', 'v')]).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(TinyKvError);
     expect((refused as TinyKvError).code).toBe(ErrorCode.NoSpace);
-    expect((refused as TinyKvError).grpcStatus).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(grpcStatusOf(refused)).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
     expect((refused as TinyKvError).message).toMatch(/reserve-space/);
     expect(engine.get('default', Buffer.from('k'))).toBeUndefined();
 

@@ -14,7 +14,9 @@ import {
 } from '../../src/proto/kvrpcpb.js';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { StandaloneStorage } from '../../src/storage/standalone-storage.js';
+import { RegionError } from '../../src/raftstore/router/errors.js';
 import type { Storage } from '../../src/storage/storage.js';
+import { grpcStatusOf } from '../../src/rpc/error-status.js';
 import { TS_MAX } from '../../src/txn/codec.js';
 import {
   createTxnCommands,
@@ -99,10 +101,10 @@ describe('input validation', () => {
   });
 
   it('maps error codes to gRPC statuses', () => {
-    expect(new TxnError(TxnErrorCode.InvalidArgument, 'x').grpcStatus).toBe(GrpcStatus.INVALID_ARGUMENT);
-    expect(new TxnError(TxnErrorCode.LatchQueueFull, 'x').grpcStatus).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(grpcStatusOf(new TxnError(TxnErrorCode.InvalidArgument, 'x'))).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(grpcStatusOf(new TxnError(TxnErrorCode.LatchQueueFull, 'x'))).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
     expect(new TxnError(TxnErrorCode.LatchQueueFull, 'x').retryable).toBe(true);
-    expect(new TxnError(TxnErrorCode.Corruption, 'x').grpcStatus).toBe(GrpcStatus.DATA_LOSS);
+    expect(grpcStatusOf(new TxnError(TxnErrorCode.Corruption, 'x'))).toBe(GrpcStatus.DATA_LOSS);
   });
 
   it('reports corrupt stored data instead of guessing', async () => {
@@ -113,10 +115,18 @@ describe('input validation', () => {
 });
 
 describe('region errors from the storage', () => {
-  const regionError = { message: 'not leader', notLeader: { regionId: 1, leader: undefined } };
+  const regionError = {
+    message: 'not leader',
+    notLeader: { regionId: 1, leader: undefined },
+    regionNotFound: undefined,
+    keyNotInRegion: undefined,
+    epochNotMatch: undefined,
+    staleCommand: undefined,
+    storeNotMatch: undefined,
+  };
   function failingStorage(on: 'reader' | 'write'): Storage {
     const inner = new StandaloneStorage(new MemoryEngine());
-    const fail = () => Promise.reject(Object.assign(new Error('region error'), { regionError }));
+    const fail = () => Promise.reject(new RegionError(regionError));
     return {
       start: () => inner.start(),
       stop: () => inner.stop(),

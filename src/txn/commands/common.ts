@@ -1,6 +1,7 @@
 /** What every transaction command shares: input bounds and checks, region errors, the write path. */
 import type { Error as RegionErrorPb } from '../../proto/errorpb.js';
 import type { Context } from '../../proto/kvrpcpb.js';
+import { RegionError } from '../../raftstore/router/errors.js';
 import type { Storage, StorageReader } from '../../storage/storage.js';
 import { TS_MAX } from '../codec.js';
 import { invalidArgument, TxnError, TxnErrorCode } from '../errors.js';
@@ -57,13 +58,11 @@ export function requireKeys(name: string, keys: readonly Uint8Array[]): Buffer[]
 
 /**
  * The region error an exception carries, if any. Contract with the storage layer: a replicated
- * store signals "wrong region / not leader / epoch" by throwing an object with a `regionError`
- * field holding an errorpb.Error; the command returns it in the response's region_error.
+ * store signals "wrong region / not leader / epoch" by throwing a RegionError, whose errorpb.Error
+ * the command returns in the response's region_error.
  */
 export function regionErrorOf(err: unknown): RegionErrorPb | undefined {
-  if (typeof err !== 'object' || err === null || !('regionError' in err)) return undefined;
-  const regionError = (err as { regionError: unknown }).regionError;
-  return typeof regionError === 'object' && regionError !== null ? (regionError as RegionErrorPb) : undefined;
+  return err instanceof RegionError ? err.regionError : undefined;
 }
 
 /** Runs `body` with a snapshot reader, always closing it. */
