@@ -62,7 +62,7 @@ export function requireKeys(name: string, keys: readonly Uint8Array[]): Buffer[]
  */
 export function regionErrorOf(err: unknown): RegionErrorPb | undefined {
   if (typeof err !== 'object' || err === null || !('regionError' in err)) return undefined;
-  const regionError = (err as { regionError: unknown }).regionError;
+  const regionError = err.regionError;
   return typeof regionError === 'object' && regionError !== null ? (regionError as RegionErrorPb) : undefined;
 }
 
