@@ -80,7 +80,7 @@ describe('bench report', () => {
     expect(doc.machine).toMatchObject({ cpuModel: expect.any(String), cores: expect.any(Number), totalMemBytes: expect.any(Number), node: process.version });
     expect(doc.settings).toMatchObject({ targets: ['noop', 'tinykv'], ops: ['put', 'get'], clients: [64, 1], connections: 4, keySize: 16, valueSize: 256, durationMs: 10_000, count: null, putKeys: 'overwrite-random' });
     const results = doc.results as Array<Record<string, unknown>>;
-    expect(results.map((r) => `${r.target} ${r.op} ${r.clients}`)).toEqual([
+    expect(results.map((r) => `${String(r.target)} ${String(r.op)} ${String(r.clients)}`)).toEqual([
       'noop put 64',
       'tinykv put 64',
       'noop put 1',

@@ -28,7 +28,7 @@ describe('startServer', () => {
     try {
       const store = await startServer({ standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir: `${dir.path}/store`, raftPollers: 1, logger: silentLogger() });
       expect(store).toBeInstanceOf(ClusterNode);
-      expect((await scheduler.core.getAllStores(false)).map((s) => s.store.address)).toEqual([store.addr]);
+      expect(scheduler.core.getAllStores(false).map((s) => s.store.address)).toEqual([store.addr]);
       await store.close();
       const node = await startServer({ addr: '127.0.0.1:0', dataDir: `${dir.path}/standalone`, logger: silentLogger() });
       expect(node).toBeInstanceOf(TinyKvNode);

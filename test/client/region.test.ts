@@ -60,8 +60,8 @@ class FakeStores implements KvTransport {
     this.sent.push(s);
     const outcome = this.answer(s);
     if (outcome instanceof ClientError) throw outcome;
-    if (method === 'kvGet') return GetResponse.fromPartial({ regionError: outcome, value: b('v'), notFound: false }) as KvResponse<M>;
-    return PrewriteResponse.fromPartial({ regionError: outcome }) as KvResponse<M>;
+    if (method === 'kvGet') return GetResponse.fromPartial({ regionError: outcome, value: b('v'), notFound: false });
+    return PrewriteResponse.fromPartial({ regionError: outcome });
   }
 }
 

@@ -47,8 +47,8 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
       child.kill('SIGKILL');
       reject(new Error(`server did not start; stderr: ${stderr}`));
     }, timeoutMs);
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.stdout!.on('data', (d) => {
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
       stdout += d;
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
@@ -77,7 +77,7 @@ export function startSchedulerProcess(
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     track(child);
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const match = /listening on (\S+)/.exec(out);
       if (match) resolvePromise({ child, addr: match[1]! });

@@ -1,5 +1,6 @@
 // A whole cluster in one thread: N stores on memory engines, a simulated network with filters,
 // and logical time. Everything random comes from one seed, so a run replays exactly.
+import { inspect } from 'node:util';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Region } from '../../src/proto/metapb.js';
@@ -164,7 +165,7 @@ export class SimCluster {
       }
       if (!settled) break;
       if (outcome.error === undefined) return outcome.value as T;
-      if (!(outcome.error instanceof RegionError)) throw outcome.error;
+      if (!(outcome.error instanceof RegionError)) throw outcome.error instanceof Error ? outcome.error : new Error(inspect(outcome.error));
     }
     throw new Error(`operation did not complete in ${maxSteps} steps (seed ${this.options.seed})`);
   }

@@ -7,7 +7,6 @@ import {
   ErrorType,
   RegionHeartbeatResponse,
   SchedulerClient as GrpcSchedulerClient,
-  type RegionHeartbeatRequest,
   type TsoResponse,
 } from '../../src/proto/schedulerpb.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
@@ -81,7 +80,7 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
 
     const hb = raw.regionHeartbeat();
     const hbError = new Promise<ServiceError>((resolve) => hb.on('error', resolve));
-    hb.write({ header: wrong, region: undefined, leader: undefined, pendingPeers: [], approximateSize: 0n } as RegionHeartbeatRequest);
+    hb.write({ header: wrong, region: undefined, leader: undefined, pendingPeers: [], approximateSize: 0n });
     expect((await hbError).code).toBe(GrpcStatus.FAILED_PRECONDITION);
   });
 

@@ -173,7 +173,9 @@ describe('Tso stream: a client that sends without reading is not read without bo
     session.on('error', () => {});
     const greedy = session.request({ ':method': 'POST', ':path': '/schedulerpb.Scheduler/Tso', 'content-type': 'application/grpc', te: 'trailers' });
     greedy.on('error', () => {});
-    cleanups.push(() => void session.destroy());
+    cleanups.push(() => {
+      session.destroy();
+    });
     const message = TsoRequest.encode({ header: { clusterId }, count: 1 }).finish();
     const one = Buffer.alloc(5 + message.length);
     one.writeUInt32BE(message.length, 1);

@@ -175,7 +175,10 @@ function mutate(rng: Rng, valid: Buffer, typeName: string | undefined, mutation:
       return valid;
     case 'flip': {
       const out = Buffer.from(valid.length > 0 ? valid : rng.bytes(4));
-      for (let i = 1 + rng.int(4); i > 0; i--) out[rng.int(out.length)] ^= 1 << rng.int(8);
+      for (let i = 1 + rng.int(4); i > 0; i--) {
+        const at = rng.int(out.length);
+        out[at] = out.readUInt8(at) ^ (1 << rng.int(8));
+      }
       return out;
     }
     case 'truncate':
@@ -403,8 +406,8 @@ function startServer(args: string[]): Promise<ServerProcess & { addr: string; sc
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 30_000);
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.stdout!.on('data', (d) => {
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
       stdout += d;
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
