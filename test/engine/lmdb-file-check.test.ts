@@ -133,7 +133,7 @@ describe('LMDB data file check', () => {
       try {
         const file = { fd, sizeBytes: fstatSync(fd).size, path };
         const metas = [readMeta(file, 0, undefined), readMeta(file, 1, PAGE)].map((m) => (m.valid ? m.meta : undefined));
-        const newest = metas[0]!.txnId > metas[1]!.txnId ? metas[0]! : metas[1]!;
+        const newest = defined(metas[0], 'metas[0]').txnId > defined(metas[1], 'metas[1]').txnId ? defined(metas[0], 'metas[0]') : defined(metas[1], 'metas[1]');
         const free = freePagesBetween(file, newest, 0, newest.lastPage);
         expect(free).toBeGreaterThan(100);
         expect(used + free).toBe(newest.lastPage + 1);

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createRawClient, TinyKvClientError } from '../../src/client/raw-client.js';
+import { defined } from '../../src/util/assert.js';
 
 export const CLI_PATH = resolve('dist/src/cli/main.js');
 
@@ -53,7 +54,7 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolvePromise({ child, addr: match[1]!, stderr: () => stderr, exited });
+        resolvePromise({ child, addr: defined(match[1], 'match[1]'), stderr: () => stderr, exited });
       }
     });
     void exited.then((code) => {
@@ -80,7 +81,7 @@ export function startSchedulerProcess(
     child.stdout.on('data', (d) => {
       out += d;
       const match = /listening on (\S+)/.exec(out);
-      if (match) resolvePromise({ child, addr: match[1]! });
+      if (match) resolvePromise({ child, addr: defined(match[1], 'match[1]') });
     });
     child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
   });

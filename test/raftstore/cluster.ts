@@ -11,6 +11,7 @@ import { RegionError } from '../../src/raftstore/errors.js';
 import type { PeerEngines } from '../../src/raftstore/peer-storage.js';
 import { RaftKvStorage } from '../../src/raftstore/raft-kv-storage.js';
 import { Store } from '../../src/raftstore/store.js';
+import { defined } from '../../src/util/assert.js';
 
 export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
 
@@ -108,7 +109,7 @@ export class SimCluster {
     this.queue = [];
     for (let i = batch.length - 1; i > 0; i--) {
       const j = this.rng.int(i + 1);
-      [batch[i], batch[j]] = [batch[j]!, batch[i]!];
+      [batch[i], batch[j]] = [defined(batch[j], 'batch[j]'), defined(batch[i], 'batch[i]')];
     }
     for (const { message, from, to } of batch) {
       if (this.filters.some((f) => f(message, from, to))) continue;

@@ -8,6 +8,7 @@ import { SchedulerCore, type SchedulerCoreOptions } from '../../src/scheduler/co
 import { KEY_CLUSTER_ID, KEY_CLUSTER_META, KEY_ID_BOUND, PREFIX_REGION, PREFIX_STORE } from '../../src/scheduler/store.js';
 import { tempDir } from '../helpers/tmp.js';
 import { key, region, store, withChanges } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 describe('scheduler state on LMDB across restarts', () => {
   let dir: { path: string; cleanup: () => void };
@@ -77,7 +78,7 @@ describe('scheduler state on LMDB across restarts', () => {
     expect(Cluster.decode(raw.get('meta', KEY_CLUSTER_META)!).id).toBe(Number(core.clusterId));
     const storeKey = Buffer.concat([PREFIX_STORE, Buffer.from([0, 0, 0, 0, 0, 0, 0, 7])]);
     expect(raw.get('meta', storeKey)).toBeDefined();
-    const regionId = core.scanRegions(key(''), key(''), 0)[0]!.region.id;
+    const regionId = defined(core.scanRegions(key(''), key(''), 0)[0], 'first region').region.id;
     const regionKey = Buffer.alloc(8);
     regionKey.writeBigUInt64BE(BigInt(regionId));
     expect(raw.get('meta', Buffer.concat([PREFIX_REGION, regionKey]))).toBeDefined();
