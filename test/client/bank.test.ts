@@ -71,10 +71,12 @@ describe('bank', () => {
           const moved = await client.transaction(
             async (txn) => {
               stats.attempts++;
-              const [a, b] = (await txn.batchGet([account(from), account(to)])).map((v) => Number(v!.toString()));
-              if (a! < amount) return false; // insufficient funds: writes nothing
-              txn.put(account(from), String(a! - amount));
-              txn.put(account(to), String(b! + amount));
+              const balances = (await txn.batchGet([account(from), account(to)])).map((v) => Number(v!.toString()));
+              const a = defined(balances[0], 'balance of from');
+              const b = defined(balances[1], 'balance of to');
+              if (a < amount) return false; // insufficient funds: writes nothing
+              txn.put(account(from), String(a - amount));
+              txn.put(account(to), String(b + amount));
               return true;
             },
             {

@@ -125,7 +125,8 @@ describe('LMDB data file check', () => {
       const { open } = await import('lmdb');
       const root = open({ path, maxDbs: 16 });
       const stats = root.getStats() as unknown as Record<string, number> & { free: Record<string, number> };
-      const pages = (s: Record<string, number>) => s.treeBranchPageCount! + s.treeLeafPageCount! + s.overflowPages!;
+      const pages = (s: Record<string, number>) =>
+        defined(s.treeBranchPageCount, 'treeBranchPageCount') + defined(s.treeLeafPageCount, 'treeLeafPageCount') + defined(s.overflowPages, 'overflowPages');
       let used = 2 + pages(stats) + pages(stats.free);
       for (const name of ['default', 'lock', 'write', 'meta']) used += pages(root.openDB({ name }).getStats());
       await root.close();

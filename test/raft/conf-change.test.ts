@@ -4,7 +4,7 @@ import { ErrProposalDropped } from '../../src/raft/errors.js';
 import { RawNode, type Ready } from '../../src/raft/raw-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import { entry, msg, Network, newTestRaft } from './helpers.js';
-import { defined } from '../../src/util/assert.js';
+import { defined } from '../../src/raft/assert.js';
 
 describe('membership change (TinyKV 3A)', () => {
   it('adds and removes nodes; removing the last node does not crash', () => {

@@ -5,7 +5,7 @@ import { RaftLog } from '../../src/raft/log.js';
 import { Inflights, Progress, ProgressTracker } from '../../src/raft/progress.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import { entry } from './helpers.js';
-import { defined } from '../../src/util/assert.js';
+import { defined } from '../../src/raft/assert.js';
 
 type LogOp =
   | { kind: 'append'; back: number; count: number; bump: number }

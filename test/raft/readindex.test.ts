@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../src/proto/eraftpb.js';
 import { ErrProposalDropped } from '../../src/raft/errors.js';
 import { msg, Network, newTestRaft } from './helpers.js';
-import { defined } from '../../src/util/assert.js';
+import { defined } from '../../src/raft/assert.js';
 
 const ctx = (s: string) => Buffer.from(s);
 

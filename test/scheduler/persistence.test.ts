@@ -31,8 +31,9 @@ describe('scheduler state on LMDB across restarts', () => {
     await first.putStore(store(1));
     await first.putStore(store(2));
     const [left, right] = first.scanRegions(key(''), key(''), 0).map((i) => i.region);
+    if (left === undefined || right === undefined) throw new Error('the bootstrap should have made two regions');
     // A split of the right region reported by heartbeat, with its leader.
-    const rightSplit = withChanges(right!, { endKey: key('t'), version: 2 });
+    const rightSplit = withChanges(right, { endKey: key('t'), version: 2 });
     const newRegion = region(900, 't', '', { confVer: 1, version: 2 }, [[901, 1], [902, 2]]);
     await first.regionHeartbeat({ region: rightSplit, leader: rightSplit.peers[0] });
     await first.regionHeartbeat({ region: newRegion, leader: newRegion.peers[1] });
@@ -43,8 +44,8 @@ describe('scheduler state on LMDB across restarts', () => {
     await first.putClusterConfig(Cluster.fromPartial({ id: 0, maxPeerCount: 5 }));
     const clusterId = first.clusterId;
     const expectedRegions = first.scanRegions(key(''), key(''), 0).map((i) => i.region);
-    expect(expectedRegions.map((r) => r.id)).toEqual([950, right!.id, 900]);
-    expect(expectedRegions.some((r) => r.id === left!.id)).toBe(false);
+    expect(expectedRegions.map((r) => r.id)).toEqual([950, right.id, 900]);
+    expect(expectedRegions.some((r) => r.id === left.id)).toBe(false);
 
     const second = await open({ initialStores: 1 });
     expect(second.clusterId).toBe(clusterId);
