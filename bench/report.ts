@@ -1,9 +1,10 @@
 /** The bench report: one JSON document (`--output json`) or a text table with the machine noted. */
 import os from 'node:os';
-import type { LatencyHistogram, LatencySummary } from './histogram.js';
+import type { LatencySummary } from './histogram.js';
 import type { RunResult } from './runner.js';
 import type { BenchOp, CallKind } from './workload.js';
 import type { TargetName } from './targets/target.js';
+import { defined } from '../src/util/assert.js';
 
 export interface MachineInfo {
   readonly cpuModel: string;
@@ -99,7 +100,7 @@ export function machineInfo(): MachineInfo {
     platform: os.platform(),
     osRelease: os.release(),
     arch: os.arch(),
-    loadAvg1m: Math.round(os.loadavg()[0]! * 100) / 100,
+    loadAvg1m: Math.round(defined(os.loadavg()[0], '1-minute load average') * 100) / 100,
   };
 }
 
@@ -137,7 +138,7 @@ export function buildResults(runs: readonly MeasuredRun[], settings: Pick<BenchS
     const byCall = run.byCall
       ? Object.fromEntries(
           Object.entries(run.byCall).map(([call, h]) => {
-            const hist = h as LatencyHistogram;
+            const hist = h;
             return [call, { ops: hist.count, opsPerSec: round2((hist.count * 1000) / run.elapsedMs), latencyMs: latencyJson(hist.summary()) }];
           }),
         )
@@ -233,7 +234,7 @@ export function formatTable(report: BenchReport): string {
   }
   const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);
   const widths = header.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  for (const row of rows) lines.push(row.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  for (const row of rows) lines.push(row.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
   lines.push('', 'client us/op: CPU the bench process itself used per op (time the server under test could not use)');
   const warning = loadWarning(report.machine);
   if (warning) notes.push(warning);

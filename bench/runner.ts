@@ -311,7 +311,13 @@ async function clientLoop(
  */
 export function mergeRuns(a: RunResult, b: RunResult): RunResult {
   a.latency.add(b.latency);
-  if (a.byCall && b.byCall) for (const call of ['get', 'put', 'scan'] as const) if (a.byCall[call] && b.byCall[call]) a.byCall[call]!.add(b.byCall[call]!);
+  if (a.byCall && b.byCall) {
+    for (const call of ['get', 'put', 'scan'] as const) {
+      const into = a.byCall[call];
+      const from = b.byCall[call];
+      if (into && from) into.add(from);
+    }
+  }
   const ops = a.ops + b.ops;
   const elapsedMs = a.elapsedMs + b.elapsedMs;
   return {

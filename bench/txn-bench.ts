@@ -24,6 +24,7 @@ import { connect, type TinyKvClient } from '../src/client/index.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { machineInfo, describeMachine, type MachineInfo } from './report.js';
 import { mulberry32 } from '../src/raft/rng.js';
+import { defined } from '../src/util/assert.js';
 
 interface Settings {
   readonly addr: string | undefined;
@@ -94,7 +95,7 @@ function parseSettings(argv: string[]): Settings {
     console.log(USAGE);
     process.exit(0);
   }
-  const keyspace = parseList(values.keyspace, 'keyspace')[0]!;
+  const keyspace = defined(parseList(values.keyspace, 'keyspace')[0], '--keyspace value');
   const keys = parseList(values.keys, 'keys');
   if (keys.some((k) => k > keyspace)) throw new Error('--keys must not exceed --keyspace');
   return {
@@ -104,7 +105,7 @@ function parseSettings(argv: string[]): Settings {
     durationMs: parseDuration(values.duration),
     warmupMs: parseDuration(values.warmup),
     keyspace,
-    valueSize: parseList(values['value-size'], 'value-size')[0]!,
+    valueSize: defined(parseList(values['value-size'], 'value-size')[0], '--value-size value'),
     connections: values.connections === undefined ? undefined : parseList(values.connections, 'connections')[0],
     sync: !values['no-sync'],
     json: values.json,
@@ -153,7 +154,7 @@ async function runOnce(clients: TinyKvClient[], settings: Settings, workers: num
   };
 
   const worker = async (index: number): Promise<void> => {
-    const client = clients[index % clients.length]!;
+    const client = defined(clients[index % clients.length], 'client of a worker');
     while (!stop) {
       const keys = pickKeys();
       const started = performance.now();
@@ -241,7 +242,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     for (let i = 0; i < maxConnections; i++) clients.push(await connect({ addr }));
     process.stderr.write(`preloading ${settings.keyspace} keys...\n`);
-    await preload(clients[0]!, settings);
+    await preload(defined(clients[0], 'first client'), settings);
     let run = 0;
     for (const keys of settings.keys) {
       for (const workers of settings.clients) {

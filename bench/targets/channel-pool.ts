@@ -5,6 +5,7 @@
  * runner's stall watchdog, which cancels the calls in flight instead.
  */
 import { Client, credentials, status as GrpcStatus, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { defined } from '../../src/util/assert.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -24,7 +25,7 @@ export class ChannelPool {
     this.clients = Array.from(
       { length: count },
       (_, i) =>
-        new Client(addrs[i % addrs.length]!, credentials.createInsecure(), {
+        new Client(defined(addrs[i % addrs.length], 'address of a channel'), credentials.createInsecure(), {
           // Without this, channels with equal options share one subchannel, i.e. one connection.
           'grpc.use_local_subchannel_pool': 1,
           // Per-call client work a load generator does not need: channelz bookkeeping, and the
@@ -62,16 +63,16 @@ export class ChannelPool {
    */
   call<T>(lane: number, path: string, request: Buffer, parse: (response: Buffer) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const call = this.clients[lane % this.clients.length]!.makeUnaryRequest(path, passThrough, passThrough, request, (err, response) => {
+      const call = defined(this.clients[lane % this.clients.length], 'channel of a lane').makeUnaryRequest(path, passThrough, passThrough, request, (err, response) => {
         this.inFlight.delete(call);
         if (err) {
           reject(new BenchCallError(describeServiceError(err), err.code));
           return;
         }
         try {
-          resolve(parse(response!));
+          resolve(parse(defined(response, 'response of a call that did not fail')));
         } catch (parseErr) {
-          reject(parseErr);
+          reject(parseErr instanceof Error ? parseErr : new Error(String(parseErr)));
         }
       });
       this.inFlight.add(call);

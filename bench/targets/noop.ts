@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { startNoopServer, type NoopServer } from '../noop-server.js';
 import { TinyKvTarget } from './tinykv.js';
+import { defined } from '../../src/util/assert.js';
 import { notConnected } from './channel-pool.js';
 import type { BenchTarget, TargetName } from './target.js';
 
@@ -116,7 +117,7 @@ async function spawnNoopServer(script: string, keySize: number, valueSize: numbe
 
 function readAddress(child: ChildProcess, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: defined(child.stdout, 'stdout of a child spawned with a pipe') });
     const timer = setTimeout(() => finish(new Error(`the no-op server did not report its address within ${timeoutMs} ms`)), timeoutMs);
     const onExit = (code: number | null, signal: string | null) =>
       finish(new Error(`the no-op server exited before serving (${signal ?? `exit code ${code}`})`));
@@ -128,7 +129,7 @@ function readAddress(child: ChildProcess, timeoutMs: number): Promise<string> {
       child.removeListener('exit', onExit);
       lines.close();
       if (err) reject(err);
-      else resolve(addr!);
+      else resolve(defined(addr, 'address of a server that started'));
     }
     child.once('exit', onExit);
     child.once('error', (err) => finish(err));

@@ -14,7 +14,7 @@ const calls = Number(process.argv[2] ?? 1000);
 const extraFlags = process.argv.slice(3);
 const { child, addr } = await startServer(['--engine', 'memory', '--addr', '127.0.0.1:0', '--log-level', 'warn', ...extraFlags]);
 
-const unary = (fn) => new Promise((res, rej) => fn((e, r) => (e ? rej(e) : res(r))));
+const unary = (fn) => new Promise((res, rej) => fn((e, r) => (e ? rej(e instanceof Error ? e : new Error(String(e))) : res(r))));
 
 try {
   const client = new TinyKvClient(addr, credentials.createInsecure());

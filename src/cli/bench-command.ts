@@ -222,10 +222,10 @@ async function benchAction(config: BenchConfig, raw: RawOptions, io: BenchComman
   }
   // Failed calls make the numbers suspect (errors are often fast): the run did not succeed.
   const failed = report.results.filter((r) => r.errors > 0);
-  if (failed.length > 0) {
+  const first = failed[0];
+  if (first !== undefined) {
     const errors = failed.reduce((sum, r) => sum + r.errors, 0);
     const calls = report.results.reduce((sum, r) => sum + r.ops + r.errors, 0);
-    const first = failed[0]!;
     throw new BenchError(`${errors} of ${calls} calls failed (first, in ${first.target} ${first.op} x${first.clients}: ${first.firstError ?? 'unknown'})`);
   }
 }

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { defined } from '../util/assert.js';
 import { UsageError } from './output.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -48,14 +49,14 @@ function startChild(args: string[], name: string, print: (text: string) => void)
     const label = { name };
     let buffered = '';
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    defined(child.stdout, 'stdout of a child spawned with a pipe').on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const match = /(?:store (\d+) )?listening on (\S+)/.exec(buffered);
       if (match) {
         clearTimeout(timer);
         const storeId = match[1] === undefined ? undefined : Number(match[1]);
         if (storeId !== undefined) label.name = `store ${storeId}`;
-        resolve({ child, addr: match[2]!, storeId, label });
+        resolve({ child, addr: defined(match[2], 'address in a listening line'), storeId, label });
       }
     });
     child.on('exit', (code, signal) => {

@@ -16,8 +16,7 @@ export function setErrorDetail(level: LogLevel | undefined): void {
 
 /** The log level asked for on the command line or in TINYKV_LOG_LEVEL, before any command runs. */
 export function logLevelFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv): LogLevel | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+  for (const [i, arg] of argv.entries()) {
     if (arg === '--log-level') return argv[i + 1] as LogLevel | undefined;
     if (arg.startsWith('--log-level=')) return arg.slice('--log-level='.length) as LogLevel;
   }

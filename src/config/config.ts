@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
+import { defined } from '../util/assert.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { DEFAULT_LIMITS, MAX_CONFIGURABLE_KEY_SIZE_BYTES, type Limits } from './limits.js';
 import { parseDurationMs, parseSizeBytes } from './units.js';
@@ -230,7 +231,7 @@ function applyFile(config: MutableConfig, path: string): void {
   }
   let parsed: Table;
   try {
-    parsed = parseToml(text) as Table;
+    parsed = parseToml(text);
   } catch (err) {
     throw new ConfigError(`config file ${path} is not valid TOML: ${(err as Error).message}`);
   }
@@ -333,7 +334,7 @@ export function parseAddress(addr: string): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(addr);
   const port = match ? Number(match[2]) : NaN;
   if (!match || port > 65535) throw new ConfigError(`invalid address "${addr}" (expected host:port)`);
-  return { host: match[1]!, port };
+  return { host: defined(match[1], 'host of a matched address'), port };
 }
 
 function expectString(name: string, value: unknown): string {

@@ -28,5 +28,6 @@ export function parseDurationMs(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(value);
   if (!match) return undefined;
-  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2]!]!);
+  const unitMs = DURATION_UNITS_MS[match[2] ?? ''];
+  return unitMs === undefined ? undefined : Math.round(Number(match[1]) * unitMs);
 }

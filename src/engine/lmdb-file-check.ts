@@ -17,6 +17,7 @@
  * Those need a comparison across replicas; see the README's limits.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { defined } from '../util/assert.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 
 const PAGE_HEADER_BYTES = 24;
@@ -90,13 +91,12 @@ export function checkLmdbDataFile(dataFile: string): LmdbFileState {
     const second = readMeta(file, 1, pageSizeBytes);
     // LMDB reads page 0 to learn the page size and then takes whichever meta has the newer txnid,
     // without checking page 1's stamp: a damaged page of either kind is unsafe to open.
-    const bad = [first, second].map((m, page) => (m.valid ? undefined : `meta page ${page} ${m.reason}`)).filter((m) => m !== undefined);
-    if (bad.length > 0) {
+    if (!first.valid || !second.valid) {
+      const bad = [first, second].map((m, page) => (m.valid ? undefined : `meta page ${page} ${m.reason}`)).filter((m) => m !== undefined);
       const neither = bad.length === 2 ? 'neither meta page is valid: ' : '';
       throw corrupted(`data file ${dataFile} is damaged: ${neither}${bad.join('; ')}`, { dataFile, sizeBytes });
     }
-    const metas = [first, second].map((m) => (m as { meta: LmdbMeta }).meta);
-    const newest = metas[0]!.txnId >= metas[1]!.txnId ? metas[0]! : metas[1]!;
+    const newest = first.meta.txnId >= second.meta.txnId ? first.meta : second.meta;
     checkLength(file, newest);
     return { present: true, sizeBytes, txnId: newest.txnId };
   } finally {
@@ -112,7 +112,7 @@ export interface OpenFile {
 
 /** Reads meta page `page` (0 or 1); page 1's offset needs the page size from page 0. */
 export function readMeta(file: OpenFile, page: 0 | 1, pageSizeBytes: number | undefined): MetaReading {
-  const offset = page === 0 ? 0 : pageSizeBytes!;
+  const offset = page === 0 ? 0 : defined(pageSizeBytes, 'page size (needed to find meta page 1)');
   const bytes = readAt(file, offset, PAGE_HEADER_BYTES + 136);
   if (bytes.length < PAGE_HEADER_BYTES + 136) return { valid: false, reason: 'is cut off by the end of the file' };
   const pageNo = bytes.readBigUInt64LE(0);
@@ -180,8 +180,7 @@ export function freePagesBetween(file: OpenFile, meta: LmdbMeta, fromPage: numbe
   const found = new Set<number>();
   const visited = new Set<number>();
   const stack = [Number(meta.freeRoot)];
-  while (stack.length > 0) {
-    const pageNo = stack.pop()!;
+  for (let pageNo = stack.pop(); pageNo !== undefined; pageNo = stack.pop()) {
     if (visited.has(pageNo)) throw corrupted(`data file ${file.path} is damaged: its free list loops at page ${pageNo}`);
     visited.add(pageNo);
     if (pageNo < 2 || pageNo >= filePages) {

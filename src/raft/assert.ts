@@ -22,6 +22,15 @@ export function invariantLazy(condition: boolean, message: () => string): assert
   if (!condition) throw new RaftInvariantError(message());
 }
 
+/**
+ * Returns `value`, throwing a RaftInvariantError when it is undefined or null: for an array slot or map entry
+ * that must exist, where a bare `!` would let a broken invariant travel on as `undefined`.
+ */
+export function defined<T>(value: T | null | undefined, what: string): T {
+  if (value === undefined || value === null) throw new RaftInvariantError(`${what} is ${value === null ? 'null' : 'undefined'}`);
+  return value;
+}
+
 /** Largest index or term we accept: indexes are plain numbers, exact up to 2^53 - 1. */
 export const MAX_INDEX = Number.MAX_SAFE_INTEGER;
 

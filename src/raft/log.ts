@@ -9,7 +9,7 @@
  * leader is held as `pendingSnapshot` until persisted.
  */
 import { Entry, EntryType, Snapshot } from '../proto/eraftpb.js';
-import { invariant, invariantLazy } from './assert.js';
+import { defined, invariant, invariantLazy } from './assert.js';
 import { ErrCompacted, RaftError } from './errors.js';
 import {
   checkContiguous,
@@ -64,7 +64,7 @@ export class RaftLog {
   termOrUndefined(i: number): number | undefined {
     if (i >= this.unstableOffset) {
       const k = i - this.unstableOffset;
-      return k < this.unstableEnts.length ? (this.unstableEnts[k] as Entry).term : undefined;
+      return k < this.unstableEnts.length ? defined(this.unstableEnts[k], 'unstableEnts[k]').term : undefined;
     }
     const snap = this.pendingSnap;
     if (snap !== undefined) {
@@ -145,7 +145,7 @@ export class RaftLog {
   /** Appends (possibly truncating uncommitted entries). Returns the new last index. */
   append(entries: Entry[]): number {
     if (entries.length === 0) return this.lastIndex();
-    const first = entries[0] as Entry;
+    const first = defined(entries[0], 'entries[0]');
     const after = first.index - 1;
     invariantLazy(after >= this.committed, () => `after(${after}) is out of range [committed(${this.committed})]`);
     invariantLazy(after <= this.lastIndex(), () => `append leaves a gap: after ${after}, last ${this.lastIndex()}`);
@@ -157,7 +157,7 @@ export class RaftLog {
   }
 
   private truncateAndAppend(entries: Entry[]): void {
-    const from = (entries[0] as Entry).index;
+    const from = defined(entries[0], 'entries[0]').index;
     const end = this.unstableOffset + this.unstableEnts.length;
     if (from === end) {
       for (const e of entries) this.unstableEnts.push(e);
@@ -249,7 +249,7 @@ export class RaftLog {
   stableTo(index: number, term: number): void {
     if (index < this.unstableOffset) return;
     const k = index - this.unstableOffset;
-    if (k >= this.unstableEnts.length || (this.unstableEnts[k] as Entry).term !== term) return;
+    if (k >= this.unstableEnts.length || defined(this.unstableEnts[k], 'unstableEnts[k]').term !== term) return;
     this.unstableEnts = k + 1 === this.unstableEnts.length ? [] : this.unstableEnts.slice(k + 1);
     this.unstableOffset = index + 1;
   }

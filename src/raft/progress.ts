@@ -2,7 +2,7 @@
  * Leader-side view of each follower (Progress) and of the whole configuration
  * (ProgressTracker: quorum commit index, votes, liveness).
  */
-import { invariant, invariantLazy } from './assert.js';
+import { defined, invariant, invariantLazy } from './assert.js';
 
 /**
  * How the leader replicates to a follower:
@@ -38,7 +38,7 @@ export class Inflights {
   add(index: number): void {
     invariant(!this.full(), 'cannot add into a full inflights');
     if (this.count > 0) {
-      const last = this.buffer[(this.start + this.count - 1) % this.capacity] as number;
+      const last = defined(this.buffer[(this.start + this.count - 1) % this.capacity], 'newest in-flight slot');
       invariantLazy(index > last, () => `inflight index ${index} not above ${last}`);
     }
     this.buffer[(this.start + this.count) % this.capacity] = index;
@@ -47,7 +47,7 @@ export class Inflights {
 
   /** Frees every in-flight message whose index is <= `index`. */
   freeLE(index: number): void {
-    while (this.count > 0 && (this.buffer[this.start] as number) <= index) {
+    while (this.count > 0 && defined(this.buffer[this.start], 'oldest in-flight slot') <= index) {
       this.start = (this.start + 1) % this.capacity;
       this.count--;
     }
@@ -57,7 +57,7 @@ export class Inflights {
   /** Frees the oldest in-flight message (a heartbeat response proved the follower alive). */
   freeFirstOne(): void {
     if (this.count === 0) return;
-    this.freeLE(this.buffer[this.start] as number);
+    this.freeLE(defined(this.buffer[this.start], 'oldest in-flight slot'));
   }
 
   reset(): void {
@@ -68,7 +68,7 @@ export class Inflights {
   /** The in-flight indexes, oldest first (for tests and status). */
   toArray(): number[] {
     const out: number[] = [];
-    for (let k = 0; k < this.count; k++) out.push(this.buffer[(this.start + k) % this.capacity] as number);
+    for (let k = 0; k < this.count; k++) out.push(defined(this.buffer[(this.start + k) % this.capacity], 'in-flight slot'));
     return out;
   }
 }
@@ -250,13 +250,13 @@ export class ProgressTracker {
       const m = pr.match;
       let k = values.length;
       values.push(m);
-      while (k > 0 && (values[k - 1] as number) < m) {
-        values[k] = values[k - 1] as number;
+      while (k > 0 && defined(values[k - 1], 'values[k - 1]') < m) {
+        values[k] = defined(values[k - 1], 'values[k - 1]');
         k--;
       }
       values[k] = m;
     }
-    return values[this.quorum() - 1] as number;
+    return defined(values[this.quorum() - 1], 'quorum-th value');
   }
 
   /**
@@ -270,7 +270,7 @@ export class ProgressTracker {
     values.length = 0;
     for (const [id, pr] of this.progress) values.push(value(pr, id));
     values.sort((a, b) => b - a);
-    return values[this.quorum() - 1] as number;
+    return defined(values[this.quorum() - 1], 'quorum-th value');
   }
 
   /** Records a vote; the first answer of each voter wins. */

@@ -25,7 +25,7 @@ import {
   MessageType,
   Snapshot,
 } from '../proto/eraftpb.js';
-import { invariant, invariantLazy } from './assert.js';
+import { defined, invariant, invariantLazy } from './assert.js';
 import { ErrInvalidConfig, ErrProposalDropped, ErrSnapshotTemporarilyUnavailable } from './errors.js';
 import { RaftLog } from './log.js';
 import { Progress, ProgressTracker } from './progress.js';
@@ -230,7 +230,7 @@ export class Raft {
     m.entries = entries;
     m.commit = this.log.committed;
     this.send(m);
-    if (entries.length > 0) pr.sentEntries(entries.length, (entries[entries.length - 1] as Entry).index);
+    if (entries.length > 0) pr.sentEntries(entries.length, defined(entries[entries.length - 1], 'entries[entries.length - 1]').index);
     return true;
   }
 
@@ -643,7 +643,7 @@ export class Raft {
     let index = this.log.lastIndex();
     const stamped: Entry[] = new Array<Entry>(entries.length);
     for (let k = 0; k < entries.length; k++) {
-      const e = entries[k] as Entry;
+      const e = defined(entries[k], 'entries[k]');
       stamped[k] = { entryType: e.entryType, term: this.term, index: ++index, data: e.data };
     }
     const last = this.log.append(stamped);

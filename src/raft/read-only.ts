@@ -8,7 +8,7 @@
  * leader was still leader when read s arrived, so every read with sequence <= s
  * may be served at its recorded index after the state machine applies it.
  */
-import { invariant } from './assert.js';
+import { defined, invariant } from './assert.js';
 
 /** A read that may be served once the state machine has applied `index`. */
 export interface ReadState {
@@ -81,7 +81,7 @@ export class ReadOnly {
   release(confirmedSeq: number): ReadState[] {
     const out: ReadState[] = [];
     while (this.head < this.pending.length) {
-      const r = this.pending[this.head] as PendingRead;
+      const r = defined(this.pending[this.head], 'pending[this.head]');
       if (r.seq > confirmedSeq) break;
       out.push({ index: r.index, requestCtx: r.requestCtx });
       this.head++;

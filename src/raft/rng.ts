@@ -50,7 +50,9 @@ export class SeededRandom {
   /** A uniformly chosen element; the array must not be empty. */
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new RangeError('pick from an empty array');
-    return items[this.int(items.length)] as T;
+    // The index is in range, so this is the element itself, which may be undefined when T allows it: a cast, not
+    // an assertion. (at() types its result T | undefined with or without noUncheckedIndexedAccess.)
+    return items.at(this.int(items.length)) as T;
   }
 
   /** A `RandomSource` view of this generator (shares its state). */

@@ -3,7 +3,7 @@
  * an in-memory implementation for tests, simulation and embedders.
  */
 import { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../proto/eraftpb.js';
-import { invariant, invariantLazy } from './assert.js';
+import { defined, invariant, invariantLazy } from './assert.js';
 import {
   ErrCompacted,
   ErrSnapOutOfDate,
@@ -27,10 +27,10 @@ export function entrySizeBytes(entry: Entry): number {
  */
 export function limitSize(entries: Entry[], maxSizeBytes: number | undefined): Entry[] {
   if (maxSizeBytes === undefined || entries.length <= 1) return entries;
-  let size = entrySizeBytes(entries[0] as Entry);
+  let size = entrySizeBytes(defined(entries[0], 'entries[0]'));
   let n = 1;
   while (n < entries.length) {
-    size += entrySizeBytes(entries[n] as Entry);
+    size += entrySizeBytes(defined(entries[n], 'entries[n]'));
     if (size > maxSizeBytes) break;
     n++;
   }
@@ -124,7 +124,7 @@ export class MemoryStorage implements Storage {
   }
 
   private get offset(): number {
-    return (this.ents[0] as Entry).index;
+    return defined(this.ents[0], 'ents[0]').index;
   }
 
   entries(lo: number, hi: number, maxSizeBytes?: number): Entry[] {
@@ -141,7 +141,7 @@ export class MemoryStorage implements Storage {
     const offset = this.offset;
     if (i < offset) throw new ErrCompacted();
     if (i - offset >= this.ents.length) throw new ErrUnavailable();
-    return (this.ents[i - offset] as Entry).term;
+    return defined(this.ents[i - offset], 'ents[i - offset]').term;
   }
 
   lastIndex(): number {
@@ -173,7 +173,7 @@ export class MemoryStorage implements Storage {
     invariantLazy(index <= this.lastIndex(), () => `snapshot ${index} > lastIndex ${this.lastIndex()}`);
     const offset = this.offset;
     invariant(index >= offset, 'createSnapshot below the log offset');
-    const term = (this.ents[index - offset] as Entry).term;
+    const term = defined(this.ents[index - offset], 'ents[index - offset]').term;
     const cs = confState ?? this.snap.metadata?.confState ?? ConfState.create();
     this.snap = {
       data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
@@ -191,7 +191,7 @@ export class MemoryStorage implements Storage {
     if (compactIndex <= offset) throw new ErrCompacted();
     invariantLazy(compactIndex <= this.lastIndex(), () => `compact ${compactIndex} > lastIndex ${this.lastIndex()}`);
     const i = compactIndex - offset;
-    const head = this.ents[i] as Entry;
+    const head = defined(this.ents[i], 'ents[i]');
     const rest = this.ents.slice(i + 1);
     rest.unshift(dummyEntry(head.index, head.term));
     this.ents = rest;
@@ -205,24 +205,25 @@ export class MemoryStorage implements Storage {
     if (entries.length === 0) return;
     checkContiguous(entries);
     const first = this.firstIndex();
-    const last = (entries[entries.length - 1] as Entry).index;
+    const last = defined(entries[entries.length - 1], 'entries[entries.length - 1]').index;
     if (last < first) return;
     let from = 0;
-    if (first > (entries[0] as Entry).index) from = first - (entries[0] as Entry).index;
-    const start = (entries[from] as Entry).index;
+    const firstGiven = defined(entries[0], 'entries[0]').index;
+    if (first > firstGiven) from = first - firstGiven;
+    const start = defined(entries[from], 'entries[from]').index;
     const offset = this.offset;
     invariantLazy(start <= this.lastIndex() + 1, () => `missing log entry [last: ${this.lastIndex()}, append at: ${start}]`);
     const keep = start - offset;
     if (keep < this.ents.length) this.ents.length = keep;
-    for (let k = from; k < entries.length; k++) this.ents.push(entries[k] as Entry);
+    for (let k = from; k < entries.length; k++) this.ents.push(defined(entries[k], 'entries[k]'));
   }
 }
 
 /** Asserts indexes increase by one and terms never decrease. */
 export function checkContiguous(entries: readonly Entry[]): void {
   for (let k = 1; k < entries.length; k++) {
-    const prev = entries[k - 1] as Entry;
-    const cur = entries[k] as Entry;
+    const prev = defined(entries[k - 1], 'entries[k - 1]');
+    const cur = defined(entries[k], 'entries[k]');
     invariantLazy(cur.index === prev.index + 1, () => `entries not contiguous: ${prev.index} then ${cur.index}`);
     invariantLazy(cur.term >= prev.term, () => `entry terms go back: ${prev.term}@${prev.index} then ${cur.term}@${cur.index}`);
   }

@@ -1,4 +1,5 @@
 /** A StorageReader over an engine snapshot, with TinyKV's iterator contract. */
+import { defined } from '../util/assert.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import type { DataColumnFamily, EngineSnapshot, KeyValuePair } from '../engine/engine.js';
 import type { DbIterator, StorageReader } from './storage.js';
@@ -82,13 +83,15 @@ class SnapshotIterator implements DbIterator {
   }
 
   private advance(): void {
-    const step = this.cursor!.next();
+    // seek() sets the cursor before the first advance, and close() ends every call path here.
+    const step = defined(this.cursor, 'cursor of an open iterator').next();
     this.current = step.done ? undefined : step.value;
   }
 
   private item(): KeyValuePair {
-    if (!this.valid()) throw new TinyKvError(ErrorCode.IteratorInvalid, 'iterator is not positioned on an item');
-    return this.current!;
+    const current = this.closed ? undefined : this.current;
+    if (current === undefined) throw new TinyKvError(ErrorCode.IteratorInvalid, 'iterator is not positioned on an item');
+    return current;
   }
 
   private checkOpen(): void {

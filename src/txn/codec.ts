@@ -52,7 +52,7 @@ export function decodeBytes(input: Uint8Array): DecodedBytes {
   let offset = 0;
   for (;;) {
     if (buf.length - offset < GROUP_SIZE + 1) throw corruption('memcomparable: insufficient bytes to decode');
-    const marker = buf[offset + GROUP_SIZE]!;
+    const marker = buf.readUInt8(offset + GROUP_SIZE);
     const padCount = MARKER - marker;
     if (padCount > GROUP_SIZE) throw corruption(`memcomparable: invalid marker byte ${marker}`);
     const realSize = GROUP_SIZE - padCount;
@@ -98,7 +98,8 @@ export function decodeTimestamp(encodedKey: Uint8Array): bigint {
  */
 export function encodedKeyUpperBound(userKey: Uint8Array): Buffer {
   const out = encodeBytes(userKey);
-  out[out.length - 1] = out[out.length - 1]! + 1;
+  const last = out.length - 1;
+  out[last] = out.readUInt8(last) + 1;
   return out;
 }
 

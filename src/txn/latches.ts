@@ -10,6 +10,7 @@
  * Reads (KvGet, KvScan) take no latches: they read a snapshot.
  */
 import type { Modify } from '../storage/storage.js';
+import { defined } from '../util/assert.js';
 import { decodeUserKey } from './codec.js';
 import { TxnError, TxnErrorCode } from './errors.js';
 
@@ -101,18 +102,18 @@ export class Latches {
 
   private release(waiter: Waiter): void {
     for (const slot of waiter.slots) {
-      const queue = this.queues.get(slot)!;
+      const queue = defined(this.queues.get(slot), 'latch queue of a held slot');
       if (queue[0] !== waiter) throw new Error('latch released by a command that does not hold it');
       queue.shift();
-      if (queue.length === 0) {
+      const next = queue[0];
+      if (next === undefined) {
         this.queues.delete(slot);
         continue;
       }
-      const next = queue[0]!;
       next.blockedOn--;
       if (next.blockedOn === 0) {
         this.waitingCommands--;
-        next.wake!();
+        defined(next.wake, 'wake of a blocked latch waiter')();
       }
     }
   }

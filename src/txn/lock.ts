@@ -32,7 +32,7 @@ export function decodeLock(bytes: Uint8Array): Lock {
   if (bytes.length < LOCK_SUFFIX_BYTES) throw corruption(`lock record is ${bytes.length} bytes, want > 16`);
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const primaryLength = view.length - LOCK_SUFFIX_BYTES;
-  const kind = view[primaryLength]!;
+  const kind = view.readUInt8(primaryLength);
   if (!isWriteKind(kind)) throw corruption(`lock record has unknown kind ${kind}`);
   return {
     primary: Buffer.from(view.subarray(0, primaryLength)),

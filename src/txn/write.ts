@@ -31,9 +31,9 @@ export function encodeWrite(write: Write): Buffer {
 
 export function decodeWrite(bytes: Uint8Array): Write {
   if (bytes.length !== WRITE_SIZE_BYTES) throw corruption(`write record is ${bytes.length} bytes, want 9`);
-  const kind = bytes[0]!;
-  if (!isWriteKind(kind)) throw corruption(`write record has unknown kind ${kind}`);
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kind = view.readUInt8(0);
+  if (!isWriteKind(kind)) throw corruption(`write record has unknown kind ${kind}`);
   return { kind, startTs: view.readBigUInt64BE(1) };
 }
 

@@ -13,8 +13,9 @@ export function toBuffer(bytes: Uint8Array | string): Buffer {
 export function prefixEnd(prefix: Uint8Array): Buffer | undefined {
   const out = Buffer.from(prefix);
   for (let i = out.length - 1; i >= 0; i--) {
-    if (out[i]! < 0xff) {
-      out[i] = out[i]! + 1;
+    const byte = out.readUInt8(i);
+    if (byte < 0xff) {
+      out[i] = byte + 1;
       return out.subarray(0, i + 1);
     }
   }

@@ -5,6 +5,7 @@ import { Server, ServerCredentials, status as GrpcStatus } from '@grpc/grpc-js';
 import { KVService, type KeyValue, type KVServer, type RangeRequest } from '../../bench/proto-gen/etcd_kv.js';
 import { EtcdTarget, endpointAddress } from '../../bench/targets/etcd.js';
 import { runBench } from '../../bench/bench.js';
+import { defined } from '../../src/util/assert.js';
 
 const store = new Map<string, Buffer>();
 const calls: Array<{ member: number; method: 'put' | 'range'; serializable?: boolean }> = [];
@@ -114,7 +115,7 @@ describe('etcd target', () => {
     failPuts = true;
     try {
       const mixed = await runBench({ ...config, ops: ['mix'], preload: false });
-      const r = mixed.results[0]!;
+      const r = defined(mixed.results[0], 'mixed.results[0]');
       expect(r.errors).toBeGreaterThan(0);
       expect(r.ops + r.errors).toBe(100);
       expect(r.firstError).toMatch(/^RESOURCE_EXHAUSTED: etcdserver: mvcc: database space exceeded/);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { LatencyHistogram } from '../../bench/histogram.js';
 import { buildResults, formatJson, formatTable, machineInfo, type BenchReport, type MeasuredRun } from '../../bench/report.js';
 import { benchSettings, type BenchConfig } from '../../bench/bench.js';
+import { defined } from '../../src/util/assert.js';
 
 function hist(...us: number[]): LatencyHistogram {
   const h = new LatencyHistogram();
@@ -80,7 +81,7 @@ describe('bench report', () => {
     expect(doc.machine).toMatchObject({ cpuModel: expect.any(String), cores: expect.any(Number), totalMemBytes: expect.any(Number), node: process.version });
     expect(doc.settings).toMatchObject({ targets: ['noop', 'tinykv'], ops: ['put', 'get'], clients: [64, 1], connections: 4, keySize: 16, valueSize: 256, durationMs: 10_000, count: null, putKeys: 'overwrite-random' });
     const results = doc.results as Array<Record<string, unknown>>;
-    expect(results.map((r) => `${r.target} ${r.op} ${r.clients}`)).toEqual([
+    expect(results.map((r) => `${String(r.target)} ${String(r.op)} ${String(r.clients)}`)).toEqual([
       'noop put 64',
       'tinykv put 64',
       'noop put 1',
@@ -90,7 +91,7 @@ describe('bench report', () => {
       'noop get 1',
       'tinykv get 1',
     ]);
-    const first = results[1]!;
+    const first = defined(results[1], 'results[1]');
     expect(first).toMatchObject({ target: 'tinykv', op: 'put', clients: 64, ops: 8500, errors: 0, misses: 0, elapsedMs: 1000, opsPerSec: 8500, ratio: 0.85, ratioTo: 'noop', clientCpuUsPerOp: 42.4 });
     // hdr-histogram reports the highest value equivalent to the sample (3 significant digits).
     const close = (ms: number) => expect.closeTo(ms, 2);
@@ -102,7 +103,7 @@ describe('bench report', () => {
   it('has no ratio with a single target', () => {
     const settings = benchSettings({ ...config, targets: ['tinykv'] });
     const results = buildResults([run('tinykv', 'put', 64, 100)], settings);
-    expect(results[0]!.ratio).toBeUndefined();
+    expect(defined(results[0], 'results[0]').ratio).toBeUndefined();
   });
 
   it('prints a table with the machine, the settings and a ratio column', () => {

@@ -4,6 +4,7 @@ import { createRng, KEY_PREFIX, KEY_RANGE_END, Workload } from '../../bench/work
 import { encodeEtcdPut, encodeEtcdRange, encodeRawGet, encodeRawPut, encodeRawScan, inspectResponse } from '../../bench/wire.js';
 import { RawGetRequest, RawGetResponse, RawPutRequest, RawPutResponse, RawScanRequest, RawScanResponse } from '../../src/proto/kvrpcpb.js';
 import { PutRequest, PutResponse, RangeRequest, RangeResponse } from '../../bench/proto-gen/etcd_kv.js';
+import { defined } from '../../src/util/assert.js';
 
 const base = { keySize: 16, valueSize: 256, keyspace: 1000, readRatio: 0.5, scanLimit: 10 };
 
@@ -16,8 +17,8 @@ describe('Workload', () => {
       expect(k.subarray(0, 1).toString()).toBe(KEY_PREFIX);
       expect(Buffer.compare(k, KEY_RANGE_END)).toBeLessThan(0);
     }
-    expect(keys[0]!.toString()).toBe('k000000000000000');
-    expect(keys[4]!.toString()).toBe('k000000000000999');
+    expect(defined(keys[0], 'keys[0]').toString()).toBe('k000000000000000');
+    expect(defined(keys[4], 'keys[4]').toString()).toBe('k000000000000999');
     const sorted = [...keys].sort(Buffer.compare);
     expect(sorted).toEqual(keys);
   });

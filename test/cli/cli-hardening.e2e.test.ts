@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { CLI_PATH, runCli, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const dirs: Array<ReturnType<typeof tempDir>> = [];
 const children: ChildProcess[] = [];
@@ -47,8 +48,8 @@ function spawnCli(args: string[]): Spawned {
   children.push(child);
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return { child, stdout: () => out, stderr: () => err, exited };
 }
@@ -102,9 +103,9 @@ describe('bench reports failures', () => {
     expect(result.code, result.stderr).toBe(1);
     const report = JSON.parse(result.stdout) as { results: Array<{ ops: number; errors: number; firstError?: string }> };
     expect(report.results).toHaveLength(1);
-    expect(report.results[0]!.ops).toBeGreaterThan(0);
-    expect(report.results[0]!.errors).toBeGreaterThan(0);
-    expect(report.results[0]!.firstError).toContain('KV:Server:ValueTooLarge');
+    expect(defined(report.results[0], 'report.results[0]').ops).toBeGreaterThan(0);
+    expect(defined(report.results[0], 'report.results[0]').errors).toBeGreaterThan(0);
+    expect(defined(report.results[0], 'report.results[0]').firstError).toContain('KV:Server:ValueTooLarge');
     expect(result.stderr).toMatch(/^error: \d+ of \d+ calls failed/m);
   });
 
@@ -125,9 +126,9 @@ describe('bench reports failures', () => {
     expect(report.interrupted).toBe(true);
     // The get run was cut short and reported; the put run never started.
     expect(report.results.map((r) => r.op)).toEqual(['get']);
-    expect(report.results[0]!.ops).toBeGreaterThan(0);
-    expect(report.results[0]!.errors).toBe(0);
-    expect(report.results[0]!.elapsedMs).toBeLessThan(60_000);
+    expect(defined(report.results[0], 'report.results[0]').ops).toBeGreaterThan(0);
+    expect(defined(report.results[0], 'report.results[0]').errors).toBe(0);
+    expect(defined(report.results[0], 'report.results[0]').elapsedMs).toBeLessThan(60_000);
     expect(bench.stderr()).toContain('interrupted');
   });
 });
@@ -142,7 +143,7 @@ describe('tinykv cluster', () => {
     ]);
     await waitFor(() => cluster.stdout().includes('cluster ready') || cluster.child.exitCode !== null, 90_000, 'the cluster');
     expect(cluster.stdout(), cluster.stderr()).toContain('cluster ready');
-    const labelled = [...cluster.stdout().matchAll(/^store (\d+)\s+(\S+)\s+(\S+)$/gm)].map((m) => ({ id: Number(m[1]), addr: m[2]!, dataDir: m[3]! }));
+    const labelled = [...cluster.stdout().matchAll(/^store (\d+)\s+(\S+)\s+(\S+)$/gm)].map((m) => ({ id: Number(m[1]), addr: defined(m[2], 'm[2]'), dataDir: defined(m[3], 'm[3]') }));
     expect(labelled).toHaveLength(3);
 
     const scheduler = await SchedulerClient.connect(`127.0.0.1:${base}`);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../src/client/index.js';
 import { runCli, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const servers: ServerProcess[] = [];
 const dirs: Array<ReturnType<typeof tempDir>> = [];
@@ -136,7 +137,7 @@ describe('tinykv CLI end to end', () => {
         const batch = acknowledged.slice(i, i + 200);
         const values = await Promise.all(batch.map((k) => check.get(k)));
         values.forEach((v, j) => {
-          if (v?.toString() !== `value-${batch[j]}`) missing.push(batch[j]!);
+          if (v?.toString() !== `value-${batch[j]}`) missing.push(defined(batch[j], 'batch[j]'));
         });
       }
       expect(acknowledged.length).toBeGreaterThanOrEqual(600);

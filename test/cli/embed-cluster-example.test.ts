@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import { ClusterNode, startScheduler, startServer, TinyKvNode } from '../../src/index.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 describe('cluster embedding example', () => {
   it('appears verbatim in the README', () => {
@@ -28,7 +29,7 @@ describe('startServer', () => {
     try {
       const store = await startServer({ standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir: `${dir.path}/store`, raftPollers: 1, logger: silentLogger() });
       expect(store).toBeInstanceOf(ClusterNode);
-      expect((await scheduler.core.getAllStores(false)).map((s) => s.store.address)).toEqual([store.addr]);
+      expect(scheduler.core.getAllStores(false).map((s) => s.store.address)).toEqual([store.addr]);
       await store.close();
       const node = await startServer({ addr: '127.0.0.1:0', dataDir: `${dir.path}/standalone`, logger: silentLogger() });
       expect(node).toBeInstanceOf(TinyKvNode);
@@ -54,7 +55,7 @@ describe('startServer', () => {
         onFatal: (reason) => reasons.push(reason),
       });
       // A raft poller thread that ends the way a crash would.
-      await (store.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers[0]!.worker.terminate();
+      await defined((store.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers[0], 'first poller').worker.terminate();
       for (const deadline = Date.now() + 5_000; reasons.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
       expect(reasons).toEqual([expect.stringMatching(/raft poller 0/)]);
       await store.close();

@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isClientError, type TinyKvClient, type Transaction } from '../../src/client/index.js';
 import { rng, startTestNode, testSeed, type TestNode } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 const ACCOUNTS = 8;
 const INITIAL = 1000;
@@ -42,14 +43,14 @@ describe('bank', () => {
     const random = rng(seed);
     const clients: TinyKvClient[] = [];
     for (let i = 0; i < CLIENTS; i++) clients.push(await t.client({ lockWaitTimeoutMs: 5000 }));
-    await clients[0]!.transaction(async (txn) => {
+    await defined(clients[0], 'clients[0]').transaction(async (txn) => {
       for (const key of ALL) txn.put(key, String(INITIAL));
     });
 
     const expected = new Array<number>(ACCOUNTS).fill(INITIAL);
     const apply = (from: number, to: number, amount: number) => {
-      expected[from]! -= amount;
-      expected[to]! += amount;
+      expected[from] = defined(expected[from], 'expected[from]') - amount;
+      expected[to] = defined(expected[to], 'expected[to]') + amount;
     };
     const stats = { committed: 0, crashedCommitted: 0, crashedAborted: 0, failed: 0, reads: 0, scans: 0, attempts: 0 };
     const failures: string[] = [];
@@ -57,7 +58,7 @@ describe('bank', () => {
 
     const done: number[] = [];
     const transfer = async (worker: number): Promise<void> => {
-      const client = clients[worker % CLIENTS]!;
+      const client = defined(clients[worker % CLIENTS], 'clients[worker % CLIENTS]');
       while (Date.now() < deadline) {
         const from = Math.floor(random() * ACCOUNTS);
         const to = (from + 1 + Math.floor(random() * (ACCOUNTS - 1))) % ACCOUNTS;
@@ -70,10 +71,12 @@ describe('bank', () => {
           const moved = await client.transaction(
             async (txn) => {
               stats.attempts++;
-              const [a, b] = (await txn.batchGet([account(from), account(to)])).map((v) => Number(v!.toString()));
-              if (a! < amount) return false; // insufficient funds: writes nothing
-              txn.put(account(from), String(a! - amount));
-              txn.put(account(to), String(b! + amount));
+              const balances = (await txn.batchGet([account(from), account(to)])).map((v) => Number(v!.toString()));
+              const a = defined(balances[0], 'balance of from');
+              const b = defined(balances[1], 'balance of to');
+              if (a < amount) return false; // insufficient funds: writes nothing
+              txn.put(account(from), String(a - amount));
+              txn.put(account(to), String(b + amount));
               return true;
             },
             {
@@ -105,7 +108,7 @@ describe('bank', () => {
     };
 
     const read = async (reader: number): Promise<void> => {
-      const client = clients[reader % CLIENTS]!;
+      const client = defined(clients[reader % CLIENTS], 'clients[reader % CLIENTS]');
       while (Date.now() < deadline) {
         const useScan = random() < 0.5;
         const seen = await client.transaction(
@@ -130,7 +133,7 @@ describe('bank', () => {
     ]);
     console.log(`[client bank] seed=${seed}`, stats, failures.slice(0, 3));
 
-    const final = await clients[0]!.transaction((txn) => balances(txn));
+    const final = await defined(clients[0], 'clients[0]').transaction((txn) => balances(txn));
     expect(final.reduce((s, v) => s + v, 0)).toBe(TOTAL);
     expect(final).toEqual(expected); // every acknowledged transfer applied exactly once: no lost update
     // Enough happened for the checks to mean something (loose: CI machines are slow and shared).

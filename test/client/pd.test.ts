@@ -5,6 +5,7 @@ import { ClientErrorCode } from '../../src/client/index.js';
 import { startServer, type TinyKvNode } from '../../src/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 let node: TinyKvNode;
 let dir: ReturnType<typeof tempDir>;
@@ -47,11 +48,11 @@ describe('SchedulerClient', () => {
     expect(new Set(all.map(String)).size).toBe(n);
     for (const ts of all) expect(ts).toBeGreaterThan(first);
     // Calls are served in the order made: the list is strictly increasing.
-    for (let i = 1; i < n; i++) expect(all[i]! > all[i - 1]!).toBe(true);
+    for (let i = 1; i < n; i++) expect(defined(all[i], 'all[i]') > defined(all[i - 1], 'all[i - 1]')).toBe(true);
     expect(requests).toBeGreaterThanOrEqual(1);
     expect(requests).toBeLessThan(n / 10);
     const after = await pd.getTimestamp();
-    expect(after).toBeGreaterThan(all[n - 1]!);
+    expect(after).toBeGreaterThan(defined(all[n - 1], 'all[n - 1]'));
     expect(Number(physicalMs(after))).toBeGreaterThan(Date.now() - 60_000);
   });
 

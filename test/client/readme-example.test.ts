@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { example } from './readme-example.snippet.js';
 import { startTestNode, type TestNode } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 let t: TestNode;
 beforeAll(async () => {
@@ -14,7 +15,7 @@ function snippetAsPublished(): string {
   const source = readFileSync(new URL('./readme-example.snippet.ts', import.meta.url), 'utf8');
   const match = /\/\/ #region readme\n([\s\S]*?)\/\/ #endregion readme/.exec(source);
   if (!match) throw new Error('readme region not found in the snippet');
-  return match[1]!.replace("from '../../src/client/index.js'", "from 'tinykv/client'");
+  return defined(match[1], 'match[1]').replace("from '../../src/client/index.js'", "from 'tinykv/client'");
 }
 
 describe('README transaction example', () => {

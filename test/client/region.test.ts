@@ -13,6 +13,7 @@ import { RegionCache } from '../../src/client/region-cache.js';
 import { RequestSender, splitBatch } from '../../src/client/request-sender.js';
 import type { KvMethod, KvRequest, KvResponse, KvTransport } from '../../src/client/store-pool.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { defined } from '../../src/util/assert.js';
 
 const b = (s: string) => Buffer.from(s);
 const peer = (id: number, storeId: number): Peer => ({ id, storeId });
@@ -60,8 +61,8 @@ class FakeStores implements KvTransport {
     this.sent.push(s);
     const outcome = this.answer(s);
     if (outcome instanceof ClientError) throw outcome;
-    if (method === 'kvGet') return GetResponse.fromPartial({ regionError: outcome, value: b('v'), notFound: false }) as KvResponse<M>;
-    return PrewriteResponse.fromPartial({ regionError: outcome }) as KvResponse<M>;
+    if (method === 'kvGet') return GetResponse.fromPartial({ regionError: outcome, value: b('v'), notFound: false });
+    return PrewriteResponse.fromPartial({ regionError: outcome });
   }
 }
 
@@ -95,7 +96,7 @@ describe('RegionCache and RequestSender', () => {
     scheduler.regions = [{ region: region(7, '', '', 1, [peer(71, 1), peer(72, 2), peer(73, 3)]), leader: peer(71, 1) }];
     await sender.sendToKey(b('k'), 'kvGet', get('k'));
     expect(stores.sent.map((s) => s.addr)).toEqual(['store-1', 'store-3']);
-    expect(cache.snapshot()[0]!.peer).toEqual(peer(73, 3));
+    expect(defined(cache.snapshot()[0], 'cache.snapshot()[0]').peer).toEqual(peer(73, 3));
     expect(scheduler.getRegionCalls).toBe(1);
   });
 

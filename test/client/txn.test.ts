@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientError, ClientErrorCode, isClientError, type TinyKvClient } from '../../src/client/index.js';
 import { startTestNode, str, type TestNode } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 let t: TestNode;
 let client: TinyKvClient;
@@ -197,7 +198,7 @@ describe('transactions', () => {
     });
     const pairs = await client.transaction((txn) => txn.scan('many-', 'many.', n + 10));
     expect(pairs).toHaveLength(n);
-    expect(pairs[4999]!.value).toEqual(Buffer.alloc(600, 4999 % 256));
+    expect(defined(pairs[4999], 'pairs[4999]').value).toEqual(Buffer.alloc(600, 4999 % 256));
   });
 
   it('reports a server-rejected key at commit as InvalidArgument and leaves nothing behind', async () => {

@@ -4,14 +4,15 @@
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { InProcessCluster, waitUntil } from './harness.js';
+import { defined } from '../../src/util/assert.js';
 
 /** Ends one raft poller thread of a store the way a crash would: the router reports it as fatal. */
 async function killAPoller(cluster: InProcessCluster): Promise<void> {
-  const node = cluster.all()[0]!;
+  const node = defined(cluster.all()[0], 'cluster.all()[0]');
   // The router's threads are private; reaching them is the point of this fault injection.
   const pollers = (node.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers;
   expect(pollers.length).toBeGreaterThan(0);
-  await pollers[0]!.worker.terminate();
+  await defined(pollers[0], 'pollers[0]').worker.terminate();
   await waitUntil(() => cluster.fatalErrors.length > 0, 10_000);
   expect(cluster.fatalErrors.length).toBeGreaterThan(0);
 }
@@ -36,7 +37,7 @@ describe('InProcessCluster and internal failures', () => {
     try {
       await killAPoller(cluster);
       expect(() => cluster.assertNoFatal()).not.toThrow();
-      expect(cluster.fatalErrors[0]!.reason).toMatch(/raft poller 0/);
+      expect(defined(cluster.fatalErrors[0], 'cluster.fatalErrors[0]').reason).toMatch(/raft poller 0/);
     } finally {
       await cluster.close();
     }

@@ -1,5 +1,6 @@
 // A scheduler and three stores in this process, over real gRPC on loopback and LMDB, for the
 // cluster tests: start, reach, stop.
+import { inspect } from 'node:util';
 import { loadConfig, type ConfigOverrides } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { connect, ClientError, type TinyKvClient } from '../../src/client/index.js';
@@ -111,7 +112,7 @@ export class InProcessCluster {
   /** Throws when a store reported an internal failure, unless the test expects one. */
   assertNoFatal(): void {
     if (this.fatal.expectFatal || this.fatalErrors.length === 0) return;
-    const lines = this.fatalErrors.map(({ dataDir, reason, err }) => `  store at ${dataDir}: ${reason}${err === undefined ? '' : ` (${err instanceof Error ? err.stack ?? err.message : String(err)})`}`);
+    const lines = this.fatalErrors.map(({ dataDir, reason, err }) => `  store at ${dataDir}: ${reason}${err === undefined ? '' : ` (${err instanceof Error ? err.stack ?? err.message : inspect(err)})`}`);
     throw new Error(`${this.fatalErrors.length} internal failure(s) (a real store would have fail-stopped):\n${lines.join('\n')}`);
   }
 

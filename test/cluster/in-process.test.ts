@@ -6,6 +6,7 @@ import type { ClusterNode } from '../../src/server/cluster-node.js';
 import type { Store } from '../../src/raftstore/batch/store.js';
 import { raftLogKey } from '../../src/raftstore/keys.js';
 import { InProcessCluster, waitUntil, withClient } from './harness.js';
+import { defined } from '../../src/util/assert.js';
 
 let cluster: InProcessCluster;
 
@@ -31,7 +32,7 @@ describe('three-store cluster in one process', () => {
   it('bootstraps one region on all three stores and elects a leader', async () => {
     const leader = await leaderNode();
     expect(leader.store.regions()).toHaveLength(1);
-    for (const node of cluster.all()) expect(node.store.regions()[0]!.peers).toHaveLength(3);
+    for (const node of cluster.all()) expect(defined(node.store.regions()[0], 'node.store.regions()[0]').peers).toHaveLength(3);
   });
 
   it('serves RawPut/RawGet through the leader and replicates to followers', async () => {
@@ -74,7 +75,7 @@ describe('three-store cluster in one process', () => {
     await waitUntil(() => leaderPeer.storage.truncatedIndex > followerMaxIndex);
     expect(leaderPeer.storage.truncatedIndex).toBeGreaterThan(followerMaxIndex);
     // The raft-log GC thread deletes the compacted entries.
-    const regionId = leader.store.regions()[0]!.id;
+    const regionId = defined(leader.store.regions()[0], 'leader.store.regions()[0]').id;
     await waitUntil(() => leader.engines.raft.get('meta', raftLogKey(regionId, 8)) === undefined);
     expect(leader.engines.raft.get('meta', raftLogKey(regionId, 8))).toBeUndefined();
     const restarted = await cluster.startStore(follower.config.dataDir);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RaftApplyState } from '../../src/proto/raft_serverpb.js';
 import { applyStateKey } from '../../src/raftstore/keys.js';
 import { firstAnswer, InProcessCluster, waitUntil, withClient } from './harness.js';
+import { defined } from '../../src/util/assert.js';
 
 let cluster: InProcessCluster;
 
@@ -43,7 +44,7 @@ describe('stores with two raft poller threads', () => {
     });
     await new Promise((r) => setTimeout(r, 500)); // several GC ticks on the leader
     const restarted = await cluster.startStore(follower.config.dataDir);
-    const regionId = restarted.store.regions()[0]?.id ?? leader.store.regions()[0]!.id;
+    const regionId = restarted.store.regions()[0]?.id ?? defined(leader.store.regions()[0], 'leader.store.regions()[0]').id;
     const kv = restarted.engines.kv;
     const truncatedIndex = () => {
       const bytes = kv.get('meta', applyStateKey(regionId));

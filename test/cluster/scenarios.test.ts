@@ -23,6 +23,7 @@ import {
   verifyAppends,
   type AppendClientResult,
 } from './workload.js';
+import { defined } from '../../src/util/assert.js';
 
 /** 10 election ticks of 20 ms (the harness's raftBaseTickMs). */
 const ELECTION_TIMEOUT_MS = 200;
@@ -43,7 +44,7 @@ async function startCluster(faults: NetworkFaults, overrides: ConfigOverrides = 
   await running.sc.must('first write', (c) => c.put('warm-up', '1'), 20_000);
   // Every store has created the bootstrap region (the third may lag the first commit).
   await waitUntil(() => cluster.all().every((node) => node.store.regions().length > 0));
-  regionId = cluster.all().flatMap((node) => node.store.regions())[0]!.id;
+  regionId = defined(cluster.all().flatMap((node) => node.store.regions())[0], 'a region on some store').id;
   return running;
 }
 

@@ -7,6 +7,7 @@ import { connect, ClientError, type TinyKvClient } from '../../src/client/index.
 import type { SeededRandom } from '../../src/raft/index.js';
 import type { ClusterNode } from '../../src/server/cluster-node.js';
 import { checkRegister, type RegisterOp } from '../raftstore/linearizability.js';
+import { defined } from '../../src/util/assert.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -144,7 +145,7 @@ export function checkAppends(result: AppendClientResult, pairs: ReadonlyArray<{ 
     return `client ${client}: ${mine.length} appends stored, ${acked} acknowledged${pending ? ' (+1 pending)' : ''}: ${mine.map((p) => p.value.toString()).join('|')}`;
   }
   for (let j = 0; j < mine.length; j++) {
-    const { key, value } = mine[j]!;
+    const { key, value } = defined(mine[j], 'mine[j]');
     if (key.toString() !== appendKey(client, j) || value.toString() !== appendValue(client, j)) {
       return `client ${client}: append ${j} is ${key.toString()}=${value.toString()}, want ${appendKey(client, j)}=${appendValue(client, j)}`;
     }

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { defined } from '../../src/util/assert.js';
 
 const CODE = /['"`]((?:KV|Raft):[A-Za-z]+(?::[A-Za-z]+)?)['"`]/g;
 
@@ -15,7 +16,7 @@ function sourceFiles(dir: string): string[] {
 }
 
 function codesIn(text: string): Set<string> {
-  return new Set(Array.from(text.matchAll(CODE), (match) => match[1]!));
+  return new Set(Array.from(text.matchAll(CODE), (match) => defined(match[1], 'match[1]')));
 }
 
 describe('docs/errors.md', () => {

@@ -7,6 +7,7 @@ import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { WriteBatch } from '../../src/engine/write-batch.js';
 import { ErrorCode, TinyKvError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const b = (s: string) => Buffer.from(s);
 const keys = (pairs: Iterable<{ key: Buffer }>) => [...pairs].map((p) => p.key.toString());
@@ -84,7 +85,7 @@ describe.each(engines)('%s engine', (_name, make) => {
     expect(keys(snap.scan('default', { start: b('b'), end: b('d'), reverse: true }))).toEqual(['c', 'b']);
     expect(keys(snap.scan('default', { end: b('cc'), reverse: true, limit: 2 }))).toEqual(['c', 'b']);
     expect(keys(snap.scan('default', { start: b('d'), end: b('b') }))).toEqual([]);
-    expect([...snap.scan('default', { start: b('e') })][0]!.value.toString()).toBe('E');
+    expect(defined([...snap.scan('default', { start: b('e') })][0], 'first pair from e').value.toString()).toBe('E');
     snap.close();
   });
 

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbEngine } from '../../src/engine/lmdb-engine.js';
 import { openCheckedEnvironments } from '../../src/engine/data-files.js';
 import { checkLmdbDataFile, freePagesBetween, readMeta } from '../../src/engine/lmdb-file-check.js';
+import { defined } from '../../src/util/assert.js';
 import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -117,22 +118,23 @@ describe('LMDB data file check', () => {
       const path = newDir();
       const engine = new LmdbEngine({ path, ...options });
       for (let round = 0; round < 4; round++) {
-        await engine.write(Array.from({ length: 2000 }, (_, i) => ({ type: 'put' as const, cf: (['default', 'lock', 'write', 'meta'] as const)[i % 4], key: Buffer.from(`k${round}-${i}`), value: Buffer.alloc(150 + (i % 7) * 300, round) })));
+        await engine.write(Array.from({ length: 2000 }, (_, i) => ({ type: 'put' as const, cf: defined((['default', 'lock', 'write', 'meta'] as const)[i % 4], 'column family'), key: Buffer.from(`k${round}-${i}`), value: Buffer.alloc(150 + (i % 7) * 300, round) })));
       }
       for (const cf of ['default', 'lock', 'write', 'meta'] as const) await engine.write([{ type: 'deleteRange', cf, start: Buffer.from('k0'), end: Buffer.from('k2') }]);
       await engine.close();
       const { open } = await import('lmdb');
       const root = open({ path, maxDbs: 16 });
       const stats = root.getStats() as unknown as Record<string, number> & { free: Record<string, number> };
-      const pages = (s: Record<string, number>) => s.treeBranchPageCount! + s.treeLeafPageCount! + s.overflowPages!;
+      const pages = (s: Record<string, number>) =>
+        defined(s.treeBranchPageCount, 'treeBranchPageCount') + defined(s.treeLeafPageCount, 'treeLeafPageCount') + defined(s.overflowPages, 'overflowPages');
       let used = 2 + pages(stats) + pages(stats.free);
-      for (const name of ['default', 'lock', 'write', 'meta']) used += pages(root.openDB({ name }).getStats() as unknown as Record<string, number>);
+      for (const name of ['default', 'lock', 'write', 'meta']) used += pages(root.openDB({ name }).getStats());
       await root.close();
       const fd = openSync(join(path, 'data.mdb'), 'r');
       try {
         const file = { fd, sizeBytes: fstatSync(fd).size, path };
         const metas = [readMeta(file, 0, undefined), readMeta(file, 1, PAGE)].map((m) => (m.valid ? m.meta : undefined));
-        const newest = metas[0]!.txnId > metas[1]!.txnId ? metas[0]! : metas[1]!;
+        const newest = defined(metas[0], 'metas[0]').txnId > defined(metas[1], 'metas[1]').txnId ? defined(metas[0], 'metas[0]') : defined(metas[1], 'metas[1]');
         const free = freePagesBetween(file, newest, 0, newest.lastPage);
         expect(free).toBeGreaterThan(100);
         expect(used + free).toBe(newest.lastPage + 1);

@@ -65,8 +65,8 @@ async function startUnreapedServer(dataDir: string): Promise<{ pid: number; pare
   children.push(parent);
   let stdout = '';
   let stderr = '';
-  parent.stdout!.on('data', (d) => (stdout += d));
-  parent.stderr!.on('data', (d) => (stderr += d));
+  parent.stdout.on('data', (d) => (stdout += d));
+  parent.stderr.on('data', (d) => (stderr += d));
   await waitFor(() => /listening on/.test(stdout), 30_000, `the server to listen; stderr: ${stderr}`);
   return { pid: Number(/server-pid (\d+)/.exec(stdout)![1]), parent };
 }

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { connect, ClientError } from '../../src/client/index.js';
+import { defined } from '../../src/util/assert.js';
 
 export const CLI_PATH = resolve('dist/src/cli/main.js');
 
@@ -47,13 +48,13 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
       child.kill('SIGKILL');
       reject(new Error(`server did not start; stderr: ${stderr}`));
     }, timeoutMs);
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.stdout!.on('data', (d) => {
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
       stdout += d;
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolvePromise({ child, addr: match[1]!, stderr: () => stderr, exited });
+        resolvePromise({ child, addr: defined(match[1], 'match[1]'), stderr: () => stderr, exited });
       }
     });
     void exited.then((code) => {
@@ -77,10 +78,10 @@ export function startSchedulerProcess(
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     track(child);
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const match = /listening on (\S+)/.exec(out);
-      if (match) resolvePromise({ child, addr: match[1]! });
+      if (match) resolvePromise({ child, addr: defined(match[1], 'match[1]') });
     });
     child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
   });

@@ -4,6 +4,7 @@ import { ErrProposalDropped } from '../../src/raft/errors.js';
 import { RawNode, type Ready } from '../../src/raft/raw-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import { entry, msg, Network, newTestRaft } from './helpers.js';
+import { defined } from '../../src/raft/assert.js';
 
 describe('membership change (TinyKV 3A)', () => {
   it('adds and removes nodes; removing the last node does not crash', () => {
@@ -85,7 +86,7 @@ describe('membership change (TinyKV 3A)', () => {
     const last = s.entries(s.lastIndex() - 1, s.lastIndex() + 1);
     expect(last[0]?.data.toString()).toBe('somedata');
     expect(last[1]?.entryType).toBe(EntryType.EntryConfChange);
-    expect(Buffer.from(last[1]!.data)).toEqual(Buffer.from(ConfChange.encode(cc).finish()));
+    expect(Buffer.from(defined(last[1], 'last[1]').data)).toEqual(Buffer.from(ConfChange.encode(cc).finish()));
   });
 
   it('a duplicate AddNode does not block later conf changes', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Message, MessageType } from '../../src/proto/eraftpb.js';
 import { CampaignKind } from '../../src/raft/raft.js';
 import { msg, Network, newTestRaft } from './helpers.js';
+import { defined } from '../../src/raft/assert.js';
 
 describe('PreVote', () => {
   it('runs a pre-vote round (term+1 marked kind=1) before the real election, changing no term on the way', () => {
@@ -28,7 +29,7 @@ describe('PreVote', () => {
     const [m] = r.readMessages();
     const want = Message.fromPartial({ from: 1, to: 2, term: 1, msgType: MessageType.MsgRequestVote, commit: CampaignKind.PreVote });
     expect(m).toEqual(want);
-    expect(Message.decode(Message.encode(m!).finish())).toEqual(want);
+    expect(Message.decode(Message.encode(defined(m, 'the vote request')).finish())).toEqual(want);
   });
 
   it('a voter answering a pre-vote changes neither its term nor its vote', () => {

@@ -5,6 +5,7 @@ import { RaftLog } from '../../src/raft/log.js';
 import { Inflights, Progress, ProgressTracker } from '../../src/raft/progress.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import { entry } from './helpers.js';
+import { defined } from '../../src/raft/assert.js';
 
 type LogOp =
   | { kind: 'append'; back: number; count: number; bump: number }
@@ -59,7 +60,7 @@ describe('RaftLog against an array model', () => {
           const got = log.slice(first, log.lastIndex() + 1);
           expect(got).toEqual(model.slice(first - 1));
           for (let i = first; i <= log.lastIndex(); i++) expect(log.term(i)).toBe(model[i - 1]?.term);
-          for (let k = 1; k < got.length; k++) expect(got[k]!.term).toBeGreaterThanOrEqual(got[k - 1]!.term);
+          for (let k = 1; k < got.length; k++) expect(defined(got[k], 'got[k]').term).toBeGreaterThanOrEqual(defined(got[k - 1], 'got[k - 1]').term);
         }
       }),
       { numRuns: 300 },
@@ -136,7 +137,7 @@ describe('Inflights against an array model', () => {
             } else {
               const upTo = (model[0] ?? next) + op;
               inf.freeLE(upTo);
-              while (model.length > 0 && model[0]! <= upTo) model.shift();
+              while (model.length > 0 && defined(model[0], 'model[0]') <= upTo) model.shift();
             }
             expect(inf.toArray()).toEqual(model);
             expect(inf.full()).toBe(model.length === cap);

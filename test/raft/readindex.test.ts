@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../src/proto/eraftpb.js';
 import { ErrProposalDropped } from '../../src/raft/errors.js';
 import { msg, Network, newTestRaft } from './helpers.js';
+import { defined } from '../../src/raft/assert.js';
 
 const ctx = (s: string) => Buffer.from(s);
 
@@ -53,7 +54,7 @@ describe('ReadIndex', () => {
     r.step(msg({ from: 2, to: 1, term: 1, msgType: MessageType.MsgAppendResponse, index: 1 }));
     const hbs = r.readMessages().filter((m) => m.msgType === MessageType.MsgHeartbeat);
     expect(hbs).toHaveLength(2);
-    r.step(msg({ from: 2, to: 1, term: 1, msgType: MessageType.MsgHeartbeatResponse, index: hbs[0]!.index }));
+    r.step(msg({ from: 2, to: 1, term: 1, msgType: MessageType.MsgHeartbeatResponse, index: defined(hbs[0], 'hbs[0]').index }));
     expect(r.readStates).toEqual([{ index: 1, requestCtx: ctx('early') }]);
   });
 

@@ -11,6 +11,7 @@ import { RaftApplyState, RaftSnapshotData } from '../../src/proto/raft_serverpb.
 import { Applier, type ApplyResult } from '../../src/raftstore/apply/applier.js';
 import { applyStateKey } from '../../src/raftstore/keys.js';
 import { PeerStorage } from '../../src/raftstore/peer/peer-storage.js';
+import { defined } from '../../src/util/assert.js';
 
 function region(id: number, startKey: string, endKey: string): Region {
   return {
@@ -72,7 +73,7 @@ describe('the apply system', () => {
     expect([value(kv, 'a'), value(kv, 'b'), value(kv, 'x')]).toEqual(['3', '2', '9']);
     expect([appliedIndex(kv, 1), appliedIndex(kv, 2)]).toEqual([8, 6]);
     expect(answers).toHaveLength(1);
-    expect(answers[0]!.header?.error).toBeUndefined();
+    expect(defined(answers[0], 'answers[0]').header?.error).toBeUndefined();
     // One report per region, with its latest state.
     expect(results.map((r) => [r.regionId, r.applyState.appliedIndex]).sort()).toEqual([[1, 8], [2, 6]]);
   });
@@ -83,7 +84,7 @@ describe('the apply system', () => {
     const read = (index: number) => ({
       index,
       request: getRequest('k'),
-      callback: (r: { response: RaftCmdResponse }) => served.push(`${index}:${r.response.responses[0]!.get!.value.toString()}`),
+      callback: (r: { response: RaftCmdResponse }) => served.push(`${index}:${defined(r.response.responses[0], 'r.response.responses[0]').get!.value.toString()}`),
     });
     applier.apply({ regionId: 1, entries: [putEntry(6, 'k', 'old')], replies: [], reads: [read(6), read(7)] });
     await applier.settle();

@@ -1,5 +1,6 @@
 // A whole cluster in one thread: N stores on memory engines, a simulated network with filters,
 // and logical time. Everything random comes from one seed, so a run replays exactly.
+import { inspect } from 'node:util';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Region } from '../../src/proto/metapb.js';
@@ -10,6 +11,7 @@ import { RegionError } from '../../src/raftstore/router/errors.js';
 import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
 import { RaftKvStorage } from '../../src/storage/raft-kv-storage.js';
 import { Store } from '../../src/raftstore/batch/store.js';
+import { defined } from '../../src/util/assert.js';
 
 export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
 
@@ -107,7 +109,7 @@ export class SimCluster {
     this.queue = [];
     for (let i = batch.length - 1; i > 0; i--) {
       const j = this.rng.int(i + 1);
-      [batch[i], batch[j]] = [batch[j]!, batch[i]!];
+      [batch[i], batch[j]] = [defined(batch[j], 'batch[j]'), defined(batch[i], 'batch[i]')];
     }
     for (const { message, from, to } of batch) {
       if (this.filters.some((f) => f(message, from, to))) continue;
@@ -164,7 +166,7 @@ export class SimCluster {
       }
       if (!settled) break;
       if (outcome.error === undefined) return outcome.value as T;
-      if (!(outcome.error instanceof RegionError)) throw outcome.error;
+      if (!(outcome.error instanceof RegionError)) throw outcome.error instanceof Error ? outcome.error : new Error(inspect(outcome.error));
     }
     throw new Error(`operation did not complete in ${maxSteps} steps (seed ${this.options.seed})`);
   }

@@ -21,6 +21,7 @@ import { storeEngineOptions } from '../../src/raftstore/batch/store-engines.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { routerOptions } from './router-options.js';
+import { defined } from '../../src/util/assert.js';
 
 /** An engine whose writes fail once `failing` is set, as a full or broken disk does. */
 class FailingEngine extends MemoryEngine {
@@ -47,11 +48,11 @@ function recorder(): { calls: FatalCall[]; onFatal: (reason: string, err?: unkno
     },
     next: () =>
       new Promise((resolve, reject) => {
-        if (calls.length > 0) return resolve(calls[0]!);
+        if (calls.length > 0) return resolve(defined(calls[0], 'calls[0]'));
         const timer = setTimeout(() => reject(new Error('onFatal was not called')), 20_000);
         wake = () => {
           clearTimeout(timer);
-          resolve(calls[0]!);
+          resolve(defined(calls[0], 'calls[0]'));
         };
       }),
   };

@@ -11,6 +11,7 @@ import { PeerStorage } from '../../src/raftstore/peer/peer-storage.js';
 import { buildRegionSnapshot } from '../../src/raftstore/snapshot/snapshot-data.js';
 import { checkSnapshot } from '../../src/raftstore/snapshot/snapshot-check.js';
 import { SimCluster } from './cluster.js';
+import { defined } from '../../src/util/assert.js';
 
 async function clusterWithLeader(seed: number): Promise<{ cluster: SimCluster; leader: number }> {
   const cluster = new SimCluster({ stores: 3, seed });
@@ -72,7 +73,7 @@ describe('forged Raft messages', () => {
     const { cluster, leader } = await clusterWithLeader(15);
     const before = terms(cluster);
     const forge = (fromStore: number, toStore: number, fields: Partial<NonNullable<RaftMessage['message']>>) => {
-      const message = heartbeat({ id: fromStore + 100, storeId: fromStore }, toStore, toStore + 100, before[0]!);
+      const message = heartbeat({ id: fromStore + 100, storeId: fromStore }, toStore, toStore + 100, defined(before[0], 'before[0]'));
       return { ...message, message: { ...message.message!, ...fields } };
     };
     const entry = (index: number, term: number) => ({ entryType: 0, term, index, data: Buffer.alloc(0) });
@@ -80,7 +81,7 @@ describe('forged Raft messages', () => {
       const from = to === leader ? [1, 2, 3].find((id) => id !== leader)! : leader;
       const store = cluster.stores.get(to)!;
       const last = store.peer(1)!.lastIndex();
-      const term = before[0]!;
+      const term = defined(before[0], 'before[0]');
       // Each of these reached a Raft invariant before the gate checked shapes, which stops the store.
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 3, term)] }));
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 2, term - 1)] }));

@@ -1,3 +1,4 @@
+import { defined } from '../../src/util/assert.js';
 // A linearizability checker for one register (Wing & Gong search with memoisation), used on
 // histories recorded by the simulated clusters. Writes whose outcome is unknown (timed out) may
 // take effect at any point after their invocation, or never.
@@ -34,7 +35,7 @@ export function checkRegister(history: readonly RegisterOp[], initial: string | 
     let minResponse = Infinity;
     for (let i = 0; i < n; i++) {
       if (linearized & (1n << BigInt(i))) continue;
-      const op = ops[i]!;
+      const op = defined(ops[i], 'ops[i]');
       if (op.response !== Infinity) allOptional = false;
       minResponse = Math.min(minResponse, op.response);
     }
@@ -44,7 +45,7 @@ export function checkRegister(history: readonly RegisterOp[], initial: string | 
     for (let i = 0; i < n; i++) {
       const bit = 1n << BigInt(i);
       if (linearized & bit) continue;
-      const op = ops[i]!;
+      const op = defined(ops[i], 'ops[i]');
       // Only an op that started before every pending op finished can go next.
       if (op.invoke > minResponse) continue;
       if (op.kind === 'get') {

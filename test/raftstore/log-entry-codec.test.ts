@@ -51,7 +51,8 @@ async function storageWithEntries(): Promise<{ engines: PeerEngines; load: () =>
 async function flipStoredByte(engine: MemoryEngine | PeerEngines['raft'], index: number, at: (length: number) => number): Promise<void> {
   const key = raftLogKey(REGION.id, index);
   const value = Buffer.from(engine.get('meta', key)!);
-  value[at(value.length)]! ^= 0x10;
+  const flipAt = at(value.length);
+  value[flipAt] = value.readUInt8(flipAt) ^ 0x10;
   await engine.write([{ type: 'put', cf: 'meta', key, value }]);
 }
 
@@ -109,7 +110,7 @@ describe('raft log entry checksums', () => {
     for (let byte = 0; byte < stored.length; byte++) {
       for (let bit = 0; bit < 8; bit++) {
         const damaged = Buffer.from(stored);
-        damaged[byte]! ^= 1 << bit;
+        damaged[byte] = damaged.readUInt8(byte) ^ (1 << bit);
         const err = caught(() => decodeLogEntry(3, 42, damaged));
         expect(isTinyKvError(err) && err.code, `byte ${byte} bit ${bit}`).toBe(ErrorCode.RaftLogCorrupted);
       }

@@ -9,6 +9,7 @@ import { SeededRandom } from '../../src/raft/index.js';
 import type { CommandResult } from '../../src/raftstore/router/command-callback.js';
 import { SimCluster } from './cluster.js';
 import { checkRegister, type RegisterOp } from './linearizability.js';
+import { defined } from '../../src/util/assert.js';
 
 const KEYS = ['x', 'y', 'z'];
 const CLIENTS = 3;
@@ -118,7 +119,7 @@ async function runSeed(seed: number): Promise<void> {
     } else if (roll < 0.125 && cluster.down.size === 0) {
       await cluster.crash(rng.between(1, 3));
     } else if (roll < 0.16 && cluster.down.size > 0) {
-      await cluster.restart([...cluster.down][0]!);
+      await cluster.restart(defined([...cluster.down][0], '[...cluster.down][0]'));
     }
   }
 

@@ -12,12 +12,13 @@ import {
 import { SchedulerCore } from '../../src/scheduler/core.js';
 import { SchedulerError, SchedulerErrorCode } from '../../src/scheduler/errors.js';
 import { key, store } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 /** The regions cover the key space exactly: first starts at "", each ends where the next starts, last ends at "". */
 function expectFullCoverage(regions: readonly Region[]): void {
-  expect(regions[0]!.startKey.length).toBe(0);
+  expect(defined(regions[0], 'regions[0]').startKey.length).toBe(0);
   expect(regions.at(-1)!.endKey.length).toBe(0);
-  for (let i = 1; i < regions.length; i++) expect(regions[i]!.startKey).toEqual(regions[i - 1]!.endKey);
+  for (let i = 1; i < regions.length; i++) expect(defined(regions[i], 'regions[i]').startKey).toEqual(defined(regions[i - 1], 'regions[i - 1]').endKey);
 }
 
 async function rejectionCode(promise: Promise<unknown>): Promise<string | undefined> {
@@ -37,7 +38,7 @@ describe('initial split keys', () => {
     expect(evenSplitKeys(3)).toEqual([Buffer.from([0x55, 0x55]), Buffer.from([0xaa, 0xaa])]);
     const many = evenSplitKeys(MAX_INITIAL_REGIONS);
     expect(many).toHaveLength(MAX_INITIAL_REGIONS - 1);
-    expect(many.every((k, i) => i === 0 || Buffer.compare(many[i - 1]!, k) < 0)).toBe(true);
+    expect(many.every((k, i) => i === 0 || Buffer.compare(defined(many[i - 1], 'many[i - 1]'), k) < 0)).toBe(true);
   });
 
   it('takes explicit split keys and validates them', () => {
@@ -132,6 +133,6 @@ describe('scheduler-driven bootstrap', () => {
     // Restarted with a smaller N: the two registered stores are enough now.
     const second = await SchedulerCore.open(engine, { initialStores: 2 });
     expect(second.isBootstrapped).toBe(true);
-    expect(second.scanRegions(key(''), key(''), 0)[0]!.region.peers.map((p) => p.storeId)).toEqual([1, 2]);
+    expect(defined(second.scanRegions(key(''), key(''), 0)[0], 'first region').region.peers.map((p) => p.storeId)).toEqual([1, 2]);
   });
 });

@@ -5,6 +5,7 @@ import { StoreStats } from '../../src/proto/schedulerpb.js';
 import { ClusterState, SCAN_REGIONS_MAX } from '../../src/scheduler/cluster-state.js';
 import { SchedulerError, SchedulerErrorCode } from '../../src/scheduler/errors.js';
 import { key, peer, region, store, withChanges } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -48,65 +49,65 @@ describe('ClusterState region heartbeats (TinyKV 3C scenarios)', () => {
   });
 
   it('a repeated identical heartbeat changes nothing', () => {
-    const result = state.processRegionHeartbeat(regions[0]!, regions[0]!.peers[0]);
+    const result = state.processRegionHeartbeat(defined(regions[0], 'regions[0]'), defined(regions[0], 'regions[0]').peers[0]);
     expect(result.metaChanged).toBe(false);
     expect(result.leaderChanged).toBe(false);
     expect(metas(state)).toEqual(regions);
   });
 
   it('accepts a version bump, then rejects the old version even with a higher conf_ver', () => {
-    const bumped = withChanges(regions[0]!, { version: 3 });
+    const bumped = withChanges(defined(regions[0], 'regions[0]'), { version: 3 });
     expect(state.processRegionHeartbeat(bumped, bumped.peers[0]).metaChanged).toBe(true);
-    const staleVersion = withChanges(regions[0]!, { confVer: 3 });
+    const staleVersion = withChanges(defined(regions[0], 'regions[0]'), { confVer: 3 });
     expect(codeOf(() => state.processRegionHeartbeat(staleVersion, staleVersion.peers[0]))).toBe(SchedulerErrorCode.StaleRegion);
     expect(state.getRegionById(1)?.region).toEqual(bumped);
   });
 
   it('accepts version and conf_ver bumped together', () => {
-    const bumped = withChanges(regions[1]!, { version: 3, confVer: 3 });
+    const bumped = withChanges(defined(regions[1], 'regions[1]'), { version: 3, confVer: 3 });
     state.processRegionHeartbeat(bumped, bumped.peers[0]);
     expect(state.getRegionById(2)?.region.regionEpoch).toEqual({ confVer: 3, version: 3 });
   });
 
   it('rejects a lower conf_ver after a conf change', () => {
-    const bumped = withChanges(regions[2]!, { confVer: 3 });
+    const bumped = withChanges(defined(regions[2], 'regions[2]'), { confVer: 3 });
     state.processRegionHeartbeat(bumped, bumped.peers[0]);
-    expect(codeOf(() => state.processRegionHeartbeat(regions[2]!, regions[2]!.peers[0]))).toBe(SchedulerErrorCode.StaleRegion);
+    expect(codeOf(() => state.processRegionHeartbeat(defined(regions[2], 'regions[2]'), defined(regions[2], 'regions[2]').peers[0]))).toBe(SchedulerErrorCode.StaleRegion);
     expect(state.getRegionById(3)?.region.regionEpoch?.confVer).toBe(3);
   });
 
   it('records a peer list shrunk with the same epoch, and peers added back', () => {
-    const shrunk = withChanges(regions[0]!, { peers: [regions[0]!.peers[0]!] });
+    const shrunk = withChanges(defined(regions[0], 'regions[0]'), { peers: [defined(defined(regions[0], 'regions[0]').peers[0], 'regions[0].peers[0]')] });
     expect(state.processRegionHeartbeat(shrunk, shrunk.peers[0]).metaChanged).toBe(true);
     expect(state.getRegionById(1)?.region.peers).toHaveLength(1);
-    const onlyStore = shrunk.peers[0]!.storeId;
+    const onlyStore = defined(shrunk.peers[0], 'shrunk.peers[0]').storeId;
     for (let s = 1; s <= 3; s++) expect(state.getStore(s)!.regionCount).toBe(s === onlyStore ? 3 : 2);
-    state.processRegionHeartbeat(regions[0]!, regions[0]!.peers[0]);
+    state.processRegionHeartbeat(defined(regions[0], 'regions[0]'), defined(regions[0], 'regions[0]').peers[0]);
     expect(state.getRegionById(1)?.region.peers).toHaveLength(3);
     for (let s = 1; s <= 3; s++) expect(state.getStore(s)!.regionCount).toBe(3);
   });
 
   it('records a leader change with the same epoch and updates leader counts', () => {
-    const r = regions[0]!;
+    const r = defined(regions[0], 'regions[0]');
     const result = state.processRegionHeartbeat(r, r.peers[1]);
     expect(result).toMatchObject({ metaChanged: false, leaderChanged: true });
     expect(state.getRegionById(1)?.leader).toEqual(r.peers[1]);
-    expect(state.getStore(r.peers[0]!.storeId)!.leaderCount).toBe(0);
-    expect(state.getStore(r.peers[1]!.storeId)!.leaderCount).toBe(2);
+    expect(state.getStore(defined(r.peers[0], 'r.peers[0]').storeId)!.leaderCount).toBe(0);
+    expect(state.getStore(defined(r.peers[1], 'r.peers[1]').storeId)!.leaderCount).toBe(2);
   });
 
   it('stores pending peers and approximate size, and clears pending peers', () => {
-    const r = regions[0]!;
-    state.processRegionHeartbeat(r, r.peers[0], { pendingPeers: [r.peers[2]!], approximateSizeBytes: 144 });
+    const r = defined(regions[0], 'regions[0]');
+    state.processRegionHeartbeat(r, r.peers[0], { pendingPeers: [defined(r.peers[2], 'r.peers[2]')], approximateSizeBytes: 144 });
     expect(state.getRegionById(1)).toMatchObject({ pendingPeers: [r.peers[2]], approximateSizeBytes: 144 });
-    expect(state.getStore(r.peers[2]!.storeId)!.pendingPeerCount).toBe(1);
-    expect(state.getStore(r.peers[0]!.storeId)!.leaderSizeBytes).toBe(144);
+    expect(state.getStore(defined(r.peers[2], 'r.peers[2]').storeId)!.pendingPeerCount).toBe(1);
+    expect(state.getStore(defined(r.peers[0], 'r.peers[0]').storeId)!.leaderSizeBytes).toBe(144);
     state.processRegionHeartbeat(r, r.peers[0], { pendingPeers: [] });
     for (let s = 1; s <= 3; s++) expect(state.getStore(s)!.pendingPeerCount).toBe(0);
   });
 
   it('rejects malformed heartbeats without changing state', () => {
-    const r = regions[0]!;
+    const r = defined(regions[0], 'regions[0]');
     expect(codeOf(() => state.processRegionHeartbeat(withChanges(r, { peers: [] }), undefined))).toBe(SchedulerErrorCode.InvalidArgument);
     expect(codeOf(() => state.processRegionHeartbeat(withChanges(r, { id: 0 }), undefined))).toBe(SchedulerErrorCode.InvalidArgument);
     expect(codeOf(() => state.processRegionHeartbeat(r, peer(999, 1)))).toBe(SchedulerErrorCode.InvalidArgument);
@@ -180,7 +181,7 @@ describe('ClusterState splits and overlaps', () => {
   it('answers lookups by key, previous region, id and range', () => {
     const state = new ClusterState(new ManualClock(0));
     const bounds = ['', 'd', 'h', 'p', ''];
-    for (let i = 0; i < 4; i++) state.processRegionHeartbeat(region(i + 1, bounds[i]!, bounds[i + 1]!, { confVer: 1, version: 1 }, [[10 + i, 1]]), undefined);
+    for (let i = 0; i < 4; i++) state.processRegionHeartbeat(region(i + 1, defined(bounds[i], 'bounds[i]'), defined(bounds[i + 1], 'bounds[i + 1]'), { confVer: 1, version: 1 }, [[10 + i, 1]]), undefined);
     expect(state.getRegion(key(''))?.region.id).toBe(1);
     expect(state.getRegion(key('d'))?.region.id).toBe(2);
     expect(state.getRegion(key('gzzz'))?.region.id).toBe(2);

@@ -5,6 +5,7 @@ import { SchedulerError, SchedulerErrorCode } from '../../src/scheduler/errors.j
 import type { HeartbeatSink } from '../../src/scheduler/heartbeat-streams.js';
 import type { RegionHeartbeatResponse } from '../../src/proto/schedulerpb.js';
 import { key, peer, region, store } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 async function rejectionCode(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -57,8 +58,8 @@ describe('SchedulerCore region heartbeats', () => {
     expect(core.getStore(1)).toMatchObject({ regionCount: 2000, leaderCount: 667 });
     const info = core.getRegion(Buffer.from([0, 0, 0, 0]))!;
     expect(core.streams.sendToLeader(info, { transferLeader: { peer: info.region.peers[1] } })).toBe(true);
-    expect(streams[0]!.received).toHaveLength(1);
-    expect(streams[0]!.received[0]!.transferLeader?.peer).toEqual(info.region.peers[1]);
+    expect(defined(streams[0], 'streams[0]').received).toHaveLength(1);
+    expect(defined(defined(streams[0], 'streams[0]').received[0], 'streams[0].received[0]').transferLeader?.peer).toEqual(info.region.peers[1]);
   });
 
   it('AskSplit allocates fresh ids above everything handed out', async () => {

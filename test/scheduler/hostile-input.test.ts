@@ -15,6 +15,7 @@ import { startScheduler, type SchedulerHandle } from '../../src/scheduler/schedu
 import { ClientError } from '../../src/client/errors.js';
 import { SchedulerClient, type RegionHeartbeatStream } from '../../src/client/scheduler-client.js';
 import { key, peer, region, store, withChanges } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -93,8 +94,8 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
     try {
       await until(() => stream.send({ region: fake, leader: peer(90_002, 2) }));
       await until(() => responses.length === 1);
-      expect(responses[0]!.header?.error?.message).toMatch(/RegionConflict/);
-      expect(responses[0]!.regionId).toBe(9_999n);
+      expect(defined(responses[0], 'responses[0]').header?.error?.message).toMatch(/RegionConflict/);
+      expect(defined(responses[0], 'responses[0]').regionId).toBe(9_999n);
       realStillThere();
     } finally {
       stream.close();
@@ -107,7 +108,7 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
     try {
       await until(() => stream.send({ region: fake, leader: peer(90_003, 1) }));
       await until(() => responses.length === 1);
-      expect(responses[0]!.header?.error?.message).toMatch(/StreamStoreMismatch/);
+      expect(defined(responses[0], 'responses[0]').header?.error?.message).toMatch(/StreamStoreMismatch/);
       realStillThere();
     } finally {
       stream.close();
@@ -120,7 +121,7 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
     const before = store1.responses.length;
     store1.stream.send({ region: poisoned, leader });
     await until(() => store1.responses.length === before + 1);
-    expect(store1.responses[before]!.header?.error?.message).toMatch(/InvalidArgument.*ahead/);
+    expect(defined(store1.responses[before], 'store1.responses[before]').header?.error?.message).toMatch(/InvalidArgument.*ahead/);
     realStillThere();
     // The real leader's next epoch is still accepted (no EpochNotMatch loop for clients).
     const next = withChanges(real, { version: real.regionEpoch!.version + 1 });
@@ -135,7 +136,7 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
       const before = store1.responses.length;
       store1.stream.send({ region: r, leader: l });
       await until(() => store1.responses.length === before + 1);
-      return store1.responses[before]!.header?.error?.message ?? 'accepted';
+      return defined(store1.responses[before], 'store1.responses[before]').header?.error?.message ?? 'accepted';
     };
     expect(await send(real, peer(424_242, 1))).toMatch(/InvalidArgument.*not a peer/);
     expect(await send(withChanges(real, { peers: [...real.peers, peer(77, 42)] }))).toMatch(/store 42 not found/);
@@ -143,7 +144,7 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
     const onTombstone = await send(withChanges(real, { peers: [...real.peers, peer(78, 5)] }));
     expect(onTombstone).toMatch(/store 5 is a tombstone/);
     // This stream is store 1's: it cannot report a leader on store 2.
-    expect(await send(real, real.peers.find((p) => p.storeId === 2)!)).toMatch(/StreamStoreMismatch/);
+    expect(await send(real, real.peers.find((p) => p.storeId === 2))).toMatch(/StreamStoreMismatch/);
     realStillThere();
   });
 
@@ -272,7 +273,7 @@ describe('heartbeat stream ownership (core, manual clock)', () => {
     await core.bootstrap(store(1));
     const r = region(5, 'a', 'm', { confVer: 1, version: 1 }, [[6, 1]]);
     await core.regionHeartbeat({ region: r, leader: peer(6, 1) });
-    const far = (x: Region, version: number) => core.regionHeartbeat({ region: withChanges(x, { version }), leader: x.peers[0]! });
+    const far = (x: Region, version: number) => core.regionHeartbeat({ region: withChanges(x, { version }), leader: defined(x.peers[0], 'x.peers[0]') });
     expect(await rejectionCode(far(r, 10_002))).toBe('KV:Scheduler:InvalidArgument');
     const overlapping = region(7, 'b', 'c', { confVer: 1, version: 1 }, [[8, 1]]);
     expect(await rejectionCode(far(overlapping, 10_002))).toBe('KV:Scheduler:InvalidArgument');

@@ -8,6 +8,7 @@ import { SchedulerCore, type SchedulerCoreOptions } from '../../src/scheduler/co
 import { KEY_CLUSTER_ID, KEY_CLUSTER_META, KEY_ID_BOUND, PREFIX_REGION, PREFIX_STORE } from '../../src/scheduler/store.js';
 import { tempDir } from '../helpers/tmp.js';
 import { key, region, store, withChanges } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 describe('scheduler state on LMDB across restarts', () => {
   let dir: { path: string; cleanup: () => void };
@@ -30,8 +31,9 @@ describe('scheduler state on LMDB across restarts', () => {
     await first.putStore(store(1));
     await first.putStore(store(2));
     const [left, right] = first.scanRegions(key(''), key(''), 0).map((i) => i.region);
+    if (left === undefined || right === undefined) throw new Error('the bootstrap should have made two regions');
     // A split of the right region reported by heartbeat, with its leader.
-    const rightSplit = withChanges(right!, { endKey: key('t'), version: 2 });
+    const rightSplit = withChanges(right, { endKey: key('t'), version: 2 });
     const newRegion = region(900, 't', '', { confVer: 1, version: 2 }, [[901, 1], [902, 2]]);
     await first.regionHeartbeat({ region: rightSplit, leader: rightSplit.peers[0] });
     await first.regionHeartbeat({ region: newRegion, leader: newRegion.peers[1] });
@@ -42,8 +44,8 @@ describe('scheduler state on LMDB across restarts', () => {
     await first.putClusterConfig(Cluster.fromPartial({ id: 0, maxPeerCount: 5 }));
     const clusterId = first.clusterId;
     const expectedRegions = first.scanRegions(key(''), key(''), 0).map((i) => i.region);
-    expect(expectedRegions.map((r) => r.id)).toEqual([950, right!.id, 900]);
-    expect(expectedRegions.some((r) => r.id === left!.id)).toBe(false);
+    expect(expectedRegions.map((r) => r.id)).toEqual([950, right.id, 900]);
+    expect(expectedRegions.some((r) => r.id === left.id)).toBe(false);
 
     const second = await open({ initialStores: 1 });
     expect(second.clusterId).toBe(clusterId);
@@ -77,7 +79,7 @@ describe('scheduler state on LMDB across restarts', () => {
     expect(Cluster.decode(raw.get('meta', KEY_CLUSTER_META)!).id).toBe(Number(core.clusterId));
     const storeKey = Buffer.concat([PREFIX_STORE, Buffer.from([0, 0, 0, 0, 0, 0, 0, 7])]);
     expect(raw.get('meta', storeKey)).toBeDefined();
-    const regionId = core.scanRegions(key(''), key(''), 0)[0]!.region.id;
+    const regionId = defined(core.scanRegions(key(''), key(''), 0)[0], 'first region').region.id;
     const regionKey = Buffer.alloc(8);
     regionKey.writeBigUInt64BE(BigInt(regionId));
     expect(raw.get('meta', Buffer.concat([PREFIX_REGION, regionKey]))).toBeDefined();

@@ -7,7 +7,6 @@ import {
   ErrorType,
   RegionHeartbeatResponse,
   SchedulerClient as GrpcSchedulerClient,
-  type RegionHeartbeatRequest,
   type TsoResponse,
 } from '../../src/proto/schedulerpb.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
@@ -15,6 +14,7 @@ import { startScheduler, type SchedulerHandle } from '../../src/scheduler/schedu
 import { ClientError } from '../../src/client/errors.js';
 import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { key, region, store, withChanges } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 function call<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
@@ -82,7 +82,7 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
 
     const hb = raw.regionHeartbeat();
     const hbError = new Promise<ServiceError>((resolve) => hb.on('error', resolve));
-    hb.write({ header: wrong, region: undefined, leader: undefined, pendingPeers: [], approximateSize: 0n } as RegionHeartbeatRequest);
+    hb.write({ header: wrong, region: undefined, leader: undefined, pendingPeers: [], approximateSize: 0n });
     expect((await hbError).code).toBe(GrpcStatus.FAILED_PRECONDITION);
   });
 
@@ -113,12 +113,12 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
       expect(r.region.peers.map((p) => p.storeId)).toEqual([1, 2]);
       expect(r.leader).toBeUndefined();
     }
-    expect((await client.getRegion(key('h')))?.region).toEqual(all[1]!.region);
-    expect((await client.getPrevRegion(key('h')))?.region).toEqual(all[0]!.region);
+    expect((await client.getRegion(key('h')))?.region).toEqual(defined(all[1], 'all[1]').region);
+    expect((await client.getPrevRegion(key('h')))?.region).toEqual(defined(all[0], 'all[0]').region);
     expect(await client.getPrevRegion(key('a'))).toBeUndefined();
-    expect((await client.getRegionById(all[2]!.region.id))?.region).toEqual(all[2]!.region);
+    expect((await client.getRegionById(defined(all[2], 'all[2]').region.id))?.region).toEqual(defined(all[2], 'all[2]').region);
     expect(await client.getRegionById(999_999)).toBeUndefined();
-    expect((await client.scanRegions(key('h'), key('q'))).map((r) => r.region.id)).toEqual([all[1]!.region.id, all[2]!.region.id]);
+    expect((await client.scanRegions(key('h'), key('q'))).map((r) => r.region.id)).toEqual([defined(all[1], 'all[1]').region.id, defined(all[2], 'all[2]').region.id]);
     expect(await client.scanRegions(key(''), key(''), 1)).toHaveLength(1);
   });
 
@@ -173,32 +173,32 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     const stream2 = client.openRegionHeartbeat((r) => fromStore2.push(r));
     const stream = client.openRegionHeartbeat((r) => responses.push(r));
     const target = (await client.getRegion(key('h')))!.region;
-    expect(stream2.send({ region: target, leader: target.peers[1]! })).toBe(true);
-    await until(() => scheduler.core.state.getRegionById(target.id)?.leader?.id === target.peers[1]!.id);
+    expect(stream2.send({ region: target, leader: defined(target.peers[1], 'target.peers[1]') })).toBe(true);
+    await until(() => scheduler.core.state.getRegionById(target.id)?.leader?.id === defined(target.peers[1], 'target.peers[1]').id);
     expect((await client.getRegion(key('h')))?.leader).toEqual(target.peers[1]);
-    expect((await client.scanRegions(key('h'), key('i')))[0]!.leader).toEqual(target.peers[1]);
+    expect(defined((await client.scanRegions(key('h'), key('i')))[0], '(await client.scanRegions(key(\'h\'), key(\'i\')))[0]').leader).toEqual(target.peers[1]);
     await until(() => scheduler.core.streams.isBound(2));
     // Store 2's stream cannot speak for store 1.
-    stream2.send({ region: target, leader: target.peers[0]! });
+    stream2.send({ region: target, leader: defined(target.peers[0], 'target.peers[0]') });
     await until(() => fromStore2.length === 1);
-    expect(fromStore2[0]!.header?.error?.message).toMatch(/StreamStoreMismatch/);
+    expect(defined(fromStore2[0], 'fromStore2[0]').header?.error?.message).toMatch(/StreamStoreMismatch/);
 
     // A newer epoch wins: split reported by heartbeat (leadership moved to store 1).
     const left = withChanges(target, { endKey: key('k'), version: 2 });
-    stream.send({ region: left, leader: left.peers[0]! });
+    stream.send({ region: left, leader: defined(left.peers[0], 'left.peers[0]') });
     await until(() => scheduler.core.state.getRegionById(target.id)?.region.endKey.toString() === 'k');
     // Stale epoch: header error on the stream with the region id; state unchanged.
-    stream.send({ region: target, leader: target.peers[0]! });
+    stream.send({ region: target, leader: defined(target.peers[0], 'target.peers[0]') });
     await until(() => responses.length === 1);
-    expect(responses[0]!.header?.error?.type).toBe(ErrorType.UNKNOWN);
-    expect(responses[0]!.header?.error?.message).toMatch(/StaleRegion/);
-    expect(responses[0]!.regionId).toBe(BigInt(target.id));
+    expect(defined(responses[0], 'responses[0]').header?.error?.type).toBe(ErrorType.UNKNOWN);
+    expect(defined(responses[0], 'responses[0]').header?.error?.message).toMatch(/StaleRegion/);
+    expect(defined(responses[0], 'responses[0]').regionId).toBe(BigInt(target.id));
     expect((await client.getRegionById(target.id))?.region.endKey.toString()).toBe('k');
     // Unknown leader store.
     const orphan = region(777, 'k', 'l', { confVer: 1, version: 2 }, [[778, 99]]);
-    stream.send({ region: orphan, leader: orphan.peers[0]! });
+    stream.send({ region: orphan, leader: defined(orphan.peers[0], 'orphan.peers[0]') });
     await until(() => responses.length === 2);
-    expect(responses[1]!.header?.error?.message).toMatch(/store 99 not found/);
+    expect(defined(responses[1], 'responses[1]').header?.error?.message).toMatch(/store 99 not found/);
 
     // Commands pushed to the store's bound stream arrive with the region stamped.
     const command = { changePeer: { peer: { id: 5000, storeId: 3 }, changeType: ConfChangeType.AddNode } };
@@ -206,7 +206,7 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect(leaderless.leader).toBeUndefined();
     expect(scheduler.core.streams.sendToLeader(leaderless, command)).toBe(false);
     expect(scheduler.core.streams.send(3, RegionHeartbeatResponse.fromPartial({}))).toBe(false); // store 3 has no stream
-    stream.send({ region: left, leader: left.peers[0]! });
+    stream.send({ region: left, leader: defined(left.peers[0], 'left.peers[0]') });
     await until(() => scheduler.core.state.getRegionById(target.id)?.leader?.storeId === 1 && scheduler.core.streams.isBound(1));
     expect(scheduler.core.streams.sendToLeader(scheduler.core.state.getRegionById(target.id)!, command)).toBe(true);
     await until(() => responses.length === 3);
@@ -270,7 +270,7 @@ describe('scheduler gRPC service (TinyKV-style Bootstrap RPC)', () => {
       expect(await client.scanRegions(key(''))).toEqual([]);
       const first = region(regionId, '', '', { confVer: 1, version: 1 }, [[peerId, storeId]]);
       const stream = client.openRegionHeartbeat(() => {});
-      stream.send({ region: first, leader: first.peers[0]! });
+      stream.send({ region: first, leader: defined(first.peers[0], 'first.peers[0]') });
       await until(() => scheduler.core.state.regionCount === 1);
       expect(await client.getRegion(key('anything'))).toEqual({ region: first, leader: first.peers[0] });
       stream.close();
@@ -327,7 +327,7 @@ describe('scheduler lifecycle and client resilience', () => {
     expect(id).toBeGreaterThan(beforeId);
 
     const r = (await client.getRegion(key('x')))!.region;
-    await until(() => stream.send({ region: r, leader: r.peers[0]! }) && scheduler.core.streams.isBound(1));
+    await until(() => stream.send({ region: r, leader: defined(r.peers[0], 'r.peers[0]') }) && scheduler.core.streams.isBound(1));
     await until(() => scheduler.core.state.getRegionById(r.id)?.leader !== undefined);
     stream.close();
   });

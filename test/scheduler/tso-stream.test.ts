@@ -16,6 +16,7 @@ import { standaloneSchedulerService } from '../../src/scheduler/standalone-sched
 import { TimestampOracle, type TsoPersistence } from '../../src/scheduler/tso.js';
 import { CallTracker } from '../../src/rpc/grpc-service.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { defined } from '../../src/util/assert.js';
 
 /** A gate that holds writes while shut. */
 class Gate {
@@ -131,8 +132,8 @@ describe('Tso stream: every request is answered before the stream ends', () => {
     const { responses, status } = await outcome;
     expect(status).toBe(GrpcStatus.OK);
     expect(responses).toHaveLength(1);
-    expect(responses[0]!.count).toBe(1);
-    expect(responses[0]!.timestamp!.physical).toBe(BigInt(clock.nowMs()));
+    expect(defined(responses[0], 'responses[0]').count).toBe(1);
+    expect(defined(responses[0], 'responses[0]').timestamp!.physical).toBe(BigInt(clock.nowMs()));
   });
 
   it('scheduler: requests waiting for the window to be saved, then half-close: every answer, status OK', async () => {
@@ -173,7 +174,9 @@ describe('Tso stream: a client that sends without reading is not read without bo
     session.on('error', () => {});
     const greedy = session.request({ ':method': 'POST', ':path': '/schedulerpb.Scheduler/Tso', 'content-type': 'application/grpc', te: 'trailers' });
     greedy.on('error', () => {});
-    cleanups.push(() => void session.destroy());
+    cleanups.push(() => {
+      session.destroy();
+    });
     const message = TsoRequest.encode({ header: { clusterId }, count: 1 }).finish();
     const one = Buffer.alloc(5 + message.length);
     one.writeUInt32BE(message.length, 1);

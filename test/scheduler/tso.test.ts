@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/env/clock.js';
 import { composeTs, MAX_LOGICAL, TimestampOracle, type TsoPersistence } from '../../src/scheduler/tso.js';
+import { defined } from '../../src/util/assert.js';
 
 function memoryPersistence(): TsoPersistence & { saved: number; saves: number } {
   const state = {
@@ -41,9 +42,9 @@ describe('timestamp oracle', () => {
     const oracle = await TimestampOracle.start(new ManualClock(7_000), memoryPersistence());
     const batches = [];
     for (let used = 0; used < MAX_LOGICAL + 10_000; used += 10_000) batches.push(await oracle.allocate(10_000));
-    expect(batches[0]!.physicalMs).toBe(7_000);
+    expect(defined(batches[0], 'batches[0]').physicalMs).toBe(7_000);
     expect(batches.at(-1)!.physicalMs).toBe(7_001);
-    for (let i = 1; i < batches.length; i++) expect(composeTs(batches[i]!) > composeTs(batches[i - 1]!)).toBe(true);
+    for (let i = 1; i < batches.length; i++) expect(composeTs(defined(batches[i], 'batches[i]')) > composeTs(defined(batches[i - 1], 'batches[i - 1]'))).toBe(true);
   });
 
   it('never reissues a timestamp after a restart, even when the clock went backwards', async () => {

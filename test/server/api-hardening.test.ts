@@ -20,6 +20,7 @@ import {
 } from '../../src/proto/kvrpcpb.js';
 import { quoteForError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 function call<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
@@ -73,7 +74,7 @@ describe('KvScan stops at limits.max-scan-response-size and the client pages on'
     expect(page.pairs.length).toBeLessThan(6);
     const bytes = page.pairs.reduce((sum, p) => sum + p.key.length + p.value.length, 0);
     expect(bytes).toBeLessThanOrEqual(MiB);
-    expect(page.pairs[0]!.key.toString()).toBe('big-0');
+    expect(defined(page.pairs[0], 'page.pairs[0]').key.toString()).toBe('big-0');
   });
 
   it('returns one pair even when that pair alone is over the cap, so paging makes progress', async () => {

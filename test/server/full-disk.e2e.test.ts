@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, ClientError, type TinyKvClient } from '../../src/client/index.js';
 import { startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('full-disk e2e tests skipped: mounting a tmpfs needs root');
@@ -184,8 +185,8 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
     for (const key of acked) expect((await client.get(key))?.length).toBe(VALUE.length);
     // Deletes are how space is given back: never refused.
     if (acked.length > 0) {
-      await client.delete(acked[0]!);
-      expect(await client.get(acked[0]!)).toBeUndefined();
+      await client.delete(defined(acked[0], 'acked[0]'));
+      expect(await client.get(defined(acked[0], 'acked[0]'))).toBeUndefined();
     }
     expect(server.child.exitCode).toBeNull();
 
@@ -220,7 +221,7 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
     expect(freeBytes()).toBeGreaterThan(reserveBytes / 2);
     expect((await client.get('before'))?.toString()).toBe('reserve');
     for (const key of acked) expect((await client.get(key))?.length).toBe(VALUE.length);
-    if (acked.length > 0) await client.delete(acked[0]!);
+    if (acked.length > 0) await client.delete(defined(acked[0], 'acked[0]'));
     expect(server.child.exitCode).toBeNull();
 
     rmSync(filler);

@@ -61,6 +61,7 @@ import { SchedulerClient as SchedulerApi } from '../../src/client/scheduler-clie
 import { ALL_MESSAGE_TYPES, forgedRaftMessages, forgedRaftMessage, type RaftVictim } from '../helpers/forged-raft.js';
 import { unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const seed = process.env['TINYKV_FUZZ_SEED'] !== undefined ? Number(process.env['TINYKV_FUZZ_SEED']) : Math.floor(Math.random() * 2 ** 31);
 const iterations = Number(process.env['TINYKV_FUZZ_ITERATIONS'] ?? 2500);
@@ -83,7 +84,7 @@ class Rng {
     return Math.floor(this.next() * maxExclusive);
   }
   pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
+    return defined(items[this.int(items.length)], 'items[this.int(items.length)]');
   }
   bytes(length: number): Buffer {
     const out = Buffer.alloc(length);
@@ -175,7 +176,10 @@ function mutate(rng: Rng, valid: Buffer, typeName: string | undefined, mutation:
       return valid;
     case 'flip': {
       const out = Buffer.from(valid.length > 0 ? valid : rng.bytes(4));
-      for (let i = 1 + rng.int(4); i > 0; i--) out[rng.int(out.length)] ^= 1 << rng.int(8);
+      for (let i = 1 + rng.int(4); i > 0; i--) {
+        const at = rng.int(out.length);
+        out[at] = out.readUInt8(at) ^ (1 << rng.int(8));
+      }
       return out;
     }
     case 'truncate':
@@ -196,7 +200,7 @@ function mutate(rng: Rng, valid: Buffer, typeName: string | undefined, mutation:
     case 'wire-type': {
       if (valid.length === 0) return Buffer.from([0x0f]);
       const out = Buffer.from(valid);
-      out[0] = (out[0]! & ~7) | rng.pick([1, 2, 3, 4, 5, 6, 7]);
+      out[0] = (defined(out[0], 'out[0]') & ~7) | rng.pick([1, 2, 3, 4, 5, 6, 7]);
       return out;
     }
     case 'end-group':
@@ -335,7 +339,7 @@ function send(client: Client, path: string, streaming: { request: boolean; respo
   return new Promise((resolve) => {
     const done = (err: ServiceError | null) => resolve(err ? err.code : GrpcStatus.OK);
     if (!streaming.request && !streaming.response) {
-      client.makeUnaryRequest(path, identity, identity, messages[0]!, new Metadata(), { deadline }, done);
+      client.makeUnaryRequest(path, identity, identity, defined(messages[0], 'messages[0]'), new Metadata(), { deadline }, done);
       return;
     }
     if (streaming.request && !streaming.response) {
@@ -346,7 +350,7 @@ function send(client: Client, path: string, streaming: { request: boolean; respo
     }
     const call = streaming.request
       ? client.makeBidiStreamRequest(path, identity, identity, new Metadata(), { deadline })
-      : client.makeServerStreamRequest(path, identity, identity, messages[0]!, new Metadata(), { deadline });
+      : client.makeServerStreamRequest(path, identity, identity, defined(messages[0], 'messages[0]'), new Metadata(), { deadline });
     call.on('data', () => {});
     call.on('error', (err: ServiceError) => resolve(err.code));
     call.on('status', (s: { code: GrpcStatus }) => resolve(s.code));
@@ -371,7 +375,7 @@ async function barrage(rng: Rng, targets: Target[], clusterId: bigint, isAlive: 
     const inFlight = new Set<Promise<void>>();
     for (let i = 0; i < iterations && isAlive(); i++) {
       // Round-robin first so every method is covered even in a short run; random after that.
-      const method = i < methods.length ? methods[i]! : rng.pick(methods);
+      const method = i < methods.length ? defined(methods[i], 'methods[i]') : rng.pick(methods);
       const typeName = METHOD_REQUESTS[method.path];
       const count = method.streaming.request ? 1 + rng.int(4) : 1;
       const messages = Array.from({ length: count }, () => mutate(rng, validRequest(rng, method.path, clusterId), typeName, rng.pick(MUTATIONS)));
@@ -403,13 +407,13 @@ function startServer(args: string[]): Promise<ServerProcess & { addr: string; sc
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => reject(new Error(`server did not start; stderr: ${stderr}`)), 30_000);
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.stdout!.on('data', (d) => {
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
       stdout += d;
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, addr: match[1]!, schedulerAddr: /embedded scheduler at (\S+)/.exec(stdout)?.[1], stdout: () => stdout, stderr: () => stderr });
+        resolve({ child, addr: defined(match[1], 'match[1]'), schedulerAddr: /embedded scheduler at (\S+)/.exec(stdout)?.[1], stdout: () => stdout, stderr: () => stderr });
       }
     });
     child.on('exit', (code) => {
@@ -630,7 +634,7 @@ function describeMessage(message: RaftMessage): string {
   const m = message.message!;
   const entries = m.entries.map((e) => `${e.index}/${e.term}${e.entryType ? 'c' : ''}`).join(',');
   return `${MessageType[m.msgType]} from=${m.from} to=${m.to} term=${m.term} logTerm=${m.logTerm} index=${m.index} commit=${m.commit}` +
-    ` entries=[${entries.length > 80 ? `${m.entries.length} entries from ${m.entries[0]!.index}` : entries}]${m.snapshot ? ` snapshot@${m.snapshot.metadata?.index}/${m.snapshot.metadata?.term}` : ''}` +
+    ` entries=[${entries.length > 80 ? `${m.entries.length} entries from ${defined(m.entries[0], 'm.entries[0]').index}` : entries}]${m.snapshot ? ` snapshot@${m.snapshot.metadata?.index}/${m.snapshot.metadata?.term}` : ''}` +
     `${message.isTombstone ? ' tombstone' : ''}`;
 }
 

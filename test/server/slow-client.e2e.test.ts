@@ -67,7 +67,7 @@ describe('slow clients cannot grow the server without bound', () => {
     const calls = 200;
     const codes: string[] = [];
     const onStatus = (headers: IncomingHttpHeaders) => {
-      if (headers['grpc-status'] !== undefined) codes.push(`${headers['grpc-status']} ${headers['tinykv-error-code'] ?? ''}`.trim());
+      if (headers['grpc-status'] !== undefined) codes.push(`${String(headers['grpc-status'])} ${String(headers['tinykv-error-code'] ?? '')}`.trim());
     };
     for (let i = 0; i < calls; i++) {
       const stream = session.request({ ':method': 'POST', ':path': '/tinykvpb.TinyKv/RawScan', 'content-type': 'application/grpc', te: 'trailers' });

@@ -9,6 +9,7 @@ import { Done, RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { GrpcTransport, PEER_CHANNEL_OPTIONS, RECONNECT_BACKOFF_MAX_MS } from '../../src/transport/grpc-transport.js';
 import { batchRaftStreamHandler, rawRaftService, raftStreamHandler } from '../../src/transport/raft-service.js';
 import { encodeBatch, peekRegionId, splitBatch } from '../../src/raftstore/raft-wire.js';
+import { defined } from '../../src/util/assert.js';
 
 function message(regionId: number, index: number): RaftMessage {
   return RaftMessage.fromPartial({
@@ -120,7 +121,7 @@ describe('GrpcTransport', () => {
       const downForMs = 8_000;
       await new Promise((r) => setTimeout(r, downForMs));
       await new Promise<void>((resolve) => down.close(() => resolve()));
-      const gapsMs = attemptsAtMs.slice(1).map((at, i) => at - attemptsAtMs[i]!);
+      const gapsMs = attemptsAtMs.slice(1).map((at, i) => at - defined(attemptsAtMs[i], 'attemptsAtMs[i]'));
       // Measured: with the cap, 11 attempts and gaps of at most ~1.2 s; gRPC's default backoff gave
       // 4 attempts with gaps of 1.0, 1.3 and 2.4 s (its third delay is 2.56 s +-20%, never below 2 s).
       expect(attemptsAtMs.length).toBeGreaterThanOrEqual(6);

@@ -8,6 +8,7 @@ import { RaftMessage, SnapshotChunk } from '../../src/proto/raft_serverpb.js';
 import { TinyKvClient, TinyKvService } from '../../src/proto/tinykvpb.js';
 import { snapshotStreamHandler } from '../../src/transport/raft-service.js';
 import { SnapshotRecvBudget, type SnapshotRecvLimits } from '../../src/transport/snapshot-receiver.js';
+import { defined } from '../../src/util/assert.js';
 
 const MiB = 1024 * 1024;
 const head = RaftMessage.fromPartial({
@@ -67,7 +68,7 @@ describe('snapshot receive bounds', () => {
     a.stream.end();
     expect(await a.result).toBeNull();
     expect(delivered).toHaveLength(1);
-    expect(delivered[0]!.message!.snapshot!.data.length).toBe(2 * MiB);
+    expect(defined(delivered[0], 'delivered[0]').message!.snapshot!.data.length).toBe(2 * MiB);
     expect(budget.activeStreams).toBe(0);
     expect(budget.bufferedBytes).toBe(0);
   });

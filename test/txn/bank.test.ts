@@ -26,6 +26,7 @@ import { composeTs } from '../../src/txn/codec.js';
 import { createTxnCommands, type TxnCommands } from '../../src/txn/index.js';
 import { Latches, requireModifiesLatched } from '../../src/txn/latches.js';
 import { rng, testSeed } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 const ACCOUNTS = 8;
 const INITIAL = 1000;
@@ -120,7 +121,7 @@ class Bank {
         await this.resolve(blocked);
         continue;
       }
-      const amount = Math.min(balances[0]!, 1 + Math.floor(this.random() * 50));
+      const amount = Math.min(defined(balances[0], 'balances[0]'), 1 + Math.floor(this.random() * 50));
       const [primary, secondary] = [account(from), account(to)];
       const pre = await this.commands.kvPrewrite(
         PrewriteRequest.fromPartial({
@@ -128,8 +129,8 @@ class Bank {
           primaryLock: primary,
           lockTtl: TTL_MS,
           mutations: [
-            Mutation.fromPartial({ op: Op.Put, key: primary, value: encode(balances[0]! - amount) }),
-            Mutation.fromPartial({ op: Op.Put, key: secondary, value: encode(balances[1]! + amount) }),
+            Mutation.fromPartial({ op: Op.Put, key: primary, value: encode(defined(balances[0], 'balances[0]') - amount) }),
+            Mutation.fromPartial({ op: Op.Put, key: secondary, value: encode(defined(balances[1], 'balances[1]') + amount) }),
           ],
         }),
       );
@@ -153,8 +154,8 @@ class Bank {
         this.stats.rolledBackUnderUs++;
         continue;
       }
-      this.committedDeltas[from]! -= amount;
-      this.committedDeltas[to]! += amount;
+      this.committedDeltas[from] = defined(this.committedDeltas[from], 'committed delta of from') - amount;
+      this.committedDeltas[to] = defined(this.committedDeltas[to], 'committed delta of to') + amount;
       this.stats.transfers++;
       if (this.random() < 0.05) {
         this.stats.crashedAfterPrimary++;

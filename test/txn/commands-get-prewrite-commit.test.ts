@@ -5,6 +5,7 @@ import { encodeKey, TS_MAX } from '../../src/txn/codec.js';
 import { KeyErrorCode } from '../../src/txn/errors.js';
 import { WriteKind } from '../../src/txn/write.js';
 import { committed, Harness, k, lockBytes, prewritten, writeBytes } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 const get = (h: Harness, key: Buffer, version: bigint) => h.commands.kvGet(GetRequest.fromPartial({ key, version }));
 const put = (key: Buffer, value: Buffer) => Mutation.fromPartial({ op: Op.Put, key, value });
@@ -106,7 +107,7 @@ describe('KvPrewrite', () => {
     expect((await prewrite(h, 100n, [put(k(3), k(42))])).errors).toEqual([]);
     const resp = await prewrite(h, 101n, [put(k(3), k(53))]);
     expect(resp.errors).toHaveLength(1);
-    expect(resp.errors[0]!.locked).toMatchObject({ key: k(3), lockVersion: 100n, primaryLock: k(1) });
+    expect(defined(resp.errors[0], 'resp.errors[0]').locked).toMatchObject({ key: k(3), lockVersion: 100n, primaryLock: k(1) });
     await h.expectLens(1, 1, 0);
     expect(await h.get('default', encodeKey(k(3), 100n))).toEqual(k(42));
   });
@@ -117,7 +118,7 @@ describe('KvPrewrite', () => {
       await h.init(committed(k(3), k(42), 80n, commitTs));
       const resp = await prewrite(h, 100n, [put(k(3), k(5))], 0n, k(3));
       expect(resp.errors).toHaveLength(1);
-      expect(resp.errors[0]!.conflict).toEqual({ startTs: 100n, conflictTs: commitTs, key: k(3), primary: k(3) });
+      expect(defined(resp.errors[0], 'resp.errors[0]').conflict).toEqual({ startTs: 100n, conflictTs: commitTs, key: k(3), primary: k(3) });
       await h.expectUnchanged();
     }
   });
@@ -183,8 +184,8 @@ describe('KvPrewrite', () => {
     await h.init([...prewritten(k(5), k(0), 90n), ...committed(k(6), k(0), 95n, 120n)]);
     const resp = await prewrite(h, 100n, [put(k(4), k(1)), put(k(5), k(1)), put(k(6), k(1))]);
     expect(resp.errors).toHaveLength(2);
-    expect(resp.errors[0]!.locked?.key).toEqual(k(5));
-    expect(resp.errors[1]!.conflict?.key).toEqual(k(6));
+    expect(defined(resp.errors[0], 'resp.errors[0]').locked?.key).toEqual(k(5));
+    expect(defined(resp.errors[1], 'resp.errors[1]').conflict?.key).toEqual(k(6));
     await h.expectUnchanged();
   });
 
@@ -192,7 +193,7 @@ describe('KvPrewrite', () => {
     const h = new Harness();
     await h.init([['write', encodeKey(k(3), 100n), writeBytes(100n, WriteKind.Rollback)]]);
     const resp = await prewrite(h, 100n, [put(k(3), k(42))]);
-    expect(resp.errors[0]!.conflict).toMatchObject({ startTs: 100n, conflictTs: 100n });
+    expect(defined(resp.errors[0], 'resp.errors[0]').conflict).toMatchObject({ startTs: 100n, conflictTs: 100n });
     await h.expectUnchanged();
   });
 });

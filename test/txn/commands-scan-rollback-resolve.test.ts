@@ -13,6 +13,7 @@ import { KeyErrorCode } from '../../src/txn/errors.js';
 import { kvResolveLock } from '../../src/txn/commands/resolve-lock.js';
 import { WriteKind } from '../../src/txn/write.js';
 import { committed, Harness, k, lockBytes, prewritten, writeBytes } from './helpers.js';
+import { defined } from '../../src/util/assert.js';
 
 type Init = Array<[DataColumnFamily, Buffer, Buffer]>;
 const scan = (h: Harness, startKey: Buffer, limit: number, version: bigint) =>
@@ -65,8 +66,8 @@ describe('KvScan', () => {
     await h.init(scanFixture());
     const { pairs } = await scan(h, k(2), 6, 100n);
     expect(pairKeys(pairs)).toEqual([[3], [3, 45], [3, 46], [3, 47], [3, 48], [4]]);
-    expect(pairs[0]!.value).toEqual(k(51));
-    expect(pairs[5]!.value).toEqual(k(52));
+    expect(defined(pairs[0], 'pairs[0]').value).toEqual(k(51));
+    expect(defined(pairs[5], 'pairs[5]').value).toEqual(k(52));
   });
 
   it('skips deleted keys and sees later puts', async () => {
@@ -74,12 +75,12 @@ describe('KvScan', () => {
     await h.init(scanFixture());
     let pairs = (await scan(h, k(100), 100, 100n)).pairs;
     expect(pairKeys(pairs)).toEqual([[120], [150], [199]]);
-    expect(pairs[1]!.value).toEqual(k(42));
+    expect(defined(pairs[1], 'pairs[1]').value).toEqual(k(42));
     pairs = (await scan(h, k(100), 100, 105n)).pairs;
     expect(pairKeys(pairs)).toEqual([[120], [199]]);
     pairs = (await scan(h, k(100), 100, 120n)).pairs;
     expect(pairKeys(pairs)).toEqual([[120], [150], [199]]);
-    expect(pairs[1]!.value).toEqual(k(64));
+    expect(defined(pairs[1], 'pairs[1]').value).toEqual(k(64));
   });
 
   it('sees versions committed later at a later version', async () => {
@@ -94,8 +95,8 @@ describe('KvScan', () => {
     await h.init([...scanFixture(), ['lock', k(3, 46), lockBytes(k(3), 95n, 10n)], ['lock', k(4), lockBytes(k(4), 150n, 10n)]]);
     const { pairs } = await scan(h, k(3), 100, 100n);
     expect(pairKeys(pairs)).toEqual([[3], [3, 45], [3, 46], [3, 47], [3, 48], [4], [120], [150], [199]]);
-    expect(pairs[2]!.error?.locked).toEqual({ key: k(3, 46), primaryLock: k(3), lockVersion: 95n, lockTtl: 10n });
-    expect(pairs[2]!.value).toEqual(Buffer.alloc(0));
+    expect(defined(pairs[2], 'pairs[2]').error?.locked).toEqual({ key: k(3, 46), primaryLock: k(3), lockVersion: 95n, lockTtl: 10n });
+    expect(defined(pairs[2], 'pairs[2]').value).toEqual(Buffer.alloc(0));
     expect(pairs[5]).toMatchObject({ value: k(52), error: undefined });
   });
 
@@ -104,7 +105,7 @@ describe('KvScan', () => {
     await h.init([...scanFixture(), ...prewritten(k(2), k(9), 90n)]);
     const { pairs } = await scan(h, k(1, 23), 3, 100n);
     expect(pairKeys(pairs)).toEqual([[1, 23], [2], [3]]);
-    expect(pairs[1]!.error?.locked?.lockVersion).toBe(90n);
+    expect(defined(pairs[1], 'pairs[1]').error?.locked?.lockVersion).toBe(90n);
   });
 
   it('ignores rollback records when choosing the visible version', async () => {

@@ -29,6 +29,7 @@ import { KeyErrorCode } from '../../src/txn/errors.js';
 import { WriteKind } from '../../src/txn/write.js';
 import { Harness, k, testSeed } from './helpers.js';
 import { TxnModel, type CommitOutcome, type ModelMutation } from './model.js';
+import { defined } from '../../src/util/assert.js';
 
 const KEYS = [k(1), k(1, 0), k(2), k(3, 3, 3, 3, 3, 3, 3, 3), k(3, 3, 3, 3, 3, 3, 3, 3, 0), k(0xff)];
 const keyArb = fc.nat(KEYS.length - 1);
@@ -123,11 +124,11 @@ class Run {
       case 'resolve':
         return this.resolve(op.txn, BigInt(op.advanceMs));
       case 'get':
-        return this.get(KEYS[op.key]!, this.readTs(op.at));
+        return this.get(defined(KEYS[op.key], 'KEYS[op.key]'), this.readTs(op.at));
       case 'scan':
         return this.scan(KEYS[op.start] ?? Buffer.alloc(0), op.limit, this.readTs(op.at));
       case 'strayCommit':
-        return this.strayCommit(op.txn, KEYS[op.key]!);
+        return this.strayCommit(op.txn, defined(KEYS[op.key], 'KEYS[op.key]'));
     }
   }
 
@@ -135,11 +136,11 @@ class Run {
     const txn = this.pick(op.txn);
     if (txn === undefined || txn.state !== 'active') return;
     const muts: ModelMutation[] = op.muts.map((m) => ({
-      key: KEYS[m.key]!,
+      key: defined(KEYS[m.key], 'KEYS[m.key]'),
       kind: m.del ? WriteKind.Delete : WriteKind.Put,
       value: m.del ? Buffer.alloc(0) : k(m.value),
     }));
-    txn.primary ??= muts[0]!.key;
+    txn.primary ??= defined(muts[0], 'muts[0]').key;
     for (const m of muts) txn.touched.set(hex(m.key), m.key);
     const want = this.model.prewrite(txn.startTs, txn.primary, op.ttl, muts);
     const resp = await this.h.commands.kvPrewrite(
@@ -183,7 +184,7 @@ class Run {
     const txn = this.pick(index);
     if (txn === undefined || txn.state !== 'committed') return;
     const all = [...txn.writes.values()].map((m) => m.key);
-    const keys = pick.map((i) => all[i % all.length]!);
+    const keys = pick.map((i) => defined(all[i % all.length], 'all[i % all.length]'));
     const outcome = await this.commit(txn, keys, txn.commitTs);
     // Once the primary is committed, a secondary can never fail to commit.
     expect(outcome).toEqual({ ok: true });
@@ -271,7 +272,7 @@ class Run {
   async finish(): Promise<void> {
     this.tick(100_000n);
     for (let i = 0; i < this.txns.length; i++) {
-      const txn = this.txns[i]!;
+      const txn = defined(this.txns[i], 'this.txns[i]');
       if (txn.state === 'committed') {
         // The client finishes its secondaries.
         const keys = [...txn.writes.values()].map((m) => m.key);

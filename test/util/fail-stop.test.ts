@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import type { SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { FATAL_EXIT_CODE } from '../../src/util/fail-stop.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const dist = (path: string) => pathToFileURL(resolve('dist/src', path)).href;
 
@@ -32,7 +33,7 @@ describe('fail-stop', () => {
     expect(status).toBe(FATAL_EXIT_CODE);
     const lines = stderr.split('\n').filter((line) => line.includes('"level":60'));
     expect(lines).toHaveLength(1);
-    const line = JSON.parse(lines[0]!);
+    const line = JSON.parse(defined(lines[0], 'lines[0]'));
     expect(line.msg).toBe('fatal: raft poller 0 failed; stopping the process');
     expect(line.err.message).toBe('Input/output error');
   });
@@ -51,7 +52,7 @@ describe('fail-stop', () => {
     expect(status).toBe(FATAL_EXIT_CODE);
     const lines = stderr.split('\n').filter((line) => line.includes('"level":60'));
     expect(lines).toHaveLength(1);
-    const line = JSON.parse(lines[0]!);
+    const line = JSON.parse(defined(lines[0], 'lines[0]'));
     expect(line.msg).toBe(`fatal: ${reason}; stopping the process`);
     expect(line.err.message).toBe(message);
   });

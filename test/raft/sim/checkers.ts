@@ -14,6 +14,7 @@
 import type { Entry } from '../../../src/proto/eraftpb.js';
 import type { Raft } from '../../../src/raft/raft.js';
 import { dataHash } from './state-machine.js';
+import { defined } from '../../../src/raft/assert.js';
 
 export class SafetyViolation extends Error {
   constructor(message: string) {
@@ -110,7 +111,7 @@ export class Checkers {
       if (t === undefined) fail(`node ${id} committed ${i} but has no entry there`);
       const c = this.committed.get(i);
       if (c === undefined) {
-        const e = log.slice(i, i + 1)[0] as Entry;
+        const e = defined(log.slice(i, i + 1)[0], 'log.slice(i, i + 1)[0]');
         this.committed.set(i, { term: t, dataHash: dataHash(e) });
       } else if (c.term !== t) {
         fail(`committed entry lost: node ${id} commits term ${t} at ${i}, committed earlier with term ${c.term}`);

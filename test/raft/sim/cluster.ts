@@ -26,6 +26,7 @@ import {
   encodeSnapshotData,
   type AppliedState,
 } from './state-machine.js';
+import { defined } from '../../../src/raft/assert.js';
 
 export interface FaultProfile {
   dropRate: number;
@@ -209,8 +210,8 @@ export class SimCluster {
       // Fisher-Yates shuffle: reordering.
       for (let k = due.length - 1; k > 0; k--) {
         const j = this.rng.int(k + 1);
-        const t = due[k] as InFlight;
-        due[k] = due[j] as InFlight;
+        const t = defined(due[k], 'due[k]');
+        due[k] = defined(due[j], 'due[j]');
         due[j] = t;
       }
       for (const f of due) this.deliver(f.msg);

@@ -4,6 +4,7 @@
  * hash at every index, so comparing hashes checks state-machine safety.
  */
 import type { ConfState, Entry } from '../../../src/proto/eraftpb.js';
+import { defined } from '../../../src/raft/assert.js';
 
 /** Durable applied state of one replica (persisted atomically with each apply, like TinyKV's kvdb). */
 export interface AppliedState {
@@ -19,7 +20,7 @@ export function chainHash(prev: number, entry: Entry): number {
   h = Math.imul(h ^ (entry.index >>> 16), 16777619);
   h = Math.imul(h ^ entry.entryType, 16777619);
   const d = entry.data;
-  for (let k = 0; k < d.length; k++) h = Math.imul(h ^ (d[k] as number), 16777619);
+  for (let k = 0; k < d.length; k++) h = Math.imul(h ^ defined(d[k], 'd[k]'), 16777619);
   return h >>> 0;
 }
 
