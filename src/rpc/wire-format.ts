@@ -182,7 +182,7 @@ export const rejectMalformedRequests: ServerInterceptor = (
           if (message instanceof MalformedRequest) {
             rejected = true;
             const err = new TinyKvError(ErrorCode.MalformedMessage, `${method.path}: malformed request: ${message.reason}`);
-            call.sendStatus(toServiceError(err) as Parameters<typeof call.sendStatus>[0]);
+            call.sendStatus(toServiceError(err));
             return;
           }
           forward(message);

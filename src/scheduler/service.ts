@@ -63,7 +63,7 @@ import { schedulerHeaderErrorOf } from '../rpc/error-status.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
 import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';
-import { SchedulerError, SchedulerErrorCode, isSchedulerError } from './errors.js';
+import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import { serveRegionHeartbeat } from './region-heartbeat-stream.js';
 import { notBootstrapped } from './bootstrap.js';
 

@@ -69,7 +69,7 @@ export function standaloneSchedulerService(deps: StandaloneSchedulerDeps): Untyp
       deps.logger,
     ),
     tso: (call: ServerDuplexStream<TsoRequest, TsoResponse>) => {
-      serveTsoStream(call, { allocate: (count) => deps.oracle.allocate(count), header: () => header()!, logger: deps.logger });
+      serveTsoStream(call, { allocate: (count) => deps.oracle.allocate(count), header: () => header(), logger: deps.logger });
     },
   };
 }
