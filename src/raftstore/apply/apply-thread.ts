@@ -12,7 +12,7 @@ import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { Applier, type ApplyReply, type ApplyRead } from './applier.js';
-import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../batch/frames.js';
+import { decode, FrameBatcher, receiveFrames, forEachReply, frames, type ApplyToMain, type ApplyToPoller, type MainToApply, type PollerToApply, type ReplyTarget } from '../batch/protocol.js';
 import type { CommandCallback, CommandResult } from '../peer/peer.js';
 import type { StoreEngineOptions } from '../batch/store-engines.js';
 import { failThisThread } from '../../util/fail-stop.js';
@@ -28,59 +28,58 @@ const data = workerData as ApplyWorkerData;
 const main = parentPort!;
 const logger = createLogger(data.logLevel, 'tinykv-apply');
 const kv = new LmdbEngine(data.engines.kv);
-const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
-const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));
+const toMain = new FrameBatcher<ApplyToMain>((buffer) => main.postMessage(buffer, [buffer]));
+const toPollers = data.pollerPorts.map((port) => new FrameBatcher<ApplyToPoller>((buffer) => port.postMessage(buffer, [buffer])));
 /** Set once the engine is closing on the main thread's stop. */
 let stopped = false;
 /** The poller that hands each region over: its apply states go back there. */
-const pollerOfRegion = new Map<number, FrameBatcher<FromApply>>();
+const pollerOfRegion = new Map<number, FrameBatcher<ApplyToPoller>>();
 
 const applier = new Applier(
   kv,
   logger,
   (result) => {
-    pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
+    pollerOfRegion.get(result.regionId)?.push(frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish()));
   },
   // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
   (reason, err) => failThisThread(logger, reason, err),
 );
 
-function answer(id: number, to: number, poller: FrameBatcher<FromApply>): CommandCallback {
+const fail = (reason: string, err: unknown): void => failThisThread(logger, `apply ${reason}`, err);
+
+function answer(replyTo: ReplyTarget, id: number, poller: FrameBatcher<ApplyToPoller>): CommandCallback {
   return (result: CommandResult) => {
     // A Snap's reader opens its own read transaction on the shared environment; this one closes.
     result.snapshot?.close();
-    const frame: FromApply = { t: 'done', id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined };
-    (to === REPLY_MAIN ? toMain : poller).push(frame);
+    const frame = frames.done(id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined);
+    if (replyTo === 'main') toMain.push(frame);
+    else poller.push(frame);
   };
 }
 
-function onPollerFrame(frame: ToApply, poller: FrameBatcher<FromApply>): void {
-  switch (frame.t) {
+function onPollerFrame(frame: PollerToApply, poller: FrameBatcher<ApplyToPoller>): void {
+  switch (frame.kind) {
     case 'apply': {
-      pollerOfRegion.set(frame.g, poller);
+      pollerOfRegion.set(frame.regionId, poller);
       const replies: ApplyReply[] = [];
-      for (let i = 0; i < frame.rp.length; i += 3) {
-        replies.push({ index: frame.rp[i]!, callback: answer(frame.rp[i + 1]!, frame.rp[i + 2]!, poller) });
-      }
-      const reads: ApplyRead[] = frame.rd.map((read) => ({
-        index: read.i,
-        request: RaftCmdRequest.decode(read.r),
-        callback: answer(read.id, read.to, poller),
+      forEachReply(frame, (index, replyTo, id) => replies.push({ index, callback: answer(replyTo, id, poller) }));
+      const reads: ApplyRead[] = frame.reads.map((read) => ({
+        index: read.index,
+        request: RaftCmdRequest.decode(read.request),
+        callback: answer(read.replyTo, read.id, poller),
       }));
-      applier.apply({ regionId: frame.g, entries: frame.e.map((bytes) => Entry.decode(bytes)), replies, reads });
+      applier.apply({ regionId: frame.regionId, entries: frame.entries.map((bytes) => Entry.decode(bytes)), replies, reads });
       return;
     }
     case 'restore':
-      pollerOfRegion.set(frame.g, poller);
-      applier.restore(frame.g, Snapshot.decode(frame.s)).then(
-        () => poller.push({ t: 'restored', id: frame.id }),
+      pollerOfRegion.set(frame.regionId, poller);
+      applier.restore(frame.regionId, Snapshot.decode(frame.snapshot)).then(
+        () => poller.push(frames.restored(frame.id)),
         (err: unknown) => {
-          logger.error({ err, regionId: frame.g }, 'snapshot restore failed');
-          poller.push({ t: 'restored', id: frame.id, error: err instanceof Error ? err.message : String(err) });
+          logger.error({ err, regionId: frame.regionId }, 'snapshot restore failed');
+          poller.push(frames.restored(frame.id, err instanceof Error ? err.message : String(err)));
         },
       );
-      return;
-    case 'stop':
       return;
   }
 }
@@ -91,36 +90,29 @@ data.pollerPorts.forEach((port, index) => {
     // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
     // against each other): the engine is closed, and the raft log replays them on restart.
     if (stopped) return;
-    for (const frame of decodeFrames<ToApply>(buffer)) {
-      try {
-        onPollerFrame(frame, poller);
-      } catch (err) {
-        // Frames come from the pollers, never straight from the network: internal failure.
-        failThisThread(logger, `apply frame ${frame.t} failed`, err);
-      }
-    }
+    // Frames come from the pollers, never straight from the network: a failure is internal.
+    receiveFrames(buffer, decode.pollerToApply, (frame) => onPollerFrame(frame, poller), fail);
   });
 });
 
-main.on('message', (buffer: ArrayBuffer) => {
-  for (const frame of decodeFrames<ToApply>(buffer)) {
-    if (frame.t !== 'stop') continue;
-    // Pollers stop first: finish what was handed over, then close.
-    void applier
-      .settle()
-      .then(() => {
-        stopped = true;
-        return kv.close();
-      })
-      .then(
-        () => {
-          toMain.push({ t: 'ack', id: frame.id });
-          toMain.flush();
-        },
-        (err: unknown) => failThisThread(logger, 'apply thread stop failed', err),
-      );
-  }
-});
+function onMainFrame(frame: MainToApply): void {
+  // Pollers stop first: finish what was handed over, then close.
+  void applier
+    .settle()
+    .then(() => {
+      stopped = true;
+      return kv.close();
+    })
+    .then(
+      () => {
+        toMain.push(frames.ack(frame.id));
+        toMain.flush();
+      },
+      (err: unknown) => failThisThread(logger, 'apply thread stop failed', err),
+    );
+}
+
+main.on('message', (buffer: ArrayBuffer) => receiveFrames(buffer, decode.mainToApply, onMainFrame, fail));
 // The main thread's start waits for this: an engine that did not open above fails the start.
-toMain.push({ t: 'ready' });
+toMain.push(frames.ready());
 toMain.flush();

@@ -12,7 +12,7 @@ import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
-import { decodeFrames, FrameBatcher, REPLY_MAIN, REPLY_POLLER, type FromApply, type ToApply } from '../batch/frames.js';
+import { decode, FrameBatcher, frames, ReplyList, type PollerToApply, type ReplyAddress } from '../batch/protocol.js';
 import type { CommandCallback } from '../peer/peer.js';
 
 const MAIN_REPLY_ID = Symbol('mainReplyId');
@@ -28,7 +28,7 @@ export function replyToMain(id: number, callback: CommandCallback): CommandCallb
 const MAX_LOCAL_REPLIES = 1_000_000;
 
 export class RemoteApplyRouter implements ApplyRouter {
-  private readonly outs: Array<FrameBatcher<ToApply>>;
+  private readonly outs: Array<FrameBatcher<PollerToApply>>;
   private readonly local = new Map<number, CommandCallback>();
   private readonly restores = new Map<number, (error?: string) => void>();
   private nextId = 1;
@@ -40,19 +40,16 @@ export class RemoteApplyRouter implements ApplyRouter {
     assert(ports.length >= 1, 'at least one apply thread');
     this.outs = ports.map((port) => {
       port.on('message', (buffer: ArrayBuffer) => this.onFrames(buffer));
-      return new FrameBatcher<ToApply>((buffer) => port.postMessage(buffer, [buffer]));
+      return new FrameBatcher<PollerToApply>((buffer) => port.postMessage(buffer, [buffer]));
     });
   }
 
   apply(task: ApplyTask): void {
-    const rp: number[] = [];
-    for (const reply of task.replies) rp.push(reply.index, ...this.target(reply.callback));
-    const rd = task.reads.map((read) => {
-      const [id, to] = this.target(read.callback);
-      return { i: read.index, id, to, r: RaftCmdRequest.encode(read.request).finish() };
-    });
-    const e = task.entries.map((entry) => Entry.encode(entry).finish());
-    this.outOf(task.regionId).push({ t: 'apply', g: task.regionId, e, rp, rd });
+    const replies = new ReplyList();
+    for (const reply of task.replies) replies.add(reply.index, this.addressOf(reply.callback));
+    const reads = task.reads.map((read) => frames.read(read.index, this.addressOf(read.callback), RaftCmdRequest.encode(read.request).finish()));
+    const entries = task.entries.map((entry) => Entry.encode(entry).finish());
+    this.outOf(task.regionId).push(frames.apply(task.regionId, entries, replies, reads));
   }
 
   restore(regionId: number, snapshot: Snapshot): Promise<void> {
@@ -60,7 +57,7 @@ export class RemoteApplyRouter implements ApplyRouter {
     const out = this.outOf(regionId);
     return new Promise((resolve, reject) => {
       this.restores.set(id, (error) => (error === undefined ? resolve() : reject(new Error(`snapshot restore failed: ${error}`))));
-      out.push({ t: 'restore', id, g: regionId, s: Snapshot.encode(snapshot).finish() });
+      out.push(frames.restore(id, regionId, Snapshot.encode(snapshot).finish()));
       out.flush();
     });
   }
@@ -68,37 +65,35 @@ export class RemoteApplyRouter implements ApplyRouter {
   /** Answers and results arrive as frames; a poller settles through its store's shutdown instead. */
   async settle(): Promise<void> {}
 
-  private outOf(regionId: number): FrameBatcher<ToApply> {
+  private outOf(regionId: number): FrameBatcher<PollerToApply> {
     return this.outs[regionId % this.outs.length]!;
   }
 
-  private target(callback: CommandCallback): [id: number, to: number] {
+  private addressOf(callback: CommandCallback): ReplyAddress {
     const mainId = (callback as MainReply)[MAIN_REPLY_ID];
-    if (mainId !== undefined) return [mainId, REPLY_MAIN];
+    if (mainId !== undefined) return { replyTo: 'main', id: mainId };
     assert(this.local.size < MAX_LOCAL_REPLIES, 'too many callbacks waiting for an apply thread');
     const id = this.nextId++;
     this.local.set(id, callback);
-    return [id, REPLY_POLLER];
+    return { replyTo: 'poller', id };
   }
 
   private onFrames(buffer: ArrayBuffer): void {
-    for (const frame of decodeFrames<FromApply>(buffer)) {
-      switch (frame.t) {
+    for (const frame of decode.applyToPoller(buffer)) {
+      switch (frame.kind) {
         case 'applied':
-          this.onResult({ regionId: frame.g, applyState: RaftApplyState.decode(frame.s) });
+          this.onResult({ regionId: frame.regionId, applyState: RaftApplyState.decode(frame.applyState) });
           break;
         case 'done': {
           const callback = this.local.get(frame.id);
           if (!callback) break;
           this.local.delete(frame.id);
-          callback({ response: RaftCmdResponse.decode(frame.r) });
+          callback({ response: RaftCmdResponse.decode(frame.response) });
           break;
         }
         case 'restored':
           this.restores.get(frame.id)?.(frame.error);
           this.restores.delete(frame.id);
-          break;
-        default:
           break;
       }
     }

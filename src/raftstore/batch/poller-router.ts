@@ -23,7 +23,7 @@ import { workerFileUrl } from '../../util/worker-path.js';
 import type { RaftstoreConfig } from '../config.js';
 import { errorResponse } from '../operation/command.js';
 import { regionNotFound } from '../router/errors.js';
-import { decodeFrames, FrameBatcher, type FromPoller, type ToApply, type ToPoller } from './frames.js';
+import { decode, FrameBatcher, frames, receiveFrames, type ApplyToMain, type FromPoller, type MainToApply, type ToPoller } from './protocol.js';
 import type { CommandCallback } from '../peer/peer.js';
 import { keyInRegion } from '../region.js';
 import type { EncodedTransport } from '../../transport/grpc-transport.js';
@@ -48,7 +48,7 @@ interface RegionView {
 }
 
 /** A raft poller or apply thread as the main thread sees it. */
-interface StoreThread<T> {
+interface StoreThread<T extends ToPoller | MainToApply> {
   /** For logs and errors: "raft poller 0", "apply thread 1". */
   readonly name: string;
   readonly worker: Worker;
@@ -89,7 +89,7 @@ export interface PollerRouterOptions {
 export class PollerRouter implements RaftRouter {
   readonly storeId: number;
   private readonly pollers: Poller[] = [];
-  private readonly applyWorkers: Array<StoreThread<ToApply>> = [];
+  private readonly applyWorkers: Array<StoreThread<MainToApply>> = [];
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
@@ -130,10 +130,10 @@ export class PollerRouter implements RaftRouter {
         transferList: pollerPorts,
       });
       const exited = router.supervise(worker, name);
-      const applyWorker = { name, worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
+      const applyWorker = { name, worker, out: new FrameBatcher<MainToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
       const readiness = readySignal();
       ready.push(readiness.promise);
-      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer, readiness.resolve));
+      worker.on('message', (buffer: ArrayBuffer) => router.receive(name, buffer, decode.applyToMain, (frame) => router.onApplyFrame(frame, readiness.resolve)));
       router.applyWorkers.push(applyWorker);
     }
     for (let index = 0; index < options.pollers; index++) {
@@ -155,7 +155,7 @@ export class PollerRouter implements RaftRouter {
       const poller: Poller = { name, worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
       const readiness = readySignal();
       ready.push(readiness.promise);
-      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer, readiness.resolve));
+      worker.on('message', (buffer: ArrayBuffer) => router.receive(name, buffer, decode.pollerToMain, (frame) => router.onPollerFrame(poller, frame, readiness.resolve)));
       router.pollers.push(poller);
     }
     try {
@@ -217,12 +217,12 @@ export class PollerRouter implements RaftRouter {
     }
     const id = this.nextId++;
     this.pending.set(id, callback);
-    this.pollerOf(regionId).out.push({ t: 'cmd', id, r: RaftCmdRequest.encode(request).finish() });
+    this.pollerOf(regionId).out.push(frames.command(id, RaftCmdRequest.encode(request).finish()));
   }
 
   onRaftMessage(message: RaftMessage): void {
     if (this.stopped) return;
-    this.pollerOf(message.regionId).out.push({ t: 'msg', m: RaftMessage.encode(message).finish() });
+    this.pollerOf(message.regionId).out.push(frames.raftMessage(RaftMessage.encode(message).finish()));
   }
 
   onRaftMessageBytes(message: Uint8Array): void {
@@ -238,19 +238,19 @@ export class PollerRouter implements RaftRouter {
       return;
     }
     // The poller decodes it (and drops it if it does not decode).
-    this.pollerOf(regionId).out.push({ t: 'msg', m: message });
+    this.pollerOf(regionId).out.push(frames.raftMessage(message));
   }
 
   tick(): void {
     if (this.stopped) return;
-    for (const poller of this.pollers) poller.out.push({ t: 'tick' });
+    for (const poller of this.pollers) poller.out.push(frames.tick());
   }
 
   createRegion(region: Region): Promise<void> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.acks.set(id, resolve);
-      this.pollerOf(region.id).out.push({ t: 'create', id, region: Region.encode(region).finish() });
+      this.pollerOf(region.id).out.push(frames.createRegion(id, Region.encode(region).finish()));
     });
   }
 
@@ -300,7 +300,7 @@ export class PollerRouter implements RaftRouter {
    * synchronous loop, and resolves only once the thread has ended.
    */
   private async stopThread(
-    thread: Omit<StoreThread<unknown>, 'out'> & { readonly out: { push(frame: { readonly t: 'stop'; readonly id: number }): void } },
+    thread: StoreThread<ToPoller> | StoreThread<MainToApply>,
   ): Promise<void> {
     const id = this.nextId++;
     const timeoutMs = this.options.stopTimeoutMs ?? STOP_THREAD_TIMEOUT_MS;
@@ -308,7 +308,7 @@ export class PollerRouter implements RaftRouter {
     const outcome = await Promise.race([
       new Promise<'acked'>((resolve) => {
         this.acks.set(id, () => resolve('acked'));
-        thread.out.push({ t: 'stop', id });
+        thread.out.push(frames.stop(id));
       }),
       thread.exited.then(() => 'exited' as const),
       new Promise<'timedOut'>((resolve) => (timer = setTimeout(() => resolve('timedOut'), timeoutMs))),
@@ -323,43 +323,52 @@ export class PollerRouter implements RaftRouter {
     return this.pollers[regionId % this.pollers.length]!;
   }
 
-  /** Frames from a poller, or from an apply thread (`poller` undefined: only done, ack, ready). */
-  private onFrames(poller: Poller | undefined, buffer: ArrayBuffer, onReady: () => void): void {
-    for (const frame of decodeFrames<FromPoller>(buffer)) {
-      switch (frame.t) {
-        case 'send':
-          // Only a snapshot is decoded here (it is sent in chunks); the rest goes out as bytes.
-          if (frame.snap) this.options.transport.send(RaftMessage.decode(frame.m));
-          else this.options.transport.sendEncoded(frame.s, frame.m);
-          break;
-        case 'done': {
-          const callback = this.pending.get(frame.id);
-          if (!callback) break;
-          this.pending.delete(frame.id);
-          const response = RaftCmdResponse.decode(frame.r);
-          callback({ response, snapshot: frame.snap ? this.options.kv.snapshot() : undefined });
-          break;
-        }
-        case 'regions':
-          if (!poller) break;
-          poller.regions = frame.regions.map((r) => ({ region: Region.decode(r.region), peerId: r.peerId, leader: r.leader }));
-          break;
-        case 'ack':
-          this.acks.get(frame.id)?.();
-          this.acks.delete(frame.id);
-          break;
-        case 'gc':
-          // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store
-          // is stopping and the GC thread is being shut down under the task.
-          this.options.collectRaftLog(frame.regionId, frame.from, frame.to).catch((err: unknown) => {
-            if (this.stopped) this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed');
-            else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
-          });
-          break;
-        case 'ready':
-          onReady();
-          break;
+  /** Decodes a batch from a thread: a frame that does not decode or fails is an internal failure. */
+  private receive<T extends FromPoller | ApplyToMain>(name: string, buffer: ArrayBuffer, decoder: (buffer: ArrayBuffer) => T[], handle: (frame: T) => void): void {
+    receiveFrames(buffer, decoder, handle, (reason, err) => this.fatal(`${name}: ${reason}`, err));
+  }
+
+  private onPollerFrame(poller: Poller, frame: FromPoller, onReady: () => void): void {
+    switch (frame.kind) {
+      case 'send':
+        // Only a snapshot is decoded here (it is sent in chunks); the rest goes out as bytes.
+        if (frame.snapshot) this.options.transport.send(RaftMessage.decode(frame.message));
+        else this.options.transport.sendEncoded(frame.storeId, frame.message);
+        return;
+      case 'regions':
+        poller.regions = frame.regions.map((r) => ({ region: Region.decode(r.region), peerId: r.peerId, leader: r.leader }));
+        return;
+      case 'gc':
+        // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store
+        // is stopping and the GC thread is being shut down under the task.
+        this.options.collectRaftLog(frame.regionId, frame.fromIndex, frame.toIndex).catch((err: unknown) => {
+          if (this.stopped) this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed');
+          else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
+        });
+        return;
+      default:
+        this.onApplyFrame(frame, onReady);
+    }
+  }
+
+  /** Frames an apply thread sends the main thread; a poller sends these too. */
+  private onApplyFrame(frame: ApplyToMain, onReady: () => void): void {
+    switch (frame.kind) {
+      case 'done': {
+        const callback = this.pending.get(frame.id);
+        if (!callback) return;
+        this.pending.delete(frame.id);
+        const response = RaftCmdResponse.decode(frame.response);
+        callback({ response, snapshot: frame.snapshot ? this.options.kv.snapshot() : undefined });
+        return;
       }
+      case 'ack':
+        this.acks.get(frame.id)?.();
+        this.acks.delete(frame.id);
+        return;
+      case 'ready':
+        onReady();
+        return;
     }
   }
 }

@@ -12,7 +12,7 @@ import { Region } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftMessage } from '../../proto/raft_serverpb.js';
 import type { RaftstoreConfig } from '../config.js';
-import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from './frames.js';
+import { decode, FrameBatcher, frames, receiveFrames, type FromPoller, type ToPoller } from './protocol.js';
 import { Piscina } from 'piscina';
 import { PooledSnapshotSource } from '../snapshot/snapshot-source.js';
 import { workerFileUrl } from '../../util/worker-path.js';
@@ -51,19 +51,16 @@ const store = new Store({
   ),
   transport: {
     send: (message) =>
-      out.push({
-        t: 'send',
-        m: RaftMessage.encode(message).finish(),
-        s: message.toPeer?.storeId ?? 0,
-        snap: message.message?.msgType === MessageType.MsgSnapshot,
-      }),
+      out.push(
+        frames.send(RaftMessage.encode(message).finish(), message.toPeer?.storeId ?? 0, message.message?.msgType === MessageType.MsgSnapshot),
+      ),
     flush: () => out.flush(),
   },
   random: Math.random,
   logger,
   applier: (onResult) => new RemoteApplyRouter(data.applyPorts, onResult),
   // The main thread hands compacted log ranges to the raft-log GC thread.
-  collectRaftLog: async (regionId, from, to) => out.push({ t: 'gc', regionId, from, to }),
+  collectRaftLog: async (regionId, fromIndex, toIndex) => out.push(frames.gc(regionId, fromIndex, toIndex)),
   // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.
   onFatal: (reason, err) => failThisThread(logger, reason, err),
 });
@@ -78,38 +75,38 @@ function reportRegions(): void {
   const digest = regions.map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}`).join('|');
   if (digest === lastReport) return;
   lastReport = digest;
-  out.push({ t: 'regions', regions });
+  out.push(frames.regions(regions));
 }
 
 async function handle(frame: ToPoller): Promise<void> {
-  switch (frame.t) {
+  switch (frame.kind) {
     case 'tick':
       store.tick();
       reportRegions();
       return;
-    case 'msg':
-      store.onRaftMessageBytes(frame.m);
+    case 'raftMessage':
+      store.onRaftMessageBytes(frame.message);
       return;
-    case 'cmd': {
-      const request = RaftCmdRequest.decode(frame.r);
+    case 'command': {
+      const request = RaftCmdRequest.decode(frame.request);
       // Answered here when refused, else by the apply thread straight to the main thread.
       const callback = replyToMain(frame.id, (result) => {
         result.snapshot?.close();
-        out.push({ t: 'done', id: frame.id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined });
+        out.push(frames.done(frame.id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined));
       });
-      store.propose(request, callback, frame.r);
+      store.propose(request, callback, frame.request);
       return;
     }
-    case 'create':
+    case 'createRegion':
       await store.createRegion(Region.decode(frame.region));
       reportRegions();
-      out.push({ t: 'ack', id: frame.id });
+      out.push(frames.ack(frame.id));
       return;
     case 'stop':
       await store.stop();
       await snapshotPool.destroy();
       await Promise.all([engines.raft.close(), engines.kv.close()]);
-      out.push({ t: 'ack', id: frame.id });
+      out.push(frames.ack(frame.id));
       out.flush();
       return;
   }
@@ -117,15 +114,14 @@ async function handle(frame: ToPoller): Promise<void> {
 
 store.loadPeers((regionId) => regionId % data.pollerCount === data.pollerIndex);
 reportRegions();
-port.on('message', (buffer: ArrayBuffer) => {
-  for (const frame of decodeFrames<ToPoller>(buffer)) {
-    // Frames come from the main thread, which validated what came off the network: a frame that
-    // fails here is an internal failure (a raft-engine write, a broken invariant).
-    handle(frame).catch((err: unknown) => failThisThread(logger, `raft poller frame ${frame.t} failed`, err));
-  }
-});
+// Frames come from the main thread, which validated what came off the network: a frame that
+// fails here is an internal failure (a raft-engine write, a broken invariant).
+const fail = (reason: string, err: unknown): void => failThisThread(logger, `raft poller ${reason}`, err);
+port.on('message', (buffer: ArrayBuffer) =>
+  receiveFrames(buffer, decode.mainToPoller, (frame) => void handle(frame).catch((err: unknown) => fail(`frame ${frame.kind} failed`, err)), fail),
+);
 // Everything above can throw (engines that do not open, damaged region records, a broken
 // invariant): the main thread's start waits for this frame, not for the thread to be online,
 // so such a failure fails the start instead of leaving a node with a dead poller.
-out.push({ t: 'ready' });
+out.push(frames.ready());
 out.flush();
