@@ -28,10 +28,24 @@ import type { CommandCallback, CommandResult } from '../peer/peer.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
 
+/** Where a command's answer goes when it crosses threads: the main thread, or the raft poller that handed it over. */
+export type ReplyTarget = 'main' | 'poller';
+
+/**
+ * The explicit reply address of a command that came from another thread (batch/protocol.ts): an
+ * apply thread answers it with a `done` frame with `id` to `replyTo`, without a hop through the
+ * poller. Commands of the applying thread itself have none and are answered through their callback.
+ */
+export interface ReplyAddress {
+  readonly replyTo: ReplyTarget;
+  readonly id: number;
+}
+
 /** A proposal answered by the entry at `index` (the peer matched index and term). */
 export interface ApplyReply {
   readonly index: number;
   readonly callback: CommandCallback;
+  readonly replyTo?: ReplyAddress | undefined;
 }
 
 /** A read ReadIndex confirmed at `index`: served once the region has applied that far. */
@@ -39,6 +53,7 @@ export interface ApplyRead {
   readonly index: number;
   readonly request: RaftCmdRequest;
   readonly callback: CommandCallback;
+  readonly replyTo?: ReplyAddress | undefined;
 }
 
 export interface ApplyTask {

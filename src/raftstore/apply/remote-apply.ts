@@ -3,26 +3,18 @@
  * MessagePort per apply thread (region id % threads picks one, so a region's tasks stay in order)
  * and turns what comes back into apply results, answers and restore completions.
  *
- * A proposal that came from the main thread is answered by the apply thread straight to the main
- * thread (one hop); callbacks of this thread (e.g. the leader's own CompactLog) come back here.
+ * A proposal that came from the main thread carries its reply address (replyTo 'main'): the apply
+ * thread answers it straight to the main thread (one hop). Callbacks of this thread (e.g. the
+ * leader's own CompactLog) get an address here and come back as frames.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
-import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
-import { decode, FrameBatcher, frames, ReplyList, type PollerToApply, type ReplyAddress } from '../batch/protocol.js';
+import type { ApplyRead, ApplyReply, ApplyResult, ApplyRouter, ApplyTask, ReplyAddress } from './applier.js';
+import { decode, FrameBatcher, frames, ReplyList, type PollerToApply } from '../batch/protocol.js';
 import type { CommandCallback } from '../peer/peer.js';
-
-const MAIN_REPLY_ID = Symbol('mainReplyId');
-
-type MainReply = CommandCallback & { readonly [MAIN_REPLY_ID]?: number };
-
-/** Marks a callback as answering main-thread command `id`, so an apply thread can answer it directly. */
-export function replyToMain(id: number, callback: CommandCallback): CommandCallback {
-  return Object.assign(callback, { [MAIN_REPLY_ID]: id });
-}
 
 /** Callbacks of this thread waiting for an apply thread; more are a bug (bounded by pending proposals). */
 const MAX_LOCAL_REPLIES = 1_000_000;
@@ -46,8 +38,8 @@ export class RemoteApplyRouter implements ApplyRouter {
 
   apply(task: ApplyTask): void {
     const replies = new ReplyList();
-    for (const reply of task.replies) replies.add(reply.index, this.addressOf(reply.callback));
-    const reads = task.reads.map((read) => frames.read(read.index, this.addressOf(read.callback), RaftCmdRequest.encode(read.request).finish()));
+    for (const reply of task.replies) replies.add(reply.index, this.addressOf(reply));
+    const reads = task.reads.map((read) => frames.read(read.index, this.addressOf(read), RaftCmdRequest.encode(read.request).finish()));
     const entries = task.entries.map((entry) => Entry.encode(entry).finish());
     this.outOf(task.regionId).push(frames.apply(task.regionId, entries, replies, reads));
   }
@@ -69,9 +61,9 @@ export class RemoteApplyRouter implements ApplyRouter {
     return this.outs[regionId % this.outs.length]!;
   }
 
-  private addressOf(callback: CommandCallback): ReplyAddress {
-    const mainId = (callback as MainReply)[MAIN_REPLY_ID];
-    if (mainId !== undefined) return { replyTo: 'main', id: mainId };
+  /** A reply's own address (a main-thread command), else one on this poller for its callback. */
+  private addressOf({ replyTo, callback }: ApplyReply | ApplyRead): ReplyAddress {
+    if (replyTo) return replyTo;
     assert(this.local.size < MAX_LOCAL_REPLIES, 'too many callbacks waiting for an apply thread');
     const id = this.nextId++;
     this.local.set(id, callback);

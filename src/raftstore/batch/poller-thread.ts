@@ -17,8 +17,9 @@ import { Piscina } from 'piscina';
 import { PooledSnapshotSource } from '../snapshot/snapshot-source.js';
 import { workerFileUrl } from '../../util/worker-path.js';
 import { failThisThread } from '../../util/fail-stop.js';
-import { RemoteApplyRouter, replyToMain } from '../apply/remote-apply.js';
+import { RemoteApplyRouter } from '../apply/remote-apply.js';
 import { Store } from './store.js';
+import type { CommandResult } from '../peer/peer.js';
 import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
 
 export interface PollerWorkerData {
@@ -89,12 +90,12 @@ async function handle(frame: ToPoller): Promise<void> {
       return;
     case 'command': {
       const request = RaftCmdRequest.decode(frame.request);
-      // Answered here when refused, else by the apply thread straight to the main thread.
-      const callback = replyToMain(frame.id, (result) => {
+      // Answered here when refused, else by the apply thread straight to the frame's reply address.
+      const callback = (result: CommandResult) => {
         result.snapshot?.close();
         out.push(frames.done(frame.id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined));
-      });
-      store.propose(request, callback, frame.request);
+      };
+      store.propose(request, callback, frame.request, frame);
       return;
     }
     case 'createRegion':

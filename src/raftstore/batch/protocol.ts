@@ -27,15 +27,8 @@
  */
 import { Packr } from 'msgpackr';
 import { assert } from '../../util/assert.js';
+import type { ReplyAddress, ReplyTarget } from '../apply/applier.js';
 
-/** Where a command's answer goes: the main thread, or the raft poller that handed it to an apply thread. */
-export type ReplyTarget = 'main' | 'poller';
-
-/** The explicit reply address of a command: a `done` frame with `id` goes to `replyTo`. */
-export interface ReplyAddress {
-  readonly replyTo: ReplyTarget;
-  readonly id: number;
-}
 
 /** A region as a poller reports it to the main thread (for routing and scheduler heartbeats). */
 export interface RegionReport {
@@ -52,10 +45,17 @@ export type ToPoller =
   /** An encoded RaftMessage from the network; the poller decodes and checks it. */
   | { readonly kind: 'raftMessage'; readonly message: Uint8Array }
   /** An encoded RaftCmdRequest; answered with `done` to main with `id`. */
-  | { readonly kind: 'command'; readonly replyTo: 'main'; readonly id: number; readonly request: Uint8Array }
+  | CommandFrame
   /** An encoded bootstrap Region to create; answered with `ack`. */
   | { readonly kind: 'createRegion'; readonly id: number; readonly region: Uint8Array }
   | StopFrame;
+
+/** An encoded RaftCmdRequest from the main thread; its address is where the answer goes. */
+export interface CommandFrame extends ReplyAddress {
+  readonly kind: 'command';
+  readonly replyTo: 'main';
+  readonly request: Uint8Array;
+}
 
 /** Main thread to a poller or an apply thread: finish, close the engines, answer with `ack`. */
 export interface StopFrame {

@@ -24,7 +24,7 @@ import { regionNotFound } from '../router/errors.js';
 import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, raftLogKey, regionStateKey } from '../keys.js';
 import { Peer, type CommandCallback, type PeerHost, type PendingReady } from '../peer/peer.js';
 import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
-import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
+import { Applier, type ApplyResult, type ApplyRouter, type ReplyAddress } from '../apply/applier.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from '../region.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
@@ -243,15 +243,18 @@ export class Store implements RaftRouter {
     );
   }
 
-  /** `encoded`, when given, is the request's encoding (saves encoding it again for the log). */
-  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+  /**
+   * `encoded`, when given, is the request's encoding (saves encoding it again for the log);
+   * `replyTo`, where the apply system answers a command that came from another thread.
+   */
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     const regionId = request.header?.regionId ?? 0;
     const peer = this.peers.get(regionId);
     if (this.stopped || !peer) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
       return;
     }
-    peer.propose(request, callback, encoded);
+    peer.propose(request, callback, encoded, replyTo);
     this.schedulePoll();
   }
 

@@ -16,7 +16,7 @@ import { AdminCmdType, CmdType, RaftCmdRequest, type RaftCmdResponse, type Reque
 import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
 import { RawNode, ErrProposalDropped, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
-import type { ApplyRead, ApplyReply, ApplyTask } from '../apply/applier.js';
+import type { ApplyRead, ApplyReply, ApplyTask, ReplyAddress } from '../apply/applier.js';
 import type { RaftstoreConfig } from '../config.js';
 import { errorResponse, isReadOnly } from '../operation/command.js';
 import { epochNotMatch, keyNotInRegion, notLeader, RegionError, staleCommand, storeNotMatch } from '../router/errors.js';
@@ -47,11 +47,14 @@ interface Proposal {
   readonly index: number;
   readonly term: number;
   readonly callback: CommandCallback;
+  /** Where the apply system answers, when not through `callback` (a command from another thread). */
+  readonly replyTo: ReplyAddress | undefined;
 }
 
 interface PendingRead {
   readonly request: RaftCmdRequest;
   readonly callback: CommandCallback;
+  readonly replyTo: ReplyAddress | undefined;
 }
 
 export interface PendingReady {
@@ -165,25 +168,27 @@ export class Peer {
 
   /**
    * Checks and proposes a command; the callback answers it, with a region error if need be.
-   * `encoded`, when given, is the request's encoding (the log entry takes it as is).
+   * `encoded`, when given, is the request's encoding (the log entry takes it as is). `replyTo`, when
+   * given, is where the apply system sends the answer instead of calling `callback` (which still
+   * answers refusals here).
    */
-  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
       this.checkRequest(request);
       const waiting = this.proposals.length + this.readBatch.length + this.pendingReadCount + this.confirmedReads.length;
       if (waiting >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
-      if (isReadOnly(request)) this.proposeRead(request, callback);
-      else this.proposeWrite(request, callback, encoded);
+      if (isReadOnly(request)) this.proposeRead(request, callback, replyTo);
+      else this.proposeWrite(request, callback, encoded, replyTo);
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
       else throw err;
     }
   }
 
-  private proposeRead(request: RaftCmdRequest, callback: CommandCallback): void {
-    this.readBatch.push({ request, callback });
+  private proposeRead(request: RaftCmdRequest, callback: CommandCallback, replyTo: ReplyAddress | undefined): void {
+    this.readBatch.push({ request, callback, replyTo });
   }
 
   /** Asks Raft for one ReadIndex covering every read of this round. */
@@ -204,14 +209,14 @@ export class Peer {
     this.node.readIndex(ctx);
   }
 
-  private proposeWrite(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+  private proposeWrite(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
       this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish());
     } catch (err) {
       if (err instanceof ErrProposalDropped) throw notLeader(this.regionId, this.leaderPeer());
       throw err;
     }
-    this.proposals.push({ index: this.node.raft.log.lastIndex(), term: this.term(), callback });
+    this.proposals.push({ index: this.node.raft.log.lastIndex(), term: this.term(), callback, replyTo });
   }
 
   private checkRequest(request: RaftCmdRequest): void {
@@ -296,7 +301,7 @@ export class Peer {
       if (!batch) continue;
       this.pendingReads.delete(key);
       this.pendingReadCount -= batch.length;
-      for (const read of batch) this.confirmedReads.push({ index: state.index, request: read.request, callback: read.callback });
+      for (const read of batch) this.confirmedReads.push({ index: state.index, request: read.request, callback: read.callback, replyTo: read.replyTo });
     }
     if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.failReads();
   }
@@ -311,7 +316,7 @@ export class Peer {
     for (const entry of entries) {
       while (this.proposals.length > 0 && this.proposals[0]!.index <= entry.index) {
         const head = this.proposals.shift()!;
-        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback });
+        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback, replyTo: head.replyTo });
         else head.callback({ response: errorResponse(staleCommand().regionError, this.term()) });
       }
     }
