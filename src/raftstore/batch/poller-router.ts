@@ -28,7 +28,7 @@ import type { CommandCallback } from '../peer/peer.js';
 import { keyInRegion } from '../region.js';
 import type { EncodedTransport } from '../../transport/grpc-transport.js';
 import { peekRegionId } from '../../transport/raft-wire.js';
-import type { LeaderRegion, RaftRouter } from '../router/router.js';
+import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
 import { DroppedMessageCounts } from './message-check.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { StoreEngineOptions } from './store-engines.js';
@@ -95,6 +95,11 @@ export class PollerRouter implements RaftRouter {
   private nextId = 1;
   private stopped = false;
   private stopping: Promise<void> | undefined;
+  /**
+   * Commands cancelled by their caller (timed out), and answers that came for a command no longer
+   * pending (cancelled, or failed at stop): dropped.
+   */
+  readonly commandCounts = { cancelled: 0, lateAnswers: 0 };
   /** Messages dropped here, before any poller (only undecodable ones; the pollers' stores count the rest). */
   readonly droppedMessages = new DroppedMessageCounts();
   private readonly dropWarnings = new RateLimitedLog(10_000);
@@ -209,15 +214,23 @@ export class PollerRouter implements RaftRouter {
     this.options.onFatal(reason, err);
   }
 
-  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+  propose(request: RaftCmdRequest, callback: CommandCallback): CancelCommand {
     const regionId = request.header?.regionId ?? 0;
     if (this.stopped || this.failed || this.pending.size >= MAX_PENDING_COMMANDS) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
-      return;
+      return NOTHING_TO_CANCEL;
     }
     const id = this.nextId++;
     this.pending.set(id, callback);
     this.pollerOf(regionId).out.push(frames.command(id, RaftCmdRequest.encode(request).finish()));
+    return () => {
+      if (this.pending.delete(id)) this.commandCounts.cancelled++;
+    };
+  }
+
+  /** Commands waiting for an answer from a thread. */
+  get pendingCommands(): number {
+    return this.pending.size;
   }
 
   onRaftMessage(message: RaftMessage): void {
@@ -356,7 +369,10 @@ export class PollerRouter implements RaftRouter {
     switch (frame.kind) {
       case 'done': {
         const callback = this.pending.get(frame.id);
-        if (!callback) return;
+        if (!callback) {
+          this.commandCounts.lateAnswers++;
+          return;
+        }
         this.pending.delete(frame.id);
         const response = RaftCmdResponse.decode(frame.response);
         callback({ response, snapshot: frame.snapshot ? this.options.kv.snapshot() : undefined });

@@ -29,7 +29,7 @@ import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-
 import { findPeerOnStore, keyInRegion } from '../region.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
-import type { LeaderRegion, RaftRouter } from '../router/router.js';
+import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
 
 export interface Transport {
   /** Sends to the store of `message.toPeer`; may drop (Raft retries). */
@@ -247,15 +247,17 @@ export class Store implements RaftRouter {
    * `encoded`, when given, is the request's encoding (saves encoding it again for the log);
    * `replyTo`, where the apply system answers a command that came from another thread.
    */
-  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): CancelCommand {
     const regionId = request.header?.regionId ?? 0;
     const peer = this.peers.get(regionId);
     if (this.stopped || !peer) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
-      return;
+      return NOTHING_TO_CANCEL;
     }
     peer.propose(request, callback, encoded, replyTo);
     this.schedulePoll();
+    // The peer answers or fails every proposal it holds (at the latest when the store stops).
+    return NOTHING_TO_CANCEL;
   }
 
   /** Resolves once no peer has pending work and everything handed off is applied (tests, shutdown). */
