@@ -1,21 +1,38 @@
 /**
- * An apply thread: runs the Applier (src/raftstore/apply/applier.ts) on the store's kv environment for the
- * regions whose id % applyCount equals its index. Raft pollers hand it committed entries over
- * MessagePorts; it answers main-thread proposals straight to the main thread and reports apply
- * states (and this-thread answers) back to the poller that handed the region over.
+ * An apply thread: runs the Applier (applier.ts) on the store's kv environment for the regions
+ * whose id % applyCount equals its index. Raft pollers hand it committed entries over their
+ * channels; it answers each command to its reply address (main-thread commands straight to the
+ * main thread) and reports apply states back to the poller that handed the region over.
+ *
+ * `ApplyThread` takes its channels as FramePorts: on a worker thread (`runApplyThread`, entry point
+ * workers/apply.ts) they are MessagePorts; the single-thread simulation builds it on in-process
+ * channels, so it runs this same frame code.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
 import type { LogLevel } from '../../config/config.js';
-import { createLogger } from '../../log/logger.js';
+import type { Engine } from '../../engine/engine.js';
 import { LmdbEngine } from '../../engine/lmdb-engine.js';
+import { createLogger } from '../../log/logger.js';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
-import { Applier, type ApplyReply, type ApplyRead, type ReplyTarget } from './applier.js';
-import { decode, FrameBatcher, forEachReply, frames, receiveFrames, type ApplyToMain, type ApplyToPoller, type MainToApply, type PollerToApply } from '../batch/protocol.js';
-import type { CommandCallback, CommandResult } from '../peer/peer.js';
+import { failThisThread, type FatalHandler } from '../../util/fail-stop.js';
+import {
+  decode,
+  FrameBatcher,
+  forEachReply,
+  frames,
+  receiveFrames,
+  type ApplyToMain,
+  type ApplyToPoller,
+  type FramePort,
+  type MainToApply,
+  type PollerToApply,
+} from '../batch/protocol.js';
 import type { StoreEngineOptions } from '../batch/store-engines.js';
-import { failThisThread } from '../../util/fail-stop.js';
+import type { CommandCallback, CommandResult } from '../peer/peer.js';
+import { Applier, type ApplyRead, type ApplyReply, type ReplyTarget } from './applier.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
@@ -24,95 +41,125 @@ export interface ApplyWorkerData {
   readonly pollerPorts: MessagePort[];
 }
 
-const data = workerData as ApplyWorkerData;
-const main = parentPort!;
-const logger = createLogger(data.logLevel, 'tinykv-apply');
-const kv = new LmdbEngine(data.engines.kv);
-const toMain = new FrameBatcher<ApplyToMain>((buffer) => main.postMessage(buffer, [buffer]));
-const toPollers = data.pollerPorts.map((port) => new FrameBatcher<ApplyToPoller>((buffer) => port.postMessage(buffer, [buffer])));
-/** Set once the engine is closing on the main thread's stop. */
-let stopped = false;
-/** The poller that hands each region over: its apply states go back there. */
-const pollerOfRegion = new Map<number, FrameBatcher<ApplyToPoller>>();
-
-const applier = new Applier(
-  kv,
-  logger,
-  (result) => {
-    pollerOfRegion.get(result.regionId)?.push(frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish()));
-  },
-  // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
-  (reason, err) => failThisThread(logger, reason, err),
-);
-
-const fail = (reason: string, err: unknown): void => failThisThread(logger, `apply ${reason}`, err);
-
-function answer(replyTo: ReplyTarget, id: number, poller: FrameBatcher<ApplyToPoller>): CommandCallback {
-  return (result: CommandResult) => {
-    // A Snap's reader opens its own read transaction on the shared environment; this one closes.
-    result.snapshot?.close();
-    const frame = frames.done(id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined);
-    if (replyTo === 'main') toMain.push(frame);
-    else poller.push(frame);
-  };
+export interface ApplyThreadOptions {
+  readonly kv: Engine;
+  readonly logger: Logger;
+  /** The channel to the main thread. */
+  readonly main: FramePort;
+  /** One channel per raft poller. */
+  readonly pollerPorts: readonly FramePort[];
+  /** A kv write that failed, a broken invariant, a frame that fails. */
+  readonly onFatal: FatalHandler;
+  /** On stop, once everything handed over is applied: closes the kv engine. */
+  readonly close?: () => Promise<void>;
 }
 
-function onPollerFrame(frame: PollerToApply, poller: FrameBatcher<ApplyToPoller>): void {
-  switch (frame.kind) {
-    case 'apply': {
-      pollerOfRegion.set(frame.regionId, poller);
-      const replies: ApplyReply[] = [];
-      forEachReply(frame, (index, replyTo, id) => replies.push({ index, callback: answer(replyTo, id, poller) }));
-      const reads: ApplyRead[] = frame.reads.map((read) => ({
-        index: read.index,
-        request: RaftCmdRequest.decode(read.request),
-        callback: answer(read.replyTo, read.id, poller),
-      }));
-      applier.apply({ regionId: frame.regionId, entries: frame.entries.map((bytes) => Entry.decode(bytes)), replies, reads });
+export class ApplyThread {
+  readonly applier: Applier;
+  private readonly toMain: FrameBatcher<ApplyToMain>;
+  /** The poller that hands each region over: its apply states go back there. */
+  private readonly pollerOfRegion = new Map<number, FrameBatcher<ApplyToPoller>>();
+  /** Set once the engine is closing on the main thread's stop. */
+  private stopped = false;
+
+  constructor(private readonly options: ApplyThreadOptions) {
+    this.toMain = new FrameBatcher<ApplyToMain>(options.main);
+    this.applier = new Applier(
+      options.kv,
+      options.logger,
+      (result) => {
+        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish());
+        this.pollerOfRegion.get(result.regionId)?.push(frame);
+      },
+      options.onFatal,
+    );
+    const fail = (reason: string, err: unknown): void => options.onFatal(`apply ${reason}`, err);
+    for (const port of options.pollerPorts) {
+      const poller = new FrameBatcher<ApplyToPoller>(port);
+      port.on('message', (buffer) => {
+        // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
+        // against each other): the engine is closed, and the raft log replays them on restart.
+        if (this.stopped) return;
+        // Frames come from the pollers, never straight from the network: a failure is internal.
+        receiveFrames(buffer, decode.pollerToApply, (frame) => this.onPollerFrame(frame, poller), fail);
+      });
+    }
+    options.main.on('message', (buffer) => receiveFrames(buffer, decode.mainToApply, (frame) => this.onMainFrame(frame), fail));
+  }
+
+  /** The main thread's start waits for this: an engine that did not open fails the start. */
+  start(): void {
+    this.toMain.push(frames.ready());
+    this.toMain.flush();
+  }
+
+  private answer(replyTo: ReplyTarget, id: number, poller: FrameBatcher<ApplyToPoller>): CommandCallback {
+    return (result: CommandResult) => {
+      // A Snap's reader opens its own read transaction on the shared environment; this one closes.
+      result.snapshot?.close();
+      const frame = frames.done(id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined);
+      if (replyTo === 'main') this.toMain.push(frame);
+      else poller.push(frame);
+    };
+  }
+
+  private onPollerFrame(frame: PollerToApply, poller: FrameBatcher<ApplyToPoller>): void {
+    this.pollerOfRegion.set(frame.regionId, poller);
+    if (frame.kind === 'restore') {
+      this.restore(frame.id, frame.regionId, frame.snapshot, poller);
       return;
     }
-    case 'restore':
-      pollerOfRegion.set(frame.regionId, poller);
-      applier.restore(frame.regionId, Snapshot.decode(frame.snapshot)).then(
-        () => poller.push(frames.restored(frame.id)),
-        (err: unknown) => {
-          logger.error({ err, regionId: frame.regionId }, 'snapshot restore failed');
-          poller.push(frames.restored(frame.id, err instanceof Error ? err.message : String(err)));
+    const replies: ApplyReply[] = [];
+    forEachReply(frame, (index, replyTo, id) => replies.push({ index, callback: this.answer(replyTo, id, poller) }));
+    const reads: ApplyRead[] = frame.reads.map((read) => ({
+      index: read.index,
+      request: RaftCmdRequest.decode(read.request),
+      callback: this.answer(read.replyTo, read.id, poller),
+    }));
+    this.applier.apply({ regionId: frame.regionId, entries: frame.entries.map((bytes) => Entry.decode(bytes)), replies, reads });
+  }
+
+  private restore(id: number, regionId: number, snapshot: Uint8Array, poller: FrameBatcher<ApplyToPoller>): void {
+    this.applier.restore(regionId, Snapshot.decode(snapshot)).then(
+      () => poller.push(frames.restored(id)),
+      (err: unknown) => {
+        this.options.logger.error({ err, regionId }, 'snapshot restore failed');
+        poller.push(frames.restored(id, err instanceof Error ? err.message : String(err)));
+      },
+    );
+  }
+
+  private onMainFrame(frame: MainToApply): void {
+    // Pollers stop first: finish what was handed over, then close.
+    void this.applier
+      .settle()
+      .then(() => {
+        this.stopped = true;
+        return this.options.close?.();
+      })
+      .then(
+        () => {
+          this.toMain.push(frames.ack(frame.id));
+          this.toMain.flush();
         },
+        (err: unknown) => this.options.onFatal('apply thread stop failed', err),
       );
-      return;
   }
 }
 
-data.pollerPorts.forEach((port, index) => {
-  const poller = toPollers[index]!;
-  port.on('message', (buffer: ArrayBuffer) => {
-    // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
-    // against each other): the engine is closed, and the raft log replays them on restart.
-    if (stopped) return;
-    // Frames come from the pollers, never straight from the network: a failure is internal.
-    receiveFrames(buffer, decode.pollerToApply, (frame) => onPollerFrame(frame, poller), fail);
+/** The code of an apply thread (workers/apply.ts): opens the kv engine and runs an ApplyThread. */
+export function runApplyThread(): void {
+  const data = workerData as ApplyWorkerData;
+  const logger = createLogger(data.logLevel, 'tinykv-apply');
+  const kv = new LmdbEngine(data.engines.kv);
+  const thread = new ApplyThread({
+    kv,
+    logger,
+    main: parentPort!,
+    pollerPorts: data.pollerPorts,
+    // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
+    onFatal: (reason, err) => failThisThread(logger, reason, err),
+    close: () => kv.close(),
   });
-});
-
-function onMainFrame(frame: MainToApply): void {
-  // Pollers stop first: finish what was handed over, then close.
-  void applier
-    .settle()
-    .then(() => {
-      stopped = true;
-      return kv.close();
-    })
-    .then(
-      () => {
-        toMain.push(frames.ack(frame.id));
-        toMain.flush();
-      },
-      (err: unknown) => failThisThread(logger, 'apply thread stop failed', err),
-    );
+  thread.start();
 }
-
-main.on('message', (buffer: ArrayBuffer) => receiveFrames(buffer, decode.mainToApply, onMainFrame, fail));
-// The main thread's start waits for this: an engine that did not open above fails the start.
-toMain.push(frames.ready());
-toMain.flush();

@@ -7,13 +7,12 @@
  * thread answers it straight to the main thread (one hop). Callbacks of this thread (e.g. the
  * leader's own CompactLog) get an address here and come back as frames.
  */
-import type { MessagePort } from 'node:worker_threads';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyRead, ApplyReply, ApplyResult, ApplyRouter, ApplyTask, ReplyAddress } from './applier.js';
-import { decode, FrameBatcher, frames, ReplyList, type PollerToApply } from '../batch/protocol.js';
+import { decode, FrameBatcher, frames, ReplyList, type FramePort, type PollerToApply } from '../batch/protocol.js';
 import type { CommandCallback } from '../peer/peer.js';
 
 /** Callbacks of this thread waiting for an apply thread; more are a bug (bounded by pending proposals). */
@@ -26,13 +25,13 @@ export class RemoteApplyRouter implements ApplyRouter {
   private nextId = 1;
 
   constructor(
-    ports: readonly MessagePort[],
+    ports: readonly FramePort[],
     private readonly onResult: (result: ApplyResult) => void,
   ) {
     assert(ports.length >= 1, 'at least one apply thread');
     this.outs = ports.map((port) => {
-      port.on('message', (buffer: ArrayBuffer) => this.onFrames(buffer));
-      return new FrameBatcher<PollerToApply>((buffer) => port.postMessage(buffer, [buffer]));
+      port.on('message', (buffer) => this.onFrames(buffer));
+      return new FrameBatcher<PollerToApply>(port);
     });
   }
 

@@ -135,7 +135,7 @@ export class PollerRouter implements RaftRouter {
         transferList: pollerPorts,
       });
       const exited = router.supervise(worker, name);
-      const applyWorker = { name, worker, out: new FrameBatcher<MainToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
+      const applyWorker = { name, worker, out: new FrameBatcher<MainToApply>(worker), exited };
       const readiness = readySignal();
       ready.push(readiness.promise);
       worker.on('message', (buffer: ArrayBuffer) => router.receive(name, buffer, decode.applyToMain, (frame) => router.onApplyFrame(frame, readiness.resolve)));
@@ -157,7 +157,7 @@ export class PollerRouter implements RaftRouter {
         transferList: applyPorts,
       });
       const exited = router.supervise(worker, name);
-      const poller: Poller = { name, worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
+      const poller: Poller = { name, worker, exited, out: new FrameBatcher<ToPoller>(worker), regions: [] };
       const readiness = readySignal();
       ready.push(readiness.promise);
       worker.on('message', (buffer: ArrayBuffer) => router.receive(name, buffer, decode.pollerToMain, (frame) => router.onPollerFrame(poller, frame, readiness.resolve)));

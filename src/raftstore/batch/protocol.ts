@@ -293,12 +293,26 @@ export function receiveFrames<T extends Frame>(
   }
 }
 
+/**
+ * One end of a frame channel: a worker's MessagePort, its parentPort or the Worker itself, or an
+ * end of an InProcessChannel (the single-thread simulation). Buffers are transferred, not copied.
+ */
+export interface FramePort {
+  postMessage(buffer: ArrayBuffer, transfer: ArrayBuffer[]): void;
+  on(event: 'message', listener: (buffer: ArrayBuffer) => void): unknown;
+  /** Runs `flush` once this turn's frames are in; without it, setImmediate (threads). */
+  defer?(flush: () => void): void;
+}
+
 /** Collects frames during one event-loop turn and hands them over as one transferred buffer. */
 export class FrameBatcher<T extends Frame> {
   private pending: T[] = [];
   private scheduled = false;
+  private readonly defer: (flush: () => void) => void;
 
-  constructor(private readonly post: (buffer: ArrayBuffer) => void) {}
+  constructor(private readonly port: FramePort) {
+    this.defer = port.defer ? (flush) => port.defer!(flush) : setImmediate;
+  }
 
   push(frame: T): void {
     this.pending.push(frame);
@@ -308,7 +322,7 @@ export class FrameBatcher<T extends Frame> {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      this.defer(() => this.flush());
     }
   }
 
@@ -317,6 +331,7 @@ export class FrameBatcher<T extends Frame> {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.post(encodeFrames(batch));
+    const buffer = encodeFrames(batch);
+    this.port.postMessage(buffer, [buffer]);
   }
 }
