@@ -12,9 +12,9 @@ const raw = (batch: unknown): ArrayBuffer => {
 
 describe('thread protocol', () => {
   it('round-trips every frame a poller receives', () => {
-    const batch = [frames.tick(), frames.raftMessage(bytes(1, 2)), frames.command(7, bytes(3)), frames.createRegion(8, bytes(4)), frames.stop(9)];
+    const batch = [frames.tick(), frames.raftMessage(bytes(1, 2)), frames.command(7, bytes(3)), frames.createRegion(8, bytes(4))];
     const decoded = decode.mainToPoller(encodeFrames(batch));
-    expect(decoded.map((frame) => frame.kind)).toEqual(['tick', 'raftMessage', 'command', 'createRegion', 'stop']);
+    expect(decoded.map((frame) => frame.kind)).toEqual(['tick', 'raftMessage', 'command', 'createRegion']);
     expect(decoded[2]).toMatchObject({ kind: 'command', replyTo: 'main', id: 7 });
     expect(Buffer.from((decoded[1] as { message: Uint8Array }).message)).toEqual(Buffer.from([1, 2]));
   });
@@ -44,7 +44,8 @@ describe('thread protocol', () => {
     ]);
     const fromPoller = decode.pollerToMain(encodeFrames([frames.send(bytes(1), 2, false), frames.gc(1, 5, 9), frames.ready()]));
     expect(fromPoller.map((frame) => frame.kind)).toEqual(['send', 'gc', 'ready']);
-    expect(decode.applyToMain(encodeFrames([frames.done(1, bytes(), true), frames.ack(2)])).map((f) => f.kind)).toEqual(['done', 'ack']);
+    expect(decode.applyToMain(encodeFrames([frames.done(1, bytes(), true), frames.ready()])).map((f) => f.kind)).toEqual(['done', 'ready']);
+    expect(() => decode.applyToMain(encodeFrames([frames.ack(2)]))).toThrow(/unknown kind ack/);
   });
 
   it('fails on a frame of unknown kind, of the wrong shape, or on the wrong channel', () => {

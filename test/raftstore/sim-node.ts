@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { ApplyThread } from '../../src/raftstore/apply/apply-thread.js';
 import { InProcessChannel } from '../../src/raftstore/batch/in-process-channel.js';
 import { PollerThread } from '../../src/raftstore/batch/poller-thread.js';
-import { decode, FrameBatcher, frames, type ApplyToMain, type FromPoller, type MainToApply, type ToPoller } from '../../src/raftstore/batch/protocol.js';
+import { decode, FrameBatcher, frames, type ApplyToMain, type FromPoller, type ToPoller } from '../../src/raftstore/batch/protocol.js';
 import type { Store } from '../../src/raftstore/batch/store.js';
 import { errorResponse } from '../../src/raftstore/operation/command.js';
 import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
@@ -48,7 +48,6 @@ export class SimNode implements RaftRouter {
   private readonly poller: PollerThread;
   private readonly apply: ApplyThread;
   private readonly pollerOut: FrameBatcher<ToPoller>;
-  private readonly applyOut: FrameBatcher<MainToApply>;
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
@@ -77,7 +76,6 @@ export class SimNode implements RaftRouter {
     });
     this.apply = new ApplyThread({ kv: options.engines.kv, logger: options.logger, main: this.toApply.port2, pollerPorts: [this.pollerApply.port2], onFatal });
     this.pollerOut = new FrameBatcher<ToPoller>(this.toPoller.port1);
-    this.applyOut = new FrameBatcher<MainToApply>(this.toApply.port1);
     this.toPoller.port1.on('message', (buffer) => {
       for (const frame of decode.pollerToMain(buffer)) this.onPollerFrame(frame);
     });
@@ -145,11 +143,15 @@ export class SimNode implements RaftRouter {
     return this.poller.store.leaderRegions();
   }
 
-  /** Stops the poller (its peers fail what they hold), then the apply thread; engines stay as they are. */
+  /**
+   * Stops the poller (its peers fail what they hold), then the apply thread, through their
+   * control objects (called directly: there is no comlink port in one thread); engines stay as
+   * they are.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.request((id) => this.pollerOut.push(frames.stop(id)));
-    await this.request((id) => this.applyOut.push(frames.stop(id)));
+    await this.settleUntil(this.poller.control.stop());
+    await this.settleUntil(this.apply.control.stop());
     for (const [id, callback] of this.pending) {
       this.pending.delete(id);
       callback({ response: errorResponse(regionNotFound(0).regionError) });
@@ -198,6 +200,18 @@ export class SimNode implements RaftRouter {
     while (!acked) await this.settle();
   }
 
+  /** Pumps until `work` (which may wait on frames) is done. */
+  private async settleUntil(work: Promise<void>): Promise<void> {
+    let done = false;
+    let failure: unknown;
+    work.then(
+      () => (done = true),
+      (err: unknown) => ((done = true), (failure = err)),
+    );
+    while (!done) await this.settle();
+    if (failure !== undefined) throw failure;
+  }
+
   private onPollerFrame(frame: FromPoller): void {
     switch (frame.kind) {
       case 'send':
@@ -210,6 +224,10 @@ export class SimNode implements RaftRouter {
         ]);
         return;
       case 'regions':
+        return;
+      case 'ack':
+        this.acks.get(frame.id)?.();
+        this.acks.delete(frame.id);
         return;
       default:
         this.onApplyFrame(frame);
@@ -226,10 +244,6 @@ export class SimNode implements RaftRouter {
         callback({ response: RaftCmdResponse.decode(frame.response), snapshot });
         return;
       }
-      case 'ack':
-        this.acks.get(frame.id)?.();
-        this.acks.delete(frame.id);
-        return;
       case 'ready':
         return;
     }

@@ -27,9 +27,9 @@ import {
   type ApplyToMain,
   type ApplyToPoller,
   type FramePort,
-  type MainToApply,
   type PollerToApply,
 } from '../batch/protocol.js';
+import { exposeControl, setLoggerLevel, type ThreadControl } from '../batch/control.js';
 import type { StoreEngineOptions } from '../batch/store-engines.js';
 import type { CommandCallback, CommandResult } from '../peer/peer.js';
 import { Applier, type ApplyRead, type ApplyReply, type ReplyTarget } from './applier.js';
@@ -39,12 +39,14 @@ export interface ApplyWorkerData {
   readonly logLevel: LogLevel;
   /** One port per raft poller, indexed like the pollers. */
   readonly pollerPorts: MessagePort[];
+  /** Where the main thread calls the control plane (control.ts). */
+  readonly controlPort: MessagePort;
 }
 
 export interface ApplyThreadOptions {
   readonly kv: Engine;
   readonly logger: Logger;
-  /** The channel to the main thread. */
+  /** The channel to the main thread (answers and 'ready' only: the main thread talks to it on the control plane). */
   readonly main: FramePort;
   /** One channel per raft poller. */
   readonly pollerPorts: readonly FramePort[];
@@ -61,6 +63,13 @@ export class ApplyThread {
   private readonly pollerOfRegion = new Map<number, FrameBatcher<ApplyToPoller>>();
   /** Set once the engine is closing on the main thread's stop. */
   private stopped = false;
+  /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
+  readonly control: ThreadControl = {
+    status: () => ({ kind: 'apply thread', regions: [...this.pollerOfRegion.keys()], pending: this.applier.queued }),
+    metrics: () => ({ queued: this.applier.queued }),
+    setLogLevel: (level) => setLoggerLevel(this.options.logger, level),
+    stop: () => this.stop(),
+  };
 
   constructor(private readonly options: ApplyThreadOptions) {
     this.toMain = new FrameBatcher<ApplyToMain>(options.main);
@@ -84,7 +93,6 @@ export class ApplyThread {
         receiveFrames(buffer, decode.pollerToApply, (frame) => this.onPollerFrame(frame, poller), fail);
       });
     }
-    options.main.on('message', (buffer) => receiveFrames(buffer, decode.mainToApply, (frame) => this.onMainFrame(frame), fail));
   }
 
   /** The main thread's start waits for this: an engine that did not open fails the start. */
@@ -129,21 +137,17 @@ export class ApplyThread {
     );
   }
 
-  private onMainFrame(frame: MainToApply): void {
-    // Pollers stop first: finish what was handed over, then close.
-    void this.applier
-      .settle()
-      .then(() => {
-        this.stopped = true;
-        return this.options.close?.();
-      })
-      .then(
-        () => {
-          this.toMain.push(frames.ack(frame.id));
-          this.toMain.flush();
-        },
-        (err: unknown) => this.options.onFatal('apply thread stop failed', err),
-      );
+  /** Pollers stop first: finishes what they handed over, then closes the engine. */
+  private async stop(): Promise<void> {
+    try {
+      await this.applier.settle();
+      this.stopped = true;
+      await this.options.close?.();
+    } catch (err) {
+      // As any failure of this thread: it ends, and the main thread sees it end.
+      this.options.onFatal('apply thread stop failed', err);
+      throw err;
+    }
   }
 }
 
@@ -161,5 +165,6 @@ export function runApplyThread(): void {
     onFatal: (reason, err) => failThisThread(logger, reason, err),
     close: () => kv.close(),
   });
+  exposeControl(thread.control, data.controlPort);
   thread.start();
 }

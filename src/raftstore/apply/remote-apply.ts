@@ -53,6 +53,11 @@ export class RemoteApplyRouter implements ApplyRouter {
     });
   }
 
+  /** Answers and snapshot restores awaited from the apply threads. */
+  get pending(): number {
+    return this.local.size + this.restores.size;
+  }
+
   /** Answers and results arrive as frames; a poller settles through its store's shutdown instead. */
   async settle(): Promise<void> {}
 

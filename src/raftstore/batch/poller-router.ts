@@ -23,7 +23,9 @@ import { workerFileUrl } from '../../util/worker-path.js';
 import type { RaftstoreConfig } from '../config.js';
 import { errorResponse } from '../operation/command.js';
 import { regionNotFound } from '../router/errors.js';
-import { decode, FrameBatcher, frames, receiveFrames, type ApplyToMain, type FromPoller, type MainToApply, type ToPoller } from './protocol.js';
+import { decode, FrameBatcher, frames, receiveFrames, type ApplyToMain, type FromPoller, type ToPoller } from './protocol.js';
+import { connectControl, prefixed, type ThreadControl, type ThreadMetrics, type ThreadStatus } from './control.js';
+import type { Remote } from 'comlink';
 import type { CommandCallback } from '../peer/peer.js';
 import { keyInRegion } from '../region.js';
 import type { EncodedTransport } from '../../transport/grpc-transport.js';
@@ -48,16 +50,20 @@ interface RegionView {
 }
 
 /** A raft poller or apply thread as the main thread sees it. */
-interface StoreThread<T extends ToPoller | MainToApply> {
+interface StoreThread {
   /** For logs and errors: "raft poller 0", "apply thread 1". */
   readonly name: string;
   readonly worker: Worker;
   /** Resolves when the thread has ended, for whatever reason. */
   readonly exited: Promise<void>;
-  readonly out: FrameBatcher<T>;
+  /** The thread's control plane (status, metrics, log level, stop). */
+  readonly control: Remote<ThreadControl>;
+  /** Releases the control port once the thread is gone. */
+  readonly closeControl: () => void;
 }
 
-interface Poller extends StoreThread<ToPoller> {
+interface Poller extends StoreThread {
+  readonly out: FrameBatcher<ToPoller>;
   regions: RegionView[];
 }
 
@@ -89,7 +95,7 @@ export interface PollerRouterOptions {
 export class PollerRouter implements RaftRouter {
   readonly storeId: number;
   private readonly pollers: Poller[] = [];
-  private readonly applyWorkers: Array<StoreThread<MainToApply>> = [];
+  private readonly applyWorkers: StoreThread[] = [];
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
@@ -128,40 +134,10 @@ export class PollerRouter implements RaftRouter {
     // Any thread failing before all are ready, including one that was already ready, fails the start.
     const failed = new Promise<never>((_, reject) => (router.failStart = reject));
     for (let index = 0; index < options.applyThreads; index++) {
-      const name = `apply thread ${index}`;
-      const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
-      const worker = new Worker(new URL(options.workerUrls?.apply ?? workerFileUrl('apply')), {
-        workerData: { engines: options.engines, logLevel: options.logLevel, pollerPorts },
-        transferList: pollerPorts,
-      });
-      const exited = router.supervise(worker, name);
-      const applyWorker = { name, worker, out: new FrameBatcher<MainToApply>(worker), exited };
-      const readiness = readySignal();
-      ready.push(readiness.promise);
-      worker.on('message', (buffer: ArrayBuffer) => router.receive(name, buffer, decode.applyToMain, (frame) => router.onApplyFrame(frame, readiness.resolve)));
-      router.applyWorkers.push(applyWorker);
+      ready.push(router.startApplyThread(index, channels.map((row) => row[index]!.port2)));
     }
     for (let index = 0; index < options.pollers; index++) {
-      const name = `raft poller ${index}`;
-      const applyPorts: MessagePort[] = channels[index]!.map((channel) => channel.port1);
-      const worker = new Worker(new URL(options.workerUrls?.poller ?? workerFileUrl('raft-poller')), {
-        workerData: {
-          storeId: options.storeId,
-          engines: options.engines,
-          config: options.config,
-          logLevel: options.logLevel,
-          pollerIndex: index,
-          pollerCount: options.pollers,
-          applyPorts,
-        },
-        transferList: applyPorts,
-      });
-      const exited = router.supervise(worker, name);
-      const poller: Poller = { name, worker, exited, out: new FrameBatcher<ToPoller>(worker), regions: [] };
-      const readiness = readySignal();
-      ready.push(readiness.promise);
-      worker.on('message', (buffer: ArrayBuffer) => router.receive(name, buffer, decode.pollerToMain, (frame) => router.onPollerFrame(poller, frame, readiness.resolve)));
-      router.pollers.push(poller);
+      ready.push(router.startPoller(index, channels[index]!.map((channel) => channel.port1)));
     }
     try {
       await Promise.race([Promise.all(ready), failed]);
@@ -177,6 +153,46 @@ export class PollerRouter implements RaftRouter {
     router.running = true;
     router.failStart = undefined;
     return router;
+  }
+
+  /** Starts apply thread `index`; resolves on its 'ready' frame. */
+  private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
+    const { engines, logLevel } = this.options;
+    const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
+    const thread = this.spawn(`apply thread ${index}`, url, { engines, logLevel, pollerPorts }, pollerPorts);
+    const readiness = readySignal();
+    thread.worker.on('message', (buffer: ArrayBuffer) =>
+      this.receive(thread.name, buffer, decode.applyToMain, (frame) => this.onApplyFrame(frame, readiness.resolve)),
+    );
+    this.applyWorkers.push(thread);
+    return readiness.promise;
+  }
+
+  /** Starts raft poller `index`; resolves on its 'ready' frame. */
+  private startPoller(index: number, applyPorts: MessagePort[]): Promise<void> {
+    const { storeId, engines, config, logLevel, pollers: pollerCount } = this.options;
+    const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
+    const data = { storeId, engines, config, logLevel, pollerIndex: index, pollerCount, applyPorts };
+    const thread = this.spawn(`raft poller ${index}`, url, data, applyPorts);
+    const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
+    const readiness = readySignal();
+    thread.worker.on('message', (buffer: ArrayBuffer) =>
+      this.receive(thread.name, buffer, decode.pollerToMain, (frame) => this.onPollerFrame(poller, frame, readiness.resolve)),
+    );
+    this.pollers.push(poller);
+    return readiness.promise;
+  }
+
+  /** Starts a thread with a control port of its own (workerData.controlPort) and supervises it. */
+  private spawn(name: string, url: string, data: object, ports: MessagePort[]): StoreThread {
+    const control = new MessageChannel();
+    const worker = new Worker(new URL(url), {
+      workerData: { ...data, controlPort: control.port2 },
+      transferList: [...ports, control.port2],
+    });
+    const exited = this.supervise(worker, name);
+    const { remote, close } = connectControl(control.port1);
+    return { name, worker, exited, control: remote, closeControl: close };
   }
 
   /**
@@ -308,28 +324,48 @@ export class PollerRouter implements RaftRouter {
   }
 
   /**
-   * Asks a thread to finish its work and waits for its ack, or for its end if it has died, at most
-   * stopTimeoutMs; then makes sure it is gone. terminate() also interrupts a thread wedged in a
-   * synchronous loop, and resolves only once the thread has ended.
+   * Asks a thread, on its control port, to finish its work, and waits for that, or for its end if
+   * it has died (a stop that fails ends the thread), at most stopTimeoutMs; then makes sure it is
+   * gone. terminate() also interrupts a thread wedged in a synchronous loop, and resolves only once
+   * the thread has ended.
    */
-  private async stopThread(
-    thread: StoreThread<ToPoller> | StoreThread<MainToApply>,
-  ): Promise<void> {
-    const id = this.nextId++;
+  private async stopThread(thread: StoreThread): Promise<void> {
     const timeoutMs = this.options.stopTimeoutMs ?? STOP_THREAD_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
-      new Promise<'acked'>((resolve) => {
-        this.acks.set(id, () => resolve('acked'));
-        thread.out.push(frames.stop(id));
-      }),
+      thread.control.stop().then(
+        () => 'stopped' as const,
+        () => thread.exited.then(() => 'exited' as const),
+      ),
       thread.exited.then(() => 'exited' as const),
       new Promise<'timedOut'>((resolve) => (timer = setTimeout(() => resolve('timedOut'), timeoutMs))),
     ]);
     clearTimeout(timer);
-    this.acks.delete(id);
     if (outcome === 'timedOut') this.options.logger.error({ thread: thread.name, timeoutMs }, 'store thread did not stop in time; terminating it');
     await thread.worker.terminate();
+    thread.closeControl();
+  }
+
+  /** Every thread's status, pollers first (control plane; for operators and tests). */
+  threadStatus(): Promise<Array<ThreadStatus & { readonly thread: string }>> {
+    return this.eachThread(async (thread) => ({ thread: thread.name, ...(await thread.control.status()) }));
+  }
+
+  /** Every thread's counters, pollers first, with the main thread's own command counts. */
+  async threadMetrics(): Promise<Array<{ readonly thread: string; readonly metrics: ThreadMetrics }>> {
+    const threads = await this.eachThread(async (thread) => ({ thread: thread.name, metrics: await thread.control.metrics() }));
+    const main = { pendingCommands: this.pending.size, ...this.commandCounts, ...prefixed('droppedMessages.', this.droppedMessages.toJSON()) };
+    return [{ thread: 'main', metrics: main }, ...threads];
+  }
+
+  /** Changes the log level of every store thread. */
+  async setThreadLogLevel(level: LogLevel): Promise<void> {
+    await this.eachThread((thread) => thread.control.setLogLevel(level));
+  }
+
+  private async eachThread<T>(call: (thread: StoreThread) => Promise<T>): Promise<T[]> {
+    assert(!this.stopped, 'the store threads are stopped');
+    return await Promise.all([...this.pollers, ...this.applyWorkers].map(call));
   }
 
   private pollerOf(regionId: number): Poller {
@@ -359,6 +395,10 @@ export class PollerRouter implements RaftRouter {
           else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
         });
         return;
+      case 'ack':
+        this.acks.get(frame.id)?.();
+        this.acks.delete(frame.id);
+        return;
       default:
         this.onApplyFrame(frame, onReady);
     }
@@ -378,10 +418,6 @@ export class PollerRouter implements RaftRouter {
         callback({ response, snapshot: frame.snapshot ? this.options.kv.snapshot() : undefined });
         return;
       }
-      case 'ack':
-        this.acks.get(frame.id)?.();
-        this.acks.delete(frame.id);
-        return;
       case 'ready':
         onReady();
         return;

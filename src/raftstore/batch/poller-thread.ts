@@ -26,6 +26,7 @@ import type { PeerEngines } from '../peer/peer-storage.js';
 import type { CommandResult } from '../peer/peer.js';
 import { PooledSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { decode, FrameBatcher, frames, receiveFrames, type FramePort, type FromPoller, type ToPoller } from './protocol.js';
+import { exposeControl, prefixed, setLoggerLevel, type RegionStatus, type ThreadControl } from './control.js';
 import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
 import { Store } from './store.js';
 
@@ -39,6 +40,8 @@ export interface PollerWorkerData {
   readonly pollerCount: number;
   /** One port per apply thread (workers/apply.ts). */
   readonly applyPorts: MessagePort[];
+  /** Where the main thread calls the control plane (control.ts). */
+  readonly controlPort: MessagePort;
 }
 
 export interface PollerThreadOptions {
@@ -64,7 +67,15 @@ export interface PollerThreadOptions {
 export class PollerThread {
   readonly store: Store;
   private readonly out: FrameBatcher<FromPoller>;
+  private applyRouter: RemoteApplyRouter | undefined;
   private lastReport = '';
+  /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
+  readonly control: ThreadControl = {
+    status: () => ({ kind: 'raft poller', regions: this.regionStatus(), pending: this.applyRouter?.pending ?? 0 }),
+    metrics: () => prefixed('droppedMessages.', this.store.droppedMessages.toJSON()),
+    setLogLevel: (level) => setLoggerLevel(this.options.logger, level),
+    stop: () => this.stop(),
+  };
 
   constructor(private readonly options: PollerThreadOptions) {
     const out = new FrameBatcher<FromPoller>(options.main);
@@ -83,7 +94,7 @@ export class PollerThread {
       },
       random: options.random,
       logger: options.logger,
-      applier: (onResult) => new RemoteApplyRouter(options.applyPorts, onResult),
+      applier: (onResult) => (this.applyRouter = new RemoteApplyRouter(options.applyPorts, onResult)),
       // The main thread hands compacted log ranges to the raft-log GC thread.
       collectRaftLog: async (regionId, fromIndex, toIndex) => out.push(frames.gc(regionId, fromIndex, toIndex)),
       onFatal: options.onFatal,
@@ -105,6 +116,25 @@ export class PollerThread {
     this.reportRegions();
     this.out.push(frames.ready());
     this.out.flush();
+  }
+
+  private regionStatus(): RegionStatus[] {
+    return this.store.regions().map((region) => {
+      const peer = this.store.peer(region.id)!;
+      return { regionId: region.id, peerId: peer.meta.id, leader: peer.isLeader() };
+    });
+  }
+
+  /** Stops the store (its peers fail what they hold) and closes what the poller owns. */
+  private async stop(): Promise<void> {
+    try {
+      await this.store.stop();
+      await this.options.close?.();
+    } catch (err) {
+      // As any failure of this thread: it ends, and the main thread sees it end.
+      this.options.onFatal('raft poller stop failed', err);
+      throw err;
+    }
   }
 
   private reportRegions(): void {
@@ -143,12 +173,6 @@ export class PollerThread {
         this.reportRegions();
         this.out.push(frames.ack(frame.id));
         return;
-      case 'stop':
-        await this.store.stop();
-        await this.options.close?.();
-        this.out.push(frames.ack(frame.id));
-        this.out.flush();
-        return;
     }
   }
 }
@@ -181,5 +205,6 @@ export function runPollerThread(): void {
       await Promise.all([engines.raft.close(), engines.kv.close()]);
     },
   });
+  exposeControl(poller.control, data.controlPort);
   poller.start();
 }

@@ -14,12 +14,14 @@
  * | main -> poller | `tick`, `raftMessage` | nothing |
  * | main -> poller | `command` (replyTo 'main', id) | one `done` to main with that id: from the poller when the peer refuses it (or fails it before it applies), else from the apply thread |
  * | main -> poller | `createRegion` (id) | `ack` (id) from the poller once the region's peer runs |
- * | main -> poller, main -> apply | `stop` (id) | `ack` (id) once the thread's work is finished and its engines closed |
  * | poller -> main | `send`, `regions`, `gc`, `ready` | nothing (`ready` once, when the thread has started) |
  * | poller -> apply | `apply` (replies and reads each with an address) | per reply and read one `done` to its address: 'main' gets it on the apply thread's port to main, 'poller' on the port of the poller that sent the task; an `applied` to that poller per batch |
  * | poller -> apply | `restore` (id) | `restored` (id, error if it failed) to the poller |
- * | apply -> main | `done`, `ack`, `ready` | nothing |
+ * | apply -> main | `done`, `ready` | nothing |
  * | apply -> poller | `applied`, `done`, `restored` | nothing |
+ *
+ * Orderly shutdown, status, metrics and configuration are not frames: they are calls on each
+ * thread's control port (control.ts).
  *
  * Frames come from the store's own threads, never from the network (the main thread validated
  * that): a frame that does not decode or has the wrong shape is an internal failure, and the
@@ -47,20 +49,13 @@ export type ToPoller =
   /** An encoded RaftCmdRequest; answered with `done` to main with `id`. */
   | CommandFrame
   /** An encoded bootstrap Region to create; answered with `ack`. */
-  | { readonly kind: 'createRegion'; readonly id: number; readonly region: Uint8Array }
-  | StopFrame;
+  | { readonly kind: 'createRegion'; readonly id: number; readonly region: Uint8Array };
 
 /** An encoded RaftCmdRequest from the main thread; its address is where the answer goes. */
 export interface CommandFrame extends ReplyAddress {
   readonly kind: 'command';
   readonly replyTo: 'main';
   readonly request: Uint8Array;
-}
-
-/** Main thread to a poller or an apply thread: finish, close the engines, answer with `ack`. */
-export interface StopFrame {
-  readonly kind: 'stop';
-  readonly id: number;
 }
 
 /** A raft poller to the main thread. */
@@ -119,9 +114,6 @@ export type PollerToApply =
 
 export type ApplyFrame = Extract<PollerToApply, { kind: 'apply' }>;
 
-/** The main thread to an apply thread. */
-export type MainToApply = StopFrame;
-
 /** An apply thread to the raft poller that handed it the region. */
 export type ApplyToPoller =
   /** A region's encoded RaftApplyState after a batch. */
@@ -130,9 +122,9 @@ export type ApplyToPoller =
   | { readonly kind: 'restored'; readonly id: number; readonly error?: string };
 
 /** An apply thread to the main thread. */
-export type ApplyToMain = DoneFrame | AckFrame | ReadyFrame;
+export type ApplyToMain = DoneFrame | ReadyFrame;
 
-export type Frame = ToPoller | FromPoller | PollerToApply | MainToApply | ApplyToPoller | ApplyToMain;
+export type Frame = ToPoller | FromPoller | PollerToApply | ApplyToPoller | ApplyToMain;
 
 // --- constructors: the only place frames are built ---
 
@@ -144,7 +136,6 @@ export const frames = {
   raftMessage: (message: Uint8Array): ToPoller => ({ kind: 'raftMessage', message }),
   command: (id: number, request: Uint8Array): ToPoller => ({ kind: 'command', replyTo: 'main', id, request }),
   createRegion: (id: number, region: Uint8Array): ToPoller => ({ kind: 'createRegion', id, region }),
-  stop: (id: number): StopFrame => ({ kind: 'stop', id }),
   send: (message: Uint8Array, storeId: number, snapshot: boolean): FromPoller => ({ kind: 'send', message, storeId, snapshot }),
   done: (id: number, response: Uint8Array, snapshot: boolean): DoneFrame => ({ kind: 'done', id, response, snapshot }),
   regions: (regions: RegionReport[]): FromPoller => ({ kind: 'regions', regions }),
@@ -206,7 +197,7 @@ const REGION_SHAPE: Shape = { region: isBytes, peerId: isNumber, leader: isBoole
 const isReads = (value: unknown): boolean => Array.isArray(value) && value.every((read) => hasShape(read, READ_SHAPE));
 const isRegions = (value: unknown): boolean => Array.isArray(value) && value.every((region) => hasShape(region, REGION_SHAPE));
 
-const STOP_SHAPE: Shape = { id: isNumber };
+const ACK_SHAPE: Shape = { id: isNumber };
 const DONE_SHAPE: Shape = { id: isNumber, response: isBytes, snapshot: isBoolean };
 
 /** The fields of every frame kind each channel carries. */
@@ -215,13 +206,12 @@ const TO_POLLER: Record<ToPoller['kind'], Shape> = {
   raftMessage: { message: isBytes },
   command: { replyTo: (v) => v === 'main', id: isNumber, request: isBytes },
   createRegion: { id: isNumber, region: isBytes },
-  stop: STOP_SHAPE,
 };
 const FROM_POLLER: Record<FromPoller['kind'], Shape> = {
   send: { message: isBytes, storeId: isNumber, snapshot: isBoolean },
   done: DONE_SHAPE,
   regions: { regions: isRegions },
-  ack: STOP_SHAPE,
+  ack: ACK_SHAPE,
   gc: { regionId: isNumber, fromIndex: isNumber, toIndex: isNumber },
   ready: {},
 };
@@ -229,13 +219,12 @@ const POLLER_TO_APPLY: Record<PollerToApply['kind'], Shape> = {
   apply: { regionId: isNumber, entries: isBytesArray, replies: isNumbers, reads: isReads },
   restore: { id: isNumber, regionId: isNumber, snapshot: isBytes },
 };
-const MAIN_TO_APPLY: Record<MainToApply['kind'], Shape> = { stop: STOP_SHAPE };
 const APPLY_TO_POLLER: Record<ApplyToPoller['kind'], Shape> = {
   applied: { regionId: isNumber, applyState: isBytes },
   done: DONE_SHAPE,
   restored: { id: isNumber, error: isOptionalString },
 };
-const APPLY_TO_MAIN: Record<ApplyToMain['kind'], Shape> = { done: DONE_SHAPE, ack: STOP_SHAPE, ready: {} };
+const APPLY_TO_MAIN: Record<ApplyToMain['kind'], Shape> = { done: DONE_SHAPE, ready: {} };
 
 function hasShape(value: unknown, shape: Shape): boolean {
   if (typeof value !== 'object' || value === null) return false;
@@ -261,7 +250,6 @@ export const decode = {
   mainToPoller: (buffer: ArrayBuffer): ToPoller[] => decodeChecked(buffer, TO_POLLER, 'main-to-poller'),
   pollerToMain: (buffer: ArrayBuffer): FromPoller[] => decodeChecked(buffer, FROM_POLLER, 'poller-to-main'),
   pollerToApply: (buffer: ArrayBuffer): PollerToApply[] => decodeChecked(buffer, POLLER_TO_APPLY, 'poller-to-apply'),
-  mainToApply: (buffer: ArrayBuffer): MainToApply[] => decodeChecked(buffer, MAIN_TO_APPLY, 'main-to-apply'),
   applyToPoller: (buffer: ArrayBuffer): ApplyToPoller[] => decodeChecked(buffer, APPLY_TO_POLLER, 'apply-to-poller'),
   applyToMain: (buffer: ArrayBuffer): ApplyToMain[] => decodeChecked(buffer, APPLY_TO_MAIN, 'apply-to-main'),
 } as const;
