@@ -146,7 +146,9 @@ export class PollerRouter implements RaftRouter {
       // outlive it (terminate() resolves once a thread is gone, so the caller may close the engines).
       router.stopped = true;
       router.failStart = undefined;
-      await Promise.all([...router.pollers, ...router.applyWorkers].map(({ worker }) => worker.terminate().catch(() => {})));
+      const threads = [...router.pollers, ...router.applyWorkers];
+      await Promise.all(threads.map(({ worker }) => worker.terminate().catch(() => {})));
+      for (const thread of threads) thread.closeControl();
       throw err;
     }
     // From here on a thread that fails is fatal; before, it failed the start.
@@ -373,7 +375,12 @@ export class PollerRouter implements RaftRouter {
   }
 
   /** Decodes a batch from a thread: a frame that does not decode or fails is an internal failure. */
-  private receive<T extends FromPoller | ApplyToMain>(name: string, buffer: ArrayBuffer, decoder: (buffer: ArrayBuffer) => T[], handle: (frame: T) => void): void {
+  private receive<T extends FromPoller | ApplyToMain>(
+    name: string,
+    buffer: ArrayBuffer,
+    decoder: (buffer: ArrayBuffer) => T[],
+    handle: (frame: T) => void,
+  ): void {
     receiveFrames(buffer, decoder, handle, (reason, err) => this.fatal(`${name}: ${reason}`, err));
   }
 

@@ -7,18 +7,20 @@
  * postMessage, not copied; protobuf payloads ride inside as bytes. Batches are flushed once per
  * event-loop turn (FrameBatcher). Frames are plain maps with the field names below.
  *
- * Channels (sender -> receiver) and what answers what:
+ * Channels (sender -> receiver), their frames, and what answers each:
  *
- * | channel | frame | answered by |
- * |---|---|---|
- * | main -> poller | `tick`, `raftMessage` | nothing |
- * | main -> poller | `command` (replyTo 'main', id) | one `done` to main with that id: from the poller when the peer refuses it (or fails it before it applies), else from the apply thread |
- * | main -> poller | `createRegion` (id) | `ack` (id) from the poller once the region's peer runs |
- * | poller -> main | `send`, `regions`, `gc`, `ready` | nothing (`ready` once, when the thread has started) |
- * | poller -> apply | `apply` (replies and reads each with an address) | per reply and read one `done` to its address: 'main' gets it on the apply thread's port to main, 'poller' on the port of the poller that sent the task; an `applied` to that poller per batch |
- * | poller -> apply | `restore` (id) | `restored` (id, error if it failed) to the poller |
- * | apply -> main | `done`, `ready` | nothing |
- * | apply -> poller | `applied`, `done`, `restored` | nothing |
+ * - main -> poller: `tick` and `raftMessage` (no answer); `command` (replyTo 'main', id),
+ *   answered by exactly one `done` with that id to main: from the poller when its peer refuses
+ *   the command or fails it before it applies, else from the apply thread; `createRegion` (id),
+ *   answered by `ack` (id) from the poller once the region's peer runs.
+ * - poller -> main: `send`, `regions`, `gc`, and `ready` once when the thread has started
+ *   (no answers).
+ * - poller -> apply: `apply`, whose replies and reads each carry a reply address, answered per
+ *   reply and read by one `done` to that address ('main': on the apply thread's port to main;
+ *   'poller': on the port of the poller that sent the task), and per batch by an `applied` to
+ *   that poller; `restore` (id), answered by `restored` (id, and the error if it failed).
+ * - apply -> main: `done`, and `ready` once (no answers).
+ * - apply -> poller: `applied`, `done`, `restored` (no answers).
  *
  * Orderly shutdown, status, metrics and configuration are not frames: they are calls on each
  * thread's control port (control.ts).
@@ -30,7 +32,6 @@
 import { Packr } from 'msgpackr';
 import { assert } from '../../util/assert.js';
 import type { ReplyAddress, ReplyTarget } from '../apply/applier.js';
-
 
 /** A region as a poller reports it to the main thread (for routing and scheduler heartbeats). */
 export interface RegionReport {
