@@ -12,7 +12,8 @@ import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyRead, ApplyReply, ApplyResult, ApplyRouter, ApplyTask, ReplyAddress } from './applier.js';
-import { decode, FrameBatcher, frames, ReplyList, type FramePort, type PollerToApply } from '../batch/protocol.js';
+import { decode, FrameBatcher, frames, receiveFrames, ReplyList, type ApplyToPoller, type FramePort, type PollerToApply } from '../batch/protocol.js';
+import type { FatalHandler } from '../../util/fail-stop.js';
 import type { CommandCallback } from '../peer/peer.js';
 
 /** Callbacks of this thread waiting for an apply thread; more are a bug (bounded by pending proposals). */
@@ -24,13 +25,16 @@ export class RemoteApplyRouter implements ApplyRouter {
   private readonly restores = new Map<number, (error?: string) => void>();
   private nextId = 1;
 
+  /** `onFatal`: a frame from an apply thread that does not decode, or whose handling fails. */
   constructor(
     ports: readonly FramePort[],
     private readonly onResult: (result: ApplyResult) => void,
+    onFatal: FatalHandler,
   ) {
     assert(ports.length >= 1, 'at least one apply thread');
+    const fail = (reason: string, err: unknown): void => onFatal(`raft poller: apply thread ${reason}`, err);
     this.outs = ports.map((port) => {
-      port.on('message', (buffer) => this.onFrames(buffer));
+      port.on('message', (buffer) => receiveFrames(buffer, decode.applyToPoller, (frame) => this.onFrame(frame), fail));
       return new FrameBatcher<PollerToApply>(port);
     });
   }
@@ -74,24 +78,22 @@ export class RemoteApplyRouter implements ApplyRouter {
     return { replyTo: 'poller', id };
   }
 
-  private onFrames(buffer: ArrayBuffer): void {
-    for (const frame of decode.applyToPoller(buffer)) {
-      switch (frame.kind) {
-        case 'applied':
-          this.onResult({ regionId: frame.regionId, applyState: RaftApplyState.decode(frame.applyState) });
-          break;
-        case 'done': {
-          const callback = this.local.get(frame.id);
-          if (!callback) break;
-          this.local.delete(frame.id);
-          callback({ response: RaftCmdResponse.decode(frame.response) });
-          break;
-        }
-        case 'restored':
-          this.restores.get(frame.id)?.(frame.error);
-          this.restores.delete(frame.id);
-          break;
+  private onFrame(frame: ApplyToPoller): void {
+    switch (frame.kind) {
+      case 'applied':
+        this.onResult({ regionId: frame.regionId, applyState: RaftApplyState.decode(frame.applyState) });
+        return;
+      case 'done': {
+        const callback = this.local.get(frame.id);
+        if (!callback) return;
+        this.local.delete(frame.id);
+        callback({ response: RaftCmdResponse.decode(frame.response) });
+        return;
       }
+      case 'restored':
+        this.restores.get(frame.id)?.(frame.error);
+        this.restores.delete(frame.id);
+        return;
     }
   }
 }

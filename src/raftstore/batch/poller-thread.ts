@@ -94,7 +94,7 @@ export class PollerThread {
       },
       random: options.random,
       logger: options.logger,
-      applier: (onResult) => (this.applyRouter = new RemoteApplyRouter(options.applyPorts, onResult)),
+      applier: (onResult) => (this.applyRouter = new RemoteApplyRouter(options.applyPorts, onResult, options.onFatal)),
       // The main thread hands compacted log ranges to the raft-log GC thread.
       collectRaftLog: async (regionId, fromIndex, toIndex) => out.push(frames.gc(regionId, fromIndex, toIndex)),
       onFatal: options.onFatal,
