@@ -13,7 +13,7 @@ import type { Region } from '../proto/metapb.js';
 import { keyNotInRegion, RegionError, regionNotFound } from '../raftstore/router/errors.js';
 import type { CommandResult } from '../raftstore/router/command-callback.js';
 import { findPeerOnStore, keyInRegion, epochOf } from '../raftstore/region.js';
-import type { RaftRouter } from '../raftstore/router/router.js';
+import type { CancelCommand, RaftRouter } from '../raftstore/router/router.js';
 
 export class RaftKvStorage implements Storage {
   constructor(
@@ -57,8 +57,13 @@ export class RaftKvStorage implements Storage {
 
   private execute(header: RaftCmdRequest['header'], requests: Request[]): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RegionError({ ...regionNotFound(header!.regionId).regionError, message: 'raft command timed out' })), this.timeoutMs);
-      this.store.propose(RaftCmdRequest.fromPartial({ header, requests }), (result) => {
+      let cancel: CancelCommand | undefined;
+      const timer = setTimeout(() => {
+        // Nobody waits for the answer any more: the router forgets the command (it may still apply).
+        cancel?.();
+        reject(new RegionError({ ...regionNotFound(header!.regionId).regionError, message: 'raft command timed out' }));
+      }, this.timeoutMs);
+      cancel = this.store.propose(RaftCmdRequest.fromPartial({ header, requests }), (result) => {
         clearTimeout(timer);
         resolve(result);
       });

@@ -1,5 +1,7 @@
 // A whole cluster in one thread: N stores on memory engines, a simulated network with filters,
-// and logical time. Everything random comes from one seed, so a run replays exactly.
+// and logical time. Everything random comes from one seed, so a run replays exactly. Each store
+// runs the threaded store's code (sim-node.ts): a raft poller and an apply thread on in-process
+// channels carrying the same encoded frames as between threads.
 import { inspect } from 'node:util';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -10,7 +12,7 @@ import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftst
 import { RegionError } from '../../src/raftstore/router/errors.js';
 import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
 import { RaftKvStorage } from '../../src/storage/raft-kv-storage.js';
-import { Store } from '../../src/raftstore/batch/store.js';
+import { SimNode } from './sim-node.js';
 import { defined } from '../../src/util/assert.js';
 
 export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
@@ -24,8 +26,8 @@ export interface SimClusterOptions {
 export class SimCluster {
   readonly rng: SeededRandom;
   readonly engines = new Map<number, PeerEngines>();
-  readonly stores = new Map<number, Store>();
-  private queue: Array<{ message: RaftMessage; from: number; to: number }> = [];
+  readonly stores = new Map<number, SimNode>();
+  private queue: Array<{ message: RaftMessage; bytes: Uint8Array; from: number; to: number }> = [];
   private filters: Filter[] = [];
   readonly config: RaftstoreConfig;
   readonly region: Region;
@@ -48,21 +50,22 @@ export class SimCluster {
 
   async start(): Promise<void> {
     for (const id of this.engines.keys()) {
-      const store = this.newStore(id);
+      const store = await this.newStore(id);
       await store.createRegion(this.region);
     }
   }
 
-  private newStore(id: number): Store {
-    const store = new Store({
+  private async newStore(id: number): Promise<SimNode> {
+    const store = new SimNode({
       storeId: id,
       engines: this.engines.get(id)!,
       config: this.config,
       random: this.rng.fork().asSource(),
       logger: silentLogger(),
-      transport: { send: (message) => this.queue.push({ message, from: id, to: message.toPeer!.storeId }) },
+      send: (message, bytes, to) => this.queue.push({ message, bytes, from: id, to }),
     });
     this.stores.set(id, store);
+    await store.start();
     return store;
   }
 
@@ -97,10 +100,10 @@ export class SimCluster {
     await store.stop();
   }
 
+  /** Starts the store again on what its engines hold. */
   async restart(id: number): Promise<void> {
     this.down.delete(id);
-    const store = this.newStore(id);
-    store.loadPeers();
+    await this.newStore(id);
   }
 
   /** One unit of logical time: deliver what is in flight (in a seeded order), tick everyone, settle. */
@@ -111,16 +114,18 @@ export class SimCluster {
       const j = this.rng.int(i + 1);
       [batch[i], batch[j]] = [defined(batch[j], 'batch[j]'), defined(batch[i], 'batch[i]')];
     }
-    for (const { message, from, to } of batch) {
+    for (const { message, bytes, from, to } of batch) {
       if (this.filters.some((f) => f(message, from, to))) continue;
-      this.stores.get(to)?.onRaftMessage(message);
+      // As off the wire: the bytes the sending poller encoded.
+      this.stores.get(to)?.onRaftMessageBytes(bytes);
     }
     for (const store of this.stores.values()) store.tick();
     await this.settle();
   }
 
+  /** Lets every store finish what it has (a store settles until its channels are quiet). */
   async settle(): Promise<void> {
-    for (let i = 0; i < 3; i++) for (const store of this.stores.values()) await store.settle();
+    for (const store of this.stores.values()) await store.settle();
   }
 
   async run(steps: number): Promise<void> {

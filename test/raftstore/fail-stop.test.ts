@@ -160,7 +160,7 @@ describe('fail-stop in the raftstore', () => {
       void router.createRegion(region(2));
       const call = await fatal.next();
       expect(call.reason).toBe('raft poller 0 failed');
-      expect((call.err as Error).message).toMatch(/raft poller frame create failed: .*has no peer on store 1/);
+      expect((call.err as Error).message).toMatch(/raft poller frame createRegion failed: .*has no peer on store 1/);
       await eventually(() => fatal.calls.length >= 1);
       expect(fatal.calls).toHaveLength(1);
     } finally {

@@ -93,6 +93,8 @@ describe('forged Raft messages', () => {
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgHeartbeat, term: 0 }));
       // A term at the safe limit would be adopted by the region, leaving no room for elections.
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgHeartbeat, term: MAX_RAFT_NUMBER }));
+      // The messages reach the store's poller as frames.
+      await store.settle();
       expect(store.droppedMessages.get('malformed-message')).toBe(5);
       expect(store.droppedMessages.get('local-message-type')).toBe(2);
       expect(store.droppedMessages.get('term-too-far')).toBe(1);
@@ -110,6 +112,7 @@ describe('forged Raft messages', () => {
     store.onRaftMessageBytes(Buffer.from([0x0f, 0xff, 0xff]));
     // Term 2^53 on the wire: protobuf decoding refuses it rather than rounding it.
     store.onRaftMessageBytes(withRawTerm(heartbeat({ id: 102, storeId: 2 }, 1, 101, 5), 2n ** 53n));
+    await store.settle();
     expect(store.droppedMessages.get('undecodable')).toBe(2);
     await cluster.put('after', 'y');
   });

@@ -104,6 +104,11 @@ export class Applier implements ApplyRouter {
     while (this.running) await this.running;
   }
 
+  /** Tasks and restores handed over and not applied yet. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   private kick(): void {
     if (this.running || this.failed) return;
     const running = this.drain();

@@ -1,128 +1,172 @@
 /**
- * An apply thread: runs the Applier (src/raftstore/apply/applier.ts) on the store's kv environment for the
- * regions whose id % applyCount equals its index. Raft pollers hand it committed entries over
- * MessagePorts; it answers main-thread proposals straight to the main thread and reports apply
- * states (and this-thread answers) back to the poller that handed the region over.
+ * An apply thread: runs the Applier (applier.ts) on the store's kv environment for the regions
+ * whose id % applyCount equals its index. Raft pollers hand it committed entries over their
+ * channels; it answers each command to its reply address (main-thread commands straight to the
+ * main thread) and reports apply states back to the poller that handed the region over.
+ *
+ * `ApplyThread` takes its channels as FramePorts: on a worker thread (`runApplyThread`, entry point
+ * workers/apply.ts) they are MessagePorts; the single-thread simulation builds it on in-process
+ * channels, so it runs this same frame code.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
 import type { LogLevel } from '../../config/config.js';
-import { createLogger } from '../../log/logger.js';
+import type { Engine } from '../../engine/engine.js';
 import { LmdbEngine } from '../../engine/lmdb-engine.js';
+import { createLogger } from '../../log/logger.js';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
-import { Applier } from './applier.js';
+import { failThisThread, type FatalHandler } from '../../util/fail-stop.js';
+import {
+  decode,
+  FrameBatcher,
+  forEachReply,
+  frames,
+  receiveFrames,
+  type ApplyToMain,
+  type ApplyToPoller,
+  type FramePort,
+  type PollerToApply,
+} from '../batch/protocol.js';
+import { exposeControl, setLoggerLevel, type ThreadControl } from '../batch/control.js';
+import type { StoreEngineOptions } from '../batch/store-engines.js';
+import type { CommandCallback, CommandResult, ReplyTarget } from '../router/command-callback.js';
 import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
-import { decodeFrames, FrameBatcher, REPLY_MAIN, type FromApply, type ToApply } from '../batch/frames.js';
-import type { CommandCallback, CommandResult } from '../router/command-callback.js';
-import type { StoreEngineOptions } from '../batch/store-engines.js';
-import { failThisThread } from '../../util/fail-stop.js';
+import { Applier } from './applier.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
   readonly logLevel: LogLevel;
   /** One port per raft poller, indexed like the pollers. */
   readonly pollerPorts: MessagePort[];
+  /** Where the main thread calls the control plane (control.ts). */
+  readonly controlPort: MessagePort;
 }
 
-const data = workerData as ApplyWorkerData;
-const main = parentPort!;
-const logger = createLogger(data.logLevel, 'tinykv-apply');
-const kv = new LmdbEngine(data.engines.kv);
-const toMain = new FrameBatcher<FromApply>((buffer) => main.postMessage(buffer, [buffer]));
-const toPollers = data.pollerPorts.map((port) => new FrameBatcher<FromApply>((buffer) => port.postMessage(buffer, [buffer])));
-/** Set once the engine is closing on the main thread's stop. */
-let stopped = false;
-/** The poller that hands each region over: its apply states go back there. */
-const pollerOfRegion = new Map<number, FrameBatcher<FromApply>>();
+export interface ApplyThreadOptions {
+  readonly kv: Engine;
+  readonly logger: Logger;
+  /** The channel to the main thread (answers and 'ready' only: the main thread talks to it on the control plane). */
+  readonly main: FramePort;
+  /** One channel per raft poller. */
+  readonly pollerPorts: readonly FramePort[];
+  /** A kv write that failed, a broken invariant, a frame that fails. */
+  readonly onFatal: FatalHandler;
+  /** On stop, once everything handed over is applied: closes the kv engine. */
+  readonly close?: () => Promise<void>;
+}
 
-const applier = new Applier(
-  kv,
-  logger,
-  (result) => {
-    pollerOfRegion.get(result.regionId)?.push({ t: 'applied', g: result.regionId, s: RaftApplyState.encode(result.applyState).finish() });
-  },
-  // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
-  (reason, err) => failThisThread(logger, reason, err),
-);
-
-function answer(id: number, to: number, poller: FrameBatcher<FromApply>): CommandCallback {
-  return (result: CommandResult) => {
-    // A Snap's reader opens its own read transaction on the shared environment; this one closes.
-    result.snapshot?.close();
-    const frame: FromApply = { t: 'done', id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined };
-    (to === REPLY_MAIN ? toMain : poller).push(frame);
+export class ApplyThread {
+  readonly applier: Applier;
+  private readonly toMain: FrameBatcher<ApplyToMain>;
+  /** The poller that hands each region over: its apply states go back there. */
+  private readonly pollerOfRegion = new Map<number, FrameBatcher<ApplyToPoller>>();
+  /** Set once the engine is closing on the main thread's stop. */
+  private stopped = false;
+  /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
+  readonly control: ThreadControl = {
+    status: () => ({ kind: 'apply thread', regions: [...this.pollerOfRegion.keys()], pending: this.applier.queued }),
+    metrics: () => ({ queued: this.applier.queued }),
+    setLogLevel: (level) => setLoggerLevel(this.options.logger, level),
+    stop: () => this.stop(),
   };
-}
 
-function onPollerFrame(frame: ToApply, poller: FrameBatcher<FromApply>): void {
-  switch (frame.t) {
-    case 'apply': {
-      pollerOfRegion.set(frame.g, poller);
-      const replies: ApplyReply[] = [];
-      for (let i = 0; i < frame.rp.length; i += 3) {
-        replies.push({ index: frame.rp[i]!, callback: answer(frame.rp[i + 1]!, frame.rp[i + 2]!, poller) });
-      }
-      const reads: ApplyRead[] = frame.rd.map((read) => ({
-        index: read.i,
-        request: RaftCmdRequest.decode(read.r),
-        callback: answer(read.id, read.to, poller),
-      }));
-      applier.apply({ regionId: frame.g, entries: frame.e.map((bytes) => Entry.decode(bytes)), replies, reads });
+  constructor(private readonly options: ApplyThreadOptions) {
+    this.toMain = new FrameBatcher<ApplyToMain>(options.main);
+    this.applier = new Applier(
+      options.kv,
+      options.logger,
+      (result) => {
+        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish());
+        this.pollerOfRegion.get(result.regionId)?.push(frame);
+      },
+      options.onFatal,
+    );
+    const fail = (reason: string, err: unknown): void => options.onFatal(`apply ${reason}`, err);
+    for (const port of options.pollerPorts) {
+      const poller = new FrameBatcher<ApplyToPoller>(port);
+      port.on('message', (buffer) => {
+        // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
+        // against each other): the engine is closed, and the raft log replays them on restart.
+        if (this.stopped) return;
+        // Frames come from the pollers, never straight from the network: a failure is internal.
+        receiveFrames(buffer, decode.pollerToApply, (frame) => this.onPollerFrame(frame, poller), fail);
+      });
+    }
+  }
+
+  /** The main thread's start waits for this: an engine that did not open fails the start. */
+  start(): void {
+    this.toMain.push(frames.ready());
+    this.toMain.flush();
+  }
+
+  private answer(replyTo: ReplyTarget, id: number, poller: FrameBatcher<ApplyToPoller>): CommandCallback {
+    return (result: CommandResult) => {
+      // A Snap's reader opens its own read transaction on the shared environment; this one closes.
+      result.snapshot?.close();
+      const frame = frames.done(id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined);
+      if (replyTo === 'main') this.toMain.push(frame);
+      else poller.push(frame);
+    };
+  }
+
+  private onPollerFrame(frame: PollerToApply, poller: FrameBatcher<ApplyToPoller>): void {
+    this.pollerOfRegion.set(frame.regionId, poller);
+    if (frame.kind === 'restore') {
+      this.restore(frame.id, frame.regionId, frame.snapshot, poller);
       return;
     }
-    case 'restore':
-      pollerOfRegion.set(frame.g, poller);
-      applier.restore(frame.g, Snapshot.decode(frame.s)).then(
-        () => poller.push({ t: 'restored', id: frame.id }),
-        (err: unknown) => {
-          logger.error({ err, regionId: frame.g }, 'snapshot restore failed');
-          poller.push({ t: 'restored', id: frame.id, error: err instanceof Error ? err.message : String(err) });
-        },
-      );
-      return;
-    case 'stop':
-      return;
+    const replies: ApplyReply[] = [];
+    forEachReply(frame, (index, replyTo, id) => replies.push({ index, callback: this.answer(replyTo, id, poller) }));
+    const reads: ApplyRead[] = frame.reads.map((read) => ({
+      index: read.index,
+      request: RaftCmdRequest.decode(read.request),
+      callback: this.answer(read.replyTo, read.id, poller),
+    }));
+    this.applier.apply({ regionId: frame.regionId, entries: frame.entries.map((bytes) => Entry.decode(bytes)), replies, reads });
+  }
+
+  private restore(id: number, regionId: number, snapshot: Uint8Array, poller: FrameBatcher<ApplyToPoller>): void {
+    this.applier.restore(regionId, Snapshot.decode(snapshot)).then(
+      () => poller.push(frames.restored(id)),
+      (err: unknown) => {
+        this.options.logger.error({ err, regionId }, 'snapshot restore failed');
+        poller.push(frames.restored(id, err instanceof Error ? err.message : String(err)));
+      },
+    );
+  }
+
+  /** Pollers stop first: finishes what they handed over, then closes the engine. */
+  private async stop(): Promise<void> {
+    try {
+      await this.applier.settle();
+      this.stopped = true;
+      await this.options.close?.();
+    } catch (err) {
+      // As any failure of this thread: it ends, and the main thread sees it end.
+      this.options.onFatal('apply thread stop failed', err);
+      throw err;
+    }
   }
 }
 
-data.pollerPorts.forEach((port, index) => {
-  const poller = toPollers[index]!;
-  port.on('message', (buffer: ArrayBuffer) => {
-    // Frames a stopped poller posted can arrive after the main thread's stop (ports do not order
-    // against each other): the engine is closed, and the raft log replays them on restart.
-    if (stopped) return;
-    for (const frame of decodeFrames<ToApply>(buffer)) {
-      try {
-        onPollerFrame(frame, poller);
-      } catch (err) {
-        // Frames come from the pollers, never straight from the network: internal failure.
-        failThisThread(logger, `apply frame ${frame.t} failed`, err);
-      }
-    }
+/** The code of an apply thread (workers/apply.ts): opens the kv engine and runs an ApplyThread. */
+export function runApplyThread(): void {
+  const data = workerData as ApplyWorkerData;
+  const logger = createLogger(data.logLevel, 'tinykv-apply');
+  const kv = new LmdbEngine(data.engines.kv);
+  const thread = new ApplyThread({
+    kv,
+    logger,
+    main: parentPort!,
+    pollerPorts: data.pollerPorts,
+    // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
+    onFatal: (reason, err) => failThisThread(logger, reason, err),
+    close: () => kv.close(),
   });
-});
-
-main.on('message', (buffer: ArrayBuffer) => {
-  for (const frame of decodeFrames<ToApply>(buffer)) {
-    if (frame.t !== 'stop') continue;
-    // Pollers stop first: finish what was handed over, then close.
-    void applier
-      .settle()
-      .then(() => {
-        stopped = true;
-        return kv.close();
-      })
-      .then(
-        () => {
-          toMain.push({ t: 'ack', id: frame.id });
-          toMain.flush();
-        },
-        (err: unknown) => failThisThread(logger, 'apply thread stop failed', err),
-      );
-  }
-});
-// The main thread's start waits for this: an engine that did not open above fails the start.
-toMain.push({ t: 'ready' });
-toMain.flush();
+  exposeControl(thread.control, data.controlPort);
+  thread.start();
+}

@@ -3,56 +3,50 @@
  * MessagePort per apply thread (region id % threads picks one, so a region's tasks stay in order)
  * and turns what comes back into apply results, answers and restore completions.
  *
- * A proposal that came from the main thread is answered by the apply thread straight to the main
- * thread (one hop); callbacks of this thread (e.g. the leader's own CompactLog) come back here.
+ * A proposal that came from the main thread carries its reply address (replyTo 'main'): the apply
+ * thread answers it straight to the main thread (one hop). Callbacks of this thread (e.g. the
+ * leader's own CompactLog) get an address here and come back as frames.
  */
-import type { MessagePort } from 'node:worker_threads';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
-import { decodeFrames, FrameBatcher, REPLY_MAIN, REPLY_POLLER, type FromApply, type ToApply } from '../batch/frames.js';
-import type { CommandCallback } from '../router/command-callback.js';
-
-const MAIN_REPLY_ID = Symbol('mainReplyId');
-
-type MainReply = CommandCallback & { readonly [MAIN_REPLY_ID]?: number };
-
-/** Marks a callback as answering main-thread command `id`, so an apply thread can answer it directly. */
-export function replyToMain(id: number, callback: CommandCallback): CommandCallback {
-  return Object.assign(callback, { [MAIN_REPLY_ID]: id });
-}
+import type { ApplyRead } from '../operation/read.js';
+import type { ApplyReply } from '../operation/write.js';
+import { decode, FrameBatcher, frames, receiveFrames, ReplyList, type ApplyToPoller, type FramePort, type PollerToApply } from '../batch/protocol.js';
+import type { FatalHandler } from '../../util/fail-stop.js';
+import type { CommandCallback, ReplyAddress } from '../router/command-callback.js';
 
 /** Callbacks of this thread waiting for an apply thread; more are a bug (bounded by pending proposals). */
 const MAX_LOCAL_REPLIES = 1_000_000;
 
 export class RemoteApplyRouter implements ApplyRouter {
-  private readonly outs: Array<FrameBatcher<ToApply>>;
+  private readonly outs: Array<FrameBatcher<PollerToApply>>;
   private readonly local = new Map<number, CommandCallback>();
   private readonly restores = new Map<number, (error?: string) => void>();
   private nextId = 1;
 
+  /** `onFatal`: a frame from an apply thread that does not decode, or whose handling fails. */
   constructor(
-    ports: readonly MessagePort[],
+    ports: readonly FramePort[],
     private readonly onResult: (result: ApplyResult) => void,
+    onFatal: FatalHandler,
   ) {
     assert(ports.length >= 1, 'at least one apply thread');
+    const fail = (reason: string, err: unknown): void => onFatal(`raft poller: apply thread ${reason}`, err);
     this.outs = ports.map((port) => {
-      port.on('message', (buffer: ArrayBuffer) => this.onFrames(buffer));
-      return new FrameBatcher<ToApply>((buffer) => port.postMessage(buffer, [buffer]));
+      port.on('message', (buffer) => receiveFrames(buffer, decode.applyToPoller, (frame) => this.onFrame(frame), fail));
+      return new FrameBatcher<PollerToApply>(port);
     });
   }
 
   apply(task: ApplyTask): void {
-    const rp: number[] = [];
-    for (const reply of task.replies) rp.push(reply.index, ...this.target(reply.callback));
-    const rd = task.reads.map((read) => {
-      const [id, to] = this.target(read.callback);
-      return { i: read.index, id, to, r: RaftCmdRequest.encode(read.request).finish() };
-    });
-    const e = task.entries.map((entry) => Entry.encode(entry).finish());
-    this.outOf(task.regionId).push({ t: 'apply', g: task.regionId, e, rp, rd });
+    const replies = new ReplyList();
+    for (const reply of task.replies) replies.add(reply.index, this.addressOf(reply));
+    const reads = task.reads.map((read) => frames.read(read.index, this.addressOf(read), RaftCmdRequest.encode(read.request).finish()));
+    const entries = task.entries.map((entry) => Entry.encode(entry).finish());
+    this.outOf(task.regionId).push(frames.apply(task.regionId, entries, replies, reads));
   }
 
   restore(regionId: number, snapshot: Snapshot): Promise<void> {
@@ -60,47 +54,48 @@ export class RemoteApplyRouter implements ApplyRouter {
     const out = this.outOf(regionId);
     return new Promise((resolve, reject) => {
       this.restores.set(id, (error) => (error === undefined ? resolve() : reject(new Error(`snapshot restore failed: ${error}`))));
-      out.push({ t: 'restore', id, g: regionId, s: Snapshot.encode(snapshot).finish() });
+      out.push(frames.restore(id, regionId, Snapshot.encode(snapshot).finish()));
       out.flush();
     });
+  }
+
+  /** Answers and snapshot restores awaited from the apply threads. */
+  get pending(): number {
+    return this.local.size + this.restores.size;
   }
 
   /** Answers and results arrive as frames; a poller settles through its store's shutdown instead. */
   async settle(): Promise<void> {}
 
-  private outOf(regionId: number): FrameBatcher<ToApply> {
+  private outOf(regionId: number): FrameBatcher<PollerToApply> {
     return this.outs[regionId % this.outs.length]!;
   }
 
-  private target(callback: CommandCallback): [id: number, to: number] {
-    const mainId = (callback as MainReply)[MAIN_REPLY_ID];
-    if (mainId !== undefined) return [mainId, REPLY_MAIN];
+  /** A reply's own address (a main-thread command), else one on this poller for its callback. */
+  private addressOf({ replyTo, callback }: ApplyReply | ApplyRead): ReplyAddress {
+    if (replyTo) return replyTo;
     assert(this.local.size < MAX_LOCAL_REPLIES, 'too many callbacks waiting for an apply thread');
     const id = this.nextId++;
     this.local.set(id, callback);
-    return [id, REPLY_POLLER];
+    return { replyTo: 'poller', id };
   }
 
-  private onFrames(buffer: ArrayBuffer): void {
-    for (const frame of decodeFrames<FromApply>(buffer)) {
-      switch (frame.t) {
-        case 'applied':
-          this.onResult({ regionId: frame.g, applyState: RaftApplyState.decode(frame.s) });
-          break;
-        case 'done': {
-          const callback = this.local.get(frame.id);
-          if (!callback) break;
-          this.local.delete(frame.id);
-          callback({ response: RaftCmdResponse.decode(frame.r) });
-          break;
-        }
-        case 'restored':
-          this.restores.get(frame.id)?.(frame.error);
-          this.restores.delete(frame.id);
-          break;
-        default:
-          break;
+  private onFrame(frame: ApplyToPoller): void {
+    switch (frame.kind) {
+      case 'applied':
+        this.onResult({ regionId: frame.regionId, applyState: RaftApplyState.decode(frame.applyState) });
+        return;
+      case 'done': {
+        const callback = this.local.get(frame.id);
+        if (!callback) return;
+        this.local.delete(frame.id);
+        callback({ response: RaftCmdResponse.decode(frame.response) });
+        return;
       }
+      case 'restored':
+        this.restores.get(frame.id)?.(frame.error);
+        this.restores.delete(frame.id);
+        return;
     }
   }
 }

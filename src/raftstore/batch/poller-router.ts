@@ -23,12 +23,14 @@ import { workerFileUrl } from '../../util/worker-path.js';
 import type { RaftstoreConfig } from '../config.js';
 import { errorResponse } from '../operation/command.js';
 import { regionNotFound } from '../router/errors.js';
-import { decodeFrames, FrameBatcher, type FromPoller, type ToApply, type ToPoller } from './frames.js';
+import { decode, FrameBatcher, frames, receiveFrames, type ApplyToMain, type FromPoller, type ToPoller } from './protocol.js';
+import { connectControl, prefixed, type ThreadControl, type ThreadMetrics, type ThreadStatus } from './control.js';
+import type { Remote } from 'comlink';
 import type { CommandCallback } from '../router/command-callback.js';
 import { keyInRegion } from '../region.js';
 import type { EncodedTransport } from '../transport.js';
 import { peekRegionId } from '../raft-wire.js';
-import type { LeaderRegion, RaftRouter } from '../router/router.js';
+import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
 import { DroppedMessageCounts } from './message-check.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { StoreEngineOptions } from './store-engines.js';
@@ -48,16 +50,20 @@ interface RegionView {
 }
 
 /** A raft poller or apply thread as the main thread sees it. */
-interface StoreThread<T> {
+interface StoreThread {
   /** For logs and errors: "raft poller 0", "apply thread 1". */
   readonly name: string;
   readonly worker: Worker;
   /** Resolves when the thread has ended, for whatever reason. */
   readonly exited: Promise<void>;
-  readonly out: FrameBatcher<T>;
+  /** The thread's control plane (status, metrics, log level, stop). */
+  readonly control: Remote<ThreadControl>;
+  /** Releases the control port once the thread is gone. */
+  readonly closeControl: () => void;
 }
 
-interface Poller extends StoreThread<ToPoller> {
+interface Poller extends StoreThread {
+  readonly out: FrameBatcher<ToPoller>;
   regions: RegionView[];
 }
 
@@ -89,12 +95,17 @@ export interface PollerRouterOptions {
 export class PollerRouter implements RaftRouter {
   readonly storeId: number;
   private readonly pollers: Poller[] = [];
-  private readonly applyWorkers: Array<StoreThread<ToApply>> = [];
+  private readonly applyWorkers: StoreThread[] = [];
   private readonly pending = new Map<number, CommandCallback>();
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
   private stopped = false;
   private stopping: Promise<void> | undefined;
+  /**
+   * Commands cancelled by their caller (timed out), and answers that came for a command no longer
+   * pending (cancelled, or failed at stop): dropped.
+   */
+  readonly commandCounts = { cancelled: 0, lateAnswers: 0 };
   /** Messages dropped here, before any poller (only undecodable ones; the pollers' stores count the rest). */
   readonly droppedMessages = new DroppedMessageCounts();
   private readonly dropWarnings = new RateLimitedLog(10_000);
@@ -123,40 +134,10 @@ export class PollerRouter implements RaftRouter {
     // Any thread failing before all are ready, including one that was already ready, fails the start.
     const failed = new Promise<never>((_, reject) => (router.failStart = reject));
     for (let index = 0; index < options.applyThreads; index++) {
-      const name = `apply thread ${index}`;
-      const pollerPorts: MessagePort[] = channels.map((row) => row[index]!.port2);
-      const worker = new Worker(new URL(options.workerUrls?.apply ?? workerFileUrl('apply')), {
-        workerData: { engines: options.engines, logLevel: options.logLevel, pollerPorts },
-        transferList: pollerPorts,
-      });
-      const exited = router.supervise(worker, name);
-      const applyWorker = { name, worker, out: new FrameBatcher<ToApply>((buffer) => worker.postMessage(buffer, [buffer])), exited };
-      const readiness = readySignal();
-      ready.push(readiness.promise);
-      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(undefined, buffer, readiness.resolve));
-      router.applyWorkers.push(applyWorker);
+      ready.push(router.startApplyThread(index, channels.map((row) => row[index]!.port2)));
     }
     for (let index = 0; index < options.pollers; index++) {
-      const name = `raft poller ${index}`;
-      const applyPorts: MessagePort[] = channels[index]!.map((channel) => channel.port1);
-      const worker = new Worker(new URL(options.workerUrls?.poller ?? workerFileUrl('raft-poller')), {
-        workerData: {
-          storeId: options.storeId,
-          engines: options.engines,
-          config: options.config,
-          logLevel: options.logLevel,
-          pollerIndex: index,
-          pollerCount: options.pollers,
-          applyPorts,
-        },
-        transferList: applyPorts,
-      });
-      const exited = router.supervise(worker, name);
-      const poller: Poller = { name, worker, exited, out: new FrameBatcher((buffer) => worker.postMessage(buffer, [buffer])), regions: [] };
-      const readiness = readySignal();
-      ready.push(readiness.promise);
-      worker.on('message', (buffer: ArrayBuffer) => router.onFrames(poller, buffer, readiness.resolve));
-      router.pollers.push(poller);
+      ready.push(router.startPoller(index, channels[index]!.map((channel) => channel.port1)));
     }
     try {
       await Promise.race([Promise.all(ready), failed]);
@@ -165,13 +146,55 @@ export class PollerRouter implements RaftRouter {
       // outlive it (terminate() resolves once a thread is gone, so the caller may close the engines).
       router.stopped = true;
       router.failStart = undefined;
-      await Promise.all([...router.pollers, ...router.applyWorkers].map(({ worker }) => worker.terminate().catch(() => {})));
+      const threads = [...router.pollers, ...router.applyWorkers];
+      await Promise.all(threads.map(({ worker }) => worker.terminate().catch(() => {})));
+      for (const thread of threads) thread.closeControl();
       throw err;
     }
     // From here on a thread that fails is fatal; before, it failed the start.
     router.running = true;
     router.failStart = undefined;
     return router;
+  }
+
+  /** Starts apply thread `index`; resolves on its 'ready' frame. */
+  private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
+    const { engines, logLevel } = this.options;
+    const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
+    const thread = this.spawn(`apply thread ${index}`, url, { engines, logLevel, pollerPorts }, pollerPorts);
+    const readiness = readySignal();
+    thread.worker.on('message', (buffer: ArrayBuffer) =>
+      this.receive(thread.name, buffer, decode.applyToMain, (frame) => this.onApplyFrame(frame, readiness.resolve)),
+    );
+    this.applyWorkers.push(thread);
+    return readiness.promise;
+  }
+
+  /** Starts raft poller `index`; resolves on its 'ready' frame. */
+  private startPoller(index: number, applyPorts: MessagePort[]): Promise<void> {
+    const { storeId, engines, config, logLevel, pollers: pollerCount } = this.options;
+    const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
+    const data = { storeId, engines, config, logLevel, pollerIndex: index, pollerCount, applyPorts };
+    const thread = this.spawn(`raft poller ${index}`, url, data, applyPorts);
+    const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
+    const readiness = readySignal();
+    thread.worker.on('message', (buffer: ArrayBuffer) =>
+      this.receive(thread.name, buffer, decode.pollerToMain, (frame) => this.onPollerFrame(poller, frame, readiness.resolve)),
+    );
+    this.pollers.push(poller);
+    return readiness.promise;
+  }
+
+  /** Starts a thread with a control port of its own (workerData.controlPort) and supervises it. */
+  private spawn(name: string, url: string, data: object, ports: MessagePort[]): StoreThread {
+    const control = new MessageChannel();
+    const worker = new Worker(new URL(url), {
+      workerData: { ...data, controlPort: control.port2 },
+      transferList: [...ports, control.port2],
+    });
+    const exited = this.supervise(worker, name);
+    const { remote, close } = connectControl(control.port1);
+    return { name, worker, exited, control: remote, closeControl: close };
   }
 
   /**
@@ -209,20 +232,28 @@ export class PollerRouter implements RaftRouter {
     this.options.onFatal(reason, err);
   }
 
-  propose(request: RaftCmdRequest, callback: CommandCallback): void {
+  propose(request: RaftCmdRequest, callback: CommandCallback): CancelCommand {
     const regionId = request.header?.regionId ?? 0;
     if (this.stopped || this.failed || this.pending.size >= MAX_PENDING_COMMANDS) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
-      return;
+      return NOTHING_TO_CANCEL;
     }
     const id = this.nextId++;
     this.pending.set(id, callback);
-    this.pollerOf(regionId).out.push({ t: 'cmd', id, r: RaftCmdRequest.encode(request).finish() });
+    this.pollerOf(regionId).out.push(frames.command(id, RaftCmdRequest.encode(request).finish()));
+    return () => {
+      if (this.pending.delete(id)) this.commandCounts.cancelled++;
+    };
+  }
+
+  /** Commands waiting for an answer from a thread. */
+  get pendingCommands(): number {
+    return this.pending.size;
   }
 
   onRaftMessage(message: RaftMessage): void {
     if (this.stopped) return;
-    this.pollerOf(message.regionId).out.push({ t: 'msg', m: RaftMessage.encode(message).finish() });
+    this.pollerOf(message.regionId).out.push(frames.raftMessage(RaftMessage.encode(message).finish()));
   }
 
   onRaftMessageBytes(message: Uint8Array): void {
@@ -238,19 +269,19 @@ export class PollerRouter implements RaftRouter {
       return;
     }
     // The poller decodes it (and drops it if it does not decode).
-    this.pollerOf(regionId).out.push({ t: 'msg', m: message });
+    this.pollerOf(regionId).out.push(frames.raftMessage(message));
   }
 
   tick(): void {
     if (this.stopped) return;
-    for (const poller of this.pollers) poller.out.push({ t: 'tick' });
+    for (const poller of this.pollers) poller.out.push(frames.tick());
   }
 
   createRegion(region: Region): Promise<void> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.acks.set(id, resolve);
-      this.pollerOf(region.id).out.push({ t: 'create', id, region: Region.encode(region).finish() });
+      this.pollerOf(region.id).out.push(frames.createRegion(id, Region.encode(region).finish()));
     });
   }
 
@@ -295,71 +326,108 @@ export class PollerRouter implements RaftRouter {
   }
 
   /**
-   * Asks a thread to finish its work and waits for its ack, or for its end if it has died, at most
-   * stopTimeoutMs; then makes sure it is gone. terminate() also interrupts a thread wedged in a
-   * synchronous loop, and resolves only once the thread has ended.
+   * Asks a thread, on its control port, to finish its work, and waits for that, or for its end if
+   * it has died (a stop that fails ends the thread), at most stopTimeoutMs; then makes sure it is
+   * gone. terminate() also interrupts a thread wedged in a synchronous loop, and resolves only once
+   * the thread has ended.
    */
-  private async stopThread(
-    thread: Omit<StoreThread<unknown>, 'out'> & { readonly out: { push(frame: { readonly t: 'stop'; readonly id: number }): void } },
-  ): Promise<void> {
-    const id = this.nextId++;
+  private async stopThread(thread: StoreThread): Promise<void> {
     const timeoutMs = this.options.stopTimeoutMs ?? STOP_THREAD_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
-      new Promise<'acked'>((resolve) => {
-        this.acks.set(id, () => resolve('acked'));
-        thread.out.push({ t: 'stop', id });
-      }),
+      thread.control.stop().then(
+        () => 'stopped' as const,
+        () => thread.exited.then(() => 'exited' as const),
+      ),
       thread.exited.then(() => 'exited' as const),
       new Promise<'timedOut'>((resolve) => (timer = setTimeout(() => resolve('timedOut'), timeoutMs))),
     ]);
     clearTimeout(timer);
-    this.acks.delete(id);
     if (outcome === 'timedOut') this.options.logger.error({ thread: thread.name, timeoutMs }, 'store thread did not stop in time; terminating it');
     await thread.worker.terminate();
+    thread.closeControl();
+  }
+
+  /** Every thread's status, pollers first (control plane; for operators and tests). */
+  threadStatus(): Promise<Array<ThreadStatus & { readonly thread: string }>> {
+    return this.eachThread(async (thread) => ({ thread: thread.name, ...(await thread.control.status()) }));
+  }
+
+  /** Every thread's counters, pollers first, with the main thread's own command counts. */
+  async threadMetrics(): Promise<Array<{ readonly thread: string; readonly metrics: ThreadMetrics }>> {
+    const threads = await this.eachThread(async (thread) => ({ thread: thread.name, metrics: await thread.control.metrics() }));
+    const main = { pendingCommands: this.pending.size, ...this.commandCounts, ...prefixed('droppedMessages.', this.droppedMessages.toJSON()) };
+    return [{ thread: 'main', metrics: main }, ...threads];
+  }
+
+  /** Changes the log level of every store thread. */
+  async setThreadLogLevel(level: LogLevel): Promise<void> {
+    await this.eachThread((thread) => thread.control.setLogLevel(level));
+  }
+
+  private async eachThread<T>(call: (thread: StoreThread) => Promise<T>): Promise<T[]> {
+    assert(!this.stopped, 'the store threads are stopped');
+    return await Promise.all([...this.pollers, ...this.applyWorkers].map(call));
   }
 
   private pollerOf(regionId: number): Poller {
     return this.pollers[regionId % this.pollers.length]!;
   }
 
-  /** Frames from a poller, or from an apply thread (`poller` undefined: only done, ack, ready). */
-  private onFrames(poller: Poller | undefined, buffer: ArrayBuffer, onReady: () => void): void {
-    for (const frame of decodeFrames<FromPoller>(buffer)) {
-      switch (frame.t) {
-        case 'send':
-          // Only a snapshot is decoded here (it is sent in chunks); the rest goes out as bytes.
-          if (frame.snap) this.options.transport.send(RaftMessage.decode(frame.m));
-          else this.options.transport.sendEncoded(frame.s, frame.m);
-          break;
-        case 'done': {
-          const callback = this.pending.get(frame.id);
-          if (!callback) break;
-          this.pending.delete(frame.id);
-          const response = RaftCmdResponse.decode(frame.r);
-          callback({ response, snapshot: frame.snap ? this.options.kv.snapshot() : undefined });
-          break;
+  /** Decodes a batch from a thread: a frame that does not decode or fails is an internal failure. */
+  private receive<T extends FromPoller | ApplyToMain>(
+    name: string,
+    buffer: ArrayBuffer,
+    decoder: (buffer: ArrayBuffer) => T[],
+    handle: (frame: T) => void,
+  ): void {
+    receiveFrames(buffer, decoder, handle, (reason, err) => this.fatal(`${name}: ${reason}`, err));
+  }
+
+  private onPollerFrame(poller: Poller, frame: FromPoller, onReady: () => void): void {
+    switch (frame.kind) {
+      case 'send':
+        // Only a snapshot is decoded here (it is sent in chunks); the rest goes out as bytes.
+        if (frame.snapshot) this.options.transport.send(RaftMessage.decode(frame.message));
+        else this.options.transport.sendEncoded(frame.storeId, frame.message);
+        return;
+      case 'regions':
+        poller.regions = frame.regions.map((r) => ({ region: Region.decode(r.region), peerId: r.peerId, leader: r.leader }));
+        return;
+      case 'gc':
+        // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store
+        // is stopping and the GC thread is being shut down under the task.
+        this.options.collectRaftLog(frame.regionId, frame.fromIndex, frame.toIndex).catch((err: unknown) => {
+          if (this.stopped) this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed');
+          else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
+        });
+        return;
+      case 'ack':
+        this.acks.get(frame.id)?.();
+        this.acks.delete(frame.id);
+        return;
+      default:
+        this.onApplyFrame(frame, onReady);
+    }
+  }
+
+  /** Frames an apply thread sends the main thread; a poller sends these too. */
+  private onApplyFrame(frame: ApplyToMain, onReady: () => void): void {
+    switch (frame.kind) {
+      case 'done': {
+        const callback = this.pending.get(frame.id);
+        if (!callback) {
+          this.commandCounts.lateAnswers++;
+          return;
         }
-        case 'regions':
-          if (!poller) break;
-          poller.regions = frame.regions.map((r) => ({ region: Region.decode(r.region), peerId: r.peerId, leader: r.leader }));
-          break;
-        case 'ack':
-          this.acks.get(frame.id)?.();
-          this.acks.delete(frame.id);
-          break;
-        case 'gc':
-          // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store
-          // is stopping and the GC thread is being shut down under the task.
-          this.options.collectRaftLog(frame.regionId, frame.from, frame.to).catch((err: unknown) => {
-            if (this.stopped) this.options.logger.warn({ err, regionId: frame.regionId }, 'raft-log GC failed');
-            else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
-          });
-          break;
-        case 'ready':
-          onReady();
-          break;
+        this.pending.delete(frame.id);
+        const response = RaftCmdResponse.decode(frame.response);
+        callback({ response, snapshot: frame.snapshot ? this.options.kv.snapshot() : undefined });
+        return;
       }
+      case 'ready':
+        onReady();
+        return;
     }
   }
 }

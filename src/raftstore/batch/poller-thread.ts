@@ -1,25 +1,34 @@
 /**
- * A raft poller thread: hosts the peers of the regions routed to it (a Store in poll rounds with
- * group commit) on the store's LMDB environments, fed by frames from the main thread. Outgoing
- * Raft messages and refused commands go back as frames (the main thread owns the network);
- * committed entries go to the apply threads, which answer the main thread themselves.
+ * A raft poller: hosts the peers of the regions routed to it (a Store in poll rounds with group
+ * commit), fed by frames from the main thread. Outgoing Raft messages and refused commands go back
+ * as frames (the main thread owns the network); committed entries go to the apply threads, which
+ * answer the main thread themselves.
+ *
+ * `PollerThread` takes its channels as FramePorts: on a worker thread (`runPollerThread`, entry
+ * point workers/raft-poller.ts) they are MessagePorts; the single-thread simulation
+ * (test/raftstore/cluster.ts) builds it on in-process channels, so it runs this same frame code.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { Piscina } from 'piscina';
 import type { LogLevel } from '../../config/config.js';
 import { createLogger } from '../../log/logger.js';
 import { MessageType } from '../../proto/eraftpb.js';
 import { Region } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftMessage } from '../../proto/raft_serverpb.js';
-import type { RaftstoreConfig } from '../config.js';
-import { decodeFrames, FrameBatcher, type FromPoller, type ToPoller } from './frames.js';
-import { Piscina } from 'piscina';
-import { PooledSnapshotSource } from '../snapshot/snapshot-source.js';
+import type { RandomSource } from '../../raft/index.js';
+import { failThisThread, type FatalHandler } from '../../util/fail-stop.js';
 import { workerFileUrl } from '../../util/worker-path.js';
-import { failThisThread } from '../../util/fail-stop.js';
-import { RemoteApplyRouter, replyToMain } from '../apply/remote-apply.js';
-import { Store } from './store.js';
+import { RemoteApplyRouter } from '../apply/remote-apply.js';
+import type { RaftstoreConfig } from '../config.js';
+import type { PeerEngines } from '../peer/peer-storage.js';
+import type { CommandResult } from '../router/command-callback.js';
+import { PooledSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
+import { decode, FrameBatcher, frames, receiveFrames, type FramePort, type FromPoller, type ToPoller } from './protocol.js';
+import { exposeControl, prefixed, setLoggerLevel, type RegionStatus, type ThreadControl } from './control.js';
 import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
+import { Store } from './store.js';
 
 export interface PollerWorkerData {
   readonly storeId: number;
@@ -31,101 +40,171 @@ export interface PollerWorkerData {
   readonly pollerCount: number;
   /** One port per apply thread (workers/apply.ts). */
   readonly applyPorts: MessagePort[];
+  /** Where the main thread calls the control plane (control.ts). */
+  readonly controlPort: MessagePort;
 }
 
-const data = workerData as PollerWorkerData;
-const port = parentPort!;
-const logger = createLogger(data.logLevel, 'tinykv-poller');
-const engines = openStoreEngines(data.engines);
-const out = new FrameBatcher<FromPoller>((buffer) => port.postMessage(buffer, [buffer]));
-// Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
-const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64 });
-const store = new Store({
-  storeId: data.storeId,
-  engines,
-  config: data.config,
-  snapshots: new PooledSnapshotSource(
-    data.engines.kv,
-    async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
-    (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
-  ),
-  transport: {
-    send: (message) =>
-      out.push({
-        t: 'send',
-        m: RaftMessage.encode(message).finish(),
-        s: message.toPeer?.storeId ?? 0,
-        snap: message.message?.msgType === MessageType.MsgSnapshot,
-      }),
-    flush: () => out.flush(),
-  },
-  random: Math.random,
-  logger,
-  applier: (onResult) => new RemoteApplyRouter(data.applyPorts, onResult),
-  // The main thread hands compacted log ranges to the raft-log GC thread.
-  collectRaftLog: async (regionId, from, to) => out.push({ t: 'gc', regionId, from, to }),
-  // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.
-  onFatal: (reason, err) => failThisThread(logger, reason, err),
-});
-let lastReport = '';
-
-function reportRegions(): void {
-  const regions = store.regions().map((region) => ({
-    region: Region.encode(region).finish(),
-    peerId: store.peer(region.id)!.meta.id,
-    leader: store.peer(region.id)!.isLeader(),
-  }));
-  const digest = regions.map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}`).join('|');
-  if (digest === lastReport) return;
-  lastReport = digest;
-  out.push({ t: 'regions', regions });
+export interface PollerThreadOptions {
+  readonly storeId: number;
+  readonly engines: PeerEngines;
+  readonly config: RaftstoreConfig;
+  readonly logger: Logger;
+  readonly random: RandomSource;
+  /** Defaults to building snapshots inline. */
+  readonly snapshots?: SnapshotSource;
+  /** The channel to the main thread. */
+  readonly main: FramePort;
+  /** One channel per apply thread; region id % apply threads picks one. */
+  readonly applyPorts: readonly FramePort[];
+  /** The regions on disk this poller hosts. */
+  readonly hosts: (regionId: number) => boolean;
+  /** An internal failure: a failed raft-log write, a broken invariant, a frame that fails. */
+  readonly onFatal: FatalHandler;
+  /** On stop, after the store has stopped: closes what the poller owns (engines, snapshot pool). */
+  readonly close?: () => Promise<void>;
 }
 
-async function handle(frame: ToPoller): Promise<void> {
-  switch (frame.t) {
-    case 'tick':
-      store.tick();
-      reportRegions();
-      return;
-    case 'msg':
-      store.onRaftMessageBytes(frame.m);
-      return;
-    case 'cmd': {
-      const request = RaftCmdRequest.decode(frame.r);
-      // Answered here when refused, else by the apply thread straight to the main thread.
-      const callback = replyToMain(frame.id, (result) => {
-        result.snapshot?.close();
-        out.push({ t: 'done', id: frame.id, r: RaftCmdResponse.encode(result.response).finish(), snap: result.snapshot !== undefined });
-      });
-      store.propose(request, callback, frame.r);
-      return;
-    }
-    case 'create':
-      await store.createRegion(Region.decode(frame.region));
-      reportRegions();
-      out.push({ t: 'ack', id: frame.id });
-      return;
-    case 'stop':
-      await store.stop();
-      await snapshotPool.destroy();
-      await Promise.all([engines.raft.close(), engines.kv.close()]);
-      out.push({ t: 'ack', id: frame.id });
-      out.flush();
-      return;
-  }
-}
+export class PollerThread {
+  readonly store: Store;
+  private readonly out: FrameBatcher<FromPoller>;
+  private applyRouter: RemoteApplyRouter | undefined;
+  private lastReport = '';
+  /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
+  readonly control: ThreadControl = {
+    status: () => ({ kind: 'raft poller', regions: this.regionStatus(), pending: this.applyRouter?.pending ?? 0 }),
+    metrics: () => prefixed('droppedMessages.', this.store.droppedMessages.toJSON()),
+    setLogLevel: (level) => setLoggerLevel(this.options.logger, level),
+    stop: () => this.stop(),
+  };
 
-store.loadPeers((regionId) => regionId % data.pollerCount === data.pollerIndex);
-reportRegions();
-port.on('message', (buffer: ArrayBuffer) => {
-  for (const frame of decodeFrames<ToPoller>(buffer)) {
+  constructor(private readonly options: PollerThreadOptions) {
+    const out = new FrameBatcher<FromPoller>(options.main);
+    this.out = out;
+    this.store = new Store({
+      storeId: options.storeId,
+      engines: options.engines,
+      config: options.config,
+      snapshots: options.snapshots,
+      transport: {
+        send: (message) =>
+          out.push(
+            frames.send(RaftMessage.encode(message).finish(), message.toPeer?.storeId ?? 0, message.message?.msgType === MessageType.MsgSnapshot),
+          ),
+        flush: () => out.flush(),
+      },
+      random: options.random,
+      logger: options.logger,
+      applier: (onResult) => (this.applyRouter = new RemoteApplyRouter(options.applyPorts, onResult, options.onFatal)),
+      // The main thread hands compacted log ranges to the raft-log GC thread.
+      collectRaftLog: async (regionId, fromIndex, toIndex) => out.push(frames.gc(regionId, fromIndex, toIndex)),
+      onFatal: options.onFatal,
+    });
     // Frames come from the main thread, which validated what came off the network: a frame that
     // fails here is an internal failure (a raft-engine write, a broken invariant).
-    handle(frame).catch((err: unknown) => failThisThread(logger, `raft poller frame ${frame.t} failed`, err));
+    const fail = (reason: string, err: unknown): void => options.onFatal(`raft poller ${reason}`, err);
+    options.main.on('message', (buffer) =>
+      receiveFrames(buffer, decode.mainToPoller, (frame) => void this.handle(frame).catch((err: unknown) => fail(`frame ${frame.kind} failed`, err)), fail),
+    );
   }
-});
-// Everything above can throw (engines that do not open, damaged region records, a broken
-// invariant): the main thread's start waits for this frame, not for the thread to be online,
-// so such a failure fails the start instead of leaving a node with a dead poller.
-out.push({ t: 'ready' });
-out.flush();
+
+  /**
+   * Loads the peers and says 'ready'. Everything here can throw (damaged region records, a broken
+   * invariant): the main thread's start waits for the frame, not for the thread to be online.
+   */
+  start(): void {
+    this.store.loadPeers(this.options.hosts);
+    this.reportRegions();
+    this.out.push(frames.ready());
+    this.out.flush();
+  }
+
+  private regionStatus(): RegionStatus[] {
+    return this.store.regions().map((region) => {
+      const peer = this.store.peer(region.id)!;
+      return { regionId: region.id, peerId: peer.meta.id, leader: peer.isLeader() };
+    });
+  }
+
+  /** Stops the store (its peers fail what they hold) and closes what the poller owns. */
+  private async stop(): Promise<void> {
+    try {
+      await this.store.stop();
+      await this.options.close?.();
+    } catch (err) {
+      // As any failure of this thread: it ends, and the main thread sees it end.
+      this.options.onFatal('raft poller stop failed', err);
+      throw err;
+    }
+  }
+
+  private reportRegions(): void {
+    const regions = this.store.regions().map((region) => ({
+      region: Region.encode(region).finish(),
+      peerId: this.store.peer(region.id)!.meta.id,
+      leader: this.store.peer(region.id)!.isLeader(),
+    }));
+    const digest = regions.map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}`).join('|');
+    if (digest === this.lastReport) return;
+    this.lastReport = digest;
+    this.out.push(frames.regions(regions));
+  }
+
+  private async handle(frame: ToPoller): Promise<void> {
+    switch (frame.kind) {
+      case 'tick':
+        this.store.tick();
+        this.reportRegions();
+        return;
+      case 'raftMessage':
+        this.store.onRaftMessageBytes(frame.message);
+        return;
+      case 'command': {
+        const request = RaftCmdRequest.decode(frame.request);
+        // Answered here when refused, else by the apply thread straight to the frame's reply address.
+        const callback = (result: CommandResult) => {
+          result.snapshot?.close();
+          this.out.push(frames.done(frame.id, RaftCmdResponse.encode(result.response).finish(), result.snapshot !== undefined));
+        };
+        this.store.propose(request, callback, frame.request, frame);
+        return;
+      }
+      case 'createRegion':
+        await this.store.createRegion(Region.decode(frame.region));
+        this.reportRegions();
+        this.out.push(frames.ack(frame.id));
+        return;
+    }
+  }
+}
+
+/** The code of a raft poller thread (workers/raft-poller.ts): opens the engines and runs a PollerThread. */
+export function runPollerThread(): void {
+  const data = workerData as PollerWorkerData;
+  const logger = createLogger(data.logLevel, 'tinykv-poller');
+  const engines = openStoreEngines(data.engines);
+  // Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
+  const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64 });
+  const poller = new PollerThread({
+    storeId: data.storeId,
+    engines,
+    config: data.config,
+    logger,
+    random: Math.random,
+    snapshots: new PooledSnapshotSource(
+      data.engines.kv,
+      async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
+      (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
+    ),
+    main: parentPort!,
+    applyPorts: data.applyPorts,
+    hosts: (regionId) => regionId % data.pollerCount === data.pollerIndex,
+    // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.
+    onFatal: (reason, err) => failThisThread(logger, reason, err),
+    close: async () => {
+      await snapshotPool.destroy();
+      await Promise.all([engines.raft.close(), engines.kv.close()]);
+    },
+  });
+  exposeControl(poller.control, data.controlPort);
+  poller.start();
+}

@@ -26,11 +26,12 @@ import { Peer, type PeerHost, type PendingReady } from '../peer/peer.js';
 import type { CommandCallback } from '../router/command-callback.js';
 import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
+import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from '../region.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
-import type { LeaderRegion, RaftRouter } from '../router/router.js';
+import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
 import type { Transport } from '../transport.js';
 
 export interface StoreOptions {
@@ -238,16 +239,21 @@ export class Store implements RaftRouter {
     );
   }
 
-  /** `encoded`, when given, is the request's encoding (saves encoding it again for the log). */
-  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+  /**
+   * `encoded`, when given, is the request's encoding (saves encoding it again for the log);
+   * `replyTo`, where the apply system answers a command that came from another thread.
+   */
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): CancelCommand {
     const regionId = request.header?.regionId ?? 0;
     const peer = this.peers.get(regionId);
     if (this.stopped || !peer) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
-      return;
+      return NOTHING_TO_CANCEL;
     }
-    peer.propose(request, callback, encoded);
+    peer.propose(request, callback, encoded, replyTo);
     this.schedulePoll();
+    // The peer answers or fails every proposal it holds (at the latest when the store stops).
+    return NOTHING_TO_CANCEL;
   }
 
   /** Resolves once no peer has pending work and everything handed off is applied (tests, shutdown). */

@@ -10,7 +10,7 @@ import type { EngineSnapshot } from '../../engine/engine.js';
 import type { Region } from '../../proto/metapb.js';
 import { CmdType, RaftCmdResponse, Response, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RawNode, ReadState } from '../../raft/index.js';
-import type { CommandCallback, CommandResult } from '../router/command-callback.js';
+import type { CommandCallback, CommandResult, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, type RegionError } from '../router/errors.js';
 import { cloneRegion } from '../region.js';
 import { dataFamily, errorResponse, type ProposingPeer } from './command.js';
@@ -20,11 +20,14 @@ export interface ApplyRead {
   readonly index: number;
   readonly request: RaftCmdRequest;
   readonly callback: CommandCallback;
+  /** Where the apply system answers, when not through `callback` (a command from another thread). */
+  readonly replyTo?: ReplyAddress | undefined;
 }
 
 interface PendingRead {
   readonly request: RaftCmdRequest;
   readonly callback: CommandCallback;
+  readonly replyTo: ReplyAddress | undefined;
 }
 
 /** A peer's reads, from accepted to confirmed (then the apply system serves them). */
@@ -54,8 +57,8 @@ export class ReadIndexReads {
   }
 
   /** Takes a checked read into this round's batch. */
-  propose(request: RaftCmdRequest, callback: CommandCallback): void {
-    this.batch.push({ request, callback });
+  propose(request: RaftCmdRequest, callback: CommandCallback, replyTo?: ReplyAddress): void {
+    this.batch.push({ request, callback, replyTo });
   }
 
   /** Asks Raft for one ReadIndex covering every read of this round. */
@@ -84,7 +87,7 @@ export class ReadIndexReads {
       if (!batch) continue;
       this.unconfirmed.delete(key);
       this.unconfirmedCount -= batch.length;
-      for (const read of batch) this.confirmed.push({ index: state.index, request: read.request, callback: read.callback });
+      for (const read of batch) this.confirmed.push({ index: state.index, request: read.request, callback: read.callback, replyTo: read.replyTo });
     }
   }
 

@@ -8,7 +8,7 @@ import type { WriteOp } from '../../engine/engine.js';
 import type { Entry } from '../../proto/eraftpb.js';
 import { CmdType, RaftCmdRequest, Response, type Request } from '../../proto/raft_cmdpb.js';
 import { ErrProposalDropped, type RawNode } from '../../raft/index.js';
-import type { CommandCallback } from '../router/command-callback.js';
+import type { CommandCallback, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, staleCommand, type RegionError } from '../router/errors.js';
 import { dataFamily, emptyResponseFor, errorResponse, type ProposingPeer } from './command.js';
 
@@ -16,12 +16,15 @@ import { dataFamily, emptyResponseFor, errorResponse, type ProposingPeer } from 
 export interface ApplyReply {
   readonly index: number;
   readonly callback: CommandCallback;
+  /** Where the apply system answers, when not through `callback` (a command from another thread). */
+  readonly replyTo?: ReplyAddress | undefined;
 }
 
 interface Proposal {
   readonly index: number;
   readonly term: number;
   readonly callback: CommandCallback;
+  readonly replyTo: ReplyAddress | undefined;
 }
 
 /** A peer's proposals waiting for their log entries to commit, in log order. */
@@ -37,15 +40,18 @@ export class WriteProposals {
     return this.waiting.length;
   }
 
-  /** Appends a checked command to the log. `encoded`, when given, is the request's encoding. */
-  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+  /**
+   * Appends a checked command to the log. `encoded`, when given, is the request's encoding;
+   * `replyTo`, where the apply system answers a command from another thread.
+   */
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
       this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish());
     } catch (err) {
       if (err instanceof ErrProposalDropped) throw notLeader(this.peer.regionId, this.peer.leaderPeer());
       throw err;
     }
-    this.waiting.push({ index: this.peer.lastIndex(), term: this.peer.term(), callback });
+    this.waiting.push({ index: this.peer.lastIndex(), term: this.peer.term(), callback, replyTo });
   }
 
   /**
@@ -57,7 +63,7 @@ export class WriteProposals {
     for (const entry of entries) {
       while (this.waiting.length > 0 && this.waiting[0]!.index <= entry.index) {
         const head = this.waiting.shift()!;
-        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback });
+        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback, replyTo: head.replyTo });
         else head.callback({ response: errorResponse(staleCommand().regionError, this.peer.term()) });
       }
     }

@@ -16,6 +16,7 @@ import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
 import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyTask } from '../apply/applier.js';
+import type { ReplyAddress } from '../router/command-callback.js';
 import type { RaftstoreConfig } from '../config.js';
 import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
 import { adoptApplyState, LogCompaction, type RaftLogRange } from '../operation/compact-log.js';
@@ -147,17 +148,19 @@ export class Peer implements ProposingPeer {
 
   /**
    * Checks and proposes a command; the callback answers it, with a region error if need be.
-   * `encoded`, when given, is the request's encoding (the log entry takes it as is).
+   * `encoded`, when given, is the request's encoding (the log entry takes it as is). `replyTo`, when
+   * given, is where the apply system sends the answer instead of calling `callback` (which still
+   * answers refusals here).
    */
-  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array): void {
+  propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
       checkCommand(request, this);
       const waiting = this.writes.length + this.reads.length;
       if (waiting >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
-      if (isReadOnly(request)) this.reads.propose(request, callback);
-      else this.writes.propose(request, callback, encoded);
+      if (isReadOnly(request)) this.reads.propose(request, callback, replyTo);
+      else this.writes.propose(request, callback, encoded, replyTo);
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
       else throw err;

@@ -10,3 +10,16 @@ export interface CommandResult {
 }
 
 export type CommandCallback = (result: CommandResult) => void;
+
+/** Where a command's answer goes when it crosses threads: the main thread, or the raft poller that handed it over. */
+export type ReplyTarget = 'main' | 'poller';
+
+/**
+ * The explicit reply address of a command that came from another thread (batch/protocol.ts): an
+ * apply thread answers it with a `done` frame with `id` to `replyTo`, without a hop through the
+ * poller. Commands of the applying thread itself have none and are answered through their callback.
+ */
+export interface ReplyAddress {
+  readonly replyTo: ReplyTarget;
+  readonly id: number;
+}

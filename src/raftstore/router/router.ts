@@ -12,10 +12,22 @@ export interface LeaderRegion {
   readonly leader: Peer;
 }
 
+/**
+ * Withdraws a command its caller no longer waits for (it timed out): the callback is dropped and
+ * never called, and an answer that comes later is discarded. The command itself may still apply.
+ */
+export type CancelCommand = () => void;
+
+/** For a command nothing outside its peer waits on (the peer answers or fails every proposal). */
+export const NOTHING_TO_CANCEL: CancelCommand = () => {};
+
 export interface RaftRouter {
   readonly storeId: number;
-  /** Routes a command to its region's peer; the callback answers it (region errors included). */
-  propose(request: RaftCmdRequest, callback: CommandCallback): void;
+  /**
+   * Routes a command to its region's peer; the callback answers it (region errors included),
+   * unless the returned function cancelled it first.
+   */
+  propose(request: RaftCmdRequest, callback: CommandCallback): CancelCommand;
   onRaftMessage(message: RaftMessage): void;
   /** An encoded RaftMessage from the network (routed without decoding where the peers run elsewhere). */
   onRaftMessageBytes(message: Uint8Array): void;
