@@ -53,6 +53,9 @@ export default tseslint.config(
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
+      // A variable a closure reads before its one assignment (a timer's callback cancelling the
+      // call it times out) cannot be a const; only flag lets that could be.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Type-aware rules that catch real bugs.
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',

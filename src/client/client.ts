@@ -163,11 +163,12 @@ export class TinyKvClient {
       }
       // The server may return fewer pairs than asked (a response byte cap), so only an empty page
       // (or one that crossed the region's end) proves the region is exhausted.
-      if (inRegion.length === 0 || inRegion.length < response.kvs.length) {
+      const last = inRegion.at(-1);
+      if (last === undefined || inRegion.length < response.kvs.length) {
         if (region.endKey.length === 0) return out;
         cursor = region.endKey;
       } else {
-        cursor = nextKey(inRegion[inRegion.length - 1]!.key);
+        cursor = nextKey(last.key);
       }
     }
     return out;
@@ -288,12 +289,10 @@ function definedOnly<T extends object>(options: T): Partial<T> {
 /** Maps with at most `limit` calls in flight, keeping the input order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
-  let next = 0;
+  // One iterator shared by all workers: each takes the next item when it is free.
+  const pending = items.entries();
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      out[index] = await fn(items[index]!);
-    }
+    for (const [index, item] of pending) out[index] = await fn(item);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;

@@ -20,6 +20,7 @@ import type { LockResolver } from './lock-resolver.js';
 import type { TimestampSource } from './scheduler-client.js';
 import type { BatchLimits, RequestSender } from './request-sender.js';
 import { keyId } from './util.js';
+import { defined } from '../util/assert.js';
 
 /** One buffered write: a value to put, or undefined to delete. */
 export interface BufferedWrite {
@@ -85,7 +86,7 @@ class Committer {
   ) {
     for (const write of params.writes) this.byKey.set(keyId(write.key), write);
     this.keys = params.writes.map((w) => w.key);
-    this.primary = this.keys[0]!;
+    this.primary = defined(this.keys[0], 'primary key (a commit has at least one write)');
     this.limits = {
       maxKeys: BATCH_MAX_KEYS,
       maxBytes: BATCH_MAX_BYTES,
@@ -130,7 +131,7 @@ class Committer {
     const groups = await this.deps.sender.cache.groupKeys(this.keys);
     // groupKeys keeps the first key's group first, and the primary is the first key.
     const [primaryGroup, ...others] = groups;
-    await this.prewrite(primaryGroup!.keys);
+    await this.prewrite(defined(primaryGroup, 'primary key group').keys);
     await this.prewrite(others.flatMap((g) => g.keys));
   }
 
@@ -157,7 +158,7 @@ class Committer {
         if (response.errors.length === 0) continue;
         const fatal = response.errors.find((e: KeyError) => e.locked === undefined);
         if (fatal !== undefined) throw keyErrorToClientError(fatal, startTs);
-        for (const e of response.errors) locks.push(e.locked!);
+        for (const e of response.errors) if (e.locked !== undefined) locks.push(e.locked); // all are, see `fatal`
         retry.push(...batch); // a prewrite with any error wrote nothing
       }
       if (locks.length === 0) return;
@@ -165,7 +166,7 @@ class Committer {
       if (waitMs > 0 || round >= PREWRITE_LOCK_RETRIES) {
         // A live transaction holds one of our keys: give up now rather than wait (which could
         // deadlock with a transaction waiting for us); the caller retries the whole transaction.
-        const live = locks[0]!;
+        const live = defined(locks[0], 'a lock met');
         throw keyErrorToClientError({ locked: live, retryable: '', abort: '', conflict: undefined }, startTs);
       }
       pending = retry;
@@ -173,7 +174,7 @@ class Committer {
   }
 
   private mutation(key: Buffer): Mutation {
-    const write = this.byKey.get(keyId(key))!;
+    const write = defined(this.byKey.get(keyId(key)), 'write of a key being committed');
     return write.value === undefined
       ? Mutation.fromPartial({ op: Op.Del, key })
       : Mutation.fromPartial({ op: Op.Put, key, value: write.value });

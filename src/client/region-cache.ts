@@ -16,6 +16,7 @@ import type { Peer, Region, RegionEpoch } from '../proto/metapb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isUnimplemented, type RegionSource } from './scheduler-client.js';
 import { keyId } from './util.js';
+import { defined } from '../util/assert.js';
 
 export interface RegionInfo {
   readonly id: bigint;
@@ -142,7 +143,7 @@ export class RegionCache {
     let found: RegionInfo | undefined;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const region = this.regions[mid]!;
+      const region = defined(this.regions[mid], 'cached region');
       if (Buffer.compare(region.startKey, key) <= 0) {
         found = region;
         lo = mid + 1;
@@ -231,12 +232,13 @@ export class RegionCache {
   }
 
   private async switchToNextPeer(region: RegionInfo): Promise<void> {
-    if (region.peers.length < 2 || region.peer === undefined) {
+    const current = region.peer;
+    if (region.peers.length < 2 || current === undefined) {
       this.invalidate(region);
       return;
     }
-    const index = region.peers.findIndex((p) => p.id === region.peer!.id);
-    const next = region.peers[(index + 1) % region.peers.length]!;
+    const index = region.peers.findIndex((p) => p.id === current.id);
+    const next = defined(region.peers[(index + 1) % region.peers.length], 'next peer');
     try {
       await this.switchPeer(region, next);
     } catch {

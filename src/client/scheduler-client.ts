@@ -127,10 +127,11 @@ export class SchedulerClient implements TimestampSource, RegionSource {
    */
   static async connect(addrs: string | readonly string[], options: SchedulerClientOptions = {}): Promise<SchedulerClient> {
     const seeds = typeof addrs === 'string' ? [addrs] : [...addrs];
-    if (seeds.length === 0) throw new ClientError(ClientErrorCode.InvalidArgument, 'no scheduler address given');
+    const firstSeed = seeds[0];
+    if (firstSeed === undefined) throw new ClientError(ClientErrorCode.InvalidArgument, 'no scheduler address given');
     const resolved = resolveOptions(options);
     if (options.clusterId !== undefined) {
-      const member = { grpc: makeGrpcClient(seeds[0]!, resolved.maxMessageBytes), addr: seeds[0]!, clusterId: options.clusterId, members: [] };
+      const member = { grpc: makeGrpcClient(firstSeed, resolved.maxMessageBytes), addr: firstSeed, clusterId: options.clusterId, members: [] };
       return new SchedulerClient(member, seeds, resolved);
     }
     let lastError: unknown;
@@ -254,7 +255,9 @@ export class SchedulerClient implements TimestampSource, RegionSource {
   }
 
   async getClusterConfig(): Promise<Cluster> {
-    return (await this.call((c) => c.getClusterConfig, { header: this.header() }, 'GetClusterConfig')).cluster!;
+    const { cluster } = await this.call((c) => c.getClusterConfig, { header: this.header() }, 'GetClusterConfig');
+    if (cluster === undefined) throw new ClientError(ClientErrorCode.ServerError, 'GetClusterConfig: response without a cluster');
+    return cluster;
   }
 
   async putClusterConfig(cluster: Cluster): Promise<void> {

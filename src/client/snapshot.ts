@@ -13,6 +13,7 @@ import { keyErrorToClientError } from './key-errors.js';
 import type { LockResolver } from './lock-resolver.js';
 import type { RequestSender } from './request-sender.js';
 import { backoffMs, nextKey, sleep } from './util.js';
+import { defined } from '../util/assert.js';
 
 /** KvScan's largest limit (TXN_SCAN_LIMIT_MAX on the server). */
 export const SCAN_PAGE_MAX = 10_000;
@@ -74,7 +75,7 @@ export class Snapshot {
         if (region.endKey.length === 0) return;
         cursor = region.endKey;
       } else {
-        cursor = nextKey(inRegion[inRegion.length - 1]!.key);
+        cursor = nextKey(defined(inRegion.at(-1), 'last pair of a full page').key);
       }
     }
   }
@@ -107,7 +108,7 @@ export class Snapshot {
       if (waitMs === 0) return;
       const left = deadline - Date.now();
       if (left <= 0) {
-        const lock = locks[0]!;
+        const lock = defined(locks[0], 'a lock the read met');
         throw new ClientError(
           ClientErrorCode.LockResolveTimeout,
           `key ${lock.key.toString('hex')} stayed locked by transaction ${lock.lockVersion} for ${this.options.lockWaitTimeoutMs} ms`,

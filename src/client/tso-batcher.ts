@@ -117,7 +117,9 @@ export class TsoBatcher {
   private takeBatch(): TsoWaiter[] {
     let total = 0;
     let n = 0;
-    while (n < this.pending.length && total + this.pending[n]!.count <= TSO_MAX_BATCH) total += this.pending[n++]!.count;
+    for (let waiter = this.pending[n]; waiter !== undefined && total + waiter.count <= TSO_MAX_BATCH; waiter = this.pending[++n]) {
+      total += waiter.count;
+    }
     return this.pending.splice(0, Math.max(1, n));
   }
 

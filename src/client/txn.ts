@@ -119,8 +119,10 @@ export class Transaction {
     const out: Pair[] = [];
     let i = 0;
     const emitOwnBefore = (key: Buffer | undefined): void => {
-      while (i < own.length && out.length < limit && (key === undefined || Buffer.compare(own[i]!.key, key) < 0)) {
-        const w = own[i++]!;
+      while (out.length < limit) {
+        const w = own[i];
+        if (w === undefined || (key !== undefined && Buffer.compare(w.key, key) >= 0)) return;
+        i++;
         if (w.value !== undefined) out.push({ key: w.key, value: w.value });
       }
     };
@@ -128,8 +130,9 @@ export class Transaction {
       for await (const pair of snapshotPairs) {
         emitOwnBefore(pair.key);
         if (out.length >= limit) break;
-        if (i < own.length && own[i]!.key.equals(pair.key)) {
-          const w = own[i++]!;
+        const w = own[i];
+        if (w !== undefined && w.key.equals(pair.key)) {
+          i++;
           if (w.value !== undefined) out.push({ key: w.key, value: w.value });
         } else {
           out.push(pair);

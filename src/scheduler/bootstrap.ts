@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { Cluster, Region, StoreState, type Peer, type Store } from '../proto/metapb.js';
 import type { Clock } from '../env/clock.js';
 import { compareBytes } from '../util/bytes.js';
-import { assert } from '../util/assert.js';
+import { assert, defined } from '../util/assert.js';
 import type { ClusterState } from './cluster-state.js';
 import type { IdAllocator } from './id-allocator.js';
 import { ops, type SchedulerStore } from './store.js';
@@ -63,7 +63,8 @@ export function resolveSplitKeys(options: { initialRegions?: number; splitKeys?:
   }
   keys.forEach((key, i) => {
     if (key.length === 0) throw invalidArgument('a split key must not be empty');
-    if (i > 0 && compareBytes(keys[i - 1]!, key) >= 0) throw invalidArgument('split keys must be strictly ascending');
+    const previous = keys[i - 1];
+    if (previous !== undefined && compareBytes(previous, key) >= 0) throw invalidArgument('split keys must be strictly ascending');
   });
   return keys;
 }
@@ -88,10 +89,10 @@ export function planInitialRegions(storeIds: readonly number[], splitKeys: reado
   const regions: Region[] = [];
   let next = 0;
   for (let i = 0; i < regionCount; i++) {
-    const id = ids[next++]!;
-    const peers: Peer[] = storeIds.map((storeId) => ({ id: ids[next++]!, storeId }));
+    const id = defined(ids[next++], 'region id');
+    const peers: Peer[] = storeIds.map((storeId) => ({ id: defined(ids[next++], 'peer id'), storeId }));
     regions.push(
-      Region.fromPartial({ id, startKey: boundaries[i]!, endKey: boundaries[i + 1]!, regionEpoch: { ...INITIAL_EPOCH }, peers }),
+      Region.fromPartial({ id, startKey: defined(boundaries[i], 'start boundary'), endKey: defined(boundaries[i + 1], 'end boundary'), regionEpoch: { ...INITIAL_EPOCH }, peers }),
     );
   }
   return regions;

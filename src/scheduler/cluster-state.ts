@@ -17,7 +17,7 @@ import { Peer, Region, RegionEpoch, Store, StoreState } from '../proto/metapb.js
 import type { StoreStats } from '../proto/schedulerpb.js';
 import type { Clock } from '../env/clock.js';
 import { compareBytes } from '../util/bytes.js';
-import { assert } from '../util/assert.js';
+import { assert, defined } from '../util/assert.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
 import { checkEpochStep, checkStoreAddress } from './input-checks.js';
 
@@ -179,13 +179,13 @@ export class ClusterState {
    */
   processRegionHeartbeat(region: Region, leader: Peer | undefined, extras: RegionHeartbeatExtras = {}): RegionHeartbeatResult {
     validateRegion(region, leader);
-    const epoch = region.regionEpoch!;
+    const epoch = epochOf(region);
     const origin = this.regionsById.get(region.id);
-    if (origin && isStale(epoch, origin.region.regionEpoch!)) throw staleError(region, origin.region);
+    if (origin && isStale(epoch, epochOf(origin.region))) throw staleError(region, origin.region);
     const overlaps = this.overlapping(region.startKey, region.endKey).filter((r) => r.region.id !== region.id);
     checkEpochStep(region.id, epoch, this.epochReference(origin, overlaps));
     for (const overlap of overlaps) {
-      if (isStale(epoch, overlap.region.regionEpoch!)) throw staleError(region, overlap.region);
+      if (isStale(epoch, epochOf(overlap.region))) throw staleError(region, overlap.region);
       if (leader) checkMayReplace(region, leader, overlap);
     }
     const info: RegionInfo = {
@@ -202,11 +202,11 @@ export class ClusterState {
 
   /** What a heartbeat's epoch may step from: its own region, else the regions it overlaps, else the highest seen. */
   private epochReference(origin: RegionInfo | undefined, overlaps: readonly RegionInfo[]): RegionEpoch {
-    if (origin) return origin.region.regionEpoch!;
+    if (origin) return epochOf(origin.region);
     if (overlaps.length === 0) return this.highestEpoch;
     return RegionEpoch.fromPartial({
-      confVer: Math.max(...overlaps.map((o) => o.region.regionEpoch!.confVer)),
-      version: Math.max(...overlaps.map((o) => o.region.regionEpoch!.version)),
+      confVer: Math.max(...overlaps.map((o) => epochOf(o.region).confVer)),
+      version: Math.max(...overlaps.map((o) => epochOf(o.region).version)),
     });
   }
 
@@ -232,8 +232,8 @@ export class ClusterState {
   getPrevRegion(key: Uint8Array): RegionInfo | undefined {
     const index = this.indexContaining(key);
     if (index <= 0) return undefined;
-    const current = this.regionsByStart[index]!;
-    const previous = this.regionsByStart[index - 1]!;
+    const current = defined(this.regionsByStart[index], 'region at index');
+    const previous = defined(this.regionsByStart[index - 1], 'region before index');
     return compareBytes(previous.region.endKey, current.region.startKey) === 0 ? previous : undefined;
   }
 
@@ -245,7 +245,7 @@ export class ClusterState {
     const max = limit > 0 ? Math.min(limit, SCAN_REGIONS_MAX) : SCAN_REGIONS_MAX;
     const out: RegionInfo[] = [];
     for (let i = this.firstIndexFrom(startKey); i < this.regionsByStart.length && out.length < max; i++) {
-      const info = this.regionsByStart[i]!;
+      const info = defined(this.regionsByStart[i], 'region in scan');
       if (endKey.length > 0 && compareBytes(info.region.startKey, endKey) >= 0) break;
       out.push(info);
     }
@@ -268,7 +268,7 @@ export class ClusterState {
       throw new SchedulerError(SchedulerErrorCode.UnknownRegion, `no region holds key 0x${hex}`, { regionId: region.id });
     }
     const epoch = region.regionEpoch ?? { confVer: 0, version: 0 };
-    if (isStale(epoch, known.region.regionEpoch!)) throw staleError(region, known.region);
+    if (isStale(epoch, epochOf(known.region))) throw staleError(region, known.region);
     return known;
   }
 
@@ -282,14 +282,14 @@ export class ClusterState {
     this.regionsByStart.splice(at, 0, info);
     this.regionsById.set(info.region.id, info);
     this.adjustCounts(info, +1);
-    const epoch = info.region.regionEpoch!;
+    const epoch = epochOf(info.region);
     this.highestEpoch = RegionEpoch.fromPartial({
       confVer: Math.max(this.highestEpoch.confVer, epoch.confVer),
       version: Math.max(this.highestEpoch.version, epoch.version),
     });
-    assert(at === 0 || rangesDisjoint(this.regionsByStart[at - 1]!.region, info.region), 'region tree overlap (left)');
+    assert(at === 0 || rangesDisjoint(defined(this.regionsByStart[at - 1], 'left neighbour').region, info.region), 'region tree overlap (left)');
     assert(
-      at + 1 >= this.regionsByStart.length || rangesDisjoint(info.region, this.regionsByStart[at + 1]!.region),
+      at + 1 >= this.regionsByStart.length || rangesDisjoint(info.region, defined(this.regionsByStart[at + 1], 'right neighbour').region),
       'region tree overlap (right)',
     );
   }
@@ -328,7 +328,7 @@ export class ClusterState {
     let high = this.regionsByStart.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (compareBytes(this.regionsByStart[mid]!.region.startKey, key) <= 0) low = mid + 1;
+      if (compareBytes(defined(this.regionsByStart[mid], 'region at mid').region.startKey, key) <= 0) low = mid + 1;
       else high = mid;
     }
     return low;
@@ -337,19 +337,19 @@ export class ClusterState {
   private indexContaining(key: Uint8Array): number {
     const index = this.upperBound(key) - 1;
     if (index < 0) return -1;
-    return containsKey(this.regionsByStart[index]!.region, key) ? index : -1;
+    return containsKey(defined(this.regionsByStart[index], 'region at index').region, key) ? index : -1;
   }
 
   /** Index of the region holding `key`, or of the first region after it. */
   private firstIndexFrom(key: Uint8Array): number {
     const at = this.upperBound(key);
-    return at > 0 && containsKey(this.regionsByStart[at - 1]!.region, key) ? at - 1 : at;
+    return at > 0 && containsKey(defined(this.regionsByStart[at - 1], 'region before key').region, key) ? at - 1 : at;
   }
 
   private overlapping(startKey: Uint8Array, endKey: Uint8Array): RegionInfo[] {
     const out: RegionInfo[] = [];
     for (let i = this.firstIndexFrom(startKey); i < this.regionsByStart.length; i++) {
-      const info = this.regionsByStart[i]!;
+      const info = defined(this.regionsByStart[i], 'region in scan');
       if (endKey.length > 0 && compareBytes(info.region.startKey, endKey) >= 0) break;
       out.push(info);
     }
@@ -365,7 +365,7 @@ export function isStale(incoming: RegionEpoch, known: RegionEpoch): boolean {
 
 function staleError(region: Region, known: Region): SchedulerError {
   const epoch = region.regionEpoch;
-  const knownEpoch = known.regionEpoch!;
+  const knownEpoch = epochOf(known);
   return new SchedulerError(
     SchedulerErrorCode.StaleRegion,
     `region ${region.id} epoch {conf_ver:${epoch?.confVer ?? 0}, version:${epoch?.version ?? 0}} is older than region ` +
@@ -393,6 +393,11 @@ function checkMayReplace(region: Region, leader: Peer, overlap: RegionInfo): voi
     `region ${region.id} reported from store ${leader.storeId} overlaps region ${known.id}, which only ${from} may replace`,
     { regionId: region.id, knownRegionId: known.id, storeId: leader.storeId },
   );
+}
+
+/** Every region the tree holds passed validateRegion, which requires an epoch. */
+function epochOf(region: Region): RegionEpoch {
+  return defined(region.regionEpoch, 'region epoch');
 }
 
 export function containsKey(region: Region, key: Uint8Array): boolean {
@@ -431,10 +436,10 @@ function sameRegionMeta(a: Region, b: Region): boolean {
   return (
     compareBytes(a.startKey, b.startKey) === 0 &&
     compareBytes(a.endKey, b.endKey) === 0 &&
-    a.regionEpoch!.confVer === b.regionEpoch!.confVer &&
-    a.regionEpoch!.version === b.regionEpoch!.version &&
+    epochOf(a).confVer === epochOf(b).confVer &&
+    epochOf(a).version === epochOf(b).version &&
     a.peers.length === b.peers.length &&
-    a.peers.every((p, i) => p.id === b.peers[i]!.id && p.storeId === b.peers[i]!.storeId)
+    a.peers.every((p, i) => p.id === b.peers[i]?.id && p.storeId === b.peers[i]?.storeId)
   );
 }
 

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.js';
 import { systemClock, type Clock } from '../env/clock.js';
 import { silentLogger } from '../log/logger.js';
+import { defined } from '../util/assert.js';
 import { StoreState, type Cluster, type Peer, type Region, type Store } from '../proto/metapb.js';
 import type { StoreStats } from '../proto/schedulerpb.js';
 import { startOracle } from './standalone-scheduler.js';
@@ -226,7 +227,7 @@ export class SchedulerCore {
     if (!region) throw invalidArgument('AskSplit needs a region');
     this.state.checkRequestRegion(region);
     const [newRegionId, ...newPeerIds] = await this.ids.allocMany(1 + region.peers.length);
-    return { newRegionId: newRegionId!, newPeerIds };
+    return { newRegionId: defined(newRegionId, 'new region id'), newPeerIds };
   }
 
   clusterConfig(): Cluster {

@@ -4,7 +4,7 @@
  * restart allocation resumes above every id that could have been handed out. Ids skipped by a
  * restart are never used; no id is ever returned twice. Ids start at 1.
  */
-import { assert } from '../util/assert.js';
+import { assert, defined } from '../util/assert.js';
 
 export interface IdBoundPersistence {
   /** The last saved bound (every id handed out is <= it), or 0 when none was ever saved. */
@@ -42,7 +42,7 @@ export class IdAllocator {
   }
 
   alloc(): Promise<number> {
-    return this.allocMany(1).then((ids) => ids[0]!);
+    return this.allocMany(1).then((ids) => defined(ids[0], 'allocated id'));
   }
 
   /** `count` fresh ids, ascending. Calls are served in order. */

@@ -16,6 +16,7 @@ import { openCheckedEnvironments } from '../engine/data-files.js';
 import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
 import { DEFAULT_GRPC_MEMORY_QUOTA_BYTES, DEFAULT_MAX_CONCURRENT_STREAMS } from '../config/config.js';
 import { silentLogger } from '../log/logger.js';
+import { defined } from '../util/assert.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
 import { invalidArgument } from './errors.js';
@@ -66,7 +67,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
   const addr = options.addr ?? DEFAULT_SCHEDULER_ADDR;
   const engineOption = options.engine ?? 'lmdb';
   if (engineOption === 'lmdb' && !options.dataDir) throw invalidArgument('the LMDB engine needs a data directory');
-  const lock = engineOption === 'lmdb' ? DataDirLock.acquire(options.dataDir!) : undefined;
+  const lock = engineOption === 'lmdb' ? DataDirLock.acquire(defined(options.dataDir, 'LMDB data directory')) : undefined;
   const ownsEngine = typeof engineOption === 'string';
   let engine: Engine | undefined;
   try {
@@ -125,7 +126,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
 function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerOptions): Engine {
   if (option === 'memory') return new MemoryEngine();
   if (option === 'lmdb') {
-    const dataDir = options.dataDir!;
+    const dataDir = defined(options.dataDir, 'LMDB data directory');
     return openCheckedEnvironments(dataDir, ['scheduler'], () => new LmdbEngine({ path: join(dataDir, 'scheduler'), noSync: options.sync === false }));
   }
   return option;

@@ -48,7 +48,7 @@ export function tinyKvImplementation(storage: Storage, config: NodeConfig, track
       }
     };
   return {
-    ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method[0]!.toUpperCase() + method.slice(1)] ?? 'not planned'),
+    ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method.charAt(0).toUpperCase() + method.slice(1)] ?? 'not planned'),
     rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
     rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
     rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),

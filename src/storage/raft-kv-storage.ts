@@ -15,6 +15,9 @@ import type { CommandResult } from '../raftstore/router/command-callback.js';
 import { findPeerOnStore, keyInRegion, epochOf } from '../raftstore/region.js';
 import type { CancelCommand, RaftRouter } from '../raftstore/router/router.js';
 
+/** A request header this storage always fills in. */
+type RaftCmdHeader = NonNullable<RaftCmdRequest['header']>;
+
 export class RaftKvStorage implements Storage {
   constructor(
     private readonly store: RaftRouter,
@@ -31,7 +34,7 @@ export class RaftKvStorage implements Storage {
         ? ({ cmdType: CmdType.Put, put: { cf: m.cf, key: m.key, value: m.value } } as Request)
         : ({ cmdType: CmdType.Delete, delete: { cf: m.cf, key: m.key } } as Request),
     );
-    const result = await this.execute(this.header(context, batch[0]!.key), requests);
+    const result = await this.execute(this.header(context, batch[0]?.key), requests);
     checkResponse(result.response);
   }
 
@@ -43,7 +46,7 @@ export class RaftKvStorage implements Storage {
     return new RegionReader(new EngineReader(result.snapshot), region);
   }
 
-  private header(context: Context | undefined, keyHint: Buffer | undefined): RaftCmdRequest['header'] {
+  private header(context: Context | undefined, keyHint: Buffer | undefined): RaftCmdHeader {
     let regionId = Number(context?.regionId ?? 0n);
     // Without a region in the context (ctl, simple clients), route by key to this store's region.
     if (regionId === 0) {
@@ -55,13 +58,13 @@ export class RaftKvStorage implements Storage {
     return { regionId, peer: context?.peer, regionEpoch: context?.regionEpoch, term: Number(context?.term ?? 0n) };
   }
 
-  private execute(header: RaftCmdRequest['header'], requests: Request[]): Promise<CommandResult> {
+  private execute(header: RaftCmdHeader, requests: Request[]): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       let cancel: CancelCommand | undefined;
       const timer = setTimeout(() => {
         // Nobody waits for the answer any more: the router forgets the command (it may still apply).
         cancel?.();
-        reject(new RegionError({ ...regionNotFound(header!.regionId).regionError, message: 'raft command timed out' }));
+        reject(new RegionError({ ...regionNotFound(header.regionId).regionError, message: 'raft command timed out' }));
       }, this.timeoutMs);
       cancel = this.store.propose(RaftCmdRequest.fromPartial({ header, requests }), (result) => {
         clearTimeout(timer);

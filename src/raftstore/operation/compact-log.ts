@@ -9,6 +9,7 @@ import type { Engine, WriteOp } from '../../engine/engine.js';
 import type { Peer as PeerMeta } from '../../proto/metapb.js';
 import { AdminCmdType, AdminResponse, RaftCmdRequest, RaftCmdResponse, type CompactLogRequest } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
+import { defined } from '../../util/assert.js';
 import type { RaftstoreConfig } from '../config.js';
 import { raftLogKey } from '../keys.js';
 import type { PeerStorage } from '../peer/peer-storage.js';
@@ -70,7 +71,7 @@ export function applyCompactLog(
     header: {},
     adminResponse: AdminResponse.fromPartial({ cmdType: AdminCmdType.CompactLog, compactLog: {} }),
   });
-  if (compactIndex <= next.truncatedState!.index) return { applyState: next, response };
+  if (compactIndex <= defined(next.truncatedState, 'truncated state').index) return { applyState: next, response };
   return { applyState: RaftApplyState.fromPartial({ ...next, truncatedState: { index: compactIndex, term: compactTerm } }), response };
 }
 

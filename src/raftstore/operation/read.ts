@@ -10,6 +10,7 @@ import type { EngineSnapshot } from '../../engine/engine.js';
 import type { Region } from '../../proto/metapb.js';
 import { CmdType, RaftCmdResponse, Response, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RawNode, ReadState } from '../../raft/index.js';
+import { defined } from '../../util/assert.js';
 import type { CommandCallback, CommandResult, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, type RegionError } from '../router/errors.js';
 import { cloneRegion } from '../region.js';
@@ -126,7 +127,8 @@ export function executeRead(snapshot: EngineSnapshot, region: Region | undefined
   let keep = false;
   for (const r of request.requests) {
     if (r.cmdType === CmdType.Get) {
-      const value = snapshot.get(dataFamily(r.get!.cf), r.get!.key) ?? Buffer.alloc(0);
+      const get = defined(r.get, 'body of a Get request');
+      const value = snapshot.get(dataFamily(get.cf), get.key) ?? Buffer.alloc(0);
       responses.push(Response.fromPartial({ cmdType: CmdType.Get, get: { value } }));
     } else {
       keep = true;

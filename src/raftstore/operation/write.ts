@@ -8,6 +8,7 @@ import type { WriteOp } from '../../engine/engine.js';
 import type { Entry } from '../../proto/eraftpb.js';
 import { CmdType, RaftCmdRequest, Response, type Request } from '../../proto/raft_cmdpb.js';
 import { ErrProposalDropped, type RawNode } from '../../raft/index.js';
+import { defined } from '../../util/assert.js';
 import type { CommandCallback, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, staleCommand, type RegionError } from '../router/errors.js';
 import { dataFamily, emptyResponseFor, errorResponse, type ProposingPeer } from './command.js';
@@ -61,8 +62,9 @@ export class WriteProposals {
   takeAnswered(entries: readonly Entry[]): ApplyReply[] {
     const replies: ApplyReply[] = [];
     for (const entry of entries) {
-      while (this.waiting.length > 0 && this.waiting[0]!.index <= entry.index) {
-        const head = this.waiting.shift()!;
+      // Per committed entry: read the head and narrow it locally rather than assert through a call.
+      for (let head = this.waiting[0]; head !== undefined && head.index <= entry.index; head = this.waiting[0]) {
+        this.waiting.shift();
         if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback, replyTo: head.replyTo });
         else head.callback({ response: errorResponse(staleCommand().regionError, this.peer.term()) });
       }
@@ -79,12 +81,12 @@ export class WriteProposals {
 export function applyWriteRequest(request: Request, kvOps: WriteOp[]): Response {
   switch (request.cmdType) {
     case CmdType.Put: {
-      const put = request.put!;
+      const put = defined(request.put, 'body of a Put request'); // commands come from this process, never from the wire
       kvOps.push({ type: 'put', cf: dataFamily(put.cf), key: put.key, value: put.value });
       return Response.fromPartial({ cmdType: CmdType.Put, put: {} });
     }
     case CmdType.Delete: {
-      const del = request.delete!;
+      const del = defined(request.delete, 'body of a Delete request');
       kvOps.push({ type: 'delete', cf: dataFamily(del.cf), key: del.key });
       return Response.fromPartial({ cmdType: CmdType.Delete, delete: {} });
     }

@@ -18,7 +18,7 @@ import {
   RegionLocalState,
 } from '../../proto/raft_serverpb.js';
 import { ErrCompacted, ErrUnavailable, type InitialState, type Storage as RaftStorage } from '../../raft/index.js';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import {
   applyStateKey,
   raftLogIndexOf,
@@ -106,7 +106,7 @@ export class PeerStorage implements RaftStorage {
       ? RaftApplyState.decode(applyBytes)
       : RaftApplyState.fromPartial({ appliedIndex: 0, truncatedState: { index: 0, term: 0 } });
     // A crash between a snapshot's kv write and its raft write leaves the log behind the snapshot.
-    const truncated = applyState.truncatedState!;
+    const truncated = defined(applyState.truncatedState, 'truncated state of the apply state');
     if (raftState.lastIndex < truncated.index) {
       const hardState = raftState.hardState ?? HardState.create();
       raftState = RaftLocalState.fromPartial({
@@ -141,7 +141,7 @@ export class PeerStorage implements RaftStorage {
   }
 
   get truncatedIndex(): number {
-    return this.applyStateValue.truncatedState!.index;
+    return defined(this.applyStateValue.truncatedState, 'truncated state of the apply state').index;
   }
 
   /** Whether the peer knows its region's range (false for a peer created by message, before its snapshot). */
@@ -185,13 +185,15 @@ export class PeerStorage implements RaftStorage {
   }
 
   term(index: number): number {
-    const truncated = this.applyStateValue.truncatedState!;
+    const truncated = defined(this.applyStateValue.truncatedState, 'truncated state of the apply state');
     if (index === truncated.index) return truncated.term;
     if (index < truncated.index) throw new ErrCompacted();
     if (index > this.raftState.lastIndex) throw new ErrUnavailable();
     if (index === this.raftState.lastIndex) return this.raftState.lastTerm;
     const first = this.cache[0];
-    if (first && index >= first.index) return this.cache[index - first.index]!.term;
+    // Per entry on the hot path: a local check narrows without a call; a miss reads the engine below.
+    const cached = first && index >= first.index ? this.cache[index - first.index] : undefined;
+    if (cached !== undefined) return cached.term;
     const bytes = this.engines.raft.get('meta', raftLogKey(this.regionId, index));
     assert(bytes !== undefined, `raft log entry ${index} missing`);
     return decodeLogEntry(this.regionId, index, bytes).term;
@@ -218,10 +220,10 @@ export class PeerStorage implements RaftStorage {
     let raftState = RaftLocalState.fromPartial(this.raftState);
     let appliedSnapshot: ReadyWrites['appliedSnapshot'];
     let snapshot: Snapshot | undefined;
-    if (ready.snapshot && (ready.snapshot.metadata?.index ?? 0) > 0) {
+    const meta = ready.snapshot?.metadata;
+    if (ready.snapshot && meta && meta.index > 0) {
       snapshot = ready.snapshot;
       appliedSnapshot = this.snapshotOps(ready.snapshot, raftOps);
-      const meta = ready.snapshot.metadata!;
       raftState = RaftLocalState.fromPartial({
         hardState: { ...(raftState.hardState ?? HardState.create()), commit: Math.max(raftState.hardState?.commit ?? 0, meta.index) },
         lastIndex: meta.index,
@@ -258,7 +260,11 @@ export class PeerStorage implements RaftStorage {
     assert(applyState.appliedIndex >= this.applyStateValue.appliedIndex, 'applied index moved back');
     this.applyStateValue = applyState;
     // Compacted entries are never read again.
-    while (this.cache.length > 0 && this.cache[0]!.index <= this.truncatedIndex) this.cacheBytes -= entrySizeBytes(this.cache.shift()!);
+    const truncatedIndex = this.truncatedIndex;
+    for (let head = this.cache[0]; head !== undefined && head.index <= truncatedIndex; head = this.cache[0]) {
+      this.cache.shift();
+      this.cacheBytes -= entrySizeBytes(head);
+    }
   }
 
   /** Cached entries [lo, hi) within the size limit (at least one), or undefined if not all cached. */
@@ -268,7 +274,9 @@ export class PeerStorage implements RaftStorage {
     const out: Entry[] = [];
     let sizeBytes = 0;
     for (let index = lo; index < hi; index++) {
-      const entry = this.cache[index - first.index]!;
+      // Per entry on the hot path: the range check above proves presence, so narrow locally, no call.
+      const entry = this.cache[index - first.index];
+      if (entry === undefined) break;
       sizeBytes += entrySizeBytes(entry);
       if (maxSizeBytes !== undefined && out.length > 0 && sizeBytes > maxSizeBytes) break;
       out.push(entry);
@@ -277,7 +285,7 @@ export class PeerStorage implements RaftStorage {
   }
 
   private cacheAppended(entries: readonly Entry[]): void {
-    const head = entries[0]!;
+    const head = defined(entries[0], 'first appended entry');
     // A conflicting suffix was replaced: its cached entries go.
     this.dropCacheFrom(head.index);
     const first = this.cache[0];
@@ -287,7 +295,9 @@ export class PeerStorage implements RaftStorage {
       this.cacheBytes += entrySizeBytes(entry);
     }
     while (this.cache.length > MAX_CACHED_ENTRIES || (this.cacheBytes > MAX_CACHED_ENTRY_BYTES && this.cache.length > 1)) {
-      this.cacheBytes -= entrySizeBytes(this.cache.shift()!);
+      const dropped = this.cache.shift();
+      if (dropped === undefined) break; // the length check above proves presence
+      this.cacheBytes -= entrySizeBytes(dropped);
     }
   }
 
@@ -320,8 +330,8 @@ export class PeerStorage implements RaftStorage {
   }
 
   private appendOps(entries: Entry[], state: RaftLocalState, raftOps: WriteOp[]): RaftLocalState {
-    const first = entries[0]!;
-    const last = entries[entries.length - 1]!;
+    const first = defined(entries[0], 'first entry to append');
+    const last = defined(entries.at(-1), 'last entry to append');
     assert(first.index > this.truncatedIndex, `append ${first.index} at or below truncated ${this.truncatedIndex}`);
     assert(first.index <= state.lastIndex + 1, `append ${first.index} leaves a gap after ${state.lastIndex}`);
     for (const entry of entries) raftOps.push({ type: 'put', cf: 'meta', key: raftLogKey(this.regionId, entry.index), value: encodeLogEntry(entry) });
@@ -331,8 +341,8 @@ export class PeerStorage implements RaftStorage {
   }
 
   private snapshotOps(snapshot: Snapshot, raftOps: WriteOp[]): ReadyWrites['appliedSnapshot'] {
-    const meta = snapshot.metadata!;
-    const region = RaftSnapshotData.decode(snapshot.data).region!;
+    const meta = defined(snapshot.metadata, 'snapshot metadata');
+    const region = defined(RaftSnapshotData.decode(snapshot.data).region, 'snapshot region'); // checked on receipt
     assert(region.id === this.regionId, `snapshot of region ${region.id} sent to region ${this.regionId}`);
     // The old log goes; the apply system replaces the data and the apply and region states.
     raftOps.push(...this.logDeleteOps(this.truncatedIndex + 1, this.raftState.lastIndex + 1));

@@ -31,7 +31,8 @@ export function checkSnapshot(snapshot: Snapshot, target: { readonly region: Reg
   const peers = region.peers.map((peer) => peer.id).sort((a, b) => a - b);
   if (nodes.length !== peers.length || nodes.some((id, i) => id !== peers[i])) return 'snapshot conf state does not match its region';
   for (const { key } of data.data) {
-    if (key.length < 2 || DATA_COLUMN_FAMILIES[key[0]!] === undefined) return 'snapshot data key without a column family';
+    const tag = key[0];
+    if (key.length < 2 || tag === undefined || DATA_COLUMN_FAMILIES[tag] === undefined) return 'snapshot data key without a column family';
     if (!keyInRegion(key.subarray(1), region)) return 'snapshot data key outside its region';
   }
   return undefined;

@@ -8,11 +8,11 @@ import { DATA_COLUMN_FAMILIES, type DataColumnFamily } from '../../engine/engine
 import { Snapshot } from '../../proto/eraftpb.js';
 import { RaftApplyState, RaftSnapshotData, RegionLocalState, type KeyValue } from '../../proto/raft_serverpb.js';
 import { ErrSnapshotTemporarilyUnavailable } from '../../raft/index.js';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 
-function familyOf(tag: number): DataColumnFamily {
-  const cf = DATA_COLUMN_FAMILIES[tag];
+function familyOf(tag: number | undefined): DataColumnFamily {
+  const cf = tag === undefined ? undefined : DATA_COLUMN_FAMILIES[tag];
   assert(cf !== undefined, `snapshot names unknown column family ${tag}`);
   return cf;
 }
@@ -34,7 +34,8 @@ export function buildRegionSnapshotPayload(kv: Engine, regionId: number): Snapsh
     const regionBytes = view.get('meta', regionStateKey(regionId));
     if (!applyBytes || !regionBytes) throw new ErrSnapshotTemporarilyUnavailable();
     const applyState = RaftApplyState.decode(applyBytes);
-    const region = RegionLocalState.decode(regionBytes).region!;
+    const truncated = defined(applyState.truncatedState, 'truncated state of a stored apply state');
+    const region = defined(RegionLocalState.decode(regionBytes).region, 'region of a stored region state');
     const data: KeyValue[] = [];
     let sizeBytes = 0;
     DATA_COLUMN_FAMILIES.forEach((cf, tag) => {
@@ -46,8 +47,8 @@ export function buildRegionSnapshotPayload(kv: Engine, regionId: number): Snapsh
     });
     return {
       appliedIndex: applyState.appliedIndex,
-      truncatedIndex: applyState.truncatedState!.index,
-      truncatedTerm: applyState.truncatedState!.term,
+      truncatedIndex: truncated.index,
+      truncatedTerm: truncated.term,
       nodes: region.peers.map((peer) => peer.id),
       data: RaftSnapshotData.encode({ region, fileSize: sizeBytes, data, meta: undefined }).finish(),
     };
@@ -65,5 +66,5 @@ export function buildRegionSnapshot(kv: Engine, regionId: number, termOf: (index
 }
 
 export function snapshotDataOps(data: RaftSnapshotData): WriteOp[] {
-  return data.data.map(({ key, value }) => ({ type: 'put' as const, cf: familyOf(key[0]!), key: key.subarray(1), value }));
+  return data.data.map(({ key, value }) => ({ type: 'put' as const, cf: familyOf(key[0]), key: key.subarray(1), value }));
 }
