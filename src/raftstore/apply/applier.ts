@@ -18,7 +18,7 @@ import { EntryType, type Entry, type Snapshot } from '../../proto/eraftpb.js';
 import type { Region } from '../../proto/metapb.js';
 import { AdminCmdType, RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { PeerState, RaftApplyState, RaftSnapshotData, RegionLocalState } from '../../proto/raft_serverpb.js';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import { errorResponse } from '../operation/command.js';
 import { applyCompactLog } from '../operation/compact-log.js';
@@ -113,11 +113,12 @@ export class Applier implements ApplyRouter {
     if (this.running || this.failed) return;
     const running = this.drain();
     this.running = running;
-    if (this.onFatal) {
+    const onFatal = this.onFatal;
+    if (onFatal) {
       running.catch((err: unknown) => {
         // Applied state is now unknown: apply nothing more; the process fail-stops.
         this.failed = true;
-        this.onFatal!('apply failed', err);
+        onFatal('apply failed', err);
       });
     }
   }
@@ -126,8 +127,7 @@ export class Applier implements ApplyRouter {
     try {
       // Let the tasks of this event-loop turn gather, so one kv batch covers them all.
       await Promise.resolve();
-      while (this.queue.length > 0) {
-        const head = this.queue[0]!;
+      for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
         if (head.kind === 'restore') {
           this.queue.shift();
           try {
@@ -139,7 +139,7 @@ export class Applier implements ApplyRouter {
           continue;
         }
         let count = 0;
-        while (count < this.queue.length && count < MAX_TASKS_PER_APPLY_BATCH && this.queue[count]!.kind === 'apply') count++;
+        while (count < MAX_TASKS_PER_APPLY_BATCH && this.queue[count]?.kind === 'apply') count++;
         const batch = this.queue.splice(0, count).map((q) => (q as { task: ApplyTask }).task);
         await this.applyBatch(batch);
       }
@@ -190,7 +190,7 @@ export class Applier implements ApplyRouter {
     if (kvOps.length > 0) await this.kv.write(kvOps, { durable: false });
     let truncatedMoved = false;
     for (const { delegate, applyState } of applied) {
-      if (applyState.truncatedState!.index !== delegate.applyState.truncatedState!.index) truncatedMoved = true;
+      if (applyState.truncatedState?.index !== delegate.applyState.truncatedState?.index) truncatedMoved = true;
       delegate.applyState = applyState;
     }
     // The peer deletes log entries below a new truncated state: that state must be durable first.
@@ -203,8 +203,7 @@ export class Applier implements ApplyRouter {
       this.serveReads(delegate);
     }
     const reported = new Set<number>();
-    for (let i = applied.length - 1; i >= 0; i--) {
-      const { task, applyState } = applied[i]!;
+    for (const { task, applyState } of applied.toReversed()) {
       if (task.entries.length === 0 || reported.has(task.regionId)) continue;
       reported.add(task.regionId);
       this.onResult({ regionId: task.regionId, applyState });
@@ -234,15 +233,16 @@ export class Applier implements ApplyRouter {
     const applied = delegate.applyState.appliedIndex;
     let served = 0;
     // Read indexes only grow for a region, so the servable reads are a prefix.
-    while (served < delegate.reads.length && delegate.reads[served]!.index <= applied) served++;
+    while ((delegate.reads[served]?.index ?? Infinity) <= applied) served++;
     for (const read of delegate.reads.splice(0, served)) read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request));
   }
 
   private async restoreNow(regionId: number, snapshot: Snapshot): Promise<void> {
     const delegate = this.delegate(regionId);
-    const meta = snapshot.metadata!;
+    // The poller checked the snapshot on receipt (snapshot/snapshot-check.ts) or built it itself.
+    const meta = defined(snapshot.metadata, 'snapshot metadata');
     const data = RaftSnapshotData.decode(snapshot.data);
-    const region = data.region!;
+    const region = defined(data.region, 'snapshot region');
     assert(region.id === regionId, `snapshot of region ${region.id} sent to region ${regionId}`);
     // Old data and the snapshot's range are cleared, then the snapshot's data and states come in.
     const ops: WriteOp[] = [];
@@ -259,7 +259,7 @@ export class Applier implements ApplyRouter {
 }
 
 function applyAdmin(request: RaftCmdRequest, next: RaftApplyState): { applyState: RaftApplyState; response: RaftCmdResponse } {
-  const admin = request.adminRequest!;
+  const admin = defined(request.adminRequest, 'admin request');
   if (admin.cmdType === AdminCmdType.CompactLog && admin.compactLog) return applyCompactLog(admin.compactLog, next);
   // Other admin commands come with their operation modules (see operation/README.md).
   const error = { ...staleCommand().regionError, message: `admin command ${admin.cmdType} is not supported yet` };

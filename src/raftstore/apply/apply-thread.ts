@@ -35,6 +35,7 @@ import type { CommandCallback, CommandResult, ReplyTarget } from '../router/comm
 import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
 import { Applier } from './applier.js';
+import { defined } from '../../util/assert.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
@@ -161,7 +162,7 @@ export function runApplyThread(): void {
   const thread = new ApplyThread({
     kv,
     logger,
-    main: parentPort!,
+    main: defined(parentPort, 'parentPort (this code runs as a worker thread)'),
     pollerPorts: data.pollerPorts,
     // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.
     onFatal: (reason, err) => failThisThread(logger, reason, err),

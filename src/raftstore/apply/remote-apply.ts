@@ -10,7 +10,7 @@
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
 import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
@@ -68,7 +68,7 @@ export class RemoteApplyRouter implements ApplyRouter {
   async settle(): Promise<void> {}
 
   private outOf(regionId: number): FrameBatcher<PollerToApply> {
-    return this.outs[regionId % this.outs.length]!;
+    return defined(this.outs[regionId % this.outs.length], 'apply thread of a region');
   }
 
   /** A reply's own address (a main-thread command), else one on this poller for its callback. */

@@ -115,9 +115,10 @@ export function checkRaftMessage(message: RaftMessage, target: MessageTarget): D
   const peer = target.peer;
   if (!peer) return 'region-not-found';
   if (message.toPeer.id !== peer.peerId) return 'wrong-to-peer';
-  const from = message.fromPeer ? findPeerById(peer.region, message.fromPeer.id) : undefined;
-  if (!from || from.id === peer.peerId) return 'unknown-from-peer';
-  if (from.storeId !== message.fromPeer!.storeId) return 'from-store-mismatch';
+  const fromPeer = message.fromPeer;
+  const from = fromPeer ? findPeerById(peer.region, fromPeer.id) : undefined;
+  if (!fromPeer || !from || from.id === peer.peerId) return 'unknown-from-peer';
+  if (from.storeId !== fromPeer.storeId) return 'from-store-mismatch';
   const raft = message.message;
   if (raft && (raft.from !== from.id || raft.to !== peer.peerId)) return 'peer-id-mismatch';
   if (raft && LOCAL_MESSAGE_TYPES.has(raft.msgType)) return 'local-message-type';

@@ -16,7 +16,7 @@ import type { Engine } from '../../engine/engine.js';
 import { Region, type Peer } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftMessage } from '../../proto/raft_serverpb.js';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../../util/errors.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import { workerFileUrl } from '../../util/worker-path.js';
@@ -134,10 +134,10 @@ export class PollerRouter implements RaftRouter {
     // Any thread failing before all are ready, including one that was already ready, fails the start.
     const failed = new Promise<never>((_, reject) => (router.failStart = reject));
     for (let index = 0; index < options.applyThreads; index++) {
-      ready.push(router.startApplyThread(index, channels.map((row) => row[index]!.port2)));
+      ready.push(router.startApplyThread(index, channels.map((row) => defined(row[index], 'channel to an apply thread').port2)));
     }
     for (let index = 0; index < options.pollers; index++) {
-      ready.push(router.startPoller(index, channels[index]!.map((channel) => channel.port1)));
+      ready.push(router.startPoller(index, defined(channels[index], 'channels of a poller').map((channel) => channel.port1)));
     }
     try {
       await Promise.race([Promise.all(ready), failed]);
@@ -367,11 +367,11 @@ export class PollerRouter implements RaftRouter {
 
   private async eachThread<T>(call: (thread: StoreThread) => Promise<T>): Promise<T[]> {
     assert(!this.stopped, 'the store threads are stopped');
-    return await Promise.all([...this.pollers, ...this.applyWorkers].map(call));
+    return Promise.all([...this.pollers, ...this.applyWorkers].map(call));
   }
 
   private pollerOf(regionId: number): Poller {
-    return this.pollers[regionId % this.pollers.length]!;
+    return defined(this.pollers[regionId % this.pollers.length], 'poller of a region');
   }
 
   /** Decodes a batch from a thread: a frame that does not decode or fails is an internal failure. */

@@ -29,6 +29,7 @@ import { decode, FrameBatcher, frames, receiveFrames, type FramePort, type FromP
 import { exposeControl, prefixed, setLoggerLevel, type RegionStatus, type ThreadControl } from './control.js';
 import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
 import { Store } from './store.js';
+import { defined } from '../../util/assert.js';
 
 export interface PollerWorkerData {
   readonly storeId: number;
@@ -120,7 +121,7 @@ export class PollerThread {
 
   private regionStatus(): RegionStatus[] {
     return this.store.regions().map((region) => {
-      const peer = this.store.peer(region.id)!;
+      const peer = defined(this.store.peer(region.id), 'peer of a hosted region');
       return { regionId: region.id, peerId: peer.meta.id, leader: peer.isLeader() };
     });
   }
@@ -138,11 +139,10 @@ export class PollerThread {
   }
 
   private reportRegions(): void {
-    const regions = this.store.regions().map((region) => ({
-      region: Region.encode(region).finish(),
-      peerId: this.store.peer(region.id)!.meta.id,
-      leader: this.store.peer(region.id)!.isLeader(),
-    }));
+    const regions = this.store.regions().map((region) => {
+      const peer = defined(this.store.peer(region.id), 'peer of a hosted region');
+      return { region: Region.encode(region).finish(), peerId: peer.meta.id, leader: peer.isLeader() };
+    });
     const digest = regions.map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}`).join('|');
     if (digest === this.lastReport) return;
     this.lastReport = digest;
@@ -195,7 +195,7 @@ export function runPollerThread(): void {
       async (task) => new Uint8Array((await snapshotPool.run(task)) as ArrayBuffer),
       (regionId, err) => logger.warn({ regionId, err }, 'snapshot build failed'),
     ),
-    main: parentPort!,
+    main: defined(parentPort, 'parentPort (this code runs as a worker thread)'),
     applyPorts: data.applyPorts,
     hosts: (regionId) => regionId % data.pollerCount === data.pollerIndex,
     // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.

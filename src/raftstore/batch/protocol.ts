@@ -168,7 +168,10 @@ export class ReplyList {
 /** Visits the replies of an `apply` frame: the entry index each answers and its address. */
 export function forEachReply(frame: ApplyFrame, visit: (index: number, replyTo: ReplyTarget, id: number) => void): void {
   const triples = frame.replies;
-  for (let i = 0; i + 2 < triples.length; i += 3) visit(triples[i]!, triples[i + 2] === 0 ? 'main' : 'poller', triples[i + 1]!);
+  for (let i = 0; i + 2 < triples.length; i += 3) {
+    // The bound check above proves both slots; `?? 0` only narrows the type (no call per reply).
+    visit(triples[i] ?? 0, triples[i + 2] === 0 ? 'main' : 'poller', triples[i + 1] ?? 0);
+  }
 }
 
 // --- encoding and checked decoding ---
@@ -230,7 +233,10 @@ const APPLY_TO_MAIN: Record<ApplyToMain['kind'], Shape> = { done: DONE_SHAPE, re
 function hasShape(value: unknown, shape: Shape): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  for (const field in shape) if (!shape[field]!(record[field])) return false;
+  for (const field in shape) {
+    const check = shape[field];
+    if (check !== undefined && !check(record[field])) return false;
+  }
   return true;
 }
 
@@ -300,7 +306,8 @@ export class FrameBatcher<T extends Frame> {
   private readonly defer: (flush: () => void) => void;
 
   constructor(private readonly port: FramePort) {
-    this.defer = port.defer ? (flush) => port.defer!(flush) : setImmediate;
+    const defer = port.defer?.bind(port);
+    this.defer = defer ?? setImmediate;
   }
 
   push(frame: T): void {

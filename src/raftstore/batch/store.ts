@@ -14,7 +14,7 @@ import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import { MessageType } from '../../proto/eraftpb.js';
 import { PeerState, RaftMessage, RegionLocalState } from '../../proto/raft_serverpb.js';
 import type { RandomSource } from '../../raft/index.js';
-import { assert } from '../../util/assert.js';
+import { assert, defined } from '../../util/assert.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import type { RaftstoreConfig } from '../config.js';
@@ -191,14 +191,14 @@ export class Store implements RaftRouter {
     // A snapshot is written over the region's state once Raft takes it: it must be sound first.
     const raft = message.message;
     if (raft?.msgType === MessageType.MsgSnapshot) {
-      const problem = raft.snapshot ? checkSnapshot(raft.snapshot, target.peer!) : 'MsgSnapshot without a snapshot';
+      const problem = raft.snapshot ? checkSnapshot(raft.snapshot, defined(target.peer, 'checked target peer')) : 'MsgSnapshot without a snapshot';
       if (problem) {
         this.dropMessage('bad-snapshot', message, problem);
         return;
       }
     }
     try {
-      peer!.step(message);
+      defined(peer, 'checked target peer').step(message);
     } catch (err) {
       // Only an internal failure gets here (see Peer.step): fail-stop.
       if (!this.options.onFatal) throw err;
