@@ -266,12 +266,14 @@ function schedulerAddrs(options: ConnectOptions): string[] {
 /** The scheduler (or the standalone node standing in for it), or no scheduler at all for `node`. */
 async function linkScheduler(options: ConnectOptions, logger: Logger, timeoutMs: number): Promise<SchedulerLink> {
   if (options.node !== undefined) return new DirectNode(options.node);
-  // One retry of a lookup after UNAVAILABLE, five Tso attempts per timestamp: the request sender
-  // and transaction() retry above this, so the scheduler client itself gives up early.
+  // One retry of a lookup after UNAVAILABLE or a deadline (after looking for the leader again), five
+  // Tso attempts per timestamp: the request sender and transaction() retry above this, so the
+  // scheduler client itself gives up early.
   return SchedulerClient.connect(options.addr !== undefined ? [options.addr] : schedulerAddrs(options), {
     logger,
     timeoutMs,
     maxRetries: 1,
+    retryOn: 'transport',
     tsoMaxAttempts: 5,
     backoffBaseMs: 10,
     maxMessageBytes: options.maxMessageBytes,

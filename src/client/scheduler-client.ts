@@ -69,6 +69,12 @@ export interface SchedulerClientOptions {
   readonly timeoutMs?: number;
   /** Retries of a unary call after UNAVAILABLE (default 10, TinyKV's). */
   readonly maxRetries?: number;
+  /**
+   * Which failed calls look for the leader again and retry: 'unavailable' (UNAVAILABLE only, the
+   * default, what stores use) or 'transport' (also DEADLINE_EXCEEDED: a hung or cut-off member,
+   * which the client library would rather leave for another).
+   */
+  readonly retryOn?: 'unavailable' | 'transport';
   /** Backoff between retries and stream reopens: base doubling up to max, ms (defaults 50 and 1000). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
@@ -317,21 +323,29 @@ export class SchedulerClient implements TimestampSource, RegionSource {
         return response;
       } catch (err) {
         if (this.closedValue) throw closedError();
-        if (!isUnavailable(err) || attempt >= this.options.maxRetries) throw err;
+        if (!this.retries(err) || attempt >= this.options.maxRetries) throw err;
         await sleep(this.backoffMs(attempt));
         await this.rediscover();
       }
     }
   }
 
+  private retries(err: unknown): boolean {
+    if (isUnavailable(err)) return true;
+    return this.options.retryOn === 'transport' && err instanceof ClientError && err.grpcStatus === GrpcStatus.DEADLINE_EXCEEDED;
+  }
+
   /**
    * Looks for the leader among the known members and the seeds after a transport failure, and
    * switches to it. Concurrent callers share one search; failures are swallowed (the caller's
-   * retry reports them). With no other address known there is nothing to look for.
+   * retry reports them). With no other address known there is nothing to look for. A scheduler
+   * that reports itself as its only member is the one reached through the seeds: its advertised
+   * URL (which may be a wildcard such as 0.0.0.0:2379) is not another place to look.
    */
   private rediscover(): Promise<void> {
     const current = this.member;
-    const others = [...new Set([...current.members, ...this.seeds])].filter((a) => a !== current.addr);
+    const members = current.members.length > 1 ? current.members : [];
+    const others = [...new Set([...members, ...this.seeds])].filter((a) => a !== current.addr);
     if (others.length === 0 || this.closedValue) return Promise.resolve();
     this.rediscovering ??= this.searchLeader([...others, current.addr]).finally(() => {
       this.rediscovering = undefined;
@@ -377,6 +391,7 @@ function resolveOptions(options: SchedulerClientOptions): ResolvedOptions {
     logger: options.logger ?? silentLogger(),
     timeoutMs: options.timeoutMs ?? 3_000,
     maxRetries,
+    retryOn: options.retryOn ?? 'unavailable',
     backoffBaseMs: options.backoffBaseMs ?? 50,
     backoffMaxMs: options.backoffMaxMs ?? 1_000,
     tsoMaxAttempts: options.tsoMaxAttempts ?? maxRetries + 1,

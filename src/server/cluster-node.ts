@@ -276,7 +276,7 @@ async function connectScheduler(addr: string, timeoutMs: number, logger: Logger)
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await SchedulerClient.connect(addr, { timeoutMs: 2_000, maxRetries: 1 });
+      return await SchedulerClient.connect(addr, { timeoutMs: 2_000, maxRetries: 1, logger });
     } catch (err) {
       if (Date.now() > deadline) throw new TinyKvError(ErrorCode.InvalidConfig, `cannot reach the scheduler at ${addr}: ${(err as Error).message}`);
       if (attempt % 10 === 0) logger.info({ addr }, 'waiting for the scheduler');

@@ -9,7 +9,8 @@ import { AdminCmdType, CmdType, RaftCmdRequest, type DeepPartial, type RaftReque
 import { RaftApplyState } from '../../src/proto/raft_serverpb.js';
 import { ErrProposalDropped } from '../../src/raft/index.js';
 import { checkCommand, type ProposingPeer } from '../../src/raftstore/operation/command.js';
-import { applyCompactLog } from '../../src/raftstore/operation/compact-log.js';
+import { applyCompactLog, LogCompaction } from '../../src/raftstore/operation/compact-log.js';
+import type { PeerStorage } from '../../src/raftstore/peer/peer-storage.js';
 import { ReadIndexReads } from '../../src/raftstore/operation/read.js';
 import { WriteProposals } from '../../src/raftstore/operation/write.js';
 import type { CommandResult } from '../../src/raftstore/router/command-callback.js';
@@ -160,5 +161,41 @@ describe('applyCompactLog', () => {
     const { applyState, response } = applyCompactLog({ compactIndex: 15, compactTerm: 5 }, state);
     expect(applyState).toBe(state);
     expect(response.header?.error).toBeUndefined();
+  });
+});
+
+describe('LogCompaction', () => {
+  function compaction(propose: () => void) {
+    const peer = Object.assign(new FakePeer(), {
+      meta: { id: 11, storeId: 1 },
+      storage: { appliedIndex: 100, firstIndex: () => 6, term: () => 7 } as unknown as PeerStorage,
+    });
+    const proposed: number[] = [];
+    const writes = new WriteProposals(peer, {
+      propose: () => {
+        propose();
+        proposed.push(++peer.last);
+      },
+    });
+    return { log: new LogCompaction(peer, writes, { raftLogGcTickInterval: 1, raftLogGcCountLimit: 10 }), proposed, writes };
+  }
+
+  it('proposes one CompactLog at a time', () => {
+    const { log, proposed } = compaction(() => {});
+    log.onTick();
+    log.onTick();
+    expect(proposed).toEqual([11]);
+  });
+
+  it('a proposal Raft drops (leader transfer, conf change) is tried again on a later tick, not left pending', () => {
+    let drop = true;
+    const { log, proposed } = compaction(() => {
+      if (drop) throw new ErrProposalDropped();
+    });
+    expect(() => log.onTick()).not.toThrow();
+    expect(proposed).toEqual([]);
+    drop = false;
+    log.onTick();
+    expect(proposed).toEqual([11]);
   });
 });

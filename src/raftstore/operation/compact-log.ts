@@ -14,6 +14,7 @@ import type { RaftstoreConfig } from '../config.js';
 import { raftLogKey } from '../keys.js';
 import type { PeerStorage } from '../peer/peer-storage.js';
 import { epochOf } from '../region.js';
+import { RegionError } from '../router/errors.js';
 import type { ProposingPeer } from './command.js';
 import type { WriteProposals } from './write.js';
 
@@ -53,8 +54,15 @@ export class LogCompaction {
       header: { regionId: peer.regionId, peer: peer.meta, regionEpoch: epochOf(peer.region) },
       adminRequest: { cmdType: AdminCmdType.CompactLog, compactLog: { compactIndex: applied, compactTerm: peer.storage.term(applied) } },
     });
+    try {
+      this.writes.propose(request, () => (this.pending = false));
+    } catch (err) {
+      // Raft dropped the proposal (a leader transfer or conf change in progress): try again on a
+      // later tick rather than stay pending forever or fail the tick.
+      if (err instanceof RegionError) return;
+      throw err;
+    }
     this.pending = true;
-    this.writes.propose(request, () => (this.pending = false));
   }
 }
 
