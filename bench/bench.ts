@@ -73,7 +73,12 @@ export function createTarget(name: TargetName, config: BenchConfig, connections:
     case 'noop':
       return new NoopTarget({ connections, keySize: config.keySize, valueSize: config.valueSize, inProcess: config.noopInProcess });
     case 'etcd':
-      return new EtcdTarget({ endpoints: config.endpoints, connections, serializable: config.etcdSerializable, connectTimeoutMs: config.connectTimeoutMs });
+      return new EtcdTarget({
+        endpoints: config.endpoints,
+        connections,
+        serializable: config.etcdSerializable,
+        connectTimeoutMs: config.connectTimeoutMs,
+      });
   }
 }
 
@@ -96,7 +101,9 @@ export function benchSettings(config: BenchConfig): BenchSettings {
     preload: (config.preload ?? true) && config.ops.some(Workload.needsPreload),
     seed: config.seed ?? 1,
     ...(config.targets.includes('tinykv') ? { addr: config.addr } : {}),
-    ...(config.targets.includes('etcd') ? { endpoints: [...config.endpoints], etcdReads: config.etcdSerializable ? ('serializable' as const) : ('linearizable' as const) } : {}),
+    ...(config.targets.includes('etcd')
+      ? { endpoints: [...config.endpoints], etcdReads: config.etcdSerializable ? ('serializable' as const) : ('linearizable' as const) }
+      : {}),
   };
 }
 
@@ -167,9 +174,11 @@ export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Pro
       // The no-op server stores nothing, so there is nothing to preload.
       if (needsPreload && name !== 'noop') {
         log(`${name}: preloading ${workload.keyspace} keys`);
-        const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), progress, undefined, hooks.signal).catch((err: unknown) => {
-          throw new BenchError(describeError(err), { cause: err });
-        });
+        const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), progress, undefined, hooks.signal).catch(
+          (err: unknown) => {
+            throw new BenchError(describeError(err), { cause: err });
+          },
+        );
         log(`${name}: preloaded in ${Math.round(elapsedMs)} ms`);
       }
     }

@@ -103,7 +103,10 @@ function parseArgs(argv: readonly string[]): NoopServerOptions {
     else if (flag === '--key-size') options.keySize = Number(value);
     else throw new Error(`unknown option ${flag}`);
   }
-  for (const [name, n] of [['--value-size', options.valueSize], ['--key-size', options.keySize]] as const) {
+  for (const [name, n] of [
+    ['--value-size', options.valueSize],
+    ['--key-size', options.keySize],
+  ] as const) {
     if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) throw new Error(`${name} must be a byte count`);
   }
   return options;

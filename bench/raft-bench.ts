@@ -37,9 +37,18 @@ function newCluster(): Cluster {
     const storage = new MemoryStorage();
     c.storages.set(id, storage);
     c.inboxes.set(id, []);
-    c.nodes.set(id, new RawNode({
-      id, peers: ids, electionTick: 10, heartbeatTick: 1, storage, maxInflightMsgs: 256, maxSizePerMsgBytes: 1024 * 1024,
-    }));
+    c.nodes.set(
+      id,
+      new RawNode({
+        id,
+        peers: ids,
+        electionTick: 10,
+        heartbeatTick: 1,
+        storage,
+        maxInflightMsgs: 256,
+        maxSizePerMsgBytes: 1024 * 1024,
+      }),
+    );
   }
   return c;
 }
@@ -133,7 +142,9 @@ export function main(argv: string[] = process.argv.slice(2)): RaftBenchResult[] 
     console.log(`machine: ${machine()}`);
     console.log('batch  proposals   committed proposals/s   µs/proposal');
     for (const r of results) {
-      console.log(`${String(r.batch).padStart(5)}  ${String(r.proposals).padStart(9)}   ${r.proposalsPerSec.toFixed(0).padStart(21)}   ${r.usPerProposal.toFixed(2).padStart(11)}`);
+      console.log(
+        `${String(r.batch).padStart(5)}  ${String(r.proposals).padStart(9)}   ${r.proposalsPerSec.toFixed(0).padStart(21)}   ${r.usPerProposal.toFixed(2).padStart(11)}`,
+      );
     }
   }
   return results;

@@ -132,7 +132,8 @@ export function buildResults(runs: readonly MeasuredRun[], settings: Pick<BenchS
       order(settings.clients, a.clients) - order(settings.clients, b.clients) ||
       order(settings.targets, a.target) - order(settings.targets, b.target),
   );
-  const baseline: TargetName | undefined = settings.targets.length > 1 ? (settings.targets.includes('noop') ? 'noop' : settings.targets[0]) : undefined;
+  const baseline: TargetName | undefined =
+    settings.targets.length > 1 ? (settings.targets.includes('noop') ? 'noop' : settings.targets[0]) : undefined;
   return sorted.map((run) => {
     const base = baseline ? runs.find((r) => r.target === baseline && r.op === run.op && r.clients === run.clients) : undefined;
     const byCall = run.byCall
@@ -224,7 +225,18 @@ export function formatTable(report: BenchReport): string {
     if (ratioTo) row.push(r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : '-');
     rows.push(row);
     for (const [call, c] of Object.entries(r.byCall ?? {})) {
-      const sub = ['', `  ${call}`, '', fmtInt(c.opsPerSec), fmtMs(c.latencyMs.p50), fmtMs(c.latencyMs.p95), fmtMs(c.latencyMs.p99), fmtMs(c.latencyMs.max), '', ''];
+      const sub = [
+        '',
+        `  ${call}`,
+        '',
+        fmtInt(c.opsPerSec),
+        fmtMs(c.latencyMs.p50),
+        fmtMs(c.latencyMs.p95),
+        fmtMs(c.latencyMs.p99),
+        fmtMs(c.latencyMs.max),
+        '',
+        '',
+      ];
       if (ratioTo) sub.push('');
       rows.push(sub);
     }
@@ -234,7 +246,13 @@ export function formatTable(report: BenchReport): string {
   }
   const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);
   const widths = header.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  for (const row of rows) lines.push(row.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  for (const row of rows)
+    lines.push(
+      row
+        .map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    );
   lines.push('', 'client us/op: CPU the bench process itself used per op (time the server under test could not use)');
   const warning = loadWarning(report.machine);
   if (warning) notes.push(warning);

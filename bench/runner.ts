@@ -99,7 +99,9 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
   const cpuStart = process.cpuUsage();
   const start = performance.now();
   const limits: PhaseLimits = spec.durationMs !== undefined ? { deadline: start + spec.durationMs } : { count: spec.count! };
-  await watch(target, state, start, stallMs, progress, unit, spec.signal, () => runLoops(target, workload, spec, state, limits, { latency, byCall }, 2));
+  await watch(target, state, start, stallMs, progress, unit, spec.signal, () =>
+    runLoops(target, workload, spec, state, limits, { latency, byCall }, 2),
+  );
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
   progress.end();
@@ -250,7 +252,15 @@ interface Recorders {
   readonly byCall: Partial<Record<CallKind, LatencyHistogram>> | undefined;
 }
 
-function runLoops(target: BenchTarget, workload: Workload, spec: RunSpec, state: PhaseState, limits: PhaseLimits, rec: Recorders | undefined, phase: number): Promise<void> {
+function runLoops(
+  target: BenchTarget,
+  workload: Workload,
+  spec: RunSpec,
+  state: PhaseState,
+  limits: PhaseLimits,
+  rec: Recorders | undefined,
+  phase: number,
+): Promise<void> {
   const loops: Array<Promise<void>> = [];
   for (let lane = 0; lane < spec.clients; lane++) loops.push(clientLoop(target, workload, spec.op, lane, state, limits, rec, phase));
   return Promise.all(loops).then(() => undefined);

@@ -86,7 +86,9 @@ export function encodeEtcdPut(key: Uint8Array, value: Uint8Array): Buffer {
 
 /** etcdserverpb.RangeRequest { key=1; range_end=2; int64 limit=3; bool serializable=7 } */
 export function encodeEtcdRange(key: Uint8Array, rangeEnd: Uint8Array, limit: number, serializable: boolean): Buffer {
-  const buf = Buffer.allocUnsafe(lenFieldSize(1, key) + lenFieldSize(2, rangeEnd) + varintFieldSize(3, limit) + varintFieldSize(7, serializable ? 1 : 0));
+  const buf = Buffer.allocUnsafe(
+    lenFieldSize(1, key) + lenFieldSize(2, rangeEnd) + varintFieldSize(3, limit) + varintFieldSize(7, serializable ? 1 : 0),
+  );
   let pos = writeLenField(buf, 0, 1, key);
   pos = writeLenField(buf, pos, 2, rangeEnd);
   pos = writeVarintField(buf, pos, 3, limit);

@@ -37,14 +37,28 @@ const start = (args) =>
     child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}`)));
   });
 const rssMiB = (pid) => {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Math.round(Number(line.split(/\s+/)[1]) / 1024);
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 try {
   const scheduler = await start(['scheduler', '--addr', '127.0.0.1:0', '--data-dir', join(dir, 's'), '--initial-stores', '1', '--log-level', 'warn']);
-  const store = await start(['server', '--scheduler', scheduler.addr, '--addr', '127.0.0.1:0', '--data-dir', join(dir, 'store'), '--raft-pollers', '1', '--log-level', 'error']);
+  const store = await start([
+    'server',
+    '--scheduler',
+    scheduler.addr,
+    '--addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    join(dir, 'store'),
+    '--raft-pollers',
+    '1',
+    '--log-level',
+    'error',
+  ]);
   const pd = await SchedulerClient.connect(scheduler.addr);
   let info;
   for (let i = 0; i < 100 && !info?.leader; i++, await sleep(100)) info = await pd.getRegion(Buffer.from('a'));
@@ -61,33 +75,35 @@ try {
   await sleep(1000);
   console.log(`store RSS at rest: ${rssMiB(store.child.pid)} MiB`);
   for (let round = 1; round <= rounds; round++) {
-  console.log(`-- round ${round}`);
-  const t0 = Date.now();
-  const outcome = [];
-  const chunk = Buffer.alloc(1024 * 1024, 7);
-  const open = (n, sendMiB) => {
-    const client = new TinyKvClient(store.addr, credentials.createInsecure());
-    const stream = client.snapshot((err) => {
-      outcome[n] = `${err ? `${err.code} ${err.details}` : 'OK'} after ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-    });
-    stream.on('error', () => {});
-    stream.write(SnapshotChunk.fromPartial({ message: head }));
-    return (async () => {
-      for (let i = 0; i < sendMiB && outcome[n] === undefined; i++) {
-        if (!stream.write(SnapshotChunk.fromPartial({ data: chunk }))) await new Promise((r) => stream.once('drain', r));
-      }
-    })();
-  };
-  await Promise.race([Promise.all(Array.from({ length: streams }, (_, n) => open(n, mib))), sleep(60_000)]);
-  await sleep(1000);
-  console.log(`${streams} streams sent up to ${mib} MiB each and stalled (${((Date.now() - t0) / 1000).toFixed(1)} s): store RSS ${rssMiB(store.child.pid)} MiB`);
-  void open(streams, 1);
-  for (let s = 0; s < watchSeconds; s += 5) {
-    await sleep(5000);
-    console.log(`+${((Date.now() - t0) / 1000).toFixed(0)} s: store RSS ${rssMiB(store.child.pid)} MiB`);
-  }
-  outcome.forEach((o, n) => console.log(`stream ${n}: ${o ?? 'still open'}`));
-  for (let n = 0; n <= streams; n++) if (outcome[n] === undefined) console.log(`stream ${n}: still open`);
+    console.log(`-- round ${round}`);
+    const t0 = Date.now();
+    const outcome = [];
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const open = (n, sendMiB) => {
+      const client = new TinyKvClient(store.addr, credentials.createInsecure());
+      const stream = client.snapshot((err) => {
+        outcome[n] = `${err ? `${err.code} ${err.details}` : 'OK'} after ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+      });
+      stream.on('error', () => {});
+      stream.write(SnapshotChunk.fromPartial({ message: head }));
+      return (async () => {
+        for (let i = 0; i < sendMiB && outcome[n] === undefined; i++) {
+          if (!stream.write(SnapshotChunk.fromPartial({ data: chunk }))) await new Promise((r) => stream.once('drain', r));
+        }
+      })();
+    };
+    await Promise.race([Promise.all(Array.from({ length: streams }, (_, n) => open(n, mib))), sleep(60_000)]);
+    await sleep(1000);
+    console.log(
+      `${streams} streams sent up to ${mib} MiB each and stalled (${((Date.now() - t0) / 1000).toFixed(1)} s): store RSS ${rssMiB(store.child.pid)} MiB`,
+    );
+    void open(streams, 1);
+    for (let s = 0; s < watchSeconds; s += 5) {
+      await sleep(5000);
+      console.log(`+${((Date.now() - t0) / 1000).toFixed(0)} s: store RSS ${rssMiB(store.child.pid)} MiB`);
+    }
+    outcome.forEach((o, n) => console.log(`stream ${n}: ${o ?? 'still open'}`));
+    for (let n = 0; n <= streams; n++) if (outcome[n] === undefined) console.log(`stream ${n}: still open`);
   }
 } finally {
   for (const child of children) child.kill('SIGKILL');

@@ -27,10 +27,13 @@ const jobs = Math.max(1, arg('jobs', 1));
 
 const dir = mkdtempSync(join(tmpdir(), 'raft-soak-'));
 const config = join(dir, 'vitest.raft-soak.config.mjs');
-writeFileSync(config, `export default ${JSON.stringify({
-  root: repo,
-  test: { include: ['test/raft/sim.test.ts'], testTimeout: 3_600_000, pool: 'forks' },
-})};\n`);
+writeFileSync(
+  config,
+  `export default ${JSON.stringify({
+    root: repo,
+    test: { include: ['test/raft/sim.test.ts'], testTimeout: 3_600_000, pool: 'forks' },
+  })};\n`,
+);
 
 const batches = [];
 for (let start = base; start < base + seeds; start += batch) {
@@ -49,22 +52,35 @@ function runBatch({ start, count }) {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     child.on('close', (code) => {
       const ok = code === 0;
       if (!ok) failed++;
       console.log(`seeds ${start}..${start + count - 1}: ${ok ? 'ok' : 'FAILED'}`);
-      if (!ok) console.log(out.split('\n').filter((l) => /simulation failed|replay:|Error|seed/.test(l)).slice(0, 40).join('\n'));
+      if (!ok)
+        console.log(
+          out
+            .split('\n')
+            .filter((l) => /simulation failed|replay:|Error|seed/.test(l))
+            .slice(0, 40)
+            .join('\n'),
+        );
       done();
     });
   });
 }
 
 const queue = [...batches];
-await Promise.all(Array.from({ length: jobs }, async () => {
-  while (queue.length > 0) await runBatch(queue.shift());
-}));
+await Promise.all(
+  Array.from({ length: jobs }, async () => {
+    while (queue.length > 0) await runBatch(queue.shift());
+  }),
+);
 rmSync(dir, { recursive: true, force: true });
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 console.log(`raft soak: ${seeds} seeds, ${failed} failed batch(es), ${secs}s`);

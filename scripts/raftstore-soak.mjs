@@ -28,7 +28,11 @@ for (let start = base; start < base + seeds; start += batch) {
   const result = spawnSync(
     process.execPath,
     ['node_modules/vitest/vitest.mjs', 'run', '-c', 'test/raftstore/vitest.config.ts', 'test/raftstore/sim.test.ts'],
-    { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RAFTSTORE_SIM_BASE: String(start), RAFTSTORE_SIM_SEEDS: String(count) } },
+    {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, RAFTSTORE_SIM_BASE: String(start), RAFTSTORE_SIM_SEEDS: String(count) },
+    },
   );
   const out = result.stdout.toString();
   const ok = result.status === 0;

@@ -63,18 +63,24 @@ export class ChannelPool {
    */
   call<T>(lane: number, path: string, request: Buffer, parse: (response: Buffer) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const call = defined(this.clients[lane % this.clients.length], 'channel of a lane').makeUnaryRequest(path, passThrough, passThrough, request, (err, response) => {
-        this.inFlight.delete(call);
-        if (err) {
-          reject(new BenchCallError(describeServiceError(err), err.code));
-          return;
-        }
-        try {
-          resolve(parse(defined(response, 'response of a call that did not fail')));
-        } catch (parseErr) {
-          reject(parseErr instanceof Error ? parseErr : new Error(String(parseErr)));
-        }
-      });
+      const call = defined(this.clients[lane % this.clients.length], 'channel of a lane').makeUnaryRequest(
+        path,
+        passThrough,
+        passThrough,
+        request,
+        (err, response) => {
+          this.inFlight.delete(call);
+          if (err) {
+            reject(new BenchCallError(describeServiceError(err), err.code));
+            return;
+          }
+          try {
+            resolve(parse(defined(response, 'response of a call that did not fail')));
+          } catch (parseErr) {
+            reject(parseErr instanceof Error ? parseErr : new Error(String(parseErr)));
+          }
+        },
+      );
       this.inFlight.add(call);
     });
   }

@@ -47,16 +47,26 @@ interface RawOptions {
 
 function listOf<T extends string>(allowed: readonly T[], what: string) {
   return (value: string, previous: T[] | undefined): T[] => {
-    const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const item of items) {
-      if (!(allowed as readonly string[]).includes(item)) throw new InvalidArgumentError(`unknown ${what} "${item}" (expected ${allowed.join(', ')})`);
+      if (!(allowed as readonly string[]).includes(item))
+        throw new InvalidArgumentError(`unknown ${what} "${item}" (expected ${allowed.join(', ')})`);
     }
     return [...(previous ?? []), ...(items as T[])];
   };
 }
 
 function strings(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 function positiveInt(what: string) {
@@ -83,7 +93,8 @@ function size(what: string, min: number) {
 function duration(what: string, allowZero: boolean) {
   return (value: string): number => {
     const ms = parseDurationMs(value);
-    if (ms === undefined || (!allowZero && ms === 0)) throw new InvalidArgumentError(`${what} must be a duration like 500ms, 10s or 1m, got "${value}"`);
+    if (ms === undefined || (!allowZero && ms === 0))
+      throw new InvalidArgumentError(`${what} must be a duration like 500ms, 10s or 1m, got "${value}"`);
     return ms;
   };
 }
@@ -96,7 +107,8 @@ function ratio(value: string): number {
 
 function oneOf<T extends string>(allowed: readonly T[], flag: string) {
   return (value: string): T => {
-    if (!(allowed as readonly string[]).includes(value)) throw new InvalidArgumentError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+    if (!(allowed as readonly string[]).includes(value))
+      throw new InvalidArgumentError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
     return value as T;
   };
 }
@@ -124,12 +136,20 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = { st
   program
     .command('bench')
     .description('benchmark a TinyKV-TS node, the no-op gRPC ceiling and etcd with the same workload')
-    .option('--target <names>', `what to drive: ${TARGET_NAMES.join(', ')}; repeat or comma-separate to compare (default: tinykv)`, listOf(TARGET_NAMES, 'target'))
+    .option(
+      '--target <names>',
+      `what to drive: ${TARGET_NAMES.join(', ')}; repeat or comma-separate to compare (default: tinykv)`,
+      listOf(TARGET_NAMES, 'target'),
+    )
     .option('--addr <host:port>', 'tinykv target address', '127.0.0.1:20160')
     .option('--endpoints <list>', 'etcd target endpoints, host:port or http://host:port, comma-separated', strings)
     .option('--op <ops>', `workload: ${BENCH_OPS.join(', ')}; repeat or comma-separate for several runs (default: put,get)`, listOf(BENCH_OPS, 'op'))
     .option('--clients <n>', 'concurrent clients; comma-separate for several runs, e.g. 64,1 (default: 64)', positiveInts('--clients'))
-    .option('--connections <n>', 'gRPC connections per target (default: min(clients, 4); etcd: at least one per endpoint)', positiveInt('--connections'))
+    .option(
+      '--connections <n>',
+      'gRPC connections per target (default: min(clients, 4); etcd: at least one per endpoint)',
+      positiveInt('--connections'),
+    )
     .option('--key-size <bytes>', 'key size', size('--key-size', 1), 16)
     .option('--value-size <bytes>', 'value size', size('--value-size', 0), 256)
     .option('--keyspace <n>', 'distinct keys', positiveInt('--keyspace'), 10_000)
@@ -137,23 +157,40 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = { st
     .option('--scan-limit <n>', 'pairs per scan', positiveInt('--scan-limit'), 10)
     .addOption(new Option('--duration <d>', 'measured time per run, e.g. 10s').argParser(duration('--duration', false)).default(10_000, '10s'))
     .option('--count <n>', 'ops per run (all clients together) instead of a duration', positiveInt('--count'))
-    .option('--rounds <n>', 'runs per target of each op and client count, alternating between targets; results merge them', positiveInt('--rounds'), 1)
+    .option(
+      '--rounds <n>',
+      'runs per target of each op and client count, alternating between targets; results merge them',
+      positiveInt('--rounds'),
+      1,
+    )
     .addOption(new Option('--warmup <d>', 'unmeasured load before each run').argParser(duration('--warmup', true)).default(1000, '1s'))
     .option('--output <format>', 'table or json (one JSON document on stdout)', oneOf(['table', 'json'] as const, '--output'), 'table')
-    .option('--progress <mode>', 'progress bar on stderr: auto (when stderr is a TTY), on, off', oneOf(['auto', 'on', 'off'] as const, '--progress'), 'auto')
+    .option(
+      '--progress <mode>',
+      'progress bar on stderr: auto (when stderr is a TTY), on, off',
+      oneOf(['auto', 'on', 'off'] as const, '--progress'),
+      'auto',
+    )
     .option('--no-preload', 'do not write the keyspace before runs that read')
     .option('--etcd-serializable', 'etcd gets and scans as serializable (member-local) reads instead of linearizable', false)
     .option('--noop-in-process', 'run the no-op server in this process (no build needed; shares the client CPU)', false)
     .option('--seed <n>', 'seed for keys and values', positiveInt('--seed'), 1)
     .addOption(
-      new Option('--stall-timeout <d>', 'abandon a run when no call completes for this long').argParser(duration('--stall-timeout', false)).default(30_000, '30s'),
+      new Option('--stall-timeout <d>', 'abandon a run when no call completes for this long')
+        .argParser(duration('--stall-timeout', false))
+        .default(30_000, '30s'),
     )
-    .addOption(new Option('--connect-timeout <d>', 'wait this long for a target to accept connections').argParser(duration('--connect-timeout', false)).default(5000, '5s'))
+    .addOption(
+      new Option('--connect-timeout <d>', 'wait this long for a target to accept connections')
+        .argParser(duration('--connect-timeout', false))
+        .default(5000, '5s'),
+    )
     .addHelpText('after', HELP_AFTER)
     .action(async (raw: RawOptions, command: Command) => {
       if (raw.count !== undefined && command.getOptionValueSource('duration') === 'cli') command.error('error: give --duration or --count, not both');
       const config = toConfig(raw);
-      if (config.targets.includes('etcd') && config.endpoints.length === 0) command.error('error: --target etcd needs --endpoints host:port[,host:port...]');
+      if (config.targets.includes('etcd') && config.endpoints.length === 0)
+        command.error('error: --target etcd needs --endpoints host:port[,host:port...]');
       await benchAction(config, raw, io);
     });
 }
@@ -226,6 +263,8 @@ async function benchAction(config: BenchConfig, raw: RawOptions, io: BenchComman
   if (first !== undefined) {
     const errors = failed.reduce((sum, r) => sum + r.errors, 0);
     const calls = report.results.reduce((sum, r) => sum + r.ops + r.errors, 0);
-    throw new BenchError(`${errors} of ${calls} calls failed (first, in ${first.target} ${first.op} x${first.clients}: ${first.firstError ?? 'unknown'})`);
+    throw new BenchError(
+      `${errors} of ${calls} calls failed (first, in ${first.target} ${first.op} x${first.clients}: ${first.firstError ?? 'unknown'})`,
+    );
   }
 }

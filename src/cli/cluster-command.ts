@@ -118,10 +118,14 @@ function startSchedulerChild(flags: ClusterFlags, print: (text: string) => void)
   return startChild(
     [
       'scheduler',
-      '--addr', `${flags.host}:${flags.schedulerPort}`,
-      '--data-dir', join(flags.dataDir, 'scheduler'),
-      '--initial-stores', String(flags.stores),
-      '--log-level', flags.logLevel,
+      '--addr',
+      `${flags.host}:${flags.schedulerPort}`,
+      '--data-dir',
+      join(flags.dataDir, 'scheduler'),
+      '--initial-stores',
+      String(flags.stores),
+      '--log-level',
+      flags.logLevel,
       ...(flags.initialRegions ? ['--initial-regions', String(flags.initialRegions)] : []),
       ...(flags.splitKeys ? ['--split-keys', flags.splitKeys] : []),
     ],
@@ -135,10 +139,14 @@ function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, 
   return startChild(
     [
       'server',
-      '--scheduler', schedulerAddr,
-      '--addr', `${flags.host}:${flags.basePort + i}`,
-      '--data-dir', storeDataDir(flags, i),
-      '--log-level', flags.logLevel,
+      '--scheduler',
+      schedulerAddr,
+      '--addr',
+      `${flags.host}:${flags.basePort + i}`,
+      '--data-dir',
+      storeDataDir(flags, i),
+      '--log-level',
+      flags.logLevel,
       ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
       ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
     ],
@@ -156,9 +164,7 @@ function storeDataDir(flags: ClusterFlags, i: number): string {
  * not by start order; the data directory tells which process it is.
  */
 function printStores(flags: ClusterFlags, stores: readonly StartedChild[], print: (text: string) => void): void {
-  const byId = stores
-    .map((store, i) => ({ ...store, dataDir: storeDataDir(flags, i) }))
-    .sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
+  const byId = stores.map((store, i) => ({ ...store, dataDir: storeDataDir(flags, i) })).sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
   const width = Math.max(...byId.map((store) => store.label.name.length), 'scheduler'.length);
   for (const store of byId) print(`${store.label.name.padEnd(width)}  ${store.addr}  ${store.dataDir}`);
 }

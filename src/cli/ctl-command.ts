@@ -56,11 +56,12 @@ export function registerCtlCommand(program: Command, print: (text: string) => vo
     if (value === undefined) process.exitCode = 1;
   });
 
-  withCommon(raw.command('put').argument('<key>').argument('<value>').description('write one key'))
-    .action(async (key: string, value: string, options: CommonOptions) => {
+  withCommon(raw.command('put').argument('<key>').argument('<value>').description('write one key')).action(
+    async (key: string, value: string, options: CommonOptions) => {
       await withClient(options, (c) => c.put(decodeArg(key, options.encoding), decodeArg(value, options.encoding), { cf: options.cf }));
       print(options.output === 'json' ? JSON.stringify({ key, ok: true }) : 'OK');
-    });
+    },
+  );
 
   withCommon(raw.command('delete').argument('<key>').description('delete one key')).action(async (key: string, options: CommonOptions) => {
     await withClient(options, (c) => c.delete(decodeArg(key, options.encoding), { cf: options.cf }));

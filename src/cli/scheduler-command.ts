@@ -99,8 +99,16 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     .addOption(new Option('--split-key-encoding <encoding>', 'how --split-keys are written').choices(BYTE_ENCODINGS).default('utf8'))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--engine <kind>', 'storage engine (memory keeps nothing)').choices(ENGINE_KINDS).default('lmdb'))
-    .option('--max-concurrent-streams <n>', 'calls one client connection may have open at once (default 1024)', intIn('--max-concurrent-streams', 1, 65_536))
-    .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 128MiB)', sizeArg('--grpc-memory-quota'))
+    .option(
+      '--max-concurrent-streams <n>',
+      'calls one client connection may have open at once (default 1024)',
+      intIn('--max-concurrent-streams', 1, 65_536),
+    )
+    .option(
+      '--grpc-memory-quota <size>',
+      'unsent response bytes held for slow clients before large responses are refused (default 128MiB)',
+      sizeArg('--grpc-memory-quota'),
+    )
     .action(async (flags: SchedulerFlags) => {
       checkAddr(flags.addr);
       const splitKeys = splitKeysFromFlags(flags);

@@ -63,17 +63,25 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
     .option('--raft-election-timeout-ticks <n>', 'ticks without a leader before a follower campaigns (default 10)', parseCount)
-    .option('--raft-heartbeat-ticks <n>', 'ticks between a leader\'s heartbeats (default 2)', parseCount)
+    .option('--raft-heartbeat-ticks <n>', "ticks between a leader's heartbeats (default 2)", parseCount)
     .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
     .option('--apply-pollers <n>', 'apply threads beside the raft pollers (default 1)', parseCount)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
     .option('--max-concurrent-streams <n>', 'calls one client connection may have open at once (default 1024)', parseCount)
-    .option('--grpc-memory-quota <size>', 'unsent response bytes held for slow clients before large responses are refused (default 128MiB)', parseSize)
+    .option(
+      '--grpc-memory-quota <size>',
+      'unsent response bytes held for slow clients before large responses are refused (default 128MiB)',
+      parseSize,
+    )
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
-    .option('--reserve-space <size>', 'free space kept on the data dir\'s filesystem; writes are refused below it (0: off; default 1GiB, at most 5% of the disk)', parseSize)
+    .option(
+      '--reserve-space <size>',
+      "free space kept on the data dir's filesystem; writes are refused below it (0: off; default 1GiB, at most 5% of the disk)",
+      parseSize,
+    )
     .option('--allow-raw-txn-cf-writes', 'let RawPut/RawDelete write the lock and write column families (breaks transactions that meet them)')
     .action((flags: ServerFlags) => runServer(flags, print));
 }

@@ -175,9 +175,7 @@ class Committer {
 
   private mutation(key: Buffer): Mutation {
     const write = defined(this.byKey.get(keyId(key)), 'write of a key being committed');
-    return write.value === undefined
-      ? Mutation.fromPartial({ op: Op.Del, key })
-      : Mutation.fromPartial({ op: Op.Put, key, value: write.value });
+    return write.value === undefined ? Mutation.fromPartial({ op: Op.Del, key }) : Mutation.fromPartial({ op: Op.Put, key, value: write.value });
   }
 
   // ---- commit ----

@@ -23,7 +23,10 @@ export class DirectNode implements SchedulerLink {
 
   getTimestamp(): Promise<bigint> {
     return Promise.reject(
-      new ClientError(ClientErrorCode.InvalidArgument, `a client connected with { node } has no timestamps: connect with { scheduler } or { addr } for transactions`),
+      new ClientError(
+        ClientErrorCode.InvalidArgument,
+        `a client connected with { node } has no timestamps: connect with { scheduler } or { addr } for transactions`,
+      ),
     );
   }
 

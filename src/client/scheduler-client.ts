@@ -282,10 +282,7 @@ export class SchedulerClient implements TimestampSource, RegionSource {
   // ---- region heartbeats ----------------------------------------------------------------------
 
   /** Opens a RegionHeartbeat stream that reopens itself with backoff; scheduler commands go to `onResponse`. */
-  openRegionHeartbeat(
-    onResponse: (response: RegionHeartbeatResponse) => void,
-    onError?: (err: ClientError) => void,
-  ): RegionHeartbeatStream {
+  openRegionHeartbeat(onResponse: (response: RegionHeartbeatResponse) => void, onError?: (err: ClientError) => void): RegionHeartbeatStream {
     const source = {
       openHeartbeatCall: () => this.member.grpc.regionHeartbeat(),
       header: () => this.header(),

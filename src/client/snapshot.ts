@@ -40,9 +40,7 @@ export class Snapshot {
   async get(key: Buffer): Promise<Buffer | undefined> {
     const waiter = this.lockWaiter();
     for (;;) {
-      const { response } = await this.sender.sendToKey(key, 'kvGet', (context) =>
-        GetRequest.fromPartial({ context, key, version: this.ts }),
-      );
+      const { response } = await this.sender.sendToKey(key, 'kvGet', (context) => GetRequest.fromPartial({ context, key, version: this.ts }));
       const error = response.error;
       if (error === undefined) return response.notFound ? undefined : response.value;
       if (error.locked === undefined) throw keyErrorToClientError(error, this.ts);
@@ -62,9 +60,7 @@ export class Snapshot {
       const { response, region } = await this.sender.sendToKey(cursor, 'kvScan', (context) =>
         ScanRequest.fromPartial({ context, startKey: cursor, limit, version: this.ts }),
       );
-      const inRegion = response.pairs.filter(
-        (p) => region.endKey.length === 0 || Buffer.compare(p.key, region.endKey) < 0,
-      );
+      const inRegion = response.pairs.filter((p) => region.endKey.length === 0 || Buffer.compare(p.key, region.endKey) < 0);
       // The server may return fewer pairs than asked (its response byte cap), so only an empty
       // page (or one that crossed the region's end) proves the region is exhausted.
       const reachedRegionEnd = inRegion.length < response.pairs.length || response.pairs.length === 0;

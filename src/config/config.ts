@@ -162,8 +162,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'raft-max-pending-proposals': (v, c) => (c.raftMaxPendingProposals = expectCount('raftstore.raft-max-pending-proposals', v)),
     'scheduler-connect-timeout': (v, c) => (c.schedulerConnectTimeoutMs = expectDuration('raftstore.scheduler-connect-timeout', v)),
     'pd-heartbeat-tick-interval': (v, c) => (c.regionHeartbeatIntervalMs = expectDuration('raftstore.pd-heartbeat-tick-interval', v)),
-    'pd-store-heartbeat-tick-interval': (v, c) =>
-      (c.storeHeartbeatIntervalMs = expectDuration('raftstore.pd-store-heartbeat-tick-interval', v)),
+    'pd-store-heartbeat-tick-interval': (v, c) => (c.storeHeartbeatIntervalMs = expectDuration('raftstore.pd-store-heartbeat-tick-interval', v)),
     'raft-pollers': (v, c) => (c.raftPollers = expectCount('raftstore.raft-pollers', v)),
     'apply-pollers': (v, c) => (c.applyPollers = expectCount('raftstore.apply-pollers', v)),
   },
@@ -291,7 +290,8 @@ function validateRaft(config: NodeConfig): void {
   if (config.raftMaxSizePerMsgBytes < 1 || config.raftMaxSizePerMsgBytes > 64 * 1024 * 1024) {
     throw new ConfigError('raftstore.raft-max-size-per-msg must be 1 byte..64MiB');
   }
-  if (config.raftMaxInflightMsgs < 1 || config.raftMaxInflightMsgs > 16_384) throw new ConfigError('raftstore.raft-max-inflight-msgs must be 1..16384');
+  if (config.raftMaxInflightMsgs < 1 || config.raftMaxInflightMsgs > 16_384)
+    throw new ConfigError('raftstore.raft-max-inflight-msgs must be 1..16384');
 }
 
 /** The store around the Raft groups: threads, log GC, proposal queue, scheduler timing. */

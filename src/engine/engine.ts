@@ -27,7 +27,12 @@ export const ENGINE_MAX_KEY_SIZE_BYTES = 1978;
 export type WriteOp =
   | { readonly type: 'put'; readonly cf: ColumnFamily; readonly key: Buffer; readonly value: Buffer }
   | { readonly type: 'delete'; readonly cf: ColumnFamily; readonly key: Buffer }
-  | { readonly type: 'deleteRange'; readonly cf: ColumnFamily; readonly start: Buffer; /** Absent: to the end of the family. */ readonly end?: Buffer };
+  | {
+      readonly type: 'deleteRange';
+      readonly cf: ColumnFamily;
+      readonly start: Buffer;
+      /** Absent: to the end of the family. */ readonly end?: Buffer;
+    };
 
 export interface ScanOptions {
   /** Inclusive lower bound; the start of the family when absent. */

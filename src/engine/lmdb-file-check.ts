@@ -83,10 +83,10 @@ export function checkLmdbDataFile(dataFile: string): LmdbFileState {
     const first = readMeta(file, 0, undefined);
     const pageSizeBytes = first.valid ? first.meta.pageSizeBytes : DEFAULT_PAGE_SIZE;
     if (sizeBytes < 2 * pageSizeBytes) {
-      throw corrupted(
-        `data file ${dataFile} is damaged: ${sizeBytes} bytes, shorter than its two ${pageSizeBytes}-byte meta pages (truncated?)`,
-        { dataFile, sizeBytes },
-      );
+      throw corrupted(`data file ${dataFile} is damaged: ${sizeBytes} bytes, shorter than its two ${pageSizeBytes}-byte meta pages (truncated?)`, {
+        dataFile,
+        sizeBytes,
+      });
     }
     const second = readMeta(file, 1, pageSizeBytes);
     // LMDB reads page 0 to learn the page size and then takes whichever meta has the newer txnid,
@@ -126,8 +126,10 @@ export function readMeta(file: OpenFile, page: 0 | 1, pageSizeBytes: number | un
   const freeDb = meta + 24;
   const mainDb = freeDb + 48;
   const size = bytes.readUInt32LE(freeDb);
-  if (size < MIN_PAGE_SIZE || size > MAX_PAGE_SIZE || (size & (size - 1)) !== 0) return { valid: false, reason: `has an impossible page size ${size}` };
-  if (pageSizeBytes !== undefined && size !== pageSizeBytes) return { valid: false, reason: `has page size ${size}, meta page 0 has ${pageSizeBytes}` };
+  if (size < MIN_PAGE_SIZE || size > MAX_PAGE_SIZE || (size & (size - 1)) !== 0)
+    return { valid: false, reason: `has an impossible page size ${size}` };
+  if (pageSizeBytes !== undefined && size !== pageSizeBytes)
+    return { valid: false, reason: `has page size ${size}, meta page 0 has ${pageSizeBytes}` };
   const lastPage = bytes.readBigUInt64LE(meta + 120);
   if (lastPage < 1n || lastPage > BigInt(Number.MAX_SAFE_INTEGER)) return { valid: false, reason: `has an impossible last page ${lastPage}` };
   return {
@@ -152,7 +154,10 @@ function checkLength(file: OpenFile, meta: LmdbMeta): void {
   const { pageSizeBytes } = meta;
   const filePages = Math.floor(file.sizeBytes / pageSizeBytes);
   const neededPages = meta.lastPage + 1;
-  for (const [name, root] of [['main', meta.mainRoot], ['free-list', meta.freeRoot]] as const) {
+  for (const [name, root] of [
+    ['main', meta.mainRoot],
+    ['free-list', meta.freeRoot],
+  ] as const) {
     if (root !== NO_ROOT && root >= BigInt(filePages)) {
       throw truncated(file, meta, `its ${name} tree's root page ${root} is past the end`);
     }

@@ -7,7 +7,13 @@ export function runThreeNodeExample(count = 3): Map<number, string[]> {
   for (const id of ids) {
     const storage = new MemoryStorage();
     const node = new RawNode({
-      id, peers: ids, electionTick: 10, heartbeatTick: 1, storage, preVote: true, checkQuorum: true,
+      id,
+      peers: ids,
+      electionTick: 10,
+      heartbeatTick: 1,
+      storage,
+      preVote: true,
+      checkQuorum: true,
     });
     peers.set(id, { node, storage, applied: [] });
   }

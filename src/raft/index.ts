@@ -16,24 +16,9 @@
  */
 export { RawNode } from './raw-node.js';
 export type { Ready, SoftState, RawNodeOptions, ProgressInfo, Status } from './raw-node.js';
-export {
-  Raft,
-  NONE,
-  CampaignKind,
-  DEFAULT_MAX_INFLIGHT_MSGS,
-  DEFAULT_MAX_SIZE_PER_MSG_BYTES,
-  isEmptyHardState,
-  newMessage,
-} from './raft.js';
+export { Raft, NONE, CampaignKind, DEFAULT_MAX_INFLIGHT_MSGS, DEFAULT_MAX_SIZE_PER_MSG_BYTES, isEmptyHardState, newMessage } from './raft.js';
 export type { RaftConfig, StateType, CampaignKindValue } from './raft.js';
-export {
-  MemoryStorage,
-  ENTRY_OVERHEAD_BYTES,
-  entrySizeBytes,
-  isEmptySnapshot,
-  snapshotIndex,
-  snapshotTerm,
-} from './storage.js';
+export { MemoryStorage, ENTRY_OVERHEAD_BYTES, entrySizeBytes, isEmptySnapshot, snapshotIndex, snapshotTerm } from './storage.js';
 export type { Storage, InitialState } from './storage.js';
 export {
   RaftError,

@@ -11,13 +11,7 @@
 import { Entry, EntryType, Snapshot } from '../proto/eraftpb.js';
 import { defined, invariant, invariantLazy } from './assert.js';
 import { ErrCompacted, RaftError } from './errors.js';
-import {
-  checkContiguous,
-  limitSize,
-  snapshotIndex,
-  snapshotTerm,
-  type Storage,
-} from './storage.js';
+import { checkContiguous, limitSize, snapshotIndex, snapshotTerm, type Storage } from './storage.js';
 
 export class RaftLog {
   readonly storage: Storage;
@@ -240,8 +234,10 @@ export class RaftLog {
 
   appliedTo(index: number): void {
     if (index === 0) return;
-    invariantLazy(index <= this.committed && index >= this.applied,
-      () => `applied(${index}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`);
+    invariantLazy(
+      index <= this.committed && index >= this.applied,
+      () => `applied(${index}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`,
+    );
     this.applied = index;
   }
 

@@ -14,17 +14,7 @@
  * - MsgHeartbeat `index` carries the leader's latest read sequence; the
  *   follower echoes it in MsgHeartbeatResponse `index`.
  */
-import {
-  ConfChange,
-  ConfChangeType,
-  ConfState,
-  Entry,
-  EntryType,
-  HardState,
-  Message,
-  MessageType,
-  Snapshot,
-} from '../proto/eraftpb.js';
+import { ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../proto/eraftpb.js';
 import { defined, invariant, invariantLazy } from './assert.js';
 import { ErrInvalidConfig, ErrProposalDropped, ErrSnapshotTemporarilyUnavailable } from './errors.js';
 import { RaftLog } from './log.js';
@@ -173,8 +163,10 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    invariantLazy(hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
-      () => `hard state commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`);
+    invariantLazy(
+      hs.commit >= this.log.committed && hs.commit <= this.log.lastIndex(),
+      () => `hard state commit ${hs.commit} out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
+    );
     this.log.committed = hs.commit;
     this.term = hs.term;
     this.vote = hs.vote;
@@ -451,8 +443,7 @@ export class Raft {
       // A granted pre-vote carries the future term; it changes nothing by itself.
       return true;
     }
-    const fromLeader = m.msgType === MessageType.MsgAppend || m.msgType === MessageType.MsgHeartbeat ||
-      m.msgType === MessageType.MsgSnapshot;
+    const fromLeader = m.msgType === MessageType.MsgAppend || m.msgType === MessageType.MsgHeartbeat || m.msgType === MessageType.MsgSnapshot;
     this.becomeFollower(m.term, fromLeader ? m.from : NONE);
     return true;
   }
@@ -702,7 +693,9 @@ export class Raft {
     else if (pr.state === 'Replicate') pr.inflights.freeLE(m.index);
     if (this.maybeCommit()) this.pendingBroadcast = true;
     else if (wasPaused) this.sendAppend(m.from, false);
-    while (this.sendAppend(m.from, false)) { /* send while the window allows */ }
+    while (this.sendAppend(m.from, false)) {
+      /* send while the window allows */
+    }
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 

@@ -13,16 +13,7 @@
  *       node.advance(rd);
  *     }
  */
-import {
-  ConfChange,
-  ConfState,
-  Entry,
-  EntryType,
-  HardState,
-  Message,
-  MessageType,
-  Snapshot,
-} from '../proto/eraftpb.js';
+import { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../proto/eraftpb.js';
 import { invariant, invariantLazy } from './assert.js';
 import { ErrStepLocalMsg, ErrStepPeerNotFound } from './errors.js';
 import { hardStateEqual, isEmptyHardState, newMessage, NONE, Raft, type RaftConfig, type StateType } from './raft.js';
@@ -86,8 +77,7 @@ function isLocalMsg(t: MessageType): boolean {
 }
 
 function isResponseMsg(t: MessageType): boolean {
-  return t === MessageType.MsgAppendResponse || t === MessageType.MsgRequestVoteResponse ||
-    t === MessageType.MsgHeartbeatResponse;
+  return t === MessageType.MsgAppendResponse || t === MessageType.MsgRequestVoteResponse || t === MessageType.MsgHeartbeatResponse;
 }
 
 function toBuffer(data: Uint8Array): Buffer {
@@ -218,10 +208,14 @@ export class RawNode {
     const hs = r.hardState();
     if (!isEmptyHardState(hs) && !hardStateEqual(hs, this.prevHardState)) {
       const prev = this.prevHardState;
-      invariantLazy(hs.term >= prev.term && hs.commit >= prev.commit,
-        () => `hard state moved back: term ${prev.term}->${hs.term}, commit ${prev.commit}->${hs.commit}`);
-      invariantLazy(hs.term > prev.term || prev.vote === NONE || hs.vote === prev.vote,
-        () => `vote changed within term ${hs.term}: ${prev.vote}->${hs.vote}`);
+      invariantLazy(
+        hs.term >= prev.term && hs.commit >= prev.commit,
+        () => `hard state moved back: term ${prev.term}->${hs.term}, commit ${prev.commit}->${hs.commit}`,
+      );
+      invariantLazy(
+        hs.term > prev.term || prev.vote === NONE || hs.vote === prev.vote,
+        () => `vote changed within term ${hs.term}: ${prev.vote}->${hs.vote}`,
+      );
       rd.hardState = hs;
     }
     const snap = r.log.pendingSnapshot;

@@ -4,12 +4,7 @@
  */
 import { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../proto/eraftpb.js';
 import { defined, invariant, invariantLazy } from './assert.js';
-import {
-  ErrCompacted,
-  ErrSnapOutOfDate,
-  ErrSnapshotTemporarilyUnavailable,
-  ErrUnavailable,
-} from './errors.js';
+import { ErrCompacted, ErrSnapOutOfDate, ErrSnapshotTemporarilyUnavailable, ErrUnavailable } from './errors.js';
 
 export { ErrCompacted, ErrSnapOutOfDate, ErrSnapshotTemporarilyUnavailable, ErrUnavailable };
 

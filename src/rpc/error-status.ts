@@ -102,9 +102,7 @@ const SCHEDULER_HEADER_TYPE: Readonly<Record<string, ErrorType>> = {
 };
 
 const HEADER_TYPE_BY_CODE: ReadonlyMap<string, ErrorType> = new Map(Object.entries(SCHEDULER_HEADER_TYPE));
-const CODE_BY_HEADER_TYPE: ReadonlyMap<ErrorType, string> = new Map(
-  Object.entries(SCHEDULER_HEADER_TYPE).map(([code, type]) => [type, code]),
-);
+const CODE_BY_HEADER_TYPE: ReadonlyMap<ErrorType, string> = new Map(Object.entries(SCHEDULER_HEADER_TYPE).map(([code, type]) => [type, code]));
 
 /** The status a code is sent as, or undefined for a code the server never raises. */
 export function grpcStatusForCode(code: string): GrpcStatus | undefined {

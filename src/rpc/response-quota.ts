@@ -12,12 +12,7 @@
  * Streaming responses are not counted here: their handlers write with backpressure (call.write()
  * returning false pauses them until 'drain'), which bounds them per stream.
  */
-import {
-  ServerInterceptingCall,
-  type ServerInterceptingCallInterface,
-  type ServerInterceptor,
-  type ServiceDefinition,
-} from '@grpc/grpc-js';
+import { ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor, type ServiceDefinition } from '@grpc/grpc-js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { toServiceError } from './error-status.js';
 

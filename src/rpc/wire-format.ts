@@ -103,7 +103,9 @@ function walk(cursor: Cursor, limit: number, typeName: string | undefined, depth
         break;
       case WireType.EndGroup:
         if (groupField === field) return;
-        throw new WireError(groupField === undefined ? `end-group tag (field ${field}) without a start group` : `group ${groupField} closed by field ${field}`);
+        throw new WireError(
+          groupField === undefined ? `end-group tag (field ${field}) without a start group` : `group ${groupField} closed by field ${field}`,
+        );
       default:
         throw new WireError(`invalid wire type ${wireType} (field ${field})`);
     }

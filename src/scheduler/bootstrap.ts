@@ -92,7 +92,13 @@ export function planInitialRegions(storeIds: readonly number[], splitKeys: reado
     const id = defined(ids[next++], 'region id');
     const peers: Peer[] = storeIds.map((storeId) => ({ id: defined(ids[next++], 'peer id'), storeId }));
     regions.push(
-      Region.fromPartial({ id, startKey: defined(boundaries[i], 'start boundary'), endKey: defined(boundaries[i + 1], 'end boundary'), regionEpoch: { ...INITIAL_EPOCH }, peers }),
+      Region.fromPartial({
+        id,
+        startKey: defined(boundaries[i], 'start boundary'),
+        endKey: defined(boundaries[i + 1], 'end boundary'),
+        regionEpoch: { ...INITIAL_EPOCH },
+        peers,
+      }),
     );
   }
   return regions;

@@ -130,9 +130,7 @@ export class ClusterState {
   /** Every store, ordered by id. */
   getStores(options: { excludeTombstones?: boolean } = {}): StoreInfo[] {
     const records = [...this.stores.values()].sort((a, b) => a.store.id - b.store.id);
-    return records
-      .filter((r) => !(options.excludeTombstones && r.store.state === StoreState.Tombstone))
-      .map((r) => this.storeInfo(r));
+    return records.filter((r) => !(options.excludeTombstones && r.store.state === StoreState.Tombstone)).map((r) => this.storeInfo(r));
   }
 
   /** Records a store's statistics and the time of its heartbeat. */
@@ -150,11 +148,11 @@ export class ClusterState {
     for (const other of this.stores.values()) {
       if (other.store.id === id || other.store.state === StoreState.Tombstone) continue;
       if (other.store.address === address) {
-        throw new SchedulerError(
-          SchedulerErrorCode.DuplicateStoreAddress,
-          `address ${address} is already registered by store ${other.store.id}`,
-          { storeId: id, ownerStoreId: other.store.id, address },
-        );
+        throw new SchedulerError(SchedulerErrorCode.DuplicateStoreAddress, `address ${address} is already registered by store ${other.store.id}`, {
+          storeId: id,
+          ownerStoreId: other.store.id,
+          address,
+        });
       }
     }
   }
@@ -383,9 +381,7 @@ function staleError(region: Region, known: Region): SchedulerError {
  */
 function checkMayReplace(region: Region, leader: Peer, overlap: RegionInfo): void {
   const known = overlap.region;
-  const ok = overlap.leader
-    ? overlap.leader.storeId === leader.storeId
-    : known.peers.some((p) => p.storeId === leader.storeId);
+  const ok = overlap.leader ? overlap.leader.storeId === leader.storeId : known.peers.some((p) => p.storeId === leader.storeId);
   if (ok) return;
   const from = overlap.leader ? `its leader's store ${overlap.leader.storeId}` : `a store holding one of its peers`;
   throw new SchedulerError(

@@ -64,11 +64,7 @@ export class HeartbeatStreams {
     if (bound === undefined || bound === sink) return;
     const lastReportMs = this.owners.get(bound)?.lastReportMs ?? 0;
     if (this.open.has(bound) && this.clock.nowMs() - lastReportMs < STREAM_TAKEOVER_IDLE_MS) {
-      throw new SchedulerError(
-        SchedulerErrorCode.StreamStoreMismatch,
-        `store ${storeId} reports on another heartbeat stream`,
-        { storeId },
-      );
+      throw new SchedulerError(SchedulerErrorCode.StreamStoreMismatch, `store ${storeId} reports on another heartbeat stream`, { storeId });
     }
   }
 

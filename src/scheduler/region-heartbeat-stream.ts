@@ -87,10 +87,7 @@ class RefusalLog {
       return;
     }
     this.limit.run((suppressed) =>
-      this.logger.warn(
-        { code: err.code, err: err.message, regionId, peer: this.peer, suppressedSinceLast: suppressed },
-        'region heartbeat refused',
-      ),
+      this.logger.warn({ code: err.code, err: err.message, regionId, peer: this.peer, suppressedSinceLast: suppressed }, 'region heartbeat refused'),
     );
   }
 }

@@ -127,7 +127,11 @@ function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerO
   if (option === 'memory') return new MemoryEngine();
   if (option === 'lmdb') {
     const dataDir = defined(options.dataDir, 'LMDB data directory');
-    return openCheckedEnvironments(dataDir, ['scheduler'], () => new LmdbEngine({ path: join(dataDir, 'scheduler'), noSync: options.sync === false }));
+    return openCheckedEnvironments(
+      dataDir,
+      ['scheduler'],
+      () => new LmdbEngine({ path: join(dataDir, 'scheduler'), noSync: options.sync === false }),
+    );
   }
   return option;
 }

@@ -200,22 +200,16 @@ function clusterHandlers({ core, rpc }: ServiceContext): UntypedServiceImplement
     getClusterConfig: rpc<GetClusterConfigRequest, GetClusterConfigResponse>('GetClusterConfig', GetClusterConfigResponse, () => ({
       cluster: core.clusterConfig(),
     })),
-    putClusterConfig: rpc<PutClusterConfigRequest, PutClusterConfigResponse>(
-      'PutClusterConfig',
-      PutClusterConfigResponse,
-      async (r) => {
-        await core.putClusterConfig(r.cluster);
-        return {};
-      },
-    ),
+    putClusterConfig: rpc<PutClusterConfigRequest, PutClusterConfigResponse>('PutClusterConfig', PutClusterConfigResponse, async (r) => {
+      await core.putClusterConfig(r.cluster);
+      return {};
+    }),
     getGcSafePoint: rpc<GetGCSafePointRequest, GetGCSafePointResponse>('GetGCSafePoint', GetGCSafePointResponse, () => ({
       safePoint: core.getGcSafePoint(),
     })),
-    updateGcSafePoint: rpc<UpdateGCSafePointRequest, UpdateGCSafePointResponse>(
-      'UpdateGCSafePoint',
-      UpdateGCSafePointResponse,
-      async (r) => ({ newSafePoint: await core.updateGcSafePoint(r.safePoint) }),
-    ),
+    updateGcSafePoint: rpc<UpdateGCSafePointRequest, UpdateGCSafePointResponse>('UpdateGCSafePoint', UpdateGCSafePointResponse, async (r) => ({
+      newSafePoint: await core.updateGcSafePoint(r.safePoint),
+    })),
   };
 }
 
@@ -242,12 +236,9 @@ function storeHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementat
 
 /** Region lookups, splits, scatter and operators. */
 function regionHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementation {
-  const regionResponse = (info: RegionInfo | undefined): DeepPartial<GetRegionResponse> =>
-    info ? { region: info.region, leader: info.leader } : {};
+  const regionResponse = (info: RegionInfo | undefined): DeepPartial<GetRegionResponse> => (info ? { region: info.region, leader: info.leader } : {});
   return {
-    getRegion: rpc<GetRegionRequest, GetRegionResponse>('GetRegion', GetRegionResponse, (r) =>
-      regionResponse(core.getRegion(r.regionKey)),
-    ),
+    getRegion: rpc<GetRegionRequest, GetRegionResponse>('GetRegion', GetRegionResponse, (r) => regionResponse(core.getRegion(r.regionKey))),
     getPrevRegion: rpc<GetRegionRequest, GetRegionResponse>('GetPrevRegion', GetRegionResponse, (r) =>
       regionResponse(core.getPrevRegion(r.regionKey)),
     ),

@@ -58,13 +58,13 @@ export interface StandaloneSchedulerDeps {
 
 export function standaloneSchedulerService(deps: StandaloneSchedulerDeps): UntypedServiceImplementation {
   const header = () => ResponseHeader.fromPartial({ clusterId: deps.clusterId });
-  const self = () =>
-    Member.fromPartial({ name: 'tinykv-standalone', memberId: deps.clusterId, clientUrls: [`http://${deps.advertiseAddr()}`] });
+  const self = () => Member.fromPartial({ name: 'tinykv-standalone', memberId: deps.clusterId, clientUrls: [`http://${deps.advertiseAddr()}`] });
   return {
     ...unimplementedService(SchedulerService, () => 'a standalone node serves only GetMembers and Tso'),
     getMembers: unary(
       'GetMembers',
-      async (_request: GetMembersRequest) => GetMembersResponse.fromPartial({ header: header(), members: [self()], leader: self(), etcdLeader: self() }),
+      async (_request: GetMembersRequest) =>
+        GetMembersResponse.fromPartial({ header: header(), members: [self()], leader: self(), etcdLeader: self() }),
       deps.tracker,
       deps.logger,
     ),

@@ -89,7 +89,10 @@ export class ClusterNode {
       const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger);
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
       // space guard's free-space sampling stops then too (the store itself is stopped by the node).
-      node.afterStopHooks.push(() => pools.destroy(), () => storage.stop());
+      node.afterStopHooks.push(
+        () => pools.destroy(),
+        () => storage.stop(),
+      );
       node.startTimers();
       logger.info({ addr, storeId, regions: router.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;
@@ -163,10 +166,7 @@ export class ClusterNode {
     // Client calls get to finish; the Raft streams from other stores never end by themselves, so
     // once the calls are done the server is shut down without waiting for those streams.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.tracker.drain(),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.gracefulShutdownTimeoutMs))),
-    ]);
+    await Promise.race([this.tracker.drain(), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.gracefulShutdownTimeoutMs)))]);
     clearTimeout(timer);
     this.server.forceShutdown();
     await this.store.stop();

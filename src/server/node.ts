@@ -56,10 +56,7 @@ export class TinyKvNode {
       });
       server = new Server(options);
       let boundAddr = config.addr;
-      server.addService(
-        boundedService(TinyKvService),
-        tinyKvImplementation(storage, config, tracker, logger),
-      );
+      server.addService(boundedService(TinyKvService), tinyKvImplementation(storage, config, tracker, logger));
       server.addService(
         boundedService(SchedulerService),
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),

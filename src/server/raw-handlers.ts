@@ -52,19 +52,31 @@ export class RawHandlers {
   ) {}
 
   rawGet(request: RawGetRequest): Promise<RawGetResponse> {
-    return withRegionErrors(() => this.get(request), (regionError) => RawGetResponse.fromPartial({ regionError }));
+    return withRegionErrors(
+      () => this.get(request),
+      (regionError) => RawGetResponse.fromPartial({ regionError }),
+    );
   }
 
   rawPut(request: RawPutRequest): Promise<RawPutResponse> {
-    return withRegionErrors(() => this.put(request), (regionError) => RawPutResponse.fromPartial({ regionError }));
+    return withRegionErrors(
+      () => this.put(request),
+      (regionError) => RawPutResponse.fromPartial({ regionError }),
+    );
   }
 
   rawDelete(request: RawDeleteRequest): Promise<RawDeleteResponse> {
-    return withRegionErrors(() => this.delete(request), (regionError) => RawDeleteResponse.fromPartial({ regionError }));
+    return withRegionErrors(
+      () => this.delete(request),
+      (regionError) => RawDeleteResponse.fromPartial({ regionError }),
+    );
   }
 
   rawScan(request: RawScanRequest): Promise<RawScanResponse> {
-    return withRegionErrors(() => this.scan(request), (regionError) => RawScanResponse.fromPartial({ regionError }));
+    return withRegionErrors(
+      () => this.scan(request),
+      (regionError) => RawScanResponse.fromPartial({ regionError }),
+    );
   }
 
   private async get(request: RawGetRequest): Promise<RawGetResponse> {
@@ -161,11 +173,10 @@ export class RawHandlers {
     // An empty value would be indistinguishable from a delete in TinyKV's engine; say so.
     if (value.length === 0) throw new TinyKvError(ErrorCode.EmptyValue, 'empty values are not supported; use RawDelete');
     if (value.length > this.limits.maxValueSizeBytes) {
-      throw new TinyKvError(
-        ErrorCode.ValueTooLarge,
-        `value of ${value.length} bytes exceeds max-value-size ${this.limits.maxValueSizeBytes}`,
-        { sizeBytes: value.length, maxValueSizeBytes: this.limits.maxValueSizeBytes },
-      );
+      throw new TinyKvError(ErrorCode.ValueTooLarge, `value of ${value.length} bytes exceeds max-value-size ${this.limits.maxValueSizeBytes}`, {
+        sizeBytes: value.length,
+        maxValueSizeBytes: this.limits.maxValueSizeBytes,
+      });
     }
   }
 }

@@ -53,13 +53,47 @@ export function tinyKvImplementation(storage: Storage, config: NodeConfig, track
     rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
     rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
     rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, logger),
-    kvGet: unary('KvGet', logged('KvGet', (r: GetRequest) => txn.kvGet(r)), tracker, logger),
-    kvScan: unary('KvScan', logged('KvScan', (r: ScanRequest) => txn.kvScan(r)), tracker, logger),
-    kvPrewrite: unary('KvPrewrite', logged('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)), tracker, logger),
-    kvCommit: unary('KvCommit', logged('KvCommit', (r: CommitRequest) => txn.kvCommit(r)), tracker, logger),
-    kvCheckTxnStatus: unary('KvCheckTxnStatus', logged('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)), tracker, logger),
-    kvBatchRollback: unary('KvBatchRollback', logged('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)), tracker, logger),
-    kvResolveLock: unary('KvResolveLock', logged('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r)), tracker, logger),
+    kvGet: unary(
+      'KvGet',
+      logged('KvGet', (r: GetRequest) => txn.kvGet(r)),
+      tracker,
+      logger,
+    ),
+    kvScan: unary(
+      'KvScan',
+      logged('KvScan', (r: ScanRequest) => txn.kvScan(r)),
+      tracker,
+      logger,
+    ),
+    kvPrewrite: unary(
+      'KvPrewrite',
+      logged('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)),
+      tracker,
+      logger,
+    ),
+    kvCommit: unary(
+      'KvCommit',
+      logged('KvCommit', (r: CommitRequest) => txn.kvCommit(r)),
+      tracker,
+      logger,
+    ),
+    kvCheckTxnStatus: unary(
+      'KvCheckTxnStatus',
+      logged('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
+      tracker,
+      logger,
+    ),
+    kvBatchRollback: unary(
+      'KvBatchRollback',
+      logged('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
+      tracker,
+      logger,
+    ),
+    kvResolveLock: unary(
+      'KvResolveLock',
+      logged('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
+      tracker,
+      logger,
+    ),
   };
 }
-

@@ -37,8 +37,7 @@ export class SpaceGuard {
     const stats = statfsSync(options.path);
     const capacityBytes = stats.blocks * stats.bsize;
     this.freeBytes = stats.bavail * stats.bsize;
-    this.reserveBytes =
-      options.reserveSpaceBytes ?? Math.min(DEFAULT_RESERVE_SPACE_BYTES, Math.floor(capacityBytes * DEFAULT_RESERVE_MAX_FRACTION));
+    this.reserveBytes = options.reserveSpaceBytes ?? Math.min(DEFAULT_RESERVE_SPACE_BYTES, Math.floor(capacityBytes * DEFAULT_RESERVE_MAX_FRACTION));
     if (this.reserveBytes > 0) {
       this.timer = setInterval(() => this.refresh(), options.refreshIntervalMs ?? REFRESH_INTERVAL_MS);
       // The guard never keeps a process alive by itself.

@@ -106,10 +106,12 @@ export function encodedKeyUpperBound(userKey: Uint8Array): Buffer {
 /** True when `encodedKey` is `encodeKey(userKey, ts)` for some ts, given `encodedUserKey = encodeBytes(userKey)`. */
 export function hasUserKey(encodedKey: Uint8Array, encodedUserKey: Uint8Array): boolean {
   if (encodedKey.length !== encodedUserKey.length + TS_SIZE_BYTES) return false;
-  return Buffer.compare(
-    Buffer.from(encodedKey.buffer, encodedKey.byteOffset, encodedUserKey.length),
-    Buffer.from(encodedUserKey.buffer, encodedUserKey.byteOffset, encodedUserKey.byteLength),
-  ) === 0;
+  return (
+    Buffer.compare(
+      Buffer.from(encodedKey.buffer, encodedKey.byteOffset, encodedUserKey.length),
+      Buffer.from(encodedUserKey.buffer, encodedUserKey.byteOffset, encodedUserKey.byteLength),
+    ) === 0
+  );
 }
 
 /** The timestamp of an encoded key whose user-key part is known to be `encodedUserKeyLength` bytes. */

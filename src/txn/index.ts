@@ -80,16 +80,7 @@ export {
   TXN_SCAN_LIMIT_MAX,
   regionErrorOf,
 } from './commands/common.js';
-export {
-  TS_MAX,
-  composeTs,
-  physicalTime,
-  encodeBytes,
-  decodeBytes,
-  encodeKey,
-  decodeUserKey,
-  decodeTimestamp,
-} from './codec.js';
+export { TS_MAX, composeTs, physicalTime, encodeBytes, decodeBytes, encodeKey, decodeUserKey, decodeTimestamp } from './codec.js';
 export { encodeLock, decodeLock, lockInfo, isLockExpired, type Lock } from './lock.js';
 export { encodeWrite, decodeWrite, WriteKind, type Write } from './write.js';
 export { MvccTxn, type WriteAt } from './mvcc-txn.js';

@@ -10,6 +10,7 @@ export function assert(condition: unknown, message: string): asserts condition {
  * field that must exist (an invariant), where a bare `!` would let a broken invariant travel on as `undefined`.
  */
 export function defined<T>(value: T | null | undefined, what: string): T {
-  if (value === undefined || value === null) throw new TinyKvError(ErrorCode.AssertionFailed, `assertion failed: ${what} is ${value === null ? 'null' : 'undefined'}`);
+  if (value === undefined || value === null)
+    throw new TinyKvError(ErrorCode.AssertionFailed, `assertion failed: ${what} is ${value === null ? 'null' : 'undefined'}`);
   return value;
 }

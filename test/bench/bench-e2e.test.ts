@@ -115,14 +115,34 @@ describe('tinykv bench', () => {
     const { io, out } = capture();
     const program = new Command('tinykv').exitOverride().configureOutput({ writeErr: () => {} });
     registerBenchCommand(program, io);
-    const args = ['bench', '--target', 'tinykv', '--addr', node.addr, '--op', 'put', '--key-size', '2000', '--count', '20', '--clients', '2', '--warmup', '0s', '--output', 'json'];
+    const args = [
+      'bench',
+      '--target',
+      'tinykv',
+      '--addr',
+      node.addr,
+      '--op',
+      'put',
+      '--key-size',
+      '2000',
+      '--count',
+      '20',
+      '--clients',
+      '2',
+      '--warmup',
+      '0s',
+      '--output',
+      'json',
+    ];
     await expect(program.parseAsync(args, { from: 'user' })).rejects.toThrow(/every op failed in 1 run\(s\): tinykv put x2: .*KeyTooLarge/);
     const report = JSON.parse(out()) as BenchReport;
     expect(report.results[0]).toMatchObject({ ops: 0, errors: 20, firstError: expect.stringMatching(/^INVALID_ARGUMENT: .*KeyTooLarge/) });
   });
 
   it('fails clearly when nothing serves the address', async () => {
-    await expect(bench(['--target', 'tinykv', '--addr', '127.0.0.1:1', '--connect-timeout', '300ms', ...SHORT])).rejects.toThrow(/cannot connect to 127\.0\.0\.1:1/);
+    await expect(bench(['--target', 'tinykv', '--addr', '127.0.0.1:1', '--connect-timeout', '300ms', ...SHORT])).rejects.toThrow(
+      /cannot connect to 127\.0\.0\.1:1/,
+    );
   });
 
   it('rejects bad options', async () => {

@@ -23,9 +23,21 @@ function fakeMember(member: number): KVServer {
       const req: RangeRequest = call.request;
       calls.push({ member, method: 'range', serializable: req.serializable });
       const start = req.key.toString('latin1');
-      const keys = req.rangeEnd.length === 0 ? (store.has(start) ? [start] : []) : [...store.keys()].filter((k) => k >= start && k < req.rangeEnd.toString('latin1')).sort();
+      const keys =
+        req.rangeEnd.length === 0
+          ? store.has(start)
+            ? [start]
+            : []
+          : [...store.keys()].filter((k) => k >= start && k < req.rangeEnd.toString('latin1')).sort();
       const limited = req.limit > 0n ? keys.slice(0, Number(req.limit)) : keys;
-      const kvs: KeyValue[] = limited.map((k) => ({ key: Buffer.from(k, 'latin1'), value: store.get(k)!, createRevision: 1n, modRevision: 1n, version: 1n, lease: 0n }));
+      const kvs: KeyValue[] = limited.map((k) => ({
+        key: Buffer.from(k, 'latin1'),
+        value: store.get(k)!,
+        createRevision: 1n,
+        modRevision: 1n,
+        version: 1n,
+        lease: 0n,
+      }));
       callback(null, { header: undefined, kvs, more: limited.length < keys.length, count: BigInt(keys.length) });
     },
   };

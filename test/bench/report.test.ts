@@ -11,7 +11,13 @@ function hist(...us: number[]): LatencyHistogram {
   return h;
 }
 
-function run(target: MeasuredRun['target'], op: MeasuredRun['op'], clients: number, opsPerSec: number, extra: Partial<MeasuredRun> = {}): MeasuredRun {
+function run(
+  target: MeasuredRun['target'],
+  op: MeasuredRun['op'],
+  clients: number,
+  opsPerSec: number,
+  extra: Partial<MeasuredRun> = {},
+): MeasuredRun {
   return {
     target,
     op,
@@ -78,8 +84,23 @@ describe('bench report', () => {
   it('is one JSON document with machine, settings and results in comparison order', () => {
     const doc = JSON.parse(formatJson(report(runs))) as Record<string, unknown>;
     expect(Object.keys(doc)).toEqual(['tool', 'version', 'startedAt', 'machine', 'settings', 'targets', 'results']);
-    expect(doc.machine).toMatchObject({ cpuModel: expect.any(String), cores: expect.any(Number), totalMemBytes: expect.any(Number), node: process.version });
-    expect(doc.settings).toMatchObject({ targets: ['noop', 'tinykv'], ops: ['put', 'get'], clients: [64, 1], connections: 4, keySize: 16, valueSize: 256, durationMs: 10_000, count: null, putKeys: 'overwrite-random' });
+    expect(doc.machine).toMatchObject({
+      cpuModel: expect.any(String),
+      cores: expect.any(Number),
+      totalMemBytes: expect.any(Number),
+      node: process.version,
+    });
+    expect(doc.settings).toMatchObject({
+      targets: ['noop', 'tinykv'],
+      ops: ['put', 'get'],
+      clients: [64, 1],
+      connections: 4,
+      keySize: 16,
+      valueSize: 256,
+      durationMs: 10_000,
+      count: null,
+      putKeys: 'overwrite-random',
+    });
     const results = doc.results as Array<Record<string, unknown>>;
     expect(results.map((r) => `${String(r.target)} ${String(r.op)} ${String(r.clients)}`)).toEqual([
       'noop put 64',
@@ -92,10 +113,30 @@ describe('bench report', () => {
       'tinykv get 1',
     ]);
     const first = defined(results[1], 'results[1]');
-    expect(first).toMatchObject({ target: 'tinykv', op: 'put', clients: 64, ops: 8500, errors: 0, misses: 0, elapsedMs: 1000, opsPerSec: 8500, ratio: 0.85, ratioTo: 'noop', clientCpuUsPerOp: 42.4 });
+    expect(first).toMatchObject({
+      target: 'tinykv',
+      op: 'put',
+      clients: 64,
+      ops: 8500,
+      errors: 0,
+      misses: 0,
+      elapsedMs: 1000,
+      opsPerSec: 8500,
+      ratio: 0.85,
+      ratioTo: 'noop',
+      clientCpuUsPerOp: 42.4,
+    });
     // hdr-histogram reports the highest value equivalent to the sample (3 significant digits).
     const close = (ms: number) => expect.closeTo(ms, 2);
-    expect(first.latencyMs).toEqual({ p50: close(0.2), p95: close(4), p99: close(4), p999: close(4), max: close(4), mean: close(1.15), min: close(0.1) });
+    expect(first.latencyMs).toEqual({
+      p50: close(0.2),
+      p95: close(4),
+      p99: close(4),
+      p999: close(4),
+      max: close(4),
+      mean: close(1.15),
+      min: close(0.1),
+    });
     expect(results[0]).toMatchObject({ ratio: 1 });
     expect(results[5]).toMatchObject({ errors: 3, firstError: 'UNAVAILABLE: boom' });
   });

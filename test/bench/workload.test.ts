@@ -86,8 +86,18 @@ describe('request encoders match the generated decoders', () => {
   it('etcd Put and Range', () => {
     const value = Buffer.alloc(256, 1);
     expect(PutRequest.decode(encodeEtcdPut(key, value))).toEqual({ key, value, lease: 0n, prevKv: false });
-    expect(RangeRequest.decode(encodeEtcdRange(key, Buffer.alloc(0), 0, false))).toMatchObject({ key, rangeEnd: Buffer.alloc(0), limit: 0n, serializable: false });
-    expect(RangeRequest.decode(encodeEtcdRange(key, KEY_RANGE_END, 10, true))).toMatchObject({ key, rangeEnd: KEY_RANGE_END, limit: 10n, serializable: true });
+    expect(RangeRequest.decode(encodeEtcdRange(key, Buffer.alloc(0), 0, false))).toMatchObject({
+      key,
+      rangeEnd: Buffer.alloc(0),
+      limit: 0n,
+      serializable: false,
+    });
+    expect(RangeRequest.decode(encodeEtcdRange(key, KEY_RANGE_END, 10, true))).toMatchObject({
+      key,
+      rangeEnd: KEY_RANGE_END,
+      limit: 10n,
+      serializable: true,
+    });
   });
 });
 
@@ -97,9 +107,16 @@ describe('response inspection agrees with the generated encoders', () => {
   const kv = { error: undefined, key: Buffer.from('k1'), value: Buffer.alloc(300, 1) };
 
   it('reads RawGet found / not found / error', () => {
-    expect(inspectResponse(bytes(RawGetResponse.encode(RawGetResponse.fromPartial({ value: Buffer.alloc(256) })).finish()), RAW_ERRORS, 0, 4)).toMatchObject({ errorSet: false, flag: false });
-    expect(inspectResponse(bytes(RawGetResponse.encode(RawGetResponse.fromPartial({ notFound: true })).finish()), RAW_ERRORS, 0, 4)).toMatchObject({ errorSet: false, flag: true });
-    expect(inspectResponse(bytes(RawGetResponse.encode(RawGetResponse.fromPartial({ error: 'boom' })).finish()), RAW_ERRORS, 0, 4).errorSet).toBe(true);
+    expect(
+      inspectResponse(bytes(RawGetResponse.encode(RawGetResponse.fromPartial({ value: Buffer.alloc(256) })).finish()), RAW_ERRORS, 0, 4),
+    ).toMatchObject({ errorSet: false, flag: false });
+    expect(inspectResponse(bytes(RawGetResponse.encode(RawGetResponse.fromPartial({ notFound: true })).finish()), RAW_ERRORS, 0, 4)).toMatchObject({
+      errorSet: false,
+      flag: true,
+    });
+    expect(inspectResponse(bytes(RawGetResponse.encode(RawGetResponse.fromPartial({ error: 'boom' })).finish()), RAW_ERRORS, 0, 4).errorSet).toBe(
+      true,
+    );
     expect(inspectResponse(Buffer.alloc(0), RAW_ERRORS, 0, 4)).toMatchObject({ errorSet: false, flag: false });
   });
 

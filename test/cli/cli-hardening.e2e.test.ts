@@ -31,7 +31,17 @@ function newDir(): string {
 async function strictServer(): Promise<ServerProcess> {
   const dir = newDir();
   writeFileSync(join(dir, 'strict.toml'), '[limits]\nmax-value-size = "100B"\n');
-  const server = await startServerProcess(['--standalone', '--addr', '127.0.0.1:0', '--data-dir', dir, '--config', join(dir, 'strict.toml'), '--log-level', 'warn']);
+  const server = await startServerProcess([
+    '--standalone',
+    '--addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    dir,
+    '--config',
+    join(dir, 'strict.toml'),
+    '--log-level',
+    'warn',
+  ]);
   servers.push(server);
   return server;
 }
@@ -50,12 +60,14 @@ function spawnCli(args: string[]): Spawned {
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
 async function waitFor(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !done(); ) {
+  for (const deadline = Date.now() + timeoutMs; !done();) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -97,7 +109,24 @@ describe('bench reports failures', () => {
     const server = await strictServer();
     // mix: the gets succeed, every put is refused (ValueTooLarge).
     const result = await runCli(
-      ['bench', '--addr', server.addr, '--op', 'mix', '--no-preload', '--clients', '2', '--duration', '1s', '--warmup', '0ms', '--progress', 'off', '--output', 'json'],
+      [
+        'bench',
+        '--addr',
+        server.addr,
+        '--op',
+        'mix',
+        '--no-preload',
+        '--clients',
+        '2',
+        '--duration',
+        '1s',
+        '--warmup',
+        '0ms',
+        '--progress',
+        'off',
+        '--output',
+        'json',
+      ],
       60_000,
     );
     expect(result.code, result.stderr).toBe(1);
@@ -112,8 +141,22 @@ describe('bench reports failures', () => {
   it('on Ctrl-C stops the load, prints the partial results and exits 130', async () => {
     const server = await strictServer();
     const bench = spawnCli([
-      'bench', '--addr', server.addr, '--op', 'get,put', '--no-preload', '--clients', '2', '--duration', '120s', '--warmup', '0ms',
-      '--progress', 'on', '--output', 'json',
+      'bench',
+      '--addr',
+      server.addr,
+      '--op',
+      'get,put',
+      '--no-preload',
+      '--clients',
+      '2',
+      '--duration',
+      '120s',
+      '--warmup',
+      '0ms',
+      '--progress',
+      'on',
+      '--output',
+      'json',
     ]);
     // The progress line (once a second off a TTY) shows gets measured in the get run.
     await waitFor(() => /tinykv get x2 .*\| [1-9]\d* ops \|/.test(bench.stderr()), 60_000, 'gets to be measured');
@@ -122,7 +165,10 @@ describe('bench reports failures', () => {
     const exit = await bench.exited;
     expect(Date.now() - interruptedAt).toBeLessThan(15_000);
     expect(exit, bench.stderr()).toEqual({ code: 130, signal: null });
-    const report = JSON.parse(bench.stdout()) as { interrupted?: boolean; results: Array<{ op: string; ops: number; errors: number; elapsedMs: number }> };
+    const report = JSON.parse(bench.stdout()) as {
+      interrupted?: boolean;
+      results: Array<{ op: string; ops: number; errors: number; elapsedMs: number }>;
+    };
     expect(report.interrupted).toBe(true);
     // The get run was cut short and reported; the put run never started.
     expect(report.results.map((r) => r.op)).toEqual(['get']);
@@ -139,11 +185,25 @@ describe('tinykv cluster', () => {
     // Ports away from the defaults and below Linux's ephemeral range; the stores' follow the scheduler's.
     const base = 21_000 + Math.floor(Math.random() * 9_000);
     const cluster = spawnCli([
-      'cluster', '--stores', '3', '--data-dir', dataDir, '--scheduler-port', String(base), '--base-port', String(base + 1), '--raft-pollers', '0',
+      'cluster',
+      '--stores',
+      '3',
+      '--data-dir',
+      dataDir,
+      '--scheduler-port',
+      String(base),
+      '--base-port',
+      String(base + 1),
+      '--raft-pollers',
+      '0',
     ]);
     await waitFor(() => cluster.stdout().includes('cluster ready') || cluster.child.exitCode !== null, 90_000, 'the cluster');
     expect(cluster.stdout(), cluster.stderr()).toContain('cluster ready');
-    const labelled = [...cluster.stdout().matchAll(/^store (\d+)\s+(\S+)\s+(\S+)$/gm)].map((m) => ({ id: Number(m[1]), addr: defined(m[2], 'm[2]'), dataDir: defined(m[3], 'm[3]') }));
+    const labelled = [...cluster.stdout().matchAll(/^store (\d+)\s+(\S+)\s+(\S+)$/gm)].map((m) => ({
+      id: Number(m[1]),
+      addr: defined(m[2], 'm[2]'),
+      dataDir: defined(m[3], 'm[3]'),
+    }));
     expect(labelled).toHaveLength(3);
 
     const scheduler = await SchedulerClient.connect(`127.0.0.1:${base}`);

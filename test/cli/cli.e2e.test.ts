@@ -36,7 +36,10 @@ describe('tinykv CLI end to end', () => {
     const json = JSON.parse((await runCli(['ctl', 'raw', 'get', 'hello', '--output', 'json', ...at])).stdout);
     expect(json).toEqual({ key: 'hello', found: true, value: 'world' });
     const scan = JSON.parse((await runCli(['ctl', 'raw', 'scan', 'hel', '--limit', '5', '--output', 'json', ...at])).stdout);
-    expect(scan).toEqual([{ key: 'hello', value: 'world' }, { key: 'help', value: 'me' }]);
+    expect(scan).toEqual([
+      { key: 'hello', value: 'world' },
+      { key: 'help', value: 'me' },
+    ]);
     const table = await runCli(['ctl', 'raw', 'scan', '--limit', '1', ...at]);
     expect(table.stdout).toContain('KEY');
     expect(table.stdout).toContain('(1 pairs)');
@@ -60,7 +63,14 @@ describe('tinykv CLI end to end', () => {
 
   it('--allow-raw-txn-cf-writes lets ctl raw put write the write family', async () => {
     const server = await startServerProcess([
-      '--standalone', '--addr', '127.0.0.1:0', '--data-dir', newDir(), '--log-level', 'warn', '--allow-raw-txn-cf-writes',
+      '--standalone',
+      '--addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      newDir(),
+      '--log-level',
+      'warn',
+      '--allow-raw-txn-cf-writes',
     ]);
     servers.push(server);
     const at = ['--addr', server.addr, '--cf', 'write'];

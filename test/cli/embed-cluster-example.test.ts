@@ -27,7 +27,14 @@ describe('startServer', () => {
     const dir = tempDir();
     const scheduler = await startScheduler({ addr: '127.0.0.1:0', engine: 'memory', initialStores: 1, logger: silentLogger() });
     try {
-      const store = await startServer({ standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir: `${dir.path}/store`, raftPollers: 1, logger: silentLogger() });
+      const store = await startServer({
+        standalone: false,
+        scheduler: scheduler.addr,
+        addr: '127.0.0.1:0',
+        dataDir: `${dir.path}/store`,
+        raftPollers: 1,
+        logger: silentLogger(),
+      });
       expect(store).toBeInstanceOf(ClusterNode);
       expect(scheduler.core.getAllStores(false).map((s) => s.store.address)).toEqual([store.addr]);
       await store.close();
@@ -56,7 +63,7 @@ describe('startServer', () => {
       });
       // A raft poller thread that ends the way a crash would.
       await defined((store.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers[0], 'first poller').worker.terminate();
-      for (const deadline = Date.now() + 5_000; reasons.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      for (const deadline = Date.now() + 5_000; reasons.length === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
       expect(reasons).toEqual([expect.stringMatching(/raft poller 0/)]);
       await store.close();
     } finally {

@@ -39,7 +39,7 @@ async function startSchedulerAt(dataDir: string): Promise<string> {
 }
 
 async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  for (const deadline = Date.now() + timeoutMs; !done() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** The stderr lines that are not JSON log lines: what a person reads. */
@@ -103,7 +103,12 @@ describe('a failed start stops everything and exits with one line', () => {
 
   it('scheduler and embedded scheduler: address taken -> exit 1 promptly with one line', async () => {
     const addr = await takePort(blockers);
-    await expectOneLineFailure(['scheduler', '--addr', addr, '--data-dir', newDir()], 1, new RegExp(`^error: cannot listen on ${addr}: address already in use`), 15_000);
+    await expectOneLineFailure(
+      ['scheduler', '--addr', addr, '--data-dir', newDir()],
+      1,
+      new RegExp(`^error: cannot listen on ${addr}: address already in use`),
+      15_000,
+    );
     const dataDir = newDir();
     await expectOneLineFailure(
       ['server', '--embedded-scheduler', addr, '--addr', '127.0.0.1:0', '--data-dir', dataDir],
@@ -127,8 +132,18 @@ describe('a failed start stops everything and exits with one line', () => {
     await expectOneLineFailure(['server', '--raft-pollers', 'abc', '--data-dir', dir], 2, /expected a positive integer, got "abc"/, 15_000);
     await expectOneLineFailure(['server', '--config', join(dir, 'missing.toml'), '--data-dir', dir], 2, /^error: cannot read config file/, 15_000);
     writeFileSync(join(dir, 'bad.toml'), '[raftstore]\nraft-pollers = "many"\n');
-    await expectOneLineFailure(['server', '--config', join(dir, 'bad.toml'), '--data-dir', dir], 2, /^error: .*raftstore.raft-pollers must be an integer/, 15_000);
-    await expectOneLineFailure(['server', '--scheduler', '127.0.0.1:1', '--embedded-scheduler', '--data-dir', dir], 2, /^error: give --scheduler or --embedded-scheduler/, 15_000);
+    await expectOneLineFailure(
+      ['server', '--config', join(dir, 'bad.toml'), '--data-dir', dir],
+      2,
+      /^error: .*raftstore.raft-pollers must be an integer/,
+      15_000,
+    );
+    await expectOneLineFailure(
+      ['server', '--scheduler', '127.0.0.1:1', '--embedded-scheduler', '--data-dir', dir],
+      2,
+      /^error: give --scheduler or --embedded-scheduler/,
+      15_000,
+    );
   });
 });
 
@@ -139,7 +154,15 @@ describe('a scheduler that refuses the store', () => {
       const dataDir = newDir();
       // Many threads, so that threads left running show in the process's thread count.
       const config = loadConfig({
-        overrides: { standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir, raftPollers: 6, applyPollers: 6, logLevel: 'silent' },
+        overrides: {
+          standalone: false,
+          scheduler: scheduler.addr,
+          addr: '127.0.0.1:0',
+          dataDir,
+          raftPollers: 6,
+          applyPollers: 6,
+          logLevel: 'silent',
+        },
       });
       // What the scheduler answers for an address another store has registered.
       const putStore = scheduler.core.putStore.bind(scheduler.core);

@@ -34,19 +34,30 @@ describe('tinykv server with a raft poller that cannot start', () => {
     const kv = new LmdbEngine(storeEngineOptions(dataDir, false).kv);
     const state = RegionLocalState.fromPartial({
       state: PeerState.Normal,
-      region: { id: 5, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 1, version: 1 }, peers: [{ id: 501, storeId: 999 }] },
+      region: {
+        id: 5,
+        startKey: Buffer.alloc(0),
+        endKey: Buffer.alloc(0),
+        regionEpoch: { confVer: 1, version: 1 },
+        peers: [{ id: 501, storeId: 999 }],
+      },
     });
     await kv.write([{ type: 'put', cf: 'meta', key: regionStateKey(5), value: Buffer.from(RegionLocalState.encode(state).finish()) }]);
     await kv.close();
 
     const started = Date.now();
     // Before the fix the server came up and served (its poller dead), so this timed out.
-    const result = await runCli(['server', '--scheduler', scheduler.addr, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--raft-pollers', '1'], 30_000);
+    const result = await runCli(
+      ['server', '--scheduler', scheduler.addr, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--raft-pollers', '1'],
+      30_000,
+    );
     const tookMs = Date.now() - started;
     expect(result.code, result.stderr).toBe(1);
     const plain = result.stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));
     expect(plain, result.stderr).toEqual([
-      expect.stringMatching(/^error: raft poller 0 failed to start: assertion failed: region 5 has no peer on store \d+ \(KV:Internal:AssertionFailed\)$/),
+      expect.stringMatching(
+        /^error: raft poller 0 failed to start: assertion failed: region 5 has no peer on store \d+ \(KV:Internal:AssertionFailed\)$/,
+      ),
     ]);
     expect(result.stdout).not.toContain('listening');
     expect(tookMs, result.stderr).toBeLessThan(20_000);

@@ -127,10 +127,7 @@ describe('bank', () => {
       }
     };
 
-    await Promise.all([
-      ...Array.from({ length: TRANSFER_WORKERS }, (_, i) => transfer(i)),
-      ...Array.from({ length: READERS }, (_, i) => read(i)),
-    ]);
+    await Promise.all([...Array.from({ length: TRANSFER_WORKERS }, (_, i) => transfer(i)), ...Array.from({ length: READERS }, (_, i) => read(i))]);
     console.log(`[client bank] seed=${seed}`, stats, failures.slice(0, 3));
 
     const final = await defined(clients[0], 'clients[0]').transaction((txn) => balances(txn));

@@ -54,7 +54,13 @@ afterEach(async () => {
 describe('SchedulerClient retries', () => {
   it("retryOn 'transport' asks again after a deadline and gets the answer", async () => {
     fake = await startFake('0.0.0.0:1');
-    client = await SchedulerClient.connect(fake.addr, { logger: silentLogger(), timeoutMs: 300, maxRetries: 1, backoffBaseMs: 1, retryOn: 'transport' });
+    client = await SchedulerClient.connect(fake.addr, {
+      logger: silentLogger(),
+      timeoutMs: 300,
+      maxRetries: 1,
+      backoffBaseMs: 1,
+      retryOn: 'transport',
+    });
     const lookup = await client.getRegion(Buffer.from('k'));
     expect(lookup?.region.id).toBe(1);
     expect(fake.getRegionCalls).toBe(2);
@@ -62,7 +68,7 @@ describe('SchedulerClient retries', () => {
     expect(client.addr).toBe(fake.addr);
   });
 
-  it('by default (stores) a deadline is the caller\'s to handle', async () => {
+  it("by default (stores) a deadline is the caller's to handle", async () => {
     fake = await startFake(`127.0.0.1:1`);
     client = await SchedulerClient.connect(fake.addr, { logger: silentLogger(), timeoutMs: 300, maxRetries: 1, backoffBaseMs: 1 });
     const failure = await client.getRegion(Buffer.from('k')).catch((err: unknown) => err);

@@ -21,8 +21,16 @@ function startScheduler(): Promise<{ child: ChildProcess; addr: string }> {
 
 async function startStore(scheduler: string, n: number): Promise<ServerProcess> {
   const store = await startServerProcess([
-    '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', `${dir.path}/store-${n}`,
-    '--raft-base-tick-ms', '20', '--log-level', 'warn',
+    '--scheduler',
+    scheduler,
+    '--addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    `${dir.path}/store-${n}`,
+    '--raft-base-tick-ms',
+    '20',
+    '--log-level',
+    'warn',
   ]);
   processes.push(store.child);
   return store;
@@ -108,7 +116,18 @@ describe('three store processes and a scheduler', () => {
 describe('a one-store cluster with an embedded scheduler', () => {
   it('serves, stops on SIGTERM with exit 0, and keeps its data across a restart', async () => {
     const dataDir = `${dir.path}/embedded`;
-    const args = ['--embedded-scheduler', '127.0.0.1:0', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--raft-base-tick-ms', '20', '--log-level', 'warn'];
+    const args = [
+      '--embedded-scheduler',
+      '127.0.0.1:0',
+      '--addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--raft-base-tick-ms',
+      '20',
+      '--log-level',
+      'warn',
+    ];
     const first = await startServerProcess(args);
     processes.push(first.child);
     const stores = new Map([[1, first]]);

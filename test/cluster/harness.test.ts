@@ -32,7 +32,7 @@ describe('InProcessCluster and internal failures', () => {
     }
   }, 60_000);
 
-  it('a test that expects a fatal opts out: close() succeeds and fatalErrors is the test\'s to check', async () => {
+  it("a test that expects a fatal opts out: close() succeeds and fatalErrors is the test's to check", async () => {
     const cluster = await InProcessCluster.start({ raftPollers: 1 }, {}, {}, { expectFatal: true });
     try {
       await killAPoller(cluster);

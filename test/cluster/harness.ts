@@ -112,7 +112,10 @@ export class InProcessCluster {
   /** Throws when a store reported an internal failure, unless the test expects one. */
   assertNoFatal(): void {
     if (this.fatal.expectFatal || this.fatalErrors.length === 0) return;
-    const lines = this.fatalErrors.map(({ dataDir, reason, err }) => `  store at ${dataDir}: ${reason}${err === undefined ? '' : ` (${err instanceof Error ? err.stack ?? err.message : inspect(err)})`}`);
+    const lines = this.fatalErrors.map(
+      ({ dataDir, reason, err }) =>
+        `  store at ${dataDir}: ${reason}${err === undefined ? '' : ` (${err instanceof Error ? (err.stack ?? err.message) : inspect(err)})`}`,
+    );
     throw new Error(`${this.fatalErrors.length} internal failure(s) (a real store would have fail-stopped):\n${lines.join('\n')}`);
   }
 
@@ -162,7 +165,7 @@ export async function firstAnswer<T>(
 
 /** Polls until `done()` holds or the deadline passes. */
 export async function waitUntil(done: () => boolean, deadlineMs = 10_000, stepMs = 20): Promise<void> {
-  for (const deadline = Date.now() + deadlineMs; !done() && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + deadlineMs; !done() && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }

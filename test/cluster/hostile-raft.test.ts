@@ -29,8 +29,18 @@ async function startScheduler(): Promise<string> {
 
 async function startStore(scheduler: string, n: number): Promise<ServerProcess> {
   const store = await startServerProcess([
-    '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', `${dir.path}/store-${n}`,
-    '--raft-base-tick-ms', '20', '--raft-pollers', '1', '--log-level', 'warn',
+    '--scheduler',
+    scheduler,
+    '--addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    `${dir.path}/store-${n}`,
+    '--raft-base-tick-ms',
+    '20',
+    '--raft-pollers',
+    '1',
+    '--log-level',
+    'warn',
   ]);
   processes.push(store.child);
   return store;
@@ -83,7 +93,7 @@ describe('hostile Raft traffic against store processes', () => {
     const scheduler = await SchedulerClient.connect(schedulerAddr);
     try {
       let info = await scheduler.getRegion(Buffer.from('before'));
-      for (const deadline = Date.now() + 20_000; !info?.leader && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 20_000; !info?.leader && Date.now() < deadline;) {
         await new Promise((r) => setTimeout(r, 200));
         info = await scheduler.getRegion(Buffer.from('before'));
       }

@@ -23,9 +23,16 @@ describe('stores with two raft poller threads and eight regions', () => {
       expect(many.all().map((n) => n.store.regions().length)).toEqual([8, 8, 8]);
       // Keys spread over the key space land in different regions, on both pollers of each store.
       const keys = Array.from({ length: 16 }, (_, i) => Buffer.from([i * 16, 0x61]));
-      for (const key of keys) await firstAnswer((addr) => withClient(addr, (c) => c.put(key, key), 2_000), () => many.all());
+      for (const key of keys)
+        await firstAnswer(
+          (addr) => withClient(addr, (c) => c.put(key, key), 2_000),
+          () => many.all(),
+        );
       for (const key of keys) {
-        const { value } = await firstAnswer((addr) => withClient(addr, (c) => c.get(key), 2_000), () => many.all());
+        const { value } = await firstAnswer(
+          (addr) => withClient(addr, (c) => c.get(key), 2_000),
+          () => many.all(),
+        );
         expect(value?.equals(key)).toBe(true);
       }
     } finally {
@@ -36,7 +43,10 @@ describe('stores with two raft poller threads and eight regions', () => {
 
 describe('stores with two raft poller threads', () => {
   it('replicates writes and catches a stopped follower up by snapshot', async () => {
-    const { node: leader } = await firstAnswer((addr) => withClient(addr, (c) => c.put('first', '1'), 2_000), () => cluster.all());
+    const { node: leader } = await firstAnswer(
+      (addr) => withClient(addr, (c) => c.put('first', '1'), 2_000),
+      () => cluster.all(),
+    );
     const follower = cluster.all().find((n) => n !== leader)!;
     await cluster.stopStore(follower);
     await withClient(leader.addr, async (c) => {

@@ -112,9 +112,7 @@ async function genericTest(s: Scenario): Promise<ScenarioReport> {
     const stopped = () => stop;
     const progress = { acked: 0 };
     const appends = Array.from({ length: s.clients }, (_, i) => appendClient(sc, i, rng.fork(), stopped, progress));
-    const registers = Array.from({ length: s.registerClients }, (_, i) =>
-      registerClient(sc, iteration * 10 + i, history, rng.fork(), stopped),
-    );
+    const registers = Array.from({ length: s.registerClients }, (_, i) => registerClient(sc, iteration * 10 + i, history, rng.fork(), stopped));
     const chaos: Array<Promise<void>> = [];
     if (s.partitions) {
       chaos.push(
@@ -134,7 +132,7 @@ async function genericTest(s: Scenario): Promise<ScenarioReport> {
     if (s.crash === 'one') {
       chaos.push(
         (async () => {
-          for (const crashRng = rng.fork(); !stop; ) {
+          for (const crashRng = rng.fork(); !stop;) {
             await sleep(crashRng.between(200, 500));
             if (stop) break;
             await cluster.restartStore(crashRng.pick(cluster.all()), crashRng.between(ELECTION_TIMEOUT_MS, 2 * ELECTION_TIMEOUT_MS));
@@ -153,7 +151,7 @@ async function genericTest(s: Scenario): Promise<ScenarioReport> {
       );
     }
     await sleep(s.runMs);
-    for (const deadline = Date.now() + 15_000; progress.acked < (s.minAcked ?? 0) && Date.now() < deadline; ) await sleep(50);
+    for (const deadline = Date.now() + 15_000; progress.acked < (s.minAcked ?? 0) && Date.now() < deadline;) await sleep(50);
     stop = true;
     await Promise.all(chaos);
     faults.clear();
@@ -173,9 +171,15 @@ async function genericTest(s: Scenario): Promise<ScenarioReport> {
       acked += result.acked;
       scans += result.scans;
     }
-    expect(problems.filter((p) => p !== undefined), `${s.name} (seed ${s.seed}) iteration ${iteration}: final appends`).toEqual([]);
+    expect(
+      problems.filter((p) => p !== undefined),
+      `${s.name} (seed ${s.seed}) iteration ${iteration}: final appends`,
+    ).toEqual([]);
     // Liveness: the cluster made progress in every iteration.
-    expect(results.reduce((sum, r) => sum + r.acked, 0), `${s.name} iteration ${iteration}: no append acknowledged`).toBeGreaterThan(0);
+    expect(
+      results.reduce((sum, r) => sum + r.acked, 0),
+      `${s.name} iteration ${iteration}: no append acknowledged`,
+    ).toBeGreaterThan(0);
   }
   await finalReads(sc, history);
   expect(history.check(), `${s.name} (seed ${s.seed})`).toBeUndefined();
@@ -185,7 +189,8 @@ async function genericTest(s: Scenario): Promise<ScenarioReport> {
   if (s.maxRaftLog) {
     // TinyKV: applied - truncated <= 2 * maxraftlog on every store once writes stop.
     const limit = s.maxRaftLog;
-    const bounded = () => cluster.all().every((n) => applyState(n).appliedIndex - applyState(n).truncatedState!.index <= 2 * limit && raftLogEntries(n) <= 2 * limit);
+    const bounded = () =>
+      cluster.all().every((n) => applyState(n).appliedIndex - applyState(n).truncatedState!.index <= 2 * limit && raftLogEntries(n) <= 2 * limit);
     await waitUntil(bounded, 5_000, 50);
     for (const node of cluster.all()) {
       const state = applyState(node);
@@ -194,7 +199,9 @@ async function genericTest(s: Scenario): Promise<ScenarioReport> {
     }
   }
   const report = { acked, scans, maxLogEntries };
-  console.log(`[scenario] ${s.name}: ${JSON.stringify(report)}, register ops ${[...history.ops.values()].flat().length}, dropped ${faults.dropped}, delayed ${faults.delayed}`);
+  console.log(
+    `[scenario] ${s.name}: ${JSON.stringify(report)}, register ops ${[...history.ops.values()].flat().length}, dropped ${faults.dropped}, delayed ${faults.delayed}`,
+  );
   return report;
 }
 
@@ -208,7 +215,15 @@ describe('TinyKV 2B scenarios on threaded stores', () => {
   });
 
   it('unreliable: five clients while 10% of the messages are dropped and 20% delayed up to 30 ms', async () => {
-    await genericTest({ name: 'unreliable', seed: scenarioSeed('unreliable', 103), clients: 5, registerClients: 2, unreliable: true, iterations: 1, runMs: 2_000 });
+    await genericTest({
+      name: 'unreliable',
+      seed: scenarioSeed('unreliable', 103),
+      clients: 5,
+      registerClients: 2,
+      unreliable: true,
+      iterations: 1,
+      runMs: 2_000,
+    });
   });
 
   it('one partition: the majority serves, the minority neither serves nor applies; the old leader converges after healing', async () => {
@@ -260,11 +275,27 @@ describe('TinyKV 2B scenarios on threaded stores', () => {
   });
 
   it('many partitions, many clients: random two-way partitions every election timeout or so', async () => {
-    await genericTest({ name: 'many-partitions', seed: scenarioSeed('many-partitions', 105), clients: 5, registerClients: 2, partitions: true, iterations: 1, runMs: 2_500 });
+    await genericTest({
+      name: 'many-partitions',
+      seed: scenarioSeed('many-partitions', 105),
+      clients: 5,
+      registerClients: 2,
+      partitions: true,
+      iterations: 1,
+      runMs: 2_500,
+    });
   });
 
   it('recover: random stores crash and restart while five clients write', async () => {
-    await genericTest({ name: 'recover', seed: scenarioSeed('recover', 106), clients: 5, registerClients: 2, crash: 'one', iterations: 1, runMs: 2_500 });
+    await genericTest({
+      name: 'recover',
+      seed: scenarioSeed('recover', 106),
+      clients: 5,
+      registerClients: 2,
+      crash: 'one',
+      iterations: 1,
+      runMs: 2_500,
+    });
   });
 
   it('persist: every store restarts after each round of partitions and drops; nothing acknowledged is lost', async () => {
@@ -324,11 +355,30 @@ describe('TinyKV 2C scenarios on threaded stores (raft-log GC and snapshots)', (
   });
 
   it('snapshot recover: stores crash and restart during writes with a GC limit of 10; no acknowledged append is lost', async () => {
-    await genericTest({ name: 'snapshot-recover', seed: scenarioSeed('snapshot-recover', 109), clients: 3, registerClients: 1, crash: 'one', maxRaftLog: 10, iterations: 1, runMs: 2_500 });
+    await genericTest({
+      name: 'snapshot-recover',
+      seed: scenarioSeed('snapshot-recover', 109),
+      clients: 3,
+      registerClients: 1,
+      crash: 'one',
+      maxRaftLog: 10,
+      iterations: 1,
+      runMs: 2_500,
+    });
   });
 
   it('log bound: under drops and delays, with a GC limit of 10, every raft log stays within 2 x 10 entries', async () => {
-    const report = await genericTest({ name: 'snapshot-unreliable', seed: scenarioSeed('snapshot-unreliable', 110), clients: 5, registerClients: 1, unreliable: true, maxRaftLog: 10, iterations: 1, runMs: 2_000, minAcked: 100 });
+    const report = await genericTest({
+      name: 'snapshot-unreliable',
+      seed: scenarioSeed('snapshot-unreliable', 110),
+      clients: 5,
+      registerClients: 1,
+      unreliable: true,
+      maxRaftLog: 10,
+      iterations: 1,
+      runMs: 2_000,
+      minAcked: 100,
+    });
     // Enough writes that a log without GC would break the bound five times over.
     expect(report.acked).toBeGreaterThanOrEqual(100);
   });

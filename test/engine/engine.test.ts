@@ -19,7 +19,13 @@ const engines: Array<[string, () => { engine: Engine; cleanup: () => Promise<voi
     () => {
       const dir = tempDir();
       const engine = new LmdbEngine({ path: dir.path });
-      return { engine, cleanup: async () => { await engine.close(); dir.cleanup(); } };
+      return {
+        engine,
+        cleanup: async () => {
+          await engine.close();
+          dir.cleanup();
+        },
+      };
     },
   ],
   [
@@ -28,7 +34,13 @@ const engines: Array<[string, () => { engine: Engine; cleanup: () => Promise<voi
     () => {
       const dir = tempDir();
       const engine = new LmdbEngine({ path: dir.path, commitInline: true, lazyMetaSync: true });
-      return { engine, cleanup: async () => { await engine.close(); dir.cleanup(); } };
+      return {
+        engine,
+        cleanup: async () => {
+          await engine.close();
+          dir.cleanup();
+        },
+      };
     },
   ],
 ];

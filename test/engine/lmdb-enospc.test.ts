@@ -59,7 +59,10 @@ afterAll(() => base.cleanup());
  */
 async function closeBounded(engine: LmdbEngine): Promise<void> {
   const outcome = await Promise.race([
-    engine.close().then(() => 'closed', () => 'closed'),
+    engine.close().then(
+      () => 'closed',
+      () => 'closed',
+    ),
     new Promise((resolve) => setTimeout(() => resolve('hung'), 10_000)),
   ]);
   expect(outcome).toBe('closed');
@@ -159,7 +162,12 @@ describe.skipIf(!isRoot)('LmdbEngine on a full disk', () => {
     try {
       const outcomes = await runWriters(async (w, done) => {
         for (let i = 0; i < writesPerWriter; i++) {
-          const op: WriteOp = { type: 'put', cf: 'default', key: Buffer.from(`k-${w}-${i % 4}`), value: Buffer.alloc(Math.floor(random() * 32 * 1024) + 10, w) };
+          const op: WriteOp = {
+            type: 'put',
+            cf: 'default',
+            key: Buffer.from(`k-${w}-${i % 4}`),
+            value: Buffer.alloc(Math.floor(random() * 32 * 1024) + 10, w),
+          };
           const written = writeCounted(engine, op, done, pending);
           if (random() < 0.5) await written;
           else await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 3)));

@@ -87,7 +87,14 @@ describe('LMDB data file check', () => {
     for (const options of [{}, { commitInline: true, lazyMetaSync: true }]) {
       const path = newDir();
       const engine = new LmdbEngine({ path, ...options });
-      await engine.write(Array.from({ length: 3000 }, (_, i) => ({ type: 'put' as const, cf: 'default' as const, key: Buffer.from(`k${i}`), value: Buffer.alloc(200, 1) })));
+      await engine.write(
+        Array.from({ length: 3000 }, (_, i) => ({
+          type: 'put' as const,
+          cf: 'default' as const,
+          key: Buffer.from(`k${i}`),
+          value: Buffer.alloc(200, 1),
+        })),
+      );
       await engine.write([{ type: 'deleteRange', cf: 'default', start: Buffer.from('k1'), end: Buffer.from('k2') }]);
       await engine.close();
       const state = checkLmdbDataFile(join(path, 'data.mdb'));
@@ -118,15 +125,25 @@ describe('LMDB data file check', () => {
       const path = newDir();
       const engine = new LmdbEngine({ path, ...options });
       for (let round = 0; round < 4; round++) {
-        await engine.write(Array.from({ length: 2000 }, (_, i) => ({ type: 'put' as const, cf: defined((['default', 'lock', 'write', 'meta'] as const)[i % 4], 'column family'), key: Buffer.from(`k${round}-${i}`), value: Buffer.alloc(150 + (i % 7) * 300, round) })));
+        await engine.write(
+          Array.from({ length: 2000 }, (_, i) => ({
+            type: 'put' as const,
+            cf: defined((['default', 'lock', 'write', 'meta'] as const)[i % 4], 'column family'),
+            key: Buffer.from(`k${round}-${i}`),
+            value: Buffer.alloc(150 + (i % 7) * 300, round),
+          })),
+        );
       }
-      for (const cf of ['default', 'lock', 'write', 'meta'] as const) await engine.write([{ type: 'deleteRange', cf, start: Buffer.from('k0'), end: Buffer.from('k2') }]);
+      for (const cf of ['default', 'lock', 'write', 'meta'] as const)
+        await engine.write([{ type: 'deleteRange', cf, start: Buffer.from('k0'), end: Buffer.from('k2') }]);
       await engine.close();
       const { open } = await import('lmdb');
       const root = open({ path, maxDbs: 16 });
       const stats = root.getStats() as unknown as Record<string, number> & { free: Record<string, number> };
       const pages = (s: Record<string, number>) =>
-        defined(s.treeBranchPageCount, 'treeBranchPageCount') + defined(s.treeLeafPageCount, 'treeLeafPageCount') + defined(s.overflowPages, 'overflowPages');
+        defined(s.treeBranchPageCount, 'treeBranchPageCount') +
+        defined(s.treeLeafPageCount, 'treeLeafPageCount') +
+        defined(s.overflowPages, 'overflowPages');
       let used = 2 + pages(stats) + pages(stats.free);
       for (const name of ['default', 'lock', 'write', 'meta']) used += pages(root.openDB({ name }).getStats());
       await root.close();
@@ -134,7 +151,8 @@ describe('LMDB data file check', () => {
       try {
         const file = { fd, sizeBytes: fstatSync(fd).size, path };
         const metas = [readMeta(file, 0, undefined), readMeta(file, 1, PAGE)].map((m) => (m.valid ? m.meta : undefined));
-        const newest = defined(metas[0], 'metas[0]').txnId > defined(metas[1], 'metas[1]').txnId ? defined(metas[0], 'metas[0]') : defined(metas[1], 'metas[1]');
+        const newest =
+          defined(metas[0], 'metas[0]').txnId > defined(metas[1], 'metas[1]').txnId ? defined(metas[0], 'metas[0]') : defined(metas[1], 'metas[1]');
         const free = freePagesBetween(file, newest, 0, newest.lastPage);
         expect(free).toBeGreaterThan(100);
         expect(used + free).toBe(newest.lastPage + 1);
@@ -145,7 +163,9 @@ describe('LMDB data file check', () => {
   });
 
   it('refuses a file short of the last page when a missing page is in use', () => {
-    expect(refusal(() => checkLmdbDataFile(handBuiltFile(8, [9])))).toMatch(/is truncated: 32768 bytes, .* uses 10 pages of 4096 bytes \(40960 bytes\); 1 of the 2 pages past the end are in use/);
+    expect(refusal(() => checkLmdbDataFile(handBuiltFile(8, [9])))).toMatch(
+      /is truncated: 32768 bytes, .* uses 10 pages of 4096 bytes \(40960 bytes\); 1 of the 2 pages past the end are in use/,
+    );
   });
 
   it('refuses a file whose tree root lies past its end', () => {
@@ -175,7 +195,9 @@ describe('store identity', () => {
     truncateSync(join(dataDir, 'kv', 'data.mdb'), 0);
     let opened = false;
     const message = refusal(() => openCheckedEnvironments(dataDir, ['kv'], () => (opened = true)));
-    expect(message).toContain(`data file ${join(dataDir, 'kv', 'data.mdb')} is missing or empty, but the store's identity (${join(dataDir, 'IDENT')}) says it held data`);
+    expect(message).toContain(
+      `data file ${join(dataDir, 'kv', 'data.mdb')} is missing or empty, but the store's identity (${join(dataDir, 'IDENT')}) says it held data`,
+    );
     expect(opened).toBe(false);
   });
 

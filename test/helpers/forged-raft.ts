@@ -27,9 +27,7 @@ export interface RaftVictim {
 }
 
 /** Every MessageType that has a wire number (10 is unused). */
-export const ALL_MESSAGE_TYPES: readonly MessageType[] = Object.values(MessageType).filter(
-  (v): v is MessageType => typeof v === 'number' && v >= 0,
-);
+export const ALL_MESSAGE_TYPES: readonly MessageType[] = Object.values(MessageType).filter((v): v is MessageType => typeof v === 'number' && v >= 0);
 
 /** The shapes of a forged MsgAppend's entries. */
 export const APPEND_SHAPES = [
@@ -56,7 +54,27 @@ const WELL_FORMED_SHAPES: ReadonlySet<AppendShape> = new Set(['none', 'contiguou
  */
 const MAX_ACCEPTED = Number.MAX_SAFE_INTEGER - 2 ** 30;
 function number(rng: Chooser): number {
-  return rng.pick([0, 1, 4, 5, 6, 7, 8, 10, 12, 20, 50, 1000, 2 ** 32 + 1, 2 ** 40, MAX_ACCEPTED - 1, MAX_ACCEPTED, MAX_ACCEPTED + 1, Number.MAX_SAFE_INTEGER, 5 + rng.int(30)]);
+  return rng.pick([
+    0,
+    1,
+    4,
+    5,
+    6,
+    7,
+    8,
+    10,
+    12,
+    20,
+    50,
+    1000,
+    2 ** 32 + 1,
+    2 ** 40,
+    MAX_ACCEPTED - 1,
+    MAX_ACCEPTED,
+    MAX_ACCEPTED + 1,
+    Number.MAX_SAFE_INTEGER,
+    5 + rng.int(30),
+  ]);
 }
 function nearLog(rng: Chooser): number {
   return rng.pick([0, 4, 5, 6, 7, 8, 10, 15, 5 + rng.int(40), 1000, 2 ** 40, MAX_ACCEPTED]);
@@ -159,7 +177,9 @@ export function forgedRaftMessage(rng: Chooser, victim: RaftVictim, msgType: Mes
       message.commit = 0;
       break;
     case MessageType.MsgPropose:
-      message.entries = [{ entryType: rng.pick([EntryType.EntryNormal, EntryType.EntryConfChange]), index: 0, term: 0, data: rng.bytes(rng.int(64)) }];
+      message.entries = [
+        { entryType: rng.pick([EntryType.EntryNormal, EntryType.EntryConfChange]), index: 0, term: 0, data: rng.bytes(rng.int(64)) },
+      ];
       break;
     case MessageType.MsgSnapshot:
       message.snapshot = {

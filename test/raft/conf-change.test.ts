@@ -31,7 +31,14 @@ describe('membership change (TinyKV 3A)', () => {
     r.readMessages();
     r.step(msg({ from: 2, to: 1, term: 1, msgType: MessageType.MsgAppendResponse, index: 1 }));
     const cc = ConfChange.create({ changeType: ConfChangeType.RemoveNode, nodeId: 2 });
-    r.step(msg({ from: 1, to: 1, msgType: MessageType.MsgPropose, entries: [{ ...entry(0, 0), entryType: EntryType.EntryConfChange, data: Buffer.from(ConfChange.encode(cc).finish()) }] }));
+    r.step(
+      msg({
+        from: 1,
+        to: 1,
+        msgType: MessageType.MsgPropose,
+        entries: [{ ...entry(0, 0), entryType: EntryType.EntryConfChange, data: Buffer.from(ConfChange.encode(cc).finish()) }],
+      }),
+    );
     r.step(msg({ from: 1, to: 1, msgType: MessageType.MsgPropose, entries: [entry(0, 0, 'hello')] }));
     r.readMessages();
     // Node 2 acks the conf change (index 2) only.
@@ -54,8 +61,7 @@ describe('membership change (TinyKV 3A)', () => {
     };
     flush(true);
     node.proposeConfChange(ConfChange.create({ changeType: ConfChangeType.AddNode, nodeId: 2 }));
-    expect(() => node.proposeConfChange(ConfChange.create({ changeType: ConfChangeType.AddNode, nodeId: 3 })))
-      .toThrow(ErrProposalDropped);
+    expect(() => node.proposeConfChange(ConfChange.create({ changeType: ConfChangeType.AddNode, nodeId: 3 }))).toThrow(ErrProposalDropped);
     const rd = flush(false);
     expect(rd.committedEntries.at(-1)?.entryType).toBe(EntryType.EntryConfChange);
     node.applyConfChange(ConfChange.decode(rd.committedEntries.at(-1)!.data));
@@ -135,7 +141,8 @@ describe('membership change (TinyKV 3A)', () => {
     nt.campaign(2);
     const r2 = nt.raft(2);
     expect(r2.pendingConfIndex).toBe(1);
-    expect(() => r2.step(msg({ from: 2, to: 2, msgType: MessageType.MsgPropose, entries: [{ ...entry(0, 0), entryType: EntryType.EntryConfChange }] })))
-      .toThrow(ErrProposalDropped);
+    expect(() =>
+      r2.step(msg({ from: 2, to: 2, msgType: MessageType.MsgPropose, entries: [{ ...entry(0, 0), entryType: EntryType.EntryConfChange }] })),
+    ).toThrow(ErrProposalDropped);
   });
 });

@@ -22,7 +22,9 @@ const FORBIDDEN: [RegExp, string][] = [
 ];
 
 function sourceFiles(): string[] {
-  return readdirSync(RAFT_DIR).filter((f) => f.endsWith('.ts')).map((f) => join(RAFT_DIR, f));
+  return readdirSync(RAFT_DIR)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => join(RAFT_DIR, f));
 }
 
 describe('determinism', () => {

@@ -54,7 +54,9 @@ export function logEntries(r: Raft): Entry[] {
 }
 
 export function logSummary(r: Raft): string {
-  return `committed=${r.log.committed} [${logEntries(r).map((e) => `${e.index}/${e.term}`).join(' ')}]`;
+  return `committed=${r.log.committed} [${logEntries(r)
+    .map((e) => `${e.index}/${e.term}`)
+    .join(' ')}]`;
 }
 
 type Peer = Raft | null;

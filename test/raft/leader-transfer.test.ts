@@ -83,8 +83,7 @@ describe('leader transfer (TinyKV 3A)', () => {
     const lead = nt.raft(1);
     transfer(nt, 1, 3);
     expect(lead.leadTransferee).toBe(3);
-    expect(() => lead.step(msg({ from: 1, to: 1, msgType: MessageType.MsgPropose, entries: [entry(0, 0, 'x')] })))
-      .toThrow(ErrProposalDropped);
+    expect(() => lead.step(msg({ from: 1, to: 1, msgType: MessageType.MsgPropose, entries: [entry(0, 0, 'x')] }))).toThrow(ErrProposalDropped);
     for (let i = 0; i < lead.electionTimeout; i++) lead.tick();
     expect(lead.leadTransferee).toBe(NONE);
     expect(lead.state).toBe('Leader');

@@ -88,27 +88,24 @@ describe('RaftLog against an array model', () => {
 describe('MemoryStorage against an array model', () => {
   it('append with overwrite and compaction', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.nat(6), fc.integer({ min: 1, max: 4 }), fc.boolean()), { maxLength: 40 }),
-        (ops) => {
-          const s = new MemoryStorage();
-          const model: number[] = []; // terms, model[i-1] = term of i
-          let term = 1;
-          for (const [back, count, compact] of ops) {
-            if (compact && s.lastIndex() >= s.firstIndex()) {
-              s.compact(s.firstIndex());
-              continue;
-            }
-            const from = Math.max(s.firstIndex(), s.lastIndex() + 1 - back);
-            term++;
-            s.append(Array.from({ length: count }, (_, k) => entry(from + k, term)));
-            model.length = from - 1;
-            for (let k = 0; k < count; k++) model.push(term);
-            expect(s.lastIndex()).toBe(model.length);
-            for (let i = s.firstIndex(); i <= s.lastIndex(); i++) expect(s.term(i)).toBe(model[i - 1]);
+      fc.property(fc.array(fc.tuple(fc.nat(6), fc.integer({ min: 1, max: 4 }), fc.boolean()), { maxLength: 40 }), (ops) => {
+        const s = new MemoryStorage();
+        const model: number[] = []; // terms, model[i-1] = term of i
+        let term = 1;
+        for (const [back, count, compact] of ops) {
+          if (compact && s.lastIndex() >= s.firstIndex()) {
+            s.compact(s.firstIndex());
+            continue;
           }
-        },
-      ),
+          const from = Math.max(s.firstIndex(), s.lastIndex() + 1 - back);
+          term++;
+          s.append(Array.from({ length: count }, (_, k) => entry(from + k, term)));
+          model.length = from - 1;
+          for (let k = 0; k < count; k++) model.push(term);
+          expect(s.lastIndex()).toBe(model.length);
+          for (let i = s.firstIndex(); i <= s.lastIndex(); i++) expect(s.term(i)).toBe(model[i - 1]);
+        }
+      }),
     );
   });
 });
@@ -185,12 +182,15 @@ describe('ProgressTracker', () => {
   it('a progress never moves next below match+1, and match never moves back', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(
-          fc.record({ kind: fc.constant('ack' as const), index: fc.nat(30) }),
-          fc.record({ kind: fc.constant('reject' as const), rejected: fc.nat(30), hint: fc.nat(30) }),
-          fc.record({ kind: fc.constant('sent' as const), count: fc.integer({ min: 1, max: 3 }) }),
-          fc.constantFrom('probe' as const, 'replicate' as const),
-        ), { maxLength: 60 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('ack' as const), index: fc.nat(30) }),
+            fc.record({ kind: fc.constant('reject' as const), rejected: fc.nat(30), hint: fc.nat(30) }),
+            fc.record({ kind: fc.constant('sent' as const), count: fc.integer({ min: 1, max: 3 }) }),
+            fc.constantFrom('probe' as const, 'replicate' as const),
+          ),
+          { maxLength: 60 },
+        ),
         (ops) => {
           const pr = new Progress(0, 1, 4);
           for (const op of ops) {

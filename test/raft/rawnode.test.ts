@@ -80,8 +80,7 @@ describe('RawNode (TinyKV 2AC)', () => {
     const storage = new MemoryStorage();
     expect(() => new RawNode({ id: 0, peers: [1], electionTick: 10, heartbeatTick: 1, storage })).toThrow(ErrInvalidConfig);
     expect(() => new RawNode({ id: 1, peers: [1], electionTick: 1, heartbeatTick: 1, storage })).toThrow(ErrInvalidConfig);
-    expect(() => new RawNode({ id: 1, peers: [1], electionTick: 10, heartbeatTick: 1, storage, maxInflightMsgs: 0 }))
-      .toThrow(ErrInvalidConfig);
+    expect(() => new RawNode({ id: 1, peers: [1], electionTick: 10, heartbeatTick: 1, storage, maxInflightMsgs: 0 })).toThrow(ErrInvalidConfig);
   });
 
   it('proposeBatch appends many entries in one log append and one message per follower', () => {

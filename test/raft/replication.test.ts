@@ -30,9 +30,20 @@ describe('log replication (TinyKV 2AB conventions)', () => {
     expect(r.log.lastIndex()).toBe(li + 1);
     expect(r.log.committed).toBe(li);
     const wantEntry = entry(li + 1, 1, 'some data');
-    expect(r.readMessages().sort((a, b) => a.to - b.to)).toEqual([2, 3].map((to) => Message.fromPartial({
-      from: 1, to, term: 1, msgType: MessageType.MsgAppend, index: li, logTerm: 1, entries: [wantEntry], commit: li,
-    })));
+    expect(r.readMessages().sort((a, b) => a.to - b.to)).toEqual(
+      [2, 3].map((to) =>
+        Message.fromPartial({
+          from: 1,
+          to,
+          term: 1,
+          msgType: MessageType.MsgAppend,
+          index: li,
+          logTerm: 1,
+          entries: [wantEntry],
+          commit: li,
+        }),
+      ),
+    );
     expect(r.log.unstableEntries()).toEqual([wantEntry]);
   });
 
@@ -144,7 +155,9 @@ describe('log replication (TinyKV 2AB conventions)', () => {
     for (const id of [1, 2, 3]) {
       const r = nt.raft(id);
       expect(r.log.committed).toBe(4);
-      const data = nextEnts(r, nt.storages.get(id)!).filter((e) => e.data.length > 0).map((e) => e.data.toString());
+      const data = nextEnts(r, nt.storages.get(id)!)
+        .filter((e) => e.data.length > 0)
+        .map((e) => e.data.toString());
       expect(data).toEqual(['a', 'b']);
     }
   });

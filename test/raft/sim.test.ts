@@ -19,8 +19,21 @@ const trace = process.env.RAFT_SIM_TRACE === '1';
 const CHUNK = 65;
 
 const totals: SimStats & { runs: number; checks: number; size3: number; size5: number } = {
-  runs: 0, checks: 0, size3: 0, size5: 0, rounds: 0, delivered: 0, dropped: 0, proposals: 0, committed: 0,
-  crashes: 0, snapshotsSent: 0, confChanges: 0, transfers: 0, readsServed: 0, leadersElected: 0,
+  runs: 0,
+  checks: 0,
+  size3: 0,
+  size5: 0,
+  rounds: 0,
+  delivered: 0,
+  dropped: 0,
+  proposals: 0,
+  committed: 0,
+  crashes: 0,
+  snapshotsSent: 0,
+  confChanges: 0,
+  transfers: 0,
+  readsServed: 0,
+  leadersElected: 0,
 };
 
 function run(seed: number): void {

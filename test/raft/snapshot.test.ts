@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MessageType, type Snapshot } from '../../src/proto/eraftpb.js';
-import {
-  ErrCompacted,
-  ErrSnapOutOfDate,
-  ErrSnapshotTemporarilyUnavailable,
-  ErrUnavailable,
-} from '../../src/raft/errors.js';
+import { ErrCompacted, ErrSnapOutOfDate, ErrSnapshotTemporarilyUnavailable, ErrUnavailable } from '../../src/raft/errors.js';
 import { RawNode } from '../../src/raft/raw-node.js';
 import { MemoryStorage } from '../../src/raft/storage.js';
 import { entry, entsWithTerms, msg, Network, newTestRaft, nextEnts } from './helpers.js';

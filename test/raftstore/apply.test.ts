@@ -24,16 +24,23 @@ function region(id: number, startKey: string, endKey: string): Region {
 }
 
 function putEntry(index: number, key: string, value: string): Entry {
-  const request = RaftCmdRequest.fromPartial({ header: {}, requests: [{ cmdType: CmdType.Put, put: { cf: 'default', key: Buffer.from(key), value: Buffer.from(value) } }] });
+  const request = RaftCmdRequest.fromPartial({
+    header: {},
+    requests: [{ cmdType: CmdType.Put, put: { cf: 'default', key: Buffer.from(key), value: Buffer.from(value) } }],
+  });
   return { entryType: EntryType.EntryNormal, term: 6, index, data: Buffer.from(RaftCmdRequest.encode(request).finish()) };
 }
 
 function compactEntry(index: number, compactIndex: number): Entry {
-  const request = RaftCmdRequest.fromPartial({ header: {}, adminRequest: { cmdType: AdminCmdType.CompactLog, compactLog: { compactIndex, compactTerm: 6 } } });
+  const request = RaftCmdRequest.fromPartial({
+    header: {},
+    adminRequest: { cmdType: AdminCmdType.CompactLog, compactLog: { compactIndex, compactTerm: 6 } },
+  });
   return { entryType: EntryType.EntryNormal, term: 6, index, data: Buffer.from(RaftCmdRequest.encode(request).finish()) };
 }
 
-const getRequest = (key: string) => RaftCmdRequest.fromPartial({ header: {}, requests: [{ cmdType: CmdType.Get, get: { cf: 'default', key: Buffer.from(key) } }] });
+const getRequest = (key: string) =>
+  RaftCmdRequest.fromPartial({ header: {}, requests: [{ cmdType: CmdType.Get, get: { cf: 'default', key: Buffer.from(key) } }] });
 
 /** A kv engine that counts batches and flushes. */
 class CountingEngine extends MemoryEngine {
@@ -65,7 +72,12 @@ describe('the apply system', () => {
   it('applies the tasks of one turn, for several regions, in one kv batch with their apply states', async () => {
     const { kv, applier, results } = await setup([region(1, '', 'm'), region(2, 'm', '')]);
     const answers: RaftCmdResponse[] = [];
-    applier.apply({ regionId: 1, entries: [putEntry(6, 'a', '1'), putEntry(7, 'b', '2')], replies: [{ index: 7, callback: (r) => answers.push(r.response) }], reads: [] });
+    applier.apply({
+      regionId: 1,
+      entries: [putEntry(6, 'a', '1'), putEntry(7, 'b', '2')],
+      replies: [{ index: 7, callback: (r) => answers.push(r.response) }],
+      reads: [],
+    });
     applier.apply({ regionId: 2, entries: [putEntry(6, 'x', '9')], replies: [], reads: [] });
     applier.apply({ regionId: 1, entries: [putEntry(8, 'a', '3')], replies: [], reads: [] });
     await applier.settle();
@@ -75,7 +87,10 @@ describe('the apply system', () => {
     expect(answers).toHaveLength(1);
     expect(defined(answers[0], 'answers[0]').header?.error).toBeUndefined();
     // One report per region, with its latest state.
-    expect(results.map((r) => [r.regionId, r.applyState.appliedIndex]).sort()).toEqual([[1, 8], [2, 6]]);
+    expect(results.map((r) => [r.regionId, r.applyState.appliedIndex]).sort()).toEqual([
+      [1, 8],
+      [2, 6],
+    ]);
   });
 
   it('serves a confirmed read only once its region has applied up to the read index', async () => {
@@ -84,7 +99,8 @@ describe('the apply system', () => {
     const read = (index: number) => ({
       index,
       request: getRequest('k'),
-      callback: (r: { response: RaftCmdResponse }) => served.push(`${index}:${defined(r.response.responses[0], 'r.response.responses[0]').get!.value.toString()}`),
+      callback: (r: { response: RaftCmdResponse }) =>
+        served.push(`${index}:${defined(r.response.responses[0], 'r.response.responses[0]').get!.value.toString()}`),
     });
     applier.apply({ regionId: 1, entries: [putEntry(6, 'k', 'old')], replies: [], reads: [read(6), read(7)] });
     await applier.settle();

@@ -36,7 +36,11 @@ describe('raftstore on a simulated network', () => {
     const old = cluster.stores.get(first)!;
     let staleRead: string | undefined = 'not-answered';
     old.propose(
-      { header: { regionId: 1, peer: undefined, regionEpoch: undefined, term: 0 }, requests: [{ cmdType: 5, get: undefined, put: undefined, delete: undefined, snap: {} }], adminRequest: undefined },
+      {
+        header: { regionId: 1, peer: undefined, regionEpoch: undefined, term: 0 },
+        requests: [{ cmdType: 5, get: undefined, put: undefined, delete: undefined, snap: {} }],
+        adminRequest: undefined,
+      },
       (result) => (staleRead = result.response.header?.error ? 'error' : 'served'),
     );
     let second: number | undefined;
@@ -109,7 +113,13 @@ describe('raftstore on a simulated network', () => {
 describe('creating a bootstrap region', () => {
   it('initializes it once, however often and concurrently it is asked, and never rewinds it', async () => {
     const engines = { raft: new MemoryEngine(), kv: new MemoryEngine() };
-    const region = { id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 1, version: 1 }, peers: [{ id: 71, storeId: 1 }] };
+    const region = {
+      id: 7,
+      startKey: Buffer.alloc(0),
+      endKey: Buffer.alloc(0),
+      regionEpoch: { confVer: 1, version: 1 },
+      peers: [{ id: 71, storeId: 1 }],
+    };
     const newStore = () =>
       new Store({
         storeId: 1,

@@ -151,7 +151,7 @@ export class SimCluster {
    * errors (NotLeader and friends) like a client would. Throws after `maxSteps`.
    */
   async withLeader<T>(op: (storage: RaftKvStorage) => Promise<T>, maxSteps = 300): Promise<T> {
-    for (let attempt = 0; attempt < maxSteps; ) {
+    for (let attempt = 0; attempt < maxSteps;) {
       const leader = this.leaderStore();
       if (leader === undefined) {
         await this.step();

@@ -41,7 +41,7 @@ it('timed-out commands leave the pending map empty, and their late answers are d
     }
     expect(router.pendingCommands).toBe(0);
     expect(router.commandCounts.cancelled).toBe(commands);
-    for (const deadline = Date.now() + 10_000; router.commandCounts.lateAnswers < commands && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 10_000; router.commandCounts.lateAnswers < commands && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(router.commandCounts.lateAnswers).toBe(commands);

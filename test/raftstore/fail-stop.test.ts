@@ -74,7 +74,10 @@ function putRequest(): RaftCmdRequest {
 }
 
 function putEntry(index: number): Entry {
-  const request = RaftCmdRequest.fromPartial({ header: {}, requests: [{ cmdType: CmdType.Put, put: { cf: 'default', key: Buffer.from('k'), value: Buffer.from('v') } }] });
+  const request = RaftCmdRequest.fromPartial({
+    header: {},
+    requests: [{ cmdType: CmdType.Put, put: { cf: 'default', key: Buffer.from('k'), value: Buffer.from('v') } }],
+  });
   return { entryType: EntryType.EntryNormal, term: 6, index, data: Buffer.from(RaftCmdRequest.encode(request).finish()) };
 }
 

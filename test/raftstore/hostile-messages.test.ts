@@ -65,7 +65,9 @@ describe('forged Raft messages', () => {
     expect(terms(cluster)).toEqual(before);
     expect(cluster.leaderStore()).toBe(leader);
     for (const store of cluster.stores.values()) expect(store.droppedMessages.get('unknown-from-peer')).toBeGreaterThanOrEqual(1);
-    expect(cluster.stores.get(2)!.droppedMessages.get('from-store-mismatch') + cluster.stores.get(3)!.droppedMessages.get('from-store-mismatch')).toBe(2);
+    expect(
+      cluster.stores.get(2)!.droppedMessages.get('from-store-mismatch') + cluster.stores.get(3)!.droppedMessages.get('from-store-mismatch'),
+    ).toBe(2);
     await cluster.put('after', 'y');
   });
 
@@ -83,8 +85,12 @@ describe('forged Raft messages', () => {
       const last = store.peer(1)!.lastIndex();
       const term = defined(before[0], 'before[0]');
       // Each of these reached a Raft invariant before the gate checked shapes, which stops the store.
-      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 3, term)] }));
-      store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 2, term - 1)] }));
+      store.onRaftMessage(
+        forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 3, term)] }),
+      );
+      store.onRaftMessage(
+        forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 1, term), entry(last + 2, term - 1)] }),
+      );
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppend, index: last, logTerm: term, entries: [entry(last + 2, term)] }));
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgAppendResponse, index: last + 1_000 }));
       store.onRaftMessage(forge(from, to, { msgType: MessageType.MsgPropose, entries: [] }));
@@ -134,7 +140,10 @@ describe('damaged snapshots', () => {
         from: leader + 100,
         to: follower + 100,
         term: termBefore + 50,
-        snapshot: { data: Buffer.from([0x0f, 0xff, 0x01, 0x02]), metadata: { index: 100_000, term: termBefore + 50, confState: { nodes: [101, 102, 103] } } },
+        snapshot: {
+          data: Buffer.from([0x0f, 0xff, 0x01, 0x02]),
+          metadata: { index: 100_000, term: termBefore + 50, confState: { nodes: [101, 102, 103] } },
+        },
       },
     });
     store.onRaftMessageBytes(RaftMessage.encode(message).finish());
@@ -214,7 +223,11 @@ describe('checkRaftMessage', () => {
     const lying = heartbeat({ id: 102, storeId: 2 }, 1, 101, 6);
     expect(checkRaftMessage({ ...lying, message: { ...lying.message!, from: 7 } }, target)).toBe('peer-id-mismatch');
     const entries = heartbeat({ id: 102, storeId: 2 }, 1, 101, 6);
-    const append = { ...entries.message!, msgType: MessageType.MsgAppend, entries: [{ entryType: 0, term: 6, index: 2 ** 53 - 1, data: Buffer.alloc(0) }] };
+    const append = {
+      ...entries.message!,
+      msgType: MessageType.MsgAppend,
+      entries: [{ entryType: 0, term: 6, index: 2 ** 53 - 1, data: Buffer.alloc(0) }],
+    };
     expect(checkRaftMessage({ ...entries, message: append }, target)).toBe('number-out-of-range');
   });
 
@@ -246,7 +259,16 @@ describe('checkRaftMessage', () => {
 /** `message` encoded with a term written as a raw uint64 (beyond what a number can hold). */
 function withRawTerm(message: RaftMessage, term: bigint): Buffer {
   const raft = message.message!;
-  const inner = new BinaryWriter().uint32(8).int32(raft.msgType).uint32(16).uint64(raft.to).uint32(24).uint64(raft.from).uint32(32).uint64(term).finish();
+  const inner = new BinaryWriter()
+    .uint32(8)
+    .int32(raft.msgType)
+    .uint32(16)
+    .uint64(raft.to)
+    .uint32(24)
+    .uint64(raft.from)
+    .uint32(32)
+    .uint64(term)
+    .finish();
   const envelope = RaftMessage.encode({ ...message, message: undefined }).finish();
   return Buffer.concat([envelope, new BinaryWriter().uint32(34).bytes(inner).finish()]);
 }

@@ -18,7 +18,10 @@ const REGION = {
   startKey: Buffer.alloc(0),
   endKey: Buffer.alloc(0),
   regionEpoch: { confVer: 1, version: 1 },
-  peers: [{ id: 1, storeId: 1 }, { id: 2, storeId: 2 }],
+  peers: [
+    { id: 1, storeId: 1 },
+    { id: 2, storeId: 2 },
+  ],
 };
 
 function entry(index: number, data = `command-${index}`): Entry {
@@ -60,9 +63,7 @@ describe('raft log entry checksums', () => {
   it('round-trips entries through the stored form', async () => {
     const { load } = await storageWithEntries();
     const storage = load();
-    expect(storage.entries(6, 11).map((e) => [e.index, Buffer.from(e.data).toString()])).toEqual(
-      [6, 7, 8, 9, 10].map((i) => [i, `command-${i}`]),
-    );
+    expect(storage.entries(6, 11).map((e) => [e.index, Buffer.from(e.data).toString()])).toEqual([6, 7, 8, 9, 10].map((i) => [i, `command-${i}`]));
     expect(storage.term(8)).toBe(5);
   });
 

@@ -55,7 +55,10 @@ function regionErrorOf(fn: () => void): string[] {
   try {
     fn();
   } catch (err) {
-    if (err instanceof RegionError) return Object.entries(err.regionError).filter(([k, v]) => k !== 'message' && v !== undefined).map(([k]) => k);
+    if (err instanceof RegionError)
+      return Object.entries(err.regionError)
+        .filter(([k, v]) => k !== 'message' && v !== undefined)
+        .map(([k]) => k);
     throw err;
   }
   return [];

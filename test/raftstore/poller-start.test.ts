@@ -33,7 +33,7 @@ function newDir(): string {
 }
 
 async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  for (const deadline = Date.now() + timeoutMs; !done() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
 }
 
 /**
@@ -44,7 +44,13 @@ async function writeForeignRegionRecord(engines: StoreEngineOptions): Promise<vo
   const kv = new LmdbEngine(engines.kv);
   const state = RegionLocalState.fromPartial({
     state: PeerState.Normal,
-    region: { id: 5, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 1, version: 1 }, peers: [{ id: 501, storeId: 999 }] },
+    region: {
+      id: 5,
+      startKey: Buffer.alloc(0),
+      endKey: Buffer.alloc(0),
+      regionEpoch: { confVer: 1, version: 1 },
+      peers: [{ id: 501, storeId: 999 }],
+    },
   });
   await kv.write([{ type: 'put', cf: 'meta', key: regionStateKey(5), value: Buffer.from(RegionLocalState.encode(state).finish()) }]);
   await kv.close();
@@ -107,9 +113,20 @@ describe('PollerRouter.start waits until every thread is ready', () => {
       const engines = storeEngineOptions(dataDir, false);
       await writeForeignRegionRecord(engines);
       const config = loadConfig({
-        overrides: { standalone: false, scheduler: scheduler.addr, addr: '127.0.0.1:0', dataDir, raftPollers: 2, applyPollers: 1, logLevel: 'silent', sync: false },
+        overrides: {
+          standalone: false,
+          scheduler: scheduler.addr,
+          addr: '127.0.0.1:0',
+          dataDir,
+          raftPollers: 2,
+          applyPollers: 1,
+          logLevel: 'silent',
+          sync: false,
+        },
       });
-      await expect(ClusterNode.start(config, silentLogger())).rejects.toThrow(/^raft poller 1 failed to start: assertion failed: region 5 has no peer on store/);
+      await expect(ClusterNode.start(config, silentLogger())).rejects.toThrow(
+        /^raft poller 1 failed to start: assertion failed: region 5 has no peer on store/,
+      );
       expect(existsSync(join(dataDir, 'tinykv.pid'))).toBe(false);
       // Engines closed and lock released: once the damaged record is gone, the same directory starts.
       const kv = new LmdbEngine(engines.kv);
@@ -156,7 +173,12 @@ describe('PollerRouter.stop has a deadline', () => {
       expect(outcome).toBe('stopped');
       expect(tookMs).toBeGreaterThanOrEqual(stopTimeoutMs - 50);
       expect(lines).toContainEqual(
-        expect.objectContaining({ level: 50, thread: 'raft poller 0', timeoutMs: stopTimeoutMs, msg: 'store thread did not stop in time; terminating it' }),
+        expect.objectContaining({
+          level: 50,
+          thread: 'raft poller 0',
+          timeoutMs: stopTimeoutMs,
+          msg: 'store thread did not stop in time; terminating it',
+        }),
       );
       // Only the wedged one: the real apply thread acknowledged its stop.
       expect(lines.filter((line) => line.msg === 'store thread did not stop in time; terminating it')).toHaveLength(1);

@@ -75,7 +75,13 @@ export class SimNode implements RaftRouter {
       hosts: () => true,
       onFatal,
     });
-    this.apply = new ApplyThread({ kv: options.engines.kv, logger: options.logger, main: this.toApply.port2, pollerPorts: [this.pollerApply.port2], onFatal });
+    this.apply = new ApplyThread({
+      kv: options.engines.kv,
+      logger: options.logger,
+      main: this.toApply.port2,
+      pollerPorts: [this.pollerApply.port2],
+      onFatal,
+    });
     this.pollerOut = new FrameBatcher<ToPoller>(this.toPoller.port1);
     this.toPoller.port1.on('message', (buffer) => {
       for (const frame of decode.pollerToMain(buffer)) this.onPollerFrame(frame);
@@ -179,9 +185,15 @@ export class SimNode implements RaftRouter {
         (err: unknown) => (this.fatal ??= err instanceof Error ? err : new Error(String(err))),
       );
       await Promise.race([settled, yieldMicrotasks()]);
-      if (this.fatal) throw this.fatal;
+      // Read through a method: the closure above may have set it, which control flow cannot see.
+      const fatal = this.fatalError();
+      if (fatal) throw fatal;
       if (!this.pump() && quiet) return;
     }
+  }
+
+  private fatalError(): Error | undefined {
+    return this.fatal;
   }
 
   /** Moves every channel's frames once; returns whether any moved. */
@@ -210,7 +222,7 @@ export class SimNode implements RaftRouter {
       (err: unknown) => ((done = true), (failure = err)),
     );
     while (!done) await this.settle();
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure instanceof Error ? failure : new Error('simulated node work failed', { cause: failure });
   }
 
   private onPollerFrame(frame: FromPoller): void {
@@ -250,4 +262,3 @@ export class SimNode implements RaftRouter {
     }
   }
 }
-

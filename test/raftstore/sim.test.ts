@@ -169,9 +169,7 @@ async function runSeed(seed: number): Promise<void> {
 describe('raftstore chaos simulation', () => {
   const single = process.env.RAFTSTORE_SIM_SEED;
   const count = Number(process.env.RAFTSTORE_SIM_SEEDS ?? 60);
-  const base = single
-    ? Number(single)
-    : Number(process.env.RAFTSTORE_SIM_BASE ?? 1000 + (Math.floor(Date.now() / 86_400_000) % 1000));
+  const base = single ? Number(single) : Number(process.env.RAFTSTORE_SIM_BASE ?? 1000 + (Math.floor(Date.now() / 86_400_000) % 1000));
   const seeds = single ? [base] : Array.from({ length: count }, (_, i) => base + i);
   console.log(`[raftstore sim] seeds ${seeds[0]}..${seeds.at(-1)} (replay one with RAFTSTORE_SIM_SEED=n)`);
 

@@ -51,7 +51,10 @@ async function serve(quotaBytes: number): Promise<{ client: TinyKvClient; quota:
   );
   const addr = `127.0.0.1:${port}`;
   const client = new TinyKvClient(addr, credentials.createInsecure());
-  cleanups.push(() => server.forceShutdown(), () => client.close());
+  cleanups.push(
+    () => server.forceShutdown(),
+    () => client.close(),
+  );
   return { client, quota, addr };
 }
 

@@ -77,8 +77,8 @@ describe('callUnary', () => {
     const pending = callUnary(client, echoMethod, Buffer.from('slow'), { timeoutMs: 5_000, signal: controller.signal }, toError);
     controller.abort();
     await expect(pending).rejects.toMatchObject({ status: GrpcStatus.CANCELLED });
-    await expect(
-      callUnary(client, echoMethod, Buffer.from('hi'), { timeoutMs: 5_000, signal: controller.signal }, toError),
-    ).rejects.toMatchObject({ status: GrpcStatus.CANCELLED });
+    await expect(callUnary(client, echoMethod, Buffer.from('hi'), { timeoutMs: 5_000, signal: controller.signal }, toError)).rejects.toMatchObject({
+      status: GrpcStatus.CANCELLED,
+    });
   });
 });

@@ -70,8 +70,12 @@ describe('the server refuses malformed requests with INVALID_ARGUMENT', () => {
 
   function unary(path: string, bytes: Buffer): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, (err: ServiceError | null, res?: Buffer) =>
-        err ? reject(err) : resolve(res!),
+      client.makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        (err: ServiceError | null, res?: Buffer) => (err ? reject(err) : resolve(res!)),
       );
     });
   }
@@ -101,7 +105,11 @@ describe('the server refuses malformed requests with INVALID_ARGUMENT', () => {
   });
 
   it('a message on a stream (Tso) that is not valid protobuf ends the stream with INVALID_ARGUMENT', async () => {
-    const stream = client.makeBidiStreamRequest('/schedulerpb.Scheduler/Tso', (b: Buffer) => b, (b: Buffer) => b);
+    const stream = client.makeBidiStreamRequest(
+      '/schedulerpb.Scheduler/Tso',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
     const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
     stream.on('data', () => {});
     const valid = enc(TsoRequest.encode(TsoRequest.fromPartial({ count: 1 })).finish());

@@ -2,13 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { ManualClock } from '../../src/env/clock.js';
 import { StoreState, type Region } from '../../src/proto/metapb.js';
-import {
-  evenSplitKeys,
-  initialIdCount,
-  planInitialRegions,
-  resolveSplitKeys,
-  MAX_INITIAL_REGIONS,
-} from '../../src/scheduler/bootstrap.js';
+import { evenSplitKeys, initialIdCount, planInitialRegions, resolveSplitKeys, MAX_INITIAL_REGIONS } from '../../src/scheduler/bootstrap.js';
 import { SchedulerCore } from '../../src/scheduler/core.js';
 import { SchedulerError, SchedulerErrorCode } from '../../src/scheduler/errors.js';
 import { key, store } from './helpers.js';
@@ -18,7 +12,8 @@ import { defined } from '../../src/util/assert.js';
 function expectFullCoverage(regions: readonly Region[]): void {
   expect(defined(regions[0], 'regions[0]').startKey.length).toBe(0);
   expect(regions.at(-1)!.endKey.length).toBe(0);
-  for (let i = 1; i < regions.length; i++) expect(defined(regions[i], 'regions[i]').startKey).toEqual(defined(regions[i - 1], 'regions[i - 1]').endKey);
+  for (let i = 1; i < regions.length; i++)
+    expect(defined(regions[i], 'regions[i]').startKey).toEqual(defined(regions[i - 1], 'regions[i - 1]').endKey);
 }
 
 async function rejectionCode(promise: Promise<unknown>): Promise<string | undefined> {

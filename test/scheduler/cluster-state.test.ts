@@ -72,12 +72,16 @@ describe('ClusterState region heartbeats (TinyKV 3C scenarios)', () => {
   it('rejects a lower conf_ver after a conf change', () => {
     const bumped = withChanges(defined(regions[2], 'regions[2]'), { confVer: 3 });
     state.processRegionHeartbeat(bumped, bumped.peers[0]);
-    expect(codeOf(() => state.processRegionHeartbeat(defined(regions[2], 'regions[2]'), defined(regions[2], 'regions[2]').peers[0]))).toBe(SchedulerErrorCode.StaleRegion);
+    expect(codeOf(() => state.processRegionHeartbeat(defined(regions[2], 'regions[2]'), defined(regions[2], 'regions[2]').peers[0]))).toBe(
+      SchedulerErrorCode.StaleRegion,
+    );
     expect(state.getRegionById(3)?.region.regionEpoch?.confVer).toBe(3);
   });
 
   it('records a peer list shrunk with the same epoch, and peers added back', () => {
-    const shrunk = withChanges(defined(regions[0], 'regions[0]'), { peers: [defined(defined(regions[0], 'regions[0]').peers[0], 'regions[0].peers[0]')] });
+    const shrunk = withChanges(defined(regions[0], 'regions[0]'), {
+      peers: [defined(defined(regions[0], 'regions[0]').peers[0], 'regions[0].peers[0]')],
+    });
     expect(state.processRegionHeartbeat(shrunk, shrunk.peers[0]).metaChanged).toBe(true);
     expect(state.getRegionById(1)?.region.peers).toHaveLength(1);
     const onlyStore = defined(shrunk.peers[0], 'shrunk.peers[0]').storeId;
@@ -163,10 +167,34 @@ describe('ClusterState splits and overlaps', () => {
     state.putStore(store(1));
     state.putStore(store(2));
     // Merged regions' peers are co-located (a merge needs that), here on stores 1 and 2, leaders unknown.
-    state.processRegionHeartbeat(region(1, '', 'c', { confVer: 1, version: 1 }, [[11, 1], [12, 2]]), undefined);
-    state.processRegionHeartbeat(region(2, 'c', 'f', { confVer: 1, version: 1 }, [[21, 1], [22, 2]]), undefined);
-    state.processRegionHeartbeat(region(3, 'f', 'k', { confVer: 1, version: 1 }, [[31, 1], [32, 2]]), undefined);
-    state.processRegionHeartbeat(region(4, 'k', '', { confVer: 1, version: 1 }, [[41, 1], [42, 2]]), undefined);
+    state.processRegionHeartbeat(
+      region(1, '', 'c', { confVer: 1, version: 1 }, [
+        [11, 1],
+        [12, 2],
+      ]),
+      undefined,
+    );
+    state.processRegionHeartbeat(
+      region(2, 'c', 'f', { confVer: 1, version: 1 }, [
+        [21, 1],
+        [22, 2],
+      ]),
+      undefined,
+    );
+    state.processRegionHeartbeat(
+      region(3, 'f', 'k', { confVer: 1, version: 1 }, [
+        [31, 1],
+        [32, 2],
+      ]),
+      undefined,
+    );
+    state.processRegionHeartbeat(
+      region(4, 'k', '', { confVer: 1, version: 1 }, [
+        [41, 1],
+        [42, 2],
+      ]),
+      undefined,
+    );
     const merged = region(5, 'b', 'g', { confVer: 1, version: 2 }, [[51, 2]]);
     const result = state.processRegionHeartbeat(merged, peer(51, 2));
     expect(result.removed.map((i) => i.region.id).sort()).toEqual([1, 2, 3]);
@@ -181,7 +209,11 @@ describe('ClusterState splits and overlaps', () => {
   it('answers lookups by key, previous region, id and range', () => {
     const state = new ClusterState(new ManualClock(0));
     const bounds = ['', 'd', 'h', 'p', ''];
-    for (let i = 0; i < 4; i++) state.processRegionHeartbeat(region(i + 1, defined(bounds[i], 'bounds[i]'), defined(bounds[i + 1], 'bounds[i + 1]'), { confVer: 1, version: 1 }, [[10 + i, 1]]), undefined);
+    for (let i = 0; i < 4; i++)
+      state.processRegionHeartbeat(
+        region(i + 1, defined(bounds[i], 'bounds[i]'), defined(bounds[i + 1], 'bounds[i + 1]'), { confVer: 1, version: 1 }, [[10 + i, 1]]),
+        undefined,
+      );
     expect(state.getRegion(key(''))?.region.id).toBe(1);
     expect(state.getRegion(key('d'))?.region.id).toBe(2);
     expect(state.getRegion(key('gzzz'))?.region.id).toBe(2);
@@ -209,9 +241,7 @@ describe('ClusterState splits and overlaps', () => {
     state.processRegionHeartbeat(r, undefined);
     expect(state.checkRequestRegion(r).region.id).toBe(1);
     expect(codeOf(() => state.checkRequestRegion(withChanges(r, { version: 2 })))).toBe(SchedulerErrorCode.StaleRegion);
-    expect(codeOf(() => state.checkRequestRegion(withChanges(r, { startKey: key('x'), endKey: key('') })))).toBe(
-      SchedulerErrorCode.UnknownRegion,
-    );
+    expect(codeOf(() => state.checkRequestRegion(withChanges(r, { startKey: key('x'), endKey: key('') })))).toBe(SchedulerErrorCode.UnknownRegion);
   });
 });
 

@@ -5,13 +5,7 @@ export function key(text: string): Buffer {
 }
 
 /** A region; `peers` as [peerId, storeId] pairs. */
-export function region(
-  id: number,
-  start: string,
-  end: string,
-  epoch: { confVer: number; version: number },
-  peers: Array<[number, number]>,
-): Region {
+export function region(id: number, start: string, end: string, epoch: { confVer: number; version: number }, peers: Array<[number, number]>): Region {
   return Region.fromPartial({
     id,
     startKey: key(start),

@@ -144,7 +144,12 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
     const onTombstone = await send(withChanges(real, { peers: [...real.peers, peer(78, 5)] }));
     expect(onTombstone).toMatch(/store 5 is a tombstone/);
     // This stream is store 1's: it cannot report a leader on store 2.
-    expect(await send(real, real.peers.find((p) => p.storeId === 2))).toMatch(/StreamStoreMismatch/);
+    expect(
+      await send(
+        real,
+        real.peers.find((p) => p.storeId === 2),
+      ),
+    ).toMatch(/StreamStoreMismatch/);
     realStillThere();
   });
 
@@ -161,7 +166,12 @@ describe('scheduler under hostile region heartbeats (gRPC, 3 stores, 1 region)',
       // header {cluster_id}, region {id: 2^60}
       const writer = new BinaryWriter();
       writer.uint32(10).fork().uint64(scheduler.clusterId).join();
-      writer.uint32(18).fork().uint32(8).uint64(2n ** 60n).join();
+      writer
+        .uint32(18)
+        .fork()
+        .uint32(8)
+        .uint64(2n ** 60n)
+        .join();
       call.write(Buffer.from(writer.finish()));
       const err = await failed;
       expect(err.code).not.toBe(GrpcStatus.OK);
@@ -273,7 +283,8 @@ describe('heartbeat stream ownership (core, manual clock)', () => {
     await core.bootstrap(store(1));
     const r = region(5, 'a', 'm', { confVer: 1, version: 1 }, [[6, 1]]);
     await core.regionHeartbeat({ region: r, leader: peer(6, 1) });
-    const far = (x: Region, version: number) => core.regionHeartbeat({ region: withChanges(x, { version }), leader: defined(x.peers[0], 'x.peers[0]') });
+    const far = (x: Region, version: number) =>
+      core.regionHeartbeat({ region: withChanges(x, { version }), leader: defined(x.peers[0], 'x.peers[0]') });
     expect(await rejectionCode(far(r, 10_002))).toBe('KV:Scheduler:InvalidArgument');
     const overlapping = region(7, 'b', 'c', { confVer: 1, version: 1 }, [[8, 1]]);
     expect(await rejectionCode(far(overlapping, 10_002))).toBe('KV:Scheduler:InvalidArgument');

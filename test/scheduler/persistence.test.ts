@@ -34,7 +34,10 @@ describe('scheduler state on LMDB across restarts', () => {
     if (left === undefined || right === undefined) throw new Error('the bootstrap should have made two regions');
     // A split of the right region reported by heartbeat, with its leader.
     const rightSplit = withChanges(right, { endKey: key('t'), version: 2 });
-    const newRegion = region(900, 't', '', { confVer: 1, version: 2 }, [[901, 1], [902, 2]]);
+    const newRegion = region(900, 't', '', { confVer: 1, version: 2 }, [
+      [901, 1],
+      [902, 2],
+    ]);
     await first.regionHeartbeat({ region: rightSplit, leader: rightSplit.peers[0] });
     await first.regionHeartbeat({ region: newRegion, leader: newRegion.peers[1] });
     // A merge-like range that swallows the left region: the left one must be deleted from storage.

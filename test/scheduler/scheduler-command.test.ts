@@ -79,7 +79,12 @@ describe('tinykv scheduler command', () => {
         (err: unknown) => err,
       );
     };
-    for (const args of [['--initial-stores', 'x'], ['--initial-stores', '-1'], ['--initial-regions', '0'], ['--log-level', 'loud']]) {
+    for (const args of [
+      ['--initial-stores', 'x'],
+      ['--initial-stores', '-1'],
+      ['--initial-regions', '0'],
+      ['--log-level', 'loud'],
+    ]) {
       const err = await invalid(args);
       expect(err, args.join(' ')).toBeInstanceOf(CommanderError);
       expect((err as CommanderError).exitCode).not.toBe(0);

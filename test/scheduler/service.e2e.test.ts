@@ -3,12 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { StoreState } from '../../src/proto/metapb.js';
-import {
-  ErrorType,
-  RegionHeartbeatResponse,
-  SchedulerClient as GrpcSchedulerClient,
-  type TsoResponse,
-} from '../../src/proto/schedulerpb.js';
+import { ErrorType, RegionHeartbeatResponse, SchedulerClient as GrpcSchedulerClient, type TsoResponse } from '../../src/proto/schedulerpb.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { ClientError } from '../../src/client/errors.js';
@@ -118,7 +113,10 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect(await client.getPrevRegion(key('a'))).toBeUndefined();
     expect((await client.getRegionById(defined(all[2], 'all[2]').region.id))?.region).toEqual(defined(all[2], 'all[2]').region);
     expect(await client.getRegionById(999_999)).toBeUndefined();
-    expect((await client.scanRegions(key('h'), key('q'))).map((r) => r.region.id)).toEqual([defined(all[1], 'all[1]').region.id, defined(all[2], 'all[2]').region.id]);
+    expect((await client.scanRegions(key('h'), key('q'))).map((r) => r.region.id)).toEqual([
+      defined(all[1], 'all[1]').region.id,
+      defined(all[2], 'all[2]').region.id,
+    ]);
     expect(await client.scanRegions(key(''), key(''), 1)).toHaveLength(1);
   });
 
@@ -132,9 +130,7 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect((await clientError(client.storeHeartbeat({ storeId: 42n }))).grpcStatus).toBe(GrpcStatus.NOT_FOUND);
 
     // No store registers as a tombstone; one that is a tombstone (from storage: removal is not in scope) cannot come back.
-    expect((await clientError(client.putStore(store(3, '10.0.0.3:20160', StoreState.Tombstone)))).details.headerType).toBe(
-      ErrorType.STORE_TOMBSTONE,
-    );
+    expect((await clientError(client.putStore(store(3, '10.0.0.3:20160', StoreState.Tombstone)))).details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
     scheduler.core.state.loadStore(store(3, '10.0.0.3:20160', StoreState.Tombstone));
     expect((await clientError(client.putStore(store(3, '10.0.0.3:20161')))).details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
     expect((await clientError(client.storeHeartbeat({ storeId: 3n }))).details.headerType).toBe(ErrorType.STORE_TOMBSTONE);
@@ -176,7 +172,9 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     expect(stream2.send({ region: target, leader: defined(target.peers[1], 'target.peers[1]') })).toBe(true);
     await until(() => scheduler.core.state.getRegionById(target.id)?.leader?.id === defined(target.peers[1], 'target.peers[1]').id);
     expect((await client.getRegion(key('h')))?.leader).toEqual(target.peers[1]);
-    expect(defined((await client.scanRegions(key('h'), key('i')))[0], '(await client.scanRegions(key(\'h\'), key(\'i\')))[0]').leader).toEqual(target.peers[1]);
+    expect(defined((await client.scanRegions(key('h'), key('i')))[0], "(await client.scanRegions(key('h'), key('i')))[0]").leader).toEqual(
+      target.peers[1],
+    );
     await until(() => scheduler.core.streams.isBound(2));
     // Store 2's stream cannot speak for store 1.
     stream2.send({ region: target, leader: defined(target.peers[0], 'target.peers[0]') });
@@ -341,7 +339,10 @@ describe('scheduler lifecycle and client resilience', () => {
 // Keep the response codec honest: header errors carry the region id.
 describe('RegionHeartbeatResponse codec', () => {
   it('round-trips an error response', () => {
-    const response = RegionHeartbeatResponse.fromPartial({ header: { clusterId: 5n, error: { type: ErrorType.UNKNOWN, message: 'x' } }, regionId: 9n });
+    const response = RegionHeartbeatResponse.fromPartial({
+      header: { clusterId: 5n, error: { type: ErrorType.UNKNOWN, message: 'x' } },
+      regionId: 9n,
+    });
     expect(RegionHeartbeatResponse.decode(RegionHeartbeatResponse.encode(response).finish())).toEqual(response);
   });
 });

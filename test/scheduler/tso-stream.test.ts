@@ -103,7 +103,10 @@ async function standaloneTso(persistence: TsoPersistence, clock: ManualClock, wr
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const client = new GrpcSchedulerClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  cleanups.push(() => server.forceShutdown(), () => client.close());
+  cleanups.push(
+    () => server.forceShutdown(),
+    () => client.close(),
+  );
   return { client, clusterId, port };
 }
 
@@ -125,7 +128,12 @@ describe('Tso stream: every request is answered before the stream ends', () => {
     gate.close();
     // Half-close only once the request waits for the save; give the half-close time to arrive
     // before the save completes (without the fix the stream ends right then, unanswered).
-    const outcome = sendAndHalfClose(client, clusterId, 1, until(() => gate.waiting > 0));
+    const outcome = sendAndHalfClose(
+      client,
+      clusterId,
+      1,
+      until(() => gate.waiting > 0),
+    );
     await until(() => gate.waiting > 0);
     await sleep(300);
     gate.open();
@@ -141,10 +149,18 @@ describe('Tso stream: every request is answered before the stream ends', () => {
     const clock = new ManualClock(2_000_000);
     const scheduler: SchedulerHandle = await startScheduler({ addr: '127.0.0.1:0', engine: new GatedEngine(gate), clock });
     const client = new GrpcSchedulerClient(scheduler.addr, credentials.createInsecure());
-    cleanups.push(() => scheduler.close(), () => client.close());
+    cleanups.push(
+      () => scheduler.close(),
+      () => client.close(),
+    );
     clock.advance(60_000);
     gate.close();
-    const outcome = sendAndHalfClose(client, scheduler.clusterId, 3, until(() => gate.waiting > 0));
+    const outcome = sendAndHalfClose(
+      client,
+      scheduler.clusterId,
+      3,
+      until(() => gate.waiting > 0),
+    );
     await until(() => gate.waiting > 0);
     await sleep(300);
     gate.open();

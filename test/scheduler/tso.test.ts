@@ -44,7 +44,8 @@ describe('timestamp oracle', () => {
     for (let used = 0; used < MAX_LOGICAL + 10_000; used += 10_000) batches.push(await oracle.allocate(10_000));
     expect(defined(batches[0], 'batches[0]').physicalMs).toBe(7_000);
     expect(batches.at(-1)!.physicalMs).toBe(7_001);
-    for (let i = 1; i < batches.length; i++) expect(composeTs(defined(batches[i], 'batches[i]')) > composeTs(defined(batches[i - 1], 'batches[i - 1]'))).toBe(true);
+    for (let i = 1; i < batches.length; i++)
+      expect(composeTs(defined(batches[i], 'batches[i]')) > composeTs(defined(batches[i - 1], 'batches[i - 1]'))).toBe(true);
   });
 
   it('never reissues a timestamp after a restart, even when the clock went backwards', async () => {

@@ -57,7 +57,15 @@ function fillLeaving(leaveBytes: number): string {
 
 async function start(dataDir: string, reserveSpace: string): Promise<{ server: ServerProcess; client: TinyKvClient }> {
   const server = await startServerProcess([
-    '--standalone', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', reserveSpace, '--log-level', 'warn',
+    '--standalone',
+    '--addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    dataDir,
+    '--reserve-space',
+    reserveSpace,
+    '--log-level',
+    'warn',
   ]);
   servers.push(server);
   const client = await connect({ node: server.addr, requestTimeoutMs: 10_000, maxRetries: 0 });
@@ -152,7 +160,10 @@ describe.skipIf(!isRoot)('standalone node on a full disk', () => {
       }),
     );
     expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(writers * putsPerWriter);
-    expect([...outcomes.keys()].every((outcome) => outcome === 'acked' || outcome === 'KV:Storage:NoSpace'), [...outcomes.keys()].join(', ')).toBe(true);
+    expect(
+      [...outcomes.keys()].every((outcome) => outcome === 'acked' || outcome === 'KV:Storage:NoSpace'),
+      [...outcomes.keys()].join(', '),
+    ).toBe(true);
     expect(outcomes.get('KV:Storage:NoSpace') ?? 0).toBeGreaterThan(0);
     // The process survived the failed commits and still serves.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -205,8 +216,18 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
     const dataDir = join(mountPoint, 'store-guard');
     const reserveBytes = 2 * 1024 * 1024;
     const server = await startServerProcess([
-      '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '2MiB',
-      '--raft-base-tick-ms', '20', '--log-level', 'warn',
+      '--scheduler',
+      scheduler,
+      '--addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--reserve-space',
+      '2MiB',
+      '--raft-base-tick-ms',
+      '20',
+      '--log-level',
+      'warn',
     ]);
     servers.push(server);
     const client = await connect({ node: server.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
@@ -233,58 +254,88 @@ describe.skipIf(!isRoot)('cluster store on a full disk', () => {
   });
 
   // With raft pollers the failure is on a poller thread; with --raft-pollers 0 on the main thread.
-  it.each(['1', '0'])('fail-stops with a fatal line and a non-zero exit when its raft log cannot be written (raft pollers: %s), and a restart recovers', async (pollers) => {
-    const scheduler = await startScheduler(`scheduler-fail-stop-${pollers}`);
-    const dataDir = join(mountPoint, `store-${pollers}`);
-    const server = await startServerProcess([
-      '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
-      '--raft-pollers', pollers, '--raft-base-tick-ms', '20', '--log-level', 'warn',
-    ]);
-    servers.push(server);
-    const client = await connect({ node: server.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
-    clients.push(client);
-    // The store's one region needs a leader before writes are taken.
-    await eventually('first write through raft', () => client.put('before', 'full'), 30_000);
-    const filler = fillLeaving(1024 * 1024);
+  it.each(['1', '0'])(
+    'fail-stops with a fatal line and a non-zero exit when its raft log cannot be written (raft pollers: %s), and a restart recovers',
+    async (pollers) => {
+      const scheduler = await startScheduler(`scheduler-fail-stop-${pollers}`);
+      const dataDir = join(mountPoint, `store-${pollers}`);
+      const server = await startServerProcess([
+        '--scheduler',
+        scheduler,
+        '--addr',
+        '127.0.0.1:0',
+        '--data-dir',
+        dataDir,
+        '--reserve-space',
+        '0',
+        '--raft-pollers',
+        pollers,
+        '--raft-base-tick-ms',
+        '20',
+        '--log-level',
+        'warn',
+      ]);
+      servers.push(server);
+      const client = await connect({ node: server.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
+      clients.push(client);
+      // The store's one region needs a leader before writes are taken.
+      await eventually('first write through raft', () => client.put('before', 'full'), 30_000);
+      const filler = fillLeaving(1024 * 1024);
 
-    const acked: string[] = [];
-    let refusals = 0;
-    const exitedAt = server.exited.then((code) => ({ code, atMs: Date.now() }));
-    let running = true;
-    void exitedAt.then(() => (running = false));
-    const putsDeadline = Date.now() + 20_000;
-    for (let i = 0; running && i < 300 && Date.now() < putsDeadline; i++) {
-      try {
-        await client.put(`fill-${i}`, VALUE);
-        acked.push(`fill-${i}`);
-      } catch {
-        refusals++;
+      const acked: string[] = [];
+      let refusals = 0;
+      const exitedAt = server.exited.then((code) => ({ code, atMs: Date.now() }));
+      let running = true;
+      void exitedAt.then(() => (running = false));
+      const putsDeadline = Date.now() + 20_000;
+      for (let i = 0; running && i < 300 && Date.now() < putsDeadline; i++) {
+        try {
+          await client.put(`fill-${i}`, VALUE);
+          acked.push(`fill-${i}`);
+        } catch {
+          refusals++;
+        }
       }
-    }
-    const exit = await Promise.race([
-      exitedAt,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`store still running; stderr: ${server.stderr()}`)), 20_000)),
-    ]);
-    expect(exit.code).toBe(70);
-    const fatal = server.stderr().split('\n').find((line) => line.includes('"level":60'));
-    expect(fatal, server.stderr()).toBeDefined();
-    expect(fatal).toMatch(/fatal: .*(raft|apply)/);
-    console.log(`store exited ${exit.code} after ${acked.length} acknowledged puts and ${refusals} refusals: ${fatal}`);
+      const exit = await Promise.race([
+        exitedAt,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`store still running; stderr: ${server.stderr()}`)), 20_000)),
+      ]);
+      expect(exit.code).toBe(70);
+      const fatal = server
+        .stderr()
+        .split('\n')
+        .find((line) => line.includes('"level":60'));
+      expect(fatal, server.stderr()).toBeDefined();
+      expect(fatal).toMatch(/fatal: .*(raft|apply)/);
+      console.log(`store exited ${exit.code} after ${acked.length} acknowledged puts and ${refusals} refusals: ${fatal}`);
 
-    // A supervisor restarts it once space is freed: Raft recovers, every acknowledged write is there.
-    rmSync(filler);
-    const restarted = await startServerProcess([
-      '--scheduler', scheduler, '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--reserve-space', '0',
-      '--raft-pollers', pollers, '--raft-base-tick-ms', '20', '--log-level', 'warn',
-    ]);
-    servers.push(restarted);
-    const again = await connect({ node: restarted.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
-    clients.push(again);
-    await eventually('write after restart', () => again.put('after', 'restart'), 30_000);
-    expect((await again.get('before'))?.toString()).toBe('full');
-    for (const key of acked) expect((await again.get(key))?.length).toBe(VALUE.length);
-    restarted.child.kill('SIGTERM');
-    expect(await restarted.exited).toBe(0);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+      // A supervisor restarts it once space is freed: Raft recovers, every acknowledged write is there.
+      rmSync(filler);
+      const restarted = await startServerProcess([
+        '--scheduler',
+        scheduler,
+        '--addr',
+        '127.0.0.1:0',
+        '--data-dir',
+        dataDir,
+        '--reserve-space',
+        '0',
+        '--raft-pollers',
+        pollers,
+        '--raft-base-tick-ms',
+        '20',
+        '--log-level',
+        'warn',
+      ]);
+      servers.push(restarted);
+      const again = await connect({ node: restarted.addr, requestTimeoutMs: 5_000, maxRetries: 0 });
+      clients.push(again);
+      await eventually('write after restart', () => again.put('after', 'restart'), 30_000);
+      expect((await again.get('before'))?.toString()).toBe('full');
+      for (const key of acked) expect((await again.get(key))?.length).toBe(VALUE.length);
+      restarted.child.kill('SIGTERM');
+      expect(await restarted.exited).toBe(0);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  );
 });

@@ -196,7 +196,11 @@ function mutate(rng: Rng, valid: Buffer, typeName: string | undefined, mutation:
       ]);
     }
     case 'field-0':
-      return rng.pick([Buffer.concat([valid, Buffer.from([0x02, 0x00])]), Buffer.concat([Buffer.from([0x00, 0x05]), valid]), Buffer.concat([valid, Buffer.from([0x05, 1, 2, 3, 4])])]);
+      return rng.pick([
+        Buffer.concat([valid, Buffer.from([0x02, 0x00])]),
+        Buffer.concat([Buffer.from([0x00, 0x05]), valid]),
+        Buffer.concat([valid, Buffer.from([0x05, 1, 2, 3, 4])]),
+      ]);
     case 'wire-type': {
       if (valid.length === 0) return Buffer.from([0x0f]);
       const out = Buffer.from(valid);
@@ -204,9 +208,17 @@ function mutate(rng: Rng, valid: Buffer, typeName: string | undefined, mutation:
       return out;
     }
     case 'end-group':
-      return rng.pick([Buffer.concat([valid, tag(1 + rng.int(10), 4)]), Buffer.concat([tag(1 + rng.int(10), 4), valid]), Buffer.concat([valid, tag(3, 3)])]);
+      return rng.pick([
+        Buffer.concat([valid, tag(1 + rng.int(10), 4)]),
+        Buffer.concat([tag(1 + rng.int(10), 4), valid]),
+        Buffer.concat([valid, tag(3, 3)]),
+      ]);
     case 'deep':
-      return rng.pick([deepNesting(typeName, 60 + rng.int(200)), Buffer.concat([Buffer.alloc(150, 0x0b), Buffer.alloc(150, 0x0c)]), Buffer.alloc(5000, 0x0b)]);
+      return rng.pick([
+        deepNesting(typeName, 60 + rng.int(200)),
+        Buffer.concat([Buffer.alloc(150, 0x0b), Buffer.alloc(150, 0x0c)]),
+        Buffer.alloc(5000, 0x0b),
+      ]);
     case 'schema-random':
       return randomWire(rng, typeName, 0);
   }
@@ -223,7 +235,14 @@ function validRequest(rng: Rng, path: string, clusterId: bigint): Buffer {
 
 function sampleRequest(rng: Rng, path: string, clusterId: bigint): Buffer {
   const header = { clusterId: rng.float() < 0.7 ? clusterId : rng.u64() };
-  const context = rng.float() < 0.5 ? undefined : { regionId: rng.smallId(), regionEpoch: { confVer: rng.smallId(), version: rng.smallId() }, peer: { id: rng.smallId(), storeId: rng.smallId() } };
+  const context =
+    rng.float() < 0.5
+      ? undefined
+      : {
+          regionId: rng.smallId(),
+          regionEpoch: { confVer: rng.smallId(), version: rng.smallId() },
+          peer: { id: rng.smallId(), storeId: rng.smallId() },
+        };
   const cf = rng.pick(['', 'default', 'lock', 'write', 'bogus', 'x'.repeat(2000)]);
   const region = {
     id: rng.smallId(),
@@ -238,28 +257,31 @@ function sampleRequest(rng: Rng, path: string, clusterId: bigint): Buffer {
     rng.victim !== undefined && rng.float() < 0.7
       ? forgedRaftMessage(rng, rng.victim, rng.pick(ALL_MESSAGE_TYPES))
       : RaftMessage.fromPartial({
-      regionId: rng.smallId(),
-      fromPeer: { id: rng.smallId(), storeId: rng.smallId() },
-      toPeer: { id: rng.smallId(), storeId: rng.smallId() },
-      regionEpoch: { confVer: rng.smallId(), version: rng.smallId() },
-      isTombstone: rng.float() < 0.1,
-      startKey: rng.key(),
-      endKey: rng.key(),
-      message: {
-        msgType: rng.pick(Object.values(MessageType).filter((v): v is MessageType => typeof v === 'number')),
-        to: rng.smallId(),
-        from: rng.smallId(),
-        term: term(),
-        logTerm: term(),
-        index: rng.smallId(),
-        commit: rng.smallId(),
-        entries: rng.float() < 0.5 ? [] : [{ term: rng.smallId(), index: rng.smallId(), data: rng.bytes(rng.int(64)) }],
-        snapshot:
-          rng.float() < 0.3
-            ? { data: rng.bytes(rng.int(64)), metadata: { index: rng.pick([0, 5, 6, 100, 10_000, 2 ** 40]), term: term(), confState: { nodes: [rng.smallId()] } } }
-            : undefined,
-      },
-    });
+          regionId: rng.smallId(),
+          fromPeer: { id: rng.smallId(), storeId: rng.smallId() },
+          toPeer: { id: rng.smallId(), storeId: rng.smallId() },
+          regionEpoch: { confVer: rng.smallId(), version: rng.smallId() },
+          isTombstone: rng.float() < 0.1,
+          startKey: rng.key(),
+          endKey: rng.key(),
+          message: {
+            msgType: rng.pick(Object.values(MessageType).filter((v): v is MessageType => typeof v === 'number')),
+            to: rng.smallId(),
+            from: rng.smallId(),
+            term: term(),
+            logTerm: term(),
+            index: rng.smallId(),
+            commit: rng.smallId(),
+            entries: rng.float() < 0.5 ? [] : [{ term: rng.smallId(), index: rng.smallId(), data: rng.bytes(rng.int(64)) }],
+            snapshot:
+              rng.float() < 0.3
+                ? {
+                    data: rng.bytes(rng.int(64)),
+                    metadata: { index: rng.pick([0, 5, 6, 100, 10_000, 2 ** 40]), term: term(), confState: { nodes: [rng.smallId()] } },
+                  }
+                : undefined,
+          },
+        });
   const ts = () => rng.u64();
   const enc = (bytes: Uint8Array) => Buffer.from(bytes);
   switch (path.split('/')[2]) {
@@ -270,17 +292,27 @@ function sampleRequest(rng: Rng, path: string, clusterId: bigint): Buffer {
     case 'RawDelete':
       return enc(RawDeleteRequest.encode(RawDeleteRequest.fromPartial({ context, key: rng.key(), cf })).finish());
     case 'RawScan':
-      return enc(RawScanRequest.encode(RawScanRequest.fromPartial({ context, startKey: rng.key(), limit: rng.pick([0, 1, 10, 100_000, 2 ** 32 - 1]), cf })).finish());
+      return enc(
+        RawScanRequest.encode(
+          RawScanRequest.fromPartial({ context, startKey: rng.key(), limit: rng.pick([0, 1, 10, 100_000, 2 ** 32 - 1]), cf }),
+        ).finish(),
+      );
     case 'KvGet':
       return enc(GetRequest.encode(GetRequest.fromPartial({ context, key: rng.key(), version: ts() })).finish());
     case 'KvScan':
-      return enc(ScanRequest.encode(ScanRequest.fromPartial({ context, startKey: rng.key(), limit: rng.pick([0, 1, 10, 100_000]), version: ts() })).finish());
+      return enc(
+        ScanRequest.encode(ScanRequest.fromPartial({ context, startKey: rng.key(), limit: rng.pick([0, 1, 10, 100_000]), version: ts() })).finish(),
+      );
     case 'KvPrewrite':
       return enc(
         PrewriteRequest.encode(
           PrewriteRequest.fromPartial({
             context,
-            mutations: Array.from({ length: rng.int(4) }, () => ({ op: rng.pick([Op.Put, Op.Del, Op.Rollback, Op.Lock, 17 as Op]), key: rng.key(), value: rng.bytes(rng.int(30)) })),
+            mutations: Array.from({ length: rng.int(4) }, () => ({
+              op: rng.pick([Op.Put, Op.Del, Op.Rollback, Op.Lock, 17 as Op]),
+              key: rng.key(),
+              value: rng.bytes(rng.int(30)),
+            })),
             primaryLock: rng.key(),
             startVersion: ts(),
             lockTtl: ts(),
@@ -288,38 +320,72 @@ function sampleRequest(rng: Rng, path: string, clusterId: bigint): Buffer {
         ).finish(),
       );
     case 'KvCommit':
-      return enc(CommitRequest.encode(CommitRequest.fromPartial({ context, startVersion: ts(), keys: [rng.key(), rng.key()], commitVersion: ts() })).finish());
+      return enc(
+        CommitRequest.encode(CommitRequest.fromPartial({ context, startVersion: ts(), keys: [rng.key(), rng.key()], commitVersion: ts() })).finish(),
+      );
     case 'KvCheckTxnStatus':
-      return enc(CheckTxnStatusRequest.encode(CheckTxnStatusRequest.fromPartial({ context, primaryKey: rng.key(), lockTs: ts(), currentTs: ts() })).finish());
+      return enc(
+        CheckTxnStatusRequest.encode(CheckTxnStatusRequest.fromPartial({ context, primaryKey: rng.key(), lockTs: ts(), currentTs: ts() })).finish(),
+      );
     case 'KvBatchRollback':
       return enc(BatchRollbackRequest.encode(BatchRollbackRequest.fromPartial({ context, startVersion: ts(), keys: [rng.key()] })).finish());
     case 'KvResolveLock':
       return enc(ResolveLockRequest.encode(ResolveLockRequest.fromPartial({ context, startVersion: ts(), commitVersion: ts() })).finish());
     case 'Coprocessor':
-      return enc(CoprocessorRequest.encode(CoprocessorRequest.fromPartial({ context, tp: BigInt(rng.int(1000)), data: rng.bytes(20), startTs: ts(), ranges: [{ start: rng.key(), end: rng.key() }] })).finish());
+      return enc(
+        CoprocessorRequest.encode(
+          CoprocessorRequest.fromPartial({
+            context,
+            tp: BigInt(rng.int(1000)),
+            data: rng.bytes(20),
+            startTs: ts(),
+            ranges: [{ start: rng.key(), end: rng.key() }],
+          }),
+        ).finish(),
+      );
     case 'Raft':
       return enc(RaftMessage.encode(raftMessage()).finish());
     case 'BatchRaft':
       return enc(BatchRaftMessage.encode(BatchRaftMessage.fromPartial({ msgs: Array.from({ length: 1 + rng.int(3) }, raftMessage) })).finish());
     case 'Snapshot':
-      return enc(SnapshotChunk.encode(SnapshotChunk.fromPartial(rng.float() < 0.5 ? { message: raftMessage() } : { data: rng.bytes(rng.int(200)) })).finish());
+      return enc(
+        SnapshotChunk.encode(SnapshotChunk.fromPartial(rng.float() < 0.5 ? { message: raftMessage() } : { data: rng.bytes(rng.int(200)) })).finish(),
+      );
     case 'Tso':
       return enc(TsoRequest.encode(TsoRequest.fromPartial({ header, count: rng.pick([0, 1, 10, 2 ** 31, 2 ** 32 - 1]) })).finish());
     case 'Bootstrap':
-      return enc(BootstrapRequest.encode(BootstrapRequest.fromPartial({ header, store: { id: rng.smallId(), address: "x".repeat(rng.int(3000)) } })).finish());
+      return enc(
+        BootstrapRequest.encode(BootstrapRequest.fromPartial({ header, store: { id: rng.smallId(), address: 'x'.repeat(rng.int(3000)) } })).finish(),
+      );
     case 'PutStore':
-      return enc(PutStoreRequest.encode(PutStoreRequest.fromPartial({ header, store: { id: rng.smallId(), address: rng.pick(['127.0.0.1:1', '', 'y'.repeat(5000)]) } })).finish());
+      return enc(
+        PutStoreRequest.encode(
+          PutStoreRequest.fromPartial({ header, store: { id: rng.smallId(), address: rng.pick(['127.0.0.1:1', '', 'y'.repeat(5000)]) } }),
+        ).finish(),
+      );
     case 'RegionHeartbeat':
-      return enc(RegionHeartbeatRequest.encode(RegionHeartbeatRequest.fromPartial({ header, region, leader: region.peers[0], approximateSize: rng.smallId() })).finish());
+      return enc(
+        RegionHeartbeatRequest.encode(
+          RegionHeartbeatRequest.fromPartial({ header, region, leader: region.peers[0], approximateSize: rng.smallId() }),
+        ).finish(),
+      );
     case 'AskSplit':
       return enc(AskSplitRequest.encode(AskSplitRequest.fromPartial({ header, region })).finish());
     case 'StoreHeartbeat':
-      return enc(StoreHeartbeatRequest.encode(StoreHeartbeatRequest.fromPartial({ header, stats: { storeId: rng.smallId(), regionCount: rng.int(1000) } })).finish());
+      return enc(
+        StoreHeartbeatRequest.encode(
+          StoreHeartbeatRequest.fromPartial({ header, stats: { storeId: rng.smallId(), regionCount: rng.int(1000) } }),
+        ).finish(),
+      );
     case 'GetRegion':
     case 'GetPrevRegion':
       return enc(GetRegionRequest.encode(GetRegionRequest.fromPartial({ header, regionKey: rng.key() })).finish());
     case 'ScanRegions':
-      return enc(ScanRegionsRequest.encode(ScanRegionsRequest.fromPartial({ header, startKey: rng.key(), endKey: rng.key(), limit: rng.pick([0, 1, 2 ** 31 - 1]) })).finish());
+      return enc(
+        ScanRegionsRequest.encode(
+          ScanRegionsRequest.fromPartial({ header, startKey: rng.key(), endKey: rng.key(), limit: rng.pick([0, 1, 2 ** 31 - 1]) }),
+        ).finish(),
+      );
     default:
       // Every other method: its header alone (field 1 holds the RequestHeader in schedulerpb).
       return Buffer.concat([tag(1, 2), varint(BigInt(varint(header.clusterId).length + 1)), tag(1, 0), varint(header.clusterId)]);
@@ -367,9 +433,15 @@ function send(client: Client, path: string, streaming: { request: boolean; respo
 /** Drives every method of the targets `iterations` times in all, a few calls at a time. */
 async function barrage(rng: Rng, targets: Target[], clusterId: bigint, isAlive: () => boolean): Promise<Map<string, number>> {
   const methods = targets.flatMap((target) =>
-    Object.values(target.service).map((definition) => ({ target, path: definition.path, streaming: { request: definition.requestStream, response: definition.responseStream } })),
+    Object.values(target.service).map((definition) => ({
+      target,
+      path: definition.path,
+      streaming: { request: definition.requestStream, response: definition.responseStream },
+    })),
   );
-  const clients = new Map(targets.map((t) => [t.addr, new Client(t.addr, credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 })]));
+  const clients = new Map(
+    targets.map((t) => [t.addr, new Client(t.addr, credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 })]),
+  );
   const statuses = new Map<string, number>();
   try {
     const inFlight = new Set<Promise<void>>();
@@ -413,7 +485,13 @@ function startServer(args: string[]): Promise<ServerProcess & { addr: string; sc
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, addr: defined(match[1], 'match[1]'), schedulerAddr: /embedded scheduler at (\S+)/.exec(stdout)?.[1], stdout: () => stdout, stderr: () => stderr });
+        resolve({
+          child,
+          addr: defined(match[1], 'match[1]'),
+          schedulerAddr: /embedded scheduler at (\S+)/.exec(stdout)?.[1],
+          stdout: () => stdout,
+          stderr: () => stderr,
+        });
       }
     });
     child.on('exit', (code) => {
@@ -474,7 +552,9 @@ afterAll(() => {
 /** Prints what the barrage got back; returns the answers that were not a clear error (INTERNAL, UNKNOWN). */
 function report(name: string, statuses: Map<string, number>): Record<string, number> {
   const internal = [...statuses].filter(([key]) => / (INTERNAL|UNKNOWN)$/.test(key));
-  console.log(`[fuzz ${name}] seed=${seed}: ${[...statuses.values()].reduce((a, b) => a + b, 0)} calls; INTERNAL/UNKNOWN answers: ${JSON.stringify(Object.fromEntries(internal))}`);
+  console.log(
+    `[fuzz ${name}] seed=${seed}: ${[...statuses.values()].reduce((a, b) => a + b, 0)} calls; INTERNAL/UNKNOWN answers: ${JSON.stringify(Object.fromEntries(internal))}`,
+  );
   if (process.env['TINYKV_FUZZ_VERBOSE']) console.log(JSON.stringify(Object.fromEntries([...statuses].sort()), null, 1));
   return Object.fromEntries(internal);
 }
@@ -486,7 +566,15 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     await rawRoundTrip(server.addr, 'fuzz-before', 'kept');
     const clusterId = await clusterIdOf(server.addr);
     const rng = new Rng(seed);
-    const statuses = await barrage(rng, [{ service: TinyKvService, addr: server.addr }, { service: SchedulerService, addr: server.addr }], clusterId, () => server.child.exitCode === null);
+    const statuses = await barrage(
+      rng,
+      [
+        { service: TinyKvService, addr: server.addr },
+        { service: SchedulerService, addr: server.addr },
+      ],
+      clusterId,
+      () => server.child.exitCode === null,
+    );
     // A bad request gets a clear error (INVALID_ARGUMENT...), never INTERNAL/UNKNOWN.
     expect(report('standalone', statuses), `seed ${seed}`).toEqual({});
     expect(server.child.exitCode, `the node exited; stderr:\n${server.stderr().slice(-4000)}`).toBeNull();
@@ -499,18 +587,27 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     const stores = await Promise.all(
       [1, 2, 3].map(async (n) => {
         const store = await startServerProcess([
-          '--scheduler', scheduler.addr, '--addr', '127.0.0.1:0', '--data-dir', `${dir.path}/store-${n}`,
-          '--raft-base-tick-ms', '20', '--log-level', process.env['TINYKV_FUZZ_LOG_LEVEL'] ?? 'error',
+          '--scheduler',
+          scheduler.addr,
+          '--addr',
+          '127.0.0.1:0',
+          '--data-dir',
+          `${dir.path}/store-${n}`,
+          '--raft-base-tick-ms',
+          '20',
+          '--log-level',
+          process.env['TINYKV_FUZZ_LOG_LEVEL'] ?? 'error',
         ]);
         processes.push(store.child);
         return store;
       }),
     );
     const allRunning = () => scheduler.child.exitCode === null && stores.every((store) => store.child.exitCode === null);
-    const health = () => [
-      ...stores.map((store, i) => unhealthyReason(`store ${i + 1} (${store.addr})`, store.child, store.stderr())),
-      scheduler.child.exitCode === null ? undefined : `the scheduler exited with ${scheduler.child.exitCode}`,
-    ].filter((reason): reason is string => reason !== undefined);
+    const health = () =>
+      [
+        ...stores.map((store, i) => unhealthyReason(`store ${i + 1} (${store.addr})`, store.child, store.stderr())),
+        scheduler.child.exitCode === null ? undefined : `the scheduler exited with ${scheduler.child.exitCode}`,
+      ].filter((reason): reason is string => reason !== undefined);
     await clusterRoundTrip(stores, 'fuzz-before', 'kept', 30_000);
 
     const rng = new Rng(seed ^ 0x5bd1e995);
@@ -518,7 +615,9 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     const { victim, target, role } = await chooseVictim(rng, scheduler.addr, stores);
     rng.victim = victim;
     rng.realIds = [victim.region.id, ...victim.region.peers.flatMap((p) => [p.id, p.storeId])];
-    console.log(`[fuzz cluster] seed=${seed}: forging Raft messages to the ${role} ${JSON.stringify(victim.peer)} at ${target.addr} of region ${victim.region.id}, as from ${JSON.stringify(victim.others)}`);
+    console.log(
+      `[fuzz cluster] seed=${seed}: forging Raft messages to the ${role} ${JSON.stringify(victim.peer)} at ${target.addr} of region ${victim.region.id}, as from ${JSON.stringify(victim.others)}`,
+    );
 
     // 1. Raft messages forged from the real members, every type and shape first, in small batches
     //    over the Raft, BatchRaft and Snapshot streams; stop at the first store that dies.
@@ -537,7 +636,10 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     //    Snapshot again carry messages forged from real members most of the time).
     const statuses = await barrage(
       rng,
-      [{ service: TinyKvService, addr: target.addr }, { service: SchedulerService, addr: scheduler.addr }],
+      [
+        { service: TinyKvService, addr: target.addr },
+        { service: SchedulerService, addr: scheduler.addr },
+      ],
       clusterId,
       allRunning,
     );
@@ -611,7 +713,7 @@ async function chooseVictim(
   const scheduler = await SchedulerApi.connect(schedulerAddr);
   try {
     let info = await scheduler.getRegion(Buffer.alloc(0));
-    for (const deadline = Date.now() + 20_000; (!info?.leader || info.region.peers.length < 3) && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 20_000; (!info?.leader || info.region.peers.length < 3) && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, 200));
       info = await scheduler.getRegion(Buffer.alloc(0));
     }
@@ -633,9 +735,11 @@ async function chooseVictim(
 function describeMessage(message: RaftMessage): string {
   const m = message.message!;
   const entries = m.entries.map((e) => `${e.index}/${e.term}${e.entryType ? 'c' : ''}`).join(',');
-  return `${MessageType[m.msgType]} from=${m.from} to=${m.to} term=${m.term} logTerm=${m.logTerm} index=${m.index} commit=${m.commit}` +
+  return (
+    `${MessageType[m.msgType]} from=${m.from} to=${m.to} term=${m.term} logTerm=${m.logTerm} index=${m.index} commit=${m.commit}` +
     ` entries=[${entries.length > 80 ? `${m.entries.length} entries from ${defined(m.entries[0], 'm.entries[0]').index}` : entries}]${m.snapshot ? ` snapshot@${m.snapshot.metadata?.index}/${m.snapshot.metadata?.term}` : ''}` +
-    `${message.isTombstone ? ' tombstone' : ''}`;
+    `${message.isTombstone ? ' tombstone' : ''}`
+  );
 }
 
 /**
@@ -648,7 +752,7 @@ async function forgeBarrage(rng: Rng, victim: RaftVictim, addr: string, count: n
   const recent: string[] = [];
   try {
     const messages = [...forgedRaftMessages(rng, victim, count)];
-    for (let i = 0; i < messages.length && alive(); ) {
+    for (let i = 0; i < messages.length && alive();) {
       const batch = messages.slice(i, i + 1 + rng.int(8));
       i += batch.length;
       for (const message of batch) recent.push(describeMessage(message));

@@ -85,7 +85,11 @@ describe('Raw API semantics (TinyKV project 1)', () => {
     const lock = { cf: 'lock' };
     for (let i = 1; i <= 5; i++) await client.put(Buffer.from([1, i]), Buffer.from([100 + i]), lock);
     const three = await client.scan(Buffer.from([1, 1]), undefined, 3, lock);
-    expect(three.map((p) => [...p.key])).toEqual([[1, 1], [1, 2], [1, 3]]);
+    expect(three.map((p) => [...p.key])).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ]);
     expect(three.map((p) => p.value[0])).toEqual([101, 102, 103]);
     await client.delete(Buffer.from([1, 3]), lock);
     const rest = await client.scan(Buffer.from([1]), undefined, 10, lock);
@@ -115,7 +119,11 @@ describe('bad input gets a clear error and the server keeps serving', () => {
     ['oversized key', () => client.put(Buffer.alloc(1025, 1), b('v')), 'KV:Server:KeyTooLarge'],
     ['oversized value', () => client.put(b('k'), Buffer.alloc(64 * 1024 + 1)), 'KV:Server:ValueTooLarge'],
     ['empty value', () => client.put(b('k'), Buffer.alloc(0)), 'KV:Server:EmptyValue'],
-    ['scan limit above the bound', () => sendRaw((c) => c.rawScan, RawScanRequest.fromPartial({ startKey: b('a'), limit: 10_001 })), 'KV:Server:ScanLimitTooLarge'],
+    [
+      'scan limit above the bound',
+      () => sendRaw((c) => c.rawScan, RawScanRequest.fromPartial({ startKey: b('a'), limit: 10_001 })),
+      'KV:Server:ScanLimitTooLarge',
+    ],
   ];
 
   it.each(cases)('%s → INVALID_ARGUMENT with a stable code', async (_name, run, code) => {
@@ -160,8 +168,12 @@ describe('bad input gets a clear error and the server keeps serving', () => {
   it('answers UNIMPLEMENTED for RPCs whose issue has not landed', async () => {
     const raw = new Client(node.addr, credentials.createInsecure());
     const code = await new Promise<number>((resolve) => {
-      raw.makeUnaryRequest('/tinykvpb.TinyKv/Coprocessor', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (err) =>
-        resolve(err ? err.code : GrpcStatus.OK),
+      raw.makeUnaryRequest(
+        '/tinykvpb.TinyKv/Coprocessor',
+        (x: Buffer) => x,
+        (x: Buffer) => x,
+        Buffer.alloc(0),
+        (err) => resolve(err ? err.code : GrpcStatus.OK),
       );
     });
     raw.close();
@@ -171,8 +183,12 @@ describe('bad input gets a clear error and the server keeps serving', () => {
   it('answers UNIMPLEMENTED for an unknown method', async () => {
     const raw = new Client(node.addr, credentials.createInsecure());
     const code = await new Promise<number>((resolve) => {
-      raw.makeUnaryRequest('/tinykvpb.TinyKv/NoSuchMethod', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (err) =>
-        resolve(err ? err.code : GrpcStatus.OK),
+      raw.makeUnaryRequest(
+        '/tinykvpb.TinyKv/NoSuchMethod',
+        (x: Buffer) => x,
+        (x: Buffer) => x,
+        Buffer.alloc(0),
+        (err) => resolve(err ? err.code : GrpcStatus.OK),
       );
     });
     raw.close();

@@ -93,14 +93,18 @@ describe('slow clients cannot grow the server without bound', () => {
 
     // Another client is still answered promptly (a small answer may use the quota's reserve).
     const started = Date.now();
-    const got = await unary<{ value: Buffer; notFound: boolean }>((cb) => client.rawGet({ context: undefined, key: Buffer.from('key-0001'), cf: 'default' }, cb));
+    const got = await unary<{ value: Buffer; notFound: boolean }>((cb) =>
+      client.rawGet({ context: undefined, key: Buffer.from('key-0001'), cf: 'default' }, cb),
+    );
     expect(got.value.length).toBe(10 * 1024);
     expect(Date.now() - started).toBeLessThan(2_000);
 
     // Once the slow client goes away its memory is released and large answers flow again.
     session.destroy();
     await sleep(500);
-    const scan = await unary<{ kvs: unknown[] }>((cb) => client.rawScan({ context: undefined, startKey: Buffer.alloc(0), limit: 10_000, cf: 'default' }, cb));
+    const scan = await unary<{ kvs: unknown[] }>((cb) =>
+      client.rawScan({ context: undefined, startKey: Buffer.alloc(0), limit: 10_000, cf: 'default' }, cb),
+    );
     expect(scan.kvs.length).toBe(130);
   });
 

@@ -32,7 +32,10 @@ function newDir(): string {
 function watchGuardTimers(): { started: () => unknown[]; leaked: () => unknown[] } {
   const setSpy = vi.spyOn(globalThis, 'setInterval');
   const clearSpy = vi.spyOn(globalThis, 'clearInterval');
-  const started = () => setSpy.mock.calls.flatMap((call, i) => (call[1] === REFRESH_INTERVAL_MS ? [defined(setSpy.mock.results[i], 'setSpy.mock.results[i]').value as unknown] : []));
+  const started = () =>
+    setSpy.mock.calls.flatMap((call, i) =>
+      call[1] === REFRESH_INTERVAL_MS ? [defined(setSpy.mock.results[i], 'setSpy.mock.results[i]').value as unknown] : [],
+    );
   const leaked = () => {
     const cleared = new Set(clearSpy.mock.calls.map((call) => call[0] as unknown));
     return started().filter((timer) => !cleared.has(timer));

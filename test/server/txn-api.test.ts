@@ -73,19 +73,26 @@ describe('standalone node: Percolator over gRPC', () => {
   it('prewrites, commits and reads at a later version', async () => {
     const start = ts(await tso(1));
     const key = Buffer.from('txn-key');
-    const pre = await call<PrewriteResponse>((cb) => kv.kvPrewrite({
-      context: undefined,
-      mutations: [{ op: Op.Put, key, value: Buffer.from('v1') }],
-      primaryLock: key,
-      startVersion: start,
-      lockTtl: 3000n,
-    }, cb));
+    const pre = await call<PrewriteResponse>((cb) =>
+      kv.kvPrewrite(
+        {
+          context: undefined,
+          mutations: [{ op: Op.Put, key, value: Buffer.from('v1') }],
+          primaryLock: key,
+          startVersion: start,
+          lockTtl: 3000n,
+        },
+        cb,
+      ),
+    );
     expect(pre.errors).toEqual([]);
     const lockedAt = ts(await tso(1));
     const locked = await call<GetResponse>((cb) => kv.kvGet({ context: undefined, key, version: lockedAt }, cb));
     expect(locked.error?.locked?.lockVersion).toBe(start);
     const commitTs = ts(await tso(1));
-    const commit = await call<CommitResponse>((cb) => kv.kvCommit({ context: undefined, startVersion: start, keys: [key], commitVersion: commitTs }, cb));
+    const commit = await call<CommitResponse>((cb) =>
+      kv.kvCommit({ context: undefined, startVersion: start, keys: [key], commitVersion: commitTs }, cb),
+    );
     expect(commit.error).toBeUndefined();
     const readAt = ts(await tso(1));
     const read = await call<GetResponse>((cb) => kv.kvGet({ context: undefined, key, version: readAt }, cb));

@@ -70,7 +70,7 @@ describe('GrpcTransport', () => {
   }
 
   async function waitFor(done: () => boolean): Promise<void> {
-    for (const deadline = Date.now() + 5_000; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    for (const deadline = Date.now() + 5_000; !done() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
   }
 
   it('sends the messages of one turn to a store as one BatchRaftMessage', async () => {
@@ -108,9 +108,7 @@ describe('GrpcTransport', () => {
       attemptsAtMs.push(Date.now());
       socket.destroy();
     });
-    const port = await new Promise<number>((resolve) =>
-      down.listen(0, '127.0.0.1', () => resolve((down.address() as net.AddressInfo).port)),
-    );
+    const port = await new Promise<number>((resolve) => down.listen(0, '127.0.0.1', () => resolve((down.address() as net.AddressInfo).port)));
     const addr = `127.0.0.1:${port}`;
     transport = new GrpcTransport({ resolve: () => addr }, silentLogger());
     // The leader keeps sending (heartbeats) while the store is down: 8 s, long enough for the default
@@ -131,7 +129,7 @@ describe('GrpcTransport', () => {
       const received: RaftMessage[] = [];
       const backAt = Date.now();
       await serve(true, received, [], addr);
-      for (const deadline = Date.now() + 10_000; received.length === 0 && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 10_000; received.length === 0 && Date.now() < deadline;) {
         await new Promise((r) => setTimeout(r, 10));
       }
       expect(received.length).toBeGreaterThan(0);

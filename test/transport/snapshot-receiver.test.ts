@@ -29,7 +29,14 @@ afterEach(async () => {
 });
 
 async function serve(limits: Partial<SnapshotRecvLimits>) {
-  const budget = new SnapshotRecvBudget({ maxSizeBytes: 2 * MiB, maxTotalSizeBytes: 3 * MiB, maxConcurrent: 2, idleTimeoutMs: 5_000, timeoutMs: 30_000, ...limits });
+  const budget = new SnapshotRecvBudget({
+    maxSizeBytes: 2 * MiB,
+    maxTotalSizeBytes: 3 * MiB,
+    maxConcurrent: 2,
+    idleTimeoutMs: 5_000,
+    timeoutMs: 30_000,
+    ...limits,
+  });
   const delivered: RaftMessage[] = [];
   server = new Server();
   server.addService(TinyKvService, { snapshot: snapshotStreamHandler((m) => delivered.push(m), budget) });

@@ -75,7 +75,9 @@ class Bank {
   async setup(): Promise<void> {
     const start = this.tso();
     const mutations = Array.from({ length: ACCOUNTS }, (_, i) => Mutation.fromPartial({ op: Op.Put, key: account(i), value: encode(INITIAL) }));
-    const pre = await this.commands.kvPrewrite(PrewriteRequest.fromPartial({ startVersion: start, primaryLock: account(0), lockTtl: TTL_MS, mutations }));
+    const pre = await this.commands.kvPrewrite(
+      PrewriteRequest.fromPartial({ startVersion: start, primaryLock: account(0), lockTtl: TTL_MS, mutations }),
+    );
     expect(pre.errors).toEqual([]);
     const keys = mutations.map((m) => m.key);
     const resp = await this.commands.kvCommit(CommitRequest.fromPartial({ startVersion: start, commitVersion: this.tso(), keys }));
@@ -147,7 +149,9 @@ class Bank {
         return; // Abandoned with locks: others must roll it back.
       }
       const commitTs = this.tso();
-      const primaryCommit = await this.commands.kvCommit(CommitRequest.fromPartial({ startVersion: start, commitVersion: commitTs, keys: [primary] }));
+      const primaryCommit = await this.commands.kvCommit(
+        CommitRequest.fromPartial({ startVersion: start, commitVersion: commitTs, keys: [primary] }),
+      );
       if (primaryCommit.error !== undefined) {
         // Our lock expired and someone rolled us back: the transfer did not happen.
         expect(primaryCommit.error.abort).toMatch(/^KV:Txn:RolledBack: /);
@@ -161,7 +165,9 @@ class Bank {
         this.stats.crashedAfterPrimary++;
         return; // Committed; the secondary lock must be committed by others.
       }
-      const secondaryCommit = await this.commands.kvCommit(CommitRequest.fromPartial({ startVersion: start, commitVersion: commitTs, keys: [secondary] }));
+      const secondaryCommit = await this.commands.kvCommit(
+        CommitRequest.fromPartial({ startVersion: start, commitVersion: commitTs, keys: [secondary] }),
+      );
       expect(secondaryCommit.error).toBeUndefined();
       return;
     }
@@ -210,7 +216,10 @@ describe('concurrent bank', () => {
     const readers = Array.from({ length: 3 }, async (_, r) => {
       for (let n = 0; n < 20; n++) {
         const balances = await bank.snapshot(r % 2 === 0);
-        expect(balances.reduce((a, b) => a + b, 0), `seed ${seed}`).toBe(TOTAL);
+        expect(
+          balances.reduce((a, b) => a + b, 0),
+          `seed ${seed}`,
+        ).toBe(TOTAL);
         for (const b of balances) expect(b).toBeGreaterThanOrEqual(0);
       }
     });

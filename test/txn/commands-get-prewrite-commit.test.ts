@@ -42,11 +42,7 @@ describe('KvGet', () => {
 
   it('reads the version committed at or before the read ts', async () => {
     const h = new Harness();
-    await h.init([
-      ...committed(k(99), k(42), 50n, 54n),
-      ...committed(k(99), k(43), 60n, 66n),
-      ...committed(k(99), k(44), 120n, 122n),
-    ]);
+    await h.init([...committed(k(99), k(42), 50n, 54n), ...committed(k(99), k(43), 60n, 66n), ...committed(k(99), k(44), 120n, 122n)]);
     expect((await get(h, k(99), 40n)).notFound).toBe(true);
     for (const ts of [56n, 60n, 65n]) expect((await get(h, k(99), ts)).value).toEqual(k(42));
     for (const ts of [66n, 100n]) expect((await get(h, k(99), ts)).value).toEqual(k(43));
@@ -261,7 +257,10 @@ describe('KvCommit', () => {
 
   it("returns retryable for another transaction's lock and writes nothing", async () => {
     const h = new Harness();
-    await h.init([['default', encodeKey(k(3), 90n), k(110)], ['lock', k(3), lockBytes(k(3), 90n, 0n, WriteKind.Rollback)]]);
+    await h.init([
+      ['default', encodeKey(k(3), 90n), k(110)],
+      ['lock', k(3), lockBytes(k(3), 90n, 0n, WriteKind.Rollback)],
+    ]);
     const resp = await commit(h, 100n, 110n, [k(3)]);
     expect(resp.error?.retryable).toMatch(new RegExp(`^${KeyErrorCode.LockedByOther}: `));
     await h.expectUnchanged();

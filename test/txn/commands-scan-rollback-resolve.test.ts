@@ -1,12 +1,6 @@
 // KvScan / KvBatchRollback / KvCheckTxnStatus / KvResolveLock scenarios (TinyKV project 4C), written afresh.
 import { describe, expect, it } from 'vitest';
-import {
-  Action,
-  BatchRollbackRequest,
-  CheckTxnStatusRequest,
-  ResolveLockRequest,
-  ScanRequest,
-} from '../../src/proto/kvrpcpb.js';
+import { Action, BatchRollbackRequest, CheckTxnStatusRequest, ResolveLockRequest, ScanRequest } from '../../src/proto/kvrpcpb.js';
 import type { DataColumnFamily } from '../../src/engine/engine.js';
 import { encodeKey } from '../../src/txn/codec.js';
 import { KeyErrorCode } from '../../src/txn/errors.js';
@@ -28,8 +22,17 @@ const rollbackRecord = (key: Buffer, ts: bigint): Init[number] => ['write', enco
 
 function scanFixture(): Init {
   const at99: Array<[Buffer, number]> = [
-    [k(1), 50], [k(1, 23), 55], [k(3), 51], [k(3, 45), 56], [k(3, 46), 57], [k(3, 47), 58], [k(3, 48), 59],
-    [k(4), 52], [k(120), 53], [k(150), 42], [k(199), 54],
+    [k(1), 50],
+    [k(1, 23), 55],
+    [k(3), 51],
+    [k(3, 45), 56],
+    [k(3, 46), 57],
+    [k(3, 47), 58],
+    [k(3, 48), 59],
+    [k(4), 52],
+    [k(120), 53],
+    [k(150), 42],
+    [k(199), 54],
   ];
   const init: Init = at99.flatMap(([key, value]) => committed(key, k(value), 80n, 99n));
   for (const tail of [45, 46, 47, 48]) {
@@ -184,7 +187,10 @@ describe('KvCheckTxnStatus', () => {
 
   it('rolls back an expired lock (TTLExpireRollback)', async () => {
     const h = new Harness();
-    await h.init([['default', encodeKey(k(3), lockTs), k(42)], ['lock', k(3), lockBytes(k(3), lockTs, 8n)]]);
+    await h.init([
+      ['default', encodeKey(k(3), lockTs), k(42)],
+      ['lock', k(3), lockBytes(k(3), lockTs, 8n)],
+    ]);
     const resp = await checkStatus(h, k(3), lockTs, currentTs);
     expect(resp).toMatchObject({ action: Action.TTLExpireRollback, lockTtl: 0n, commitVersion: 0n });
     await h.expectLens(0, 0, 1);
@@ -194,7 +200,10 @@ describe('KvCheckTxnStatus', () => {
   it('reports the ttl of a live lock and changes nothing', async () => {
     const h = new Harness();
     const ttl = 0x0000000100000008n;
-    await h.init([['default', encodeKey(k(3), lockTs), k(42)], ['lock', k(3), lockBytes(k(3), lockTs, ttl)]]);
+    await h.init([
+      ['default', encodeKey(k(3), lockTs), k(42)],
+      ['lock', k(3), lockBytes(k(3), lockTs, ttl)],
+    ]);
     const resp = await checkStatus(h, k(3), lockTs, currentTs);
     expect(resp).toMatchObject({ action: Action.NoAction, lockTtl: ttl, commitVersion: 0n });
     await h.expectUnchanged();
@@ -228,7 +237,10 @@ describe('KvCheckTxnStatus', () => {
 
   it('reports the commit ts of a committed transaction', async () => {
     const h = new Harness();
-    await h.init([['write', encodeKey(k(3), lockTs + 5n), writeBytes(lockTs, WriteKind.Put)], ['default', encodeKey(k(3), lockTs), k(42)]]);
+    await h.init([
+      ['write', encodeKey(k(3), lockTs + 5n), writeBytes(lockTs, WriteKind.Put)],
+      ['default', encodeKey(k(3), lockTs), k(42)],
+    ]);
     const resp = await checkStatus(h, k(3), lockTs, currentTs);
     expect(resp).toMatchObject({ action: Action.NoAction, lockTtl: 0n, commitVersion: lockTs + 5n });
     await h.expectUnchanged();
@@ -249,11 +261,7 @@ describe('KvCheckTxnStatus', () => {
 });
 
 describe('KvResolveLock', () => {
-  const fixture = (): Init => [
-    ...prewritten(k(3), k(42), 100n),
-    ...prewritten(k(7), k(43), 100n, k(3)),
-    ...prewritten(k(200), k(44), 110n),
-  ];
+  const fixture = (): Init => [...prewritten(k(3), k(42), 100n), ...prewritten(k(7), k(43), 100n, k(3)), ...prewritten(k(200), k(44), 110n)];
 
   it('does nothing when the transaction has no locks', async () => {
     const h = new Harness();

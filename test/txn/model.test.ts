@@ -234,9 +234,7 @@ class Run {
   private async get(key: Buffer, ts: bigint): Promise<void> {
     const want = this.model.get(key, ts);
     const resp = await this.h.commands.kvGet(GetRequest.fromPartial({ key, version: ts }));
-    expect(resp).toEqual(
-      'locked' in want ? GetResponse.fromPartial({ error: { locked: want.locked } }) : GetResponse.fromPartial(want),
-    );
+    expect(resp).toEqual('locked' in want ? GetResponse.fromPartial({ error: { locked: want.locked } }) : GetResponse.fromPartial(want));
     if (resp.error === undefined) expect(resp.notFound ? undefined : resp.value).toEqual(this.siRead(key, ts));
     count(resp.error ? 'get locked' : resp.notFound ? 'get not found' : 'get value');
   }
@@ -308,19 +306,21 @@ describe('model test: commands against a reference model and snapshot isolation'
     const seed = testSeed('txn model');
     const numRuns = Number(process.env.TXN_MODEL_RUNS ?? 150);
     let lastLog: string[] = [];
-    await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 80, size: "max" }), async (ops) => {
-        const run = new Run();
-        lastLog = run.log;
-        for (const op of ops) await run.step(op);
-        run.checkNoLostUpdate();
-        await run.finish();
-      }),
-      { seed, numRuns, verbose: 1 },
-    ).catch((err: unknown) => {
-      console.log(`[txn model] seed=${seed}; ops of the last (shrunk) run:\n${lastLog.join('\n')}`);
-      throw err;
-    });
+    await fc
+      .assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 10, maxLength: 80, size: 'max' }), async (ops) => {
+          const run = new Run();
+          lastLog = run.log;
+          for (const op of ops) await run.step(op);
+          run.checkNoLostUpdate();
+          await run.finish();
+        }),
+        { seed, numRuns, verbose: 1 },
+      )
+      .catch((err: unknown) => {
+        console.log(`[txn model] seed=${seed}; ops of the last (shrunk) run:\n${lastLog.join('\n')}`);
+        throw err;
+      });
     console.log('[txn model] outcomes:', Object.fromEntries([...seen].sort()));
     for (const outcome of [
       'prewrite ok',

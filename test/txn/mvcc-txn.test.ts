@@ -25,9 +25,7 @@ describe('buffered modifies', () => {
   it('putWrite writes EncodeKey(key, ts) in the write CF', async () => {
     const { txn, close } = await txnOver(0n);
     txn.putWrite(k(16, 240), 0n, { startTs: 42n, kind: WriteKind.Delete });
-    expect(txn.modifies).toEqual([
-      { type: 'put', cf: 'write', key: encodeKey(k(16, 240), 0n), value: writeBytes(42n, WriteKind.Delete) },
-    ]);
+    expect(txn.modifies).toEqual([{ type: 'put', cf: 'write', key: encodeKey(k(16, 240), 0n), value: writeBytes(42n, WriteKind.Delete) }]);
     close();
   });
 

@@ -139,14 +139,14 @@ describe('region errors from the storage', () => {
     const c = createTxnCommands(failingStorage('reader'));
     expect((await c.kvGet(GetRequest.fromPartial({ key: k(1), version: 5n }))).regionError).toEqual(regionError);
     expect((await c.kvScan(ScanRequest.fromPartial({ startKey: k(1), limit: 5, version: 5n }))).regionError).toEqual(regionError);
-    expect(
-      (await c.kvPrewrite(PrewriteRequest.fromPartial({ startVersion: 5n, mutations: [put(k(1))], primaryLock: k(1) }))).regionError,
-    ).toEqual(regionError);
+    expect((await c.kvPrewrite(PrewriteRequest.fromPartial({ startVersion: 5n, mutations: [put(k(1))], primaryLock: k(1) }))).regionError).toEqual(
+      regionError,
+    );
     expect((await c.kvCommit(CommitRequest.fromPartial({ startVersion: 5n, commitVersion: 6n, keys: [k(1)] }))).regionError).toEqual(regionError);
     expect((await c.kvBatchRollback(BatchRollbackRequest.fromPartial({ startVersion: 5n, keys: [k(1)] }))).regionError).toEqual(regionError);
-    expect(
-      (await c.kvCheckTxnStatus(CheckTxnStatusRequest.fromPartial({ primaryKey: k(1), lockTs: 5n, currentTs: 6n }))).regionError,
-    ).toEqual(regionError);
+    expect((await c.kvCheckTxnStatus(CheckTxnStatusRequest.fromPartial({ primaryKey: k(1), lockTs: 5n, currentTs: 6n }))).regionError).toEqual(
+      regionError,
+    );
     expect((await c.kvResolveLock(ResolveLockRequest.fromPartial({ startVersion: 5n, commitVersion: 0n }))).regionError).toEqual(regionError);
     expect(c.latches.slotCount).toBe(0);
   });

@@ -20,13 +20,7 @@ import {
   RaftError,
   RaftInvariantError,
 } from '../../src/raft/index.js';
-import {
-  codeOfSchedulerHeaderType,
-  grpcStatusForCode,
-  grpcStatusOf,
-  schedulerHeaderErrorOf,
-  toServiceError,
-} from '../../src/rpc/error-status.js';
+import { codeOfSchedulerHeaderType, grpcStatusForCode, grpcStatusOf, schedulerHeaderErrorOf, toServiceError } from '../../src/rpc/error-status.js';
 import { SchedulerError, SchedulerErrorCode } from '../../src/scheduler/errors.js';
 import {
   RegionError,

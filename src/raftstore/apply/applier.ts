@@ -95,7 +95,12 @@ export class Applier implements ApplyRouter {
 
   restore(regionId: number, snapshot: Snapshot): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'restore', regionId, snapshot, done: (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('snapshot restore failed', { cause: err }))) });
+      this.queue.push({
+        kind: 'restore',
+        regionId,
+        snapshot,
+        done: (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('snapshot restore failed', { cause: err }))),
+      });
       this.kick();
     });
   }

@@ -134,10 +134,20 @@ export class PollerRouter implements RaftRouter {
     // Any thread failing before all are ready, including one that was already ready, fails the start.
     const failed = new Promise<never>((_, reject) => (router.failStart = reject));
     for (let index = 0; index < options.applyThreads; index++) {
-      ready.push(router.startApplyThread(index, channels.map((row) => defined(row[index], 'channel to an apply thread').port2)));
+      ready.push(
+        router.startApplyThread(
+          index,
+          channels.map((row) => defined(row[index], 'channel to an apply thread').port2),
+        ),
+      );
     }
     for (let index = 0; index < options.pollers; index++) {
-      ready.push(router.startPoller(index, defined(channels[index], 'channels of a poller').map((channel) => channel.port1)));
+      ready.push(
+        router.startPoller(
+          index,
+          defined(channels[index], 'channels of a poller').map((channel) => channel.port1),
+        ),
+      );
     }
     try {
       await Promise.race([Promise.all(ready), failed]);

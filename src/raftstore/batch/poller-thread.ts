@@ -104,7 +104,12 @@ export class PollerThread {
     // fails here is an internal failure (a raft-engine write, a broken invariant).
     const fail = (reason: string, err: unknown): void => options.onFatal(`raft poller ${reason}`, err);
     options.main.on('message', (buffer) =>
-      receiveFrames(buffer, decode.mainToPoller, (frame) => void this.handle(frame).catch((err: unknown) => fail(`frame ${frame.kind} failed`, err)), fail),
+      receiveFrames(
+        buffer,
+        decode.mainToPoller,
+        (frame) => void this.handle(frame).catch((err: unknown) => fail(`frame ${frame.kind} failed`, err)),
+        fail,
+      ),
     );
   }
 

@@ -97,9 +97,7 @@ export class Store implements RaftRouter {
       send: (message) => options.transport.send(message),
     };
     const onResult = (result: ApplyResult) => this.onApplied(result);
-    this.applier = options.applier
-      ? options.applier(onResult)
-      : new Applier(options.engines.kv, options.logger, onResult, options.onFatal);
+    this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult, options.onFatal);
   }
 
   /** Creates peers for the regions this store holds on disk (those `accept` picks, when given). */
@@ -234,9 +232,7 @@ export class Store implements RaftRouter {
     }
     let warnings = this.dropWarnings.get(reason);
     if (!warnings) this.dropWarnings.set(reason, (warnings = new RateLimitedLog(DROP_WARN_INTERVAL_MS, this.options.nowMs)));
-    warnings.run((suppressed) =>
-      this.options.logger.warn({ ...fields, suppressed, dropped: this.droppedMessages.toJSON() }, 'raft message dropped'),
-    );
+    warnings.run((suppressed) => this.options.logger.warn({ ...fields, suppressed, dropped: this.droppedMessages.toJSON() }, 'raft message dropped'));
   }
 
   /**
@@ -260,9 +256,10 @@ export class Store implements RaftRouter {
   async settle(): Promise<void> {
     for (;;) {
       // A round that failed was reported through onFatal already; settling goes on without it.
-      if (this.polling) await this.polling.catch((err: unknown) => {
-        if (!this.halted) throw err;
-      });
+      if (this.polling)
+        await this.polling.catch((err: unknown) => {
+          if (!this.halted) throw err;
+        });
       await this.applier.settle();
       if (!this.polling) return;
     }

@@ -70,10 +70,7 @@ export class LogCompaction {
  * Applies a committed CompactLog on the apply side: the truncated state moves forward, never back
  * (a CompactLog older than the current truncation changes nothing but is still answered).
  */
-export function applyCompactLog(
-  compactLog: CompactLogRequest,
-  next: RaftApplyState,
-): { applyState: RaftApplyState; response: RaftCmdResponse } {
+export function applyCompactLog(compactLog: CompactLogRequest, next: RaftApplyState): { applyState: RaftApplyState; response: RaftCmdResponse } {
   const { compactIndex, compactTerm } = compactLog;
   const response = RaftCmdResponse.fromPartial({
     header: {},

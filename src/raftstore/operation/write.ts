@@ -65,7 +65,8 @@ export class WriteProposals {
       // Per committed entry: read the head and narrow it locally rather than assert through a call.
       for (let head = this.waiting[0]; head !== undefined && head.index <= entry.index; head = this.waiting[0]) {
         this.waiting.shift();
-        if (head.index === entry.index && head.term === entry.term) replies.push({ index: entry.index, callback: head.callback, replyTo: head.replyTo });
+        if (head.index === entry.index && head.term === entry.term)
+          replies.push({ index: entry.index, callback: head.callback, replyTo: head.replyTo });
         else head.callback({ response: errorResponse(staleCommand().regionError, this.peer.term()) });
       }
     }

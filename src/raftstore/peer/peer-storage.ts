@@ -10,24 +10,10 @@
 import type { Engine, WriteOp } from '../../engine/engine.js';
 import { ConfState, Entry, HardState, Snapshot } from '../../proto/eraftpb.js';
 import type { Region } from '../../proto/metapb.js';
-import {
-  PeerState,
-  RaftApplyState,
-  RaftLocalState,
-  RaftSnapshotData,
-  RegionLocalState,
-} from '../../proto/raft_serverpb.js';
+import { PeerState, RaftApplyState, RaftLocalState, RaftSnapshotData, RegionLocalState } from '../../proto/raft_serverpb.js';
 import { ErrCompacted, ErrUnavailable, type InitialState, type Storage as RaftStorage } from '../../raft/index.js';
 import { assert, defined } from '../../util/assert.js';
-import {
-  applyStateKey,
-  raftLogIndexOf,
-  raftLogKey,
-  raftStateKey,
-  regionStateKey,
-  RAFT_INIT_LOG_INDEX,
-  RAFT_INIT_LOG_TERM,
-} from '../keys.js';
+import { applyStateKey, raftLogIndexOf, raftLogKey, raftStateKey, regionStateKey, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM } from '../keys.js';
 import { decodeLogEntry, encodeLogEntry } from './log-entry-codec.js';
 import { cloneRegion } from '../region.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';

@@ -239,8 +239,7 @@ export class Peer implements ProposingPeer {
   private wrap(message: Message): RaftMessage {
     const to = findPeerById(this.region, message.to);
     const region = this.region;
-    const initial =
-      message.msgType === MessageType.MsgRequestVote || (message.msgType === MessageType.MsgHeartbeat && message.commit === 0);
+    const initial = message.msgType === MessageType.MsgRequestVote || (message.msgType === MessageType.MsgHeartbeat && message.commit === 0);
     return {
       regionId: this.regionId,
       fromPeer: this.meta,

@@ -44,7 +44,6 @@ export class RegionError extends TinyKvError {
   }
 }
 
-
 function regionError(message: string, fields: Partial<RegionErrorPb>): RegionError {
   return new RegionError({
     message,

@@ -66,7 +66,10 @@ export class PooledSnapshotSource implements SnapshotSource {
         },
         (err: unknown) => this.onError(regionId, err),
       );
-      this.building.set(regionId, task.finally(() => this.building.delete(regionId)));
+      this.building.set(
+        regionId,
+        task.finally(() => this.building.delete(regionId)),
+      );
     }
     throw new ErrSnapshotTemporarilyUnavailable();
   }

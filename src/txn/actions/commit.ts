@@ -25,10 +25,7 @@ export function commitKey(txn: MvccTxn, key: Buffer, commitTs: bigint): KeyError
     return abortKeyError(KeyErrorCode.RolledBack, `transaction ${txn.startTs} was rolled back on key ${key.toString('hex')}`);
   }
   if (lock !== undefined) {
-    return retryableKeyError(
-      KeyErrorCode.LockedByOther,
-      `key ${key.toString('hex')} is locked by transaction ${lock.ts}, not ${txn.startTs}`,
-    );
+    return retryableKeyError(KeyErrorCode.LockedByOther, `key ${key.toString('hex')} is locked by transaction ${lock.ts}, not ${txn.startTs}`);
   }
   return abortKeyError(KeyErrorCode.LockNotFound, `transaction ${txn.startTs} has no lock on key ${key.toString('hex')}`);
 }

@@ -5,11 +5,7 @@ import { rollbackKey } from '../actions/rollback.js';
 import type { Latches } from '../latches.js';
 import { catchRegionError, requireKeys, requireTs, runWriteCommand } from './common.js';
 
-export async function kvBatchRollback(
-  storage: Storage,
-  latches: Latches,
-  request: BatchRollbackRequest,
-): Promise<BatchRollbackResponse> {
+export async function kvBatchRollback(storage: Storage, latches: Latches, request: BatchRollbackRequest): Promise<BatchRollbackResponse> {
   requireTs('start_version', request.startVersion);
   const keys = requireKeys('keys', request.keys);
   if (keys.length === 0) return BatchRollbackResponse.fromPartial({});

@@ -6,11 +6,7 @@ import type { Latches } from '../latches.js';
 import { Action } from '../../proto/kvrpcpb.js';
 import { catchRegionError, requireKey, requireTs, runWriteCommand } from './common.js';
 
-export async function kvCheckTxnStatus(
-  storage: Storage,
-  latches: Latches,
-  request: CheckTxnStatusRequest,
-): Promise<CheckTxnStatusResponse> {
+export async function kvCheckTxnStatus(storage: Storage, latches: Latches, request: CheckTxnStatusRequest): Promise<CheckTxnStatusResponse> {
   const primary = requireKey('primary_key', request.primaryKey);
   requireTs('lock_ts', request.lockTs);
   requireTs('current_ts', request.currentTs);

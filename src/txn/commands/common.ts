@@ -66,11 +66,7 @@ export function regionErrorOf(err: unknown): RegionErrorPb | undefined {
 }
 
 /** Runs `body` with a snapshot reader, always closing it. */
-export async function withReader<T>(
-  storage: Storage,
-  context: Context | undefined,
-  body: (reader: StorageReader) => T,
-): Promise<T> {
+export async function withReader<T>(storage: Storage, context: Context | undefined, body: (reader: StorageReader) => T): Promise<T> {
   const reader = await storage.reader(context);
   try {
     return body(reader);

@@ -5,15 +5,7 @@ import { prewriteKey, type PrewriteMutation } from '../actions/prewrite.js';
 import { TxnError, TxnErrorCode } from '../errors.js';
 import type { Latches } from '../latches.js';
 import { WriteKind, writeKindFromOp } from '../write.js';
-import {
-  catchRegionError,
-  requireKey,
-  requireKeyCount,
-  requireTs,
-  runWriteCommand,
-  TXN_PREWRITE_MAX_BYTES,
-  TXN_VALUE_MAX_BYTES,
-} from './common.js';
+import { catchRegionError, requireKey, requireKeyCount, requireTs, runWriteCommand, TXN_PREWRITE_MAX_BYTES, TXN_VALUE_MAX_BYTES } from './common.js';
 
 export async function kvPrewrite(storage: Storage, latches: Latches, request: PrewriteRequest): Promise<PrewriteResponse> {
   requireTs('start_version', request.startVersion);

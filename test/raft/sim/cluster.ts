@@ -5,27 +5,13 @@
  * compaction with snapshots, conf changes, leader transfers and ReadIndex.
  * Everything random comes from one SeededRandom, so a seed replays exactly.
  */
-import {
-  ConfChange,
-  ConfChangeType,
-  ConfState,
-  Entry,
-  EntryType,
-  Message,
-  MessageType,
-  Snapshot,
-} from '../../../src/proto/eraftpb.js';
+import { ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, MessageType, Snapshot } from '../../../src/proto/eraftpb.js';
 import { ErrSnapshotTemporarilyUnavailable, RaftError } from '../../../src/raft/errors.js';
 import { RawNode, type Ready } from '../../../src/raft/raw-node.js';
 import { SeededRandom } from '../../../src/raft/rng.js';
 import { MemoryStorage, snapshotIndex, type InitialState } from '../../../src/raft/storage.js';
 import { Checkers, SafetyViolation } from './checkers.js';
-import {
-  chainHash,
-  decodeSnapshotData,
-  encodeSnapshotData,
-  type AppliedState,
-} from './state-machine.js';
+import { chainHash, decodeSnapshotData, encodeSnapshotData, type AppliedState } from './state-machine.js';
 import { defined } from '../../../src/raft/assert.js';
 
 export interface FaultProfile {
@@ -50,7 +36,11 @@ export interface FaultProfile {
 
 /** MemoryStorage whose snapshot is generated on demand from the applied state (like TinyKV's PeerStorage). */
 class SimStorage extends MemoryStorage {
-  constructor(private readonly owner: SimNode, private readonly rng: SeededRandom, private readonly unavailableRate: number) {
+  constructor(
+    private readonly owner: SimNode,
+    private readonly rng: SeededRandom,
+    private readonly unavailableRate: number,
+  ) {
     super();
   }
 
@@ -78,7 +68,13 @@ export class SimNode {
   lastCommit = 0;
   restarts = 0;
 
-  constructor(readonly id: number, initialPeers: number[], rng: SeededRandom, unavailableRate: number, bootstrapIndex: number) {
+  constructor(
+    readonly id: number,
+    initialPeers: number[],
+    rng: SeededRandom,
+    unavailableRate: number,
+    bootstrapIndex: number,
+  ) {
     this.applied = { index: 0, hash: 0, confState: { nodes: [...initialPeers] } };
     this.storage = new SimStorage(this, rng, unavailableRate);
     if (bootstrapIndex > 0 && initialPeers.length > 0) {
@@ -128,8 +124,17 @@ export class SimCluster {
   readonly nodes = new Map<number, SimNode>();
   readonly checkers = new Checkers();
   readonly stats: SimStats = {
-    rounds: 0, delivered: 0, dropped: 0, proposals: 0, committed: 0, crashes: 0,
-    snapshotsSent: 0, confChanges: 0, transfers: 0, readsServed: 0, leadersElected: 0,
+    rounds: 0,
+    delivered: 0,
+    dropped: 0,
+    proposals: 0,
+    committed: 0,
+    crashes: 0,
+    snapshotsSent: 0,
+    confChanges: 0,
+    transfers: 0,
+    readsServed: 0,
+    leadersElected: 0,
   };
   now = 0;
   private inflight: InFlight[] = [];
@@ -146,7 +151,12 @@ export class SimCluster {
   /** Index of the founding snapshot (0: start from an empty log at term 0). */
   readonly bootstrapIndex: number;
 
-  constructor(readonly rng: SeededRandom, readonly size: number, readonly profile: FaultProfile, trace = false) {
+  constructor(
+    readonly rng: SeededRandom,
+    readonly size: number,
+    readonly profile: FaultProfile,
+    trace = false,
+  ) {
     this.traceOn = trace;
     this.bootstrapIndex = profile.confChangeRate > 0 || rng.chance(0.3) ? 5 : 0;
     const peers = Array.from({ length: size }, (_, k) => k + 1);
@@ -443,7 +453,9 @@ export class SimCluster {
     if (this.rng.chance(0.5)) {
       try {
         n.storage.createSnapshot(applied, n.applied.confState, encodeSnapshotData(n.applied));
-      } catch { /* already have a newer snapshot */ }
+      } catch {
+        /* already have a newer snapshot */
+      }
     }
     n.storage.compact(index);
     this.log(() => `node ${n.id} compacts to ${index}`);

@@ -25,11 +25,17 @@ export interface RunResult {
 }
 
 export class SimFailure extends Error {
-  constructor(readonly seed: number, cause: unknown, trace: string[]) {
+  constructor(
+    readonly seed: number,
+    cause: unknown,
+    trace: string[],
+  ) {
     const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     const tail = trace.length > 0 ? `\nlast events:\n  ${trace.slice(-Number(process.env.TRACE_TAIL ?? 60)).join('\n  ')}` : '';
-    super(`raft simulation failed for seed ${seed}: ${reason}\n` +
-      `replay: RAFT_SIM_SEED=${seed} RAFT_SIM_TRACE=1 npx vitest run test/raft/sim.test.ts${tail}`);
+    super(
+      `raft simulation failed for seed ${seed}: ${reason}\n` +
+        `replay: RAFT_SIM_SEED=${seed} RAFT_SIM_TRACE=1 npx vitest run test/raft/sim.test.ts${tail}`,
+    );
     this.name = 'SimFailure';
     if (cause instanceof Error && cause.stack) this.stack = `${this.message}\ncaused by ${cause.stack}`;
   }
@@ -101,8 +107,10 @@ function liveness(cluster: SimCluster): number {
     const st = n.node?.status();
     return `${n.id}:${n.destroyed ? 'destroyed' : st ? `${st.state} t${st.term} c${st.commit} a${n.applied.index}` : 'down'}`;
   });
-  throw new Error(`liveness: no convergence within ${LIVENESS_ROUNDS_MAX} rounds after heal ` +
-    `(marker ${markerIndex}, members [${members.join(',')}], nodes ${state.join(' ')})`);
+  throw new Error(
+    `liveness: no convergence within ${LIVENESS_ROUNDS_MAX} rounds after heal ` +
+      `(marker ${markerIndex}, members [${members.join(',')}], nodes ${state.join(' ')})`,
+  );
 }
 
 function converged(cluster: SimCluster, members: number[], markerIndex: number): boolean {
