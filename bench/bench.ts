@@ -8,6 +8,7 @@ import { machineInfo, buildResults, loadWarning, type BenchReport, type BenchSet
 import { describeError, mergeRuns, preloadKeyspace, runWorkload, type RunResult } from './runner.js';
 import { silentProgress, type Progress } from './progress.js';
 import { Workload, type BenchOp } from './workload.js';
+import { TinyKvError } from '../src/util/errors.js';
 import { EtcdTarget } from './targets/etcd.js';
 import { NoopTarget } from './targets/noop.js';
 import { TinyKvTarget } from './targets/tinykv.js';
@@ -112,12 +113,21 @@ export function benchSettings(config: BenchConfig): BenchSettings {
  * server is not built, the preload failed, or every op of a run failed. The message says which;
  * a CLI prints it (no stack) and exits 1.
  */
-export class BenchError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'BenchError';
+export class BenchError extends TinyKvError {
+  constructor(message: string, options?: { cause?: unknown }, code: string = BenchErrorCode.NotRunnable) {
+    super(code, message, {}, { cause: options?.cause });
   }
 }
+
+/** Stable codes of the bench's errors (docs/errors.md, Bench). */
+export const BenchErrorCode = {
+  /** A target would not connect, the no-op server is not built, or the preload failed. */
+  NotRunnable: 'KV:Bench:NotRunnable',
+  /** Calls of a run failed: the numbers are not a result (the report is still printed). */
+  RunFailed: 'KV:Bench:RunFailed',
+  /** One call failed: a gRPC status, or an error the store put in its response. */
+  CallFailed: 'KV:Bench:CallFailed',
+} as const;
 
 /** Every op of at least one run failed; the report (with the errors) is still attached. */
 export class BenchFailedError extends BenchError {
@@ -125,8 +135,7 @@ export class BenchFailedError extends BenchError {
     message: string,
     readonly report: BenchReport,
   ) {
-    super(message);
-    this.name = 'BenchFailedError';
+    super(message, {}, BenchErrorCode.RunFailed);
   }
 }
 

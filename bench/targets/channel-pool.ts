@@ -6,6 +6,7 @@
  */
 import { Client, credentials, status as GrpcStatus, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { defined } from '../../src/util/assert.js';
+import { TinyKvError } from '../../src/util/errors.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -97,13 +98,13 @@ export class ChannelPool {
 }
 
 /** A failed call: a gRPC status or an error the store put in its response. */
-export class BenchCallError extends Error {
+export class BenchCallError extends TinyKvError {
   constructor(
     message: string,
     readonly grpcStatus?: GrpcStatus,
   ) {
-    super(message);
-    this.name = 'BenchCallError';
+    // The code is written out (not BenchErrorCode's) so this module does not import the bench runner.
+    super('KV:Bench:CallFailed', message);
   }
 }
 

@@ -48,7 +48,7 @@ const HEADER_TYPES = ErrorType as unknown as Record<string, ErrorType>;
 
 function documentedRows(): DocRow[] {
   const rows: DocRow[] = [];
-  for (const match of readFileSync('docs/errors.md', 'utf8').matchAll(/^\| `([^`]+)` \| ([^|]+) \|/gm)) {
+  for (const match of readFileSync('docs/errors.md', 'utf8').matchAll(/^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|/gm)) {
     const column = match[2]!.trim();
     const statusName = /^([A-Z_]+)\b/.exec(column)?.[1];
     const headerName = /\(([A-Z_]+)\)/.exec(column)?.[1];
