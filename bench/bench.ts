@@ -140,105 +140,140 @@ export class BenchFailedError extends BenchError {
 }
 
 export async function runBench(config: BenchConfig, hooks: BenchHooks = {}): Promise<BenchReport> {
-  const progress = hooks.progress ?? silentProgress;
-  const log = hooks.log ?? (() => {});
-  const make = hooks.createTarget ?? createTarget;
   if (config.targets.length === 0) throw new Error('no target given');
   if (config.ops.length === 0) throw new Error('no op given');
   if (config.clients.length === 0) throw new Error('no client count given');
-  const workload = new Workload({
-    keySize: config.keySize,
-    valueSize: config.valueSize,
-    keyspace: config.keyspace,
-    readRatio: config.mixReadRatio,
-    scanLimit: config.scanLimit,
-    seed: config.seed,
-  });
-  const settings = benchSettings(config);
+  const context: RunContext = {
+    config,
+    hooks,
+    progress: hooks.progress ?? silentProgress,
+    log: hooks.log ?? (() => {}),
+    workload: new Workload({
+      keySize: config.keySize,
+      valueSize: config.valueSize,
+      keyspace: config.keyspace,
+      readRatio: config.mixReadRatio,
+      scanLimit: config.scanLimit,
+      seed: config.seed,
+    }),
+    settings: benchSettings(config),
+  };
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   const warning = loadWarning(machine);
-  if (warning) log(warning);
-  const runs: MeasuredRun[] = [];
+  if (warning) context.log(warning);
   const where: Partial<Record<TargetName, string>> = {};
-  const needsPreload = settings.preload;
-
+  let runs: MeasuredRun[] = [];
   // Every target is connected (and preloaded) first; then each (op, clients) pair runs on every
   // target back to back, so a comparison is not skewed by whatever else the machine did between
   // one target's runs and the next's. Idle connections to the other targets cost nothing.
   const targets: BenchTarget[] = [];
   try {
-    for (const name of config.targets) {
-      if (hooks.signal?.aborted) break;
-      log(`${name}: connecting`);
-      let target: BenchTarget;
-      try {
-        target = make(name, config, settings.connections);
-        await target.connect();
-      } catch (err) {
-        throw new BenchError(`${name}: ${describeError(err)}`, { cause: err });
-      }
-      targets.push(target);
-      where[name] = target.description;
-      // The no-op server stores nothing, so there is nothing to preload.
-      if (needsPreload && name !== 'noop') {
-        log(`${name}: preloading ${workload.keyspace} keys`);
-        const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), progress, undefined, hooks.signal).catch(
-          (err: unknown) => {
-            throw new BenchError(describeError(err), { cause: err });
-          },
-        );
-        log(`${name}: preloaded in ${Math.round(elapsedMs)} ms`);
-      }
-    }
-    const rounds = config.rounds ?? 1;
-    for (const op of config.ops) {
-      for (const clients of config.clients) {
-        const merged = new Map<BenchTarget, RunResult>();
-        for (let round = 1; round <= rounds; round++) {
-          for (const target of targets) {
-            if (hooks.signal?.aborted) break;
-            const name = target.name;
-            const label = `${name} ${op} x${clients}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`;
-            const result = await runWorkload(
-              target,
-              workload,
-              {
-                op,
-                clients,
-                durationMs: config.durationMs,
-                count: config.count,
-                warmupMs: config.warmupMs,
-                stallTimeoutMs: config.stallTimeoutMs,
-                label,
-                signal: hooks.signal,
-              },
-              progress,
-            );
-            // A run interrupted before it measured anything adds nothing to the report.
-            if (hooks.signal?.aborted && result.ops === 0 && result.errors === 0) continue;
-            log(`${label}: ${Math.round(result.opsPerSec)} ops/s, ${result.errors} errors${hooks.signal?.aborted ? ' (interrupted)' : ''}`);
-            const previous = merged.get(target);
-            merged.set(target, previous ? mergeRuns(previous, result) : result);
-          }
-        }
-        for (const [target, result] of merged) runs.push({ ...result, target: target.name });
-      }
-    }
+    await connectTargets(context, targets, where);
+    runs = await runMatrix(context, targets);
   } finally {
     for (const target of targets) await target.close().catch(() => {});
   }
-
   const report: BenchReport = {
     tool: 'tinykv-bench',
     version: 1,
     startedAt,
     machine,
-    settings,
+    settings: context.settings,
     targets: where,
-    results: buildResults(runs, settings),
+    results: buildResults(runs, context.settings),
     ...(hooks.signal?.aborted ? { interrupted: true } : {}),
   };
+  return checkedReport(report);
+}
+
+/** What every step of a bench shares. */
+interface RunContext {
+  readonly config: BenchConfig;
+  readonly hooks: BenchHooks;
+  readonly progress: Progress;
+  readonly log: (line: string) => void;
+  readonly workload: Workload;
+  readonly settings: BenchSettings;
+}
+
+/** Connects every target in order (pushing each onto `targets` so the caller closes it) and preloads those that store data. */
+async function connectTargets(context: RunContext, targets: BenchTarget[], where: Partial<Record<TargetName, string>>): Promise<void> {
+  const { config, hooks, log, workload } = context;
+  const make = hooks.createTarget ?? createTarget;
+  for (const name of config.targets) {
+    if (hooks.signal?.aborted) break;
+    log(`${name}: connecting`);
+    let target: BenchTarget;
+    try {
+      target = make(name, config, context.settings.connections);
+      await target.connect();
+    } catch (err) {
+      throw new BenchError(`${name}: ${describeError(err)}`, { cause: err });
+    }
+    targets.push(target);
+    where[name] = target.description;
+    // The no-op server stores nothing, so there is nothing to preload.
+    if (context.settings.preload && name !== 'noop') {
+      log(`${name}: preloading ${workload.keyspace} keys`);
+      const { elapsedMs } = await preloadKeyspace(target, workload, Math.max(...config.clients), context.progress, undefined, hooks.signal).catch(
+        (err: unknown) => {
+          throw new BenchError(describeError(err), { cause: err });
+        },
+      );
+      log(`${name}: preloaded in ${Math.round(elapsedMs)} ms`);
+    }
+  }
+}
+
+/** Runs every (op, clients) pair on every target, round after round, merging a target's rounds into one result. */
+async function runMatrix(context: RunContext, targets: readonly BenchTarget[]): Promise<MeasuredRun[]> {
+  const { config, hooks } = context;
+  const runs: MeasuredRun[] = [];
+  const rounds = config.rounds ?? 1;
+  for (const op of config.ops) {
+    for (const clients of config.clients) {
+      const merged = new Map<BenchTarget, RunResult>();
+      for (let round = 1; round <= rounds; round++) {
+        for (const target of targets) {
+          if (hooks.signal?.aborted) break;
+          const label = `${target.name} ${op} x${clients}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`;
+          const result = await runOne(context, target, op, clients, label);
+          // A run interrupted before it measured anything adds nothing to the report.
+          if (hooks.signal?.aborted && result.ops === 0 && result.errors === 0) continue;
+          context.log(`${label}: ${Math.round(result.opsPerSec)} ops/s, ${result.errors} errors${hooks.signal?.aborted ? ' (interrupted)' : ''}`);
+          const previous = merged.get(target);
+          merged.set(target, previous ? mergeRuns(previous, result) : result);
+        }
+      }
+      for (const [target, result] of merged) runs.push({ ...result, target: target.name });
+    }
+  }
+  return runs;
+}
+
+async function runOne(context: RunContext, target: BenchTarget, op: BenchOp, clients: number, label: string): Promise<RunResult> {
+  const { config, hooks } = context;
+  const result = await runWorkload(
+    target,
+    context.workload,
+    {
+      op,
+      clients,
+      durationMs: config.durationMs,
+      count: config.count,
+      warmupMs: config.warmupMs,
+      stallTimeoutMs: config.stallTimeoutMs,
+      label,
+      signal: hooks.signal,
+    },
+    context.progress,
+  );
+  return result;
+}
+
+/** The report, or BenchFailedError (carrying it) when every op of some run failed. */
+function checkedReport(report: BenchReport): BenchReport {
   // Interrupted: what was measured is the answer, whatever it holds.
   if (report.interrupted) return report;
   const failed = report.results.filter((r) => r.ops === 0 && (r.errors > 0 || r.stalled));
