@@ -19,6 +19,9 @@ import { raftstoreConfigOf } from './raftstore-config.js';
 /** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
 const GC_QUEUE_FULL_MESSAGE = 'Task queue is at limit';
 
+/** How long stopping waits for a snapshot build or raft-log GC in flight. */
+const POOL_CLOSE_TIMEOUT_MS = 5_000;
+
 /** The store's piscina pools, outliving the raftstore so its last GC and snapshot tasks finish. */
 export class StorePools {
   /** Region snapshots, built on their own thread (workers/region-snapshot.ts). */
@@ -37,8 +40,15 @@ export class StorePools {
       minThreads: config.raftPollers > 0 ? 0 : 1,
       maxThreads: 1,
       maxQueue: 64,
+      closeTimeout: POOL_CLOSE_TIMEOUT_MS,
     });
-    this.gcPool = new Piscina({ filename: workerFileUrl('raftlog-gc'), minThreads: 1, maxThreads: 1, maxQueue: 1024 });
+    this.gcPool = new Piscina({
+      filename: workerFileUrl('raftlog-gc'),
+      minThreads: 1,
+      maxThreads: 1,
+      maxQueue: 1024,
+      closeTimeout: POOL_CLOSE_TIMEOUT_MS,
+    });
   }
 
   readonly collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number): Promise<void> => {
@@ -64,8 +74,12 @@ export class StorePools {
     );
   }
 
+  /**
+   * Lets tasks in flight finish (at most POOL_CLOSE_TIMEOUT_MS) rather than terminating their
+   * threads mid-task: lmdb-js can abort the whole process when a thread is torn down inside LMDB.
+   */
   async destroy(): Promise<void> {
-    await Promise.all([this.snapshotPool.destroy(), this.gcPool.destroy()]);
+    await Promise.all([this.snapshotPool.close(), this.gcPool.close()]);
   }
 }
 

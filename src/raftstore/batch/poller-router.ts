@@ -42,6 +42,12 @@ const MAX_PENDING_COMMANDS = 100_000;
  * A poller wedged in a long synchronous loop must not hang the node's shutdown.
  */
 export const STOP_THREAD_TIMEOUT_MS = 10_000;
+/** How long an aborted start waits for the other threads to finish their initialisation before terminating them. */
+const START_ABORT_SETTLE_MS = 3_000;
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
 
 interface RegionView {
   region: Region;
@@ -156,7 +162,11 @@ export class PollerRouter implements RaftRouter {
       // outlive it (terminate() resolves once a thread is gone, so the caller may close the engines).
       router.stopped = true;
       router.failStart = undefined;
-      const threads = [...router.pollers, ...router.applyWorkers];
+      const threads = [...router.applyWorkers, ...router.pollers];
+      // Let the others finish opening LMDB (or end) first, a bounded while: lmdb-js can abort the
+      // whole process when a thread is terminated in the middle of opening an environment.
+      const settled = threads.map((thread, i) => Promise.race([ready[i], thread.exited]));
+      await Promise.race([Promise.all(settled), sleepMs(START_ABORT_SETTLE_MS)]);
       await Promise.all(threads.map(({ worker }) => worker.terminate().catch(() => {})));
       for (const thread of threads) thread.closeControl();
       throw err;

@@ -188,7 +188,7 @@ export function runPollerThread(): void {
   const logger = createLogger(data.logLevel, 'tinykv-poller');
   const engines = openStoreEngines(data.engines);
   // Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
-  const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64 });
+  const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64, closeTimeout: 5_000 });
   const poller = new PollerThread({
     storeId: data.storeId,
     engines,
@@ -206,7 +206,9 @@ export function runPollerThread(): void {
     // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.
     onFatal: (reason, err) => failThisThread(logger, reason, err),
     close: async () => {
-      await snapshotPool.destroy();
+      // close() lets a snapshot build in flight finish (bounded by closeTimeout) instead of
+      // terminating its thread mid-scan, which lmdb-js can turn into an abort of the process.
+      await snapshotPool.close();
       await Promise.all([engines.raft.close(), engines.kv.close()]);
     },
   });
