@@ -29,6 +29,7 @@ import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-
 import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
+import { schedulerCommandHandler } from './heartbeat-commands.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
 
@@ -105,7 +106,7 @@ export class ClusterNode {
   private startTimers(): void {
     this.timers.push(setInterval(() => this.store.tick(), this.config.raftBaseTickMs));
     if (this.store.regions().length === 0) this.discoverRegions();
-    const heartbeats = this.scheduler.openRegionHeartbeat(() => {});
+    const heartbeats = this.scheduler.openRegionHeartbeat(schedulerCommandHandler(this.store, this.logger));
     this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), this.config.regionHeartbeatIntervalMs));
     this.timers.push(
       setInterval(() => {

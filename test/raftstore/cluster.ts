@@ -12,6 +12,8 @@ import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftst
 import { RegionError } from '../../src/raftstore/router/errors.js';
 import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
 import { RaftKvStorage } from '../../src/storage/raft-kv-storage.js';
+import { findPeerOnStore } from '../../src/raftstore/region.js';
+import { transferLeaderCommand } from '../../src/server/heartbeat-commands.js';
 import { SimNode } from './sim-node.js';
 import { defined } from '../../src/util/assert.js';
 
@@ -144,6 +146,25 @@ export class SimCluster {
       await this.step();
     }
     throw new Error(`no leader after ${maxSteps} steps (seed ${this.options.seed})`);
+  }
+
+  /**
+   * Moves the leadership of a region to the peer on `storeId` by a TransferLeader admin command to
+   * the current leader, asked again every `retrySteps` (as a scheduler re-sends until it sees the
+   * move). Throws when the peer does not lead within `maxSteps`.
+   */
+  async transferLeader(regionId: number, storeId: number, maxSteps = 300, retrySteps = 30): Promise<void> {
+    for (let i = 0; i < maxSteps; i++) {
+      const leader = this.leaderStore(regionId);
+      if (leader === storeId) return;
+      if (leader !== undefined && i % retrySteps === 0) {
+        const leading = defined(this.stores.get(leader)?.peer(regionId), 'leading peer');
+        const target = defined(findPeerOnStore(leading.region, storeId), `peer of region ${regionId} on store ${storeId}`);
+        this.stores.get(leader)?.propose(transferLeaderCommand(leading.region, leading.meta, target), () => {});
+      }
+      await this.step();
+    }
+    throw new Error(`region ${regionId}: store ${storeId} does not lead after ${maxSteps} steps (seed ${this.options.seed})`);
   }
 
   /**

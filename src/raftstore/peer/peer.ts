@@ -6,7 +6,8 @@
  *
  * The peer drives Raft and dispatches commands; what it does for each kind of command lives in
  * ../operation/: writes wait for their entries (WriteProposals), reads for their ReadIndex
- * (ReadIndexReads), and log compaction is proposed on ticks (LogCompaction).
+ * (ReadIndexReads), log compaction is proposed on ticks (LogCompaction), and a leader transfer is
+ * asked of Raft and answered at once (transferLeader).
  */
 import type { Logger } from 'pino';
 import { MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
@@ -21,6 +22,7 @@ import type { RaftstoreConfig } from '../config.js';
 import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
 import { adoptApplyState, LogCompaction, type RaftLogRange } from '../operation/compact-log.js';
 import { ReadIndexReads } from '../operation/read.js';
+import { isTransferLeader, transferLeader } from '../operation/transfer-leader.js';
 import { WriteProposals } from '../operation/write.js';
 import type { CommandCallback } from '../router/command-callback.js';
 import { RegionError, staleCommand } from '../router/errors.js';
@@ -155,6 +157,11 @@ export class Peer implements ProposingPeer {
   propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
       checkCommand(request, this);
+      // Never enters the log, so it neither waits nor counts as pending.
+      if (isTransferLeader(request)) {
+        callback({ response: transferLeader(request, this, this.node) });
+        return;
+      }
       const waiting = this.writes.length + this.reads.length;
       if (waiting >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });

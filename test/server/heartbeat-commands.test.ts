@@ -1,0 +1,64 @@
+// The scheduler's transfer_leader in a RegionHeartbeat response becomes a TransferLeader admin
+// command for a region this store leads, once per response, and nothing when it is already done.
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log/logger.js';
+import type { Region } from '../../src/proto/metapb.js';
+import { AdminCmdType, type RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
+import { ErrorType, RegionHeartbeatResponse, type DeepPartial } from '../../src/proto/schedulerpb.js';
+import type { LeaderRegion } from '../../src/raftstore/router/router.js';
+import { NOTHING_TO_CANCEL } from '../../src/raftstore/router/router.js';
+import { schedulerCommandHandler } from '../../src/server/heartbeat-commands.js';
+
+const REGION: Region = {
+  id: 4,
+  startKey: Buffer.alloc(0),
+  endKey: Buffer.alloc(0),
+  regionEpoch: { confVer: 3, version: 2 },
+  peers: [
+    { id: 41, storeId: 1 },
+    { id: 42, storeId: 2 },
+  ],
+};
+
+function fakeRouter(leaders: LeaderRegion[]) {
+  const proposed: RaftCmdRequest[] = [];
+  const router = {
+    leaderRegions: () => leaders,
+    propose: (request: RaftCmdRequest) => {
+      proposed.push(request);
+      return NOTHING_TO_CANCEL;
+    },
+  };
+  return { router, proposed };
+}
+
+const response = (fields: DeepPartial<RegionHeartbeatResponse>) =>
+  RegionHeartbeatResponse.fromPartial({ regionId: 4n, regionEpoch: { confVer: 3, version: 2 }, targetPeer: { id: 41, storeId: 1 }, ...fields });
+
+describe('schedulerCommandHandler', () => {
+  it('proposes a TransferLeader with the scheduler epoch for a region this store leads', () => {
+    const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
+    schedulerCommandHandler(
+      router,
+      silentLogger(),
+    )(response({ transferLeader: { peer: { id: 42, storeId: 2 } }, regionEpoch: { confVer: 3, version: 1 } }));
+    expect(proposed).toHaveLength(1);
+    const request = proposed[0];
+    expect(request?.header?.regionId).toBe(4);
+    expect(request?.header?.peer).toEqual({ id: 41, storeId: 1 });
+    expect(request?.header?.regionEpoch).toEqual({ confVer: 3, version: 1 });
+    expect(request?.adminRequest?.cmdType).toBe(AdminCmdType.TransferLeader);
+    expect(request?.adminRequest?.transferLeader?.peer).toEqual({ id: 42, storeId: 2 });
+  });
+
+  it('does nothing when the target already leads, the region is not led here, or there is no command', () => {
+    const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
+    const handle = schedulerCommandHandler(router, silentLogger());
+    handle(response({ transferLeader: { peer: { id: 41, storeId: 1 } } }));
+    handle(response({ regionId: 5n, transferLeader: { peer: { id: 42, storeId: 2 } } }));
+    handle(response({}));
+    handle(response({ header: { error: { type: ErrorType.NOT_BOOTSTRAPPED, message: 'no' } }, transferLeader: { peer: { id: 42, storeId: 2 } } }));
+    handle(response({ regionId: 2n ** 60n, transferLeader: { peer: { id: 42, storeId: 2 } } }));
+    expect(proposed).toEqual([]);
+  });
+});
