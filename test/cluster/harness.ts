@@ -1,4 +1,4 @@
-// A scheduler and three stores in this process, over real gRPC on loopback and LMDB, for the
+// A scheduler and three (or more) stores in this process, over real gRPC on loopback and LMDB, for the
 // cluster tests: start, reach, stop.
 import { inspect } from 'node:util';
 import { loadConfig, type ConfigOverrides } from '../../src/config/config.js';
@@ -35,24 +35,26 @@ export class InProcessCluster {
   ) {}
 
   /**
-   * Three stores with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). A
+   * Three stores (`bootstrap.initialStores` to change it; bootstrap places a peer of every region
+   * on each) with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). A
    * `seams.onFatal` of the test's own replaces the recording (that test handles fatals itself).
    */
   static async start(
     overrides: ConfigOverrides = {},
     seams: ClusterNodeSeams = {},
-    bootstrap: { readonly initialRegions?: number } = {},
+    bootstrap: { readonly initialRegions?: number; readonly initialStores?: number } = {},
     fatal: FatalExpectation = {},
   ): Promise<InProcessCluster> {
+    const initialStores = bootstrap.initialStores ?? 3;
     const scheduler = await startScheduler({
       addr: '127.0.0.1:0',
       engine: 'memory',
-      initialStores: 3,
+      initialStores,
       initialRegions: bootstrap.initialRegions,
       logger: silentLogger(),
     });
     const cluster = new InProcessCluster(scheduler, overrides, seams, fatal);
-    for (let i = 0; i < 3; i++) cluster.dirs.push(tempDir());
+    for (let i = 0; i < initialStores; i++) cluster.dirs.push(tempDir());
     await Promise.all(cluster.dirs.map((d) => cluster.startStore(d.path)));
     return cluster;
   }
