@@ -28,9 +28,11 @@ it('reports every thread’s regions, leaders and pending work, takes a log leve
       regionEpoch: { confVer: 1, version: 1 },
       peers: [{ id: 31, storeId: 1 }],
     });
-    // A region with one voter elects itself after an election timeout of ticks.
+    // A region with one voter elects itself after an election timeout of ticks; the apply thread
+    // knows the region once the new leader's first entry has been handed to it.
     let status = await router.threadStatus();
-    for (let i = 0; i < 200 && !JSON.stringify(status).includes('"leader":true'); i++) {
+    const settled = () => JSON.stringify(status).includes('"leader":true') && JSON.stringify(status[2]?.regions) === '[3]';
+    for (let i = 0; i < 500 && !settled(); i++) {
       router.tick();
       await new Promise((resolve) => setTimeout(resolve, 10));
       status = await router.threadStatus();
