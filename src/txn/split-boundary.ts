@@ -5,6 +5,13 @@
  * user key: clients, the scheduler and region checks all route by it, and every record of that
  * user key (lock and all versions) sorts at or after it. The split checker
  * (src/raftstore/split) is given this function.
+ *
+ * Limit of this layout (TinyKV's): for user keys longer than 8 bytes, `encodeKey` puts a 0xFF
+ * marker after the first 8 bytes, so the MVCC records of a key x that shares its first 8 bytes with
+ * the boundary y and sorts below it (x < y) still sort after y: region checks on stored keys then
+ * see x's lock left of the cut and its versions right of it. Only comparing MVCC keys by their user
+ * key (or encoding lock keys and routing by encoded keys, as TiKV does) removes that; TinyKV's
+ * answer, the encoded user key, parts even the boundary key's own lock from its versions.
  */
 import type { DataColumnFamily } from '../engine/engine.js';
 import { decodeBytes } from './codec.js';
