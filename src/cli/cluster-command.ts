@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { parseSizeBytes } from '../config/units.js';
 import { defined } from '../util/assert.js';
 import { UsageError } from './output.js';
 
@@ -23,6 +24,8 @@ interface ClusterFlags {
   raftBaseTickMs?: number;
   raftPollers?: string;
   splitKeys?: string;
+  regionMaxSize?: string;
+  regionSplitSize?: string;
 }
 
 function positiveInt(name: string, max: number) {
@@ -30,6 +33,14 @@ function positiveInt(name: string, max: number) {
     const value = Number(text);
     if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new UsageError(`${name} must be an integer in 1..${max}`);
     return value;
+  };
+}
+
+/** A size flag handed to every store as written, once it reads as a size (the store validates the rest). */
+function sizeText(name: string) {
+  return (text: string): string => {
+    if (parseSizeBytes(text) === undefined) throw new UsageError(`${name} must be a size such as "96MiB" or a byte count`);
+    return text;
   };
 }
 
@@ -80,6 +91,8 @@ export function registerClusterCommand(program: Command, print: (text: string) =
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick', positiveInt('--raft-base-tick-ms', 10_000))
     .option('--split-keys <keys>', 'comma-separated split points of the initial regions (passed to the scheduler)')
     .option('--raft-pollers <n>', 'raft poller threads per store (0: peers on the main thread)')
+    .option('--region-max-size <size>', "every store's region-max-size: split a region past this", sizeText('--region-max-size'))
+    .option('--region-split-size <size>', "every store's region-split-size: what a split leaves on the left", sizeText('--region-split-size'))
     .option('--log-level <level>', 'log level of every process', 'warn')
     .action((flags: ClusterFlags) => runCluster(flags, print));
 }
@@ -149,6 +162,8 @@ function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, 
       flags.logLevel,
       ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
       ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
+      ...(flags.regionMaxSize !== undefined ? ['--region-max-size', flags.regionMaxSize] : []),
+      ...(flags.regionSplitSize !== undefined ? ['--region-split-size', flags.regionSplitSize] : []),
     ],
     `the store in ${storeDataDir(flags, i)}`,
     print,

@@ -36,6 +36,8 @@ interface ServerFlags {
   scheduler?: string;
   embeddedScheduler?: string | true;
   raftLogGcCountLimit?: number;
+  regionMaxSize?: number;
+  regionSplitSize?: number;
   raftBaseTickMs?: number;
   raftElectionTimeoutTicks?: number;
   raftHeartbeatTicks?: number;
@@ -61,6 +63,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
       'run a one-store cluster: start a scheduler in this process (default 127.0.0.1:2379, data in <data-dir>/scheduler) and join it',
     )
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
+    .option('--region-max-size <size>', 'split a region whose data grows past this (default 144MiB)', parseSize)
+    .option('--region-split-size <size>', 'a split leaves about this much in the left region (default 96MiB)', parseSize)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
     .option('--raft-election-timeout-ticks <n>', 'ticks without a leader before a follower campaigns (default 10)', parseCount)
     .option('--raft-heartbeat-ticks <n>', "ticks between a leader's heartbeats (default 2)", parseCount)
@@ -97,6 +101,8 @@ function serverOverrides(flags: ServerFlags): ConfigOverrides {
     standalone: flags.standalone ?? (flags.scheduler || flags.embeddedScheduler ? false : undefined),
     scheduler: flags.scheduler,
     raftLogGcCountLimit: flags.raftLogGcCountLimit,
+    regionMaxSizeBytes: flags.regionMaxSize,
+    regionSplitSizeBytes: flags.regionSplitSize,
     raftBaseTickMs: flags.raftBaseTickMs,
     raftElectionTimeoutTicks: flags.raftElectionTimeoutTicks,
     raftHeartbeatTicks: flags.raftHeartbeatTicks,

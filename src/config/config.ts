@@ -41,6 +41,12 @@ export interface NodeConfig {
   readonly raftMaxInflightMsgs: number;
   /** Proposals waiting in one peer; more are refused (a bounded queue). */
   readonly raftMaxPendingProposals: number;
+  /** A region whose data (all families, keys and values) grows past this is split. */
+  readonly regionMaxSizeBytes: number;
+  /** Where a split cuts: about this many bytes stay in the left region. */
+  readonly regionSplitSizeBytes: number;
+  /** How often a leader has its region's size checked. Rounded to whole raft ticks. */
+  readonly splitRegionCheckTickIntervalMs: number;
   /** How long a store waits for the scheduler at start. */
   readonly schedulerConnectTimeoutMs: number;
   /** How often a store reports the regions it leads to the scheduler. */
@@ -101,6 +107,10 @@ export const DEFAULT_CONFIG: NodeConfig = {
   raftMaxSizePerMsgBytes: 1024 * 1024,
   raftMaxInflightMsgs: 256,
   raftMaxPendingProposals: 10_000,
+  // TinyKV's defaults (kv/config).
+  regionMaxSizeBytes: 144 * 1024 * 1024,
+  regionSplitSizeBytes: 96 * 1024 * 1024,
+  splitRegionCheckTickIntervalMs: 10_000,
   schedulerConnectTimeoutMs: 30_000,
   regionHeartbeatIntervalMs: 500,
   storeHeartbeatIntervalMs: 10_000,
@@ -160,6 +170,10 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'raft-max-size-per-msg': (v, c) => (c.raftMaxSizePerMsgBytes = expectSize('raftstore.raft-max-size-per-msg', v)),
     'raft-max-inflight-msgs': (v, c) => (c.raftMaxInflightMsgs = expectCount('raftstore.raft-max-inflight-msgs', v)),
     'raft-max-pending-proposals': (v, c) => (c.raftMaxPendingProposals = expectCount('raftstore.raft-max-pending-proposals', v)),
+    'region-max-size': (v, c) => (c.regionMaxSizeBytes = expectSize('raftstore.region-max-size', v)),
+    'region-split-size': (v, c) => (c.regionSplitSizeBytes = expectSize('raftstore.region-split-size', v)),
+    'split-region-check-tick-interval': (v, c) =>
+      (c.splitRegionCheckTickIntervalMs = expectDuration('raftstore.split-region-check-tick-interval', v)),
     'scheduler-connect-timeout': (v, c) => (c.schedulerConnectTimeoutMs = expectDuration('raftstore.scheduler-connect-timeout', v)),
     'pd-heartbeat-tick-interval': (v, c) => (c.regionHeartbeatIntervalMs = expectDuration('raftstore.pd-heartbeat-tick-interval', v)),
     'pd-store-heartbeat-tick-interval': (v, c) => (c.storeHeartbeatIntervalMs = expectDuration('raftstore.pd-store-heartbeat-tick-interval', v)),
@@ -304,6 +318,7 @@ function validateRaftstore(config: NodeConfig): void {
   if (config.raftMaxPendingProposals < 1 || config.raftMaxPendingProposals > 1_000_000) {
     throw new ConfigError('raftstore.raft-max-pending-proposals must be 1..1000000');
   }
+  validateSplit(config);
   if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
   if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
   if (config.schedulerConnectTimeoutMs < 1_000) throw new ConfigError('raftstore.scheduler-connect-timeout must be at least 1s');
@@ -312,6 +327,18 @@ function validateRaftstore(config: NodeConfig): void {
     ['pd-store-heartbeat-tick-interval', config.storeHeartbeatIntervalMs],
   ] as const) {
     if (ms < 10 || ms > 3_600_000) throw new ConfigError(`raftstore.${key} must be 10ms..1h`);
+  }
+}
+
+/** Region split thresholds: the left part of a split must be a non-empty part of a region at its limit. */
+function validateSplit(config: NodeConfig): void {
+  if (config.regionMaxSizeBytes < 1) throw new ConfigError('raftstore.region-max-size must be at least 1 byte');
+  if (config.regionSplitSizeBytes < 1 || config.regionSplitSizeBytes > config.regionMaxSizeBytes) {
+    throw new ConfigError('raftstore.region-split-size must be 1 byte..raftstore.region-max-size');
+  }
+  const checkMs = config.splitRegionCheckTickIntervalMs;
+  if (checkMs < config.raftBaseTickMs || checkMs > 3_600_000) {
+    throw new ConfigError('raftstore.split-region-check-tick-interval must be raftstore.raft-base-tick-interval..1h');
   }
 }
 

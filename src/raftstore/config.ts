@@ -12,6 +12,12 @@ export interface RaftstoreConfig {
   readonly maxInflightMsgs: number;
   /** Proposals waiting in one peer; more are refused (bounded queue). */
   readonly maxPendingProposals: number;
+  /** A region whose data (all families, keys and values) grows past this is split. */
+  readonly regionMaxSizeBytes: number;
+  /** Where a split cuts: about this many bytes stay in the left region. */
+  readonly regionSplitSizeBytes: number;
+  /** How often (in base ticks) a leader has its region's size checked. */
+  readonly splitRegionCheckTickInterval: number;
 }
 
 export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
@@ -23,4 +29,8 @@ export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
   maxSizePerMsgBytes: 1024 * 1024,
   maxInflightMsgs: 256,
   maxPendingProposals: 10_000,
+  // TinyKV's defaults: 144 MiB / 96 MiB, checked every 10 s (100 ticks of 100 ms).
+  regionMaxSizeBytes: 144 * 1024 * 1024,
+  regionSplitSizeBytes: 96 * 1024 * 1024,
+  splitRegionCheckTickInterval: 100,
 };

@@ -49,6 +49,8 @@ const SERVER_STATUS: Record<ErrorCodeValue, GrpcStatus> = {
   'KV:Storage:WriteFailed': GrpcStatus.INTERNAL,
   'KV:Raftstore:LogCorrupted': GrpcStatus.DATA_LOSS,
   'KV:Raftstore:ThreadStartFailed': GrpcStatus.INTERNAL,
+  'KV:Raftstore:SplitCheckBusy': GrpcStatus.RESOURCE_EXHAUSTED,
+  'KV:Raftstore:SplitCheckTimeout': GrpcStatus.DEADLINE_EXCEEDED,
   'KV:Config:Invalid': GrpcStatus.INTERNAL,
   'KV:Internal:AssertionFailed': GrpcStatus.INTERNAL,
 };

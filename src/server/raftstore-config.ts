@@ -12,9 +12,17 @@ export function raftstoreConfigOf(config: NodeConfig): RaftstoreConfig {
     raftElectionTimeoutTicks: config.raftElectionTimeoutTicks,
     raftHeartbeatTicks: config.raftHeartbeatTicks,
     raftLogGcCountLimit: config.raftLogGcCountLimit,
-    raftLogGcTickInterval: gcIntervalMs === undefined ? DEFAULT_RAFT_LOG_GC_TICKS : Math.max(1, Math.round(gcIntervalMs / config.raftBaseTickMs)),
+    raftLogGcTickInterval: gcIntervalMs === undefined ? DEFAULT_RAFT_LOG_GC_TICKS : ticksOf(gcIntervalMs, config.raftBaseTickMs),
     maxSizePerMsgBytes: config.raftMaxSizePerMsgBytes,
     maxInflightMsgs: config.raftMaxInflightMsgs,
     maxPendingProposals: config.raftMaxPendingProposals,
+    regionMaxSizeBytes: config.regionMaxSizeBytes,
+    regionSplitSizeBytes: config.regionSplitSizeBytes,
+    splitRegionCheckTickInterval: ticksOf(config.splitRegionCheckTickIntervalMs, config.raftBaseTickMs),
   };
+}
+
+/** An interval in whole raft ticks, at least one. */
+function ticksOf(intervalMs: number, baseTickMs: number): number {
+  return Math.max(1, Math.round(intervalMs / baseTickMs));
 }

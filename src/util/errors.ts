@@ -45,6 +45,10 @@ export const ErrorCode = {
   WriteFailed: 'KV:Storage:WriteFailed',
   /** A raft poller or apply thread failed or exited during its initialisation; the store does not start. */
   StoreThreadStartFailed: 'KV:Raftstore:ThreadStartFailed',
+  /** Too many regions are being split-checked at once; the check is skipped until the next tick. */
+  SplitCheckBusy: 'KV:Raftstore:SplitCheckBusy',
+  /** A region's split check did not answer in time. */
+  SplitCheckTimeout: 'KV:Raftstore:SplitCheckTimeout',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -94,6 +94,15 @@ describe('tinykv CLI end to end', () => {
     const badTicks = await runCli(['server', '--raft-election-timeout-ticks', '2', '--raft-heartbeat-ticks', '2', '--data-dir', dir]);
     expect(badTicks.code).toBe(2);
     expect(badTicks.stderr).toContain('raftstore.raft-election-timeout-ticks must be above raftstore.raft-heartbeat-ticks');
+    // So do the split thresholds; `tinykv cluster` refuses a size that does not read as one before starting anything.
+    const badSplit = await runCli(['server', '--region-max-size', '1KiB', '--region-split-size', '2KiB', '--data-dir', dir]);
+    expect(badSplit.code).toBe(2);
+    expect(badSplit.stderr).toContain('raftstore.region-split-size must be 1 byte..raftstore.region-max-size');
+    const badSize = await runCli(['server', '--region-max-size', 'huge', '--data-dir', dir]);
+    expect(badSize.code).toBe(2);
+    const badClusterSize = await runCli(['cluster', '--region-split-size', 'half', '--data-dir', dir]);
+    expect(badClusterSize.code).toBe(2);
+    expect(badClusterSize.stderr).toContain('--region-split-size must be a size');
   });
 
   it('shuts down on SIGTERM with exit 0 and keeps data across a restart', async () => {
