@@ -18,6 +18,8 @@ export interface BenchConfig {
   readonly targets: readonly TargetName[];
   /** tinykv target address. */
   readonly addr: string;
+  /** Scheduler of the tinykv target's cluster: route each call by region (instead of everything to `addr`). */
+  readonly scheduler?: string;
   /** etcd target endpoints. */
   readonly endpoints: readonly string[];
   readonly ops: readonly BenchOp[];
@@ -70,7 +72,7 @@ export function defaultConnections(config: Pick<BenchConfig, 'connections' | 'cl
 export function createTarget(name: TargetName, config: BenchConfig, connections: number): BenchTarget {
   switch (name) {
     case 'tinykv':
-      return new TinyKvTarget({ addr: config.addr, connections, connectTimeoutMs: config.connectTimeoutMs });
+      return new TinyKvTarget({ addr: config.addr, scheduler: config.scheduler, connections, connectTimeoutMs: config.connectTimeoutMs });
     case 'noop':
       return new NoopTarget({ connections, keySize: config.keySize, valueSize: config.valueSize, inProcess: config.noopInProcess });
     case 'etcd':
@@ -101,7 +103,7 @@ export function benchSettings(config: BenchConfig): BenchSettings {
     rounds: config.rounds ?? 1,
     preload: (config.preload ?? true) && config.ops.some(Workload.needsPreload),
     seed: config.seed ?? 1,
-    ...(config.targets.includes('tinykv') ? { addr: config.addr } : {}),
+    ...(config.targets.includes('tinykv') ? (config.scheduler !== undefined ? { scheduler: config.scheduler } : { addr: config.addr }) : {}),
     ...(config.targets.includes('etcd')
       ? { endpoints: [...config.endpoints], etcdReads: config.etcdSerializable ? ('serializable' as const) : ('linearizable' as const) }
       : {}),

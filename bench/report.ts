@@ -41,6 +41,8 @@ export interface BenchSettings {
   readonly preload: boolean;
   readonly seed: number;
   readonly addr?: string;
+  /** tinykv target routed by region through this scheduler. */
+  readonly scheduler?: string;
   readonly endpoints?: readonly string[];
   readonly etcdReads?: 'linearizable' | 'serializable';
 }
@@ -61,6 +63,8 @@ export interface BenchResultJson {
   readonly clients: number;
   readonly ops: number;
   readonly errors: number;
+  /** Calls sent again after a region error (routed tinykv target); not counted as errors. */
+  readonly retries: number;
   readonly misses: number;
   readonly elapsedMs: number;
   readonly opsPerSec: number;
@@ -150,6 +154,7 @@ export function buildResults(runs: readonly MeasuredRun[], settings: Pick<BenchS
       clients: run.clients,
       ops: run.ops,
       errors: run.errors,
+      retries: run.retries,
       misses: run.misses,
       elapsedMs: Math.round(run.elapsedMs),
       opsPerSec: round2(run.opsPerSec),
@@ -242,6 +247,7 @@ export function formatTable(report: BenchReport): string {
     }
     const what = `${r.target} ${r.op} x${r.clients}`;
     if (r.firstError !== undefined) notes.push(`${what}: ${r.errors} error(s), first: ${r.firstError}${r.stalled ? ' (stalled)' : ''}`);
+    if (r.retries > 0) notes.push(`${what}: ${r.retries} call(s) retried after a region error or an unreachable store (not errors)`);
     if (r.misses > 0) notes.push(`${what}: ${r.misses} get(s) found no value`);
   }
   const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);

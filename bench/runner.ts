@@ -36,6 +36,8 @@ export interface RunResult {
   readonly ops: number;
   /** Failed ops in the measured phase. */
   readonly errors: number;
+  /** Calls the target sent again in the measured phase (region errors routed around); not errors. */
+  readonly retries: number;
   /** Gets that found no value (not errors; a sign the keyspace was not loaded). */
   readonly misses: number;
   readonly elapsedMs: number;
@@ -96,6 +98,7 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
   const byCall = spec.op === 'mix' ? { get: new LatencyHistogram(), put: new LatencyHistogram() } : undefined;
   const unit = spec.durationMs !== undefined ? 'ms' : 'ops';
   progress.begin(label, spec.durationMs ?? spec.count!, unit);
+  const retriesStart = target.retries ?? 0;
   const cpuStart = process.cpuUsage();
   const start = performance.now();
   const limits: PhaseLimits = spec.durationMs !== undefined ? { deadline: start + spec.durationMs } : { count: spec.count! };
@@ -111,6 +114,7 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
     clients: spec.clients,
     ops: state.done,
     errors: state.errors,
+    retries: (target.retries ?? 0) - retriesStart,
     misses: state.misses,
     elapsedMs,
     opsPerSec: elapsedMs > 0 ? (state.done * 1000) / elapsedMs : 0,
@@ -179,6 +183,7 @@ function emptyResult(spec: RunSpec): RunResult {
     clients: spec.clients,
     ops: 0,
     errors: 0,
+    retries: 0,
     misses: 0,
     elapsedMs: 0,
     opsPerSec: 0,
@@ -193,6 +198,7 @@ function stalledResult(spec: RunSpec, state: PhaseState, elapsedMs: number): Run
     clients: spec.clients,
     ops: 0,
     errors: state.errors,
+    retries: 0,
     misses: 0,
     elapsedMs,
     opsPerSec: 0,
@@ -334,6 +340,7 @@ export function mergeRuns(a: RunResult, b: RunResult): RunResult {
     ...a,
     ops,
     errors: a.errors + b.errors,
+    retries: a.retries + b.retries,
     misses: a.misses + b.misses,
     elapsedMs,
     opsPerSec: elapsedMs > 0 ? (ops * 1000) / elapsedMs : 0,

@@ -54,24 +54,32 @@ function writeVarintField(buf: Buffer, pos: number, field: number, n: number): n
 
 // --- tinykvpb / kvrpcpb Raw API -------------------------------------------------------------
 
-/** kvrpcpb.RawGetRequest { context=1 (unset); key=2; cf=3 } */
-export function encodeRawGet(key: Uint8Array, cf: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(lenFieldSize(2, key) + lenFieldSize(3, cf));
-  writeLenField(buf, writeLenField(buf, 0, 2, key), 3, cf);
+// `context` is an already encoded kvrpcpb.Context (the routed tinykv target encodes one per
+// region and reuses it); empty leaves the field unset, for a node that routes by key itself.
+const NO_CONTEXT = new Uint8Array(0);
+
+/** kvrpcpb.RawGetRequest { context=1; key=2; cf=3 } */
+export function encodeRawGet(key: Uint8Array, cf: Uint8Array, context: Uint8Array = NO_CONTEXT): Buffer {
+  const buf = Buffer.allocUnsafe(lenFieldSize(1, context) + lenFieldSize(2, key) + lenFieldSize(3, cf));
+  writeLenField(buf, writeLenField(buf, writeLenField(buf, 0, 1, context), 2, key), 3, cf);
   return buf;
 }
 
-/** kvrpcpb.RawPutRequest { context=1 (unset); key=2; value=3; cf=4 } */
-export function encodeRawPut(key: Uint8Array, value: Uint8Array, cf: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(lenFieldSize(2, key) + lenFieldSize(3, value) + lenFieldSize(4, cf));
-  writeLenField(buf, writeLenField(buf, writeLenField(buf, 0, 2, key), 3, value), 4, cf);
+/** kvrpcpb.RawPutRequest { context=1; key=2; value=3; cf=4 } */
+export function encodeRawPut(key: Uint8Array, value: Uint8Array, cf: Uint8Array, context: Uint8Array = NO_CONTEXT): Buffer {
+  const buf = Buffer.allocUnsafe(lenFieldSize(1, context) + lenFieldSize(2, key) + lenFieldSize(3, value) + lenFieldSize(4, cf));
+  let pos = writeLenField(buf, 0, 1, context);
+  pos = writeLenField(buf, pos, 2, key);
+  writeLenField(buf, writeLenField(buf, pos, 3, value), 4, cf);
   return buf;
 }
 
-/** kvrpcpb.RawScanRequest { context=1 (unset); start_key=2; uint32 limit=3; cf=4 } */
-export function encodeRawScan(startKey: Uint8Array, limit: number, cf: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(lenFieldSize(2, startKey) + varintFieldSize(3, limit) + lenFieldSize(4, cf));
-  writeLenField(buf, writeVarintField(buf, writeLenField(buf, 0, 2, startKey), 3, limit), 4, cf);
+/** kvrpcpb.RawScanRequest { context=1; start_key=2; uint32 limit=3; cf=4 } */
+export function encodeRawScan(startKey: Uint8Array, limit: number, cf: Uint8Array, context: Uint8Array = NO_CONTEXT): Buffer {
+  const buf = Buffer.allocUnsafe(lenFieldSize(1, context) + lenFieldSize(2, startKey) + varintFieldSize(3, limit) + lenFieldSize(4, cf));
+  let pos = writeLenField(buf, 0, 1, context);
+  pos = writeLenField(buf, pos, 2, startKey);
+  writeLenField(buf, writeVarintField(buf, pos, 3, limit), 4, cf);
   return buf;
 }
 

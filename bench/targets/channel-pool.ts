@@ -5,6 +5,7 @@
  * runner's stall watchdog, which cancels the calls in flight instead.
  */
 import { Client, credentials, status as GrpcStatus, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import type { Error as RegionErrorPb } from '../../src/proto/errorpb.js';
 import { defined } from '../../src/util/assert.js';
 import { TinyKvError } from '../../src/util/errors.js';
 
@@ -102,6 +103,8 @@ export class BenchCallError extends TinyKvError {
   constructor(
     message: string,
     readonly grpcStatus?: GrpcStatus,
+    /** The store's region error, which a routed target answers by refreshing the region and retrying. */
+    readonly regionError?: RegionErrorPb,
   ) {
     // The code is written out (not BenchErrorCode's) so this module does not import the bench runner.
     super('KV:Bench:CallFailed', message);

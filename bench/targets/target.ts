@@ -19,6 +19,11 @@ export interface BenchTarget {
   get(key: Buffer, lane: number): Promise<boolean>;
   /** Resolves to the number of pairs returned. */
   scan(startKey: Buffer, limit: number, lane: number): Promise<number>;
+  /**
+   * Calls sent again so far after an error the target could route around (a routed tinykv target
+   * after a region error); counted apart from errors. Absent when the target never retries.
+   */
+  readonly retries?: number;
   /** Cancels every call in flight (the runner's stall watchdog). */
   cancelInFlight(): void;
   close(): Promise<void>;

@@ -1,8 +1,15 @@
-/** A TinyKV-TS node (or anything serving tinykvpb.TinyKv) through the Raw API: RawPut, RawGet, RawScan. */
+/**
+ * A TinyKV-TS node (or anything serving tinykvpb.TinyKv) through the Raw API: RawPut, RawGet, RawScan.
+ * With a scheduler address the calls are routed by region instead (region-router.ts): each goes to
+ * the leader of its key's region with that region's Context, and a region error refreshes the
+ * region and retries the call (bounded; counted as a retry, an error only when the retries run out).
+ */
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { RawGetResponse, RawPutResponse, RawScanResponse } from '../../src/proto/kvrpcpb.js';
 import { TinyKvService } from '../../src/proto/tinykvpb.js';
 import { encodeRawGet, encodeRawPut, encodeRawScan, inspectResponse } from '../wire.js';
 import { BenchCallError, ChannelPool, notConnected } from './channel-pool.js';
+import { RegionRouter, type Route } from './region-router.js';
 import type { BenchTarget, TargetName } from './target.js';
 
 const RAW_GET = TinyKvService.rawGet.path;
@@ -10,9 +17,11 @@ const RAW_PUT = TinyKvService.rawPut.path;
 const RAW_SCAN = TinyKvService.rawScan.path;
 
 export interface TinyKvTargetOptions {
-  /** host:port of the node. */
+  /** host:port of the node (unused when `scheduler` is given). */
   readonly addr: string;
-  /** gRPC channels (connections) to open. */
+  /** host:port of the scheduler: route every call by region to its leader's store. */
+  readonly scheduler?: string;
+  /** gRPC channels (connections) to open; per store when routing. */
   readonly connections: number;
   /** Column family; default "default". */
   readonly cf?: string;
@@ -23,8 +32,15 @@ export interface TinyKvTargetOptions {
 // its message. region_error is field 1 and error field 2 in every Raw*Response.
 const ERROR_FIELDS = (1 << 1) | (1 << 2);
 
-function failure(decoded: { regionError?: { message: string } | undefined; error: string }): BenchCallError {
-  return new BenchCallError(decoded.regionError ? `region error: ${decoded.regionError.message}` : decoded.error);
+/** Attempts of one routed call (the first and the retries after region errors or an unreachable store). */
+const MAX_ROUTED_ATTEMPTS = 10;
+/** Backoff before a retry the region cache cannot make succeed at once (an election, say): doubling up to the cap. */
+const RETRY_BACKOFF_BASE_MS = 10;
+const RETRY_BACKOFF_MAX_MS = 320;
+
+function failure(decoded: Pick<RawPutResponse, 'regionError' | 'error'>): BenchCallError {
+  const regionError = decoded.regionError;
+  return regionError ? new BenchCallError(`region error: ${regionError.message}`, undefined, regionError) : new BenchCallError(decoded.error);
 }
 
 function parsePut(bytes: Buffer): void {
@@ -48,7 +64,10 @@ function parseScan(bytes: Buffer): number {
 export class TinyKvTarget implements BenchTarget {
   readonly name: TargetName;
   description: string;
+  /** Routed calls sent again after a region error or an unreachable store. */
+  retries = 0;
   private pool: ChannelPool | undefined;
+  private router: RegionRouter | undefined;
   private readonly cf: Buffer;
 
   constructor(
@@ -56,14 +75,26 @@ export class TinyKvTarget implements BenchTarget {
     name: TargetName = 'tinykv',
   ) {
     this.name = name;
-    this.description = options.addr;
+    this.description = options.scheduler ?? options.addr;
     this.cf = Buffer.from(options.cf ?? 'default');
   }
 
   async connect(): Promise<void> {
-    const pool = new ChannelPool([this.options.addr], this.options.connections);
+    const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    const connections = this.options.connections;
+    if (this.options.scheduler !== undefined) {
+      const router = await RegionRouter.connect(this.options.scheduler, connections, timeoutMs);
+      this.router = router;
+      const { regions, stores, standalone } = router.layout;
+      const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+      this.description = standalone
+        ? `${router.schedulerAddr} (standalone, routed; ${plural(connections, 'connection')})`
+        : `routed by scheduler ${router.schedulerAddr}: ${plural(regions, 'region')} led from ${plural(stores, 'store')} (${plural(connections, 'connection')} per store)`;
+      return;
+    }
+    const pool = new ChannelPool([this.options.addr], connections);
     try {
-      await pool.ready(this.options.connectTimeoutMs ?? 5000);
+      await pool.ready(timeoutMs);
     } catch (err) {
       pool.close();
       throw err;
@@ -73,23 +104,66 @@ export class TinyKvTarget implements BenchTarget {
   }
 
   put(key: Buffer, value: Buffer, lane: number): Promise<void> {
+    if (this.router) return this.routed(this.router, key, lane, RAW_PUT, (context) => encodeRawPut(key, value, this.cf, context), parsePut);
     return this.pool ? this.pool.call(lane, RAW_PUT, encodeRawPut(key, value, this.cf), parsePut) : notConnected(this.name);
   }
 
   get(key: Buffer, lane: number): Promise<boolean> {
+    if (this.router) return this.routed(this.router, key, lane, RAW_GET, (context) => encodeRawGet(key, this.cf, context), parseGet);
     return this.pool ? this.pool.call(lane, RAW_GET, encodeRawGet(key, this.cf), parseGet) : notConnected(this.name);
   }
 
+  /** Routed by the start key; the store answers from that region only. */
   scan(startKey: Buffer, limit: number, lane: number): Promise<number> {
+    if (this.router)
+      return this.routed(this.router, startKey, lane, RAW_SCAN, (context) => encodeRawScan(startKey, limit, this.cf, context), parseScan);
     return this.pool ? this.pool.call(lane, RAW_SCAN, encodeRawScan(startKey, limit, this.cf), parseScan) : notConnected(this.name);
   }
 
   cancelInFlight(): void {
     this.pool?.cancelAll();
+    this.router?.cancelAll();
   }
 
   async close(): Promise<void> {
     this.pool?.close();
     this.pool = undefined;
+    this.router?.close();
+    this.router = undefined;
   }
+
+  private async routed<T>(
+    router: RegionRouter,
+    key: Buffer,
+    lane: number,
+    path: string,
+    encode: (context: Uint8Array) => Buffer,
+    parse: (response: Buffer) => T,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const route = await router.route(key);
+      try {
+        return await route.pool.call(lane, path, encode(route.context), parse);
+      } catch (err) {
+        if (attempt >= MAX_ROUTED_ATTEMPTS || this.router !== router) throw err;
+        const immediate = await this.afterFailure(router, route, err);
+        this.retries++;
+        if (!immediate) await sleepMs(Math.min(RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_MS));
+      }
+    }
+  }
+
+  /** Updates the region cache after a failed routed call; rethrows what no retry can fix. */
+  private async afterFailure(router: RegionRouter, route: Route, err: unknown): Promise<boolean> {
+    if (!(err instanceof BenchCallError)) throw err;
+    if (err.regionError !== undefined) return router.onRegionError(route.region, err.regionError);
+    // A store down or restarting; CANCELLED (the stall watchdog, Ctrl-C) and the rest are final.
+    if (err.grpcStatus !== GrpcStatus.UNAVAILABLE) throw err;
+    await router.onSendFail(route.region);
+    return false;
+  }
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

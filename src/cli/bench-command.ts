@@ -22,6 +22,7 @@ export interface BenchCommandIo {
 interface RawOptions {
   target?: TargetName[];
   addr: string;
+  scheduler?: string;
   endpoints?: string[];
   op?: BenchOp[];
   clients?: number[];
@@ -124,10 +125,15 @@ that read (get, mix, scan) first write every key once (untimed; --no-preload ski
 that answers RawGet/RawPut/RawScan at once: the ceiling of gRPC on this machine.
 --target etcd drives an etcd v3 cluster with KV.Put and KV.Range (linearizable reads unless
 --etcd-serializable); bench/etcd-cluster.sh starts a local 3-member cluster.
+--target tinykv sends every call to --addr; on a cluster with several regions (or a leader on
+another store) give --scheduler instead: each call then goes to the leader of its key's region,
+and region errors refresh the region and retry (reported as retries, not errors, unless retries
+run out).
 
 Examples:
   tinykv bench --target noop,tinykv --op put,get --clients 64,1 --duration 10s --rounds 3
   tinykv bench --target noop,tinykv,etcd --endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
+  tinykv bench --target tinykv --scheduler 127.0.0.1:2379 --op put,get --clients 64
   tinykv bench --op mix --mix-read-ratio 0.9 --count 100000 --output json > result.json
 `;
 
@@ -142,6 +148,10 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = { st
       listOf(TARGET_NAMES, 'target'),
     )
     .option('--addr <host:port>', 'tinykv target address', '127.0.0.1:20160')
+    .option(
+      '--scheduler <host:port>',
+      'tinykv target: route each call by region to its leader, asking this scheduler for regions and stores (instead of --addr)',
+    )
     .option('--endpoints <list>', 'etcd target endpoints, host:port or http://host:port, comma-separated', strings)
     .option('--op <ops>', `workload: ${BENCH_OPS.join(', ')}; repeat or comma-separate for several runs (default: put,get)`, listOf(BENCH_OPS, 'op'))
     .option('--clients <n>', 'concurrent clients; comma-separate for several runs, e.g. 64,1 (default: 64)', positiveInts('--clients'))
@@ -202,6 +212,7 @@ function toConfig(raw: RawOptions): BenchConfig {
   return {
     targets,
     addr: raw.addr,
+    ...(raw.scheduler !== undefined ? { scheduler: raw.scheduler } : {}),
     endpoints: raw.endpoints ?? [],
     ops,
     clients,

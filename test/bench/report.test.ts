@@ -24,6 +24,7 @@ function run(
     clients,
     ops: Math.round(opsPerSec),
     errors: 0,
+    retries: 0,
     misses: 0,
     elapsedMs: 1000,
     opsPerSec,

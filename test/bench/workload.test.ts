@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, KEY_PREFIX, KEY_RANGE_END, Workload } from '../../bench/workload.js';
 import { encodeEtcdPut, encodeEtcdRange, encodeRawGet, encodeRawPut, encodeRawScan, inspectResponse } from '../../bench/wire.js';
-import { RawGetRequest, RawGetResponse, RawPutRequest, RawPutResponse, RawScanRequest, RawScanResponse } from '../../src/proto/kvrpcpb.js';
+import { Context, RawGetRequest, RawGetResponse, RawPutRequest, RawPutResponse, RawScanRequest, RawScanResponse } from '../../src/proto/kvrpcpb.js';
 import { PutRequest, PutResponse, RangeRequest, RangeResponse } from '../../bench/proto-gen/etcd_kv.js';
 import { defined } from '../../src/util/assert.js';
 
@@ -81,6 +81,15 @@ describe('request encoders match the generated decoders', () => {
     expect(RawGetRequest.decode(encodeRawGet(key, cf))).toEqual({ context: undefined, key, cf: 'default' });
     expect(RawScanRequest.decode(encodeRawScan(key, 10, cf))).toEqual({ context: undefined, startKey: key, limit: 10, cf: 'default' });
     expect(RawScanRequest.decode(encodeRawScan(key, 100_000, Buffer.alloc(0)))).toMatchObject({ limit: 100_000, cf: '' });
+  });
+
+  it('carry an encoded Context (the routed tinykv target) as field 1', () => {
+    const context = Context.fromPartial({ regionId: 7n, regionEpoch: { confVer: 2, version: 3 }, peer: { id: 9, storeId: 4 } });
+    const bytes = Context.encode(context).finish();
+    const value = Buffer.alloc(300, 5);
+    expect(RawPutRequest.decode(encodeRawPut(key, value, cf, bytes))).toEqual({ context, key, value, cf: 'default' });
+    expect(RawGetRequest.decode(encodeRawGet(key, cf, bytes))).toEqual({ context, key, cf: 'default' });
+    expect(RawScanRequest.decode(encodeRawScan(key, 10, cf, bytes))).toEqual({ context, startKey: key, limit: 10, cf: 'default' });
   });
 
   it('etcd Put and Range', () => {
