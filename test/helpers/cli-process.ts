@@ -66,15 +66,28 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
 
 /**
  * Starts `tinykv scheduler` and resolves with its address once it listens. `track` gets the child
- * at once, so the caller's cleanup kills it even when the start fails.
+ * at once, so the caller's cleanup kills it even when the start fails. `extraArgs` go after the
+ * defaults (e.g. `--split-keys a,b`).
  */
 export function startSchedulerProcess(
   dataDir: string,
   initialStores: number,
   track: (child: ChildProcess) => void,
+  extraArgs: readonly string[] = [],
 ): Promise<{ child: ChildProcess; addr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const args = ['scheduler', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--initial-stores', String(initialStores), '--log-level', 'warn'];
+    const args = [
+      'scheduler',
+      '--addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--initial-stores',
+      String(initialStores),
+      '--log-level',
+      'warn',
+      ...extraArgs,
+    ];
     const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     track(child);
     let out = '';
