@@ -68,6 +68,8 @@ export class TinyKvTarget implements BenchTarget {
   retries = 0;
   private pool: ChannelPool | undefined;
   private router: RegionRouter | undefined;
+  /** Bumped by cancelInFlight: a routed call waiting to retry then gives up instead of sending again. */
+  private cancels = 0;
   private readonly cf: Buffer;
 
   constructor(
@@ -121,6 +123,7 @@ export class TinyKvTarget implements BenchTarget {
   }
 
   cancelInFlight(): void {
+    this.cancels++;
     this.pool?.cancelAll();
     this.router?.cancelAll();
   }
@@ -140,6 +143,7 @@ export class TinyKvTarget implements BenchTarget {
     encode: (context: Uint8Array) => Buffer,
     parse: (response: Buffer) => T,
   ): Promise<T> {
+    const cancels = this.cancels;
     for (let attempt = 1; ; attempt++) {
       const route = await router.route(key);
       try {
@@ -147,8 +151,10 @@ export class TinyKvTarget implements BenchTarget {
       } catch (err) {
         if (attempt >= MAX_ROUTED_ATTEMPTS || this.router !== router) throw err;
         const immediate = await this.afterFailure(router, route, err);
-        this.retries++;
         if (!immediate) await sleepMs(Math.min(RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_MS));
+        // Cancelled (stall watchdog, Ctrl-C) or closed meanwhile: a call sent now would not be cancelled.
+        if (this.cancels !== cancels || this.router !== router) throw err;
+        this.retries++;
       }
     }
   }
