@@ -78,6 +78,18 @@ describe('tinykv bench', () => {
     }
   });
 
+  it('routes by region through --scheduler; a standalone node stands in for the scheduler as one region', async () => {
+    const { stdout } = await bench(['--target', 'tinykv', '--scheduler', node.addr, '--op', 'put,get,scan', ...SHORT]);
+    const report = JSON.parse(stdout) as BenchReport;
+    expect(report.settings.scheduler).toBe(node.addr);
+    expect(report.targets.tinykv).toMatch(/standalone, routed/);
+    for (const r of report.results) {
+      expectHealthy(r, 200);
+      expect(r.retries).toBe(0);
+      expect(r.misses).toBe(0);
+    }
+  });
+
   it('compares targets side by side in one table with a ratio to the no-op ceiling', async () => {
     const { stdout } = await bench(['--target', 'noop,tinykv', '--addr', node.addr, '--noop-in-process', '--op', 'put', ...SHORT.slice(0, -2)]);
     expect(stdout).toMatch(/^machine: .*cores/m);
