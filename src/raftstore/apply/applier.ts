@@ -22,6 +22,7 @@ import { assert, defined } from '../../util/assert.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import { errorResponse } from '../operation/command.js';
 import { applyCompactLog } from '../operation/compact-log.js';
+import { applyConfChangeEntry, type AppliedConfChange } from '../operation/conf-change.js';
 import { executeRead, type ApplyRead } from '../operation/read.js';
 import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
 import { staleCommand } from '../router/errors.js';
@@ -38,10 +39,11 @@ export interface ApplyTask {
   readonly reads: readonly ApplyRead[];
 }
 
-/** A region's apply state after a batch, for its peer (log GC, snapshots). */
+/** A region's apply state after a batch, for its peer (log GC, snapshots), and the conf changes it applied, in log order. */
 export interface ApplyResult {
   readonly regionId: number;
   readonly applyState: RaftApplyState;
+  readonly confChanges: readonly AppliedConfChange[];
 }
 
 /** How peers reach the apply system, on this thread or another. */
@@ -72,6 +74,12 @@ interface Applied {
   readonly task: ApplyTask;
   readonly applyState: RaftApplyState;
   readonly responses: Map<number, RaftCmdResponse>;
+}
+
+interface EntryResult {
+  readonly applyState: RaftApplyState;
+  readonly response?: RaftCmdResponse;
+  readonly confChange?: AppliedConfChange;
 }
 
 export class Applier implements ApplyRouter {
@@ -176,15 +184,21 @@ export class Applier implements ApplyRouter {
     const applied: Applied[] = [];
     // A region may appear in several tasks of one batch: each continues from the previous one.
     const states = new Map<number, RaftApplyState>();
+    const confChanges = new Map<number, AppliedConfChange[]>();
     for (const task of tasks) {
       const delegate = this.delegate(task.regionId);
       let applyState = states.get(task.regionId) ?? delegate.applyState;
       const responses = new Map<number, RaftCmdResponse>();
       for (const entry of task.entries) {
         assert(entry.index === applyState.appliedIndex + 1, `region ${task.regionId}: apply ${entry.index} after ${applyState.appliedIndex}`);
-        const result = this.applyEntry(task.regionId, entry, applyState, kvOps);
+        const result = this.applyEntry(delegate, task.regionId, entry, applyState, kvOps);
         applyState = result.applyState;
         if (result.response) responses.set(entry.index, result.response);
+        if (result.confChange) {
+          // Later entries of the batch (and reads served after it) see the new membership.
+          delegate.region = result.confChange.region;
+          confChanges.set(task.regionId, [...(confChanges.get(task.regionId) ?? []), result.confChange]);
+        }
       }
       if (task.entries.length > 0) kvOps.push(putProto('meta', applyStateKey(task.regionId), RaftApplyState.encode(applyState).finish()));
       states.set(task.regionId, applyState);
@@ -211,21 +225,16 @@ export class Applier implements ApplyRouter {
     for (const { task, applyState } of applied.toReversed()) {
       if (task.entries.length === 0 || reported.has(task.regionId)) continue;
       reported.add(task.regionId);
-      this.onResult({ regionId: task.regionId, applyState });
+      this.onResult({ regionId: task.regionId, applyState, confChanges: confChanges.get(task.regionId) ?? [] });
     }
   }
 
-  private applyEntry(
-    regionId: number,
-    entry: Entry,
-    applyState: RaftApplyState,
-    kvOps: WriteOp[],
-  ): { applyState: RaftApplyState; response?: RaftCmdResponse } {
+  private applyEntry(delegate: Delegate, regionId: number, entry: Entry, applyState: RaftApplyState, kvOps: WriteOp[]): EntryResult {
     const next = RaftApplyState.fromPartial({ ...applyState, appliedIndex: entry.index });
     if (entry.entryType === EntryType.EntryConfChange) {
-      // Membership changes arrive with the multi-raft issue; none are proposed yet.
-      this.logger.warn({ regionId, index: entry.index }, 'conf change entry ignored');
-      return { applyState: next };
+      const region = defined(delegate.region, `region ${regionId} applying a conf change`);
+      const result = applyConfChangeEntry(entry, region, next, kvOps);
+      return { applyState: result.applyState, response: result.response, confChange: result.applied };
     }
     if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
     const request = RaftCmdRequest.decode(entry.data);

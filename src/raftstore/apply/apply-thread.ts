@@ -16,6 +16,7 @@ import { LmdbEngine } from '../../engine/lmdb-engine.js';
 import { createLogger } from '../../log/logger.js';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
+import { Region } from '../../proto/metapb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { failThisThread, type FatalHandler } from '../../util/fail-stop.js';
 import {
@@ -80,7 +81,13 @@ export class ApplyThread {
       options.kv,
       options.logger,
       (result) => {
-        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish());
+        const confChanges = result.confChanges.map((change) => ({
+          changeType: change.changeType,
+          peerId: change.peer.id,
+          storeId: change.peer.storeId,
+          region: Region.encode(change.region).finish(),
+        }));
+        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish(), confChanges);
         this.pollerOfRegion.get(result.regionId)?.push(frame);
       },
       options.onFatal,

@@ -8,6 +8,7 @@
  * leader's own CompactLog) get an address here and come back as frames.
  */
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
+import { Region } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert, defined } from '../../util/assert.js';
@@ -83,7 +84,15 @@ export class RemoteApplyRouter implements ApplyRouter {
   private onFrame(frame: ApplyToPoller): void {
     switch (frame.kind) {
       case 'applied':
-        this.onResult({ regionId: frame.regionId, applyState: RaftApplyState.decode(frame.applyState) });
+        this.onResult({
+          regionId: frame.regionId,
+          applyState: RaftApplyState.decode(frame.applyState),
+          confChanges: frame.confChanges.map((change) => ({
+            changeType: change.changeType,
+            peer: { id: change.peerId, storeId: change.storeId },
+            region: Region.decode(change.region),
+          })),
+        });
         return;
       case 'done': {
         const callback = this.local.get(frame.id);

@@ -115,10 +115,20 @@ export type PollerToApply =
 
 export type ApplyFrame = Extract<PollerToApply, { kind: 'apply' }>;
 
+/** A conf change an apply thread applied, for the peer's RawNode and region. */
+export interface ConfChangeReport {
+  /** An eraftpb.ConfChangeType. */
+  readonly changeType: number;
+  readonly peerId: number;
+  readonly storeId: number;
+  /** The encoded metapb.Region after the change. */
+  readonly region: Uint8Array;
+}
+
 /** An apply thread to the raft poller that handed it the region. */
 export type ApplyToPoller =
-  /** A region's encoded RaftApplyState after a batch. */
-  | { readonly kind: 'applied'; readonly regionId: number; readonly applyState: Uint8Array }
+  /** A region's encoded RaftApplyState after a batch and the conf changes the batch applied, in log order. */
+  | { readonly kind: 'applied'; readonly regionId: number; readonly applyState: Uint8Array; readonly confChanges: ConfChangeReport[] }
   | DoneFrame
   | { readonly kind: 'restored'; readonly id: number; readonly error?: string };
 
@@ -152,7 +162,12 @@ export const frames = {
   }),
   read: (index: number, address: ReplyAddress, request: Uint8Array): ReadFrame => ({ index, replyTo: address.replyTo, id: address.id, request }),
   restore: (id: number, regionId: number, snapshot: Uint8Array): PollerToApply => ({ kind: 'restore', id, regionId, snapshot }),
-  applied: (regionId: number, applyState: Uint8Array): ApplyToPoller => ({ kind: 'applied', regionId, applyState }),
+  applied: (regionId: number, applyState: Uint8Array, confChanges: ConfChangeReport[]): ApplyToPoller => ({
+    kind: 'applied',
+    regionId,
+    applyState,
+    confChanges,
+  }),
   restored: (id: number, error?: string): ApplyToPoller => (error === undefined ? { kind: 'restored', id } : { kind: 'restored', id, error }),
 } as const;
 
@@ -200,6 +215,8 @@ const READ_SHAPE: Shape = { index: isNumber, replyTo: (v) => v === 'main' || v =
 const REGION_SHAPE: Shape = { region: isBytes, peerId: isNumber, leader: isBoolean };
 const isReads = (value: unknown): boolean => Array.isArray(value) && value.every((read) => hasShape(read, READ_SHAPE));
 const isRegions = (value: unknown): boolean => Array.isArray(value) && value.every((region) => hasShape(region, REGION_SHAPE));
+const CONF_CHANGE_SHAPE: Shape = { changeType: isNumber, peerId: isNumber, storeId: isNumber, region: isBytes };
+const isConfChanges = (value: unknown): boolean => Array.isArray(value) && value.every((change) => hasShape(change, CONF_CHANGE_SHAPE));
 
 const ACK_SHAPE: Shape = { id: isNumber };
 const DONE_SHAPE: Shape = { id: isNumber, response: isBytes, snapshot: isBoolean };
@@ -224,7 +241,7 @@ const POLLER_TO_APPLY: Record<PollerToApply['kind'], Shape> = {
   restore: { id: isNumber, regionId: isNumber, snapshot: isBytes },
 };
 const APPLY_TO_POLLER: Record<ApplyToPoller['kind'], Shape> = {
-  applied: { regionId: isNumber, applyState: isBytes },
+  applied: { regionId: isNumber, applyState: isBytes, confChanges: isConfChanges },
   done: DONE_SHAPE,
   restored: { id: isNumber, error: isOptionalString },
 };

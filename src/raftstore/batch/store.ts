@@ -307,7 +307,7 @@ export class Store implements RaftRouter {
 
   /** The apply system applied a batch of a region: adopt its state, collect the log it compacted. */
   private onApplied(result: ApplyResult): void {
-    const compacted = this.peers.get(result.regionId)?.onApplied(result.applyState);
+    const compacted = this.peers.get(result.regionId)?.onApplied(result.applyState, result.confChanges);
     if (compacted) void this.collectRaftLog(result.regionId, compacted);
   }
 

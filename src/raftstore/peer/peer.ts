@@ -9,9 +9,9 @@
  * (ReadIndexReads), and log compaction is proposed on ticks (LogCompaction).
  */
 import type { Logger } from 'pino';
-import { MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
+import { ConfChange, MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
-import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
+import { AdminCmdType, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
 import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
@@ -19,6 +19,7 @@ import type { ApplyTask } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
 import type { RaftstoreConfig } from '../config.js';
 import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
+import { ConfChangeProposals, type AppliedConfChange } from '../operation/conf-change.js';
 import { adoptApplyState, LogCompaction, type RaftLogRange } from '../operation/compact-log.js';
 import { ReadIndexReads } from '../operation/read.js';
 import { WriteProposals } from '../operation/write.js';
@@ -52,6 +53,7 @@ export class Peer implements ProposingPeer {
   private readonly writes: WriteProposals;
   private readonly reads: ReadIndexReads;
   private readonly logCompaction: LogCompaction;
+  private readonly confChanges: ConfChangeProposals;
 
   private constructor(
     private readonly host: PeerHost,
@@ -75,6 +77,7 @@ export class Peer implements ProposingPeer {
     this.writes = new WriteProposals(this, this.node);
     this.reads = new ReadIndexReads(this, this.node);
     this.logCompaction = new LogCompaction(this, this.writes, config);
+    this.confChanges = new ConfChangeProposals(this, this.node, this.writes);
   }
 
   static create(host: PeerHost, region: Region, peerId: number): Peer {
@@ -88,6 +91,10 @@ export class Peer implements ProposingPeer {
 
   get region(): Region {
     return this.storage.region;
+  }
+
+  get appliedIndex(): number {
+    return this.storage.appliedIndex;
   }
 
   get storeId(): number {
@@ -160,6 +167,7 @@ export class Peer implements ProposingPeer {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
       if (isReadOnly(request)) this.reads.propose(request, callback, replyTo);
+      else if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer) this.confChanges.propose(request, callback, replyTo);
       else this.writes.propose(request, callback, encoded, replyTo);
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
@@ -219,11 +227,23 @@ export class Peer implements ProposingPeer {
     return { regionId: this.regionId, entries, replies, reads };
   }
 
-  /** The apply system applied up to a new state; returns the raft-log range it made collectable. */
-  onApplied(applyState: RaftApplyState): RaftLogRange | undefined {
-    // A snapshot adopted since may already be ahead of this report.
+  /**
+   * The apply system applied up to a new state: Raft and the region take the conf changes it
+   * applied. Returns the raft-log range it made collectable.
+   */
+  onApplied(applyState: RaftApplyState, confChanges: readonly AppliedConfChange[]): RaftLogRange | undefined {
+    // A snapshot adopted since may already be ahead of this report (its region has the changes).
     if (applyState.appliedIndex <= this.storage.appliedIndex) return undefined;
+    for (const change of confChanges) {
+      this.node.applyConfChange(ConfChange.fromPartial({ changeType: change.changeType, nodeId: change.peer.id }));
+      this.storage.setRegion(change.region);
+    }
     return adoptApplyState(this.storage, applyState);
+  }
+
+  /** Whether this peer is no longer a member of its region (its removal applied). */
+  isRemoved(): boolean {
+    return this.storage.isInitialized() && findPeerById(this.region, this.meta.id) === undefined;
   }
 
   advance(pending: PendingReady): void {
