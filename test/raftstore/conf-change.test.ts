@@ -1,5 +1,7 @@
 // Membership change (TinyKV 3B ChangePeer) on the single-thread simulation.
 import { describe, expect, it } from 'vitest';
+import { PeerState, RegionLocalState } from '../../src/proto/raft_serverpb.js';
+import { applyStateKey, raftStateKey, regionStateKey } from '../../src/raftstore/keys.js';
 import { SimCluster, seedFromEnv } from './cluster.js';
 
 function seeded(name: string, base: number): number {
@@ -31,5 +33,77 @@ describe('conf change', () => {
     await cluster.run(5);
     const remaining = [1, 2, 3].filter((id) => id !== follower);
     for (const id of remaining) expect(peerIds(cluster, id)).toEqual(remaining.map((s) => s + 100));
+  });
+
+  it('adds a peer on a new store: it is created by a message, catches up by snapshot and serves', async () => {
+    const cluster = new SimCluster({ stores: 3, seed: seeded('add-peer', 32) });
+    await cluster.start();
+    await cluster.waitLeader();
+    for (let i = 0; i < 10; i++) await cluster.put(`k${i}`, `v${i}`);
+    await cluster.addStore(4);
+    const response = await cluster.addPeer(1, 4, 104);
+    expect(response.adminResponse?.changePeer?.region?.peers.map((p) => p.id)).toContain(104);
+    await cluster.run(30);
+    expect(cluster.stores.get(4)?.peer(1)?.isInitialized()).toBe(true);
+    expect(cluster.localValue(4, 'k9')).toBe('v9');
+    await cluster.put('after', 'add');
+    await cluster.run(5);
+    expect(cluster.localValue(4, 'after')).toBe('add');
+    const again = await cluster.addPeer(1, 4, 104);
+    expect(again.adminResponse?.changePeer?.region?.regionEpoch).toEqual({ confVer: 2, version: 1 });
+  });
+
+  it('destroys a removed follower: tombstone, no data, no raft state, not loaded on restart', async () => {
+    const cluster = new SimCluster({ stores: 3, seed: seeded('destroy-follower', 33) });
+    await cluster.start();
+    const leader = await cluster.waitLeader();
+    for (let i = 0; i < 5; i++) await cluster.put(`k${i}`, `v${i}`);
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    await cluster.removePeer(1, follower, follower + 100);
+    for (let i = 0; i < 100 && cluster.stores.get(follower)?.peer(1); i++) await cluster.step();
+    expect(cluster.stores.get(follower)?.peer(1)).toBeUndefined();
+    expect(cluster.localValue(follower, 'k1')).toBeUndefined();
+    const engines = cluster.engines.get(follower)!;
+    const state = RegionLocalState.decode(engines.kv.get('meta', regionStateKey(1))!);
+    expect(state.state).toBe(PeerState.Tombstone);
+    expect(engines.kv.get('meta', applyStateKey(1))).toBeUndefined();
+    expect(engines.raft.get('meta', raftStateKey(1))).toBeUndefined();
+    await cluster.crash(follower);
+    await cluster.restart(follower);
+    await cluster.run(10);
+    expect(cluster.stores.get(follower)?.peer(1)).toBeUndefined();
+    await cluster.put('k1', 'w1');
+    expect(await cluster.get('k1')).toBe('w1');
+  });
+
+  it('removes the leader: the others elect a new one and keep serving', async () => {
+    const cluster = new SimCluster({ stores: 3, seed: seeded('remove-leader', 34) });
+    await cluster.start();
+    const leader = await cluster.waitLeader();
+    await cluster.put('a', '1');
+    await cluster.removePeer(1, leader, leader + 100);
+    await cluster.put('b', '2');
+    expect(await cluster.get('a')).toBe('1');
+    expect(cluster.leaderStore()).not.toBe(leader);
+    for (let i = 0; i < 100 && cluster.stores.get(leader)?.peer(1); i++) await cluster.step();
+    expect(cluster.stores.get(leader)?.peer(1)).toBeUndefined();
+    expect(cluster.localValue(leader, 'a')).toBeUndefined();
+  });
+
+  it('re-adds a store with a new peer id after its removal', async () => {
+    const cluster = new SimCluster({ stores: 3, seed: seeded('re-add', 35) });
+    await cluster.start();
+    const leader = await cluster.waitLeader();
+    await cluster.put('a', '1');
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    await cluster.removePeer(1, follower, follower + 100);
+    for (let i = 0; i < 100 && cluster.stores.get(follower)?.peer(1); i++) await cluster.step();
+    expect(cluster.stores.get(follower)?.peer(1)).toBeUndefined();
+    await cluster.put('b', '2');
+    await cluster.addPeer(1, follower, follower + 200);
+    await cluster.run(30);
+    expect(cluster.stores.get(follower)?.peer(1)?.meta.id).toBe(follower + 200);
+    expect(cluster.localValue(follower, 'b')).toBe('2');
+    expect(cluster.localValue(follower, 'a')).toBe('1');
   });
 });

@@ -30,6 +30,7 @@ import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
+import { destroyKvOps, type KeyRange } from '../peer/peer-destroy.js';
 
 export interface ApplyTask {
   readonly regionId: number;
@@ -51,6 +52,11 @@ export interface ApplyRouter {
   apply(task: ApplyTask): void;
   /** Writes a received snapshot durably, after every task handed over before it. */
   restore(regionId: number, snapshot: Snapshot): Promise<void>;
+  /**
+   * Destroys a region's peer on the kv side, durably, after every task handed over before it:
+   * the `clear` ranges of its data and its apply state go, a tombstone with `region` stays.
+   */
+  destroy(region: Region, clear: readonly KeyRange[]): Promise<void>;
   /** Resolves once everything handed over so far is applied and answered. */
   settle(): Promise<void>;
 }
@@ -67,7 +73,8 @@ interface Delegate {
 
 type Queued =
   | { readonly kind: 'apply'; readonly task: ApplyTask }
-  | { readonly kind: 'restore'; readonly regionId: number; readonly snapshot: Snapshot; readonly done: (err?: unknown) => void };
+  | { readonly kind: 'restore'; readonly regionId: number; readonly snapshot: Snapshot; readonly done: (err?: unknown) => void }
+  | { readonly kind: 'destroy'; readonly region: Region; readonly clear: readonly KeyRange[]; readonly done: (err?: unknown) => void };
 
 interface Applied {
   readonly delegate: Delegate;
@@ -103,12 +110,14 @@ export class Applier implements ApplyRouter {
 
   restore(regionId: number, snapshot: Snapshot): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({
-        kind: 'restore',
-        regionId,
-        snapshot,
-        done: (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('snapshot restore failed', { cause: err }))),
-      });
+      this.queue.push({ kind: 'restore', regionId, snapshot, done: settleWith(resolve, reject, 'snapshot restore failed') });
+      this.kick();
+    });
+  }
+
+  destroy(region: Region, clear: readonly KeyRange[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'destroy', region, clear, done: settleWith(resolve, reject, 'peer destroy failed') });
       this.kick();
     });
   }
@@ -141,10 +150,11 @@ export class Applier implements ApplyRouter {
       // Let the tasks of this event-loop turn gather, so one kv batch covers them all.
       await Promise.resolve();
       for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
-        if (head.kind === 'restore') {
+        if (head.kind !== 'apply') {
           this.queue.shift();
           try {
-            await this.restoreNow(head.regionId, head.snapshot);
+            if (head.kind === 'restore') await this.restoreNow(head.regionId, head.snapshot);
+            else await this.destroyNow(head.region, head.clear);
             head.done();
           } catch (err) {
             head.done(err);
@@ -167,8 +177,10 @@ export class Applier implements ApplyRouter {
     if (!delegate) {
       const applyBytes = this.kv.get('meta', applyStateKey(regionId));
       const regionBytes = this.kv.get('meta', regionStateKey(regionId));
+      const regionState = regionBytes ? RegionLocalState.decode(regionBytes) : undefined;
       delegate = {
-        region: regionBytes ? RegionLocalState.decode(regionBytes).region : undefined,
+        // A tombstone's region is not this peer's any more: its range may belong to live regions.
+        region: regionState?.state === PeerState.Normal ? regionState.region : undefined,
         applyState: applyBytes
           ? RaftApplyState.decode(applyBytes)
           : RaftApplyState.fromPartial({ appliedIndex: 0, truncatedState: { index: 0, term: 0 } }),
@@ -251,6 +263,12 @@ export class Applier implements ApplyRouter {
     for (const read of delegate.reads.splice(0, served)) read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request));
   }
 
+  private async destroyNow(region: Region, clear: readonly KeyRange[]): Promise<void> {
+    // Durable: the poller deletes the raft state next, and a tombstone must outlive it.
+    await this.kv.write(destroyKvOps(region, clear));
+    this.delegates.delete(region.id);
+  }
+
   private async restoreNow(regionId: number, snapshot: Snapshot): Promise<void> {
     const delegate = this.delegate(regionId);
     // The poller checked the snapshot on receipt (snapshot/snapshot-check.ts) or built it itself.
@@ -270,6 +288,10 @@ export class Applier implements ApplyRouter {
     delegate.region = cloneRegion(region);
     delegate.applyState = applyState;
   }
+}
+
+function settleWith(resolve: () => void, reject: (err: Error) => void, what: string): (err?: unknown) => void {
+  return (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(what, { cause: err })));
 }
 
 function applyAdmin(request: RaftCmdRequest, next: RaftApplyState): { applyState: RaftApplyState; response: RaftCmdResponse } {

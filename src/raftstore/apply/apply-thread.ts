@@ -36,6 +36,7 @@ import type { CommandCallback, CommandResult, ReplyTarget } from '../router/comm
 import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
 import { Applier } from './applier.js';
+import type { KeyRange } from '../peer/peer-destroy.js';
 import { defined } from '../../util/assert.js';
 
 export interface ApplyWorkerData {
@@ -127,6 +128,10 @@ export class ApplyThread {
       this.restore(frame.id, frame.regionId, frame.snapshot, poller);
       return;
     }
+    if (frame.kind === 'destroy') {
+      this.destroy(frame, poller);
+      return;
+    }
     const replies: ApplyReply[] = [];
     forEachReply(frame, (index, replyTo, id) => replies.push({ index, callback: this.answer(replyTo, id, poller) }));
     const reads: ApplyRead[] = frame.reads.map((read) => ({
@@ -144,6 +149,21 @@ export class ApplyThread {
         this.options.logger.error({ err, regionId }, 'snapshot restore failed');
         poller.push(frames.restored(id, err instanceof Error ? err.message : String(err)));
       },
+    );
+  }
+
+  private destroy(frame: Extract<PollerToApply, { kind: 'destroy' }>, poller: FrameBatcher<ApplyToPoller>): void {
+    const clear: KeyRange[] = [];
+    for (let i = 0; i + 1 < frame.clear.length; i += 2) {
+      clear.push({ startKey: Buffer.from(defined(frame.clear[i], 'start key')), endKey: Buffer.from(defined(frame.clear[i + 1], 'end key')) });
+    }
+    // A failed kv write here is fatal (the applier's drain reports it); the answer only unblocks the poller.
+    this.applier.destroy(Region.decode(frame.region), clear).then(
+      () => {
+        this.pollerOfRegion.delete(frame.regionId);
+        poller.push(frames.destroyed(frame.id));
+      },
+      (err: unknown) => poller.push(frames.destroyed(frame.id, err instanceof Error ? err.message : String(err))),
     );
   }
 

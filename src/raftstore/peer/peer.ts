@@ -29,6 +29,9 @@ import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
 
+/** Senders a peer remembers beyond its region's members (a region has a handful of peers). */
+const MAX_PEER_CACHE = 64;
+
 /** What a peer needs from the store that hosts it. */
 export interface PeerHost {
   readonly storeId: number;
@@ -54,6 +57,11 @@ export class Peer implements ProposingPeer {
   private readonly reads: ReadIndexReads;
   private readonly logCompaction: LogCompaction;
   private readonly confChanges: ConfChangeProposals;
+  /**
+   * Peers this peer heard from, for addressing its answers to peers its region does not list (yet):
+   * an uninitialized peer knows no members before its snapshot. Bounded by MAX_PEER_CACHE.
+   */
+  private readonly peerCache = new Map<number, PeerMeta>();
 
   private constructor(
     private readonly host: PeerHost,
@@ -89,8 +97,22 @@ export class Peer implements ProposingPeer {
     return peer;
   }
 
+  /**
+   * A peer created by a Raft message for a region this store did not host (TinyKV's
+   * maybeCreatePeer): it knows neither range nor members, and its leader catches it up by snapshot.
+   */
+  static createUninitialized(host: PeerHost, regionId: number, meta: PeerMeta): Peer {
+    assert(meta.storeId === host.storeId, `peer ${meta.id} of region ${regionId} is not on store ${host.storeId}`);
+    const region: Region = { id: regionId, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 0, version: 0 }, peers: [] };
+    return new Peer(host, { id: meta.id, storeId: meta.storeId }, PeerStorage.load(regionId, host, region));
+  }
+
   get region(): Region {
     return this.storage.region;
+  }
+
+  isInitialized(): boolean {
+    return this.storage.isInitialized();
   }
 
   get appliedIndex(): number {
@@ -141,6 +163,11 @@ export class Peer implements ProposingPeer {
   step(message: RaftMessage): void {
     const raftMessage = message.message;
     if (!raftMessage) return;
+    const from = message.fromPeer;
+    if (from && !this.peerCache.has(from.id)) {
+      if (this.peerCache.size >= MAX_PEER_CACHE) this.peerCache.clear();
+      this.peerCache.set(from.id, { id: from.id, storeId: from.storeId });
+    }
     try {
       this.node.step(raftMessage);
     } catch (err) {
@@ -257,7 +284,7 @@ export class Peer implements ProposingPeer {
   }
 
   private wrap(message: Message): RaftMessage {
-    const to = findPeerById(this.region, message.to);
+    const to = findPeerById(this.region, message.to) ?? this.peerCache.get(message.to);
     const region = this.region;
     const initial = message.msgType === MessageType.MsgRequestVote || (message.msgType === MessageType.MsgHeartbeat && message.commit === 0);
     return {
