@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
-import type { Peer, Region } from '../../src/proto/metapb.js';
+import type { Peer, Region, RegionEpoch } from '../../src/proto/metapb.js';
 import { AdminCmdType, RaftCmdRequest, type RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
@@ -119,8 +119,11 @@ export class SimCluster {
     return this.changePeer(regionId, ConfChangeType.RemoveNode, { id: peerId, storeId }, maxSteps);
   }
 
-  /** Proposes an admin command built for the current leader's region until it is answered without a region error. */
-  async changePeer(regionId: number, changeType: ConfChangeType, peer: Peer, maxSteps = 300): Promise<RaftCmdResponse> {
+  /**
+   * Proposes ChangePeer to the current leader until it is answered without a region error; with
+   * the leader's current epoch unless `epoch` is given (a scheduler re-sending with an old one).
+   */
+  async changePeer(regionId: number, changeType: ConfChangeType, peer: Peer, maxSteps = 300, epoch?: RegionEpoch): Promise<RaftCmdResponse> {
     for (let attempt = 0; attempt < maxSteps;) {
       const leader = this.leaderStore(regionId);
       const leaderPeer = leader === undefined ? undefined : this.stores.get(leader)?.peer(regionId);
@@ -130,7 +133,7 @@ export class SimCluster {
         continue;
       }
       const request = RaftCmdRequest.fromPartial({
-        header: { regionId, peer: leaderPeer.meta, regionEpoch: leaderPeer.region.regionEpoch },
+        header: { regionId, peer: leaderPeer.meta, regionEpoch: epoch ?? leaderPeer.region.regionEpoch },
         adminRequest: { cmdType: AdminCmdType.ChangePeer, changePeer: { changeType, peer } },
       });
       let answer: RaftCmdResponse | undefined;

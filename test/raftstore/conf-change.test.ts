@@ -1,7 +1,9 @@
 // Membership change (TinyKV 3B ChangePeer) on the single-thread simulation.
 import { describe, expect, it } from 'vitest';
+import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { PeerState, RegionLocalState } from '../../src/proto/raft_serverpb.js';
 import { applyStateKey, raftStateKey, regionStateKey } from '../../src/raftstore/keys.js';
+import { defined } from '../../src/util/assert.js';
 import { SimCluster, seedFromEnv } from './cluster.js';
 
 function seeded(name: string, base: number): number {
@@ -26,7 +28,8 @@ describe('conf change', () => {
     const region = response.adminResponse?.changePeer?.region;
     expect(region?.peers.map((p) => p.id)).not.toContain(follower + 100);
     expect(region?.regionEpoch).toEqual({ confVer: 2, version: 1 });
-    const again = await cluster.removePeer(1, follower, follower + 100);
+    // As the scheduler re-sends it: with the epoch from before the change.
+    const again = await cluster.changePeer(1, ConfChangeType.RemoveNode, { id: follower + 100, storeId: follower }, 300, { confVer: 1, version: 1 });
     expect(again.adminResponse?.changePeer?.region?.regionEpoch).toEqual({ confVer: 2, version: 1 });
     await cluster.put('b', '2');
     expect(await cluster.get('b')).toBe('2');
@@ -105,5 +108,20 @@ describe('conf change', () => {
     expect(cluster.stores.get(follower)?.peer(1)?.meta.id).toBe(follower + 200);
     expect(cluster.localValue(follower, 'b')).toBe('2');
     expect(cluster.localValue(follower, 'a')).toBe('1');
+  });
+
+  it('removes the leader of a two-peer region by handing leadership over first', async () => {
+    const cluster = new SimCluster({ stores: 3, seed: seeded('remove-leader-of-pair', 36) });
+    await cluster.start();
+    const first = await cluster.waitLeader();
+    await cluster.put('a', '1');
+    const follower = [1, 2, 3].find((id) => id !== first)!;
+    await cluster.removePeer(1, follower, follower + 100);
+    const leader = defined(cluster.leaderStore(), 'leader');
+    const response = await cluster.removePeer(1, leader, leader + 100);
+    expect(response.adminResponse?.changePeer?.region?.peers).toHaveLength(1);
+    await cluster.put('b', '2');
+    expect(await cluster.get('b')).toBe('2');
+    expect(cluster.leaderStore()).not.toBe(leader);
   });
 });

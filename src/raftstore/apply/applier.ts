@@ -25,7 +25,7 @@ import { applyCompactLog } from '../operation/compact-log.js';
 import { applyConfChangeEntry, type AppliedConfChange } from '../operation/conf-change.js';
 import { executeRead, type ApplyRead } from '../operation/read.js';
 import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
-import { staleCommand } from '../router/errors.js';
+import { regionNotFound, staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
 import { cloneRegion } from '../region.js';
@@ -266,6 +266,9 @@ export class Applier implements ApplyRouter {
   private async destroyNow(region: Region, clear: readonly KeyRange[]): Promise<void> {
     // Durable: the poller deletes the raft state next, and a tombstone must outlive it.
     await this.kv.write(destroyKvOps(region, clear));
+    // Reads still waiting for an applied index this region will never reach here.
+    const waiting = this.delegates.get(region.id)?.reads ?? [];
+    for (const read of waiting) read.callback({ response: errorResponse(regionNotFound(region.id).regionError) });
     this.delegates.delete(region.id);
   }
 

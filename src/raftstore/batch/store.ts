@@ -263,6 +263,8 @@ export class Store implements RaftRouter {
   private isStaleSender(message: RaftMessage, peer: Peer): boolean {
     const from = message.fromPeer;
     if (!from || !peer.isInitialized() || findPeerById(peer.region, from.id)) return false;
+    // Only a message addressed to this peer earns an answer (a misaddressed one the gate drops).
+    if (message.toPeer?.storeId !== this.storeId || message.toPeer.id !== peer.meta.id) return false;
     if ((message.regionEpoch?.confVer ?? 0) >= epochOf(peer.region).confVer) return false;
     this.dropMessage('stale-sender', message);
     this.host.send({

@@ -45,14 +45,23 @@ export class ConfChangeProposals {
     private readonly writes: WriteProposals,
   ) {}
 
+  /**
+   * Answers a leader's ChangePeer that is already in effect, before the epoch check: the
+   * scheduler re-sends a change with the epoch it saw before the change applied. Returns whether
+   * it answered.
+   */
+  answerIfInEffect(request: RaftCmdRequest, callback: CommandCallback): boolean {
+    if (!this.peer.isLeader()) return false;
+    const change = validChangePeer(request);
+    if (!isInEffect(this.peer.region, change)) return false;
+    callback({ response: changePeerResponse(this.peer.region) });
+    return true;
+  }
+
   /** Proposes a checked ChangePeer command (the epoch and leadership checks passed already). */
   propose(request: RaftCmdRequest, callback: CommandCallback, replyTo?: ReplyAddress): void {
+    if (this.answerIfInEffect(request, callback)) return;
     const change = validChangePeer(request);
-    const region = this.peer.region;
-    if (isInEffect(region, change)) {
-      callback({ response: changePeerResponse(region) });
-      return;
-    }
     if (this.pendingIndex > this.peer.appliedIndex) {
       throw new RegionError({ ...staleCommand().regionError, message: `region ${this.peer.regionId} has a conf change pending` });
     }

@@ -188,6 +188,7 @@ export class Peer implements ProposingPeer {
    */
   propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
+      if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer && this.confChanges.answerIfInEffect(request, callback)) return;
       checkCommand(request, this);
       const waiting = this.writes.length + this.reads.length;
       if (waiting >= this.host.config.maxPendingProposals) {
