@@ -54,8 +54,8 @@ const put = (key: string, value: string) => firstAnswer((addr) => withClient(add
 describe('conf change on the threaded store', () => {
   it('removes a follower (cleaned), re-adds its store with a new peer id (caught up), removes the leader', async () => {
     await put('k1', 'v1');
-    await waitUntil(() => leaderOf(leaderRegionId()) !== undefined);
     const regionId = leaderRegionId();
+    await waitUntil(() => leaderOf(regionId) !== undefined);
     const { node: leader } = defined(leaderOf(regionId), 'leader of the region');
     const follower = defined(
       all().find((n) => n !== leader),
@@ -68,7 +68,8 @@ describe('conf change on the threaded store', () => {
     );
 
     await changePeer(regionId, ConfChangeType.RemoveNode, oldPeer);
-    await waitUntil(() => follower.store.regions().length === 0, 15_000);
+    // The poller reports the region gone once the peer stops; its data goes just after.
+    await waitUntil(() => follower.store.regions().length === 0 && localValue(follower, 'k1') === undefined, 15_000);
     expect(follower.store.regions()).toEqual([]);
     expect(localValue(follower, 'k1')).toBeUndefined();
     const tombstone = RegionLocalState.decode(defined(follower.engines.kv.get('meta', regionStateKey(regionId)), 'region state'));
