@@ -1,7 +1,7 @@
 // Membership change (TinyKV 3B ChangePeer) on the single-thread simulation.
 import { describe, expect, it } from 'vitest';
-import { ConfChangeType } from '../../src/proto/eraftpb.js';
-import { PeerState, RegionLocalState } from '../../src/proto/raft_serverpb.js';
+import { ConfChangeType, MessageType } from '../../src/proto/eraftpb.js';
+import { PeerState, RaftMessage, RegionLocalState } from '../../src/proto/raft_serverpb.js';
 import { applyStateKey, raftStateKey, regionStateKey } from '../../src/raftstore/keys.js';
 import { defined } from '../../src/util/assert.js';
 import { SimCluster, seedFromEnv } from './cluster.js';
@@ -71,6 +71,20 @@ describe('conf change', () => {
     expect(state.state).toBe(PeerState.Tombstone);
     expect(engines.kv.get('meta', applyStateKey(1))).toBeUndefined();
     expect(engines.raft.get('meta', raftStateKey(1))).toBeUndefined();
+    // A message from the membership that removed it does not bring the peer back.
+    const leaderPeer = defined(cluster.stores.get(leader)?.peer(1), 'leader peer');
+    const stale = RaftMessage.fromPartial({
+      regionId: 1,
+      fromPeer: leaderPeer.meta,
+      toPeer: { id: follower + 100, storeId: follower },
+      regionEpoch: { confVer: 2, version: 1 },
+      message: { msgType: MessageType.MsgHeartbeat, from: leaderPeer.meta.id, to: follower + 100, term: leaderPeer.term(), commit: 0 },
+    });
+    const node = defined(cluster.stores.get(follower), 'follower store');
+    node.onRaftMessage(stale);
+    await node.settle();
+    expect(node.peer(1)).toBeUndefined();
+    expect(node.droppedMessages.get('tombstoned-region')).toBeGreaterThan(0);
     await cluster.crash(follower);
     await cluster.restart(follower);
     await cluster.run(10);

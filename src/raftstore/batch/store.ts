@@ -70,6 +70,9 @@ const DROP_WARN_INTERVAL_MS = 10_000;
 /** Drops that happen in normal operation (a store starting, a region not created yet): not warned about. */
 const QUIET_DROPS: ReadonlySet<DropReason> = new Set(['region-not-found', 'wrong-to-peer', 'tombstoned-region', 'stale-sender']);
 
+/** Peers created by messages and still waiting for their snapshot, at most (a store adds a few at a time). */
+const MAX_UNINITIALIZED_PEERS = 1024;
+
 /** Messages that may create a peer on a store that does not host the region (from a leader or a candidate). */
 const PEER_CREATING_TYPES: ReadonlySet<MessageType> = new Set([
   MessageType.MsgAppend,
@@ -87,6 +90,8 @@ export class Store implements RaftRouter {
   private readonly toDestroy = new Map<number, string>();
   /** Regions whose peer is being destroyed: no peer of theirs may be created meanwhile. */
   private readonly destroying = new Set<number>();
+  /** Regions whose peer was created by a message and may not have its snapshot yet (bounded). */
+  private readonly uninitialized = new Set<number>();
   private readonly host: PeerHost;
   private readonly applier: ApplyRouter;
   private polling: Promise<void> | undefined;
@@ -239,6 +244,7 @@ export class Store implements RaftRouter {
     if (type === undefined || !PEER_CREATING_TYPES.has(type) || !toPeer || toPeer.id === 0) return undefined;
     if (this.creating.has(regionId) || this.destroying.has(regionId)) return undefined;
     if (checkRaftMessage(message, { storeId: this.storeId }) !== 'region-not-found') return undefined;
+    if (!this.roomForUninitializedPeer()) return undefined;
     const onDisk = this.options.engines.kv.get('meta', regionStateKey(regionId));
     if (onDisk) {
       const state = RegionLocalState.decode(onDisk);
@@ -251,8 +257,21 @@ export class Store implements RaftRouter {
     }
     const peer = Peer.createUninitialized(this.host, regionId, toPeer);
     this.peers.set(regionId, peer);
+    this.uninitialized.add(regionId);
     this.options.logger.info({ regionId, peerId: toPeer.id, from: message.fromPeer }, 'peer created by a raft message');
     return peer;
+  }
+
+  /**
+   * Messages from the network may name any region id: the peers they create before a snapshot
+   * arrives are bounded, so a flood of made-up regions cannot grow the store without limit.
+   */
+  private roomForUninitializedPeer(): boolean {
+    if (this.uninitialized.size < MAX_UNINITIALIZED_PEERS) return true;
+    for (const regionId of this.uninitialized) {
+      if (this.peers.get(regionId)?.isInitialized() !== false) this.uninitialized.delete(regionId);
+    }
+    return this.uninitialized.size < MAX_UNINITIALIZED_PEERS;
   }
 
   /**
