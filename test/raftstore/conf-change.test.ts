@@ -138,4 +138,41 @@ describe('conf change', () => {
     expect(await cluster.get('b')).toBe('2');
     expect(cluster.leaderStore()).not.toBe(leader);
   });
+
+  it('survives a seeded series of removes and adds (leader included) under message drops', async () => {
+    const seed = seeded('conf-change-chaos', 37);
+    const cluster = new SimCluster({ stores: 3, seed, config: { raftLogGcCountLimit: 10 } });
+    await cluster.start();
+    await cluster.addStore(4);
+    await cluster.waitLeader();
+    const rng = cluster.rng.fork();
+    cluster.dropRandomly(0.05);
+    let nextPeerId = 1000;
+    const written = new Map<string, string>();
+    for (let round = 0; round < 8; round++) {
+      const leader = defined(cluster.stores.get(await cluster.waitLeader())?.peer(1), 'leader peer');
+      const members = leader.region.peers;
+      if (members.length > 2 && rng.chance(0.5)) {
+        const victim = defined(members[rng.int(members.length)], 'a member');
+        await cluster.removePeer(1, victim.storeId, victim.id, 1000);
+      } else {
+        const outside = [1, 2, 3, 4].filter((id) => !members.some((p) => p.storeId === id));
+        const target = outside[rng.int(outside.length)];
+        if (target !== undefined) await cluster.addPeer(1, target, nextPeerId++, 1000);
+      }
+      for (let i = 0; i < 3; i++) {
+        const key = `r${round}k${i}`;
+        await cluster.put(key, `v${round}`);
+        written.set(key, `v${round}`);
+      }
+    }
+    cluster.clearFilters();
+    await cluster.run(100);
+    const region = defined(cluster.stores.get(await cluster.waitLeader())?.peer(1), 'leader peer').region;
+    for (const storeId of [1, 2, 3, 4]) {
+      const member = region.peers.some((p) => p.storeId === storeId);
+      for (const [key, value] of written) expect(cluster.localValue(storeId, key), `store ${storeId} key ${key}`).toBe(member ? value : undefined);
+      if (!member) expect(cluster.stores.get(storeId)?.peer(1)).toBeUndefined();
+    }
+  });
 });
