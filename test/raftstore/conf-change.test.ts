@@ -139,7 +139,7 @@ describe('conf change', () => {
     expect(cluster.leaderStore()).not.toBe(leader);
   });
 
-  it('survives a seeded series of removes and adds (leader included) under message drops', async () => {
+  it('survives a seeded series of removes and adds (leader included) under message drops and crash-restarts', async () => {
     const seed = seeded('conf-change-chaos', 37);
     const cluster = new SimCluster({ stores: 3, seed, config: { raftLogGcCountLimit: 10 } });
     await cluster.start();
@@ -160,11 +160,17 @@ describe('conf change', () => {
         const target = outside[rng.int(outside.length)];
         if (target !== undefined) await cluster.addPeer(1, target, nextPeerId++, 1000);
       }
+      // A crash-restart of any store (while the rest keep a quorum): a removed peer must not come
+      // back, a member catches up.
+      const quorumSafe = defined(cluster.stores.get(await cluster.waitLeader())?.peer(1), 'leader peer').region.peers.length >= 3;
+      const crashed = quorumSafe && rng.chance(0.4) ? 1 + rng.int(4) : undefined;
+      if (crashed !== undefined) await cluster.crash(crashed);
       for (let i = 0; i < 3; i++) {
         const key = `r${round}k${i}`;
         await cluster.put(key, `v${round}`);
         written.set(key, `v${round}`);
       }
+      if (crashed !== undefined) await cluster.restart(crashed);
     }
     cluster.clearFilters();
     await cluster.run(100);
@@ -172,7 +178,9 @@ describe('conf change', () => {
     for (const storeId of [1, 2, 3, 4]) {
       const member = region.peers.some((p) => p.storeId === storeId);
       for (const [key, value] of written) expect(cluster.localValue(storeId, key), `store ${storeId} key ${key}`).toBe(member ? value : undefined);
-      if (!member) expect(cluster.stores.get(storeId)?.peer(1)).toBeUndefined();
+      // A peer removed before its snapshot came may linger uninitialized (no range, no data), as in
+      // TinyKV; a later re-add replaces it.
+      if (!member) expect(cluster.stores.get(storeId)?.peer(1)?.isInitialized() ?? false).toBe(false);
     }
   });
 });

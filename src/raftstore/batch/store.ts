@@ -200,7 +200,7 @@ export class Store implements RaftRouter {
       return;
     }
     const peer = this.peers.get(message.regionId) ?? this.maybeCreatePeer(message);
-    if (peer && this.isStaleSender(message, peer)) return;
+    if (peer && (this.isStaleSender(message, peer) || this.isSupersededBy(message, peer))) return;
     const target = {
       storeId: this.storeId,
       peer: peer && { peerId: peer.meta.id, region: peer.region, lastIndex: peer.lastIndex(), term: peer.term() },
@@ -296,6 +296,20 @@ export class Store implements RaftRouter {
       startKey: Buffer.alloc(0),
       endKey: Buffer.alloc(0),
     });
+    return true;
+  }
+
+  /**
+   * A message from a newer membership to a newer peer of the region on this store: this store's
+   * peer was removed (without learning it, or before its snapshot came) and the store added again
+   * with a new peer id. The old peer goes; the leader's next message creates the new one.
+   */
+  private isSupersededBy(message: RaftMessage, peer: Peer): boolean {
+    const to = message.toPeer;
+    if (to?.storeId !== this.storeId || to.id <= peer.meta.id) return false;
+    if ((message.regionEpoch?.confVer ?? 0) <= epochOf(peer.region).confVer) return false;
+    this.dropMessage('wrong-to-peer', message);
+    this.scheduleDestroy(peer.regionId, `peer ${to.id} of a newer membership replaces it`);
     return true;
   }
 
