@@ -183,4 +183,28 @@ describe('conf change', () => {
       if (!member) expect(cluster.stores.get(storeId)?.peer(1)?.isInitialized() ?? false).toBe(false);
     }
   });
+
+  it('creates peers from messages for unknown regions only up to a bound', async () => {
+    const cluster = new SimCluster({ stores: 3, seed: seeded('made-up-regions', 38) });
+    await cluster.start();
+    await cluster.waitLeader();
+    const node = defined(cluster.stores.get(1), 'store 1');
+    const made = 1100;
+    for (let regionId = 1000; regionId < 1000 + made; regionId++) {
+      node.onRaftMessage(
+        RaftMessage.fromPartial({
+          regionId,
+          fromPeer: { id: 9, storeId: 2 },
+          toPeer: { id: 8, storeId: 1 },
+          regionEpoch: { confVer: 1, version: 1 },
+          message: { msgType: MessageType.MsgHeartbeat, from: 9, to: 8, term: 1, commit: 0 },
+        }),
+      );
+    }
+    await node.settle();
+    let created = 0;
+    for (let regionId = 1000; regionId < 1000 + made; regionId++) if (node.peer(regionId)) created++;
+    expect(created).toBe(1024);
+    expect(node.regions().map((r) => r.id)).toEqual([1]);
+  });
 });
