@@ -28,8 +28,9 @@ import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
-import { epochOf, findPeerById, findPeerOnStore, keyInRegion } from '../region.js';
-import { rangesOverlap, rangesToClear } from '../peer/peer-destroy.js';
+import { findPeerOnStore, keyInRegion } from '../region.js';
+import { rangesToClear } from '../peer/peer-destroy.js';
+import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
 import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
@@ -72,14 +73,6 @@ const QUIET_DROPS: ReadonlySet<DropReason> = new Set(['region-not-found', 'wrong
 
 /** Peers created by messages and still waiting for their snapshot, at most (a store adds a few at a time). */
 const MAX_UNINITIALIZED_PEERS = 1024;
-
-/** Messages that may create a peer on a store that does not host the region (from a leader or a candidate). */
-const PEER_CREATING_TYPES: ReadonlySet<MessageType> = new Set([
-  MessageType.MsgAppend,
-  MessageType.MsgHeartbeat,
-  MessageType.MsgSnapshot,
-  MessageType.MsgRequestVote,
-]);
 
 export class Store implements RaftRouter {
   readonly storeId: number;
@@ -200,7 +193,7 @@ export class Store implements RaftRouter {
       return;
     }
     const peer = this.peers.get(message.regionId) ?? this.maybeCreatePeer(message);
-    if (peer && (this.isStaleSender(message, peer) || this.isSupersededBy(message, peer))) return;
+    if (peer && this.handledAsMembership(message, peer)) return;
     const target = {
       storeId: this.storeId,
       peer: peer && { peerId: peer.meta.id, region: peer.region, lastIndex: peer.lastIndex(), term: peer.term() },
@@ -240,20 +233,13 @@ export class Store implements RaftRouter {
   private maybeCreatePeer(message: RaftMessage): Peer | undefined {
     const regionId = message.regionId;
     const toPeer = message.toPeer;
-    const type = message.message?.msgType;
-    if (type === undefined || !PEER_CREATING_TYPES.has(type) || !toPeer || toPeer.id === 0) return undefined;
-    if (this.creating.has(regionId) || this.destroying.has(regionId)) return undefined;
+    if (!toPeer || !mayCreatePeer(message) || this.creating.has(regionId) || this.destroying.has(regionId)) return undefined;
     if (checkRaftMessage(message, { storeId: this.storeId }) !== 'region-not-found') return undefined;
     if (!this.roomForUninitializedPeer()) return undefined;
     const onDisk = this.options.engines.kv.get('meta', regionStateKey(regionId));
-    if (onDisk) {
-      const state = RegionLocalState.decode(onDisk);
-      const tombstoneConfVer = state.region?.regionEpoch?.confVer ?? 0;
-      // Only a membership newer than the one that removed this store's peer may bring one back.
-      if (state.state !== PeerState.Tombstone || (message.regionEpoch?.confVer ?? 0) <= tombstoneConfVer) {
-        this.dropMessage('tombstoned-region', message);
-        return undefined;
-      }
+    if (onDisk && !tombstoneAllowsCreation(message, RegionLocalState.decode(onDisk))) {
+      this.dropMessage('tombstoned-region', message);
+      return undefined;
     }
     const peer = Peer.createUninitialized(this.host, regionId, toPeer);
     this.peers.set(regionId, peer);
@@ -275,61 +261,38 @@ export class Store implements RaftRouter {
   }
 
   /**
-   * TinyKV's stale-message check: a sender that is not a member of the region as this peer knows
-   * it, with an older membership, was removed and may not know it (its removal committed after it
-   * stopped hearing from the leader). It is told so, with a tombstone message, and destroys itself.
+   * Acts on what the message says about membership (membership-check.ts): a removed sender is told
+   * so; this store's peer, if the message shows it was replaced, goes. Returns whether the message
+   * was consumed.
    */
-  private isStaleSender(message: RaftMessage, peer: Peer): boolean {
-    const from = message.fromPeer;
-    if (!from || !peer.isInitialized() || findPeerById(peer.region, from.id)) return false;
-    // Only a message addressed to this peer earns an answer (a misaddressed one the gate drops).
-    if (message.toPeer?.storeId !== this.storeId || message.toPeer.id !== peer.meta.id) return false;
-    if ((message.regionEpoch?.confVer ?? 0) >= epochOf(peer.region).confVer) return false;
-    this.dropMessage('stale-sender', message);
-    this.host.send({
-      regionId: peer.regionId,
-      fromPeer: peer.meta,
-      toPeer: from,
-      message: undefined,
-      regionEpoch: epochOf(peer.region),
-      isTombstone: true,
-      startKey: Buffer.alloc(0),
-      endKey: Buffer.alloc(0),
-    });
-    return true;
-  }
-
-  /**
-   * A message from a newer membership to a newer peer of the region on this store: this store's
-   * peer was removed (without learning it, or before its snapshot came) and the store added again
-   * with a new peer id. The old peer goes; the leader's next message creates the new one.
-   */
-  private isSupersededBy(message: RaftMessage, peer: Peer): boolean {
-    const to = message.toPeer;
-    if (to?.storeId !== this.storeId || to.id <= peer.meta.id) return false;
-    if ((message.regionEpoch?.confVer ?? 0) <= epochOf(peer.region).confVer) return false;
-    this.dropMessage('wrong-to-peer', message);
-    this.scheduleDestroy(peer.regionId, `peer ${to.id} of a newer membership replaces it`);
-    return true;
+  private handledAsMembership(message: RaftMessage, peer: Peer): boolean {
+    const local = { storeId: this.storeId, peerId: peer.meta.id, region: peer.region, initialized: peer.isInitialized() };
+    const reply = staleSenderReply(message, local);
+    if (reply) {
+      this.dropMessage('stale-sender', message);
+      this.host.send(reply);
+      return true;
+    }
+    if (isSuperseded(message, local)) {
+      this.dropMessage('wrong-to-peer', message);
+      this.scheduleDestroy(peer.regionId, `peer ${message.toPeer?.id} of a newer membership replaces it`);
+      return true;
+    }
+    return false;
   }
 
   /** A member of a newer membership says this store's peer was removed: it is destroyed. */
   private onTombstoneMessage(message: RaftMessage): void {
     const peer = this.peers.get(message.regionId);
-    if (!peer || message.toPeer?.storeId !== this.storeId || message.toPeer.id !== peer.meta.id) return;
-    if ((message.regionEpoch?.confVer ?? 0) <= epochOf(peer.region).confVer) return;
-    this.scheduleDestroy(message.regionId, 'a newer membership says it was removed');
+    if (!peer) return;
+    const local = { storeId: this.storeId, peerId: peer.meta.id, region: peer.region, initialized: peer.isInitialized() };
+    if (tombstoneRemoves(message, local)) this.scheduleDestroy(message.regionId, 'a newer membership says it was removed');
   }
 
-  /** Why a snapshot must be refused because its range overlaps another live region here (TinyKV's checkSnapshot). */
+  /** Why a snapshot must be refused because its range overlaps another live region here. */
   private overlapOf(snapshot: Snapshot): string | undefined {
     const region = RaftSnapshotData.decode(snapshot.data).region; // decoded by checkSnapshot already
-    if (!region) return undefined;
-    for (const other of this.peers.values()) {
-      if (other.regionId === region.id || !other.isInitialized()) continue;
-      if (rangesOverlap(region, other.region)) return `snapshot of region ${region.id} overlaps region ${other.regionId}`;
-    }
-    return undefined;
+    return region && snapshotOverlap(region, this.regions());
   }
 
   onRaftMessageBytes(bytes: Uint8Array): void {
