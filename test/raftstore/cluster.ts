@@ -5,7 +5,9 @@
 import { inspect } from 'node:util';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
-import type { Region } from '../../src/proto/metapb.js';
+import { ConfChangeType } from '../../src/proto/eraftpb.js';
+import type { Peer, Region, RegionEpoch } from '../../src/proto/metapb.js';
+import { AdminCmdType, RaftCmdRequest, type RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftstore/config.js';
@@ -15,7 +17,7 @@ import { RaftKvStorage } from '../../src/storage/raft-kv-storage.js';
 import { findPeerOnStore } from '../../src/raftstore/region.js';
 import { transferLeaderCommand } from '../../src/server/heartbeat-commands.js';
 import { SimNode } from './sim-node.js';
-import { defined } from '../../src/util/assert.js';
+import { assert, defined } from '../../src/util/assert.js';
 
 export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
 
@@ -102,6 +104,51 @@ export class SimCluster {
     await store.stop();
   }
 
+  /** Adds an empty store (no regions): it gets peers only from Raft messages. */
+  async addStore(id: number): Promise<SimNode> {
+    assert(!this.engines.has(id), `store ${id} exists`);
+    this.engines.set(id, { raft: new MemoryEngine(), kv: new MemoryEngine() });
+    return this.newStore(id);
+  }
+
+  /** Sends ChangePeer AddNode of peer `peerId` on store `storeId` to the region's leader (retrying region errors). */
+  async addPeer(regionId: number, storeId: number, peerId: number, maxSteps = 300): Promise<RaftCmdResponse> {
+    return this.changePeer(regionId, ConfChangeType.AddNode, { id: peerId, storeId }, maxSteps);
+  }
+
+  /** Sends ChangePeer RemoveNode to the region's leader (retrying region errors). */
+  async removePeer(regionId: number, storeId: number, peerId: number, maxSteps = 300): Promise<RaftCmdResponse> {
+    return this.changePeer(regionId, ConfChangeType.RemoveNode, { id: peerId, storeId }, maxSteps);
+  }
+
+  /**
+   * Proposes ChangePeer to the current leader until it is answered without a region error; with
+   * the leader's current epoch unless `epoch` is given (a scheduler re-sending with an old one).
+   */
+  async changePeer(regionId: number, changeType: ConfChangeType, peer: Peer, maxSteps = 300, epoch?: RegionEpoch): Promise<RaftCmdResponse> {
+    for (let attempt = 0; attempt < maxSteps;) {
+      const leader = this.leaderStore(regionId);
+      const leaderPeer = leader === undefined ? undefined : this.stores.get(leader)?.peer(regionId);
+      if (leader === undefined || !leaderPeer) {
+        await this.step();
+        attempt++;
+        continue;
+      }
+      const request = RaftCmdRequest.fromPartial({
+        header: { regionId, peer: leaderPeer.meta, regionEpoch: epoch ?? leaderPeer.region.regionEpoch },
+        adminRequest: { cmdType: AdminCmdType.ChangePeer, changePeer: { changeType, peer } },
+      });
+      let answer: RaftCmdResponse | undefined;
+      defined(this.stores.get(leader), 'leader store').propose(request, (result) => (answer = result.response));
+      while (answer === undefined && attempt < maxSteps) {
+        await this.step();
+        attempt++;
+      }
+      if (answer && !answer.header?.error) return answer;
+    }
+    throw new Error(`conf change did not complete in ${maxSteps} steps (seed ${this.options.seed})`);
+  }
+
   /** Starts the store again on what its engines hold. */
   async restart(id: number): Promise<void> {
     this.down.delete(id);
@@ -135,7 +182,11 @@ export class SimCluster {
   }
 
   leaderStore(regionId = 1): number | undefined {
-    for (const [id, store] of this.stores) if (store.peer(regionId)?.isLeader()) return id;
+    // A peer whose removal applied may still think it leads until it is destroyed.
+    for (const [id, store] of this.stores) {
+      const peer = store.peer(regionId);
+      if (peer?.isLeader() && !peer.isRemoved()) return id;
+    }
     return undefined;
   }
 

@@ -37,8 +37,9 @@ describe('thread protocol', () => {
   });
 
   it('round-trips what apply threads and pollers send back', () => {
-    expect(decode.applyToPoller(encodeFrames([frames.applied(1, bytes()), frames.restored(2), frames.restored(3, 'disk full')]))).toEqual([
-      { kind: 'applied', regionId: 1, applyState: expect.any(Uint8Array) },
+    const change = { changeType: 0, peerId: 4, storeId: 4, region: bytes(1) };
+    expect(decode.applyToPoller(encodeFrames([frames.applied(1, bytes(), [change]), frames.restored(2), frames.restored(3, 'disk full')]))).toEqual([
+      { kind: 'applied', regionId: 1, applyState: expect.any(Uint8Array), confChanges: [{ ...change, region: expect.any(Uint8Array) }] },
       { kind: 'restored', id: 2 },
       { kind: 'restored', id: 3, error: 'disk full' },
     ]);
@@ -53,7 +54,7 @@ describe('thread protocol', () => {
     expect(() => decode.mainToPoller(raw([{ t: 'tick' }]))).toThrow(/unknown kind/);
     expect(() => decode.mainToPoller(raw([{ kind: 'command', replyTo: 'main', id: '7', request: bytes() }]))).toThrow(/wrong shape/);
     expect(() => decode.mainToPoller(raw({ kind: 'tick' }))).toThrow(/not an array/);
-    expect(() => decode.applyToMain(encodeFrames([frames.applied(1, bytes())]))).toThrow(/unknown kind applied/);
+    expect(() => decode.applyToMain(encodeFrames([frames.applied(1, bytes(), [])]))).toThrow(/unknown kind applied/);
     expect(() => decode.pollerToApply(raw([{ kind: 'apply', regionId: 1, entries: [], replies: [1, 2], reads: [] }]))).toThrow(/wrong shape/);
   });
 });

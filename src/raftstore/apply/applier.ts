@@ -22,13 +22,15 @@ import { assert, defined } from '../../util/assert.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import { errorResponse } from '../operation/command.js';
 import { applyCompactLog } from '../operation/compact-log.js';
+import { applyConfChangeEntry, type AppliedConfChange } from '../operation/conf-change.js';
 import { executeRead, type ApplyRead } from '../operation/read.js';
 import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
-import { staleCommand } from '../router/errors.js';
+import { regionNotFound, staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
+import { destroyKvOps, type KeyRange } from '../peer/peer-destroy.js';
 
 export interface ApplyTask {
   readonly regionId: number;
@@ -38,10 +40,11 @@ export interface ApplyTask {
   readonly reads: readonly ApplyRead[];
 }
 
-/** A region's apply state after a batch, for its peer (log GC, snapshots). */
+/** A region's apply state after a batch, for its peer (log GC, snapshots), and the conf changes it applied, in log order. */
 export interface ApplyResult {
   readonly regionId: number;
   readonly applyState: RaftApplyState;
+  readonly confChanges: readonly AppliedConfChange[];
 }
 
 /** How peers reach the apply system, on this thread or another. */
@@ -49,6 +52,11 @@ export interface ApplyRouter {
   apply(task: ApplyTask): void;
   /** Writes a received snapshot durably, after every task handed over before it. */
   restore(regionId: number, snapshot: Snapshot): Promise<void>;
+  /**
+   * Destroys a region's peer on the kv side, durably, after every task handed over before it:
+   * the `clear` ranges of its data and its apply state go, a tombstone with `region` stays.
+   */
+  destroy(region: Region, clear: readonly KeyRange[]): Promise<void>;
   /** Resolves once everything handed over so far is applied and answered. */
   settle(): Promise<void>;
 }
@@ -65,13 +73,20 @@ interface Delegate {
 
 type Queued =
   | { readonly kind: 'apply'; readonly task: ApplyTask }
-  | { readonly kind: 'restore'; readonly regionId: number; readonly snapshot: Snapshot; readonly done: (err?: unknown) => void };
+  | { readonly kind: 'restore'; readonly regionId: number; readonly snapshot: Snapshot; readonly done: (err?: unknown) => void }
+  | { readonly kind: 'destroy'; readonly region: Region; readonly clear: readonly KeyRange[]; readonly done: (err?: unknown) => void };
 
 interface Applied {
   readonly delegate: Delegate;
   readonly task: ApplyTask;
   readonly applyState: RaftApplyState;
   readonly responses: Map<number, RaftCmdResponse>;
+}
+
+interface EntryResult {
+  readonly applyState: RaftApplyState;
+  readonly response?: RaftCmdResponse;
+  readonly confChange?: AppliedConfChange;
 }
 
 export class Applier implements ApplyRouter {
@@ -95,12 +110,14 @@ export class Applier implements ApplyRouter {
 
   restore(regionId: number, snapshot: Snapshot): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({
-        kind: 'restore',
-        regionId,
-        snapshot,
-        done: (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('snapshot restore failed', { cause: err }))),
-      });
+      this.queue.push({ kind: 'restore', regionId, snapshot, done: settleWith(resolve, reject, 'snapshot restore failed') });
+      this.kick();
+    });
+  }
+
+  destroy(region: Region, clear: readonly KeyRange[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'destroy', region, clear, done: settleWith(resolve, reject, 'peer destroy failed') });
       this.kick();
     });
   }
@@ -133,10 +150,11 @@ export class Applier implements ApplyRouter {
       // Let the tasks of this event-loop turn gather, so one kv batch covers them all.
       await Promise.resolve();
       for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
-        if (head.kind === 'restore') {
+        if (head.kind !== 'apply') {
           this.queue.shift();
           try {
-            await this.restoreNow(head.regionId, head.snapshot);
+            if (head.kind === 'restore') await this.restoreNow(head.regionId, head.snapshot);
+            else await this.destroyNow(head.region, head.clear);
             head.done();
           } catch (err) {
             head.done(err);
@@ -159,8 +177,10 @@ export class Applier implements ApplyRouter {
     if (!delegate) {
       const applyBytes = this.kv.get('meta', applyStateKey(regionId));
       const regionBytes = this.kv.get('meta', regionStateKey(regionId));
+      const regionState = regionBytes ? RegionLocalState.decode(regionBytes) : undefined;
       delegate = {
-        region: regionBytes ? RegionLocalState.decode(regionBytes).region : undefined,
+        // A tombstone's region is not this peer's any more: its range may belong to live regions.
+        region: regionState?.state === PeerState.Normal ? regionState.region : undefined,
         applyState: applyBytes
           ? RaftApplyState.decode(applyBytes)
           : RaftApplyState.fromPartial({ appliedIndex: 0, truncatedState: { index: 0, term: 0 } }),
@@ -176,15 +196,21 @@ export class Applier implements ApplyRouter {
     const applied: Applied[] = [];
     // A region may appear in several tasks of one batch: each continues from the previous one.
     const states = new Map<number, RaftApplyState>();
+    const confChanges = new Map<number, AppliedConfChange[]>();
     for (const task of tasks) {
       const delegate = this.delegate(task.regionId);
       let applyState = states.get(task.regionId) ?? delegate.applyState;
       const responses = new Map<number, RaftCmdResponse>();
       for (const entry of task.entries) {
         assert(entry.index === applyState.appliedIndex + 1, `region ${task.regionId}: apply ${entry.index} after ${applyState.appliedIndex}`);
-        const result = this.applyEntry(task.regionId, entry, applyState, kvOps);
+        const result = this.applyEntry(delegate, task.regionId, entry, applyState, kvOps);
         applyState = result.applyState;
         if (result.response) responses.set(entry.index, result.response);
+        if (result.confChange) {
+          // Later entries of the batch (and reads served after it) see the new membership.
+          delegate.region = result.confChange.region;
+          confChanges.set(task.regionId, [...(confChanges.get(task.regionId) ?? []), result.confChange]);
+        }
       }
       if (task.entries.length > 0) kvOps.push(putProto('meta', applyStateKey(task.regionId), RaftApplyState.encode(applyState).finish()));
       states.set(task.regionId, applyState);
@@ -211,21 +237,16 @@ export class Applier implements ApplyRouter {
     for (const { task, applyState } of applied.toReversed()) {
       if (task.entries.length === 0 || reported.has(task.regionId)) continue;
       reported.add(task.regionId);
-      this.onResult({ regionId: task.regionId, applyState });
+      this.onResult({ regionId: task.regionId, applyState, confChanges: confChanges.get(task.regionId) ?? [] });
     }
   }
 
-  private applyEntry(
-    regionId: number,
-    entry: Entry,
-    applyState: RaftApplyState,
-    kvOps: WriteOp[],
-  ): { applyState: RaftApplyState; response?: RaftCmdResponse } {
+  private applyEntry(delegate: Delegate, regionId: number, entry: Entry, applyState: RaftApplyState, kvOps: WriteOp[]): EntryResult {
     const next = RaftApplyState.fromPartial({ ...applyState, appliedIndex: entry.index });
     if (entry.entryType === EntryType.EntryConfChange) {
-      // Membership changes arrive with the multi-raft issue; none are proposed yet.
-      this.logger.warn({ regionId, index: entry.index }, 'conf change entry ignored');
-      return { applyState: next };
+      const region = defined(delegate.region, `region ${regionId} applying a conf change`);
+      const result = applyConfChangeEntry(entry, region, next, kvOps);
+      return { applyState: result.applyState, response: result.response, confChange: result.applied };
     }
     if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
     const request = RaftCmdRequest.decode(entry.data);
@@ -240,6 +261,15 @@ export class Applier implements ApplyRouter {
     // Read indexes only grow for a region, so the servable reads are a prefix.
     while ((delegate.reads[served]?.index ?? Infinity) <= applied) served++;
     for (const read of delegate.reads.splice(0, served)) read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request));
+  }
+
+  private async destroyNow(region: Region, clear: readonly KeyRange[]): Promise<void> {
+    // Durable: the poller deletes the raft state next, and a tombstone must outlive it.
+    await this.kv.write(destroyKvOps(region, clear));
+    // Reads still waiting for an applied index this region will never reach here.
+    const waiting = this.delegates.get(region.id)?.reads ?? [];
+    for (const read of waiting) read.callback({ response: errorResponse(regionNotFound(region.id).regionError) });
+    this.delegates.delete(region.id);
   }
 
   private async restoreNow(regionId: number, snapshot: Snapshot): Promise<void> {
@@ -261,6 +291,10 @@ export class Applier implements ApplyRouter {
     delegate.region = cloneRegion(region);
     delegate.applyState = applyState;
   }
+}
+
+function settleWith(resolve: () => void, reject: (err: Error) => void, what: string): (err?: unknown) => void {
+  return (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(what, { cause: err })));
 }
 
 function applyAdmin(request: RaftCmdRequest, next: RaftApplyState): { applyState: RaftApplyState; response: RaftCmdResponse } {

@@ -16,6 +16,7 @@ import { LmdbEngine } from '../../engine/lmdb-engine.js';
 import { createLogger } from '../../log/logger.js';
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
+import { Region } from '../../proto/metapb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { failThisThread, type FatalHandler } from '../../util/fail-stop.js';
 import {
@@ -35,6 +36,7 @@ import type { CommandCallback, CommandResult, ReplyTarget } from '../router/comm
 import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
 import { Applier } from './applier.js';
+import type { KeyRange } from '../peer/peer-destroy.js';
 import { defined } from '../../util/assert.js';
 
 export interface ApplyWorkerData {
@@ -80,7 +82,13 @@ export class ApplyThread {
       options.kv,
       options.logger,
       (result) => {
-        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish());
+        const confChanges = result.confChanges.map((change) => ({
+          changeType: change.changeType,
+          peerId: change.peer.id,
+          storeId: change.peer.storeId,
+          region: Region.encode(change.region).finish(),
+        }));
+        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish(), confChanges);
         this.pollerOfRegion.get(result.regionId)?.push(frame);
       },
       options.onFatal,
@@ -120,6 +128,10 @@ export class ApplyThread {
       this.restore(frame.id, frame.regionId, frame.snapshot, poller);
       return;
     }
+    if (frame.kind === 'destroy') {
+      this.destroy(frame, poller);
+      return;
+    }
     const replies: ApplyReply[] = [];
     forEachReply(frame, (index, replyTo, id) => replies.push({ index, callback: this.answer(replyTo, id, poller) }));
     const reads: ApplyRead[] = frame.reads.map((read) => ({
@@ -137,6 +149,21 @@ export class ApplyThread {
         this.options.logger.error({ err, regionId }, 'snapshot restore failed');
         poller.push(frames.restored(id, err instanceof Error ? err.message : String(err)));
       },
+    );
+  }
+
+  private destroy(frame: Extract<PollerToApply, { kind: 'destroy' }>, poller: FrameBatcher<ApplyToPoller>): void {
+    const clear: KeyRange[] = [];
+    for (let i = 0; i + 1 < frame.clear.length; i += 2) {
+      clear.push({ startKey: Buffer.from(defined(frame.clear[i], 'start key')), endKey: Buffer.from(defined(frame.clear[i + 1], 'end key')) });
+    }
+    // A failed kv write here is fatal (the applier's drain reports it); the answer only unblocks the poller.
+    this.applier.destroy(Region.decode(frame.region), clear).then(
+      () => {
+        this.pollerOfRegion.delete(frame.regionId);
+        poller.push(frames.destroyed(frame.id));
+      },
+      (err: unknown) => poller.push(frames.destroyed(frame.id, err instanceof Error ? err.message : String(err))),
     );
   }
 

@@ -8,11 +8,13 @@
  * leader's own CompactLog) get an address here and come back as frames.
  */
 import { Entry, Snapshot } from '../../proto/eraftpb.js';
+import { Region } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert, defined } from '../../util/assert.js';
 import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
 import type { ApplyRead } from '../operation/read.js';
+import type { KeyRange } from '../peer/peer-destroy.js';
 import type { ApplyReply } from '../operation/write.js';
 import { decode, FrameBatcher, frames, receiveFrames, ReplyList, type ApplyToPoller, type FramePort, type PollerToApply } from '../batch/protocol.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
@@ -59,6 +61,17 @@ export class RemoteApplyRouter implements ApplyRouter {
     });
   }
 
+  destroy(region: Region, clear: readonly KeyRange[]): Promise<void> {
+    const id = this.nextId++;
+    const out = this.outOf(region.id);
+    const flat = clear.flatMap((range) => [range.startKey, range.endKey]);
+    return new Promise((resolve, reject) => {
+      this.restores.set(id, (error) => (error === undefined ? resolve() : reject(new Error(`peer destroy failed: ${error}`))));
+      out.push(frames.destroy(id, region.id, Region.encode(region).finish(), flat));
+      out.flush();
+    });
+  }
+
   /** Answers and snapshot restores awaited from the apply threads. */
   get pending(): number {
     return this.local.size + this.restores.size;
@@ -83,7 +96,15 @@ export class RemoteApplyRouter implements ApplyRouter {
   private onFrame(frame: ApplyToPoller): void {
     switch (frame.kind) {
       case 'applied':
-        this.onResult({ regionId: frame.regionId, applyState: RaftApplyState.decode(frame.applyState) });
+        this.onResult({
+          regionId: frame.regionId,
+          applyState: RaftApplyState.decode(frame.applyState),
+          confChanges: frame.confChanges.map((change) => ({
+            changeType: change.changeType,
+            peer: { id: change.peerId, storeId: change.storeId },
+            region: Region.decode(change.region),
+          })),
+        });
         return;
       case 'done': {
         const callback = this.local.get(frame.id);
@@ -93,6 +114,7 @@ export class RemoteApplyRouter implements ApplyRouter {
         return;
       }
       case 'restored':
+      case 'destroyed':
         this.restores.get(frame.id)?.(frame.error);
         this.restores.delete(frame.id);
         return;

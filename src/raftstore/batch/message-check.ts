@@ -56,6 +56,10 @@ export const DROP_REASONS = [
   'term-too-far',
   /** A snapshot that does not decode or does not match its metadata or the region. */
   'bad-snapshot',
+  /** For a region whose peer here was destroyed, from an epoch not newer than the tombstone's. */
+  'tombstoned-region',
+  /** From a peer no longer in the region, with an older epoch (it is told it was removed). */
+  'stale-sender',
   /** A type a peer only gives itself (a tick's MsgHup or MsgBeat, a proposal). */
   'local-message-type',
   /**
@@ -116,7 +120,10 @@ export function checkRaftMessage(message: RaftMessage, target: MessageTarget): D
   if (!peer) return 'region-not-found';
   if (message.toPeer.id !== peer.peerId) return 'wrong-to-peer';
   const fromPeer = message.fromPeer;
-  const from = fromPeer ? findPeerById(peer.region, fromPeer.id) : undefined;
+  // A sender this peer does not know yet is trusted only from a newer membership (a peer added
+  // since, or any member for an uninitialized peer, whose region has no members before its snapshot).
+  const newerMembership = (message.regionEpoch?.confVer ?? 0) > (peer.region.regionEpoch?.confVer ?? 0);
+  const from = fromPeer ? (findPeerById(peer.region, fromPeer.id) ?? (newerMembership ? fromPeer : undefined)) : undefined;
   if (!fromPeer || !from || from.id === peer.peerId) return 'unknown-from-peer';
   if (from.storeId !== fromPeer.storeId) return 'from-store-mismatch';
   const raft = message.message;

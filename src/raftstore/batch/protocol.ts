@@ -18,9 +18,10 @@
  * - poller -> apply: `apply`, whose replies and reads each carry a reply address, answered per
  *   reply and read by one `done` to that address ('main': on the apply thread's port to main;
  *   'poller': on the port of the poller that sent the task), and per batch by an `applied` to
- *   that poller; `restore` (id), answered by `restored` (id, and the error if it failed).
+ *   that poller; `restore` (id), answered by `restored` (id, and the error if it failed);
+ *   `destroy` (id), answered by `destroyed` (id, and the error if it failed).
  * - apply -> main: `done`, and `ready` once (no answers).
- * - apply -> poller: `applied`, `done`, `restored` (no answers).
+ * - apply -> poller: `applied`, `done`, `restored`, `destroyed` (no answers).
  *
  * Orderly shutdown, status, metrics and configuration are not frames: they are calls on each
  * thread's control port (control.ts).
@@ -111,16 +112,33 @@ export type PollerToApply =
       readonly reads: ReadFrame[];
     }
   /** An encoded Snapshot to write after everything handed over before; answered with `restored`. */
-  | { readonly kind: 'restore'; readonly id: number; readonly regionId: number; readonly snapshot: Uint8Array };
+  | { readonly kind: 'restore'; readonly id: number; readonly regionId: number; readonly snapshot: Uint8Array }
+  /**
+   * Destroy the region's peer after everything handed over before: `clear` holds the data ranges
+   * to delete as flat (start key, end key) pairs, `region` (encoded) is kept in the tombstone;
+   * answered with `destroyed`.
+   */
+  | { readonly kind: 'destroy'; readonly id: number; readonly regionId: number; readonly region: Uint8Array; readonly clear: Uint8Array[] };
 
 export type ApplyFrame = Extract<PollerToApply, { kind: 'apply' }>;
 
+/** A conf change an apply thread applied, for the peer's RawNode and region. */
+export interface ConfChangeReport {
+  /** An eraftpb.ConfChangeType. */
+  readonly changeType: number;
+  readonly peerId: number;
+  readonly storeId: number;
+  /** The encoded metapb.Region after the change. */
+  readonly region: Uint8Array;
+}
+
 /** An apply thread to the raft poller that handed it the region. */
 export type ApplyToPoller =
-  /** A region's encoded RaftApplyState after a batch. */
-  | { readonly kind: 'applied'; readonly regionId: number; readonly applyState: Uint8Array }
+  /** A region's encoded RaftApplyState after a batch and the conf changes the batch applied, in log order. */
+  | { readonly kind: 'applied'; readonly regionId: number; readonly applyState: Uint8Array; readonly confChanges: ConfChangeReport[] }
   | DoneFrame
-  | { readonly kind: 'restored'; readonly id: number; readonly error?: string };
+  | { readonly kind: 'restored'; readonly id: number; readonly error?: string }
+  | { readonly kind: 'destroyed'; readonly id: number; readonly error?: string };
 
 /** An apply thread to the main thread. */
 export type ApplyToMain = DoneFrame | ReadyFrame;
@@ -152,8 +170,21 @@ export const frames = {
   }),
   read: (index: number, address: ReplyAddress, request: Uint8Array): ReadFrame => ({ index, replyTo: address.replyTo, id: address.id, request }),
   restore: (id: number, regionId: number, snapshot: Uint8Array): PollerToApply => ({ kind: 'restore', id, regionId, snapshot }),
-  applied: (regionId: number, applyState: Uint8Array): ApplyToPoller => ({ kind: 'applied', regionId, applyState }),
+  applied: (regionId: number, applyState: Uint8Array, confChanges: ConfChangeReport[]): ApplyToPoller => ({
+    kind: 'applied',
+    regionId,
+    applyState,
+    confChanges,
+  }),
   restored: (id: number, error?: string): ApplyToPoller => (error === undefined ? { kind: 'restored', id } : { kind: 'restored', id, error }),
+  destroy: (id: number, regionId: number, region: Uint8Array, clear: Uint8Array[]): PollerToApply => ({
+    kind: 'destroy',
+    id,
+    regionId,
+    region,
+    clear,
+  }),
+  destroyed: (id: number, error?: string): ApplyToPoller => (error === undefined ? { kind: 'destroyed', id } : { kind: 'destroyed', id, error }),
 } as const;
 
 /** Builds the replies of an `apply` frame. */
@@ -200,6 +231,8 @@ const READ_SHAPE: Shape = { index: isNumber, replyTo: (v) => v === 'main' || v =
 const REGION_SHAPE: Shape = { region: isBytes, peerId: isNumber, leader: isBoolean };
 const isReads = (value: unknown): boolean => Array.isArray(value) && value.every((read) => hasShape(read, READ_SHAPE));
 const isRegions = (value: unknown): boolean => Array.isArray(value) && value.every((region) => hasShape(region, REGION_SHAPE));
+const CONF_CHANGE_SHAPE: Shape = { changeType: isNumber, peerId: isNumber, storeId: isNumber, region: isBytes };
+const isConfChanges = (value: unknown): boolean => Array.isArray(value) && value.every((change) => hasShape(change, CONF_CHANGE_SHAPE));
 
 const ACK_SHAPE: Shape = { id: isNumber };
 const DONE_SHAPE: Shape = { id: isNumber, response: isBytes, snapshot: isBoolean };
@@ -222,11 +255,13 @@ const FROM_POLLER: Record<FromPoller['kind'], Shape> = {
 const POLLER_TO_APPLY: Record<PollerToApply['kind'], Shape> = {
   apply: { regionId: isNumber, entries: isBytesArray, replies: isNumbers, reads: isReads },
   restore: { id: isNumber, regionId: isNumber, snapshot: isBytes },
+  destroy: { id: isNumber, regionId: isNumber, region: isBytes, clear: (v) => isBytesArray(v) && (v as unknown[]).length % 2 === 0 },
 };
 const APPLY_TO_POLLER: Record<ApplyToPoller['kind'], Shape> = {
-  applied: { regionId: isNumber, applyState: isBytes },
+  applied: { regionId: isNumber, applyState: isBytes, confChanges: isConfChanges },
   done: DONE_SHAPE,
   restored: { id: isNumber, error: isOptionalString },
+  destroyed: { id: isNumber, error: isOptionalString },
 };
 const APPLY_TO_MAIN: Record<ApplyToMain['kind'], Shape> = { done: DONE_SHAPE, ready: {} };
 

@@ -11,8 +11,8 @@
 import type { Logger } from 'pino';
 import type { Region } from '../../proto/metapb.js';
 import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
-import { MessageType } from '../../proto/eraftpb.js';
-import { PeerState, RaftMessage, RegionLocalState } from '../../proto/raft_serverpb.js';
+import { MessageType, type Snapshot } from '../../proto/eraftpb.js';
+import { PeerState, RaftMessage, RaftSnapshotData, RegionLocalState } from '../../proto/raft_serverpb.js';
 import type { RandomSource } from '../../raft/index.js';
 import { assert, defined } from '../../util/assert.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
@@ -29,6 +29,8 @@ import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js
 import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from '../region.js';
+import { rangesToClear } from '../peer/peer-destroy.js';
+import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
 import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
@@ -67,13 +69,22 @@ export interface StoreOptions {
 const DROP_WARN_INTERVAL_MS = 10_000;
 
 /** Drops that happen in normal operation (a store starting, a region not created yet): not warned about. */
-const QUIET_DROPS: ReadonlySet<DropReason> = new Set(['region-not-found', 'wrong-to-peer']);
+const QUIET_DROPS: ReadonlySet<DropReason> = new Set(['region-not-found', 'wrong-to-peer', 'tombstoned-region', 'stale-sender']);
+
+/** Peers created by messages and still waiting for their snapshot, at most (a store adds a few at a time). */
+const MAX_UNINITIALIZED_PEERS = 1024;
 
 export class Store implements RaftRouter {
   readonly storeId: number;
   private readonly peers = new Map<number, Peer>();
   /** Regions whose initial state is being written. */
   private readonly creating = new Set<number>();
+  /** Regions whose peer is to be destroyed at the next round boundary, and why. */
+  private readonly toDestroy = new Map<number, string>();
+  /** Regions whose peer is being destroyed: no peer of theirs may be created meanwhile. */
+  private readonly destroying = new Set<number>();
+  /** Regions whose peer was created by a message and may not have its snapshot yet (bounded). */
+  private readonly uninitialized = new Set<number>();
   private readonly host: PeerHost;
   private readonly applier: ApplyRouter;
   private polling: Promise<void> | undefined;
@@ -149,8 +160,9 @@ export class Store implements RaftRouter {
     return this.peers.get(regionId);
   }
 
+  /** The regions of this store's initialized peers (an uninitialized peer knows no range yet). */
   regions(): Region[] {
-    return [...this.peers.values()].map((peer) => peer.region);
+    return [...this.peers.values()].filter((peer) => peer.isInitialized()).map((peer) => peer.region);
   }
 
   leaderRegions(): LeaderRegion[] {
@@ -161,7 +173,7 @@ export class Store implements RaftRouter {
 
   /** The region of this store that holds `key`, if any. */
   regionForKey(key: Uint8Array): Region | undefined {
-    for (const peer of this.peers.values()) if (keyInRegion(key, peer.region)) return peer.region;
+    for (const peer of this.peers.values()) if (peer.isInitialized() && keyInRegion(key, peer.region)) return peer.region;
     return undefined;
   }
 
@@ -176,7 +188,12 @@ export class Store implements RaftRouter {
   /** A Raft message from the network: stepped into its peer only if it passes the checks of message-check.ts. */
   onRaftMessage(message: RaftMessage): void {
     if (this.stopped) return;
-    const peer = this.peers.get(message.regionId);
+    if (message.isTombstone) {
+      this.onTombstoneMessage(message);
+      return;
+    }
+    const peer = this.peers.get(message.regionId) ?? this.maybeCreatePeer(message);
+    if (peer && this.handledAsMembership(message, peer)) return;
     const target = {
       storeId: this.storeId,
       peer: peer && { peerId: peer.meta.id, region: peer.region, lastIndex: peer.lastIndex(), term: peer.term() },
@@ -189,7 +206,9 @@ export class Store implements RaftRouter {
     // A snapshot is written over the region's state once Raft takes it: it must be sound first.
     const raft = message.message;
     if (raft?.msgType === MessageType.MsgSnapshot) {
-      const problem = raft.snapshot ? checkSnapshot(raft.snapshot, defined(target.peer, 'checked target peer')) : 'MsgSnapshot without a snapshot';
+      const problem = raft.snapshot
+        ? (checkSnapshot(raft.snapshot, defined(target.peer, 'checked target peer')) ?? this.overlapOf(raft.snapshot))
+        : 'MsgSnapshot without a snapshot';
       if (problem) {
         this.dropMessage('bad-snapshot', message, problem);
         return;
@@ -204,6 +223,76 @@ export class Store implements RaftRouter {
       return;
     }
     this.schedulePoll();
+  }
+
+  /**
+   * TinyKV's maybeCreatePeer: a message for a region this store does not host creates an
+   * uninitialized peer when it is of a kind a leader or candidate sends to a new member and is not
+   * stale against a tombstone of the region here. Anything else goes on to be dropped by the gate.
+   */
+  private maybeCreatePeer(message: RaftMessage): Peer | undefined {
+    const regionId = message.regionId;
+    const toPeer = message.toPeer;
+    if (!toPeer || !mayCreatePeer(message) || this.creating.has(regionId) || this.destroying.has(regionId)) return undefined;
+    if (checkRaftMessage(message, { storeId: this.storeId }) !== 'region-not-found') return undefined;
+    if (!this.roomForUninitializedPeer()) return undefined;
+    const onDisk = this.options.engines.kv.get('meta', regionStateKey(regionId));
+    if (onDisk && !tombstoneAllowsCreation(message, RegionLocalState.decode(onDisk))) {
+      this.dropMessage('tombstoned-region', message);
+      return undefined;
+    }
+    const peer = Peer.createUninitialized(this.host, regionId, toPeer);
+    this.peers.set(regionId, peer);
+    this.uninitialized.add(regionId);
+    this.options.logger.info({ regionId, peerId: toPeer.id, from: message.fromPeer }, 'peer created by a raft message');
+    return peer;
+  }
+
+  /**
+   * Messages from the network may name any region id: the peers they create before a snapshot
+   * arrives are bounded, so a flood of made-up regions cannot grow the store without limit.
+   */
+  private roomForUninitializedPeer(): boolean {
+    if (this.uninitialized.size < MAX_UNINITIALIZED_PEERS) return true;
+    for (const regionId of this.uninitialized) {
+      if (this.peers.get(regionId)?.isInitialized() !== false) this.uninitialized.delete(regionId);
+    }
+    return this.uninitialized.size < MAX_UNINITIALIZED_PEERS;
+  }
+
+  /**
+   * Acts on what the message says about membership (membership-check.ts): a removed sender is told
+   * so; this store's peer, if the message shows it was replaced, goes. Returns whether the message
+   * was consumed.
+   */
+  private handledAsMembership(message: RaftMessage, peer: Peer): boolean {
+    const local = { storeId: this.storeId, peerId: peer.meta.id, region: peer.region, initialized: peer.isInitialized() };
+    const reply = staleSenderReply(message, local);
+    if (reply) {
+      this.dropMessage('stale-sender', message);
+      this.host.send(reply);
+      return true;
+    }
+    if (isSuperseded(message, local)) {
+      this.dropMessage('wrong-to-peer', message);
+      this.scheduleDestroy(peer.regionId, `peer ${message.toPeer?.id} of a newer membership replaces it`);
+      return true;
+    }
+    return false;
+  }
+
+  /** A member of a newer membership says this store's peer was removed: it is destroyed. */
+  private onTombstoneMessage(message: RaftMessage): void {
+    const peer = this.peers.get(message.regionId);
+    if (!peer) return;
+    const local = { storeId: this.storeId, peerId: peer.meta.id, region: peer.region, initialized: peer.isInitialized() };
+    if (tombstoneRemoves(message, local)) this.scheduleDestroy(message.regionId, 'a newer membership says it was removed');
+  }
+
+  /** Why a snapshot must be refused because its range overlaps another live region here. */
+  private overlapOf(snapshot: Snapshot): string | undefined {
+    const region = RaftSnapshotData.decode(snapshot.data).region; // decoded by checkSnapshot already
+    return region && snapshotOverlap(region, this.regions());
   }
 
   onRaftMessageBytes(bytes: Uint8Array): void {
@@ -297,6 +386,7 @@ export class Store implements RaftRouter {
       await Promise.resolve();
       do {
         this.pollAgain = false;
+        await this.destroyScheduled();
         await this.pollRound();
       } while (this.pollAgain || this.anyReady());
     } finally {
@@ -307,12 +397,53 @@ export class Store implements RaftRouter {
 
   /** The apply system applied a batch of a region: adopt its state, collect the log it compacted. */
   private onApplied(result: ApplyResult): void {
-    const compacted = this.peers.get(result.regionId)?.onApplied(result.applyState);
+    const peer = this.peers.get(result.regionId);
+    const compacted = peer?.onApplied(result.applyState, result.confChanges);
     if (compacted) void this.collectRaftLog(result.regionId, compacted);
+    if (peer?.isRemoved()) this.scheduleDestroy(result.regionId, 'its removal applied');
+  }
+
+  /** The peer goes at the next round boundary, so no round writes its raft state after the destroy. */
+  private scheduleDestroy(regionId: number, why: string): void {
+    if (!this.peers.has(regionId) || this.toDestroy.has(regionId)) return;
+    this.toDestroy.set(regionId, why);
+    this.schedulePoll();
+  }
+
+  private async destroyScheduled(): Promise<void> {
+    for (const [regionId, why] of this.toDestroy) {
+      this.toDestroy.delete(regionId);
+      const peer = this.peers.get(regionId);
+      if (peer) await this.destroyPeer(peer, why);
+    }
+  }
+
+  /**
+   * Destroys a peer (peer/peer-destroy.ts): it stops and fails what it holds; the apply system
+   * clears its data (keeping what other live regions own) and leaves a tombstone; then its raft
+   * log and state go. Runs between rounds.
+   */
+  private async destroyPeer(peer: Peer, why: string): Promise<void> {
+    const regionId = peer.regionId;
+    this.options.logger.info({ regionId, peerId: peer.meta.id, why }, 'destroying peer');
+    this.peers.delete(regionId);
+    this.destroying.add(regionId);
+    try {
+      peer.failAll(regionNotFound(regionId));
+      const initialized = peer.storage.isInitialized();
+      const live = [...this.peers.values()].filter((p) => p.storage.isInitialized()).map((p) => p.region);
+      const clear = initialized ? rangesToClear(peer.region, live) : [];
+      // An uninitialized peer has no region of its own: its tombstone names only the region id.
+      await this.applier.destroy(peer.region, clear);
+      await this.options.engines.raft.write(peer.storage.destroyRaftOps());
+    } finally {
+      this.destroying.delete(regionId);
+    }
   }
 
   private anyReady(): boolean {
     if (this.stopped) return false;
+    if (this.toDestroy.size > 0) return true;
     for (const peer of this.peers.values()) if (peer.hasReady()) return true;
     return false;
   }

@@ -46,8 +46,16 @@ export class WriteProposals {
    * `replyTo`, where the apply system answers a command from another thread.
    */
   propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
+    this.track(() => this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish()), callback, replyTo);
+  }
+
+  /**
+   * Appends an entry through `append` (a proposal to Raft: a command, a conf change) and keeps the
+   * callback until that entry commits.
+   */
+  track(append: () => void, callback: CommandCallback, replyTo?: ReplyAddress): void {
     try {
-      this.node.propose(encoded ?? RaftCmdRequest.encode(request).finish());
+      append();
     } catch (err) {
       if (err instanceof ErrProposalDropped) throw notLeader(this.peer.regionId, this.peer.leaderPeer());
       throw err;

@@ -302,17 +302,12 @@ export class PeerStorage implements RaftStorage {
     return [{ type: 'deleteRange', cf: 'meta', start: raftLogKey(this.regionId, fromIndex), end: raftLogKey(this.regionId, toIndex) }];
   }
 
-  /** Ops removing every trace of this peer (tombstone kept in the region state). */
-  destroyOps(keepTombstoneFor: Region): { raftOps: WriteOp[]; kvOps: WriteOp[] } {
-    const raftOps: WriteOp[] = [
+  /** Raft-engine ops removing this peer's log and raft state (the kv side is peer-destroy.ts's). */
+  destroyRaftOps(): WriteOp[] {
+    return [
       { type: 'deleteRange', cf: 'meta', start: raftLogKey(this.regionId, 0), end: raftLogKey(this.regionId, Number.MAX_SAFE_INTEGER) },
       { type: 'delete', cf: 'meta', key: raftStateKey(this.regionId) },
     ];
-    const kvOps: WriteOp[] = [
-      { type: 'delete', cf: 'meta', key: applyStateKey(this.regionId) },
-      putProto('meta', regionStateKey(this.regionId), RegionLocalState.encode({ state: PeerState.Tombstone, region: keepTombstoneFor }).finish()),
-    ];
-    return { raftOps, kvOps };
   }
 
   private appendOps(entries: Entry[], state: RaftLocalState, raftOps: WriteOp[]): RaftLocalState {

@@ -10,9 +10,9 @@
  * asked of Raft and answered at once (transferLeader).
  */
 import type { Logger } from 'pino';
-import { MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
+import { ConfChange, MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
-import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
+import { AdminCmdType, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
 import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
@@ -20,6 +20,7 @@ import type { ApplyTask } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
 import type { RaftstoreConfig } from '../config.js';
 import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
+import { ConfChangeProposals, type AppliedConfChange } from '../operation/conf-change.js';
 import { adoptApplyState, LogCompaction, type RaftLogRange } from '../operation/compact-log.js';
 import { ReadIndexReads } from '../operation/read.js';
 import { isTransferLeader, transferLeader } from '../operation/transfer-leader.js';
@@ -29,6 +30,9 @@ import { RegionError, staleCommand } from '../router/errors.js';
 import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
+
+/** Senders a peer remembers beyond its region's members (a region has a handful of peers). */
+const MAX_PEER_CACHE = 64;
 
 /** What a peer needs from the store that hosts it. */
 export interface PeerHost {
@@ -54,6 +58,12 @@ export class Peer implements ProposingPeer {
   private readonly writes: WriteProposals;
   private readonly reads: ReadIndexReads;
   private readonly logCompaction: LogCompaction;
+  private readonly confChanges: ConfChangeProposals;
+  /**
+   * Peers this peer heard from, for addressing its answers to peers its region does not list (yet):
+   * an uninitialized peer knows no members before its snapshot. Bounded by MAX_PEER_CACHE.
+   */
+  private readonly peerCache = new Map<number, PeerMeta>();
 
   private constructor(
     private readonly host: PeerHost,
@@ -77,6 +87,7 @@ export class Peer implements ProposingPeer {
     this.writes = new WriteProposals(this, this.node);
     this.reads = new ReadIndexReads(this, this.node);
     this.logCompaction = new LogCompaction(this, this.writes, config);
+    this.confChanges = new ConfChangeProposals(this, this.node, this.writes);
   }
 
   static create(host: PeerHost, region: Region, peerId: number): Peer {
@@ -88,8 +99,26 @@ export class Peer implements ProposingPeer {
     return peer;
   }
 
+  /**
+   * A peer created by a Raft message for a region this store did not host (TinyKV's
+   * maybeCreatePeer): it knows neither range nor members, and its leader catches it up by snapshot.
+   */
+  static createUninitialized(host: PeerHost, regionId: number, meta: PeerMeta): Peer {
+    assert(meta.storeId === host.storeId, `peer ${meta.id} of region ${regionId} is not on store ${host.storeId}`);
+    const region: Region = { id: regionId, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), regionEpoch: { confVer: 0, version: 0 }, peers: [] };
+    return new Peer(host, { id: meta.id, storeId: meta.storeId }, PeerStorage.load(regionId, host, region));
+  }
+
   get region(): Region {
     return this.storage.region;
+  }
+
+  isInitialized(): boolean {
+    return this.storage.isInitialized();
+  }
+
+  get appliedIndex(): number {
+    return this.storage.appliedIndex;
   }
 
   get storeId(): number {
@@ -136,6 +165,11 @@ export class Peer implements ProposingPeer {
   step(message: RaftMessage): void {
     const raftMessage = message.message;
     if (!raftMessage) return;
+    const from = message.fromPeer;
+    if (from && !this.peerCache.has(from.id)) {
+      if (this.peerCache.size >= MAX_PEER_CACHE) this.peerCache.clear();
+      this.peerCache.set(from.id, { id: from.id, storeId: from.storeId });
+    }
     try {
       this.node.step(raftMessage);
     } catch (err) {
@@ -156,6 +190,7 @@ export class Peer implements ProposingPeer {
    */
   propose(request: RaftCmdRequest, callback: CommandCallback, encoded?: Uint8Array, replyTo?: ReplyAddress): void {
     try {
+      if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer && this.confChanges.answerIfInEffect(request, callback)) return;
       checkCommand(request, this);
       // Never enters the log, so it neither waits nor counts as pending.
       if (isTransferLeader(request)) {
@@ -167,6 +202,7 @@ export class Peer implements ProposingPeer {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
       if (isReadOnly(request)) this.reads.propose(request, callback, replyTo);
+      else if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer) this.confChanges.propose(request, callback, replyTo);
       else this.writes.propose(request, callback, encoded, replyTo);
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
@@ -226,11 +262,23 @@ export class Peer implements ProposingPeer {
     return { regionId: this.regionId, entries, replies, reads };
   }
 
-  /** The apply system applied up to a new state; returns the raft-log range it made collectable. */
-  onApplied(applyState: RaftApplyState): RaftLogRange | undefined {
-    // A snapshot adopted since may already be ahead of this report.
+  /**
+   * The apply system applied up to a new state: Raft and the region take the conf changes it
+   * applied. Returns the raft-log range it made collectable.
+   */
+  onApplied(applyState: RaftApplyState, confChanges: readonly AppliedConfChange[]): RaftLogRange | undefined {
+    // A snapshot adopted since may already be ahead of this report (its region has the changes).
     if (applyState.appliedIndex <= this.storage.appliedIndex) return undefined;
+    for (const change of confChanges) {
+      this.node.applyConfChange(ConfChange.fromPartial({ changeType: change.changeType, nodeId: change.peer.id }));
+      this.storage.setRegion(change.region);
+    }
     return adoptApplyState(this.storage, applyState);
+  }
+
+  /** Whether this peer is no longer a member of its region (its removal applied). */
+  isRemoved(): boolean {
+    return this.storage.isInitialized() && findPeerById(this.region, this.meta.id) === undefined;
   }
 
   advance(pending: PendingReady): void {
@@ -244,7 +292,7 @@ export class Peer implements ProposingPeer {
   }
 
   private wrap(message: Message): RaftMessage {
-    const to = findPeerById(this.region, message.to);
+    const to = findPeerById(this.region, message.to) ?? this.peerCache.get(message.to);
     const region = this.region;
     const initial = message.msgType === MessageType.MsgRequestVote || (message.msgType === MessageType.MsgHeartbeat && message.commit === 0);
     return {
