@@ -1,8 +1,10 @@
 // The scheduler's transfer_leader in a RegionHeartbeat response becomes a TransferLeader admin
-// command for a region this store leads, once per response, and nothing when it is already done.
+// command for a region this store leads, once per response, and nothing when it is already done;
+// change_peer likewise becomes a ChangePeer admin command unless the change is already in effect.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Region } from '../../src/proto/metapb.js';
+import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { AdminCmdType, type RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
 import { ErrorType, RegionHeartbeatResponse, type DeepPartial } from '../../src/proto/schedulerpb.js';
 import type { LeaderRegion } from '../../src/raftstore/router/router.js';
@@ -59,6 +61,28 @@ describe('schedulerCommandHandler', () => {
     handle(response({}));
     handle(response({ header: { error: { type: ErrorType.NOT_BOOTSTRAPPED, message: 'no' } }, transferLeader: { peer: { id: 42, storeId: 2 } } }));
     handle(response({ regionId: 2n ** 60n, transferLeader: { peer: { id: 42, storeId: 2 } } }));
+    expect(proposed).toEqual([]);
+  });
+
+  it('proposes a ChangePeer for a change not yet in effect, with the scheduler epoch', () => {
+    const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
+    const handle = schedulerCommandHandler(router, silentLogger());
+    handle(response({ changePeer: { changeType: ConfChangeType.AddNode, peer: { id: 43, storeId: 3 } } }));
+    handle(response({ changePeer: { changeType: ConfChangeType.RemoveNode, peer: { id: 42, storeId: 2 } } }));
+    expect(proposed.map((r) => [r.adminRequest?.cmdType, r.adminRequest?.changePeer?.changeType, r.adminRequest?.changePeer?.peer?.id])).toEqual([
+      [AdminCmdType.ChangePeer, ConfChangeType.AddNode, 43],
+      [AdminCmdType.ChangePeer, ConfChangeType.RemoveNode, 42],
+    ]);
+    expect(proposed[0]?.header?.regionEpoch).toEqual({ confVer: 3, version: 2 });
+    expect(proposed[0]?.header?.peer).toEqual({ id: 41, storeId: 1 });
+  });
+
+  it('proposes no ChangePeer already in effect (the scheduler re-sends until it sees it done)', () => {
+    const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
+    const handle = schedulerCommandHandler(router, silentLogger());
+    handle(response({ changePeer: { changeType: ConfChangeType.AddNode, peer: { id: 42, storeId: 2 } } }));
+    handle(response({ changePeer: { changeType: ConfChangeType.RemoveNode, peer: { id: 49, storeId: 9 } } }));
+    handle(response({ regionId: 5n, changePeer: { changeType: ConfChangeType.AddNode, peer: { id: 43, storeId: 3 } } }));
     expect(proposed).toEqual([]);
   });
 });
