@@ -4,49 +4,17 @@
 // never moving the truncated state back.
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/proto/eraftpb.js';
-import type { Peer as PeerMeta, Region } from '../../src/proto/metapb.js';
 import { AdminCmdType, CmdType, RaftCmdRequest, type DeepPartial, type RaftRequestHeader } from '../../src/proto/raft_cmdpb.js';
 import { RaftApplyState } from '../../src/proto/raft_serverpb.js';
 import { ErrProposalDropped } from '../../src/raft/index.js';
-import { checkCommand, type ProposingPeer } from '../../src/raftstore/operation/command.js';
+import { checkCommand } from '../../src/raftstore/operation/command.js';
+import { FakePeer } from './fake-peer.js';
 import { applyCompactLog, LogCompaction } from '../../src/raftstore/operation/compact-log.js';
 import type { PeerStorage } from '../../src/raftstore/peer/peer-storage.js';
 import { ReadIndexReads } from '../../src/raftstore/operation/read.js';
 import { WriteProposals } from '../../src/raftstore/operation/write.js';
 import type { CommandResult } from '../../src/raftstore/router/command-callback.js';
 import { RegionError } from '../../src/raftstore/router/errors.js';
-
-const REGION: Region = {
-  id: 1,
-  startKey: Buffer.from('a'),
-  endKey: Buffer.from('m'),
-  regionEpoch: { confVer: 2, version: 3 },
-  peers: [
-    { id: 11, storeId: 1 },
-    { id: 12, storeId: 2 },
-  ],
-};
-
-class FakePeer implements ProposingPeer {
-  readonly storeId = 1;
-  readonly regionId = 1;
-  readonly region = REGION;
-  leader = true;
-  currentTerm = 7;
-  last = 10;
-  isLeader(): boolean {
-    return this.leader;
-  }
-  term(): number {
-    return this.currentTerm;
-  }
-  leaderPeer(): PeerMeta | undefined {
-    return this.leader ? REGION.peers[0] : REGION.peers[1];
-  }
-  lastIndex(): number {
-    return this.last;
-  }
-}
 
 const get = (key: string, header: DeepPartial<RaftRequestHeader> = {}) =>
   RaftCmdRequest.fromPartial({ header, requests: [{ cmdType: CmdType.Get, get: { cf: 'default', key: Buffer.from(key) } }] });

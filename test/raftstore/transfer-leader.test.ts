@@ -2,41 +2,15 @@
 // version and conf_ver), never enters the log, and is answered at once; on the simulated cluster
 // the leadership moves to each store in turn while writes keep working.
 import { describe, expect, it } from 'vitest';
-import type { Peer as PeerMeta, Region } from '../../src/proto/metapb.js';
+import type { Peer as PeerMeta } from '../../src/proto/metapb.js';
 import { AdminCmdType, RaftCmdRequest, type DeepPartial, type RaftRequestHeader } from '../../src/proto/raft_cmdpb.js';
-import { checkCommand, type ProposingPeer } from '../../src/raftstore/operation/command.js';
+import { checkCommand } from '../../src/raftstore/operation/command.js';
+import { FakePeer } from './fake-peer.js';
 import { isTransferLeader, transferLeader } from '../../src/raftstore/operation/transfer-leader.js';
 import { RegionError } from '../../src/raftstore/router/errors.js';
 import type { CommandResult } from '../../src/raftstore/router/command-callback.js';
 import { transferLeaderCommand } from '../../src/server/heartbeat-commands.js';
 import { SimCluster, seedFromEnv } from './cluster.js';
-
-const REGION: Region = {
-  id: 1,
-  startKey: Buffer.from('a'),
-  endKey: Buffer.from('m'),
-  regionEpoch: { confVer: 2, version: 3 },
-  peers: [
-    { id: 11, storeId: 1 },
-    { id: 12, storeId: 2 },
-  ],
-};
-
-class FakePeer implements ProposingPeer {
-  readonly storeId = 1;
-  readonly regionId = 1;
-  readonly region = REGION;
-  leader = true;
-  isLeader(): boolean {
-    return this.leader;
-  }
-  term(): number {
-    return 7;
-  }
-  leaderPeer(): PeerMeta | undefined {
-    return this.leader ? REGION.peers[0] : REGION.peers[1];
-  }
-}
 
 const transfer = (target: DeepPartial<PeerMeta> | undefined, header: DeepPartial<RaftRequestHeader> = {}) =>
   RaftCmdRequest.fromPartial({ header, adminRequest: { cmdType: AdminCmdType.TransferLeader, transferLeader: { peer: target } } });
