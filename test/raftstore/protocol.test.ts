@@ -38,13 +38,20 @@ describe('thread protocol', () => {
 
   it('round-trips what apply threads and pollers send back', () => {
     const change = { changeType: 0, peerId: 4, storeId: 4, region: bytes(1) };
-    expect(decode.applyToPoller(encodeFrames([frames.applied(1, bytes(), [change]), frames.restored(2), frames.restored(3, 'disk full')]))).toEqual([
-      { kind: 'applied', regionId: 1, applyState: expect.any(Uint8Array), confChanges: [{ ...change, region: expect.any(Uint8Array) }] },
+    const applied = [frames.applied(1, bytes(), [change], undefined, []), frames.applied(1, bytes(), [], bytes(3), [7])];
+    expect(decode.applyToPoller(encodeFrames([...applied, frames.restored(2), frames.restored(3, 'disk full')]))).toEqual([
+      { kind: 'applied', regionId: 1, applyState: expect.any(Uint8Array), confChanges: [{ ...change, region: expect.any(Uint8Array) }], created: [] },
+      { kind: 'applied', regionId: 1, applyState: expect.any(Uint8Array), confChanges: [], region: expect.any(Uint8Array), created: [7] },
       { kind: 'restored', id: 2 },
       { kind: 'restored', id: 3, error: 'disk full' },
     ]);
-    const fromPoller = decode.pollerToMain(encodeFrames([frames.send(bytes(1), 2, false), frames.gc(1, 5, 9), frames.ready()]));
-    expect(fromPoller.map((frame) => frame.kind)).toEqual(['send', 'gc', 'ready']);
+    const fromPoller = decode.pollerToMain(
+      encodeFrames([frames.send(bytes(1), 2, false), frames.gc(1, 5, 9), frames.splitCreated(8, true), frames.ready()]),
+    );
+    expect(fromPoller.map((frame) => frame.kind)).toEqual(['send', 'gc', 'splitCreated', 'ready']);
+    expect(decode.mainToPoller(encodeFrames([frames.initSplitRegion(8, false)]))).toEqual([
+      { kind: 'initSplitRegion', regionId: 8, campaign: false },
+    ]);
     expect(decode.applyToMain(encodeFrames([frames.done(1, bytes(), true), frames.ready()])).map((f) => f.kind)).toEqual(['done', 'ready']);
     expect(() => decode.applyToMain(encodeFrames([frames.ack(2)]))).toThrow(/unknown kind ack/);
   });
@@ -54,7 +61,7 @@ describe('thread protocol', () => {
     expect(() => decode.mainToPoller(raw([{ t: 'tick' }]))).toThrow(/unknown kind/);
     expect(() => decode.mainToPoller(raw([{ kind: 'command', replyTo: 'main', id: '7', request: bytes() }]))).toThrow(/wrong shape/);
     expect(() => decode.mainToPoller(raw({ kind: 'tick' }))).toThrow(/not an array/);
-    expect(() => decode.applyToMain(encodeFrames([frames.applied(1, bytes(), [])]))).toThrow(/unknown kind applied/);
+    expect(() => decode.applyToMain(encodeFrames([frames.applied(1, bytes(), [], undefined, [])]))).toThrow(/unknown kind applied/);
     expect(() => decode.pollerToApply(raw([{ kind: 'apply', regionId: 1, entries: [], replies: [1, 2], reads: [] }]))).toThrow(/wrong shape/);
   });
 });

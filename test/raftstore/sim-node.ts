@@ -238,6 +238,9 @@ export class SimNode implements RaftRouter {
         return;
       case 'regions':
         return;
+      case 'splitCreated':
+        // One poller hosts every region of a simulated store: a split region starts on it directly.
+        throw new Error(`a simulated store's poller passed on split region ${frame.regionId}`);
       case 'ack':
         this.acks.get(frame.id)?.();
         this.acks.delete(frame.id);

@@ -20,11 +20,12 @@ import { AdminCmdType, RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_
 import { PeerState, RaftApplyState, RaftSnapshotData, RegionLocalState } from '../../proto/raft_serverpb.js';
 import { assert, defined } from '../../util/assert.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
-import { errorResponse } from '../operation/command.js';
+import { errorResponse, refusedAtApply } from '../operation/command.js';
 import { applyCompactLog } from '../operation/compact-log.js';
 import { applyConfChangeEntry, type AppliedConfChange } from '../operation/conf-change.js';
 import { executeRead, type ApplyRead } from '../operation/read.js';
 import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
+import { applySplit, isSplit, type AppliedSplit } from '../operation/split.js';
 import { regionNotFound, staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
@@ -40,11 +41,18 @@ export interface ApplyTask {
   readonly reads: readonly ApplyRead[];
 }
 
-/** A region's apply state after a batch, for its peer (log GC, snapshots), and the conf changes it applied, in log order. */
+/**
+ * A region's apply state after a batch, for its peer (log GC, snapshots), the conf changes it
+ * applied in log order (for Raft), the region after them and after any split (when either
+ * changed it), and the regions its splits created on this store.
+ */
 export interface ApplyResult {
   readonly regionId: number;
   readonly applyState: RaftApplyState;
   readonly confChanges: readonly AppliedConfChange[];
+  readonly region?: Region;
+  /** Ids of the regions its splits created here (their states are on disk). */
+  readonly created?: readonly number[];
 }
 
 /** How peers reach the apply system, on this thread or another. */
@@ -87,6 +95,14 @@ interface EntryResult {
   readonly applyState: RaftApplyState;
   readonly response?: RaftCmdResponse;
   readonly confChange?: AppliedConfChange;
+  readonly split?: AppliedSplit;
+}
+
+/** What a batch's admin commands did to one region, in log order. */
+interface AdminEffects {
+  readonly confChanges: AppliedConfChange[];
+  region?: Region;
+  readonly created: number[];
 }
 
 export class Applier implements ApplyRouter {
@@ -196,7 +212,7 @@ export class Applier implements ApplyRouter {
     const applied: Applied[] = [];
     // A region may appear in several tasks of one batch: each continues from the previous one.
     const states = new Map<number, RaftApplyState>();
-    const confChanges = new Map<number, AppliedConfChange[]>();
+    const effects = new Map<number, AdminEffects>();
     for (const task of tasks) {
       const delegate = this.delegate(task.regionId);
       let applyState = states.get(task.regionId) ?? delegate.applyState;
@@ -206,10 +222,14 @@ export class Applier implements ApplyRouter {
         const result = this.applyEntry(delegate, task.regionId, entry, applyState, kvOps);
         applyState = result.applyState;
         if (result.response) responses.set(entry.index, result.response);
-        if (result.confChange) {
-          // Later entries of the batch (and reads served after it) see the new membership.
-          delegate.region = result.confChange.region;
-          confChanges.set(task.regionId, [...(confChanges.get(task.regionId) ?? []), result.confChange]);
+        if (result.confChange || result.split) {
+          let effect = effects.get(task.regionId);
+          if (!effect) effects.set(task.regionId, (effect = { confChanges: [], created: [] }));
+          if (result.confChange) effect.confChanges.push(result.confChange);
+          if (result.split?.created) effect.created.push(result.split.created.id);
+          // Later entries of the batch (and reads served after it) see the new membership and range.
+          delegate.region = result.confChange?.region ?? result.split?.region;
+          effect.region = delegate.region;
         }
       }
       if (task.entries.length > 0) kvOps.push(putProto('meta', applyStateKey(task.regionId), RaftApplyState.encode(applyState).finish()));
@@ -237,7 +257,14 @@ export class Applier implements ApplyRouter {
     for (const { task, applyState } of applied.toReversed()) {
       if (task.entries.length === 0 || reported.has(task.regionId)) continue;
       reported.add(task.regionId);
-      this.onResult({ regionId: task.regionId, applyState, confChanges: confChanges.get(task.regionId) ?? [] });
+      const effect = effects.get(task.regionId);
+      this.onResult({
+        regionId: task.regionId,
+        applyState,
+        confChanges: effect?.confChanges ?? [],
+        region: effect?.region,
+        created: effect?.created,
+      });
     }
   }
 
@@ -250,7 +277,15 @@ export class Applier implements ApplyRouter {
     }
     if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
     const request = RaftCmdRequest.decode(entry.data);
+    if (isSplit(request)) {
+      const region = defined(delegate.region, `region ${regionId} applying a split`);
+      const result = applySplit(request, region, next, kvOps, this.kv);
+      return { applyState: result.applyState, response: result.response, split: result.applied };
+    }
     if (request.adminRequest) return applyAdmin(request, next);
+    // Proposed before a split or conf change that applied first: the region may not own its keys now.
+    const refused = delegate.region && refusedAtApply(request, delegate.region);
+    if (refused) return { applyState: next, response: errorResponse(refused.regionError) };
     const responses = request.requests.map((r) => applyWriteRequest(r, kvOps));
     return { applyState: next, response: RaftCmdResponse.fromPartial({ header: {}, responses }) };
   }

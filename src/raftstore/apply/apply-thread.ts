@@ -88,7 +88,9 @@ export class ApplyThread {
           storeId: change.peer.storeId,
           region: Region.encode(change.region).finish(),
         }));
-        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish(), confChanges);
+        const region = result.region && Region.encode(result.region).finish();
+        const created = [...(result.created ?? [])];
+        const frame = frames.applied(result.regionId, RaftApplyState.encode(result.applyState).finish(), confChanges, region, created);
         this.pollerOfRegion.get(result.regionId)?.push(frame);
       },
       options.onFatal,

@@ -104,6 +104,8 @@ export class RemoteApplyRouter implements ApplyRouter {
             peer: { id: change.peerId, storeId: change.storeId },
             region: Region.decode(change.region),
           })),
+          region: frame.region && Region.decode(frame.region),
+          created: frame.created,
         });
         return;
       case 'done': {

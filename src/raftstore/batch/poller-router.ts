@@ -422,6 +422,9 @@ export class PollerRouter implements RaftRouter {
           else this.fatal(`raft-log GC of region ${frame.regionId} failed`, err);
         });
         return;
+      case 'splitCreated':
+        this.pollerOf(frame.regionId).out.push(frames.initSplitRegion(frame.regionId, frame.campaign));
+        return;
       case 'ack':
         this.acks.get(frame.id)?.();
         this.acks.delete(frame.id);

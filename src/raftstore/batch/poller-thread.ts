@@ -99,6 +99,8 @@ export class PollerThread {
       // The main thread hands compacted log ranges to the raft-log GC thread.
       collectRaftLog: async (regionId, fromIndex, toIndex) => out.push(frames.gc(regionId, fromIndex, toIndex)),
       onFatal: options.onFatal,
+      // A region a split created that another poller hosts starts there, through the main thread.
+      routeCreated: (regionId) => (options.hosts(regionId) ? undefined : (campaign) => out.push(frames.splitCreated(regionId, campaign))),
     });
     // Frames come from the main thread, which validated what came off the network: a frame that
     // fails here is an internal failure (a raft-engine write, a broken invariant).
@@ -173,6 +175,9 @@ export class PollerThread {
         this.store.propose(request, callback, frame.request, frame);
         return;
       }
+      case 'initSplitRegion':
+        this.store.initializeSplitRegion(frame.regionId, frame.campaign);
+        return;
       case 'createRegion':
         await this.store.createRegion(Region.decode(frame.region));
         this.reportRegions();

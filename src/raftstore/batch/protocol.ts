@@ -12,9 +12,9 @@
  * - main -> poller: `tick` and `raftMessage` (no answer); `command` (replyTo 'main', id),
  *   answered by exactly one `done` with that id to main: from the poller when its peer refuses
  *   the command or fails it before it applies, else from the apply thread; `createRegion` (id),
- *   answered by `ack` (id) from the poller once the region's peer runs.
- * - poller -> main: `send`, `regions`, `gc`, and `ready` once when the thread has started
- *   (no answers).
+ *   answered by `ack` (id) from the poller once the region's peer runs; `initSplitRegion` (no answer).
+ * - poller -> main: `send`, `regions`, `gc`, `splitCreated` (passed on to the poller hosting the
+ *   new region as `initSplitRegion`), and `ready` once when the thread has started (no answers).
  * - poller -> apply: `apply`, whose replies and reads each carry a reply address, answered per
  *   reply and read by one `done` to that address ('main': on the apply thread's port to main;
  *   'poller': on the port of the poller that sent the task), and per batch by an `applied` to
@@ -51,7 +51,9 @@ export type ToPoller =
   /** An encoded RaftCmdRequest; answered with `done` to main with `id`. */
   | CommandFrame
   /** An encoded bootstrap Region to create; answered with `ack`. */
-  | { readonly kind: 'createRegion'; readonly id: number; readonly region: Uint8Array };
+  | { readonly kind: 'createRegion'; readonly id: number; readonly region: Uint8Array }
+  /** Start the peer of a region a split created (its states are on disk); `campaign` at once. No answer. */
+  | { readonly kind: 'initSplitRegion'; readonly regionId: number; readonly campaign: boolean };
 
 /** An encoded RaftCmdRequest from the main thread; its address is where the answer goes. */
 export interface CommandFrame extends ReplyAddress {
@@ -68,6 +70,8 @@ export type FromPoller =
   /** The poller's regions, sent when they or their leadership changed. */
   | { readonly kind: 'regions'; readonly regions: RegionReport[] }
   | AckFrame
+  /** A split created a region another poller hosts: the main thread passes it on as `initSplitRegion`. */
+  | { readonly kind: 'splitCreated'; readonly regionId: number; readonly campaign: boolean }
   /** Delete the region's compacted log entries [fromIndex, toIndex) on the raft-log GC thread. */
   | { readonly kind: 'gc'; readonly regionId: number; readonly fromIndex: number; readonly toIndex: number }
   | ReadyFrame;
@@ -122,6 +126,15 @@ export type PollerToApply =
 
 export type ApplyFrame = Extract<PollerToApply, { kind: 'apply' }>;
 
+export interface AppliedFrame {
+  readonly kind: 'applied';
+  readonly regionId: number;
+  readonly applyState: Uint8Array;
+  readonly confChanges: ConfChangeReport[];
+  readonly region?: Uint8Array;
+  readonly created: number[];
+}
+
 /** A conf change an apply thread applied, for the peer's RawNode and region. */
 export interface ConfChangeReport {
   /** An eraftpb.ConfChangeType. */
@@ -134,8 +147,12 @@ export interface ConfChangeReport {
 
 /** An apply thread to the raft poller that handed it the region. */
 export type ApplyToPoller =
-  /** A region's encoded RaftApplyState after a batch and the conf changes the batch applied, in log order. */
-  | { readonly kind: 'applied'; readonly regionId: number; readonly applyState: Uint8Array; readonly confChanges: ConfChangeReport[] }
+  /**
+   * A region's encoded RaftApplyState after a batch, the conf changes the batch applied in log
+   * order, the encoded region after them and any split (absent when unchanged), and the ids of the
+   * regions its splits created.
+   */
+  | AppliedFrame
   | DoneFrame
   | { readonly kind: 'restored'; readonly id: number; readonly error?: string }
   | { readonly kind: 'destroyed'; readonly id: number; readonly error?: string };
@@ -155,6 +172,8 @@ export const frames = {
   raftMessage: (message: Uint8Array): ToPoller => ({ kind: 'raftMessage', message }),
   command: (id: number, request: Uint8Array): ToPoller => ({ kind: 'command', replyTo: 'main', id, request }),
   createRegion: (id: number, region: Uint8Array): ToPoller => ({ kind: 'createRegion', id, region }),
+  initSplitRegion: (regionId: number, campaign: boolean): ToPoller => ({ kind: 'initSplitRegion', regionId, campaign }),
+  splitCreated: (regionId: number, campaign: boolean): FromPoller => ({ kind: 'splitCreated', regionId, campaign }),
   send: (message: Uint8Array, storeId: number, snapshot: boolean): FromPoller => ({ kind: 'send', message, storeId, snapshot }),
   done: (id: number, response: Uint8Array, snapshot: boolean): DoneFrame => ({ kind: 'done', id, response, snapshot }),
   regions: (regions: RegionReport[]): FromPoller => ({ kind: 'regions', regions }),
@@ -170,12 +189,16 @@ export const frames = {
   }),
   read: (index: number, address: ReplyAddress, request: Uint8Array): ReadFrame => ({ index, replyTo: address.replyTo, id: address.id, request }),
   restore: (id: number, regionId: number, snapshot: Uint8Array): PollerToApply => ({ kind: 'restore', id, regionId, snapshot }),
-  applied: (regionId: number, applyState: Uint8Array, confChanges: ConfChangeReport[]): ApplyToPoller => ({
-    kind: 'applied',
-    regionId,
-    applyState,
-    confChanges,
-  }),
+  applied: (
+    regionId: number,
+    applyState: Uint8Array,
+    confChanges: ConfChangeReport[],
+    region: Uint8Array | undefined,
+    created: number[],
+  ): ApplyToPoller =>
+    region === undefined
+      ? { kind: 'applied', regionId, applyState, confChanges, created }
+      : { kind: 'applied', regionId, applyState, confChanges, region, created },
   restored: (id: number, error?: string): ApplyToPoller => (error === undefined ? { kind: 'restored', id } : { kind: 'restored', id, error }),
   destroy: (id: number, regionId: number, region: Uint8Array, clear: Uint8Array[]): PollerToApply => ({
     kind: 'destroy',
@@ -243,6 +266,7 @@ const TO_POLLER: Record<ToPoller['kind'], Shape> = {
   raftMessage: { message: isBytes },
   command: { replyTo: (v) => v === 'main', id: isNumber, request: isBytes },
   createRegion: { id: isNumber, region: isBytes },
+  initSplitRegion: { regionId: isNumber, campaign: isBoolean },
 };
 const FROM_POLLER: Record<FromPoller['kind'], Shape> = {
   send: { message: isBytes, storeId: isNumber, snapshot: isBoolean },
@@ -250,6 +274,7 @@ const FROM_POLLER: Record<FromPoller['kind'], Shape> = {
   regions: { regions: isRegions },
   ack: ACK_SHAPE,
   gc: { regionId: isNumber, fromIndex: isNumber, toIndex: isNumber },
+  splitCreated: { regionId: isNumber, campaign: isBoolean },
   ready: {},
 };
 const POLLER_TO_APPLY: Record<PollerToApply['kind'], Shape> = {
@@ -258,7 +283,13 @@ const POLLER_TO_APPLY: Record<PollerToApply['kind'], Shape> = {
   destroy: { id: isNumber, regionId: isNumber, region: isBytes, clear: (v) => isBytesArray(v) && (v as unknown[]).length % 2 === 0 },
 };
 const APPLY_TO_POLLER: Record<ApplyToPoller['kind'], Shape> = {
-  applied: { regionId: isNumber, applyState: isBytes, confChanges: isConfChanges },
+  applied: {
+    regionId: isNumber,
+    applyState: isBytes,
+    confChanges: isConfChanges,
+    region: (v) => v === undefined || isBytes(v),
+    created: (v) => Array.isArray(v) && v.every(isNumber),
+  },
   done: DONE_SHAPE,
   restored: { id: isNumber, error: isOptionalString },
   destroyed: { id: isNumber, error: isOptionalString },

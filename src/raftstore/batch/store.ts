@@ -30,6 +30,7 @@ import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from '../region.js';
 import { rangesToClear } from '../peer/peer-destroy.js';
+import { liveRegionsOnDisk } from './live-regions.js';
 import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
@@ -63,6 +64,11 @@ export interface StoreOptions {
    * failure surfaces as a rejected poll (tests driving a store directly).
    */
   readonly onFatal?: FatalHandler;
+  /**
+   * Where a region a split created goes when this store does not host it (another raft poller):
+   * without it, every region is this store's. `campaign` when the split region's peer here led.
+   */
+  readonly routeCreated?: (regionId: number) => ((campaign: boolean) => void) | undefined;
 }
 
 /** Warnings about dropped messages go out at most this often per reason (each carries the counts so far). */
@@ -83,6 +89,8 @@ export class Store implements RaftRouter {
   private readonly toDestroy = new Map<number, string>();
   /** Regions whose peer is being destroyed: no peer of theirs may be created meanwhile. */
   private readonly destroying = new Set<number>();
+  /** Regions a split created here, whose peers start at the next round boundary (true: campaign at once). */
+  private readonly toInitialize = new Map<number, boolean>();
   /** Regions whose peer was created by a message and may not have its snapshot yet (bounded). */
   private readonly uninitialized = new Set<number>();
   private readonly host: PeerHost;
@@ -292,7 +300,8 @@ export class Store implements RaftRouter {
   /** Why a snapshot must be refused because its range overlaps another live region here. */
   private overlapOf(snapshot: Snapshot): string | undefined {
     const region = RaftSnapshotData.decode(snapshot.data).region; // decoded by checkSnapshot already
-    return region && snapshotOverlap(region, this.regions());
+    // Against every region of the store (other pollers' too) as its records on disk say now.
+    return region && snapshotOverlap(region, liveRegionsOnDisk(this.options.engines.kv, region.id));
   }
 
   onRaftMessageBytes(bytes: Uint8Array): void {
@@ -387,6 +396,7 @@ export class Store implements RaftRouter {
       do {
         this.pollAgain = false;
         await this.destroyScheduled();
+        this.initializeScheduled();
         await this.pollRound();
       } while (this.pollAgain || this.anyReady());
     } finally {
@@ -398,9 +408,46 @@ export class Store implements RaftRouter {
   /** The apply system applied a batch of a region: adopt its state, collect the log it compacted. */
   private onApplied(result: ApplyResult): void {
     const peer = this.peers.get(result.regionId);
-    const compacted = peer?.onApplied(result.applyState, result.confChanges);
+    const compacted = peer?.onApplied(result);
     if (compacted) void this.collectRaftLog(result.regionId, compacted);
     if (peer?.isRemoved()) this.scheduleDestroy(result.regionId, 'its removal applied');
+    // The new region's leader is wanted at once: the split region's leader here campaigns for it.
+    const campaign = peer?.isLeader() ?? false;
+    for (const regionId of result.created ?? []) {
+      const elsewhere = this.options.routeCreated?.(regionId);
+      if (elsewhere) elsewhere(campaign);
+      else this.initializeSplitRegion(regionId, campaign);
+    }
+  }
+
+  /**
+   * Starts the peer of a region a split created on this store (its states are on disk), at the
+   * next round boundary. An uninitialized peer of it (created by a message from a store that split
+   * first) is replaced; one that is initialized already (caught up by a snapshot) stays.
+   */
+  initializeSplitRegion(regionId: number, campaign: boolean): void {
+    if (this.stopped) return;
+    this.toInitialize.set(regionId, campaign || (this.toInitialize.get(regionId) ?? false));
+    this.schedulePoll();
+  }
+
+  private initializeScheduled(): void {
+    for (const [regionId, campaign] of this.toInitialize) {
+      this.toInitialize.delete(regionId);
+      const existing = this.peers.get(regionId);
+      if (existing?.isInitialized() || this.destroying.has(regionId) || this.toDestroy.has(regionId)) continue;
+      const bytes = this.options.engines.kv.get('meta', regionStateKey(regionId));
+      const state = bytes && RegionLocalState.decode(bytes);
+      const meta = state && state.state === PeerState.Normal && state.region ? findPeerOnStore(state.region, this.storeId) : undefined;
+      // A peer of a newer membership of the region already waits here for its snapshot: it stays.
+      if (!state?.region || !meta || (existing && existing.meta.id !== meta.id)) continue;
+      existing?.failAll(regionNotFound(regionId));
+      const peer = Peer.create(this.host, state.region, meta.id);
+      this.peers.set(regionId, peer);
+      this.uninitialized.delete(regionId);
+      if (campaign) peer.campaign();
+      this.options.logger.info({ regionId, peerId: meta.id, campaign }, 'peer of a split region started');
+    }
   }
 
   /** The peer goes at the next round boundary, so no round writes its raft state after the destroy. */
@@ -431,8 +478,8 @@ export class Store implements RaftRouter {
     try {
       peer.failAll(regionNotFound(regionId));
       const initialized = peer.storage.isInitialized();
-      const live = [...this.peers.values()].filter((p) => p.storage.isInitialized()).map((p) => p.region);
-      const clear = initialized ? rangesToClear(peer.region, live) : [];
+      // Every live region of the store, on every poller (the records on disk are the whole view).
+      const clear = initialized ? rangesToClear(peer.region, liveRegionsOnDisk(this.options.engines.kv, regionId)) : [];
       // An uninitialized peer has no region of its own: its tombstone names only the region id.
       await this.applier.destroy(peer.region, clear);
       await this.options.engines.raft.write(peer.storage.destroyRaftOps());
@@ -443,7 +490,7 @@ export class Store implements RaftRouter {
 
   private anyReady(): boolean {
     if (this.stopped) return false;
-    if (this.toDestroy.size > 0) return true;
+    if (this.toDestroy.size > 0 || this.toInitialize.size > 0) return true;
     for (const peer of this.peers.values()) if (peer.hasReady()) return true;
     return false;
   }

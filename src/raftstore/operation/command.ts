@@ -7,7 +7,7 @@ import type { Error as RegionErrorPb } from '../../proto/errorpb.js';
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
 import { AdminCmdType, CmdType, RaftCmdRequest, RaftCmdResponse, Response, type Request } from '../../proto/raft_cmdpb.js';
 import { assert } from '../../util/assert.js';
-import { epochNotMatch, keyNotInRegion, notLeader, staleCommand, storeNotMatch } from '../router/errors.js';
+import { epochNotMatch, keyNotInRegion, notLeader, staleCommand, storeNotMatch, type RegionError } from '../router/errors.js';
 import { epochOf, keyInRegion } from '../region.js';
 
 /** What checking and proposing a command needs to know of the peer that takes it. */
@@ -42,6 +42,21 @@ export function checkCommand(request: RaftCmdRequest, peer: ProposingPeer): void
     const key = keyOf(r);
     if (key && !keyInRegion(key, peer.region)) throw keyNotInRegion(key, peer.region);
   }
+}
+
+/**
+ * The error a data command gets at apply (or a read when served) if the region changed under it
+ * since it was checked: a split applied first (version moved) or a key is no longer in the range.
+ * Undefined when it may go ahead.
+ */
+export function refusedAtApply(request: RaftCmdRequest, region: Region): RegionError | undefined {
+  const epoch = request.header?.regionEpoch;
+  if (epoch && epoch.version !== epochOf(region).version) return epochNotMatch(`region ${region.id} split since the command was checked`, [region]);
+  for (const r of request.requests) {
+    const key = keyOf(r);
+    if (key && !keyInRegion(key, region)) return keyNotInRegion(key, region);
+  }
+  return undefined;
 }
 
 function keyOf(request: Request): Buffer | undefined {

@@ -14,7 +14,7 @@ import { defined } from '../../util/assert.js';
 import type { CommandCallback, CommandResult, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, type RegionError } from '../router/errors.js';
 import { cloneRegion } from '../region.js';
-import { dataFamily, errorResponse, type ProposingPeer } from './command.js';
+import { dataFamily, errorResponse, refusedAtApply, type ProposingPeer } from './command.js';
 
 /** A read ReadIndex confirmed at `index`, for the apply system: served once the region has applied that far. */
 export interface ApplyRead {
@@ -123,6 +123,13 @@ export class ReadIndexReads {
  * the read index. A Snap keeps the snapshot open for the receiver; otherwise it is closed here.
  */
 export function executeRead(snapshot: EngineSnapshot, region: Region | undefined, request: RaftCmdRequest): CommandResult {
+  // A split that applied between the read's check and now: its keys may be another region's, whose
+  // newest writes this store need not have applied.
+  const refused = region && refusedAtApply(request, region);
+  if (refused) {
+    snapshot.close();
+    return { response: errorResponse(refused.regionError) };
+  }
   const responses: Response[] = [];
   let keep = false;
   for (const r of request.requests) {

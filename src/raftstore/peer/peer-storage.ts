@@ -92,11 +92,14 @@ export class PeerStorage implements RaftStorage {
       ? RaftApplyState.decode(applyBytes)
       : RaftApplyState.fromPartial({ appliedIndex: 0, truncatedState: { index: 0, term: 0 } });
     // A crash between a snapshot's kv write and its raft write leaves the log behind the snapshot.
+    // A region a split created starts here too (apply state at index 5, no log yet): a hard state
+    // its uninitialized peer persisted before (a vote in a later term) is kept.
     const truncated = defined(applyState.truncatedState, 'truncated state of the apply state');
     if (raftState.lastIndex < truncated.index) {
       const hardState = raftState.hardState ?? HardState.create();
+      const term = Math.max(hardState.term, truncated.term);
       raftState = RaftLocalState.fromPartial({
-        hardState: { ...hardState, commit: Math.max(hardState.commit, truncated.index) },
+        hardState: { term, vote: term === hardState.term ? hardState.vote : 0, commit: Math.max(hardState.commit, truncated.index) },
         lastIndex: truncated.index,
         lastTerm: truncated.term,
       });

@@ -13,14 +13,15 @@ import type { Logger } from 'pino';
 import { ConfChange, MessageType, type Entry, type Message } from '../../proto/eraftpb.js';
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
 import { AdminCmdType, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
-import type { RaftApplyState, RaftMessage } from '../../proto/raft_serverpb.js';
+import type { RaftMessage } from '../../proto/raft_serverpb.js';
 import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
-import type { ApplyTask } from '../apply/applier.js';
+import type { ApplyResult, ApplyTask } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
 import type { RaftstoreConfig } from '../config.js';
 import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
-import { ConfChangeProposals, type AppliedConfChange } from '../operation/conf-change.js';
+import { ConfChangeProposals } from '../operation/conf-change.js';
+import { checkSplit, isSplit } from '../operation/split.js';
 import { adoptApplyState, LogCompaction, type RaftLogRange } from '../operation/compact-log.js';
 import { ReadIndexReads } from '../operation/read.js';
 import { isTransferLeader, transferLeader } from '../operation/transfer-leader.js';
@@ -203,7 +204,11 @@ export class Peer implements ProposingPeer {
       }
       if (isReadOnly(request)) this.reads.propose(request, callback, replyTo);
       else if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer) this.confChanges.propose(request, callback, replyTo);
-      else this.writes.propose(request, callback, encoded, replyTo);
+      else {
+        // A split is a normal entry; its request is checked here and again at apply.
+        if (isSplit(request)) checkSplit(request, this.region);
+        this.writes.propose(request, callback, encoded, replyTo);
+      }
     } catch (err) {
       if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
       else throw err;
@@ -266,14 +271,14 @@ export class Peer implements ProposingPeer {
    * The apply system applied up to a new state: Raft and the region take the conf changes it
    * applied. Returns the raft-log range it made collectable.
    */
-  onApplied(applyState: RaftApplyState, confChanges: readonly AppliedConfChange[]): RaftLogRange | undefined {
+  onApplied(result: Pick<ApplyResult, 'applyState' | 'confChanges' | 'region'>): RaftLogRange | undefined {
     // A snapshot adopted since may already be ahead of this report (its region has the changes).
-    if (applyState.appliedIndex <= this.storage.appliedIndex) return undefined;
-    for (const change of confChanges) {
+    if (result.applyState.appliedIndex <= this.storage.appliedIndex) return undefined;
+    for (const change of result.confChanges) {
       this.node.applyConfChange(ConfChange.fromPartial({ changeType: change.changeType, nodeId: change.peer.id }));
-      this.storage.setRegion(change.region);
     }
-    return adoptApplyState(this.storage, applyState);
+    if (result.region) this.storage.setRegion(result.region);
+    return adoptApplyState(this.storage, result.applyState);
   }
 
   /** Whether this peer is no longer a member of its region (its removal applied). */

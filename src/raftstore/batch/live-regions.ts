@@ -1,0 +1,28 @@
+/**
+ * The regions this store holds live, read from their RegionLocalState records in the kv engine.
+ *
+ * Decisions about key ranges (may a snapshot's range come in, which parts of a destroyed peer's
+ * range stay) must see every region of the store, not only the peers of one raft poller: with
+ * several pollers another poller's regions are only known from the shared kv engine. The records
+ * there are also newer than any poller's view, because the apply threads write them (a split's
+ * two regions, a snapshot's region) in the same batch as the data they govern.
+ */
+import type { Engine } from '../../engine/engine.js';
+import type { Region } from '../../proto/metapb.js';
+import { PeerState, RegionLocalState } from '../../proto/raft_serverpb.js';
+import { REGION_META_MAX_KEY, REGION_META_MIN_KEY } from '../keys.js';
+
+/** Every Normal region recorded in `kv`, except `exceptRegionId`'s. O(regions of the store). */
+export function liveRegionsOnDisk(kv: Pick<Engine, 'snapshot'>, exceptRegionId: number): Region[] {
+  const view = kv.snapshot();
+  try {
+    const live: Region[] = [];
+    for (const { value } of view.scan('meta', { start: REGION_META_MIN_KEY, end: REGION_META_MAX_KEY })) {
+      const state = RegionLocalState.decode(value);
+      if (state.state === PeerState.Normal && state.region && state.region.id !== exceptRegionId) live.push(state.region);
+    }
+    return live;
+  } finally {
+    view.close();
+  }
+}
