@@ -47,6 +47,10 @@ export interface KeyGroup {
 
 export type CacheMode = 'unknown' | 'standalone' | 'cluster';
 
+/** A key the scheduler maps to no region is asked again this many times, waiting 1, 2, ... times this long (about 5 s in all). */
+const MISSING_REGION_RETRIES = 10;
+const MISSING_REGION_RETRY_MS = 100;
+
 export class RegionCache {
   /** Sorted by start key, non-overlapping. */
   private regions: RegionInfo[] = [];
@@ -116,7 +120,9 @@ export class RegionCache {
     }
     if (error.epochNotMatch !== undefined && error.epochNotMatch.currentRegions.length > 0) {
       await this.replace(region, error.epochNotMatch.currentRegions);
-      return true;
+      // When the answer leaves part of the old range uncovered (it split more than once), that part
+      // comes from the scheduler, which learns new regions from heartbeats: back off first.
+      return covers(error.epochNotMatch.currentRegions, region);
     }
     if (error.storeNotMatch !== undefined && region.peer !== undefined) this.storeAddrs.delete(region.peer.storeId);
     this.invalidate(region);
@@ -172,6 +178,12 @@ export class RegionCache {
     let lookup;
     try {
       lookup = await this.source.getRegion(key);
+      // Right after a split the scheduler may know the shrunk region before the new one's first
+      // heartbeat: a short hole in its map, not a missing region. Ask again a few times.
+      for (let attempt = 0; lookup === undefined && attempt < MISSING_REGION_RETRIES; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, MISSING_REGION_RETRY_MS * (attempt + 1)));
+        lookup = await this.source.getRegion(key);
+      }
     } catch (err) {
       if (isUnimplemented(err) && this.modeValue !== 'cluster') {
         this.logger.debug({ addr: this.standaloneAddr }, 'GetRegion unimplemented: standalone node');
@@ -264,6 +276,19 @@ export class RegionCache {
     const index = this.regions.indexOf(old);
     if (index >= 0) this.regions[index] = fresh;
   }
+}
+
+/** Whether `regions` (sorted or not) together cover `range` without a gap. */
+function covers(regions: readonly Region[], range: Pick<RegionInfo, 'startKey' | 'endKey'>): boolean {
+  const sorted = [...regions].sort((a, b) => Buffer.compare(a.startKey, b.startKey));
+  let reached = Buffer.from(range.startKey);
+  for (const region of sorted) {
+    if (Buffer.compare(region.startKey, reached) > 0) return false;
+    if (region.endKey.length === 0) return true;
+    if (Buffer.compare(region.endKey, reached) > 0) reached = Buffer.from(region.endKey);
+    if (range.endKey.length > 0 && Buffer.compare(reached, range.endKey) >= 0) return true;
+  }
+  return false;
 }
 
 function overlaps(a: Pick<RegionInfo, 'startKey' | 'endKey'>, b: Pick<RegionInfo, 'startKey' | 'endKey'>): boolean {

@@ -29,6 +29,7 @@ import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-
 import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
+import { SplitDriver } from './split-driver.js';
 import { schedulerCommandHandler } from './heartbeat-commands.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
@@ -47,6 +48,9 @@ export interface ClusterNodeSeams {
   readonly onFatal?: FatalHandler;
 }
 
+/** How long a proposed Split may take on the leader before the split driver gives it up. */
+const SPLIT_PROPOSE_TIMEOUT_MS = 30_000;
+
 export class ClusterNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
@@ -64,6 +68,8 @@ export class ClusterNode {
     private readonly transport: GrpcTransport,
     private readonly lock: DataDirLock,
     private readonly logger: Logger,
+    /** Decides and carries out this store's region splits. */
+    readonly splits: SplitDriver,
   ) {}
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
@@ -81,13 +87,22 @@ export class ClusterNode {
       const tracker = new CallTracker();
       const server = (started.server = new Server(grpcServerOptions(config)));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
-      const storage = (started.storage = guardSpace(new RaftKvStorage(router), config));
+      const splits = new SplitDriver({
+        router,
+        checker: pools.splitChecker,
+        askSplit: (region) => scheduler.askSplit(region),
+        checkDiffBytes: Math.max(1, Math.floor(config.regionSplitSizeBytes / 16)),
+        proposeTimeoutMs: SPLIT_PROPOSE_TIMEOUT_MS,
+        logger,
+      });
+      const onWrite = (regionId: number, sizeBytes: number) => splits.onWrite(regionId, sizeBytes);
+      const storage = (started.storage = guardSpace(new RaftKvStorage(router, undefined, { onWrite }), config));
       addStoreServices(server, { storage, router, config, tracker, logger });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
       await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
-      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger);
+      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger, splits);
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
       // space guard's free-space sampling stops then too (the store itself is stopped by the node).
       node.afterStopHooks.push(
@@ -108,6 +123,15 @@ export class ClusterNode {
     if (this.store.regions().length === 0) this.discoverRegions();
     const heartbeats = this.scheduler.openRegionHeartbeat(schedulerCommandHandler(this.store, this.logger));
     this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), this.config.regionHeartbeatIntervalMs));
+    this.splits.onSplit = () => {
+      this.sendRegionHeartbeats(heartbeats);
+      // The new region's peer here campaigns at once: report it as soon as it leads, which the
+      // scheduler needs to fill the new region's range (until then clients retry their lookups).
+      const electionMs = this.config.raftBaseTickMs * this.config.raftElectionTimeoutTicks;
+      const later = setTimeout(() => this.sendRegionHeartbeats(heartbeats), electionMs);
+      later.unref();
+    };
+    this.timers.push(setInterval(() => void this.splits.tick(), this.config.splitRegionCheckTickIntervalMs));
     this.timers.push(
       setInterval(() => {
         this.scheduler
@@ -153,7 +177,9 @@ export class ClusterNode {
   }
 
   private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
-    for (const { region, leader } of this.store.leaderRegions()) stream.send({ region, leader });
+    for (const { region, leader } of this.store.leaderRegions()) {
+      stream.send({ region, leader, approximateSizeBytes: this.splits.approximateSize(region.id)?.sizeBytes });
+    }
   }
 
   close(): Promise<void> {

@@ -14,6 +14,7 @@ import { PooledSnapshotSource } from '../raftstore/snapshot/snapshot-source.js';
 import type { EncodedTransport } from '../raftstore/transport.js';
 import type { FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
+import { pooledSplitChecker, type SplitChecker } from '../raftstore/split/split-checker.js';
 import { raftstoreConfigOf } from './raftstore-config.js';
 
 /** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
@@ -28,6 +29,9 @@ export class StorePools {
   private readonly snapshotPool: Piscina;
   /** Compacted raft-log entries, deleted on their own thread (workers/raftlog-gc.ts). */
   private readonly gcPool: Piscina;
+  /** Region sizes and split keys, scanned on their own thread (workers/split-check.ts). */
+  readonly splitChecker: SplitChecker;
+  private readonly closeSplitChecker: () => Promise<void>;
 
   constructor(
     config: NodeConfig,
@@ -49,6 +53,9 @@ export class StorePools {
       maxQueue: 1024,
       closeTimeout: POOL_CLOSE_TIMEOUT_MS,
     });
+    const split = pooledSplitChecker(engineOptions.kv, { maxSizeBytes: config.regionMaxSizeBytes, splitSizeBytes: config.regionSplitSizeBytes });
+    this.splitChecker = split.checker;
+    this.closeSplitChecker = split.close;
   }
 
   readonly collectRaftLog = async (regionId: number, fromIndex: number, toIndex: number): Promise<void> => {
@@ -79,7 +86,7 @@ export class StorePools {
    * threads mid-task: lmdb-js can abort the whole process when a thread is torn down inside LMDB.
    */
   async destroy(): Promise<void> {
-    await Promise.all([this.snapshotPool.close(), this.gcPool.close()]);
+    await Promise.all([this.snapshotPool.close(), this.gcPool.close(), this.closeSplitChecker()]);
   }
 }
 

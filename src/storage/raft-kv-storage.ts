@@ -18,10 +18,17 @@ import type { CancelCommand, RaftRouter } from '../raftstore/router/router.js';
 /** A request header this storage always fills in. */
 type RaftCmdHeader = NonNullable<RaftCmdRequest['header']>;
 
+/** What a node learns from the writes going through its storage. */
+export interface RaftKvStorageHooks {
+  /** A write of `sizeBytes` (keys and values) was proposed to the region (the split checker's hint). */
+  onWrite?(regionId: number, sizeBytes: number): void;
+}
+
 export class RaftKvStorage implements Storage {
   constructor(
     private readonly store: RaftRouter,
     private readonly timeoutMs = 10_000,
+    private readonly hooks: RaftKvStorageHooks = {},
   ) {}
 
   async start(): Promise<void> {}
@@ -34,7 +41,13 @@ export class RaftKvStorage implements Storage {
         ? ({ cmdType: CmdType.Put, put: { cf: m.cf, key: m.key, value: m.value } } as Request)
         : ({ cmdType: CmdType.Delete, delete: { cf: m.cf, key: m.key } } as Request),
     );
-    const result = await this.execute(this.header(context, batch[0]?.key), requests);
+    const header = this.header(context, batch[0]?.key);
+    if (this.hooks.onWrite) {
+      let sizeBytes = 0;
+      for (const m of batch) sizeBytes += m.key.length + (m.type === 'put' ? m.value.length : 0);
+      this.hooks.onWrite(header.regionId, sizeBytes);
+    }
+    const result = await this.execute(header, requests);
     checkResponse(result.response);
   }
 

@@ -92,6 +92,7 @@ describe('raft log entry checksums', () => {
       random: () => 0.5,
       logger: silentLogger(),
       send: () => {},
+      siblingOf: () => undefined,
     };
     const peer = Peer.create(host, REGION, 1);
     // The leader appends after index 8: the follower must read entry 8's term from its log.

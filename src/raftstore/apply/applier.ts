@@ -32,6 +32,7 @@ import { clearRangeOps, putProto } from '../peer/peer-storage.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
 import { destroyKvOps, type KeyRange } from '../peer/peer-destroy.js';
+import { siblingOnDisk } from '../batch/live-regions.js';
 
 export interface ApplyTask {
   readonly regionId: number;
@@ -284,7 +285,7 @@ export class Applier implements ApplyRouter {
     }
     if (request.adminRequest) return applyAdmin(request, next);
     // Proposed before a split or conf change that applied first: the region may not own its keys now.
-    const refused = delegate.region && refusedAtApply(request, delegate.region);
+    const refused = delegate.region && refusedAtApply(request, delegate.region, (region) => siblingOnDisk(this.kv, region));
     if (refused) return { applyState: next, response: errorResponse(refused.regionError) };
     const responses = request.requests.map((r) => applyWriteRequest(r, kvOps));
     return { applyState: next, response: RaftCmdResponse.fromPartial({ header: {}, responses }) };
@@ -295,7 +296,8 @@ export class Applier implements ApplyRouter {
     let served = 0;
     // Read indexes only grow for a region, so the servable reads are a prefix.
     while ((delegate.reads[served]?.index ?? Infinity) <= applied) served++;
-    for (const read of delegate.reads.splice(0, served)) read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request));
+    for (const read of delegate.reads.splice(0, served))
+      read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request, (region) => siblingOnDisk(this.kv, region)));
   }
 
   private async destroyNow(region: Region, clear: readonly KeyRange[]): Promise<void> {

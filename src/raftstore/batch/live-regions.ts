@@ -26,3 +26,13 @@ export function liveRegionsOnDisk(kv: Pick<Engine, 'snapshot'>, exceptRegionId: 
     view.close();
   }
 }
+
+/**
+ * The live region that starts where `region` ends (TinyKV's findSiblingRegion): an EpochNotMatch
+ * after a split carries it beside the shrunk region, so a client whose key moved right finds its
+ * region without asking a scheduler that may not have heard of it yet.
+ */
+export function siblingOnDisk(kv: Pick<Engine, 'snapshot'>, region: Region): Region | undefined {
+  if (region.endKey.length === 0) return undefined;
+  return liveRegionsOnDisk(kv, region.id).find((other) => Buffer.compare(Buffer.from(other.startKey), Buffer.from(region.endKey)) === 0);
+}

@@ -30,7 +30,7 @@ import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerOnStore, keyInRegion } from '../region.js';
 import { rangesToClear } from '../peer/peer-destroy.js';
-import { liveRegionsOnDisk } from './live-regions.js';
+import { liveRegionsOnDisk, siblingOnDisk } from './live-regions.js';
 import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
@@ -114,6 +114,7 @@ export class Store implements RaftRouter {
       random: options.random,
       logger: options.logger,
       send: (message) => options.transport.send(message),
+      siblingOf: (region) => siblingOnDisk(options.engines.kv, region),
     };
     const onResult = (result: ApplyResult) => this.onApplied(result);
     this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult, options.onFatal);

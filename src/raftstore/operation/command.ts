@@ -49,9 +49,12 @@ export function checkCommand(request: RaftCmdRequest, peer: ProposingPeer): void
  * since it was checked: a split applied first (version moved) or a key is no longer in the range.
  * Undefined when it may go ahead.
  */
-export function refusedAtApply(request: RaftCmdRequest, region: Region): RegionError | undefined {
+export function refusedAtApply(request: RaftCmdRequest, region: Region, siblingOf?: (region: Region) => Region | undefined): RegionError | undefined {
   const epoch = request.header?.regionEpoch;
-  if (epoch && epoch.version !== epochOf(region).version) return epochNotMatch(`region ${region.id} split since the command was checked`, [region]);
+  if (epoch && epoch.version !== epochOf(region).version) {
+    const sibling = siblingOf?.(region);
+    return epochNotMatch(`region ${region.id} split since the command was checked`, sibling ? [region, sibling] : [region]);
+  }
   for (const r of request.requests) {
     const key = keyOf(r);
     if (key && !keyInRegion(key, region)) return keyNotInRegion(key, region);

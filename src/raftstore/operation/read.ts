@@ -122,10 +122,15 @@ export class ReadIndexReads {
  * Serves a confirmed read on the apply side from `snapshot`, taken once the region applied up to
  * the read index. A Snap keeps the snapshot open for the receiver; otherwise it is closed here.
  */
-export function executeRead(snapshot: EngineSnapshot, region: Region | undefined, request: RaftCmdRequest): CommandResult {
+export function executeRead(
+  snapshot: EngineSnapshot,
+  region: Region | undefined,
+  request: RaftCmdRequest,
+  siblingOf?: (region: Region) => Region | undefined,
+): CommandResult {
   // A split that applied between the read's check and now: its keys may be another region's, whose
   // newest writes this store need not have applied.
-  const refused = region && refusedAtApply(request, region);
+  const refused = region && refusedAtApply(request, region, siblingOf);
   if (refused) {
     snapshot.close();
     return { response: errorResponse(refused.regionError) };

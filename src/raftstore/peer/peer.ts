@@ -44,6 +44,8 @@ export interface PeerHost {
   readonly random: RandomSource;
   readonly logger: Logger;
   send(message: RaftMessage): void;
+  /** The store's live region right of `region` (starting at its end), if any. */
+  siblingOf(region: Region): Region | undefined;
 }
 
 export interface PendingReady {
@@ -210,8 +212,12 @@ export class Peer implements ProposingPeer {
         this.writes.propose(request, callback, encoded, replyTo);
       }
     } catch (err) {
-      if (err instanceof RegionError) callback({ response: errorResponse(err.regionError, this.term()) });
-      else throw err;
+      if (!(err instanceof RegionError)) throw err;
+      const stale = err.regionError.epochNotMatch;
+      // After a split the client's key may be in the new region, which it may not know yet.
+      const sibling = stale && this.host.siblingOf(this.region);
+      if (stale && sibling) stale.currentRegions.push(sibling);
+      callback({ response: errorResponse(err.regionError, this.term()) });
     }
   }
 
