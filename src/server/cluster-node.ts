@@ -152,8 +152,18 @@ export class ClusterNode {
     discover();
   }
 
-  private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
-    for (const { region, leader } of this.store.leaderRegions()) stream.send({ region, leader });
+  /**
+   * One heartbeat per region led here, with its pending and down peers; `approximate` gives a
+   * region's size and key count when known (else the scheduler keeps the last ones).
+   */
+  private sendRegionHeartbeats(
+    stream: RegionHeartbeatStream,
+    approximate?: (regionId: number) => { sizeBytes: number; keys: number } | undefined,
+  ): void {
+    for (const { region, leader, pendingPeers, downPeers } of this.store.leaderRegions()) {
+      const size = approximate?.(region.id);
+      stream.send({ region, leader, pendingPeers, downPeers, approximateSizeBytes: size?.sizeBytes, approximateKeys: size?.keys });
+    }
   }
 
   close(): Promise<void> {
