@@ -9,7 +9,7 @@ import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '..
 import { createLogger } from '../log/logger.js';
 import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
-import { parseSizeBytes } from '../config/units.js';
+import { parseDurationMs, parseSizeBytes } from '../config/units.js';
 import { setErrorDetail } from './error-report.js';
 import { installProcessFailStop } from '../util/fail-stop.js';
 
@@ -21,6 +21,12 @@ function parseSize(text: string): number {
   const bytes = parseSizeBytes(text);
   if (bytes === undefined) throw new UsageError(`expected a size such as "512MiB" or a byte count, got "${text}"`);
   return bytes;
+}
+
+function parseDuration(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) throw new UsageError(`expected a duration such as "10m" or "30s", got "${text}"`);
+  return ms;
 }
 
 function parseCount(text: string): number {
@@ -38,6 +44,7 @@ interface ServerFlags {
   raftLogGcCountLimit?: number;
   regionMaxSize?: number;
   regionSplitSize?: number;
+  maxPeerDownDuration?: number;
   raftBaseTickMs?: number;
   raftElectionTimeoutTicks?: number;
   raftHeartbeatTicks?: number;
@@ -65,6 +72,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--region-max-size <size>', 'split a region whose data grows past this (default 144MiB)', parseSize)
     .option('--region-split-size <size>', 'a split leaves about this much in the left region (default 96MiB)', parseSize)
+    .option('--max-peer-down-duration <duration>', 'report a follower silent this long as down to the scheduler (default 10m)', parseDuration)
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick (default 100)', parseCount)
     .option('--raft-election-timeout-ticks <n>', 'ticks without a leader before a follower campaigns (default 10)', parseCount)
     .option('--raft-heartbeat-ticks <n>', "ticks between a leader's heartbeats (default 2)", parseCount)
@@ -103,6 +111,7 @@ function serverOverrides(flags: ServerFlags): ConfigOverrides {
     raftLogGcCountLimit: flags.raftLogGcCountLimit,
     regionMaxSizeBytes: flags.regionMaxSize,
     regionSplitSizeBytes: flags.regionSplitSize,
+    maxPeerDownDurationMs: flags.maxPeerDownDuration,
     raftBaseTickMs: flags.raftBaseTickMs,
     raftElectionTimeoutTicks: flags.raftElectionTimeoutTicks,
     raftHeartbeatTicks: flags.raftHeartbeatTicks,

@@ -5,14 +5,24 @@
  */
 import { status as GrpcStatus, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import type { Peer, Region } from '../proto/metapb.js';
-import type { RegionHeartbeatRequest, RegionHeartbeatResponse, RequestHeader } from '../proto/schedulerpb.js';
+import type { PeerStats, RegionHeartbeatRequest, RegionHeartbeatResponse, RequestHeader } from '../proto/schedulerpb.js';
 import { ClientError, ClientErrorCode, fromServiceError } from './errors.js';
 
 export interface RegionHeartbeat {
   readonly region: Region;
   readonly leader: Peer;
+  /** Followers behind the leader's truncated index (they need a snapshot). */
   readonly pendingPeers?: readonly Peer[];
+  /** Followers the leader has not heard from for raftstore.max-peer-down-duration. */
+  readonly downPeers?: readonly DownPeer[];
+  /** Absent or 0: unknown (the scheduler keeps what it had). */
   readonly approximateSizeBytes?: number;
+  readonly approximateKeys?: number;
+}
+
+export interface DownPeer {
+  readonly peer: Peer;
+  readonly downSeconds: number;
 }
 
 export interface RegionHeartbeatStream {
@@ -73,7 +83,9 @@ export function openRegionHeartbeatStream(
         region: heartbeat.region,
         leader: heartbeat.leader,
         pendingPeers: [...(heartbeat.pendingPeers ?? [])],
+        downPeers: (heartbeat.downPeers ?? []).map(toPeerStats),
         approximateSize: BigInt(heartbeat.approximateSizeBytes ?? 0),
+        approximateKeys: BigInt(heartbeat.approximateKeys ?? 0),
       });
     },
     get connected() {
@@ -92,6 +104,10 @@ export function openRegionHeartbeatStream(
   };
   open();
   return handle;
+}
+
+function toPeerStats({ peer, downSeconds }: DownPeer): PeerStats {
+  return { peer, downSeconds: BigInt(downSeconds) };
 }
 
 function streamEnded(): ClientError {

@@ -47,6 +47,11 @@ export interface NodeConfig {
   readonly regionSplitSizeBytes: number;
   /** How often a leader has its region's size checked. Rounded to whole raft ticks. */
   readonly splitRegionCheckTickIntervalMs: number;
+  /**
+   * A follower its leader has not heard from for this long is reported down to the scheduler.
+   * Rounded to whole raft ticks.
+   */
+  readonly maxPeerDownDurationMs: number;
   /** How long a store waits for the scheduler at start. */
   readonly schedulerConnectTimeoutMs: number;
   /** How often a store reports the regions it leads to the scheduler. */
@@ -111,6 +116,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
   regionMaxSizeBytes: 144 * 1024 * 1024,
   regionSplitSizeBytes: 96 * 1024 * 1024,
   splitRegionCheckTickIntervalMs: 10_000,
+  // TiKV's default.
+  maxPeerDownDurationMs: 10 * 60_000,
   schedulerConnectTimeoutMs: 30_000,
   regionHeartbeatIntervalMs: 500,
   storeHeartbeatIntervalMs: 10_000,
@@ -174,6 +181,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'region-split-size': (v, c) => (c.regionSplitSizeBytes = expectSize('raftstore.region-split-size', v)),
     'split-region-check-tick-interval': (v, c) =>
       (c.splitRegionCheckTickIntervalMs = expectDuration('raftstore.split-region-check-tick-interval', v)),
+    'max-peer-down-duration': (v, c) => (c.maxPeerDownDurationMs = expectDuration('raftstore.max-peer-down-duration', v)),
     'scheduler-connect-timeout': (v, c) => (c.schedulerConnectTimeoutMs = expectDuration('raftstore.scheduler-connect-timeout', v)),
     'pd-heartbeat-tick-interval': (v, c) => (c.regionHeartbeatIntervalMs = expectDuration('raftstore.pd-heartbeat-tick-interval', v)),
     'pd-store-heartbeat-tick-interval': (v, c) => (c.storeHeartbeatIntervalMs = expectDuration('raftstore.pd-store-heartbeat-tick-interval', v)),
@@ -319,6 +327,10 @@ function validateRaftstore(config: NodeConfig): void {
     throw new ConfigError('raftstore.raft-max-pending-proposals must be 1..1000000');
   }
   validateSplit(config);
+  // Down means silent for longer than an election timeout; the upper bound only catches typos.
+  if (config.maxPeerDownDurationMs < config.raftBaseTickMs || config.maxPeerDownDurationMs > 7 * 24 * 3_600_000) {
+    throw new ConfigError('raftstore.max-peer-down-duration must be raftstore.raft-base-tick-interval..168h');
+  }
   if (config.raftPollers < 0 || config.raftPollers > 64) throw new ConfigError('raftstore.raft-pollers must be 0..64');
   if (config.applyPollers < 1 || config.applyPollers > 64) throw new ConfigError('raftstore.apply-pollers must be 1..64');
   if (config.schedulerConnectTimeoutMs < 1_000) throw new ConfigError('raftstore.scheduler-connect-timeout must be at least 1s');

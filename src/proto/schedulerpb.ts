@@ -148,6 +148,12 @@ export interface GetRegionResponse {
   region: Region | undefined;
   leader: Peer | undefined;
   slaves: Peer[];
+  /**
+   * TinyKV-TS extension (TiKV pdpb's numbers): the region's down and pending peers as its
+   * leader last reported them.
+   */
+  downPeers: PeerStats[];
+  pendingPeers: Peer[];
 }
 
 export interface GetRegionByIDRequest {
@@ -216,9 +222,22 @@ export interface RegionHeartbeatRequest {
   leader:
     | Peer
     | undefined;
-  /** Peers the leader does not yet count as working followers. */
+  /**
+   * TinyKV-TS extension (TiKV pdpb's number): followers the leader has not heard from for
+   * raftstore.max-peer-down-duration.
+   */
+  downPeers: PeerStats[];
+  /** Followers whose log is behind the leader's truncated index: they need a snapshot to catch up. */
   pendingPeers: Peer[];
   approximateSize: bigint;
+  /** TinyKV-TS extension (TiKV pdpb's number): approximate count of the region's keys. */
+  approximateKeys: bigint;
+}
+
+/** TinyKV-TS extension (TiKV pdpb's message): a peer that is down, and for how long. */
+export interface PeerStats {
+  peer: Peer | undefined;
+  downSeconds: bigint;
 }
 
 export interface ChangePeer {
@@ -1643,7 +1662,7 @@ export const GetRegionRequest: MessageFns<GetRegionRequest> = {
 };
 
 function createBaseGetRegionResponse(): GetRegionResponse {
-  return { header: undefined, region: undefined, leader: undefined, slaves: [] };
+  return { header: undefined, region: undefined, leader: undefined, slaves: [], downPeers: [], pendingPeers: [] };
 }
 
 export const GetRegionResponse: MessageFns<GetRegionResponse> = {
@@ -1659,6 +1678,12 @@ export const GetRegionResponse: MessageFns<GetRegionResponse> = {
     }
     for (const v of message.slaves) {
       Peer.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.downPeers) {
+      PeerStats.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.pendingPeers) {
+      Peer.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1708,6 +1733,22 @@ export const GetRegionResponse: MessageFns<GetRegionResponse> = {
             message.slaves.push(Peer.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.downPeers.push(PeerStats.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.pendingPeers.push(Peer.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1735,6 +1776,8 @@ export const GetRegionResponse: MessageFns<GetRegionResponse> = {
       ? Peer.fromPartial(object.leader)
       : undefined;
     message.slaves = object.slaves?.map((e) => Peer.fromPartial(e)) || [];
+    message.downPeers = object.downPeers?.map((e) => PeerStats.fromPartial(e)) || [];
+    message.pendingPeers = object.pendingPeers?.map((e) => Peer.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2502,7 +2545,15 @@ export const GetMembersResponse: MessageFns<GetMembersResponse> = {
 };
 
 function createBaseRegionHeartbeatRequest(): RegionHeartbeatRequest {
-  return { header: undefined, region: undefined, leader: undefined, pendingPeers: [], approximateSize: 0n };
+  return {
+    header: undefined,
+    region: undefined,
+    leader: undefined,
+    downPeers: [],
+    pendingPeers: [],
+    approximateSize: 0n,
+    approximateKeys: 0n,
+  };
 }
 
 export const RegionHeartbeatRequest: MessageFns<RegionHeartbeatRequest> = {
@@ -2516,6 +2567,9 @@ export const RegionHeartbeatRequest: MessageFns<RegionHeartbeatRequest> = {
     if (message.leader !== undefined) {
       Peer.encode(message.leader, writer.uint32(26).fork()).join();
     }
+    for (const v of message.downPeers) {
+      PeerStats.encode(v!, writer.uint32(34).fork()).join();
+    }
     for (const v of message.pendingPeers) {
       Peer.encode(v!, writer.uint32(42).fork()).join();
     }
@@ -2524,6 +2578,12 @@ export const RegionHeartbeatRequest: MessageFns<RegionHeartbeatRequest> = {
         throw new globalThis.Error("value provided for field message.approximateSize of type uint64 too large");
       }
       writer.uint32(80).uint64(message.approximateSize);
+    }
+    if (message.approximateKeys !== 0n) {
+      if (BigInt.asUintN(64, message.approximateKeys) !== message.approximateKeys) {
+        throw new globalThis.Error("value provided for field message.approximateKeys of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.approximateKeys);
     }
     return writer;
   },
@@ -2565,6 +2625,14 @@ export const RegionHeartbeatRequest: MessageFns<RegionHeartbeatRequest> = {
             message.leader = Peer.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.downPeers.push(PeerStats.decode(reader, reader.uint32()));
+            continue;
+          }
           case 5: {
             if (tag !== 42) {
               break;
@@ -2579,6 +2647,14 @@ export const RegionHeartbeatRequest: MessageFns<RegionHeartbeatRequest> = {
             }
 
             message.approximateSize = reader.uint64() as bigint;
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.approximateKeys = reader.uint64() as bigint;
             continue;
           }
         }
@@ -2607,9 +2683,85 @@ export const RegionHeartbeatRequest: MessageFns<RegionHeartbeatRequest> = {
     message.leader = (object.leader !== undefined && object.leader !== null)
       ? Peer.fromPartial(object.leader)
       : undefined;
+    message.downPeers = object.downPeers?.map((e) => PeerStats.fromPartial(e)) || [];
     message.pendingPeers = object.pendingPeers?.map((e) => Peer.fromPartial(e)) || [];
     message.approximateSize = (object.approximateSize !== undefined && object.approximateSize !== null)
       ? BigInt(object.approximateSize)
+      : 0n;
+    message.approximateKeys = (object.approximateKeys !== undefined && object.approximateKeys !== null)
+      ? BigInt(object.approximateKeys)
+      : 0n;
+    return message;
+  },
+};
+
+function createBasePeerStats(): PeerStats {
+  return { peer: undefined, downSeconds: 0n };
+}
+
+export const PeerStats: MessageFns<PeerStats> = {
+  encode(message: PeerStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== undefined) {
+      Peer.encode(message.peer, writer.uint32(10).fork()).join();
+    }
+    if (message.downSeconds !== 0n) {
+      if (BigInt.asUintN(64, message.downSeconds) !== message.downSeconds) {
+        throw new globalThis.Error("value provided for field message.downSeconds of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.downSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = Peer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.downSeconds = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PeerStats>): PeerStats {
+    return PeerStats.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PeerStats>): PeerStats {
+    const message = createBasePeerStats();
+    message.peer = (object.peer !== undefined && object.peer !== null) ? Peer.fromPartial(object.peer) : undefined;
+    message.downSeconds = (object.downSeconds !== undefined && object.downSeconds !== null)
+      ? BigInt(object.downSeconds)
       : 0n;
     return message;
   },

@@ -311,7 +311,9 @@ export const MESSAGE_FIELDS: Readonly<Record<string, Readonly<Record<number, str
     "1": "schedulerpb.ResponseHeader",
     "2": "metapb.Region",
     "3": "metapb.Peer",
-    "4": "metapb.Peer"
+    "4": "metapb.Peer",
+    "5": "schedulerpb.PeerStats",
+    "6": "metapb.Peer"
   },
   "schedulerpb.GetStoreRequest": {
     "1": "schedulerpb.RequestHeader"
@@ -328,6 +330,9 @@ export const MESSAGE_FIELDS: Readonly<Record<string, Readonly<Record<number, str
     "1": "schedulerpb.ResponseHeader"
   },
   "schedulerpb.Member": {},
+  "schedulerpb.PeerStats": {
+    "1": "metapb.Peer"
+  },
   "schedulerpb.PutClusterConfigRequest": {
     "1": "schedulerpb.RequestHeader",
     "2": "metapb.Cluster"
@@ -347,6 +352,7 @@ export const MESSAGE_FIELDS: Readonly<Record<string, Readonly<Record<number, str
     "1": "schedulerpb.RequestHeader",
     "2": "metapb.Region",
     "3": "metapb.Peer",
+    "4": "schedulerpb.PeerStats",
     "5": "metapb.Peer"
   },
   "schedulerpb.RegionHeartbeatResponse": {

@@ -18,6 +18,8 @@ export interface RaftstoreConfig {
   readonly regionSplitSizeBytes: number;
   /** How often (in base ticks) a leader has its region's size checked. */
   readonly splitRegionCheckTickInterval: number;
+  /** A leader reports a follower down once it has not heard from it for this many base ticks. */
+  readonly maxPeerDownTicks: number;
 }
 
 export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
@@ -33,4 +35,6 @@ export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {
   regionMaxSizeBytes: 144 * 1024 * 1024,
   regionSplitSizeBytes: 96 * 1024 * 1024,
   splitRegionCheckTickInterval: 100,
+  // TiKV's max-peer-down-duration: 10 minutes.
+  maxPeerDownTicks: 6_000,
 };

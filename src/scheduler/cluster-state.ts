@@ -27,13 +27,28 @@ export interface RegionInfo {
   readonly region: Region;
   /** The leader peer of the last accepted heartbeat; undefined until a leader reports. */
   readonly leader: Peer | undefined;
+  /** Followers that need a snapshot to catch up, as the last accepted heartbeat said. */
   readonly pendingPeers: readonly Peer[];
+  /** Followers the leader had not heard from for its max-peer-down-duration, as the last accepted heartbeat said. */
+  readonly downPeers: readonly DownPeer[];
   readonly approximateSizeBytes: number;
+  readonly approximateKeys: number;
 }
 
+export interface DownPeer {
+  readonly peer: Peer;
+  readonly downSeconds: number;
+}
+
+/**
+ * What a heartbeat says beside region and leader. Pending and down peers replace what was known
+ * (absent: none); an absent size or key count keeps the last one reported (PD's Inherit).
+ */
 export interface RegionHeartbeatExtras {
   readonly pendingPeers?: readonly Peer[];
+  readonly downPeers?: readonly DownPeer[];
   readonly approximateSizeBytes?: number;
+  readonly approximateKeys?: number;
 }
 
 export interface RegionHeartbeatResult {
@@ -73,6 +88,9 @@ interface StoreCounts {
 function emptyCounts(): StoreCounts {
   return { regionCount: 0, leaderCount: 0, pendingPeerCount: 0, regionSizeBytes: 0, leaderSizeBytes: 0 };
 }
+
+/** What a region known from storage or bootstrap carries until its leader reports. */
+const NO_HEARTBEAT_EXTRAS = { pendingPeers: [], downPeers: [], approximateSizeBytes: 0, approximateKeys: 0 } as const;
 
 /** Upper bound of one ScanRegions answer, also when the caller asks for "no limit". */
 export const SCAN_REGIONS_MAX = 10_000;
@@ -190,7 +208,9 @@ export class ClusterState {
       region: cloneRegion(region),
       leader: leader ? clonePeer(leader) : undefined,
       pendingPeers: (extras.pendingPeers ?? []).map(clonePeer),
+      downPeers: (extras.downPeers ?? []).map((down) => ({ peer: clonePeer(down.peer), downSeconds: down.downSeconds })),
       approximateSizeBytes: extras.approximateSizeBytes ?? origin?.approximateSizeBytes ?? 0,
+      approximateKeys: extras.approximateKeys ?? origin?.approximateKeys ?? 0,
     };
     const metaChanged = !origin || !sameRegionMeta(origin.region, info.region) || overlaps.length > 0;
     const leaderChanged = origin?.leader?.id !== info.leader?.id;
@@ -212,7 +232,7 @@ export class ClusterState {
   loadRegion(region: Region, leader?: Peer): RegionInfo[] {
     validateRegion(region, leader);
     const removed = this.overlapping(region.startKey, region.endKey).filter((r) => r.region.id !== region.id);
-    this.putRegion({ region: cloneRegion(region), leader: leader && clonePeer(leader), pendingPeers: [], approximateSizeBytes: 0 });
+    this.putRegion({ region: cloneRegion(region), leader: leader && clonePeer(leader), ...NO_HEARTBEAT_EXTRAS });
     return removed;
   }
 

@@ -13,12 +13,13 @@ import { StoreState, type Cluster, type Peer, type Region, type Store } from '..
 import type { StoreStats } from '../proto/schedulerpb.js';
 import { startOracle } from './standalone-scheduler.js';
 import type { Timestamp, TimestampOracle } from './tso.js';
-import { ClusterState, type RegionHeartbeatResult, type RegionInfo, type StoreInfo } from './cluster-state.js';
+import { ClusterState, type DownPeer, type RegionHeartbeatResult, type RegionInfo, type StoreInfo } from './cluster-state.js';
 import { IdAllocator, ID_ALLOC_STEP } from './id-allocator.js';
 import { SchedulerStore, ops } from './store.js';
 import { Bootstrapper, DEFAULT_MAX_REPLICAS, notBootstrapped, resolveSplitKeys } from './bootstrap.js';
 import { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
+import { checkHeartbeatExtras } from './input-checks.js';
 
 export interface SchedulerCoreOptions {
   /** Stores to wait for before creating the initial regions (default 1; 0 waits for a Bootstrap RPC). */
@@ -41,7 +42,11 @@ export interface RegionHeartbeatInput {
   readonly region: Region | undefined;
   readonly leader: Peer | undefined;
   readonly pendingPeers?: readonly Peer[];
+  /** As on the wire, where a PeerStats may lack its peer (refused). */
+  readonly downPeers?: readonly { readonly peer: Peer | undefined; readonly downSeconds: number }[];
+  /** 0 or absent: unknown, the last size reported stays (PD's Inherit). */
   readonly approximateSizeBytes?: number;
+  readonly approximateKeys?: number;
 }
 
 export interface AskSplitResult {
@@ -157,8 +162,8 @@ export class SchedulerCore {
   /**
    * Validates and applies one region heartbeat, binds `sink` to the leader's store and persists
    * what changed. Resolves once the change is durable. Accepted only if the leader is one of the
-   * region's peers, every peer (and pending peer) is on a registered store that is not a
-   * tombstone, and `sink` may speak for the leader's store (HeartbeatStreams.checkMayReport).
+   * region's peers, every peer is on a registered store that is not a tombstone, pending and down
+   * peers are peers of the region (input-checks.ts checkHeartbeatExtras), and `sink` may speak for the leader's store (HeartbeatStreams.checkMayReport).
    */
   async regionHeartbeat(input: RegionHeartbeatInput, sink?: HeartbeatSink): Promise<RegionHeartbeatResult> {
     this.requireBootstrapped();
@@ -171,19 +176,13 @@ export class SchedulerCore {
     }
     this.requireLiveStore(leader.storeId, 'leader');
     for (const peer of region.peers) this.requireLiveStore(peer.storeId, `peer ${peer.id}`);
-    for (const pending of input.pendingPeers ?? []) {
-      if (!region.peers.some((p) => p.id === pending.id && p.storeId === pending.storeId)) {
-        throw invalidArgument(`pending peer ${pending.id} is not a peer of region ${region.id}`, { regionId: region.id });
-      }
-    }
-    const sizeBytes = input.approximateSizeBytes;
-    if (sizeBytes !== undefined && !(Number.isSafeInteger(sizeBytes) && sizeBytes >= 0)) {
-      throw invalidArgument(`region ${region.id} approximate size ${sizeBytes} is out of range`, { regionId: region.id });
-    }
+    checkHeartbeatExtras(region, input);
     if (sink) this.streams.checkMayReport(leader.storeId, sink);
     const result = this.state.processRegionHeartbeat(region, leader, {
       pendingPeers: input.pendingPeers,
-      approximateSizeBytes: sizeBytes,
+      downPeers: input.downPeers?.map((down): DownPeer => ({ peer: defined(down.peer, 'checked down peer'), downSeconds: down.downSeconds })),
+      approximateSizeBytes: input.approximateSizeBytes || undefined,
+      approximateKeys: input.approximateKeys || undefined,
     });
     if (sink) this.streams.bind(leader.storeId, sink);
     if (result.metaChanged) {

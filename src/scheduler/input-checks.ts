@@ -1,11 +1,12 @@
 /**
- * Checks on what stores tell the scheduler (PutStore addresses, region epochs). Pure.
+ * Checks on what stores tell the scheduler (PutStore addresses, region epochs, what a region
+ * heartbeat says of its peers and size). Pure.
  *
  * The scheduler trusts what it stores: a junk address makes every store that resolves it fail to
  * connect, and an absurd epoch (say 2^53-1) recorded for a region makes the real leader's
  * heartbeats look stale forever. So both are refused at the door.
  */
-import type { RegionEpoch } from '../proto/metapb.js';
+import type { Peer, Region, RegionEpoch } from '../proto/metapb.js';
 import { invalidArgument } from './errors.js';
 import { quoteForError } from '../util/errors.js';
 
@@ -67,5 +68,36 @@ export function checkEpochStep(regionId: number, epoch: RegionEpoch, reference: 
         `{conf_ver:${reference.confVer}, version:${reference.version}}`,
       { regionId },
     );
+  }
+}
+
+/** What a region heartbeat says beside its region and leader. */
+export interface HeartbeatExtrasInput {
+  readonly pendingPeers?: readonly Peer[];
+  readonly downPeers?: readonly { readonly peer: Peer | undefined; readonly downSeconds: number }[];
+  readonly approximateSizeBytes?: number;
+  readonly approximateKeys?: number;
+}
+
+/**
+ * Pending and down peers must be peers of the region (the per-store counts trust their store ids),
+ * and sizes, key counts and down times whole numbers the scheduler can add up.
+ */
+export function checkHeartbeatExtras(region: Region, input: HeartbeatExtrasInput): void {
+  const isMember = (peer: Peer | undefined) => peer !== undefined && region.peers.some((p) => p.id === peer.id && p.storeId === peer.storeId);
+  for (const pending of input.pendingPeers ?? []) {
+    if (!isMember(pending)) throw invalidArgument(`pending peer ${pending.id} is not a peer of region ${region.id}`, { regionId: region.id });
+  }
+  for (const down of input.downPeers ?? []) {
+    if (!isMember(down.peer)) throw invalidArgument(`down peer ${down.peer?.id} is not a peer of region ${region.id}`, { regionId: region.id });
+    checkCount(region.id, 'down seconds', down.downSeconds);
+  }
+  checkCount(region.id, 'approximate size', input.approximateSizeBytes);
+  checkCount(region.id, 'approximate keys', input.approximateKeys);
+}
+
+function checkCount(regionId: number, what: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+    throw invalidArgument(`region ${regionId} ${what} ${value} is out of range`, { regionId });
   }
 }

@@ -47,7 +47,9 @@ export function serveRegionHeartbeat(
       region: request.region,
       leader: request.leader,
       pendingPeers: request.pendingPeers,
+      downPeers: request.downPeers.map((stats) => ({ peer: stats.peer, downSeconds: Number(stats.downSeconds) })),
       approximateSizeBytes: Number(request.approximateSize),
+      approximateKeys: Number(request.approximateKeys),
     };
     core.regionHeartbeat(input, sink).catch((err: unknown) => {
       const type = schedulerHeaderErrorOf(err)?.type ?? ErrorType.UNKNOWN;

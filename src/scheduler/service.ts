@@ -236,7 +236,15 @@ function storeHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementat
 
 /** Region lookups, splits, scatter and operators. */
 function regionHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementation {
-  const regionResponse = (info: RegionInfo | undefined): DeepPartial<GetRegionResponse> => (info ? { region: info.region, leader: info.leader } : {});
+  const regionResponse = (info: RegionInfo | undefined): DeepPartial<GetRegionResponse> =>
+    info
+      ? {
+          region: info.region,
+          leader: info.leader,
+          downPeers: info.downPeers.map(({ peer, downSeconds }) => ({ peer, downSeconds: BigInt(downSeconds) })),
+          pendingPeers: [...info.pendingPeers],
+        }
+      : {};
   return {
     getRegion: rpc<GetRegionRequest, GetRegionResponse>('GetRegion', GetRegionResponse, (r) => regionResponse(core.getRegion(r.regionKey))),
     getPrevRegion: rpc<GetRegionRequest, GetRegionResponse>('GetPrevRegion', GetRegionResponse, (r) =>

@@ -176,9 +176,14 @@ export class ClusterNode {
     discover();
   }
 
+  /**
+   * One heartbeat per region led here, with its pending and down peers and, once a split check
+   * measured it, its size and key count (else the scheduler keeps the last ones).
+   */
   private sendRegionHeartbeats(stream: RegionHeartbeatStream): void {
-    for (const { region, leader } of this.store.leaderRegions()) {
-      stream.send({ region, leader, approximateSizeBytes: this.splits.approximateSize(region.id)?.sizeBytes });
+    for (const { region, leader, pendingPeers, downPeers } of this.store.leaderRegions()) {
+      const size = this.splits.approximateSize(region.id);
+      stream.send({ region, leader, pendingPeers, downPeers, approximateSizeBytes: size?.sizeBytes, approximateKeys: size?.keys });
     }
   }
 

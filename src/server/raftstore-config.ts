@@ -19,6 +19,7 @@ export function raftstoreConfigOf(config: NodeConfig): RaftstoreConfig {
     regionMaxSizeBytes: config.regionMaxSizeBytes,
     regionSplitSizeBytes: config.regionSplitSizeBytes,
     splitRegionCheckTickInterval: ticksOf(config.splitRegionCheckTickIntervalMs, config.raftBaseTickMs),
+    maxPeerDownTicks: ticksOf(config.maxPeerDownDurationMs, config.raftBaseTickMs),
   };
 }
 

@@ -100,6 +100,12 @@ describe('tinykv CLI end to end', () => {
     expect(badSplit.stderr).toContain('raftstore.region-split-size must be 1 byte..raftstore.region-max-size');
     const badSize = await runCli(['server', '--region-max-size', 'huge', '--data-dir', dir]);
     expect(badSize.code).toBe(2);
+    const badDown = await runCli(['server', '--max-peer-down-duration', 'soon', '--data-dir', dir]);
+    expect(badDown.code).toBe(2);
+    expect(badDown.stderr).toContain('expected a duration');
+    const shortDown = await runCli(['server', '--max-peer-down-duration', '1ms', '--data-dir', dir]);
+    expect(shortDown.code).toBe(2);
+    expect(shortDown.stderr).toContain('raftstore.max-peer-down-duration must be raftstore.raft-base-tick-interval..168h');
     const badClusterSize = await runCli(['cluster', '--region-split-size', 'half', '--data-dir', dir]);
     expect(badClusterSize.code).toBe(2);
     expect(badClusterSize.stderr).toContain('--region-split-size must be a size');

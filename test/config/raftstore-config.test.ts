@@ -40,6 +40,7 @@ describe('raftstore config', () => {
         'region-max-size = "300KiB"',
         'region-split-size = "200KiB"',
         'split-region-check-tick-interval = "2s"',
+        'max-peer-down-duration = "30s"',
         '',
       ].join('\n'),
     );
@@ -55,6 +56,7 @@ describe('raftstore config', () => {
       regionMaxSizeBytes: 300 * 1024,
       regionSplitSizeBytes: 200 * 1024,
       splitRegionCheckTickInterval: 40,
+      maxPeerDownTicks: 600,
     });
     expect(config.schedulerConnectTimeoutMs).toBe(5_000);
     expect(config.regionHeartbeatIntervalMs).toBe(1_000);
@@ -93,6 +95,8 @@ describe('raftstore config', () => {
     [{ regionMaxSizeBytes: 64 * 1024 * 1024 }, 'raftstore.region-split-size must be 1 byte..raftstore.region-max-size'],
     [{ splitRegionCheckTickIntervalMs: 50 }, 'raftstore.split-region-check-tick-interval must be raftstore.raft-base-tick-interval..1h'],
     [{ splitRegionCheckTickIntervalMs: 3_600_001 }, 'raftstore.split-region-check-tick-interval must be'],
+    [{ maxPeerDownDurationMs: 50 }, 'raftstore.max-peer-down-duration must be raftstore.raft-base-tick-interval..168h'],
+    [{ maxPeerDownDurationMs: 168 * 3_600_000 + 1 }, 'raftstore.max-peer-down-duration must be'],
     [{ schedulerConnectTimeoutMs: 10 }, 'raftstore.scheduler-connect-timeout must be at least 1s'],
     [{ regionHeartbeatIntervalMs: 0 }, 'raftstore.pd-heartbeat-tick-interval must be 10ms..1h'],
     [{ storeHeartbeatIntervalMs: 4_000_000 }, 'raftstore.pd-store-heartbeat-tick-interval must be 10ms..1h'],
@@ -111,5 +115,11 @@ describe('raftstore config', () => {
     expect(() => fromFile('[raftstore]\nsplit-region-check-tick-interval = "often"\n')).toThrow(
       'raftstore.split-region-check-tick-interval must be a duration',
     );
+    expect(() => fromFile('[raftstore]\nmax-peer-down-duration = "a while"\n')).toThrow('raftstore.max-peer-down-duration must be a duration');
+  });
+
+  it('counts max-peer-down-duration in raft ticks (TiKV default 10m)', () => {
+    expect(DEFAULT_CONFIG.maxPeerDownDurationMs).toBe(600_000);
+    expect(raftstoreConfigOf(loadConfig({ overrides: { raftBaseTickMs: 20, maxPeerDownDurationMs: 1_000 } })).maxPeerDownTicks).toBe(50);
   });
 });

@@ -56,6 +56,17 @@ describe('thread protocol', () => {
     expect(() => decode.applyToMain(encodeFrames([frames.ack(2)]))).toThrow(/unknown kind ack/);
   });
 
+  it("round-trips a poller's regions report with a leader's pending and down peer ids, and refuses one without them", () => {
+    const leading = { region: bytes(9), peerId: 11, leader: true, pendingPeerIds: [13], downPeerIds: [12, 13] };
+    const following = { region: bytes(8), peerId: 21, leader: false, pendingPeerIds: [], downPeerIds: [] };
+    expect(decode.pollerToMain(encodeFrames([frames.regions([leading, following])]))).toEqual([
+      { kind: 'regions', regions: [leading, following].map((r) => ({ ...r, region: expect.any(Uint8Array) })) },
+    ]);
+    const { downPeerIds: _dropped, ...old } = leading;
+    expect(() => decode.pollerToMain(raw([{ kind: 'regions', regions: [old] }]))).toThrow(/wrong shape/);
+    expect(() => decode.pollerToMain(raw([{ kind: 'regions', regions: [{ ...leading, pendingPeerIds: ['13'] }] }]))).toThrow(/wrong shape/);
+  });
+
   it('fails on a frame of unknown kind, of the wrong shape, or on the wrong channel', () => {
     expect(() => decode.mainToPoller(raw([{ kind: 'bogus' }]))).toThrow(/unknown kind bogus/);
     expect(() => decode.mainToPoller(raw([{ t: 'tick' }]))).toThrow(/unknown kind/);

@@ -7,7 +7,15 @@ import type { Logger } from 'pino';
 import { ApplyThread } from '../../src/raftstore/apply/apply-thread.js';
 import { InProcessChannel } from '../../src/raftstore/batch/in-process-channel.js';
 import { PollerThread } from '../../src/raftstore/batch/poller-thread.js';
-import { decode, FrameBatcher, frames, type ApplyToMain, type FromPoller, type ToPoller } from '../../src/raftstore/batch/protocol.js';
+import {
+  decode,
+  FrameBatcher,
+  frames,
+  type ApplyToMain,
+  type FromPoller,
+  type RegionReport,
+  type ToPoller,
+} from '../../src/raftstore/batch/protocol.js';
 import type { Store } from '../../src/raftstore/batch/store.js';
 import { errorResponse } from '../../src/raftstore/operation/command.js';
 import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
@@ -97,6 +105,9 @@ export class SimNode implements RaftRouter {
     this.poller.start();
     await this.settle();
   }
+
+  /** What the poller last reported of its regions (the `regions` frame, as the main thread gets it). */
+  lastRegionReport: RegionReport[] = [];
 
   /** The poller's store, for inspection (peers, dropped-message counts). */
   get store(): Store {
@@ -237,6 +248,7 @@ export class SimNode implements RaftRouter {
         ]);
         return;
       case 'regions':
+        this.lastRegionReport = frame.regions;
         return;
       case 'splitCreated':
         // One poller hosts every region of a simulated store: a split region starts on it directly.

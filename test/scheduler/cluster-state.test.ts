@@ -110,6 +110,15 @@ describe('ClusterState region heartbeats (TinyKV 3C scenarios)', () => {
     for (let s = 1; s <= 3; s++) expect(state.getStore(s)!.pendingPeerCount).toBe(0);
   });
 
+  it('stores down peers and approximate keys; a heartbeat without sizes keeps the last ones', () => {
+    const r = defined(regions[0], 'regions[0]');
+    const down = defined(r.peers[1], 'r.peers[1]');
+    state.processRegionHeartbeat(r, r.peers[0], { downPeers: [{ peer: down, downSeconds: 601 }], approximateSizeBytes: 144, approximateKeys: 9 });
+    expect(state.getRegionById(1)).toMatchObject({ downPeers: [{ peer: down, downSeconds: 601 }], approximateKeys: 9 });
+    state.processRegionHeartbeat(r, r.peers[0]);
+    expect(state.getRegionById(1)).toMatchObject({ downPeers: [], pendingPeers: [], approximateSizeBytes: 144, approximateKeys: 9 });
+  });
+
   it('rejects malformed heartbeats without changing state', () => {
     const r = defined(regions[0], 'regions[0]');
     expect(codeOf(() => state.processRegionHeartbeat(withChanges(r, { peers: [] }), undefined))).toBe(SchedulerErrorCode.InvalidArgument);

@@ -36,6 +36,34 @@ describe('SchedulerCore region heartbeats', () => {
     expect(result.metaChanged).toBe(true);
   });
 
+  it('refuses pending or down peers that are not peers of the region, and sizes, keys or down times out of range', async () => {
+    const core = await SchedulerCore.open(new MemoryEngine(), { initialStores: 0 });
+    await core.bootstrap(store(1));
+    await core.putStore(store(2));
+    const r = region(5, 'a', 'b', { confVer: 1, version: 1 }, [
+      [6, 1],
+      [7, 2],
+    ]);
+    const [leader, follower] = [peer(6, 1), peer(7, 2)];
+    const stranger = peer(8, 2);
+    for (const extras of [
+      { pendingPeers: [stranger] },
+      { downPeers: [{ peer: stranger, downSeconds: 1 }] },
+      { downPeers: [{ peer: undefined, downSeconds: 1 }] },
+      { downPeers: [{ peer: follower, downSeconds: -1 }] },
+      { approximateKeys: 2 ** 53 },
+      { approximateSizeBytes: 1.5 },
+    ]) {
+      expect(await rejectionCode(core.regionHeartbeat({ region: r, leader, ...extras }))).toBe(SchedulerErrorCode.InvalidArgument);
+    }
+    expect(core.state.regionCount).toBe(0);
+    const result = await core.regionHeartbeat({ region: r, leader, downPeers: [{ peer: follower, downSeconds: 600 }], approximateKeys: 3 });
+    expect(result.region).toMatchObject({ downPeers: [{ peer: follower, downSeconds: 600 }], approximateKeys: 3, approximateSizeBytes: 0 });
+    // 0 is unknown on the wire: the last value stays.
+    await core.regionHeartbeat({ region: r, leader, approximateKeys: 0 });
+    expect(core.state.getRegionById(5)).toMatchObject({ downPeers: [], approximateKeys: 3 });
+  });
+
   it('accepts 2000 concurrent heartbeats of distinct regions and pushes to the bound store (TestConcurrentHandleRegion3C)', async () => {
     const core = await SchedulerCore.open(new MemoryEngine(), { initialStores: 0 });
     await core.bootstrap(store(1));

@@ -3,7 +3,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { StoreState } from '../../src/proto/metapb.js';
-import { ErrorType, RegionHeartbeatResponse, SchedulerClient as GrpcSchedulerClient, type TsoResponse } from '../../src/proto/schedulerpb.js';
+import {
+  ErrorType,
+  RegionHeartbeatResponse,
+  SchedulerClient as GrpcSchedulerClient,
+  type GetRegionResponse,
+  type TsoResponse,
+} from '../../src/proto/schedulerpb.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { ClientError } from '../../src/client/errors.js';
@@ -77,7 +83,7 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
 
     const hb = raw.regionHeartbeat();
     const hbError = new Promise<ServiceError>((resolve) => hb.on('error', resolve));
-    hb.write({ header: wrong, region: undefined, leader: undefined, pendingPeers: [], approximateSize: 0n });
+    hb.write({ header: wrong, region: undefined, leader: undefined, pendingPeers: [], downPeers: [], approximateSize: 0n, approximateKeys: 0n });
     expect((await hbError).code).toBe(GrpcStatus.FAILED_PRECONDITION);
   });
 
@@ -218,6 +224,27 @@ describe('scheduler gRPC service (scheduler-driven bootstrap, 2 stores, 3 region
     stream.close();
     stream2.close();
     await until(() => !scheduler.core.streams.isBound(1) && !scheduler.core.streams.isBound(2));
+  });
+
+  it('RegionHeartbeat pending and down peers, size and keys: kept with the region and answered by GetRegion', async () => {
+    const stream = client.openRegionHeartbeat(() => {});
+    const target = (await client.getRegion(key('q')))!.region;
+    const [leader, follower] = [defined(target.peers[0], 'leader'), defined(target.peers[1], 'follower')];
+    const sent = { region: target, leader, pendingPeers: [follower], approximateSizeBytes: 2048, approximateKeys: 17 };
+    await until(() => stream.send({ ...sent, downPeers: [{ peer: follower, downSeconds: 600 }] }));
+    await until(() => scheduler.core.state.getRegionById(target.id)?.approximateKeys === 17);
+    expect(scheduler.core.state.getRegionById(target.id)).toMatchObject({
+      downPeers: [{ peer: follower, downSeconds: 600 }],
+      approximateSizeBytes: 2048,
+    });
+    const answer = await call<GetRegionResponse>((cb) => raw.getRegionById({ header, regionId: BigInt(target.id) }, cb));
+    expect(answer).toMatchObject({ downPeers: [{ peer: follower, downSeconds: 600n }], pendingPeers: [follower] });
+    // The follower is back; a heartbeat without sizes keeps the last ones.
+    stream.send({ region: target, leader });
+    await until(() => scheduler.core.state.getRegionById(target.id)?.downPeers.length === 0);
+    expect(scheduler.core.state.getRegionById(target.id)).toMatchObject({ pendingPeers: [], approximateSizeBytes: 2048, approximateKeys: 17 });
+    stream.close();
+    await until(() => !scheduler.core.streams.isBound(1));
   });
 
   it('AskSplit: a new region id and one peer id per peer; stale epoch is ABORTED', async () => {

@@ -22,10 +22,10 @@ const REGION: Region = {
   ],
 };
 
-function fakeRouter(leaders: LeaderRegion[]) {
+function fakeRouter(leaders: Array<Pick<LeaderRegion, 'region' | 'leader'>>) {
   const proposed: RaftCmdRequest[] = [];
   const router = {
-    leaderRegions: () => leaders,
+    leaderRegions: (): LeaderRegion[] => leaders.map((led) => ({ ...led, pendingPeers: [], downPeers: [] })),
     propose: (request: RaftCmdRequest) => {
       proposed.push(request);
       return NOTHING_TO_CANCEL;

@@ -13,7 +13,7 @@ import type { LogLevel } from '../../config/config.js';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.js';
-import { Region, type Peer } from '../../proto/metapb.js';
+import { Region } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
 import { RaftMessage } from '../../proto/raft_serverpb.js';
 import { assert, defined } from '../../util/assert.js';
@@ -34,6 +34,8 @@ import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRout
 import { DroppedMessageCounts } from './message-check.js';
 import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { StoreEngineOptions } from './store-engines.js';
+import { leaderRegionOf, regionViews, type RegionView } from './region-views.js';
+import { systemClock, type Clock } from '../../env/clock.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
@@ -47,12 +49,6 @@ const START_ABORT_SETTLE_MS = 3_000;
 
 function sleepMs(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-interface RegionView {
-  region: Region;
-  peerId: number;
-  leader: boolean;
 }
 
 /** A raft poller or apply thread as the main thread sees it. */
@@ -94,6 +90,8 @@ export interface PollerRouterOptions {
   readonly onFatal: FatalHandler;
   /** How long stop() gives each thread before terminating it; default STOP_THREAD_TIMEOUT_MS. */
   readonly stopTimeoutMs?: number;
+  /** When down followers were first reported (their down seconds); default the system clock. */
+  readonly clock?: Clock;
   /** Test seam: other entry files for the threads (file URLs); default workers/raft-poller and workers/apply. */
   readonly workerUrls?: { readonly poller?: string; readonly apply?: string };
 }
@@ -120,8 +118,11 @@ export class PollerRouter implements RaftRouter {
   /** Until start() resolves: a thread that fails or exits rejects the start through this. */
   private failStart: ((err: TinyKvError) => void) | undefined;
 
+  private readonly clock: Clock;
+
   private constructor(private readonly options: PollerRouterOptions) {
     this.storeId = options.storeId;
+    this.clock = options.clock ?? systemClock;
   }
 
   /**
@@ -315,10 +316,13 @@ export class PollerRouter implements RaftRouter {
 
   leaderRegions(): LeaderRegion[] {
     const out: LeaderRegion[] = [];
+    const nowMs = this.clock.nowMs();
+    const { maxPeerDownTicks, raftBaseTickMs } = this.options.config;
+    const maxPeerDownMs = maxPeerDownTicks * raftBaseTickMs;
     for (const poller of this.pollers) {
       for (const view of poller.regions) {
-        const leader = view.region.peers.find((peer: Peer) => peer.id === view.peerId);
-        if (view.leader && leader) out.push({ region: view.region, leader });
+        const led = leaderRegionOf(view, nowMs, maxPeerDownMs);
+        if (led) out.push(led);
       }
     }
     return out;
@@ -412,7 +416,7 @@ export class PollerRouter implements RaftRouter {
         else this.options.transport.sendEncoded(frame.storeId, frame.message);
         return;
       case 'regions':
-        poller.regions = frame.regions.map((r) => ({ region: Region.decode(r.region), peerId: r.peerId, leader: r.leader }));
+        poller.regions = regionViews(frame.regions, poller.regions, this.clock.nowMs());
         return;
       case 'gc':
         // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store

@@ -25,7 +25,7 @@ import type { RaftstoreConfig } from '../config.js';
 import type { PeerEngines } from '../peer/peer-storage.js';
 import type { CommandResult } from '../router/command-callback.js';
 import { PooledSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
-import { decode, FrameBatcher, frames, receiveFrames, type FramePort, type FromPoller, type ToPoller } from './protocol.js';
+import { decode, FrameBatcher, frames, receiveFrames, type FramePort, type FromPoller, type RegionReport, type ToPoller } from './protocol.js';
 import { exposeControl, prefixed, setLoggerLevel, type RegionStatus, type ThreadControl } from './control.js';
 import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
 import { Store } from './store.js';
@@ -146,11 +146,16 @@ export class PollerThread {
   }
 
   private reportRegions(): void {
-    const regions = this.store.regions().map((region) => {
+    const regions = this.store.regions().map((region): RegionReport => {
       const peer = defined(this.store.peer(region.id), 'peer of a hosted region');
-      return { region: Region.encode(region).finish(), peerId: peer.meta.id, leader: peer.isLeader() };
+      const pendingPeerIds = peer.pendingPeers().map((p) => p.id);
+      const downPeerIds = peer.downPeers().map((p) => p.peerId);
+      return { region: Region.encode(region).finish(), peerId: peer.meta.id, leader: peer.isLeader(), pendingPeerIds, downPeerIds };
     });
-    const digest = regions.map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}`).join('|');
+    // Both id lists are sorted, so an unchanged set gives an unchanged digest.
+    const digest = regions
+      .map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}:${r.pendingPeerIds.join()}:${r.downPeerIds.join()}`)
+      .join('|');
     if (digest === this.lastReport) return;
     this.lastReport = digest;
     this.out.push(frames.regions(regions));

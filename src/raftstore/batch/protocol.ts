@@ -40,6 +40,10 @@ export interface RegionReport {
   readonly region: Uint8Array;
   readonly peerId: number;
   readonly leader: boolean;
+  /** A leader's followers that need a snapshot (Peer.pendingPeers); empty on a follower. */
+  readonly pendingPeerIds: number[];
+  /** A leader's followers silent for max-peer-down-duration (Peer.downPeers); empty on a follower. */
+  readonly downPeerIds: number[];
 }
 
 /** Main thread to a raft poller. */
@@ -251,7 +255,8 @@ const isOptionalString = (value: unknown): boolean => value === undefined || typ
 const isNumbers = (value: unknown): boolean => Array.isArray(value) && value.length % 3 === 0 && value.every(isNumber);
 const isBytesArray = (value: unknown): boolean => Array.isArray(value) && value.every(isBytes);
 const READ_SHAPE: Shape = { index: isNumber, replyTo: (v) => v === 'main' || v === 'poller', id: isNumber, request: isBytes };
-const REGION_SHAPE: Shape = { region: isBytes, peerId: isNumber, leader: isBoolean };
+const isIds = (value: unknown): boolean => Array.isArray(value) && value.every(isNumber);
+const REGION_SHAPE: Shape = { region: isBytes, peerId: isNumber, leader: isBoolean, pendingPeerIds: isIds, downPeerIds: isIds };
 const isReads = (value: unknown): boolean => Array.isArray(value) && value.every((read) => hasShape(read, READ_SHAPE));
 const isRegions = (value: unknown): boolean => Array.isArray(value) && value.every((region) => hasShape(region, REGION_SHAPE));
 const CONF_CHANGE_SHAPE: Shape = { changeType: isNumber, peerId: isNumber, storeId: isNumber, region: isBytes };
@@ -288,7 +293,7 @@ const APPLY_TO_POLLER: Record<ApplyToPoller['kind'], Shape> = {
     applyState: isBytes,
     confChanges: isConfChanges,
     region: (v) => v === undefined || isBytes(v),
-    created: (v) => Array.isArray(v) && v.every(isNumber),
+    created: isIds,
   },
   done: DONE_SHAPE,
   restored: { id: isNumber, error: isOptionalString },

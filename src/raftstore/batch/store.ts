@@ -28,7 +28,7 @@ import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
-import { findPeerOnStore, keyInRegion } from '../region.js';
+import { findPeerById, findPeerOnStore, keyInRegion } from '../region.js';
 import { rangesToClear } from '../peer/peer-destroy.js';
 import { liveRegionsOnDisk, siblingOnDisk } from './live-regions.js';
 import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
@@ -174,9 +174,18 @@ export class Store implements RaftRouter {
     return [...this.peers.values()].filter((peer) => peer.isInitialized()).map((peer) => peer.region);
   }
 
+  /** Down seconds are the follower's silent raft ticks in wall time (ticks of raftBaseTickMs each). */
   leaderRegions(): LeaderRegion[] {
     const out: LeaderRegion[] = [];
-    for (const peer of this.peers.values()) if (peer.isLeader()) out.push({ region: peer.region, leader: peer.meta });
+    const tickMs = this.options.config.raftBaseTickMs;
+    for (const peer of this.peers.values()) {
+      if (!peer.isLeader()) continue;
+      const downPeers = peer.downPeers().flatMap(({ peerId, silentTicks }) => {
+        const meta = findPeerById(peer.region, peerId);
+        return meta ? [{ peer: meta, downSeconds: Math.floor((silentTicks * tickMs) / 1000) }] : [];
+      });
+      out.push({ region: peer.region, leader: peer.meta, pendingPeers: peer.pendingPeers(), downPeers });
+    }
     return out;
   }
 

@@ -29,6 +29,7 @@ import { WriteProposals } from '../operation/write.js';
 import type { CommandCallback } from '../router/command-callback.js';
 import { RegionError, staleCommand } from '../router/errors.js';
 import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.js';
+import { PeerLiveness, type SilentPeer } from './peer-liveness.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
 
@@ -67,6 +68,7 @@ export class Peer implements ProposingPeer {
    * an uninitialized peer knows no members before its snapshot. Bounded by MAX_PEER_CACHE.
    */
   private readonly peerCache = new Map<number, PeerMeta>();
+  private readonly liveness = new PeerLiveness();
 
   private constructor(
     private readonly host: PeerHost,
@@ -149,11 +151,39 @@ export class Peer implements ProposingPeer {
     return this.node.status();
   }
 
+  /**
+   * Leader only: followers whose log match is below the truncated index, so only a snapshot can
+   * catch them up (TinyKV's CollectPendingPeers), in id order.
+   */
+  pendingPeers(): PeerMeta[] {
+    if (!this.isLeader()) return [];
+    const truncatedIndex = this.storage.truncatedIndex;
+    const out: PeerMeta[] = [];
+    for (const [id, progress] of this.node.getProgress()) {
+      const peer = id === this.meta.id || progress.match >= truncatedIndex ? undefined : findPeerById(this.region, id);
+      if (peer) out.push(peer);
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** Leader only: followers it has not heard from for raftstore.max-peer-down-duration, in id order. */
+  downPeers(): SilentPeer[] {
+    return this.isLeader() ? this.liveness.down(this.host.config.maxPeerDownTicks) : [];
+  }
+
   // --- input ---
 
   tick(): void {
     this.node.tick();
     this.logCompaction.onTick();
+    const leading = this.isLeader();
+    this.liveness.onTick(leading, leading ? this.followerIds() : []);
+  }
+
+  private followerIds(): number[] {
+    const ids: number[] = [];
+    for (const peer of this.region.peers) if (peer.id !== this.meta.id) ids.push(peer.id);
+    return ids;
   }
 
   campaign(): void {
@@ -169,6 +199,7 @@ export class Peer implements ProposingPeer {
     const raftMessage = message.message;
     if (!raftMessage) return;
     const from = message.fromPeer;
+    if (from) this.liveness.heard(from.id);
     if (from && !this.peerCache.has(from.id)) {
       if (this.peerCache.size >= MAX_PEER_CACHE) this.peerCache.clear();
       this.peerCache.set(from.id, { id: from.id, storeId: from.storeId });

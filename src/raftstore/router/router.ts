@@ -10,6 +10,16 @@ import type { CommandCallback } from './command-callback.js';
 export interface LeaderRegion {
   readonly region: Region;
   readonly leader: Peer;
+  /** Followers behind the leader's truncated index: only a snapshot can catch them up. */
+  readonly pendingPeers: readonly Peer[];
+  /** Followers the leader has not heard from for raftstore.max-peer-down-duration. */
+  readonly downPeers: readonly DownPeer[];
+}
+
+export interface DownPeer {
+  readonly peer: Peer;
+  /** At least max-peer-down-duration; how the store measures beyond that is its own (see its leaderRegions). */
+  readonly downSeconds: number;
 }
 
 /**
