@@ -83,7 +83,12 @@ describe('split operation', () => {
   it('does not bring back a new region whose peer here was destroyed: its range is cleared instead', async () => {
     const kv = new MemoryEngine();
     await kv.write([
-      { type: 'put', cf: 'meta', key: regionStateKey(2), value: Buffer.from(RegionLocalState.encode({ state: PeerState.Tombstone }).finish()) },
+      {
+        type: 'put',
+        cf: 'meta',
+        key: regionStateKey(2),
+        value: Buffer.from(RegionLocalState.encode(RegionLocalState.fromPartial({ state: PeerState.Tombstone })).finish()),
+      },
     ]);
     const ops: WriteOp[] = [];
     const result = applySplit(splitRequest('m'), REGION, next, ops, kv);

@@ -76,7 +76,12 @@ describe('store-wide key ranges', () => {
     await kv.write([
       stateOp(left),
       stateOp(right),
-      { type: 'put', cf: 'meta', key: regionStateKey(3), value: Buffer.from(RegionLocalState.encode({ state: PeerState.Tombstone }).finish()) },
+      {
+        type: 'put',
+        cf: 'meta',
+        key: regionStateKey(3),
+        value: Buffer.from(RegionLocalState.encode(RegionLocalState.fromPartial({ state: PeerState.Tombstone })).finish()),
+      },
     ]);
     expect(liveRegionsOnDisk(kv, 0).map((r) => r.id)).toEqual([1, 2]);
     expect(liveRegionsOnDisk(kv, 1).map((r) => r.id)).toEqual([2]);

@@ -22,7 +22,7 @@ function setup(answers: (regionId: number) => SplitCheckResult) {
   const asked: number[] = [];
   const driver = new SplitDriver({
     router: {
-      leaderRegions: () => led.map((r) => ({ region: r, leader: r.peers[0]! })),
+      leaderRegions: () => led.map((r) => ({ region: r, leader: r.peers[0]!, pendingPeers: [], downPeers: [] })),
       propose: (request, callback) => {
         proposed.push(request);
         const split = request.adminRequest?.split;
