@@ -9,6 +9,7 @@ import { ResolveLockResponse, type KeyError, type ResolveLockRequest } from '../
 import type { Storage, StorageReader } from '../../storage/storage.js';
 import { commitKey } from '../actions/commit.js';
 import { rollbackKey } from '../actions/rollback.js';
+import { decodeLockKey, encodeBytes } from '../codec.js';
 import { invalidArgument } from '../errors.js';
 import type { Latches } from '../latches.js';
 import { decodeLock } from '../lock.js';
@@ -61,11 +62,13 @@ function locksOfTxn(reader: StorageReader, startTs: bigint, after: Buffer | unde
   const keys: Buffer[] = [];
   const iterator = reader.iterCF('lock');
   try {
-    if (after !== undefined) iterator.seek(after);
+    // Lock keys are encoded user keys, in user-key order.
+    const encodedAfter = after === undefined ? undefined : encodeBytes(after);
+    if (encodedAfter !== undefined) iterator.seek(encodedAfter);
     for (; iterator.valid() && keys.length < max; iterator.next()) {
-      const key = iterator.key();
-      if (after !== undefined && Buffer.compare(key, after) <= 0) continue;
-      if (decodeLock(iterator.value()).ts === startTs) keys.push(Buffer.from(key));
+      const lockKey = iterator.key();
+      if (encodedAfter !== undefined && Buffer.compare(lockKey, encodedAfter) <= 0) continue;
+      if (decodeLock(iterator.value()).ts === startTs) keys.push(decodeLockKey(lockKey));
     }
   } finally {
     iterator.close();
