@@ -33,7 +33,7 @@ export async function kvResolveLock(
     async () => {
       let after: Buffer | undefined;
       for (;;) {
-        const keys = await withReader(storage, request.context, (reader) => locksOfTxn(reader, request.startVersion, after, batchKeysMax));
+        const keys = await withReader(storage, request.context, undefined, (reader) => locksOfTxn(reader, request.startVersion, after, batchKeysMax));
         if (keys.length === 0) return ResolveLockResponse.fromPartial({});
         const error = await runWriteCommand(storage, latches, request.context, keys, request.startVersion, (txn) =>
           resolveKeys(txn, keys, request.commitVersion),
