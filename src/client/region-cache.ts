@@ -3,8 +3,8 @@
  *
  * Regions are kept sorted by start key and loaded on demand from the scheduler (GetRegion, then
  * GetStore for the leader's address). Region bounds are stored keys: a raw key is looked up as it
- * is, a transactional key by its encoding (key-space.ts). A standalone node answers GetRegion with UNIMPLEMENTED; the
- * cache then serves one region (id 0) covering every key, at the node's address.
+ * is, a transactional key by its encoding (key-space.ts). A standalone node answers GetRegion with
+ * UNIMPLEMENTED; the cache then serves one region (id 0) covering every key, at the node's address.
  *
  * Region errors update the cache: NotLeader switches to the hinted leader (or the next peer);
  * EpochNotMatch replaces the region by the current ones; RegionNotFound, KeyNotInRegion,

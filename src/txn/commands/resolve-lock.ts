@@ -33,6 +33,7 @@ export async function kvResolveLock(
     async () => {
       let after: Buffer | undefined;
       for (;;) {
+        // The request names no key: without a region id it resolves the store's first region.
         const keys = await withReader(storage, request.context, undefined, (reader) => locksOfTxn(reader, request.startVersion, after, batchKeysMax));
         if (keys.length === 0) return ResolveLockResponse.fromPartial({});
         const error = await runWriteCommand(storage, latches, request.context, keys, request.startVersion, (txn) =>
