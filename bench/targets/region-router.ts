@@ -56,8 +56,9 @@ export class RegionRouter {
     return { regions: this.cache.snapshot().length, stores: this.pools.size, standalone: this.cache.mode === 'standalone' };
   }
 
+  /** The route of a raw key (the bench's routed calls are all raw: RawGet, RawPut, RawScan). */
   route(key: Buffer): Promise<Route> {
-    return this.cache.locate(key).then((region) => this.routes.get(region) ?? this.newRoute(region));
+    return this.cache.locate(key, 'raw').then((region) => this.routes.get(region) ?? this.newRoute(region));
   }
 
   /** Updates the cache after a region error; resolves to whether to retry at once (else back off first). */

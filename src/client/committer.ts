@@ -128,7 +128,7 @@ class Committer {
   // ---- prewrite ----
 
   private async prewriteAll(): Promise<void> {
-    const groups = await this.deps.sender.cache.groupKeys(this.keys);
+    const groups = await this.deps.sender.cache.groupKeys(this.keys, 'txn');
     // groupKeys keeps the first key's group first, and the primary is the first key.
     const [primaryGroup, ...others] = groups;
     await this.prewrite(defined(primaryGroup, 'primary key group').keys);

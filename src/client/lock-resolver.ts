@@ -58,7 +58,7 @@ export class LockResolver {
         waitMs = waitMs === 0 ? status.msLeft : Math.min(waitMs, status.msLeft);
         continue;
       }
-      const region = await this.sender.cache.locate(lock.key);
+      const region = await this.sender.cache.locate(lock.key, 'txn');
       const id = `${lock.lockVersion}@${region.id}`;
       if (done.has(id)) continue;
       done.add(id);

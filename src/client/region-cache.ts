@@ -2,8 +2,9 @@
  * Which region (and which store address) serves a key.
  *
  * Regions are kept sorted by start key and loaded on demand from the scheduler (GetRegion, then
- * GetStore for the leader's address). A standalone node answers GetRegion with UNIMPLEMENTED; the
- * cache then serves one region (id 0) covering every key, at the node's address.
+ * GetStore for the leader's address). Region bounds are stored keys: a raw key is looked up as it
+ * is, a transactional key by its encoding (key-space.ts). A standalone node answers GetRegion with
+ * UNIMPLEMENTED; the cache then serves one region (id 0) covering every key, at the node's address.
  *
  * Region errors update the cache: NotLeader switches to the hinted leader (or the next peer);
  * EpochNotMatch replaces the region by the current ones; RegionNotFound, KeyNotInRegion,
@@ -15,6 +16,7 @@ import { Context } from '../proto/kvrpcpb.js';
 import type { Peer, Region, RegionEpoch } from '../proto/metapb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isUnimplemented, type RegionSource } from './scheduler-client.js';
+import { routingKey, type KeySpace } from './key-space.js';
 import { keyId } from './util.js';
 import { defined } from '../util/assert.js';
 
@@ -31,6 +33,7 @@ export interface RegionInfo {
   readonly addr: string;
 }
 
+/** Whether the stored key `key` (a raw key, or a transactional key's encoding) is in `region`. */
 export function regionContains(region: Pick<RegionInfo, 'startKey' | 'endKey'>, key: Buffer): boolean {
   return Buffer.compare(region.startKey, key) <= 0 && (region.endKey.length === 0 || Buffer.compare(key, region.endKey) < 0);
 }
@@ -75,24 +78,16 @@ export class RegionCache {
     return [...this.regions];
   }
 
-  async locate(key: Buffer): Promise<RegionInfo> {
-    const cached = this.find(key);
-    if (cached !== undefined) return cached;
-    if (this.modeValue === 'standalone') return this.standaloneRegion();
-    const id = keyId(key);
-    let load = this.loading.get(id);
-    if (load === undefined) {
-      load = this.load(key).finally(() => this.loading.delete(id));
-      this.loading.set(id, load);
-    }
-    return load;
+  /** The region serving `key` of key space `space` (a transactional key is found by its encoding). */
+  locate(key: Buffer, space: KeySpace): Promise<RegionInfo> {
+    return this.locateStored(routingKey(space, key));
   }
 
   /** Groups keys by region, keeping the order of each region's first key (so the first key's group comes first). */
-  async groupKeys(keys: readonly Buffer[]): Promise<KeyGroup[]> {
+  async groupKeys(keys: readonly Buffer[], space: KeySpace): Promise<KeyGroup[]> {
     const groups = new Map<RegionInfo, KeyGroup>();
     for (const key of keys) {
-      const region = await this.locate(key);
+      const region = await this.locate(key, space);
       let group = groups.get(region);
       if (group === undefined) {
         group = { region, keys: [] };
@@ -142,6 +137,20 @@ export class RegionCache {
   }
 
   // ---- internals ----
+
+  /** The region whose byte range holds the stored key `storedKey`. */
+  private async locateStored(storedKey: Buffer): Promise<RegionInfo> {
+    const cached = this.find(storedKey);
+    if (cached !== undefined) return cached;
+    if (this.modeValue === 'standalone') return this.standaloneRegion();
+    const id = keyId(storedKey);
+    let load = this.loading.get(id);
+    if (load === undefined) {
+      load = this.load(storedKey).finally(() => this.loading.delete(id));
+      this.loading.set(id, load);
+    }
+    return load;
+  }
 
   private find(key: Buffer): RegionInfo | undefined {
     let lo = 0;

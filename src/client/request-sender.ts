@@ -1,5 +1,6 @@
 /**
  * Sends kvrpcs to the region that owns their keys, with a Context {region_id, region_epoch, peer},
+ * locating raw calls' regions by the raw key and transactional calls' by the encoded key,
  * and retries with bounded backoff when a response carries a region error (after updating the
  * region cache) or the call fails in a retryable way (unreachable store, busy server). Batches are
  * split by region, and by size; a batch that meets a region error is regrouped and resent, since
@@ -12,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Context } from '../proto/kvrpcpb.js';
 import type { Error as RegionErrorPb } from '../proto/errorpb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { keySpaceOf } from './key-space.js';
 import { contextOf, type RegionCache, type RegionInfo } from './region-cache.js';
 import type { KvMethod, KvRequest, KvResponse, KvTransport } from './store-pool.js';
 import { backoffMs, sleep } from './util.js';
@@ -55,10 +57,10 @@ export class RequestSender {
     this.capMs = options.backoffCapMs ?? 500;
   }
 
-  /** Sends a single-key request to the key's region. */
+  /** Sends a single-key request to the key's region (found in the method's key space: raw or txn). */
   async sendToKey<M extends KvMethod>(key: Buffer, method: M, build: (ctx: Context) => KvRequest<M>): Promise<Sent<M>> {
     for (let attempt = 0; ; attempt++) {
-      const region = await this.cache.locate(key);
+      const region = await this.cache.locate(key, keySpaceOf(method));
       const response = await this.attempt(region, method, build(contextOf(region)), attempt);
       if (response !== undefined) return { region, keys: [key], response };
     }
@@ -85,7 +87,7 @@ export class RequestSender {
     attempt: number,
   ): Promise<Sent<M>[]> {
     if (keys.length === 0) return [];
-    const groups = await this.cache.groupKeys(keys);
+    const groups = await this.cache.groupKeys(keys, keySpaceOf(method));
     const batches = groups.flatMap((group) => splitBatch(group.keys, limits).map((batch) => ({ region: group.region, keys: batch })));
     const results = await Promise.all(
       batches.map(async ({ region, keys: batch }): Promise<Sent<M>[]> => {

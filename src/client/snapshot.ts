@@ -10,7 +10,9 @@ import type { Logger } from 'pino';
 import { GetRequest, ScanRequest, type KvPair, type LockInfo } from '../proto/kvrpcpb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { keyErrorToClientError } from './key-errors.js';
+import { firstUserKeyAtOrAfter, routingKey } from './key-space.js';
 import type { LockResolver } from './lock-resolver.js';
+import { regionContains } from './region-cache.js';
 import type { RequestSender } from './request-sender.js';
 import { backoffMs, nextKey, sleep } from './util.js';
 import { defined } from '../util/assert.js';
@@ -60,7 +62,7 @@ export class Snapshot {
       const { response, region } = await this.sender.sendToKey(cursor, 'kvScan', (context) =>
         ScanRequest.fromPartial({ context, startKey: cursor, limit, version: this.ts }),
       );
-      const inRegion = response.pairs.filter((p) => region.endKey.length === 0 || Buffer.compare(p.key, region.endKey) < 0);
+      const inRegion = response.pairs.filter((p) => regionContains(region, routingKey('txn', p.key)));
       // The server may return fewer pairs than asked (its response byte cap), so only an empty
       // page (or one that crossed the region's end) proves the region is exhausted.
       const reachedRegionEnd = inRegion.length < response.pairs.length || response.pairs.length === 0;
@@ -69,7 +71,8 @@ export class Snapshot {
       if (wanted.length < inRegion.length) return; // passed `end`
       if (reachedRegionEnd) {
         if (region.endKey.length === 0) return;
-        cursor = region.endKey;
+        // Region bounds are stored keys; the next region's first user key is found from the end.
+        cursor = firstUserKeyAtOrAfter(region.endKey);
       } else {
         cursor = nextKey(defined(inRegion.at(-1), 'last pair of a full page').key);
       }

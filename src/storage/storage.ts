@@ -37,6 +37,6 @@ export interface Storage {
   stop(): Promise<void>;
   /** Applies every modify atomically; resolves once durable. */
   write(context: Context | undefined, batch: readonly Modify[]): Promise<void>;
-  /** `keyHint`: a key the caller will read, used to find the region when the context names none. */
+  /** `keyHint`: a stored key the caller will read (a raw key; a transactional key's `encodeBytes(userKey)`), used to find the region when the context names none. */
   reader(context: Context | undefined, keyHint?: Buffer): Promise<StorageReader>;
 }

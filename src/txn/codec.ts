@@ -3,8 +3,11 @@
  * - `encodeBytes`: memcomparable; 8-byte groups, the last zero-padded, each followed by a marker
  *   0xFF - padCount. An exact multiple of 8 gets an extra all-padding group.
  * - `encodeKey(key, ts) = encodeBytes(key) ++ BE64(~ts)`: ascending by user key, then descending by ts.
+ * - Lock keys are `encodeBytes(key)` (TiKV's layout; TinyKV keys locks by the raw key), so a user
+ *   key's lock and all its versions sort in [encodeBytes(key), encodeBytes(next user key)).
  * Timestamps are unsigned 64-bit bigints: ts = physical ms << 18 | logical.
  */
+import { assert } from '../util/assert.js';
 import { corruption } from './errors.js';
 
 export const TS_MAX = (1n << 64n) - 1n;
@@ -65,6 +68,25 @@ export function decodeBytes(input: Uint8Array): DecodedBytes {
     }
     offset += GROUP_SIZE + 1;
   }
+}
+
+/** `decodeBytes`, or undefined when `input` does not begin with a memcomparable encoding. */
+export function tryDecodeBytes(input: Uint8Array): DecodedBytes | undefined {
+  try {
+    return decodeBytes(input);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The user key of a lock-family key. Only this module's writers put keys there (`encodeBytes`), so
+ * a key that is not exactly one memcomparable encoding is a broken invariant, not bad input.
+ */
+export function decodeLockKey(lockKey: Uint8Array): Buffer {
+  const decoded = tryDecodeBytes(lockKey);
+  assert(decoded !== undefined && decoded.rest.length === 0, `lock key ${Buffer.from(lockKey).toString('hex')} is not encodeBytes(userKey)`);
+  return decoded.data;
 }
 
 export function encodeTs(ts: bigint): Buffer {

@@ -11,7 +11,7 @@
  */
 import type { Modify } from '../storage/storage.js';
 import { defined } from '../util/assert.js';
-import { decodeUserKey } from './codec.js';
+import { decodeLockKey, decodeUserKey } from './codec.js';
 import { TxnError, TxnErrorCode } from './errors.js';
 
 export const LATCHES_MAX_WAITING_COMMANDS_DEFAULT = 10_000;
@@ -121,12 +121,12 @@ export class Latches {
 
 /**
  * A `LatchValidation` that throws when a modify touches a user key that is not latched (TinyKV's
- * test harness check). Default/write CF keys are decoded to user keys first.
+ * test harness check). Stored keys (lock: encodeBytes, default/write: encodeKey) are decoded to user keys first.
  */
 export function requireModifiesLatched(latchedKeys: readonly Buffer[], modifies: readonly Modify[]): void {
   const latched = new Set(latchedKeys.map((key) => key.toString('latin1')));
   for (const modify of modifies) {
-    const userKey = modify.cf === 'lock' ? modify.key : decodeUserKey(modify.key);
+    const userKey = modify.cf === 'lock' ? decodeLockKey(modify.key) : decodeUserKey(modify.key);
     if (!latched.has(userKey.toString('latin1'))) {
       throw new Error(`modify of ${modify.cf} key ${userKey.toString('hex')} outside the latched keys`);
     }

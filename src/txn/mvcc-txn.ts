@@ -2,6 +2,8 @@
  * MvccTxn: one command's view of MVCC data (TinyKV kv/transaction/mvcc/transaction.go). It reads from
  * a snapshot `StorageReader` and buffers modifies; the command writes `modifies` in one atomic batch.
  * Reads do not see the buffered modifies (they see the snapshot), so commands de-duplicate keys first.
+ * Every family is keyed by the memcomparable user key (the lock family by `encodeBytes(key)`, the
+ * others by `encodeKey(key, ts)`), so a key's lock and versions sort together (TiKV's layout).
  */
 import type { Modify, StorageReader } from '../storage/storage.js';
 import { encodeBytes, encodeKey, hasUserKey, timestampAt, TS_MAX } from './codec.js';
@@ -34,16 +36,16 @@ export class MvccTxn {
   }
 
   getLock(key: Buffer): Lock | undefined {
-    const bytes = this.reader.getCF('lock', key);
+    const bytes = this.reader.getCF('lock', encodeBytes(key));
     return bytes === undefined ? undefined : ofKey(key, () => decodeLock(bytes));
   }
 
   putLock(key: Buffer, lock: Lock): void {
-    this.buffered.push({ type: 'put', cf: 'lock', key: Buffer.from(key), value: encodeLock(lock) });
+    this.buffered.push({ type: 'put', cf: 'lock', key: encodeBytes(key), value: encodeLock(lock) });
   }
 
   deleteLock(key: Buffer): void {
-    this.buffered.push({ type: 'delete', cf: 'lock', key: Buffer.from(key) });
+    this.buffered.push({ type: 'delete', cf: 'lock', key: encodeBytes(key) });
   }
 
   putValue(key: Buffer, value: Buffer): void {

@@ -12,7 +12,7 @@
  */
 import type { DbIterator, StorageReader } from '../storage/storage.js';
 import { compareBytes } from '../util/bytes.js';
-import { decodeBytes, encodedKeyUpperBound, encodeBytes } from './codec.js';
+import { decodeBytes, decodeLockKey, encodedKeyUpperBound, encodeBytes } from './codec.js';
 import { isTxnError, TxnErrorCode, type TxnError } from './errors.js';
 import { blocksRead, decodeLock, type Lock } from './lock.js';
 import { MvccTxn } from './mvcc-txn.js';
@@ -47,8 +47,9 @@ export class Scanner {
       this.writes.close();
       throw err;
     }
-    this.writes.seek(encodeBytes(startKey));
-    this.locks.seek(startKey);
+    const encodedStart = encodeBytes(startKey);
+    this.writes.seek(encodedStart);
+    this.locks.seek(encodedStart);
   }
 
   /** The next item, or undefined when the keys are exhausted. */
@@ -81,7 +82,7 @@ export class Scanner {
   /** The smallest user key at or after both cursors. */
   private nextUserKey(): Buffer | undefined {
     const fromWrites = this.writes.valid() ? decodeBytes(this.writes.key()).data : undefined;
-    const fromLocks = this.locks.valid() ? Buffer.from(this.locks.key()) : undefined;
+    const fromLocks = this.locks.valid() ? decodeLockKey(this.locks.key()) : undefined;
     if (fromWrites === undefined) return fromLocks;
     if (fromLocks === undefined) return fromWrites;
     return compareBytes(fromWrites, fromLocks) <= 0 ? fromWrites : fromLocks;
@@ -90,7 +91,7 @@ export class Scanner {
   /** Decides one user key and moves both cursors past it. */
   private visit(key: Buffer): ScanItem | undefined {
     let lockBytes: Uint8Array | undefined;
-    if (this.locks.valid() && compareBytes(this.locks.key(), key) === 0) {
+    if (this.locks.valid() && compareBytes(this.locks.key(), encodeBytes(key)) === 0) {
       lockBytes = Buffer.from(this.locks.value()); // a copy: the cursor moves on before it is decoded
       this.locks.next();
     }

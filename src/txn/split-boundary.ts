@@ -1,34 +1,24 @@
 /**
- * Where a region may be cut so that one user key's data stays in one region, in this layout: the
- * lock family is keyed by the raw user key, the default and write families by
- * `encodeKey(userKey, ts)`, and raw data by the raw key. The boundary before a stored key is its
- * user key: clients, the scheduler and region checks all route by it, and every record of that
- * user key (lock and all versions) sorts at or after it. The split checker
- * (src/raftstore/split) is given this function.
- *
- * Limit of this layout (TinyKV's): for user keys longer than 8 bytes, `encodeKey` puts a 0xFF
- * marker after the first 8 bytes, so the MVCC records of a key x that shares its first 8 bytes with
- * the boundary y and sorts below it (x < y) still sort after y: region checks on stored keys then
- * see x's lock left of the cut and its versions right of it. Only comparing MVCC keys by their user
- * key (or encoding lock keys and routing by encoded keys, as TiKV does) removes that; TinyKV's
- * answer, the encoded user key, parts even the boundary key's own lock from its versions.
+ * Where a region may be cut so that one user key's data stays in one region. The transaction layer
+ * keys every family by the memcomparable user key: the lock family by `encodeBytes(userKey)`, the
+ * default and write families by `encodeKey(userKey, ts) = encodeBytes(userKey) ++ 8-byte ts`. Raw
+ * data is keyed by the raw key. The boundary before a stored key is its encoded user key (the key
+ * minus its timestamp); every record of that user key, its lock and all its versions, sorts at or
+ * after it and before the next user key's encoding, whatever the key's length. Clients route a
+ * transactional key by `encodeBytes(userKey)` and a raw key by itself, so both kinds land in the
+ * region their records are stored in. The split checker (src/raftstore/split) is given this function.
  */
 import type { DataColumnFamily } from '../engine/engine.js';
-import { decodeBytes } from './codec.js';
+import { tryDecodeBytes } from './codec.js';
 
 const TS_SIZE_BYTES = 8;
 
 export function userKeyBoundary(cf: DataColumnFamily, key: Buffer): Buffer {
-  if (cf === 'lock') return key;
-  return mvccUserKey(key) ?? key;
+  if (cf === 'lock') return key; // already the encoded user key
+  return isMvccKey(key) ? key.subarray(0, key.length - TS_SIZE_BYTES) : key;
 }
 
-/** The user key of an MVCC key (an encoded user key then an 8-byte timestamp), else undefined. */
-function mvccUserKey(key: Buffer): Buffer | undefined {
-  try {
-    const { data, rest } = decodeBytes(key);
-    return rest.length === TS_SIZE_BYTES ? data : undefined;
-  } catch {
-    return undefined; // Not memcomparable: raw data.
-  }
+/** An encoded user key followed by exactly an 8-byte timestamp; anything else is raw data. */
+function isMvccKey(key: Buffer): boolean {
+  return tryDecodeBytes(key)?.rest.length === TS_SIZE_BYTES;
 }

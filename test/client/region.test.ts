@@ -5,7 +5,16 @@
 import { describe, expect, it } from 'vitest';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Error as RegionErrorPb } from '../../src/proto/errorpb.js';
-import { GetRequest, GetResponse, PrewriteRequest, PrewriteResponse, type Context } from '../../src/proto/kvrpcpb.js';
+import {
+  CheckTxnStatusRequest,
+  CommitRequest,
+  GetRequest,
+  GetResponse,
+  PrewriteRequest,
+  PrewriteResponse,
+  RawGetRequest,
+  type Context,
+} from '../../src/proto/kvrpcpb.js';
 import type { Peer, Region, Store } from '../../src/proto/metapb.js';
 import { ClientError, ClientErrorCode } from '../../src/client/errors.js';
 import type { RegionLookup, RegionSource } from '../../src/client/scheduler-client.js';
@@ -13,6 +22,7 @@ import { RegionCache } from '../../src/client/region-cache.js';
 import { RequestSender, splitBatch } from '../../src/client/request-sender.js';
 import type { KvMethod, KvRequest, KvResponse, KvTransport } from '../../src/client/store-pool.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { encodeBytes } from '../../src/txn/codec.js';
 import { defined } from '../../src/util/assert.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -129,6 +139,45 @@ describe('RegionCache and RequestSender', () => {
       [2n, 'm', 'z'],
     ]);
     expect(scheduler.getRegionCalls).toBe(1);
+  });
+
+  it('routes a transaction by encoded keys and a raw call by the raw key, across a split at an encoded key', async () => {
+    // x < y < w as user keys, all sharing their first 8 bytes; the split key is y's encoding (where
+    // the split checker cuts). Raw 'user0001zz' sorts below encodeBytes(y), its encoding above.
+    const [x, y, w] = [b('user0001-a'), b('user0001-b'), b('user0001zz')];
+    const splitKey = encodeBytes(y);
+    const left: Region = { id: 1, startKey: b(''), endKey: splitKey, regionEpoch: { confVer: 1, version: 2 }, peers: [peer(11, 1)] };
+    const right: Region = { id: 2, startKey: splitKey, endKey: b(''), regionEpoch: { confVer: 1, version: 2 }, peers: [peer(21, 2)] };
+    const { scheduler, stores, sender, cache } = setup(() => undefined);
+    scheduler.regions = [
+      { region: left, leader: peer(11, 1) },
+      { region: right, leader: peer(21, 2) },
+    ];
+    const sent = await sender.sendToKeys([w, x, y], 'kvPrewrite', prewrite);
+    expect(sent.map((s) => [s.region.id, s.keys.map(String)])).toEqual([
+      [2n, ['user0001zz', 'user0001-b']],
+      [1n, ['user0001-a']],
+    ]);
+    expect((await cache.groupKeys([x, y, w], 'txn')).map((g) => [g.region.id, g.keys.length])).toEqual([
+      [1n, 1],
+      [2n, 2],
+    ]);
+    for (const [key, regionId] of [
+      [x, 1n],
+      [y, 2n],
+      [w, 2n],
+    ] as const) {
+      stores.sent.length = 0;
+      await sender.sendToKey(key, 'kvCommit', (context) => CommitRequest.fromPartial({ context, keys: [key], startVersion: 1n, commitVersion: 2n }));
+      await sender.sendToKey(key, 'kvCheckTxnStatus', (context) =>
+        CheckTxnStatusRequest.fromPartial({ context, primaryKey: key, lockTs: 1n, currentTs: 2n }),
+      );
+      expect(stores.sent.map((s) => s.context.regionId)).toEqual([regionId, regionId]);
+    }
+    // The raw key 'user0001zz' is stored below the split key: a raw call goes left.
+    stores.sent.length = 0;
+    await sender.sendToKey(w, 'rawGet', (context) => RawGetRequest.fromPartial({ context, key: w }));
+    expect(stores.sent.map((s) => s.context.regionId)).toEqual([1n]);
   });
 
   it('RegionNotFound: drops the entry and reloads it from the scheduler', async () => {

@@ -18,6 +18,7 @@ import {
   type RawGetResponse,
   type ScanResponse,
 } from '../../src/proto/kvrpcpb.js';
+import { encodeBytes } from '../../src/txn/codec.js';
 import { quoteForError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { defined } from '../../src/util/assert.js';
@@ -160,9 +161,9 @@ describe('a damaged lock or write record costs its key only, and is logged', () 
     await client.transaction((txn) => {
       for (const key of ['d-1', 'd-2', 'd-3', 'd-4']) txn.put(key, `value of ${key}`);
     });
-    // The switch is on: a hand-written lock record that does not decode (3 bytes), and a write-CF
+    // The switch is on: a hand-written lock record that does not decode (3 bytes, at d-2's lock key), and a write-CF
     // record under a key that is not an encoded MVCC key at all.
-    await call((cb) => kv.rawPut(RawPutRequest.fromPartial({ key: Buffer.from('d-2'), value: Buffer.from([1, 2, 3]), cf: 'lock' }), cb));
+    await call((cb) => kv.rawPut(RawPutRequest.fromPartial({ key: encodeBytes(Buffer.from('d-2')), value: Buffer.from([1, 2, 3]), cf: 'lock' }), cb));
     await call((cb) => kv.rawPut(RawPutRequest.fromPartial({ key: Buffer.from('d-3x'), value: Buffer.from([1]), cf: 'write' }), cb));
   }, 30_000);
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   composeTs,
   decodeBytes,
+  decodeLockKey,
   decodeTimestamp,
   decodeUserKey,
   encodeBytes,
@@ -10,6 +11,7 @@ import {
   encodeKey,
   physicalTime,
   TS_MAX,
+  tryDecodeBytes,
 } from '../../src/txn/codec.js';
 import { TxnErrorCode } from '../../src/txn/errors.js';
 
@@ -107,6 +109,30 @@ describe('decoding', () => {
     expect(() => decodeBytes(Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 200]))).toThrow(/marker/);
     expect(() => decodeBytes(Buffer.from([1, 0, 0, 0, 0, 0, 0, 7, 248]))).toThrow(/padding/);
     expect(() => decodeTimestamp(encodeBytes(Buffer.from([1])))).toThrow(/timestamp bytes/);
+  });
+});
+
+describe('lock keys (encodeBytes of the user key)', () => {
+  it('sort every lock between its own versions and the next user key, property', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 30 }), fc.uint8Array({ maxLength: 30 }), fc.bigInt({ min: 0n, max: TS_MAX }), (a, b, ts) => {
+        const lock = encodeBytes(a);
+        expect(bytes(decodeLockKey(lock))).toEqual([...a]);
+        // The lock is the smallest record of its key: all versions follow it, below the upper bound.
+        expect(Buffer.compare(lock, encodeKey(a, ts))).toBeLessThan(0);
+        expect(Buffer.compare(encodeKey(a, ts), encodedKeyUpperBound(a))).toBeLessThan(0);
+        // Lock keys order as their user keys; a greater key's lock follows every version of a.
+        const order = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        expect(Math.sign(Buffer.compare(lock, encodeBytes(b)))).toBe(order);
+        if (order < 0) expect(Buffer.compare(encodeKey(a, ts), encodeBytes(b))).toBeLessThan(0);
+      }),
+    );
+  });
+
+  it('treats a lock key that is not exactly one encoding as a broken invariant', () => {
+    expect(() => decodeLockKey(Buffer.from('raw-key'))).toThrow(expect.objectContaining({ code: 'KV:Internal:AssertionFailed' }));
+    expect(() => decodeLockKey(encodeKey(Buffer.from('k'), 7n))).toThrow(/not encodeBytes/);
+    expect(tryDecodeBytes(Buffer.from([1, 2]))).toBeUndefined();
   });
 });
 

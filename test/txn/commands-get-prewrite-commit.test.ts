@@ -4,7 +4,7 @@ import { CommitRequest, GetRequest, Mutation, Op, PrewriteRequest } from '../../
 import { encodeKey, TS_MAX } from '../../src/txn/codec.js';
 import { KeyErrorCode } from '../../src/txn/errors.js';
 import { WriteKind } from '../../src/txn/write.js';
-import { committed, Harness, k, lockBytes, prewritten, writeBytes } from './helpers.js';
+import { committed, Harness, k, lockBytes, lockKey, prewritten, writeBytes } from './helpers.js';
 import { defined } from '../../src/util/assert.js';
 
 const get = (h: Harness, key: Buffer, version: bigint) => h.commands.kvGet(GetRequest.fromPartial({ key, version }));
@@ -92,7 +92,7 @@ describe('KvPrewrite', () => {
     await h.init([]);
     expect((await prewrite(h, 100n, [put(k(3), k(42))], 1000n)).errors).toEqual([]);
     expect(await h.get('default', encodeKey(k(3), 100n))).toEqual(k(42));
-    expect([...(await h.get('lock', k(3)))!]).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0, 0, 0, 3, 232]);
+    expect([...(await h.get('lock', lockKey(k(3))))!]).toEqual([1, 1, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0, 0, 0, 3, 232]);
     await h.expectLens(1, 1, 0);
     expect(h.batches).toHaveLength(1);
   });
@@ -162,7 +162,7 @@ describe('KvPrewrite', () => {
     const h = new Harness();
     await h.init(committed(k(3), k(42), 80n, 90n));
     expect((await prewrite(h, 100n, [del(k(3))])).errors).toEqual([]);
-    expect(await h.get('lock', k(3))).toEqual(lockBytes(k(1), 100n, 0n, WriteKind.Delete));
+    expect(await h.get('lock', lockKey(k(3)))).toEqual(lockBytes(k(1), 100n, 0n, WriteKind.Delete));
     expect(await h.get('default', encodeKey(k(3), 100n))).toBeUndefined();
   });
 
@@ -207,7 +207,7 @@ describe('KvCommit', () => {
     await h.init(prewritten(k(3), k(42), 100n, k(1)));
     expect((await commit(h, 100n, 110n, [k(3)])).error).toBeUndefined();
     expect([...(await h.get('write', encodeKey(k(3), 110n)))!]).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 100]);
-    expect(await h.get('lock', k(3))).toBeUndefined();
+    expect(await h.get('lock', lockKey(k(3)))).toBeUndefined();
     expect(await h.get('default', encodeKey(k(3), 100n))).toEqual(k(42));
     await h.expectLens(1, 0, 1);
   });
@@ -235,7 +235,7 @@ describe('KvCommit', () => {
     // 7 values; the two locks of txn 99 stay; 2 old + 3 new write records (TinyKV's (7,2,5)).
     expect((await commit(h, 100n, 110n, [k(3), k(5), k(12)])).error).toBeUndefined();
     await h.expectLens(7, 2, 5);
-    expect(await h.get('lock', k(200))).toEqual(lockBytes(k(200), 99n, 0n));
+    expect(await h.get('lock', lockKey(k(200)))).toEqual(lockBytes(k(200), 99n, 0n));
   });
 
   it('accepts a key listed twice', async () => {
@@ -259,7 +259,7 @@ describe('KvCommit', () => {
     const h = new Harness();
     await h.init([
       ['default', encodeKey(k(3), 90n), k(110)],
-      ['lock', k(3), lockBytes(k(3), 90n, 0n, WriteKind.Rollback)],
+      ['lock', lockKey(k(3)), lockBytes(k(3), 90n, 0n, WriteKind.Rollback)],
     ]);
     const resp = await commit(h, 100n, 110n, [k(3)]);
     expect(resp.error?.retryable).toMatch(new RegExp(`^${KeyErrorCode.LockedByOther}: `));
@@ -297,7 +297,7 @@ describe('KvCommit', () => {
 
   it('commits a Delete lock as a Delete record', async () => {
     const h = new Harness();
-    await h.init([...committed(k(3), k(42), 80n, 90n), ['lock', k(3), lockBytes(k(3), 100n, 0n, WriteKind.Delete)]]);
+    await h.init([...committed(k(3), k(42), 80n, 90n), ['lock', lockKey(k(3)), lockBytes(k(3), 100n, 0n, WriteKind.Delete)]]);
     expect((await commit(h, 100n, 110n, [k(3)])).error).toBeUndefined();
     expect(await h.get('write', encodeKey(k(3), 110n))).toEqual(writeBytes(100n, WriteKind.Delete));
     expect((await get(h, k(3), 110n)).notFound).toBe(true);

@@ -6,7 +6,7 @@ import { encodeKey } from '../../src/txn/codec.js';
 import { KeyErrorCode } from '../../src/txn/errors.js';
 import { kvResolveLock } from '../../src/txn/commands/resolve-lock.js';
 import { WriteKind } from '../../src/txn/write.js';
-import { committed, Harness, k, lockBytes, prewritten, writeBytes } from './helpers.js';
+import { committed, Harness, k, lockBytes, lockKey, prewritten, writeBytes } from './helpers.js';
 import { defined } from '../../src/util/assert.js';
 
 type Init = Array<[DataColumnFamily, Buffer, Buffer]>;
@@ -95,7 +95,7 @@ describe('KvScan', () => {
 
   it('reports a blocking lock as the pair error and keeps scanning; newer locks do not block', async () => {
     const h = new Harness();
-    await h.init([...scanFixture(), ['lock', k(3, 46), lockBytes(k(3), 95n, 10n)], ['lock', k(4), lockBytes(k(4), 150n, 10n)]]);
+    await h.init([...scanFixture(), ['lock', lockKey(k(3, 46)), lockBytes(k(3), 95n, 10n)], ['lock', lockKey(k(4)), lockBytes(k(4), 150n, 10n)]]);
     const { pairs } = await scan(h, k(3), 100, 100n);
     expect(pairKeys(pairs)).toEqual([[3], [3, 45], [3, 46], [3, 47], [3, 48], [4], [120], [150], [199]]);
     expect(defined(pairs[2], 'pairs[2]').error?.locked).toEqual({ key: k(3, 46), primaryLock: k(3), lockVersion: 95n, lockTtl: 10n });
@@ -169,7 +169,7 @@ describe('KvBatchRollback', () => {
     await h.init(prewritten(k(3), k(42), 80n));
     expect((await rollback(h, 100n, [k(3)])).error).toBeUndefined();
     await h.expectLens(1, 1, 1);
-    expect(await h.get('lock', k(3))).toEqual(lockBytes(k(3), 80n, 0n));
+    expect(await h.get('lock', lockKey(k(3)))).toEqual(lockBytes(k(3), 80n, 0n));
     expect(await h.get('write', encodeKey(k(3), 100n))).toEqual(writeBytes(100n, WriteKind.Rollback));
   });
 
@@ -189,7 +189,7 @@ describe('KvCheckTxnStatus', () => {
     const h = new Harness();
     await h.init([
       ['default', encodeKey(k(3), lockTs), k(42)],
-      ['lock', k(3), lockBytes(k(3), lockTs, 8n)],
+      ['lock', lockKey(k(3)), lockBytes(k(3), lockTs, 8n)],
     ]);
     const resp = await checkStatus(h, k(3), lockTs, currentTs);
     expect(resp).toMatchObject({ action: Action.TTLExpireRollback, lockTtl: 0n, commitVersion: 0n });
@@ -202,7 +202,7 @@ describe('KvCheckTxnStatus', () => {
     const ttl = 0x0000000100000008n;
     await h.init([
       ['default', encodeKey(k(3), lockTs), k(42)],
-      ['lock', k(3), lockBytes(k(3), lockTs, ttl)],
+      ['lock', lockKey(k(3)), lockBytes(k(3), lockTs, ttl)],
     ]);
     const resp = await checkStatus(h, k(3), lockTs, currentTs);
     expect(resp).toMatchObject({ action: Action.NoAction, lockTtl: ttl, commitVersion: 0n });
@@ -277,7 +277,7 @@ describe('KvResolveLock', () => {
     await h.expectLens(3, 1, 2);
     expect(await h.get('write', encodeKey(k(3), 120n))).toEqual(writeBytes(100n, WriteKind.Put));
     expect(await h.get('write', encodeKey(k(7), 120n))).toEqual(writeBytes(100n, WriteKind.Put));
-    expect(await h.get('lock', k(200))).toEqual(lockBytes(k(200), 110n, 0n));
+    expect(await h.get('lock', lockKey(k(200)))).toEqual(lockBytes(k(200), 110n, 0n));
     expect(h.batches).toHaveLength(1);
   });
 

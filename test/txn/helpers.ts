@@ -4,7 +4,7 @@ import type { DataColumnFamily } from '../../src/engine/engine.js';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { StandaloneStorage } from '../../src/storage/standalone-storage.js';
 import type { Modify, Storage } from '../../src/storage/storage.js';
-import { encodeKey } from '../../src/txn/codec.js';
+import { encodeBytes, encodeKey } from '../../src/txn/codec.js';
 import { createTxnCommands, type TxnCommands } from '../../src/txn/index.js';
 import { Latches, requireModifiesLatched } from '../../src/txn/latches.js';
 import { encodeLock } from '../../src/txn/lock.js';
@@ -15,6 +15,8 @@ export const CFS: readonly DataColumnFamily[] = ['default', 'lock', 'write'];
 export type Dump = Record<DataColumnFamily, Map<string, string>>;
 
 export const k = (...bytes: number[]): Buffer => Buffer.from(bytes);
+/** Where `key`'s lock is stored: the lock family is keyed by the memcomparable user key. */
+export const lockKey = (key: Buffer): Buffer => encodeBytes(key);
 
 export class Harness {
   readonly storage: Storage;
@@ -108,7 +110,7 @@ export function committed(key: Buffer, value: Buffer, startTs: bigint, commitTs:
 export function prewritten(key: Buffer, value: Buffer, ts: bigint, primary = key, ttl = 0n): Array<[DataColumnFamily, Buffer, Buffer]> {
   return [
     ['default', encodeKey(key, ts), value],
-    ['lock', key, lockBytes(primary, ts, ttl, WriteKind.Put)],
+    ['lock', lockKey(key), lockBytes(primary, ts, ttl, WriteKind.Put)],
   ];
 }
 

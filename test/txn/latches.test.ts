@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeKey } from '../../src/txn/codec.js';
 import { TxnErrorCode } from '../../src/txn/errors.js';
 import { Latches, requireModifiesLatched } from '../../src/txn/latches.js';
-import { k, rng, testSeed } from './helpers.js';
+import { k, lockKey, rng, testSeed } from './helpers.js';
 
 const flush = async (turns = 5) => {
   for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -117,7 +117,7 @@ describe('requireModifiesLatched', () => {
     const latched = [k(1), k(2, 3)];
     expect(() =>
       requireModifiesLatched(latched, [
-        { type: 'put', cf: 'lock', key: k(1), value: k(0) },
+        { type: 'put', cf: 'lock', key: lockKey(k(1)), value: k(0) },
         { type: 'delete', cf: 'default', key: encodeKey(k(2, 3), 5n) },
         { type: 'put', cf: 'write', key: encodeKey(k(1), 9n), value: k(0) },
       ]),
@@ -125,6 +125,6 @@ describe('requireModifiesLatched', () => {
     expect(() => requireModifiesLatched(latched, [{ type: 'put', cf: 'write', key: encodeKey(k(2), 9n), value: k(0) }])).toThrow(
       /outside the latched keys/,
     );
-    expect(() => requireModifiesLatched(latched, [{ type: 'delete', cf: 'lock', key: k(3) }])).toThrow(/outside/);
+    expect(() => requireModifiesLatched(latched, [{ type: 'delete', cf: 'lock', key: lockKey(k(3)) }])).toThrow(/outside/);
   });
 });

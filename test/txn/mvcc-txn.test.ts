@@ -4,7 +4,7 @@ import { encodeKey } from '../../src/txn/codec.js';
 import { encodeLock } from '../../src/txn/lock.js';
 import { MvccTxn } from '../../src/txn/mvcc-txn.js';
 import { WriteKind } from '../../src/txn/write.js';
-import { committed, Harness, k, writeBytes } from './helpers.js';
+import { committed, Harness, k, lockKey, writeBytes } from './helpers.js';
 
 async function txnOver(startTs: bigint, init: Parameters<Harness['init']>[0] = []) {
   const h = new Harness();
@@ -14,11 +14,11 @@ async function txnOver(startTs: bigint, init: Parameters<Harness['init']>[0] = [
 }
 
 describe('buffered modifies', () => {
-  it('putLock writes the raw key in the lock CF', async () => {
+  it('putLock writes the encoded user key (encodeBytes) in the lock CF', async () => {
     const { txn, close } = await txnOver(42n);
     const lock = { primary: k(16), ts: 100n, ttl: 100_000n, kind: WriteKind.Rollback };
     txn.putLock(k(1), lock);
-    expect(txn.modifies).toEqual([{ type: 'put', cf: 'lock', key: k(1), value: encodeLock(lock) }]);
+    expect(txn.modifies).toEqual([{ type: 'put', cf: 'lock', key: lockKey(k(1)), value: encodeLock(lock) }]);
     close();
   });
 
@@ -29,7 +29,7 @@ describe('buffered modifies', () => {
     close();
   });
 
-  it('putValue / deleteValue use EncodeKey(key, startTs) in the default CF; deleteLock the raw key', async () => {
+  it('putValue / deleteValue use EncodeKey(key, startTs) in the default CF; deleteLock the encoded user key', async () => {
     const { txn, close } = await txnOver(453325345n);
     txn.putValue(k(1, 1, 2, 3, 5, 8, 13), k(21));
     txn.deleteValue(k(2));
@@ -37,14 +37,14 @@ describe('buffered modifies', () => {
     expect(txn.modifies).toEqual([
       { type: 'put', cf: 'default', key: encodeKey(k(1, 1, 2, 3, 5, 8, 13), 453325345n), value: k(21) },
       { type: 'delete', cf: 'default', key: encodeKey(k(2), 453325345n) },
-      { type: 'delete', cf: 'lock', key: k(3) },
+      { type: 'delete', cf: 'lock', key: lockKey(k(3)) },
     ]);
     close();
   });
 
   it('getLock parses stored lock bytes back to an equal lock', async () => {
     const lock = { primary: k(16), ts: 100n, ttl: 100_000n, kind: WriteKind.Rollback };
-    const { txn, close } = await txnOver(42n, [['lock', k(1), encodeLock(lock)]]);
+    const { txn, close } = await txnOver(42n, [['lock', lockKey(k(1)), encodeLock(lock)]]);
     expect(txn.getLock(k(1))).toEqual(lock);
     expect(txn.getLock(k(2))).toBeUndefined();
     close();

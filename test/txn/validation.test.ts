@@ -27,7 +27,7 @@ import {
   TxnError,
   TxnErrorCode,
 } from '../../src/txn/index.js';
-import { Harness, k, prewritten } from './helpers.js';
+import { Harness, k, lockKey, prewritten } from './helpers.js';
 
 const code = (c: string) => expect.objectContaining({ code: c });
 const put = (key: Buffer, value = k(1)) => Mutation.fromPartial({ op: Op.Put, key, value });
@@ -109,7 +109,7 @@ describe('input validation', () => {
 
   it('reports corrupt stored data instead of guessing', async () => {
     const h = new Harness();
-    await h.init([['lock', k(1), Buffer.from([1, 2, 3])]]);
+    await h.init([['lock', lockKey(k(1)), Buffer.from([1, 2, 3])]]);
     await expect(h.commands.kvGet(GetRequest.fromPartial({ key: k(1), version: 5n }))).rejects.toEqual(code(TxnErrorCode.Corruption));
   });
 });

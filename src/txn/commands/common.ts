@@ -3,7 +3,7 @@ import type { Error as RegionErrorPb } from '../../proto/errorpb.js';
 import type { Context } from '../../proto/kvrpcpb.js';
 import { RegionError } from '../../raftstore/router/errors.js';
 import type { Storage, StorageReader } from '../../storage/storage.js';
-import { TS_MAX } from '../codec.js';
+import { encodeBytes, TS_MAX } from '../codec.js';
 import { invalidArgument, TxnError, TxnErrorCode } from '../errors.js';
 import type { Latches } from '../latches.js';
 import { MvccTxn } from '../mvcc-txn.js';
@@ -65,9 +65,18 @@ export function regionErrorOf(err: unknown): RegionErrorPb | undefined {
   return err instanceof RegionError ? err.regionError : undefined;
 }
 
-/** Runs `body` with a snapshot reader, always closing it. */
-export async function withReader<T>(storage: Storage, context: Context | undefined, body: (reader: StorageReader) => T): Promise<T> {
-  const reader = await storage.reader(context);
+/**
+ * Runs `body` with a snapshot reader, always closing it. A context without a region (ctl, simple
+ * clients) is routed by `userKey`: its records live at `encodeBytes(userKey)` and after, so that is
+ * the key the store's regions are searched with (raw calls route by the raw key instead).
+ */
+export async function withReader<T>(
+  storage: Storage,
+  context: Context | undefined,
+  userKey: Buffer | undefined,
+  body: (reader: StorageReader) => T,
+): Promise<T> {
+  const reader = await storage.reader(context, userKey === undefined ? undefined : encodeBytes(userKey));
   try {
     return body(reader);
   } finally {
@@ -95,7 +104,7 @@ export async function runWriteCommand<R>(
 ): Promise<R> {
   const guard = await latches.acquire(keys);
   try {
-    const outcome = await withReader(storage, context, (reader) => {
+    const outcome = await withReader(storage, context, keys[0], (reader) => {
       const txn = new MvccTxn(reader, startTs);
       return { ...body(txn), modifies: txn.modifies };
     });

@@ -11,7 +11,7 @@ export async function kvGet(storage: Storage, request: GetRequest): Promise<GetR
   requireTs('version', request.version);
   return catchRegionError(
     () =>
-      withReader(storage, request.context, (reader) => {
+      withReader(storage, request.context, key, (reader) => {
         const txn = new MvccTxn(reader, request.version);
         const lock = txn.getLock(key);
         if (lock !== undefined && blocksRead(lock, request.version)) {

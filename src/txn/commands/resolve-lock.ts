@@ -9,6 +9,7 @@ import { ResolveLockResponse, type KeyError, type ResolveLockRequest } from '../
 import type { Storage, StorageReader } from '../../storage/storage.js';
 import { commitKey } from '../actions/commit.js';
 import { rollbackKey } from '../actions/rollback.js';
+import { decodeLockKey, encodeBytes } from '../codec.js';
 import { invalidArgument } from '../errors.js';
 import type { Latches } from '../latches.js';
 import { decodeLock } from '../lock.js';
@@ -32,7 +33,8 @@ export async function kvResolveLock(
     async () => {
       let after: Buffer | undefined;
       for (;;) {
-        const keys = await withReader(storage, request.context, (reader) => locksOfTxn(reader, request.startVersion, after, batchKeysMax));
+        // The request names no key: without a region id it resolves the store's first region.
+        const keys = await withReader(storage, request.context, undefined, (reader) => locksOfTxn(reader, request.startVersion, after, batchKeysMax));
         if (keys.length === 0) return ResolveLockResponse.fromPartial({});
         const error = await runWriteCommand(storage, latches, request.context, keys, request.startVersion, (txn) =>
           resolveKeys(txn, keys, request.commitVersion),
@@ -61,11 +63,13 @@ function locksOfTxn(reader: StorageReader, startTs: bigint, after: Buffer | unde
   const keys: Buffer[] = [];
   const iterator = reader.iterCF('lock');
   try {
-    if (after !== undefined) iterator.seek(after);
+    // Lock keys are encoded user keys, in user-key order.
+    const encodedAfter = after === undefined ? undefined : encodeBytes(after);
+    if (encodedAfter !== undefined) iterator.seek(encodedAfter);
     for (; iterator.valid() && keys.length < max; iterator.next()) {
-      const key = iterator.key();
-      if (after !== undefined && Buffer.compare(key, after) <= 0) continue;
-      if (decodeLock(iterator.value()).ts === startTs) keys.push(Buffer.from(key));
+      const lockKey = iterator.key();
+      if (encodedAfter !== undefined && Buffer.compare(lockKey, encodedAfter) <= 0) continue;
+      if (decodeLock(iterator.value()).ts === startTs) keys.push(decodeLockKey(lockKey));
     }
   } finally {
     iterator.close();

@@ -35,7 +35,7 @@ export async function kvScan(storage: Storage, request: ScanRequest, options: Kv
   const maxResponseBytes = options.maxResponseBytes ?? TXN_SCAN_RESPONSE_MAX_BYTES_DEFAULT;
   return catchRegionError(
     () =>
-      withReader(storage, request.context, (reader) => {
+      withReader(storage, request.context, Buffer.from(request.startKey), (reader) => {
         const pairs: KvPair[] = [];
         const scanner = new Scanner(reader, Buffer.from(request.startKey), request.version);
         let responseBytes = 0;
