@@ -119,6 +119,12 @@ export class RegionCache {
       // comes from the scheduler, which learns new regions from heartbeats: back off first.
       return covers(error.epochNotMatch.currentRegions, region);
     }
+    if (error.regionNotFound !== undefined && region.peers.length > 1) {
+      // The store lost its peer (removed, or not created yet): another peer of the region is a
+      // better guess than the scheduler, which may still name this one until the next heartbeat.
+      await this.switchToNextPeer(region);
+      return false;
+    }
     if (error.storeNotMatch !== undefined && region.peer !== undefined) this.storeAddrs.delete(region.peer.storeId);
     this.invalidate(region);
     return error.regionNotFound !== undefined || error.keyNotInRegion !== undefined || error.epochNotMatch !== undefined;
