@@ -6,7 +6,8 @@
 import { Server, type ServerOptions } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config/config.js';
-import { StoreState } from '../proto/metapb.js';
+import { StoreState, type Region } from '../proto/metapb.js';
+import { INITIAL_EPOCH } from '../scheduler/bootstrap.js';
 import type { RaftMessage } from '../proto/raft_serverpb.js';
 import { STORE_IDENT_KEY } from '../raftstore/keys.js';
 import type { PeerEngines } from '../raftstore/peer/peer-storage.js';
@@ -160,7 +161,10 @@ export class ClusterNode {
       this.scheduler
         .scanRegions(Buffer.alloc(0))
         .then(async (regions) => {
-          const mine = regions.map((r) => r.region).filter((region) => findPeerOnStore(region, this.storeId));
+          // Only regions as bootstrap made them (initial epoch) start from an empty initial state: a
+          // region that split or changed membership since has data this store must get by snapshot,
+          // from its leader's messages (the peer is created then).
+          const mine = regions.map((r) => r.region).filter((region) => findPeerOnStore(region, this.storeId) && isBootstrapEpoch(region));
           for (const region of mine) await this.store.createRegion(region);
           if (mine.length > 0) {
             found = true;
@@ -209,6 +213,11 @@ export class ClusterNode {
     this.lock.release();
     this.logger.info('stopped');
   }
+}
+
+function isBootstrapEpoch(region: Region): boolean {
+  const epoch = region.regionEpoch;
+  return epoch?.confVer === INITIAL_EPOCH.confVer && epoch.version === INITIAL_EPOCH.version;
 }
 
 /** The data directory locked and its engines open and checked; the lock is let go if they cannot open. */
