@@ -40,6 +40,8 @@ const USAGE = `node scripts/measure-multiraft.mjs [options]
   --rounds <n>               compare phase: rounds, alternating targets (default 2)
   --clients <n>              compare phase: bench clients (default 64)
   --no-etcd                  compare phase: leave etcd out
+  --store-config <file>      a TOML config every store reads (--config), e.g. for
+                             raftstore.split-region-check-tick-interval (default 10s)
   --out <file>               JSON report (default ./measure-multiraft.json)
   --keep                     keep the data directories and logs (printed at the end)`;
 
@@ -56,6 +58,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '2' },
     clients: { type: 'string', default: '64' },
     'no-etcd': { type: 'boolean', default: false },
+    'store-config': { type: 'string' },
     out: { type: 'string', default: 'measure-multiraft.json' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -103,6 +106,7 @@ const settings = {
   rounds: count('rounds'),
   clients: count('clients'),
   etcd: !flags['no-etcd'],
+  storeConfig: flags['store-config'] === undefined ? undefined : resolve(flags['store-config']),
 };
 for (const phase of settings.phases) if (!['split', 'catchup', 'compare'].includes(phase)) throw new Error(`unknown phase ${phase}`);
 
@@ -112,6 +116,7 @@ const RESEND_MS = 300;
 const START_TIMEOUT_MS = 30_000;
 const WAIT_TIMEOUT_MS = 120_000;
 const MiB = 1024 * 1024;
+const KEPT_LOG_MESSAGES = ['region split', 'peer created by a raft message', 'snapshot send failed'];
 const workDir = mkdtempSync(join(tmpdir(), 'measure-multiraft-'));
 const children = new Set();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -132,7 +137,7 @@ async function waitFor(what, check, timeoutMs = WAIT_TIMEOUT_MS) {
 
 // ---- processes
 
-/** Starts the CLI with `args`; resolves once it prints its "listening on" line. Logs (stderr) go to a file and are kept in memory as lines. */
+/** Starts the CLI with `args`; resolves once it prints its "listening on" line. Its logs (stderr) go to a file. */
 function startCli(name, args) {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -145,7 +150,8 @@ function startCli(name, args) {
     const text = partial + chunk.toString();
     const parts = text.split('\n');
     partial = parts.pop() ?? '';
-    proc.lines.push(...parts);
+    // Only the lines the report reads stay in memory; the file has them all.
+    proc.lines.push(...parts.filter((line) => KEPT_LOG_MESSAGES.some((msg) => line.includes(msg))));
   });
   child.on('exit', () => {
     children.delete(child);
@@ -198,7 +204,20 @@ function cpuMsOf(pid) {
 }
 
 function storeArgs(name, schedulerAddr, extra = []) {
-  return ['server', '--scheduler', schedulerAddr, '--addr', '127.0.0.1:0', '--data-dir', join(workDir, name), '--log-level', 'info', ...extra];
+  const config = settings.storeConfig === undefined ? [] : ['--config', settings.storeConfig];
+  return [
+    'server',
+    '--scheduler',
+    schedulerAddr,
+    '--addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    join(workDir, name),
+    '--log-level',
+    'info',
+    ...config,
+    ...extra,
+  ];
 }
 
 /** A scheduler (in this process or a process) and `stores` store processes; resolves once a region has a leader. */
@@ -221,7 +240,9 @@ async function startCluster(label, { stores = 3, inProcess, storeExtra = [], spl
     ]);
   }
   const schedulerAddr = scheduler?.addr ?? schedulerProc.addr;
-  const storeProcs = await Promise.all(Array.from({ length: stores }, (_, i) => startCli(`${label}-store${i + 1}`, storeArgs(`${label}-store${i + 1}`, schedulerAddr, storeExtra))));
+  const storeProcs = await Promise.all(
+    Array.from({ length: stores }, (_, i) => startCli(`${label}-store${i + 1}`, storeArgs(`${label}-store${i + 1}`, schedulerAddr, storeExtra))),
+  );
   const pd = await SchedulerClient.connect(schedulerAddr);
   const regionsExpected = splitKeys ? splitKeys.length + 1 : 1;
   await waitFor(`${label}: ${regionsExpected} regions with leaders`, async () => {
@@ -239,14 +260,21 @@ async function startCluster(label, { stores = 3, inProcess, storeExtra = [], spl
 
 // ---- load
 
-/** `writers` loops of RawPut of unique keys (`prefix` + random hex) with one `valueSizeBytes` value; acknowledged puts counted in 250 ms windows. */
-function startLoad(client, { writers, valueSizeBytes, prefix }) {
+/**
+ * `writers` loops of RawPut of unique keys (`prefix` + random hex) with one `valueSizeBytes` value; acknowledged
+ * puts counted in 250 ms windows; `thresholdAt` is when the acknowledged bytes first reached `thresholdBytes`.
+ */
+function startLoad(client, { writers, valueSizeBytes, prefix, thresholdBytes = Infinity }) {
   const value = randomBytes(valueSizeBytes);
   const load = { bytes: 0, ops: 0, errors: 0, firstError: undefined, windows: [], stopped: false, startedAt: Date.now() };
   let windowOps = 0;
   let windowBytes = 0;
+  let windowStartMs = 0;
   const timer = setInterval(() => {
-    load.windows.push({ endMs: Date.now() - load.startedAt, ops: windowOps, bytes: windowBytes });
+    // The timer may fire late on a busy loop: a window's rate is over its real length.
+    const endMs = Date.now() - load.startedAt;
+    load.windows.push({ endMs, lengthMs: endMs - windowStartMs, ops: windowOps, bytes: windowBytes });
+    windowStartMs = endMs;
     windowOps = 0;
     windowBytes = 0;
   }, WINDOW_MS);
@@ -257,6 +285,7 @@ function startLoad(client, { writers, valueSizeBytes, prefix }) {
         await client.put(key, value);
         load.ops++;
         load.bytes += key.length + value.length;
+        if (load.bytes >= thresholdBytes) load.thresholdAt ??= Date.now();
         windowOps++;
         windowBytes += key.length + value.length;
       } catch (err) {
@@ -286,8 +315,8 @@ async function measureSplit() {
     const [first] = await cluster.pd.scanRegions(Buffer.alloc(0));
     const originalId = first.region.id;
     await client.put('warm-up', '1');
-    const load = startLoad(client, { writers: settings.writers, valueSizeBytes: settings.valueSizeBytes, prefix: 'm' });
-    const crossedAt = await waitFor('the bytes written to pass region-max-size', () => (load.bytes >= maxSize ? Date.now() : undefined), 10 * WAIT_TIMEOUT_MS);
+    const load = startLoad(client, { writers: settings.writers, valueSizeBytes: settings.valueSizeBytes, prefix: 'm', thresholdBytes: maxSize });
+    const crossedAt = await waitFor('the bytes written to pass region-max-size', () => load.thresholdAt, 10 * WAIT_TIMEOUT_MS);
     const crossedLoadMs = crossedAt - load.startedAt;
     log(`split: ${load.bytes} bytes written at +${crossedLoadMs} ms; waiting for two regions`);
     const regions = await waitFor('two regions with leaders in ScanRegions', async () => {
@@ -301,7 +330,7 @@ async function measureSplit() {
     const servingAt = Date.now();
     await sleep(settings.afterMs);
     await load.stop();
-    const windows = load.windows.map((w) => ({ ...w, opsPerSec: (w.ops * 1000) / WINDOW_MS, mibPerSec: (w.bytes * 1000) / WINDOW_MS / MiB }));
+    const windows = load.windows.map((w) => ({ ...w, opsPerSec: (w.ops * 1000) / w.lengthMs, mibPerSec: (w.bytes * 1000) / w.lengthMs / MiB }));
     const before = windows.filter((w) => w.endMs <= crossedLoadMs);
     const during = windows.filter((w) => w.endMs > crossedLoadMs && w.endMs - WINDOW_MS <= servingAt - load.startedAt + settings.afterMs);
     const minWindow = during.reduce((lo, w) => (lo === undefined || w.opsPerSec < lo.opsPerSec ? w : lo), undefined);
@@ -318,13 +347,27 @@ async function measureSplit() {
       crossedAtLoadMs: crossedLoadMs,
       bothListedMs: listedAt - crossedAt,
       bothServingMs: servingAt - crossedAt,
-      regions: regions.map((r) => ({ id: r.region.id, startKey: Buffer.from(r.region.startKey).toString('hex'), endKey: Buffer.from(r.region.endKey).toString('hex'), leaderStore: r.leader?.storeId })),
-      splitLogLines: splitLines.map((e) => ({ store: e.store, regionId: e.regionId, newRegionId: e.newRegionId, sizeBytes: e.sizeBytes, splitMs: e.splitMs, atMsAfterCrossing: e.time - crossedAt })),
+      regions: regions.map((r) => ({
+        id: r.region.id,
+        startKey: Buffer.from(r.region.startKey).toString('hex'),
+        endKey: Buffer.from(r.region.endKey).toString('hex'),
+        leaderStore: r.leader?.storeId,
+      })),
+      splitLogLines: splitLines.map((e) => ({
+        store: e.store,
+        regionId: e.regionId,
+        newRegionId: e.newRegionId,
+        sizeBytes: e.sizeBytes,
+        splitMs: e.splitMs,
+        atMsAfterCrossing: e.time - crossedAt,
+      })),
       medianOpsPerSecBefore: medianBefore,
       minWindowOpsPerSec: minWindow?.opsPerSec,
       minWindowAtLoadMs: minWindow?.endMs,
       dipFraction: minWindow && medianBefore > 0 ? 1 - minWindow.opsPerSec / medianBefore : undefined,
-      windows: windows.map((w) => ({ endMs: w.endMs, opsPerSec: w.opsPerSec, mibPerSec: round1(w.mibPerSec) })),
+      // How long the dip lasted, not only how deep: windows after the crossing below half the median before.
+      windowsUnderHalfMedian: during.filter((w) => w.opsPerSec < medianBefore / 2).length,
+      windows: windows.map((w) => ({ endMs: w.endMs, opsPerSec: round1(w.opsPerSec), mibPerSec: round1(w.mibPerSec) })),
     };
   } finally {
     await client.close();
@@ -335,23 +378,27 @@ async function measureSplit() {
 // ---- phase 2: snapshot catch-up
 
 /** A region's RaftApplyState on a store, read from its kv LMDB environment (opened and closed per read, so no read transaction lingers). */
-function readApplyState(dataDir, regionId) {
+async function readApplyState(dataDir, regionId) {
   const env = openLmdb({ path: join(dataDir, 'kv'), readOnly: true, maxDbs: 16, keyEncoding: 'binary', encoding: 'binary' });
   try {
     const meta = env.openDB({ name: 'meta', keyEncoding: 'binary', encoding: 'binary' });
     const bytes = meta.get(applyStateKey(regionId));
     return bytes === undefined ? undefined : RaftApplyState.decode(bytes);
   } finally {
-    env.close();
+    await env.close();
   }
 }
 
 /** Sends `command` in the leader's heartbeat response until `done()`; the scheduler re-sends as PD does. */
 async function untilDone(scheduler, regionId, command, done, what) {
+  let sentAt = -Infinity;
   await waitFor(what, () => {
     if (done()) return true;
     const info = scheduler.core.getRegionById(regionId);
-    if (info) scheduler.core.streams.sendToLeader(info, command());
+    if (info && Date.now() - sentAt >= RESEND_MS) {
+      scheduler.core.streams.sendToLeader(info, command());
+      sentAt = Date.now();
+    }
     return false;
   });
 }
@@ -387,9 +434,9 @@ async function measureCatchup() {
     const leaderDir = join(workDir, cluster.stores.find((s) => s.storeId === leaderStoreId).name);
     const newDir = join(workDir, fourth.name);
     let last;
-    await waitFor('the new peer to apply the leader\'s applied index', () => {
-      const leaderState = readApplyState(leaderDir, regionId);
-      const mine = existsSync(join(newDir, 'kv')) ? readApplyState(newDir, regionId) : undefined;
+    await waitFor("the new peer to apply the leader's applied index", async () => {
+      const leaderState = await readApplyState(leaderDir, regionId);
+      const mine = existsSync(join(newDir, 'kv')) ? await readApplyState(newDir, regionId) : undefined;
       last = { leaderApplied: leaderState?.appliedIndex, newApplied: mine?.appliedIndex, newTruncated: mine?.truncatedState?.index };
       return mine !== undefined && leaderState !== undefined && mine.appliedIndex >= leaderState.appliedIndex;
     });
@@ -401,7 +448,8 @@ async function measureCatchup() {
       dataBytes: load.bytes,
       valueSizeBytes: settings.valueSizeBytes,
       regionMaxSizeBytes: maxSize,
-      observable: 'RaftApplyState.applied_index of the region in the new store\'s kv LMDB environment >= the leader store\'s, read from outside by this process',
+      observable:
+        "RaftApplyState.applied_index of the region in the new store's kv LMDB environment >= the leader store's, read from outside by this process",
       addPeerSeenByHeartbeatMs: addedAt - startedAt,
       peerCreatedOnNewStoreMs: created ? created.time - startedAt : undefined,
       caughtUpMs: caughtUpAt - startedAt,
@@ -510,10 +558,42 @@ function runBench(target, op, { warmupMs = WARMUP_MS, preload = false, measureMs
   });
 }
 
+/** `settings.rounds` rounds of put then get, each op on every target in turn, so load that comes and goes falls on all alike. */
+async function runRounds(targets) {
+  const runs = [];
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const op of ['put', 'get']) {
+      for (const target of targets) {
+        const run = await runBench(target, op);
+        const r = run.result;
+        const warmupOps = r ? r.opsPerSec * (WARMUP_MS / 1000) : 0;
+        runs.push({
+          round,
+          op,
+          target: target.name,
+          exitCode: run.exitCode,
+          opsPerSec: r?.opsPerSec,
+          p50Ms: r?.latencyMs?.p50,
+          p99Ms: r?.latencyMs?.p99,
+          errors: r?.errors,
+          retries: r?.retries,
+          clientCpuUsPerOp: r?.clientCpuUsPerOp,
+          // Over the whole bench process (connect, warmup, measured run): the warmup's ops estimated at the measured rate.
+          serverCpuUsPerOp: r && r.ops > 0 ? round1((run.serverCpuMs * 1000) / (r.ops + warmupOps)) : undefined,
+          ...(run.exitCode !== 0 ? { stderr: run.stderr } : {}),
+        });
+        log(`compare: round ${round} ${op} ${target.name}: ${Math.round(r?.opsPerSec ?? 0)} ops/s`);
+      }
+    }
+  }
+  return runs;
+}
+
 async function measureCompare() {
   const targets = [];
   const clusters = [];
   let etcd;
+  let etcdError;
   try {
     const one = await startCluster('one', { inProcess: true });
     clusters.push(one);
@@ -523,43 +603,48 @@ async function measureCompare() {
     const eightLeaders = await spreadLeaders(eight);
     log(`compare: 8 regions, leaders on stores ${eightLeaders.map((r) => r.leaderStore).join(',')}`);
     const cpuPids = (cluster) => () => cluster.stores.map((s) => s.pid);
-    targets.push({ name: '1 region', benchArgs: ['--target', 'tinykv', '--scheduler', one.schedulerAddr], pids: cpuPids(one), inProcessScheduler: true });
-    targets.push({ name: '8 regions', benchArgs: ['--target', 'tinykv', '--scheduler', eight.schedulerAddr], pids: cpuPids(eight), inProcessScheduler: true });
+    targets.push({
+      name: '1 region',
+      benchArgs: ['--target', 'tinykv', '--scheduler', one.schedulerAddr],
+      pids: cpuPids(one),
+      inProcessScheduler: true,
+    });
+    targets.push({
+      name: '8 regions',
+      benchArgs: ['--target', 'tinykv', '--scheduler', eight.schedulerAddr],
+      pids: cpuPids(eight),
+      inProcessScheduler: true,
+    });
     if (settings.etcd) {
-      etcd = await startEtcd();
-      targets.push({ name: 'etcd', benchArgs: ['--target', 'etcd', '--endpoints', etcd.endpoints], pids: () => etcd.pids, inProcessScheduler: false });
+      etcd = await startEtcd().catch((err) => {
+        etcdError = String(err?.message ?? err);
+        log(`compare: etcd left out: ${etcdError}`);
+        return undefined;
+      });
+    }
+    if (etcd) {
+      targets.push({
+        name: 'etcd',
+        benchArgs: ['--target', 'etcd', '--endpoints', etcd.endpoints],
+        pids: () => etcd.pids,
+        inProcessScheduler: false,
+      });
     }
     for (const target of targets) {
       const preload = await runBench(target, 'get', { warmupMs: 0, preload: true });
       if (preload.exitCode !== 0) log(`compare: preload of ${target.name} exited ${preload.exitCode}: ${preload.stderr}`);
     }
-    const runs = [];
-    for (let round = 1; round <= settings.rounds; round++) {
-      for (const op of ['put', 'get']) {
-        for (const target of targets) {
-          const run = await runBench(target, op);
-          const r = run.result;
-          const warmupOps = r ? r.opsPerSec * (WARMUP_MS / 1000) : 0;
-          runs.push({
-            round,
-            op,
-            target: target.name,
-            exitCode: run.exitCode,
-            opsPerSec: r?.opsPerSec,
-            p50Ms: r?.latencyMs?.p50,
-            p99Ms: r?.latencyMs?.p99,
-            errors: r?.errors,
-            retries: r?.retries,
-            clientCpuUsPerOp: r?.clientCpuUsPerOp,
-            // Over the whole bench process (connect, 1 s warmup, measured run): ops of the warmup estimated at the measured rate.
-            serverCpuUsPerOp: r && r.ops > 0 ? round1((run.serverCpuMs * 1000) / (r.ops + warmupOps)) : undefined,
-            ...(run.exitCode !== 0 ? { stderr: run.stderr } : {}),
-          });
-          log(`compare: round ${round} ${op} ${target.name}: ${Math.round(r?.opsPerSec ?? 0)} ops/s`);
-        }
-      }
-    }
-    return { clients: settings.clients, durationMs: settings.benchDurationMs, keySize: BENCH_KEY_SIZE, keyspace: BENCH_KEYSPACE, splitKeys: splitKeys.map(String), eightLeaders, runs };
+    const runs = await runRounds(targets);
+    return {
+      clients: settings.clients,
+      durationMs: settings.benchDurationMs,
+      keySize: BENCH_KEY_SIZE,
+      keyspace: BENCH_KEYSPACE,
+      splitKeys: splitKeys.map(String),
+      eightLeaders,
+      ...(etcdError ? { etcdError } : {}),
+      runs,
+    };
   } finally {
     etcd?.stop();
     for (const cluster of clusters) await cluster.close();
@@ -588,7 +673,9 @@ function summarizeCompare(compare) {
 }
 
 function printReport(report) {
-  const lines = [`measure-multiraft on ${report.machine.cpu} x${report.machine.cores}, load ${report.machine.loadAvg.join(' ')} at start, node ${process.version}`];
+  const lines = [
+    `measure-multiraft on ${report.machine.cpu} x${report.machine.cores}, load ${report.machine.loadAvg.join(' ')} at start, node ${process.version}`,
+  ];
   const { split, catchup, compare } = report;
   if (split?.error) lines.push(`split: FAILED: ${split.error}`);
   else if (split) {
@@ -596,18 +683,20 @@ function printReport(report) {
       `split: region-max-size ${split.regionMaxSizeBytes} B, split-size ${split.regionSplitSizeBytes} B, ${split.writers} writers of ${split.valueSizeBytes} B values`,
       `  both regions in ScanRegions with leaders ${split.bothListedMs} ms and a write to the new region acknowledged ${split.bothServingMs} ms after the bytes written passed max-size`,
       `  store log 'region split': ${split.splitLogLines.map((l) => `store ${l.store} region ${l.regionId}->${l.newRegionId} splitMs ${l.splitMs} at +${l.atMsAfterCrossing} ms (checked size ${l.sizeBytes} B)`).join('; ') || 'none'}`,
-      `  throughput: median ${Math.round(split.medianOpsPerSecBefore)} puts/s before, lowest 250 ms window ${Math.round(split.minWindowOpsPerSec ?? NaN)} puts/s at +${split.minWindowAtLoadMs} ms (dip ${Math.round((split.dipFraction ?? NaN) * 100)}%); put errors ${split.putErrors}`,
+      `  throughput: median ${Math.round(split.medianOpsPerSecBefore)} puts/s before, lowest 250 ms window ${Math.round(split.minWindowOpsPerSec ?? NaN)} puts/s at +${split.minWindowAtLoadMs} ms (dip ${Math.round((split.dipFraction ?? NaN) * 100)}%), ${split.windowsUnderHalfMedian} windows under half the median; put errors ${split.putErrors}`,
     );
   }
   if (catchup?.error) lines.push(`catchup: FAILED: ${catchup.error}`);
   else if (catchup) {
     lines.push(
-      `catchup: ${round1(catchup.dataBytes / MiB)} MiB in one region; 4th store's peer added (seen in a heartbeat) after ${catchup.addPeerSeenByHeartbeatMs} ms, created on the store at ${catchup.peerCreatedOnNewStoreMs ?? '?'} ms, caught up (applied ${catchup.applied?.newApplied} >= leader ${catchup.applied?.leaderApplied}) at ${catchup.caughtUpMs} ms`,
+      `catchup: ${round1(catchup.dataBytes / MiB)} MiB in one region; 4th store's peer added (seen in a heartbeat) after ${catchup.addPeerSeenByHeartbeatMs} ms, created on the store at ${catchup.peerCreatedOnNewStoreMs ?? '?'} ms, caught up (applied ${catchup.applied?.newApplied} >= leader ${catchup.applied?.leaderApplied}; truncated index ${catchup.applied?.newTruncated}, the snapshot's when it came by snapshot) at ${catchup.caughtUpMs} ms`,
     );
   }
   if (compare?.error) lines.push(`compare: FAILED: ${compare.error}`);
   else if (compare) {
-    lines.push(`compare: ${compare.clients} clients, ${compare.durationMs} ms runs, median of rounds; 8 regions led by stores ${compare.eightLeaders.map((r) => r.leaderStore).join(',')}`);
+    lines.push(
+      `compare: ${compare.clients} clients, ${compare.durationMs} ms runs, median of rounds; 8 regions led by stores ${compare.eightLeaders.map((r) => r.leaderStore).join(',')}`,
+    );
     lines.push('  op   target     rounds    ops/s   p50 ms   p99 ms  client us/op  server us/op  failed');
     for (const s of compare.summary) {
       lines.push(
