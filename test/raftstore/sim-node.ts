@@ -3,6 +3,7 @@
 // as MessagePorts, and this main-thread side, which routes commands and Raft messages to the
 // poller as frames and answers callbacks from the `done` frames that come back. Nothing moves
 // until `settle` pumps the channels, so a seed replays exactly.
+import { openReadSnapshot } from '../../src/raftstore/batch/poller-router.js';
 import type { Logger } from 'pino';
 import { ApplyThread } from '../../src/raftstore/apply/apply-thread.js';
 import { InProcessChannel } from '../../src/raftstore/batch/in-process-channel.js';
@@ -268,8 +269,9 @@ export class SimNode implements RaftRouter {
         const callback = this.pending.get(frame.id);
         if (!callback) return;
         this.pending.delete(frame.id);
-        const snapshot = frame.snapshot ? this.options.engines.kv.snapshot() : undefined;
-        callback({ response: RaftCmdResponse.decode(frame.response), snapshot });
+        const response = RaftCmdResponse.decode(frame.response);
+        // As the main thread does (PollerRouter): the read transaction opens now, checked.
+        callback(frame.snapshot ? openReadSnapshot(this.options.engines.kv, response) : { response });
         return;
       }
       case 'ready':

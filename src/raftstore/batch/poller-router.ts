@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.js';
 import { Region } from '../../proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../proto/raft_cmdpb.js';
-import { RaftMessage } from '../../proto/raft_serverpb.js';
+import { PeerState, RaftMessage, RegionLocalState } from '../../proto/raft_serverpb.js';
 import { assert, defined } from '../../util/assert.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../../util/errors.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
@@ -26,7 +26,8 @@ import { regionNotFound } from '../router/errors.js';
 import { decode, FrameBatcher, frames, receiveFrames, type ApplyToMain, type FromPoller, type ToPoller } from './protocol.js';
 import { connectControl, prefixed, type ThreadControl, type ThreadMetrics, type ThreadStatus } from './control.js';
 import type { Remote } from 'comlink';
-import type { CommandCallback } from '../router/command-callback.js';
+import type { CommandCallback, CommandResult } from '../router/command-callback.js';
+import { regionStateKey } from '../keys.js';
 import { keyInRegion } from '../region.js';
 import type { EncodedTransport } from '../transport.js';
 import { peekRegionId } from '../raft-wire.js';
@@ -449,7 +450,11 @@ export class PollerRouter implements RaftRouter {
         }
         this.pending.delete(frame.id);
         const response = RaftCmdResponse.decode(frame.response);
-        callback({ response, snapshot: frame.snapshot ? this.options.kv.snapshot() : undefined });
+        if (!frame.snapshot) {
+          callback({ response });
+          return;
+        }
+        callback(openReadSnapshot(this.options.kv, response));
         return;
       }
       case 'ready':
@@ -457,6 +462,22 @@ export class PollerRouter implements RaftRouter {
         return;
     }
   }
+}
+
+/**
+ * The kv read transaction for a Snap an apply thread answered. It is opened here, after the
+ * answer: if the region's peer was destroyed in between (its removal applied, its range cleared),
+ * the transaction would show the cleared range as an empty region, so the read is answered
+ * RegionNotFound instead. Anything else that happened in between came after the read index
+ * (newer data a linearizable read may see).
+ */
+export function openReadSnapshot(kv: Engine, response: RaftCmdResponse): CommandResult {
+  const snapshot = kv.snapshot();
+  const region = response.responses[0]?.snap?.region;
+  const bytes = region && snapshot.get('meta', regionStateKey(region.id));
+  if (!region || (bytes && RegionLocalState.decode(bytes).state === PeerState.Normal)) return { response, snapshot };
+  snapshot.close();
+  return { response: errorResponse(regionNotFound(region.id).regionError) };
 }
 
 /** A promise and its resolver: the thread's 'ready' frame resolves it. */
