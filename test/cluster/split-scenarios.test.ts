@@ -83,6 +83,11 @@ interface SplitScenario {
   readonly raftPollers: number;
   readonly iterations: number;
   readonly runMs: number;
+  /**
+   * Keep an iteration running past runMs (up to 15 s) until this many appends are acknowledged:
+   * a slow machine still writes enough to split the key space several times.
+   */
+  readonly minAcked: number;
 }
 
 /** One iteration's clients and faults; resolves to the append clients' results once stopped. */
@@ -96,13 +101,15 @@ async function runIteration(
 ): Promise<AppendClientResult[]> {
   let stop = false;
   const stopped = () => stop;
-  const appends = Array.from({ length: s.clients }, (_, i) => appendClient(sc, i, rng.fork(), stopped));
+  const progress = { acked: 0 };
+  const appends = Array.from({ length: s.clients }, (_, i) => appendClient(sc, i, rng.fork(), stopped, progress));
   const registers = Array.from({ length: s.registerClients }, (_, i) => registerClient(sc, iteration * 100 + i, history, rng.fork(), stopped));
   if (s.unreliable) {
     faults.dropRandomly(0.1);
     faults.delayRandomly(0.2, 30);
   }
   await sleep(s.runMs);
+  for (const deadline = Date.now() + 15_000; progress.acked < s.minAcked && Date.now() < deadline;) await sleep(50);
   stop = true;
   const results = await Promise.all(appends);
   await Promise.all(registers);
@@ -115,8 +122,8 @@ async function genericSplitTest(s: SplitScenario): Promise<void> {
   const faults = new NetworkFaults(s.seed);
   // The workload's choices come from their own generator: fault decisions happen at thread-timing-dependent moments.
   const rng = new SeededRandom(s.seed ^ 0x5bd1e995);
-  // A few hundred bytes, as TinyKV's split tests (300 / 200): one append is about 18 bytes.
-  const { cluster, sc } = await startCluster(faults, { maxBytes: 400, splitBytes: 250 }, { raftPollers: s.raftPollers });
+  // TinyKV's split tests' sizes (300 / 200 bytes): one append is about 18 bytes.
+  const { cluster, sc } = await startCluster(faults, { maxBytes: 300, splitBytes: 200 }, { raftPollers: s.raftPollers });
   const history = new RegisterHistory(['reg-a', 'reg-m', 'reg-z']);
   let acked = 0;
   for (let iteration = 0; iteration < s.iterations; iteration++) {
@@ -163,8 +170,12 @@ async function getThroughRegion(cluster: InProcessCluster, region: Region, key: 
       const grpc = new TinyKvGrpcClient(leader.addr, credentials.createInsecure());
       try {
         const context = { regionId: BigInt(region.id), regionEpoch: region.regionEpoch, peer };
-        const response = await callUnary(grpc, grpc.rawGet, RawGetRequest.fromPartial({ context, key: Buffer.from(key) }), { timeoutMs: 2_000 }, (err) =>
-          fromServiceError(err, 'raw'),
+        const response = await callUnary(
+          grpc,
+          grpc.rawGet,
+          RawGetRequest.fromPartial({ context, key: Buffer.from(key) }),
+          { timeoutMs: 2_000 },
+          (err) => fromServiceError(err, 'raw'),
         );
         // Leadership moved between the lookup and the call: look again.
         if (response.regionError?.notLeader === undefined) return response.regionError;
@@ -183,21 +194,28 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
     const { cluster, sc } = await startCluster(faults, { maxBytes: 800, splitBytes: 500 }, { raftPollers: 2, stores: 5 });
     await sc.must('put k1', (c) => c.put('k1', 'v1'));
     await sc.must('put k2', (c) => c.put('k2', 'v2'));
-    const someStore = defined(cluster.all()[0], 'a store');
-    const region = defined(someStore.store.regionForKey(Buffer.from('k1')), 'the region of k1');
-    expect(someStore.store.regionForKey(Buffer.from('k2'))?.id).toBe(region.id);
-
     const ids = cluster.storeIds();
     const cutOffId = defined(ids.at(-1), 'the last store');
     const cutOff = defined(cluster.nodes.get(cutOffId), 'the cut-off store');
+    // A store of the majority: it sees the split.
+    const someStore = defined(cluster.nodes.get(defined(ids[0], 'the first store')), 'a store');
+    const region = defined(someStore.store.regionForKey(Buffer.from('k1')), 'the region of k1');
+    expect(someStore.store.regionForKey(Buffer.from('k2'))?.id).toBe(region.id);
     faults.partition(
       ids.filter((id) => id !== cutOffId),
       [cutOffId],
     );
-    // About 800 bytes more: past the max size, so the region splits.
-    for (let i = 100; i < 200; i++) await sc.must(`put k${i}`, (c) => c.put(`k${i}`, `v${i}`));
+    // About 800 bytes more: past the max size, so the region splits. Twenty at a time (TinyKV's
+    // are sequential; the order does not matter here and a loaded machine writes them sooner).
+    for (let start = 100; start < 200; start += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => sc.must(`put k${start + j}`, (c) => c.put(`k${start + j}`, `v${start + j}`))));
+    }
     const majority = cluster.all().filter((node) => node !== cutOff);
-    await waitUntil(() => majority.every((node) => node.store.regionForKey(Buffer.from('k1'))?.id !== node.store.regionForKey(Buffer.from('k2'))?.id), 10_000, 50);
+    await waitUntil(
+      () => majority.every((node) => node.store.regionForKey(Buffer.from('k1'))?.id !== node.store.regionForKey(Buffer.from('k2'))?.id),
+      10_000,
+      50,
+    );
     await sleep(200);
     // The cut-off store knows nothing of it.
     expect(cutOff.store.regions().map((r) => r.id)).toEqual([region.id]);
@@ -235,6 +253,7 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
       raftPollers: 1,
       iterations: 2,
       runMs: 2_000,
+      minAcked: 30,
     });
   });
 
@@ -248,6 +267,7 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
       raftPollers: 2,
       iterations: 2,
       runMs: 2_000,
+      minAcked: 30,
     });
   });
 
@@ -261,6 +281,7 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
       raftPollers: 2,
       iterations: 1,
       runMs: 3_000,
+      minAcked: 50,
     });
   });
 
@@ -275,6 +296,7 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
       raftPollers: 1,
       iterations: 2,
       runMs: 2_000,
+      minAcked: 30,
     });
   });
 });

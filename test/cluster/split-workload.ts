@@ -87,8 +87,10 @@ export function divergence(nodes: readonly ClusterNode[]): string | undefined {
   const untiled = nodes.filter((node) => !tiles(node.store.regions()));
   if (untiled.length > 0) return `regions do not tile the key space on stores ${untiled.map((n) => `${n.storeId}: ${layoutOf(n)}`).join('; ')}`;
   const layouts = nodes.map(layoutOf);
-  if (layouts.some((layout) => layout !== layouts[0])) return `layouts differ:\n${nodes.map((n, i) => `  store ${n.storeId}: ${layouts[i]}`).join('\n')}`;
+  if (layouts.some((layout) => layout !== layouts[0]))
+    return `layouts differ:\n${nodes.map((n, i) => `  store ${n.storeId}: ${layouts[i]}`).join('\n')}`;
   const digests = nodes.map(dataDigest);
-  if (digests.some((digest) => digest !== digests[0])) return `data differs: ${nodes.map((n, i) => `store ${n.storeId} ${digests[i]?.slice(0, 12)}`).join(', ')}`;
+  if (digests.some((digest) => digest !== digests[0]))
+    return `data differs: ${nodes.map((n, i) => `store ${n.storeId} ${digests[i]?.slice(0, 12)}`).join(', ')}`;
   return undefined;
 }
