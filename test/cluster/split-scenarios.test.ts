@@ -253,7 +253,7 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
       raftPollers: 1,
       iterations: 2,
       runMs: 2_000,
-      minAcked: 30,
+      minAcked: 45,
     });
   });
 
