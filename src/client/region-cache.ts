@@ -53,12 +53,16 @@ export type CacheMode = 'unknown' | 'standalone' | 'cluster';
 /** A key the scheduler maps to no region is asked again this many times, waiting 1, 2, ... times this long (about 5 s in all). */
 const MISSING_REGION_RETRIES = 10;
 const MISSING_REGION_RETRY_MS = 100;
+/** Regions whose RegionNotFound answers are counted at once; past it the counts start over (a bound, not a limit met in use). */
+const MAX_NOT_FOUND_TRACKED = 4096;
 
 export class RegionCache {
   /** Sorted by start key, non-overlapping. */
   private regions: RegionInfo[] = [];
   private readonly storeAddrs = new Map<number, string>();
   private modeValue: CacheMode = 'unknown';
+  /** RegionNotFound answers in a row per region id (bounded by the cached regions: cleared on invalidate). */
+  private readonly notFound = new Map<bigint, number>();
   /** Region loads are shared by concurrent lookups of keys that miss the cache at once. */
   private readonly loading = new Map<string, Promise<RegionInfo>>();
 
@@ -119,12 +123,17 @@ export class RegionCache {
       // comes from the scheduler, which learns new regions from heartbeats: back off first.
       return covers(error.epochNotMatch.currentRegions, region);
     }
-    if (error.regionNotFound !== undefined && region.peers.length > 1) {
+    const notFound = error.regionNotFound !== undefined ? (this.notFound.get(region.id) ?? 0) + 1 : 0;
+    if (error.regionNotFound !== undefined && notFound < region.peers.length) {
       // The store lost its peer (removed, or not created yet): another peer of the region is a
       // better guess than the scheduler, which may still name this one until the next heartbeat.
+      // Once every peer said so, the entry is stale: it goes, and the scheduler is asked again.
+      if (this.notFound.size >= MAX_NOT_FOUND_TRACKED) this.notFound.clear();
+      this.notFound.set(region.id, notFound);
       await this.switchToNextPeer(region);
       return false;
     }
+    this.notFound.delete(region.id);
     if (error.storeNotMatch !== undefined && region.peer !== undefined) this.storeAddrs.delete(region.peer.storeId);
     this.invalidate(region);
     return error.regionNotFound !== undefined || error.keyNotInRegion !== undefined || error.epochNotMatch !== undefined;
@@ -138,6 +147,7 @@ export class RegionCache {
   }
 
   invalidate(region: RegionInfo): void {
+    if (!this.regions.some((r) => r !== region && r.id === region.id)) this.notFound.delete(region.id);
     const index = this.regions.indexOf(region);
     if (index >= 0) this.regions.splice(index, 1);
   }

@@ -156,6 +156,11 @@ export class ClusterNode {
     let found = false;
     const discover = () => {
       // One discovery at a time: creating many regions can outlast the interval.
+      // A store that got a region another way (a Raft message, then a snapshot) needs no discovery.
+      if (!found && this.store.regions().length > 0) {
+        found = true;
+        clearInterval(timer);
+      }
       if (inFlight || found) return;
       inFlight = true;
       this.scheduler

@@ -31,8 +31,8 @@ import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
 import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
-import { destroyKvOps, type KeyRange } from '../peer/peer-destroy.js';
-import { siblingOnDisk } from '../batch/live-regions.js';
+import { destroyKvOps, rangesToClear } from '../peer/peer-destroy.js';
+import { liveRegionsOnDisk, siblingOnDisk } from '../batch/live-regions.js';
 
 export interface ApplyTask {
   readonly regionId: number;
@@ -62,10 +62,11 @@ export interface ApplyRouter {
   /** Writes a received snapshot durably, after every task handed over before it. */
   restore(regionId: number, snapshot: Snapshot): Promise<void>;
   /**
-   * Destroys a region's peer on the kv side, durably, after every task handed over before it:
-   * the `clear` ranges of its data and its apply state go, a tombstone with `region` stays.
+   * Destroys a region's peer on the kv side, durably, after every task handed over before it: its
+   * data (the range it has then, minus what other live regions own), its apply state go, and a
+   * tombstone with its region stays. `region` is the peer's view, for a peer with no state here.
    */
-  destroy(region: Region, clear: readonly KeyRange[]): Promise<void>;
+  destroy(region: Region): Promise<void>;
   /** Resolves once everything handed over so far is applied and answered. */
   settle(): Promise<void>;
 }
@@ -83,7 +84,7 @@ interface Delegate {
 type Queued =
   | { readonly kind: 'apply'; readonly task: ApplyTask }
   | { readonly kind: 'restore'; readonly regionId: number; readonly snapshot: Snapshot; readonly done: (err?: unknown) => void }
-  | { readonly kind: 'destroy'; readonly region: Region; readonly clear: readonly KeyRange[]; readonly done: (err?: unknown) => void };
+  | { readonly kind: 'destroy'; readonly region: Region; readonly done: (err?: unknown) => void };
 
 interface Applied {
   readonly delegate: Delegate;
@@ -132,9 +133,9 @@ export class Applier implements ApplyRouter {
     });
   }
 
-  destroy(region: Region, clear: readonly KeyRange[]): Promise<void> {
+  destroy(region: Region): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'destroy', region, clear, done: settleWith(resolve, reject, 'peer destroy failed') });
+      this.queue.push({ kind: 'destroy', region, done: settleWith(resolve, reject, 'peer destroy failed') });
       this.kick();
     });
   }
@@ -171,7 +172,7 @@ export class Applier implements ApplyRouter {
           this.queue.shift();
           try {
             if (head.kind === 'restore') await this.restoreNow(head.regionId, head.snapshot);
-            else await this.destroyNow(head.region, head.clear);
+            else await this.destroyNow(head.region);
             head.done();
           } catch (err) {
             head.done(err);
@@ -238,8 +239,11 @@ export class Applier implements ApplyRouter {
       applied.push({ delegate, task, applyState, responses });
     }
     // Applied data need not be flushed before answering: the committed entries are durable on a
-    // quorum and replay after a machine crash.
-    if (kvOps.length > 0) await this.kv.write(kvOps, { durable: false });
+    // quorum and replay after a machine crash. A batch that split a region or changed membership
+    // is flushed: the new region's peer starts (and writes its raft state) once it is reported,
+    // and a raft state of a region whose records a crash took back is not recoverable.
+    const durable = effects.size > 0;
+    if (kvOps.length > 0) await this.kv.write(kvOps, { durable });
     let truncatedMoved = false;
     for (const { delegate, applyState } of applied) {
       if (applyState.truncatedState?.index !== delegate.applyState.truncatedState?.index) truncatedMoved = true;
@@ -300,7 +304,14 @@ export class Applier implements ApplyRouter {
       read.callback(executeRead(this.kv.snapshot(), delegate.region, read.request, (region) => siblingOnDisk(this.kv, region)));
   }
 
-  private async destroyNow(region: Region, clear: readonly KeyRange[]): Promise<void> {
+  private async destroyNow(peerRegion: Region): Promise<void> {
+    // The ranges are worked out here, after everything handed over before: a split the peer had
+    // committed but not applied when its destroy was decided has applied by now, and the new
+    // region it made owns its part (it is on disk, live). The region as this apply thread knows it
+    // is the newest; a peer that never had one (uninitialized) clears nothing.
+    const delegate = this.delegate(peerRegion.id);
+    const region = delegate.region ?? peerRegion;
+    const clear = delegate.region ? rangesToClear(delegate.region, liveRegionsOnDisk(this.kv, region.id)) : [];
     // Durable: the poller deletes the raft state next, and a tombstone must outlive it.
     await this.kv.write(destroyKvOps(region, clear));
     // Reads still waiting for an applied index this region will never reach here.

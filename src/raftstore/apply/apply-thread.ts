@@ -36,7 +36,6 @@ import type { CommandCallback, CommandResult, ReplyTarget } from '../router/comm
 import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
 import { Applier } from './applier.js';
-import type { KeyRange } from '../peer/peer-destroy.js';
 import { defined } from '../../util/assert.js';
 
 export interface ApplyWorkerData {
@@ -155,12 +154,8 @@ export class ApplyThread {
   }
 
   private destroy(frame: Extract<PollerToApply, { kind: 'destroy' }>, poller: FrameBatcher<ApplyToPoller>): void {
-    const clear: KeyRange[] = [];
-    for (let i = 0; i + 1 < frame.clear.length; i += 2) {
-      clear.push({ startKey: Buffer.from(defined(frame.clear[i], 'start key')), endKey: Buffer.from(defined(frame.clear[i + 1], 'end key')) });
-    }
     // A failed kv write here is fatal (the applier's drain reports it); the answer only unblocks the poller.
-    this.applier.destroy(Region.decode(frame.region), clear).then(
+    this.applier.destroy(Region.decode(frame.region)).then(
       () => {
         this.pollerOfRegion.delete(frame.regionId);
         poller.push(frames.destroyed(frame.id));

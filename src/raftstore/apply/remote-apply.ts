@@ -14,7 +14,6 @@ import { RaftApplyState } from '../../proto/raft_serverpb.js';
 import { assert, defined } from '../../util/assert.js';
 import type { ApplyResult, ApplyRouter, ApplyTask } from './applier.js';
 import type { ApplyRead } from '../operation/read.js';
-import type { KeyRange } from '../peer/peer-destroy.js';
 import type { ApplyReply } from '../operation/write.js';
 import { decode, FrameBatcher, frames, receiveFrames, ReplyList, type ApplyToPoller, type FramePort, type PollerToApply } from '../batch/protocol.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
@@ -61,13 +60,12 @@ export class RemoteApplyRouter implements ApplyRouter {
     });
   }
 
-  destroy(region: Region, clear: readonly KeyRange[]): Promise<void> {
+  destroy(region: Region): Promise<void> {
     const id = this.nextId++;
     const out = this.outOf(region.id);
-    const flat = clear.flatMap((range) => [range.startKey, range.endKey]);
     return new Promise((resolve, reject) => {
       this.restores.set(id, (error) => (error === undefined ? resolve() : reject(new Error(`peer destroy failed: ${error}`))));
-      out.push(frames.destroy(id, region.id, Region.encode(region).finish(), flat));
+      out.push(frames.destroy(id, region.id, Region.encode(region).finish()));
       out.flush();
     });
   }

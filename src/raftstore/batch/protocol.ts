@@ -122,11 +122,11 @@ export type PollerToApply =
   /** An encoded Snapshot to write after everything handed over before; answered with `restored`. */
   | { readonly kind: 'restore'; readonly id: number; readonly regionId: number; readonly snapshot: Uint8Array }
   /**
-   * Destroy the region's peer after everything handed over before: `clear` holds the data ranges
-   * to delete as flat (start key, end key) pairs, `region` (encoded) is kept in the tombstone;
-   * answered with `destroyed`.
+   * Destroy the region's peer after everything handed over before (the apply thread works out
+   * which data to clear then); `region` (encoded) is the poller's view of it, for the tombstone of
+   * a peer that has no state there; answered with `destroyed`.
    */
-  | { readonly kind: 'destroy'; readonly id: number; readonly regionId: number; readonly region: Uint8Array; readonly clear: Uint8Array[] };
+  | { readonly kind: 'destroy'; readonly id: number; readonly regionId: number; readonly region: Uint8Array };
 
 export type ApplyFrame = Extract<PollerToApply, { kind: 'apply' }>;
 
@@ -204,13 +204,7 @@ export const frames = {
       ? { kind: 'applied', regionId, applyState, confChanges, created }
       : { kind: 'applied', regionId, applyState, confChanges, region, created },
   restored: (id: number, error?: string): ApplyToPoller => (error === undefined ? { kind: 'restored', id } : { kind: 'restored', id, error }),
-  destroy: (id: number, regionId: number, region: Uint8Array, clear: Uint8Array[]): PollerToApply => ({
-    kind: 'destroy',
-    id,
-    regionId,
-    region,
-    clear,
-  }),
+  destroy: (id: number, regionId: number, region: Uint8Array): PollerToApply => ({ kind: 'destroy', id, regionId, region }),
   destroyed: (id: number, error?: string): ApplyToPoller => (error === undefined ? { kind: 'destroyed', id } : { kind: 'destroyed', id, error }),
 } as const;
 
@@ -285,7 +279,7 @@ const FROM_POLLER: Record<FromPoller['kind'], Shape> = {
 const POLLER_TO_APPLY: Record<PollerToApply['kind'], Shape> = {
   apply: { regionId: isNumber, entries: isBytesArray, replies: isNumbers, reads: isReads },
   restore: { id: isNumber, regionId: isNumber, snapshot: isBytes },
-  destroy: { id: isNumber, regionId: isNumber, region: isBytes, clear: (v) => isBytesArray(v) && (v as unknown[]).length % 2 === 0 },
+  destroy: { id: isNumber, regionId: isNumber, region: isBytes },
 };
 const APPLY_TO_POLLER: Record<ApplyToPoller['kind'], Shape> = {
   applied: {

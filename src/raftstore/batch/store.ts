@@ -29,7 +29,6 @@ import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js
 import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerById, findPeerOnStore, keyInRegion } from '../region.js';
-import { rangesToClear } from '../peer/peer-destroy.js';
 import { liveRegionsOnDisk, siblingOnDisk } from './live-regions.js';
 import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
@@ -487,11 +486,9 @@ export class Store implements RaftRouter {
     this.destroying.add(regionId);
     try {
       peer.failAll(regionNotFound(regionId));
-      const initialized = peer.storage.isInitialized();
-      // Every live region of the store, on every poller (the records on disk are the whole view).
-      const clear = initialized ? rangesToClear(peer.region, liveRegionsOnDisk(this.options.engines.kv, regionId)) : [];
-      // An uninitialized peer has no region of its own: its tombstone names only the region id.
-      await this.applier.destroy(peer.region, clear);
+      // The apply system clears the data, once it has applied what it was handed before (a split
+      // still queued there changes what this region owns).
+      await this.applier.destroy(peer.region);
       await this.options.engines.raft.write(peer.storage.destroyRaftOps());
     } finally {
       this.destroying.delete(regionId);

@@ -88,6 +88,12 @@ export class PeerStorage implements RaftStorage {
     const raftBytes = engines.raft.get('meta', raftStateKey(regionId));
     const applyBytes = engines.kv.get('meta', applyStateKey(regionId));
     let raftState = raftBytes ? RaftLocalState.decode(raftBytes) : RaftLocalState.fromPartial({ hardState: HardState.create() });
+    if (!applyBytes && raftState.lastIndex > 0) {
+      // A log with no apply state: what made this region here (a split's batch) was lost, and an
+      // uninitialized peer starts over from a snapshot. Only the term and vote still bind it.
+      const hardState = raftState.hardState ?? HardState.create();
+      raftState = RaftLocalState.fromPartial({ hardState: { term: hardState.term, vote: hardState.vote, commit: 0 } });
+    }
     const applyState = applyBytes
       ? RaftApplyState.decode(applyBytes)
       : RaftApplyState.fromPartial({ appliedIndex: 0, truncatedState: { index: 0, term: 0 } });
