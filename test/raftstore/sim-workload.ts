@@ -12,6 +12,8 @@ export interface SimWorkloadOptions {
   readonly clients: number;
   /** Steps a client spends on one operation (all its attempts) before giving up on it. */
   readonly opTimeoutSteps: number;
+  /** A check run after every step of the cluster (before the clients wake). */
+  readonly afterStep?: () => void;
 }
 
 /** Steps one attempt waits for its answer before trying again. */
@@ -40,6 +42,7 @@ export class SimWorkload {
   async tick(): Promise<void> {
     this.now++;
     await this.cluster.step();
+    this.options.afterStep?.();
     const wake = this.waiters;
     this.waiters = [];
     for (const resolve of wake) resolve();

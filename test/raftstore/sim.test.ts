@@ -1,7 +1,7 @@
 // Seeded chaos on an in-process cluster: partitions, message drops, crash-restarts, while clients
-// read and write (sim-workload.ts). Checkers: every key's history is linearizable (so no
-// acknowledged write is lost and no stale read is served), and after healing every store holds the
-// same data.
+// read and write (sim-workload.ts). Checkers: at most one leader per term, every key's history is
+// linearizable (so no acknowledged write is lost and no stale read is served), and after healing
+// every store holds the same data.
 // Replay one seed with RAFTSTORE_SIM_SEED=n; run more with RAFTSTORE_SIM_SEEDS=n (from RAFTSTORE_SIM_BASE);
 // scripts/raftstore-soak.mjs runs thousands.
 import { describe, expect, it } from 'vitest';
@@ -39,7 +39,12 @@ async function runSeed(seed: number): Promise<void> {
     }
   }
 
-  const workload = new SimWorkload(cluster, rng, { keys: KEYS, clients: CLIENTS, opTimeoutSteps: OP_TIMEOUT_STEPS });
+  const workload = new SimWorkload(cluster, rng, {
+    keys: KEYS,
+    clients: CLIENTS,
+    opTimeoutSteps: OP_TIMEOUT_STEPS,
+    afterStep: () => cluster.checkOneLeaderPerTerm(),
+  });
   for (let i = 0; i < CHAOS_STEPS; i++) {
     await injectFault();
     await workload.tick();
