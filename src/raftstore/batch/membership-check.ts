@@ -48,12 +48,14 @@ export function tombstoneAllowsCreation(message: RaftMessage, onDisk: RegionLoca
  * TinyKV's stale-message check: a sender that is not a member of the region as this peer knows it,
  * with an older membership, was removed and may not know it (its removal committed after it
  * stopped hearing from the leader). Returns the tombstone message that tells it so, or undefined.
- * Only a message addressed to this peer earns one (the gate drops a misaddressed one).
+ * A message to this store's peer earns one whichever peer id it names: a sender that knows only a
+ * membership from before this store was removed and added again names the old peer id, and may
+ * have no other member left to learn from.
  */
 export function staleSenderReply(message: RaftMessage, local: LocalPeerView): RaftMessage | undefined {
   const from = message.fromPeer;
   if (!from || !local.initialized || findPeerById(local.region, from.id)) return undefined;
-  if (message.toPeer?.storeId !== local.storeId || message.toPeer.id !== local.peerId) return undefined;
+  if (message.toPeer?.storeId !== local.storeId) return undefined;
   if (confVerOf(message) >= epochOf(local.region).confVer) return undefined;
   return {
     regionId: local.region.id,
