@@ -47,6 +47,9 @@ export interface MembershipCounts {
   succeeded: Record<ChangeKind, number>;
   /** Stores found outside the region after healing that had held its data (checked for a Tombstone). */
   tombstones: number;
+  /** Steps (chaos and healing) with a leader, and those whose leader's region had fewer than 3 peers. */
+  ledSteps: number;
+  ledStepsBelow3: number;
 }
 
 /** The membership side of the schedule: at most one ChangePeer in flight, proposed without waiting. */
@@ -63,9 +66,14 @@ class MembershipChaos {
     private readonly counts: MembershipCounts,
   ) {}
 
-  /** After every step: remembers which stores hold the region's data. */
+  /** After every step: remembers which stores hold the region's data, counts how often it is short of 3 voters. */
   observe(): void {
     for (const [storeId, store] of this.cluster.stores) if (store.peer(1)?.isInitialized()) this.everInitialized.add(storeId);
+    const leader = this.cluster.leaderStore();
+    const size = leader === undefined ? undefined : this.cluster.stores.get(leader)?.peer(1)?.region.peers.length;
+    if (size === undefined) return;
+    this.counts.ledSteps++;
+    if (size < 3) this.counts.ledStepsBelow3++;
   }
 
   /** Maybe starts one change (`now` is the workload's logical time). */
@@ -214,7 +222,7 @@ describe('raftstore chaos simulation with membership changes', () => {
   const base = single ? Number(single) : Number(process.env.RAFTSTORE_SIM_BASE ?? 1000 + (Math.floor(Date.now() / 86_400_000) % 1000));
   const seeds = single ? [base] : Array.from({ length: count }, (_, i) => base + i);
   const zero = () => ({ add: 0, removeFollower: 0, removeLeader: 0 });
-  const counts: MembershipCounts = { proposed: { ...zero(), transfer: 0 }, succeeded: zero(), tombstones: 0 };
+  const counts: MembershipCounts = { proposed: { ...zero(), transfer: 0 }, succeeded: zero(), tombstones: 0, ledSteps: 0, ledStepsBelow3: 0 };
   console.log(`[raftstore sim-membership] seeds ${seeds[0]}..${seeds.at(-1)} (replay one with RAFTSTORE_SIM_SEED=n)`);
 
   it.each(seeds)('seed %i stays linearizable and converges through membership changes', async (seed) => {
