@@ -5,9 +5,10 @@
 // leadership. Changes go to the leader as the scheduler sends them, concurrently with the clients;
 // one answered with a region error is simply tried again later (as a new random choice).
 //
-// Membership rule (TinyKV's test scheduler): a removal is proposed only when the leader's region
-// has 3 or more peers, so the region never drops below 2 voters; adds are weighted up when it has 3
-// or fewer, so it spends most of its time at 3-4.
+// Membership rule: a removal is proposed only when the leader's region has 3 or more peers, so the
+// region never drops below 2 voters (and a 2-peer region, whose leader TinyKV will not remove, sees
+// no removal at all); adds are weighted up when it has 3 or fewer, so it spends most of its time at
+// 3-4 (the run's totals print how many steps it had fewer than 3).
 //
 // Checkers: at most one leader per term (every step); after healing, stores outside the region
 // hold a Tombstone (if they ever held the region's data) and no data; then every store gets a peer
@@ -41,7 +42,7 @@ const FIRST_NEW_PEER_ID = 1000;
 type ChangeKind = 'add' | 'removeFollower' | 'removeLeader';
 
 /** What a seed's schedule did, summed over the seeds of a run and printed at its end. */
-export interface MembershipCounts {
+interface MembershipCounts {
   proposed: Record<ChangeKind | 'transfer', number>;
   /** Conf changes answered without a region error (they changed the region, or were in effect). */
   succeeded: Record<ChangeKind, number>;
