@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Soak test for the raftstore: runs many chaos-simulation seeds (test/raftstore/sim.test.ts) in
-// batches, each batch one vitest run without the build step.
+// Soak test for the raftstore: runs many seeds of the chaos simulations (test/raftstore/sim.test.ts
+// and, with membership changes, test/raftstore/sim-membership.test.ts) in batches, each batch one
+// vitest run without the build step; every seed of a batch runs in each file.
 //
-//   node scripts/raftstore-soak.mjs [--seeds 2000] [--base <seed>] [--batch 200]
+//   node scripts/raftstore-soak.mjs [--seeds 2000] [--base <seed>] [--batch 200] [--file <test file>]...
 //
+// `--file` (repeatable) runs only the given files.
 // The base seed defaults to one derived from the clock and is printed; a failing seed prints
 // itself and can be replayed with RAFTSTORE_SIM_SEED=<seed>.
 import { spawnSync } from 'node:child_process';
@@ -20,20 +22,18 @@ function arg(name, fallback) {
 const seeds = arg('seeds', 2000);
 const base = arg('base', (Date.now() % 1_000_000) * 10);
 const batch = arg('batch', 200);
-console.log(`raftstore soak: ${seeds} seeds from base ${base} in batches of ${batch}`);
+const chosen = process.argv.flatMap((a, i) => (a === '--file' && process.argv[i + 1] !== undefined ? [process.argv[i + 1]] : []));
+const files = chosen.length > 0 ? chosen : ['test/raftstore/sim.test.ts', 'test/raftstore/sim-membership.test.ts'];
+console.log(`raftstore soak: ${seeds} seeds from base ${base} in batches of ${batch}: ${files.join(', ')}`);
 
 let failed = 0;
 for (let start = base; start < base + seeds; start += batch) {
   const count = Math.min(batch, base + seeds - start);
-  const result = spawnSync(
-    process.execPath,
-    ['node_modules/vitest/vitest.mjs', 'run', '-c', 'test/raftstore/vitest.config.ts', 'test/raftstore/sim.test.ts'],
-    {
-      cwd: repo,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, RAFTSTORE_SIM_BASE: String(start), RAFTSTORE_SIM_SEEDS: String(count) },
-    },
-  );
+  const result = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '-c', 'test/raftstore/vitest.config.ts', ...files], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, RAFTSTORE_SIM_BASE: String(start), RAFTSTORE_SIM_SEEDS: String(count) },
+  });
   const out = result.stdout.toString();
   const ok = result.status === 0;
   if (!ok) {

@@ -3,18 +3,20 @@
 // runs the threaded store's code (sim-node.ts): a raft poller and an apply thread on in-process
 // channels carrying the same encoded frames as between threads.
 import { inspect } from 'node:util';
+import { DATA_COLUMN_FAMILIES } from '../../src/engine/engine.js';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import type { Peer, Region, RegionEpoch } from '../../src/proto/metapb.js';
 import { AdminCmdType, RaftCmdRequest, type RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
-import type { RaftMessage } from '../../src/proto/raft_serverpb.js';
+import { RegionLocalState, type RaftMessage } from '../../src/proto/raft_serverpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import { DEFAULT_RAFTSTORE_CONFIG, type RaftstoreConfig } from '../../src/raftstore/config.js';
 import { RegionError } from '../../src/raftstore/router/errors.js';
 import type { PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
 import { RaftKvStorage } from '../../src/storage/raft-kv-storage.js';
 import { findPeerOnStore } from '../../src/raftstore/region.js';
+import { regionStateKey } from '../../src/raftstore/keys.js';
 import { transferLeaderCommand } from '../../src/server/heartbeat-commands.js';
 import { SimNode } from './sim-node.js';
 import { assert, defined } from '../../src/util/assert.js';
@@ -37,6 +39,8 @@ export class SimCluster {
   readonly region: Region;
   /** Stores that are down (crashed and not restarted). */
   readonly down = new Set<number>();
+  /** Per region, the peer seen leading each term (checkOneLeaderPerTerm). */
+  private readonly leadersByTerm = new Map<number, Map<number, number>>();
 
   constructor(readonly options: SimClusterOptions) {
     this.rng = new SeededRandom(options.seed);
@@ -127,19 +131,12 @@ export class SimCluster {
    */
   async changePeer(regionId: number, changeType: ConfChangeType, peer: Peer, maxSteps = 300, epoch?: RegionEpoch): Promise<RaftCmdResponse> {
     for (let attempt = 0; attempt < maxSteps;) {
-      const leader = this.leaderStore(regionId);
-      const leaderPeer = leader === undefined ? undefined : this.stores.get(leader)?.peer(regionId);
-      if (leader === undefined || !leaderPeer) {
+      let answer: RaftCmdResponse | undefined;
+      if (!this.proposeChangePeer(regionId, changeType, peer, (response) => (answer = response), epoch)) {
         await this.step();
         attempt++;
         continue;
       }
-      const request = RaftCmdRequest.fromPartial({
-        header: { regionId, peer: leaderPeer.meta, regionEpoch: epoch ?? leaderPeer.region.regionEpoch },
-        adminRequest: { cmdType: AdminCmdType.ChangePeer, changePeer: { changeType, peer } },
-      });
-      let answer: RaftCmdResponse | undefined;
-      defined(this.stores.get(leader), 'leader store').propose(request, (result) => (answer = result.response));
       while (answer === undefined && attempt < maxSteps) {
         await this.step();
         attempt++;
@@ -147,6 +144,29 @@ export class SimCluster {
       if (answer && !answer.header?.error) return answer;
     }
     throw new Error(`conf change did not complete in ${maxSteps} steps (seed ${this.options.seed})`);
+  }
+
+  /**
+   * Proposes ChangePeer once to the store that leads the region now (with its epoch unless `epoch`
+   * is given) without waiting: `onAnswer` gets the response, region errors included. Returns false
+   * when no store leads.
+   */
+  proposeChangePeer(
+    regionId: number,
+    changeType: ConfChangeType,
+    peer: Peer,
+    onAnswer: (response: RaftCmdResponse) => void,
+    epoch?: RegionEpoch,
+  ): boolean {
+    const leader = this.leaderStore(regionId);
+    const leaderPeer = leader === undefined ? undefined : this.stores.get(leader)?.peer(regionId);
+    if (leader === undefined || !leaderPeer) return false;
+    const request = RaftCmdRequest.fromPartial({
+      header: { regionId, peer: leaderPeer.meta, regionEpoch: epoch ?? leaderPeer.region.regionEpoch },
+      adminRequest: { cmdType: AdminCmdType.ChangePeer, changePeer: { changeType, peer } },
+    });
+    defined(this.stores.get(leader), 'leader store').propose(request, (result) => onAnswer(result.response));
+    return true;
   }
 
   /** Starts the store again on what its engines hold. */
@@ -208,14 +228,26 @@ export class SimCluster {
     for (let i = 0; i < maxSteps; i++) {
       const leader = this.leaderStore(regionId);
       if (leader === storeId) return;
-      if (leader !== undefined && i % retrySteps === 0) {
-        const leading = defined(this.stores.get(leader)?.peer(regionId), 'leading peer');
-        const target = defined(findPeerOnStore(leading.region, storeId), `peer of region ${regionId} on store ${storeId}`);
-        this.stores.get(leader)?.propose(transferLeaderCommand(leading.region, leading.meta, target), () => {});
+      if (leader !== undefined && i % retrySteps === 0 && !this.proposeTransferLeader(regionId, storeId)) {
+        throw new Error(`region ${regionId} has no peer on store ${storeId} (seed ${this.options.seed})`);
       }
       await this.step();
     }
     throw new Error(`region ${regionId}: store ${storeId} does not lead after ${maxSteps} steps (seed ${this.options.seed})`);
+  }
+
+  /**
+   * Asks the store that leads the region now, once and without waiting, to hand leadership to
+   * the region's peer on `storeId`. Returns false when no store leads or the region (as the
+   * leader knows it) has no peer there.
+   */
+  proposeTransferLeader(regionId: number, storeId: number): boolean {
+    const leader = this.leaderStore(regionId);
+    const leading = leader === undefined ? undefined : this.stores.get(leader)?.peer(regionId);
+    const target = leading ? findPeerOnStore(leading.region, storeId) : undefined;
+    if (!leading || !target) return false;
+    defined(this.stores.get(leader ?? 0), 'leader store').propose(transferLeaderCommand(leading.region, leading.meta, target), () => {});
+    return true;
   }
 
   /**
@@ -261,6 +293,45 @@ export class SimCluster {
         reader.close();
       }
     });
+  }
+
+  /**
+   * Raft safety, checked on what the stores show now: no two peers of the region lead in one term.
+   * Every leader seen is remembered, so call it after every step.
+   */
+  checkOneLeaderPerTerm(regionId = 1): void {
+    let terms = this.leadersByTerm.get(regionId);
+    if (!terms) this.leadersByTerm.set(regionId, (terms = new Map()));
+    for (const [storeId, store] of this.stores) {
+      const peer = store.peer(regionId);
+      if (!peer?.isLeader()) continue;
+      const known = terms.get(peer.term());
+      if (known === undefined) terms.set(peer.term(), peer.meta.id);
+      else if (known !== peer.meta.id) {
+        throw new Error(
+          `region ${regionId}: peers ${known} and ${peer.meta.id} (store ${storeId}) both lead term ${peer.term()} (seed ${this.options.seed})`,
+        );
+      }
+    }
+  }
+
+  /** Every data key and value a store's kv engine holds, family by family, as hex (one region spans all keys). */
+  dataOf(storeId: number): string[] {
+    const kv = defined(this.engines.get(storeId), `engines of store ${storeId}`).kv;
+    const snapshot = kv.snapshot();
+    try {
+      return DATA_COLUMN_FAMILIES.flatMap((cf) =>
+        [...snapshot.scan(cf)].map(({ key, value }) => `${cf}:${key.toString('hex')}=${value.toString('hex')}`),
+      );
+    } finally {
+      snapshot.close();
+    }
+  }
+
+  /** The RegionLocalState a store's kv engine holds for the region, if any. */
+  regionStateOf(storeId: number, regionId = 1): RegionLocalState | undefined {
+    const bytes = defined(this.engines.get(storeId), `engines of store ${storeId}`).kv.get('meta', regionStateKey(regionId));
+    return bytes ? RegionLocalState.decode(bytes) : undefined;
   }
 
   /** The value a store's kv engine holds right now (no Raft), for convergence checks. */

@@ -21,6 +21,14 @@ describe('register linearizability checker', () => {
     expect(checkRegister([put('a', 0, Infinity), get('a', 3, 4), get(undefined, 5, 6)]).ok).toBe(false);
   });
 
+  it('decides histories with many unanswered writes that no read saw', () => {
+    const history: RegisterOp[] = [put('a', 0, 1)];
+    for (let i = 0; i < 60; i++) history.push(put(`lost${i}`, 2 + i, Infinity));
+    history.push(get('a', 70, 71), put('b', 72, 73), get('b', 74, 75));
+    expect(checkRegister(history).ok).toBe(true);
+    expect(checkRegister([...history, get('a', 76, 77)]).ok).toBe(false);
+  });
+
   it('rejects a read of a value nobody wrote', () => {
     expect(checkRegister([put('a', 0, 1), get('z', 2, 3)]).ok).toBe(false);
   });

@@ -7,7 +7,7 @@
  * another region here. Decisions only; the store (store.ts) acts on them.
  */
 import { MessageType } from '../../proto/eraftpb.js';
-import type { Region } from '../../proto/metapb.js';
+import type { Peer, Region } from '../../proto/metapb.js';
 import { PeerState, type RaftMessage, type RegionLocalState } from '../../proto/raft_serverpb.js';
 import { rangesOverlap } from '../peer/peer-destroy.js';
 import { epochOf, findPeerById } from '../region.js';
@@ -48,19 +48,41 @@ export function tombstoneAllowsCreation(message: RaftMessage, onDisk: RegionLoca
  * TinyKV's stale-message check: a sender that is not a member of the region as this peer knows it,
  * with an older membership, was removed and may not know it (its removal committed after it
  * stopped hearing from the leader). Returns the tombstone message that tells it so, or undefined.
- * Only a message addressed to this peer earns one (the gate drops a misaddressed one).
+ * A message to this store's peer earns one whichever peer id it names: a sender that knows only a
+ * membership from before this store was removed and added again names the old peer id, and may
+ * have no other member left to learn from.
  */
 export function staleSenderReply(message: RaftMessage, local: LocalPeerView): RaftMessage | undefined {
   const from = message.fromPeer;
   if (!from || !local.initialized || findPeerById(local.region, from.id)) return undefined;
-  if (message.toPeer?.storeId !== local.storeId || message.toPeer.id !== local.peerId) return undefined;
+  if (message.toPeer?.storeId !== local.storeId) return undefined;
   if (confVerOf(message) >= epochOf(local.region).confVer) return undefined;
+  return removalNotice(local.region, { id: local.peerId, storeId: local.storeId }, from);
+}
+
+/**
+ * TinyKV's store-level stale-message check: a vote from a peer the tombstone's membership does not
+ * list, sent with an older membership, comes from a peer removed before this store's own peer was.
+ * Every member it knows may be gone by now, so this store tells it (TinyKV answers votes only: a
+ * removed peer that hears nothing campaigns). Returns the tombstone message, or undefined.
+ */
+export function tombstoneStaleReply(message: RaftMessage, onDisk: RegionLocalState, storeId: number): RaftMessage | undefined {
+  const from = message.fromPeer;
+  const region = onDisk.region;
+  if (onDisk.state !== PeerState.Tombstone || !region || !from || message.message?.msgType !== MessageType.MsgRequestVote) return undefined;
+  if (message.toPeer?.storeId !== storeId || findPeerById(region, from.id)) return undefined;
+  if (confVerOf(message) >= epochOf(region).confVer) return undefined;
+  return removalNotice(region, message.toPeer, from);
+}
+
+/** The tombstone message that tells `to` it is not a member of `region` (sent by `from`). */
+function removalNotice(region: Region, from: Peer, to: Peer): RaftMessage {
   return {
-    regionId: local.region.id,
-    fromPeer: { id: local.peerId, storeId: local.storeId },
-    toPeer: from,
+    regionId: region.id,
+    fromPeer: { id: from.id, storeId: from.storeId },
+    toPeer: to,
     message: undefined,
-    regionEpoch: epochOf(local.region),
+    regionEpoch: epochOf(region),
     isTombstone: true,
     startKey: Buffer.alloc(0),
     endKey: Buffer.alloc(0),

@@ -30,7 +30,15 @@ import type { ReplyAddress } from '../router/command-callback.js';
 import { InlineSnapshotSource, type SnapshotSource } from '../snapshot/snapshot-source.js';
 import { findPeerById, findPeerOnStore, keyInRegion } from '../region.js';
 import { liveRegionsOnDisk, siblingOnDisk } from './live-regions.js';
-import { isSuperseded, mayCreatePeer, snapshotOverlap, staleSenderReply, tombstoneAllowsCreation, tombstoneRemoves } from './membership-check.js';
+import {
+  isSuperseded,
+  mayCreatePeer,
+  snapshotOverlap,
+  staleSenderReply,
+  tombstoneAllowsCreation,
+  tombstoneRemoves,
+  tombstoneStaleReply,
+} from './membership-check.js';
 import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './message-check.js';
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
 import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
@@ -254,8 +262,11 @@ export class Store implements RaftRouter {
     if (checkRaftMessage(message, { storeId: this.storeId }) !== 'region-not-found') return undefined;
     if (!this.roomForUninitializedPeer()) return undefined;
     const onDisk = this.options.engines.kv.get('meta', regionStateKey(regionId));
-    if (onDisk && !tombstoneAllowsCreation(message, RegionLocalState.decode(onDisk))) {
+    const state = onDisk ? RegionLocalState.decode(onDisk) : undefined;
+    if (state && !tombstoneAllowsCreation(message, state)) {
       this.dropMessage('tombstoned-region', message);
+      const reply = tombstoneStaleReply(message, state, this.storeId);
+      if (reply) this.host.send(reply);
       return undefined;
     }
     const peer = Peer.createUninitialized(this.host, regionId, toPeer);
