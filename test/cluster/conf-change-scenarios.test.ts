@@ -186,7 +186,9 @@ async function confChangeTest(s: ConfChangeScenario): Promise<void> {
 
   await finalReads(sc, history);
   expect(history.check(), `${s.name} (seed ${s.seed})`).toBeUndefined();
-  if (s.registerClients > 0) expect(history.count('put', true), `${s.name}: no register write acknowledged`).toBeGreaterThan(0);
+  // Under partitions one register client may see no put through in a short run (the append
+  // clients' liveness is checked per iteration); elsewhere its history must hold an acknowledged write.
+  if (s.registerClients > 0 && !s.partitions) expect(history.count('put', true), `${s.name}: no register write acknowledged`).toBeGreaterThan(0);
   if (s.unreliable || s.partitions) expect(faults.dropped, 'the faults dropped messages').toBeGreaterThan(0);
   const problems = changes.flatMap((c) => c.problems);
   expect(problems, `${s.name} (seed ${s.seed}): removed stores`).toEqual([]);
