@@ -286,7 +286,7 @@ describe('TinyKV 3B conf-change scenarios on five threaded stores', () => {
       registerClients: 1,
       crash: true,
       iterations: 2,
-      runMs: 2_500,
+      runMs: 2_000,
     });
   });
 
@@ -298,7 +298,7 @@ describe('TinyKV 3B conf-change scenarios on five threaded stores', () => {
       registerClients: 2,
       crash: true,
       iterations: 2,
-      runMs: 2_500,
+      runMs: 2_000,
     });
   });
 
@@ -323,7 +323,7 @@ describe('TinyKV 3B conf-change scenarios on five threaded stores', () => {
       unreliable: true,
       crash: true,
       iterations: 2,
-      runMs: 2_500,
+      runMs: 2_000,
     });
   });
 
@@ -337,7 +337,7 @@ describe('TinyKV 3B conf-change scenarios on five threaded stores', () => {
       crash: true,
       maxRaftLog: 10,
       iterations: 2,
-      runMs: 2_500,
+      runMs: 2_000,
     });
   });
 
@@ -353,20 +353,50 @@ describe('TinyKV 3B conf-change scenarios on five threaded stores', () => {
       partitions: true,
       maxRaftLog: 10,
       iterations: 2,
-      runMs: 2_500,
+      runMs: 2_000,
     });
   });
 
-  // BUG (src, not fixed here): a Snap read answered on the apply thread is read by the main thread
-  // from a kv read transaction it opens only when the `done` frame arrives
-  // (src/raftstore/apply/apply-thread.ts answer() closes its snapshot and sends a flag;
+  // BUG (src, not fixed here; both tests below fail on it): a Snap read answered on the apply
+  // thread is read by the main thread from a kv read transaction it opens only when the `done` frame
+  // arrives (src/raftstore/apply/apply-thread.ts answer() closes its own snapshot and sends a flag;
   // src/raftstore/batch/poller-router.ts onApplyFrame opens `kv.snapshot()` then). A leader that
-  // applies its own removal is destroyed in between (batch/store.ts destroyPeer -> Applier.destroyNow
-  // clears the region's data range and writes the tombstone), so the read sees the cleared range and
-  // the client gets a successful, empty scan / absent get: "client 1 scan after 6 appends: got "",
-  // want ...". Seen with seed 302 (about 1 run in 3) when the confchanger removes the leader itself,
-  // as TinyKV's does; the scenarios above move leadership off a peer before removing it
-  // ('transfer-first') until this is fixed. Unskip this once it is.
+  // applies its own removal is destroyed in between (batch/store.ts destroyPeer ->
+  // apply/applier.ts destroyNow clears the region's data range and writes the tombstone), so the
+  // read sees the cleared range and the client gets a successful empty scan or absent get
+  // ("client 1 scan after 6 appends: got "", want ..."; "store 3 (removing itself) read k as
+  // absent"). Confirmed by checking, on the main thread, the region state in the read transaction
+  // opened for such an answer: Tombstone, no data keys. The scenarios above move leadership off a
+  // peer before removing it ('transfer-first') until this is fixed; unskip these then.
+  it.skip('a leader removing itself never answers a read from its cleared range (the targeted reproducer: fails in 3 runs of 3)', async () => {
+    const faults = new NetworkFaults(scenarioSeed('remove-leader-under-reads', 307));
+    const { cluster, regionId } = await startCluster(faults, {});
+    const empties: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      await waitUntil(() => (leaderOf(cluster, regionId)?.region.peers.length ?? 0) === STORES, 10_000);
+      const { node, leader } = defined(leaderOf(cluster, regionId), 'the region leader');
+      // Reads to the leader only, many in flight while it removes itself; 'k' is always there.
+      const atLeader = new ScenarioClient(() => [node], 2_000);
+      await atLeader.must('put k', (c) => c.put('k', `v${round}`));
+      let stop = false;
+      const readers = Array.from({ length: 16 }, async () => {
+        while (!stop) {
+          const read = await atLeader.attempt((c) => c.get('k'));
+          if (read.ok && read.value === undefined) empties.push(`round ${round}: store ${node.storeId} (removing itself) read k as absent`);
+          if (!read.ok) await sleep(5);
+        }
+      });
+      await sleep(50);
+      await changePeer(cluster, regionId, ConfChangeType.RemoveNode, leader);
+      await waitUntil(() => !node.store.regions().some((r) => r.id === regionId), 5_000);
+      stop = true;
+      await Promise.all(readers);
+      atLeader.close();
+      await changePeer(cluster, regionId, ConfChangeType.AddNode, { id: await cluster.scheduler.core.allocId(), storeId: node.storeId });
+    }
+    expect(empties).toEqual([]);
+  });
+
   it.skip("ConfChangeRecoverManyClients, removing the leader itself (TinyKV's rule): no read sees a destroyed leader's cleared range", async () => {
     await confChangeTest({
       name: 'conf-change-recover-remove-leader',
@@ -375,7 +405,7 @@ describe('TinyKV 3B conf-change scenarios on five threaded stores', () => {
       registerClients: 2,
       crash: true,
       iterations: 2,
-      runMs: 2_500,
+      runMs: 2_000,
       leaderRemoval: 'direct',
     });
   });
