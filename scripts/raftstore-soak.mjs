@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Soak test for the raftstore: runs many seeds of the chaos simulations (test/raftstore/sim.test.ts
-// and, with membership changes, test/raftstore/sim-membership.test.ts) in batches, each batch one
+// Soak test for the raftstore: runs many seeds of the chaos simulations (test/raftstore/sim.test.ts,
+// with membership changes test/raftstore/sim-membership.test.ts, with splits sim-split.test.ts) in batches, each batch one
 // vitest run without the build step; every seed of a batch runs in each file.
 //
 //   node scripts/raftstore-soak.mjs [--seeds 2000] [--base <seed>] [--batch 200] [--file <test file>]...
@@ -23,7 +23,8 @@ const seeds = arg('seeds', 2000);
 const base = arg('base', (Date.now() % 1_000_000) * 10);
 const batch = arg('batch', 200);
 const chosen = process.argv.flatMap((a, i) => (a === '--file' && process.argv[i + 1] !== undefined ? [process.argv[i + 1]] : []));
-const files = chosen.length > 0 ? chosen : ['test/raftstore/sim.test.ts', 'test/raftstore/sim-membership.test.ts'];
+const files =
+  chosen.length > 0 ? chosen : ['test/raftstore/sim.test.ts', 'test/raftstore/sim-membership.test.ts', 'test/raftstore/sim-split.test.ts'];
 console.log(`raftstore soak: ${seeds} seeds from base ${base} in batches of ${batch}: ${files.join(', ')}`);
 
 let failed = 0;

@@ -4,8 +4,8 @@
 // region id and epoch, so commands race with splits. Checkers: every key's history is linearizable
 // (no acknowledged write lost, no stale read); after healing, on every store the regions tile the
 // key space (each key owned by exactly one region), all stores hold the same regions and the same
-// data. Replay a seed with RAFTSTORE_SPLIT_SEED=n; more seeds with RAFTSTORE_SPLIT_SEEDS=n (from
-// RAFTSTORE_SPLIT_BASE).
+// data. Replay a seed with RAFTSTORE_SIM_SEED=n; more seeds with RAFTSTORE_SIM_SEEDS=n (from
+// RAFTSTORE_SIM_BASE); scripts/raftstore-soak.mjs runs thousands.
 import { describe, expect, it } from 'vitest';
 import type { Region } from '../../src/proto/metapb.js';
 import { AdminCmdType, CmdType, RaftCmdRequest, type Request } from '../../src/proto/raft_cmdpb.js';
@@ -199,17 +199,22 @@ async function runSeed(seed: number): Promise<void> {
   expect(converged(), `seed ${seed}: stores did not converge: ${STORES.map((id) => `${id}: ${layout(id)}`).join(' | ')}`).toBe(true);
   const acknowledged = [...history.values()].flat().filter((op) => op.kind === 'put' && op.response !== Infinity).length;
   expect(acknowledged, `seed ${seed}: no write was acknowledged`).toBeGreaterThan(0);
-  if (process.env.RAFTSTORE_SPLIT_VERBOSE) console.log(`seed ${seed}: ${layout(1)}`);
+  if (process.env.RAFTSTORE_SIM_VERBOSE) console.log(`seed ${seed}: ${layout(1)}`);
 }
 
-const fixed = process.env.RAFTSTORE_SPLIT_SEED;
-const base = Number(process.env.RAFTSTORE_SPLIT_BASE ?? 9000);
-const count = Number(process.env.RAFTSTORE_SPLIT_SEEDS ?? 12);
+// The same seed variables as the other chaos simulations (scripts/raftstore-soak.mjs sets them).
+const fixed = process.env.RAFTSTORE_SIM_SEED;
+const base = Number(process.env.RAFTSTORE_SIM_BASE ?? 9000 + (Math.floor(Date.now() / 86_400_000) % 1000));
+const count = Number(process.env.RAFTSTORE_SIM_SEEDS ?? 12);
 const seeds = fixed ? [Number(fixed)] : Array.from({ length: count }, (_, i) => base + i);
 
 describe('raftstore chaos with region splits', () => {
-  it(`seeds ${seeds[0]}..${seeds.at(-1)}: linearizable per key, every key in exactly one region, stores converge`, async () => {
-    console.log(`[raftstore] split chaos seeds ${seeds[0]}..${seeds.at(-1)} (replay one with RAFTSTORE_SPLIT_SEED=n)`);
-    for (const seed of seeds) await runSeed(seed);
-  }, Math.max(300_000, seeds.length * 3_000));
+  it(
+    `seeds ${seeds[0]}..${seeds.at(-1)}: linearizable per key, every key in exactly one region, stores converge`,
+    async () => {
+      console.log(`[raftstore] split chaos seeds ${seeds[0]}..${seeds.at(-1)} (replay one with RAFTSTORE_SIM_SEED=n)`);
+      for (const seed of seeds) await runSeed(seed);
+    },
+    Math.max(300_000, seeds.length * 3_000),
+  );
 });
