@@ -8,6 +8,7 @@
 // RAFTSTORE_SIM_BASE); scripts/raftstore-soak.mjs runs thousands.
 import { describe, expect, it } from 'vitest';
 import type { Region } from '../../src/proto/metapb.js';
+import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { AdminCmdType, CmdType, RaftCmdRequest, type Request } from '../../src/proto/raft_cmdpb.js';
 import { SeededRandom } from '../../src/raft/index.js';
 import type { CommandResult } from '../../src/raftstore/router/command-callback.js';
@@ -18,26 +19,98 @@ import { checkRegister, type RegisterOp } from './linearizability.js';
 
 const KEYS = ['a', 'c', 'e', 'g', 'j', 'm', 'p', 's', 'v', 'y'];
 const SPLIT_KEYS = ['b', 'd', 'f', 'h', 'k', 'n', 'q', 't', 'w'];
-const STORES = [1, 2, 3];
+/** Stores the cluster starts with (each in the first region); membership runs add two empty ones. */
+const INITIAL_STORES = [1, 2, 3];
+const ALL_STORES = [1, 2, 3, 4, 5];
+/** A conf change not answered in this many steps is given up (its region may take another). */
+const CHANGE_TIMEOUT_STEPS = 80;
 const CLIENTS = 3;
 const CHAOS_STEPS = 300;
 const HEAL_STEPS = 200;
 const OP_TIMEOUT_STEPS = 60;
 
-/** Stores whose peer of the region holding `key` believes it leads, with that peer's region. */
+/** Stores whose peer of the region holding `key` believes it leads (and was not removed), with that peer's region. */
 function leadersOf(cluster: SimCluster, key: Buffer): Array<{ storeId: number; region: Region }> {
   const out: Array<{ storeId: number; region: Region }> = [];
   for (const [storeId, node] of cluster.stores) {
     const region = node.regionForKey(key);
-    if (region && node.peer(region.id)?.isLeader()) out.push({ storeId, region });
+    const peer = region && node.peer(region.id);
+    if (region && peer?.isLeader() && !peer.isRemoved()) out.push({ storeId, region });
   }
   return out;
 }
 
-async function runSeed(seed: number): Promise<void> {
+/**
+ * Membership changes on whichever region a random key falls in, one at a time per region, sent to
+ * its leader without waiting: add a peer (new id) on a store without one, remove a peer (the
+ * leader too) only while the region has 3 or more, or move the leader.
+ */
+class RegionMembership {
+  private nextPeerId = 5000;
+  private readonly inFlight = new Map<number, number>();
+  changes = 0;
+
+  constructor(
+    private readonly cluster: SimCluster,
+    private readonly rng: SeededRandom,
+  ) {}
+
+  maybeChange(now: number): void {
+    const key = Buffer.from(this.rng.pick([...KEYS, ...SPLIT_KEYS]));
+    const led = leadersOf(this.cluster, key)[0];
+    if (!led) return;
+    const { region } = led;
+    const since = this.inFlight.get(region.id);
+    if (since !== undefined && now - since < CHANGE_TIMEOUT_STEPS) return;
+    const outside = ALL_STORES.filter((id) => this.cluster.stores.has(id) && !region.peers.some((p) => p.storeId === id));
+    const roll = this.rng.float();
+    if (roll < 0.2) {
+      this.cluster.proposeTransferLeader(region.id, this.rng.pick(region.peers).storeId);
+      return;
+    }
+    const remove = region.peers.length >= 3 && (outside.length === 0 || roll < 0.55);
+    const done = () => this.inFlight.delete(region.id);
+    if (remove) {
+      this.cluster.proposeChangePeer(region.id, ConfChangeType.RemoveNode, this.rng.pick(region.peers), done);
+    } else if (outside.length > 0) {
+      this.cluster.proposeChangePeer(region.id, ConfChangeType.AddNode, { id: this.nextPeerId++, storeId: this.rng.pick(outside) }, done);
+    } else {
+      return;
+    }
+    this.inFlight.set(region.id, now);
+    this.changes++;
+  }
+
+  /** After healing: every region gets a peer on every store (blocking, retried by the cluster helper). */
+  async fillEveryStore(): Promise<void> {
+    for (let round = 0; round < 20; round++) {
+      const ids = new Set([...this.cluster.stores.values()].flatMap((node) => node.regions().map((r) => r.id)));
+      let complete = true;
+      for (const regionId of ids) {
+        const leader = this.cluster.leaderStore(regionId);
+        const region = leader === undefined ? undefined : this.cluster.stores.get(leader)?.peer(regionId)?.region;
+        const missing = ALL_STORES.filter((id) => !region || !region.peers.some((p) => p.storeId === id));
+        if (!region) complete = false;
+        else for (const storeId of missing) await this.cluster.addPeer(regionId, storeId, this.nextPeerId++, 1000);
+      }
+      if (complete && ALL_STORES.every((id) => this.cluster.stores.get(id)?.regions().length === ids.size)) return;
+      await this.cluster.run(20);
+    }
+  }
+}
+
+interface SeedOptions {
+  /** Also change regions' membership and move their leaders, over five stores. */
+  readonly membership: boolean;
+}
+
+async function runSeed(seed: number, { membership }: SeedOptions): Promise<void> {
   const rng = new SeededRandom(seed);
-  const cluster = new SimCluster({ stores: STORES.length, seed, config: { raftLogGcCountLimit: 15 } });
+  const cluster = new SimCluster({ stores: INITIAL_STORES.length, seed, config: { raftLogGcCountLimit: 15 } });
   await cluster.start();
+  const STORES = membership ? ALL_STORES : INITIAL_STORES;
+  if (membership) for (const id of ALL_STORES.slice(INITIAL_STORES.length)) await cluster.addStore(id);
+  const members = membership ? new RegionMembership(cluster, rng) : undefined;
   let now = 0;
   let chaos = true;
   let nextRegionId = 100;
@@ -145,6 +218,8 @@ async function runSeed(seed: number): Promise<void> {
       await cluster.restart(defined([...cluster.down][0], 'a down store'));
     } else if (roll < 0.19) {
       proposeSplit();
+    } else if (members && roll < 0.25) {
+      members.maybeChange(now);
     }
   }
 
@@ -164,6 +239,8 @@ async function runSeed(seed: number): Promise<void> {
   chaos = false;
   cluster.clearFilters();
   for (const id of [...cluster.down]) await cluster.restart(id);
+  // Every region gets a peer on every store again, so all stores can be compared.
+  await members?.fillEveryStore();
   let done = false;
   void Promise.all(clients).then(() => (done = true));
   for (let i = 0; i < HEAL_STEPS || !done; i++) {
@@ -199,13 +276,13 @@ async function runSeed(seed: number): Promise<void> {
   expect(converged(), `seed ${seed}: stores did not converge: ${STORES.map((id) => `${id}: ${layout(id)}`).join(' | ')}`).toBe(true);
   const acknowledged = [...history.values()].flat().filter((op) => op.kind === 'put' && op.response !== Infinity).length;
   expect(acknowledged, `seed ${seed}: no write was acknowledged`).toBeGreaterThan(0);
-  if (process.env.RAFTSTORE_SIM_VERBOSE) console.log(`seed ${seed}: ${layout(1)}`);
+  if (process.env.RAFTSTORE_SIM_VERBOSE) console.log(`seed ${seed}: ${members?.changes ?? 0} membership changes; ${layout(1)}`);
 }
 
 // The same seed variables as the other chaos simulations (scripts/raftstore-soak.mjs sets them).
 const fixed = process.env.RAFTSTORE_SIM_SEED;
 const base = Number(process.env.RAFTSTORE_SIM_BASE ?? 9000 + (Math.floor(Date.now() / 86_400_000) % 1000));
-const count = Number(process.env.RAFTSTORE_SIM_SEEDS ?? 12);
+const count = Number(process.env.RAFTSTORE_SIM_SEEDS ?? 10);
 const seeds = fixed ? [Number(fixed)] : Array.from({ length: count }, (_, i) => base + i);
 
 describe('raftstore chaos with region splits', () => {
@@ -213,8 +290,16 @@ describe('raftstore chaos with region splits', () => {
     `seeds ${seeds[0]}..${seeds.at(-1)}: linearizable per key, every key in exactly one region, stores converge`,
     async () => {
       console.log(`[raftstore] split chaos seeds ${seeds[0]}..${seeds.at(-1)} (replay one with RAFTSTORE_SIM_SEED=n)`);
-      for (const seed of seeds) await runSeed(seed);
+      for (const seed of seeds) await runSeed(seed, { membership: false });
     },
     Math.max(300_000, seeds.length * 3_000),
+  );
+
+  it(
+    `with membership changes and leader moves over five stores, seeds ${seeds[0]}..${seeds.at(-1)}`,
+    async () => {
+      for (const seed of seeds) await runSeed(seed, { membership: true });
+    },
+    Math.max(300_000, seeds.length * 6_000),
   );
 });
