@@ -81,22 +81,41 @@ class RegionMembership {
     this.changes++;
   }
 
-  /** After healing: every region gets a peer on every store (blocking, retried by the cluster helper). */
+  /**
+   * Adds a peer of the region on the store until the leader's region lists one there (a change
+   * proposed during the chaos may be the one that lands). Throws when it does not within 1000 steps.
+   */
+  private async addUntilMember(regionId: number, storeId: number): Promise<void> {
+    for (let step = 0; step < 1000; step++) {
+      const region = leaderView(this.cluster, regionId);
+      if (region?.peers.some((p) => p.storeId === storeId)) return;
+      if (region && step % 30 === 0) this.cluster.proposeChangePeer(regionId, ConfChangeType.AddNode, { id: this.nextPeerId++, storeId }, () => {});
+      await this.cluster.step();
+    }
+    throw new Error(`seed ${this.cluster.options.seed}: region ${regionId} got no peer on store ${storeId}`);
+  }
+
+  /** After healing: every region gets a peer on every store. */
   async fillEveryStore(): Promise<void> {
     for (let round = 0; round < 20; round++) {
       const ids = new Set([...this.cluster.stores.values()].flatMap((node) => node.regions().map((r) => r.id)));
       let complete = true;
       for (const regionId of ids) {
-        const leader = this.cluster.leaderStore(regionId);
-        const region = leader === undefined ? undefined : this.cluster.stores.get(leader)?.peer(regionId)?.region;
+        const region = leaderView(this.cluster, regionId);
         const missing = ALL_STORES.filter((id) => !region || !region.peers.some((p) => p.storeId === id));
         if (!region) complete = false;
-        else for (const storeId of missing) await this.cluster.addPeer(regionId, storeId, this.nextPeerId++, 1000);
+        else for (const storeId of missing) await this.addUntilMember(regionId, storeId);
       }
       if (complete && ALL_STORES.every((id) => this.cluster.stores.get(id)?.regions().length === ids.size)) return;
       await this.cluster.run(20);
     }
   }
+}
+
+/** The region as its leader sees it now, if it has one. */
+function leaderView(cluster: SimCluster, regionId: number): Region | undefined {
+  const leader = cluster.leaderStore(regionId);
+  return leader === undefined ? undefined : cluster.stores.get(leader)?.peer(regionId)?.region;
 }
 
 interface SeedOptions {
