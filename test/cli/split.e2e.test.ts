@@ -18,6 +18,7 @@ import { startSchedulerProcess, startServerProcess, type ServerProcess } from '.
 import { internalFailureLines, unhealthyReason } from '../helpers/store-health.js';
 import { tempDir } from '../helpers/tmp.js';
 
+// The seed replays the keys and accounts chosen (not the timing): TINYKV_SPLIT_E2E_SEED=<seed printed>.
 const SEED = Number(process.env['TINYKV_SPLIT_E2E_SEED'] ?? Date.now() % 1_000_000);
 const RAW_VALUE_BYTES = 2048;
 const RAW_WRITERS = 8;
@@ -36,7 +37,7 @@ interface StoreSlot {
   readonly name: string;
   readonly addr: string;
   readonly dataDir: string;
-  storeId: number;
+  readonly storeId: number;
   current: ServerProcess;
   /** Logs of the runs killed before `current`. */
   readonly pastLogs: string[];
@@ -185,7 +186,9 @@ const rawValue = (key: string): string => `${key}:`.padEnd(RAW_VALUE_BYTES, '.')
 interface RawLoad {
   readonly acknowledged: Set<string>;
   readonly attempted: Set<string>;
-  failures: number;
+  /** Error code -> puts that failed with it (after the client's own retries); their keys may or may not be written. */
+  readonly failures: Map<string, number>;
+  firstFailure?: string;
   stop(): Promise<void>;
 }
 
@@ -195,7 +198,7 @@ function startRawLoad(random: () => number): RawLoad {
   const load: RawLoad = {
     acknowledged: new Set(),
     attempted: new Set(),
-    failures: 0,
+    failures: new Map(),
     stop: async () => {
       stopped = true;
       await Promise.all(writers);
@@ -212,7 +215,8 @@ function startRawLoad(random: () => number): RawLoad {
         load.acknowledged.add(key);
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
-        load.failures++;
+        load.failures.set(err.code, (load.failures.get(err.code) ?? 0) + 1);
+        load.firstFailure ??= err.message;
       }
     }
   });
@@ -281,7 +285,7 @@ describe('region split with real store processes', () => {
       await load.stop();
     }
     console.log(
-      `[split e2e] raw load: ${load.acknowledged.size} acknowledged, ${load.failures} failed, ${(await scanRegions()).length} regions after ${Date.now() - started} ms`,
+      `[split e2e] raw load: ${load.acknowledged.size} acknowledged, failed: ${JSON.stringify([...load.failures])} (first: ${load.firstFailure}), ${(await scanRegions()).length} regions after ${Date.now() - started} ms`,
     );
     expect((await wholeLayout()).length).toBeGreaterThanOrEqual(MIN_REGIONS);
     await checkRawReadBack(load);
@@ -291,80 +295,101 @@ describe('region split with real store processes', () => {
   // ---- transactions across regions ----
 
   it('bank transfers across regions conserve the total and commit all-or-nothing while splits happen', async () => {
-    const random = rng(SEED ^ 0x9e3779b9);
     await client.transaction((txn) => {
       for (let a = 0; a < ACCOUNTS; a++) txn.put(accountKey(a), encodeAccount({ balance: INITIAL_BALANCE, history: [] }));
     });
     const started = Date.now();
-    const layouts: Region[][] = [await wholeLayout()];
-    const intended = new Map<string, Map<number, number>>(); // attempt id -> account -> delta
-    const committed: Array<{ id: string; layout: number }> = [];
-    let stopped = false;
-    const failures = new Map<string, number>(); // error code -> transfers that gave up with it
-    const worker = async (w: number): Promise<void> => {
-      for (let n = 0; !stopped; n++) {
-        const layout = layouts.length - 1; // splits only refine: keys apart in this layout stay apart
-        let attemptId = '';
-        let attempt = 0;
-        try {
-          await client.transaction(async (txn) => {
-            attemptId = `${w}.${n}.${attempt++}`;
-            const accounts = pickDistinct(random, 3);
-            const values = await txn.batchGet(accounts.map(accountKey));
-            const state = values.map((value, i) => decodeAccount(defined(value, `account ${accounts[i]}`)));
-            const from = defined(state[0], 'the paying account');
-            const first = Math.floor(random() * Math.min(50, from.balance + 1));
-            const second = Math.floor(random() * (Math.min(50, from.balance) - first + 1));
-            const deltas = [-(first + second), first, second];
-            intended.set(attemptId, new Map(accounts.map((a, i) => [a, defined(deltas[i], 'delta')])));
-            accounts.forEach((a, i) => {
-              const account = defined(state[i], 'account');
-              const delta = defined(deltas[i], 'delta');
-              txn.put(accountKey(a), encodeAccount({ balance: account.balance + delta, history: [...account.history, [attemptId, delta]] }));
-            });
-          });
-          committed.push({ id: attemptId, layout });
-        } catch (err) {
-          if (!(err instanceof ClientError)) throw err;
-          failures.set(err.code, (failures.get(err.code) ?? 0) + 1);
-        }
-      }
-    };
-    const workers = Array.from({ length: TXN_WORKERS }, (_, w) => worker(w));
-    try {
-      const startRegions = defined(layouts[0], 'first layout').length;
-      await waitFor(
-        async () => {
-          // Only whole layouts: the scheduler may briefly miss a new region it has not heard from yet.
-          const layout = (await scanRegions()).map((r) => r.region);
-          if (tiles(layout)) layouts.push(layout);
-          return committed.length >= MIN_COMMITTED_TXNS && defined(layouts.at(-1), 'layout').length >= startRegions + 2;
-        },
-        45_000,
-        () =>
-          `${MIN_COMMITTED_TXNS} committed transfers and two more splits (${committed.length} committed, failed: ${JSON.stringify([...failures])}, ${startRegions} -> ${layouts.at(-1)?.length} regions)`,
-      );
-    } finally {
-      stopped = true;
-      await Promise.all(workers);
-    }
-    const spanning = committed.filter(
-      ({ id, layout }) => regionsOf([...defined(intended.get(id), id).keys()], defined(layouts[layout], 'layout')) > 1,
+    const log: TransferLog = { layouts: [await wholeLayout()], intended: new Map(), committed: [], failures: new Map() };
+    const startRegions = defined(log.layouts[0], 'first layout').length;
+    await runTransfers(log, async () => {
+      // Only whole layouts: the scheduler may briefly miss a new region it has not heard from yet.
+      const layout = (await scanRegions()).map((r) => r.region);
+      if (tiles(layout)) log.layouts.push(layout);
+      return log.committed.length >= MIN_COMMITTED_TXNS && defined(log.layouts.at(-1), 'layout').length >= startRegions + 2;
+    });
+    const spanning = log.committed.filter(
+      ({ id, layout }) => regionsOf([...defined(log.intended.get(id), id).keys()], defined(log.layouts[layout], 'layout')) > 1,
     );
     console.log(
-      `[split e2e] ${committed.length} transfers committed (${spanning.length} across regions; failed: ${JSON.stringify([...failures])}), ${(await scanRegions()).length} regions after ${Date.now() - started} ms`,
+      `[split e2e] ${log.committed.length} transfers committed (${spanning.length} across regions; failed: ${JSON.stringify([...log.failures])}), ${startRegions} -> ${(await scanRegions()).length} regions in ${Date.now() - started} ms`,
     );
     expect(spanning.length, 'transfers whose accounts were in different regions').toBeGreaterThan(0);
-    const checkStarted = Date.now();
     await checkAccounts(
-      intended,
-      committed.map((c) => c.id),
+      log.intended,
+      log.committed.map((c) => c.id),
     );
-    console.log(`[split e2e] accounts checked in ${Date.now() - checkStarted} ms`);
     await wholeLayout();
     expect(processFailures()).toEqual([]);
   }, 75_000);
 });
+
+/** What the transfer workers did, for the checks. */
+interface TransferLog {
+  /** The scheduler's whole layouts seen, oldest first. */
+  readonly layouts: Region[][];
+  /** Attempt id -> account -> the amount that attempt adds to it. */
+  readonly intended: Map<string, Map<number, number>>;
+  /** The committed attempts, each with the last layout seen before its transaction began. */
+  readonly committed: Array<{ id: string; layout: number }>;
+  /** Error code -> transfers that gave up with it. */
+  readonly failures: Map<string, number>;
+}
+
+/** Runs the transfer workers until `done` (polled) answers true, for at most 45 s. */
+async function runTransfers(log: TransferLog, done: () => Promise<boolean>): Promise<void> {
+  const random = rng(SEED ^ 0x9e3779b9);
+  let stopped = false;
+  const worker = async (w: number): Promise<void> => {
+    for (let n = 0; !stopped; n++) {
+      const layout = log.layouts.length - 1; // splits only refine: accounts apart in this layout are apart at commit
+      try {
+        log.committed.push({ id: await transfer(random, `${w}.${n}`, log.intended), layout });
+      } catch (err) {
+        if (!(err instanceof ClientError)) throw err;
+        log.failures.set(err.code, (log.failures.get(err.code) ?? 0) + 1);
+      }
+    }
+  };
+  const workers = Array.from({ length: TXN_WORKERS }, (_, w) => worker(w));
+  try {
+    await waitFor(
+      done,
+      45_000,
+      () =>
+        `${MIN_COMMITTED_TXNS} committed transfers and two more splits (${log.committed.length} committed, failed: ${JSON.stringify([...log.failures])})`,
+    );
+  } finally {
+    stopped = true;
+    await Promise.all(workers);
+  }
+}
+
+/**
+ * Moves random amounts from one random account to two others, recording the attempt in each
+ * account's history; `client.transaction` runs it again on a conflict, as a new attempt.
+ * Resolves to the id of the attempt that committed.
+ */
+async function transfer(random: () => number, name: string, intended: Map<string, Map<number, number>>): Promise<string> {
+  let attemptId = '';
+  let attempt = 0;
+  await client.transaction(async (txn) => {
+    attemptId = `${name}.${attempt++}`;
+    const accounts = pickDistinct(random, 3);
+    const values = await txn.batchGet(accounts.map(accountKey));
+    const state = values.map((value, i) => decodeAccount(defined(value, `account ${accounts[i]}`)));
+    const balance = defined(state[0], 'the paying account').balance;
+    const first = Math.floor(random() * Math.min(50, balance + 1));
+    const second = Math.floor(random() * (Math.min(50, balance) - first + 1));
+    const deltas = [-(first + second), first, second];
+    intended.set(attemptId, new Map(accounts.map((a, i) => [a, defined(deltas[i], 'delta')])));
+    accounts.forEach((a, i) => {
+      const account = defined(state[i], 'account');
+      const delta = defined(deltas[i], 'delta');
+      txn.put(accountKey(a), encodeAccount({ balance: account.balance + delta, history: [...account.history, [attemptId, delta]] }));
+    });
+  });
+  return attemptId;
+}
 
 interface Account {
   readonly balance: number;
