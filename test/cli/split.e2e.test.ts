@@ -113,8 +113,11 @@ async function restart(slot: StoreSlot): Promise<void> {
 function processFailures(): string[] {
   const stores = slots.flatMap((slot) => {
     const past = slot.pastLogs.flatMap((log) => internalFailureLines(log)).map((line) => `${slot.name} (an earlier run): ${line}`);
-    const now = unhealthyReason(slot.name, slot.current.child, slot.current.stderr());
-    return now === undefined ? past : [...past, now];
+    const { child, stderr } = slot.current;
+    const now = unhealthyReason(slot.name, child, stderr());
+    if (now === undefined) return past;
+    // A crash outside the fail-stop path (a native abort, out of memory) logs no pino line: show the log's end.
+    return [...past, child.exitCode === null && child.signalCode === null ? now : `${now}\nlog tail:\n${stderr().slice(-6000)}`];
   });
   return schedulerChild.exitCode === null ? stores : [...stores, `the scheduler exited with ${schedulerChild.exitCode}`];
 }
@@ -380,7 +383,7 @@ async function transfer(random: () => number, name: string, intended: Map<string
     const balance = defined(state[0], 'the paying account').balance;
     const first = Math.floor(random() * Math.min(50, balance + 1));
     const second = Math.floor(random() * (Math.min(50, balance) - first + 1));
-    const deltas = [-(first + second), first, second];
+    const deltas = [0 - (first + second), first, second]; // not -(0): JSON reads -0 back as 0
     intended.set(attemptId, new Map(accounts.map((a, i) => [a, defined(deltas[i], 'delta')])));
     accounts.forEach((a, i) => {
       const account = defined(state[i], 'account');
