@@ -188,22 +188,4 @@ describe('the split-check thread', () => {
       dir.cleanup();
     }
   });
-
-  it('keeps its thread between checks (no thread started and ended for each)', async () => {
-    const dir = tempDir();
-    const engine = new LmdbEngine({ path: dir.path });
-    const { checker, close, threads } = pooledSplitChecker({ path: dir.path }, { maxSizeBytes: 3_000, splitSizeBytes: 2_000 });
-    try {
-      expect(threads()).toBe(0); // started by the first check, not before
-      await checker.check(1, WHOLE);
-      await new Promise((r) => setTimeout(r, 100)); // past any idle timeout piscina would apply by default
-      expect(threads()).toBe(1);
-      await checker.check(1, WHOLE);
-      expect(threads()).toBe(1);
-    } finally {
-      await close();
-      await engine.close();
-      dir.cleanup();
-    }
-  });
 });

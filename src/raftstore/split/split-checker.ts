@@ -115,29 +115,15 @@ function withTimeout(task: Promise<SplitCheckResult>, timeoutMs: number, regionI
   return Promise.race([task, timeout]).finally(() => clearTimeout(timer));
 }
 
-/**
- * A split checker on a thread of its own (workers/split-check.ts); close the pool when the store
- * stops. `threads` is how many threads the pool runs now.
- */
+/** A split checker on a thread of its own (workers/split-check.ts); close the pool when the store stops. */
 export function pooledSplitChecker(
   kv: LmdbEngineOptions,
   thresholds: SplitThresholds,
   limits: { maxInFlight?: number; timeoutMs?: number } = {},
-): { checker: SplitChecker; close: () => Promise<void>; threads: () => number } {
+): { checker: SplitChecker; close: () => Promise<void> } {
   const maxInFlight = limits.maxInFlight ?? DEFAULT_SPLIT_CHECK_MAX_IN_FLIGHT;
-  // The checker bounds what is queued; the pool's queue only needs to hold that much. The thread
-  // starts with the first check and stays until close (piscina's default idleTimeout of 0 would
-  // end it after every check): checks come every split-check tick, the worker keeps its LMDB
-  // environment open between them, and ending worker threads over and over is where Node 20
-  // aborted a store (NodePlatform::ForIsolate assertion, a compile job outliving its isolate).
-  const pool = new Piscina({
-    filename: workerFileUrl('split-check'),
-    minThreads: 0,
-    maxThreads: 1,
-    idleTimeout: Infinity,
-    maxQueue: maxInFlight,
-    closeTimeout: 5_000,
-  });
+  // The checker bounds what is queued; the pool's queue only needs to hold that much.
+  const pool = new Piscina({ filename: workerFileUrl('split-check'), minThreads: 0, maxThreads: 1, maxQueue: maxInFlight, closeTimeout: 5_000 });
   const checker = new SplitChecker({
     kv,
     thresholds,
@@ -146,5 +132,5 @@ export function pooledSplitChecker(
     run: (task) => pool.run(task) as Promise<SplitCheckAnswer>,
   });
   // close() lets a scan in flight finish rather than terminating its thread inside LMDB.
-  return { checker, close: () => pool.close(), threads: () => pool.threads.length };
+  return { checker, close: () => pool.close() };
 }
