@@ -191,4 +191,26 @@ describe('the split-check thread', () => {
       dir.cleanup();
     }
   });
+
+  it('keeps its thread between checks, and each check sees the writes made before it', async () => {
+    const dir = tempDir();
+    const engine = new LmdbEngine({ path: dir.path });
+    const { checker, close, threads } = pooledSplitChecker({ path: dir.path }, { maxSizeBytes: 100_000, splitSizeBytes: 50_000 });
+    try {
+      expect(threads()).toBe(0); // started by the first check, not before
+      const sizes: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        await engine.write(version(`user${round}`, 7n, 91));
+        sizes.push((await checker.check(1, WHOLE)).sizeBytes);
+        await new Promise((r) => setTimeout(r, 50)); // past the idle timeout piscina applies by default
+        expect(threads()).toBe(1);
+      }
+      const perVersion = defined(sizes[0], 'first size');
+      expect(sizes).toEqual([perVersion, 2 * perVersion, 3 * perVersion]);
+    } finally {
+      await close();
+      await engine.close();
+      dir.cleanup();
+    }
+  });
 });

@@ -115,15 +115,32 @@ function withTimeout(task: Promise<SplitCheckResult>, timeoutMs: number, regionI
   return Promise.race([task, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A split checker on a thread of its own (workers/split-check.ts); close the pool when the store stops. */
+/**
+ * A split checker on a thread of its own (workers/split-check.ts); close the pool when the store
+ * stops. `threads` is how many threads the pool runs now.
+ */
 export function pooledSplitChecker(
   kv: LmdbEngineOptions,
   thresholds: SplitThresholds,
   limits: { maxInFlight?: number; timeoutMs?: number } = {},
-): { checker: SplitChecker; close: () => Promise<void> } {
+): { checker: SplitChecker; close: () => Promise<void>; threads: () => number } {
   const maxInFlight = limits.maxInFlight ?? DEFAULT_SPLIT_CHECK_MAX_IN_FLIGHT;
   // The checker bounds what is queued; the pool's queue only needs to hold that much.
-  const pool = new Piscina({ filename: workerFileUrl('split-check'), minThreads: 0, maxThreads: 1, maxQueue: maxInFlight, closeTimeout: 5_000 });
+  // The thread starts with the first check and stays until close: piscina's default idleTimeout
+  // (0) ended it after every check, so each split-check tick started a thread and reopened LMDB,
+  // and a store aborted in Node 20 under that churn (NodePlatform::ForIsolate assertion: a
+  // compile job outliving its worker's isolate). A kept thread must get back to its event loop
+  // between tasks (atomics 'disabled'): lmdb-js renews its read transaction from a timer there,
+  // and with piscina's default Atomics.wait loop every check would read the first check's view.
+  const pool = new Piscina({
+    filename: workerFileUrl('split-check'),
+    minThreads: 0,
+    maxThreads: 1,
+    idleTimeout: Infinity,
+    atomics: 'disabled',
+    maxQueue: maxInFlight,
+    closeTimeout: 5_000,
+  });
   const checker = new SplitChecker({
     kv,
     thresholds,
@@ -132,5 +149,5 @@ export function pooledSplitChecker(
     run: (task) => pool.run(task) as Promise<SplitCheckAnswer>,
   });
   // close() lets a scan in flight finish rather than terminating its thread inside LMDB.
-  return { checker, close: () => pool.close() };
+  return { checker, close: () => pool.close(), threads: () => pool.threads.length };
 }
