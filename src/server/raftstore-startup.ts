@@ -14,6 +14,7 @@ import { PooledSnapshotSource } from '../raftstore/snapshot/snapshot-source.js';
 import type { EncodedTransport } from '../raftstore/transport.js';
 import type { FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
+import { LMDB_WORKER_POOL_OPTIONS } from '../engine/worker-pool-options.js';
 import { pooledSplitChecker, type SplitChecker } from '../raftstore/split/split-checker.js';
 import { raftstoreConfigOf } from './raftstore-config.js';
 
@@ -45,6 +46,7 @@ export class StorePools {
       maxThreads: 1,
       maxQueue: 64,
       closeTimeout: POOL_CLOSE_TIMEOUT_MS,
+      ...LMDB_WORKER_POOL_OPTIONS,
     });
     this.gcPool = new Piscina({
       filename: workerFileUrl('raftlog-gc'),
@@ -52,6 +54,7 @@ export class StorePools {
       maxThreads: 1,
       maxQueue: 1024,
       closeTimeout: POOL_CLOSE_TIMEOUT_MS,
+      ...LMDB_WORKER_POOL_OPTIONS,
     });
     const split = pooledSplitChecker(engineOptions.kv, { maxSizeBytes: config.regionMaxSizeBytes, splitSizeBytes: config.regionSplitSizeBytes });
     this.splitChecker = split.checker;

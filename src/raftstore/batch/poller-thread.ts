@@ -20,6 +20,7 @@ import { RaftMessage } from '../../proto/raft_serverpb.js';
 import type { RandomSource } from '../../raft/index.js';
 import { failThisThread, type FatalHandler } from '../../util/fail-stop.js';
 import { workerFileUrl } from '../../util/worker-path.js';
+import { LMDB_WORKER_POOL_OPTIONS } from '../../engine/worker-pool-options.js';
 import { RemoteApplyRouter } from '../apply/remote-apply.js';
 import type { RaftstoreConfig } from '../config.js';
 import type { PeerEngines } from '../peer/peer-storage.js';
@@ -198,7 +199,14 @@ export function runPollerThread(): void {
   const logger = createLogger(data.logLevel, 'tinykv-poller');
   const engines = openStoreEngines(data.engines);
   // Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
-  const snapshotPool = new Piscina({ filename: workerFileUrl('region-snapshot'), minThreads: 0, maxThreads: 1, maxQueue: 64, closeTimeout: 5_000 });
+  const snapshotPool = new Piscina({
+    filename: workerFileUrl('region-snapshot'),
+    minThreads: 0,
+    maxThreads: 1,
+    maxQueue: 64,
+    closeTimeout: 5_000,
+    ...LMDB_WORKER_POOL_OPTIONS,
+  });
   const poller = new PollerThread({
     storeId: data.storeId,
     engines,

@@ -10,6 +10,7 @@ import type { Engine } from '../../engine/engine.js';
 import type { LmdbEngineOptions } from '../../engine/lmdb-engine.js';
 import { ErrorCode, TinyKvError } from '../../util/errors.js';
 import { workerFileUrl } from '../../util/worker-path.js';
+import { LMDB_WORKER_POOL_OPTIONS } from '../../engine/worker-pool-options.js';
 import { checkSplit, type BoundaryOf, type RegionRange, type SplitCheckResult, type SplitThresholds } from './split-check.js';
 
 /** One region to check, in the kv environment opened with the store's options. */
@@ -126,18 +127,12 @@ export function pooledSplitChecker(
 ): { checker: SplitChecker; close: () => Promise<void>; threads: () => number } {
   const maxInFlight = limits.maxInFlight ?? DEFAULT_SPLIT_CHECK_MAX_IN_FLIGHT;
   // The checker bounds what is queued; the pool's queue only needs to hold that much.
-  // The thread starts with the first check and stays until close: piscina's default idleTimeout
-  // (0) ended it after every check, so each split-check tick started a thread and reopened LMDB,
-  // and a store aborted in Node 20 under that churn (NodePlatform::ForIsolate assertion: a
-  // compile job outliving its worker's isolate). A kept thread must get back to its event loop
-  // between tasks (atomics 'disabled'): lmdb-js renews its read transaction from a timer there,
-  // and with piscina's default Atomics.wait loop every check would read the first check's view.
+  // The thread starts with the first check and stays until close (engine/worker-pool-options.ts).
   const pool = new Piscina({
     filename: workerFileUrl('split-check'),
     minThreads: 0,
     maxThreads: 1,
-    idleTimeout: Infinity,
-    atomics: 'disabled',
+    ...LMDB_WORKER_POOL_OPTIONS,
     maxQueue: maxInFlight,
     closeTimeout: 5_000,
   });
