@@ -104,4 +104,46 @@ describe('store-wide key ranges', () => {
     expect([storage.firstIndex(), storage.lastIndex()]).toEqual([6, 5]);
     expect(engines.kv.get('meta', applyStateKey(4))).toBeDefined();
   });
+
+  it('a store that crashed between applying its own removal and the destroy finishes the destroy on start', async () => {
+    const engines = { raft: new MemoryEngine(), kv: new MemoryEngine() };
+    // The removal applied (the record lists stores 2 and 3 only) but the destroy never ran.
+    const removed = region(6, 'a', 'k', [
+      [62, 2],
+      [63, 3],
+    ]);
+    const kept = region(7, 'k', '', [[71, 1]]);
+    await engines.kv.write([
+      stateOp(removed),
+      stateOp(kept),
+      { type: 'put', cf: 'default', key: Buffer.from('b'), value: Buffer.from('removed-region') },
+      { type: 'put', cf: 'default', key: Buffer.from('p'), value: Buffer.from('kept-region') },
+    ]);
+    await engines.raft.write([
+      {
+        type: 'put',
+        cf: 'meta',
+        key: raftStateKey(6),
+        value: Buffer.from(RaftLocalState.encode(RaftLocalState.fromPartial({ lastIndex: 9, lastTerm: 6 })).finish()),
+      },
+    ]);
+    const store = new Store({
+      storeId: 1,
+      engines,
+      config: DEFAULT_RAFTSTORE_CONFIG,
+      transport: { send: () => {} },
+      random: new SeededRandom(5).asSource(),
+      logger: silentLogger(),
+    });
+    await engines.kv.write(PeerStorage.initialWrites(kept).kvOps);
+    store.loadPeers();
+    await store.settle();
+    expect(store.peer(6)).toBeUndefined();
+    expect(RegionLocalState.decode(engines.kv.get('meta', regionStateKey(6))!).state).toBe(PeerState.Tombstone);
+    expect(engines.kv.get('default', Buffer.from('b'))).toBeUndefined();
+    expect(engines.kv.get('default', Buffer.from('p'))?.toString()).toBe('kept-region');
+    expect(engines.raft.get('meta', raftStateKey(6))).toBeUndefined();
+    expect(store.peer(7)).toBeDefined();
+    await store.stop();
+  });
 });

@@ -96,6 +96,8 @@ export class Store implements RaftRouter {
   private readonly toDestroy = new Map<number, string>();
   /** Regions whose peer is being destroyed: no peer of theirs may be created meanwhile. */
   private readonly destroying = new Set<number>();
+  /** Regions on disk whose records no longer list this store (a crash interrupted their destroy). */
+  private readonly removedOnDisk: Region[] = [];
   /** Regions a split created here, whose peers start at the next round boundary (true: campaign at once). */
   private readonly toInitialize = new Map<number, boolean>();
   /** Regions whose peer was created by a message and may not have its snapshot yet (bounded). */
@@ -127,17 +129,37 @@ export class Store implements RaftRouter {
     this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult, options.onFatal);
   }
 
-  /** Creates peers for the regions this store holds on disk (those `accept` picks, when given). */
+  /**
+   * Creates peers for the regions this store holds on disk (those `accept` picks, when given). A
+   * region whose record no longer lists this store was left by a crash between applying this
+   * peer's removal and destroying it: the destroy is finished at the first round instead.
+   */
   loadPeers(accept: (regionId: number) => boolean = () => true): void {
     const view = this.options.engines.kv.snapshot();
     try {
       for (const { value } of view.scan('meta', { start: REGION_META_MIN_KEY, end: REGION_META_MAX_KEY })) {
         const state = RegionLocalState.decode(value);
         if (state.state !== PeerState.Normal || !state.region || !accept(state.region.id)) continue;
-        this.addPeer(state.region);
+        if (findPeerOnStore(state.region, this.storeId)) this.addPeer(state.region);
+        else this.removedOnDisk.push(state.region);
       }
     } finally {
       view.close();
+    }
+    if (this.removedOnDisk.length > 0) this.schedulePoll();
+  }
+
+  /** Finishes the destroys a crash interrupted (see loadPeers), before the first round. */
+  private async destroyRemovedOnDisk(): Promise<void> {
+    for (const region of this.removedOnDisk.splice(0)) {
+      this.options.logger.info({ regionId: region.id }, 'finishing the destroy of a removed peer');
+      this.destroying.add(region.id);
+      try {
+        await this.applier.destroy(region);
+        await this.options.engines.raft.write(PeerStorage.destroyRaftOps(region.id));
+      } finally {
+        this.destroying.delete(region.id);
+      }
     }
   }
 
@@ -415,6 +437,7 @@ export class Store implements RaftRouter {
       await Promise.resolve();
       do {
         this.pollAgain = false;
+        await this.destroyRemovedOnDisk();
         await this.destroyScheduled();
         this.initializeScheduled();
         await this.pollRound();

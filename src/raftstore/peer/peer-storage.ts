@@ -313,9 +313,13 @@ export class PeerStorage implements RaftStorage {
 
   /** Raft-engine ops removing this peer's log and raft state (the kv side is peer-destroy.ts's). */
   destroyRaftOps(): WriteOp[] {
+    return PeerStorage.destroyRaftOps(this.regionId);
+  }
+
+  static destroyRaftOps(regionId: number): WriteOp[] {
     return [
-      { type: 'deleteRange', cf: 'meta', start: raftLogKey(this.regionId, 0), end: raftLogKey(this.regionId, Number.MAX_SAFE_INTEGER) },
-      { type: 'delete', cf: 'meta', key: raftStateKey(this.regionId) },
+      { type: 'deleteRange', cf: 'meta', start: raftLogKey(regionId, 0), end: raftLogKey(regionId, Number.MAX_SAFE_INTEGER) },
+      { type: 'delete', cf: 'meta', key: raftStateKey(regionId) },
     ];
   }
 
