@@ -265,7 +265,7 @@ describe('TinyKV 3B split + conf-change scenarios on five threaded stores', () =
       raftPollers: 2,
       iterations: 2,
       runMs: 2_500,
-      minAcked: 30,
+      minAcked: 40,
     });
   });
 
@@ -280,7 +280,7 @@ describe('TinyKV 3B split + conf-change scenarios on five threaded stores', () =
       raftPollers: 1,
       iterations: 2,
       runMs: 2_500,
-      minAcked: 20,
+      minAcked: 30,
     });
   });
 });
