@@ -9,6 +9,7 @@ import { AdminCmdType, RaftCmdRequest, type RaftCmdResponse } from '../../src/pr
 import { PeerState, RegionLocalState } from '../../src/proto/raft_serverpb.js';
 import type { SeededRandom } from '../../src/raft/index.js';
 import { regionStateKey } from '../../src/raftstore/keys.js';
+import { rangesToClear, type KeyRange } from '../../src/raftstore/peer/peer-destroy.js';
 import type { ClusterNode } from '../../src/server/cluster-node.js';
 import { transferLeaderCommand } from '../../src/server/heartbeat-commands.js';
 import { waitUntil, type InProcessCluster } from './harness.js';
@@ -160,9 +161,16 @@ async function changeOnce(
   cluster: InProcessCluster,
   region: Region,
   storeId: number,
-  run: { readonly report: ConfChangerReport; readonly stopped: () => boolean; readonly leaderRemoval: LeaderRemoval },
+  run: {
+    readonly report: ConfChangerReport;
+    readonly stopped: () => boolean;
+    readonly leaderRemoval: LeaderRemoval;
+    /** How a removal that went through is checked on the removed store; checkRemoved when absent. */
+    readonly checkRemoval?: RemovalCheck;
+  },
 ): Promise<void> {
   const { report, stopped } = run;
+  const check = run.checkRemoval ?? checkRemoved;
   const existing = region.peers.find((p) => p.storeId === storeId);
   if (!existing) {
     const peer = { id: await cluster.scheduler.core.allocId(), storeId };
@@ -173,7 +181,7 @@ async function changeOnce(
   if (run.leaderRemoval === 'transfer-first' && !(await moveLeaderOff(cluster, region.id, existing))) return;
   if (await changePeer(cluster, region.id, ConfChangeType.RemoveNode, existing, stopped)) {
     report.removes++;
-    await checkRemoved(cluster, region.id, storeId, report, stopped);
+    await check(cluster, region.id, storeId, report, stopped);
   }
 }
 
@@ -205,4 +213,108 @@ export async function checkRemoved(
     return true;
   }
   return false;
+}
+
+/** Checks, on the removed store, a removal the confchanger made; true once it reached the store. */
+export type RemovalCheck = (
+  cluster: InProcessCluster,
+  regionId: number,
+  storeId: number,
+  report: ConfChangerReport,
+  abandon: () => boolean,
+) => Promise<boolean>;
+
+/** Every region some running store leads, once each (the view with the newest epoch when leaders overlap). */
+export function ledRegions(cluster: InProcessCluster): Region[] {
+  const newest = new Map<number, Region>();
+  for (const node of cluster.all()) {
+    for (const { region } of node.store.leaderRegions()) {
+      const seen = newest.get(region.id);
+      const version = (r: Region | undefined) => (r?.regionEpoch?.version ?? -1) * 1e6 + (r?.regionEpoch?.confVer ?? 0);
+      if (version(region) > version(seen)) newest.set(region.id, region);
+    }
+  }
+  return [...newest.values()];
+}
+
+/**
+ * TinyKV's confchanger once the key space splits: each step picks a random region (TinyKV asks its
+ * scheduler; here, among the regions some store leads) and a random store, and removes or adds
+ * that region's peer there as runConfChanger does, through the region's current leader. A removal
+ * is checked with checkRemovedFromRange: the removed store keeps the data of its other regions.
+ */
+export async function runRegionsConfChanger(
+  cluster: InProcessCluster,
+  storeIds: readonly number[],
+  rng: SeededRandom,
+  stopped: () => boolean,
+): Promise<ConfChangerReport> {
+  const report: ConfChangerReport = { adds: 0, removes: 0, removalsChecked: 0, problems: [] };
+  const run = { report, stopped, leaderRemoval: 'direct' as const, checkRemoval: checkRemovedFromRange };
+  while (!stopped()) {
+    const regions = ledRegions(cluster);
+    if (regions.length > 0) await changeOnce(cluster, rng.pick(regions), rng.pick(storeIds), run);
+    await sleep(regions.length > 0 ? rng.int(200) : 20);
+  }
+  return report;
+}
+
+/**
+ * checkRemoved for a store holding other regions too: once the removal reached the store
+ * (Tombstone on disk), no data may be left in the removed region's last range except where a
+ * region the store still serves covers it (a region split off before the removal and catching up
+ * there). A leftover is looked at again after `settleMs`, as a region whose snapshot was just
+ * written may not be in the main thread's view yet.
+ */
+export async function checkRemovedFromRange(
+  cluster: InProcessCluster,
+  regionId: number,
+  storeId: number,
+  report: ConfChangerReport,
+  abandon: () => boolean,
+  waitMs = 1_000,
+  settleMs = 500,
+): Promise<boolean> {
+  for (const deadline = Date.now() + waitMs; Date.now() < deadline && !abandon(); await sleep(20)) {
+    const node = cluster.nodes.get(storeId);
+    const state = node && regionStateOn(node, regionId);
+    if (!node || state?.state !== PeerState.Tombstone || !state.region) continue;
+    const removedRange = { startKey: Buffer.from(state.region.startKey), endKey: Buffer.from(state.region.endKey) };
+    const leftover = () => orphanData(node, regionId, removedRange);
+    if (leftover().length > 0) await sleep(settleMs);
+    // The store may have been stopped meanwhile: its engines are closed then.
+    const left = cluster.nodes.get(storeId) === node ? leftover() : [];
+    if (left.length > 0)
+      report.problems.push(
+        `store ${storeId} removed from region ${regionId} (tombstone) still holds ${left.length} pairs of its range, e.g. ${left[0]}`,
+      );
+    const serves = () => node.store.regions().some((r) => r.id === regionId);
+    await waitUntil(() => !serves(), 2_000);
+    if (serves()) report.problems.push(`store ${storeId} still serves region ${regionId} 2 s after its tombstone`);
+    report.removalsChecked++;
+    return true;
+  }
+  return false;
+}
+
+/** The store's data pairs in `range` that none of its other (initialized) regions covers. */
+function orphanData(node: ClusterNode, regionId: number, range: KeyRange): string[] {
+  const kept = node.store
+    .regions()
+    // An uninitialized peer's region has no peers and no range yet.
+    .filter((r) => r.id !== regionId && r.peers.length > 0)
+    .map((r) => ({ startKey: Buffer.from(r.startKey), endKey: Buffer.from(r.endKey) }));
+  const gaps = rangesToClear(range, kept);
+  const snapshot = node.engines.kv.snapshot();
+  try {
+    return gaps.flatMap((gap) =>
+      DATA_COLUMN_FAMILIES.flatMap((cf) =>
+        [
+          ...snapshot.scan(cf, { start: gap.startKey.length > 0 ? gap.startKey : undefined, end: gap.endKey.length > 0 ? gap.endKey : undefined }),
+        ].map(({ key, value }) => `${cf}:${key.toString('hex')}=${value.toString('hex')}`),
+      ),
+    );
+  } finally {
+    snapshot.close();
+  }
 }
