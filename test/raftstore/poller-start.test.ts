@@ -37,8 +37,8 @@ async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 /**
- * A damaged data directory as the pollers' loadPeers sees it: region 5's record names only a peer
- * on store 999, so hosting it breaks the store's invariant (a thread-init failure, not input).
+ * A damaged data directory as the pollers' loadPeers sees it: region 5's record names no peer at
+ * all, which no region can have: it breaks the store's invariant (a thread-init failure, not input).
  */
 async function writeForeignRegionRecord(engines: StoreEngineOptions): Promise<void> {
   const kv = new LmdbEngine(engines.kv);
@@ -49,7 +49,7 @@ async function writeForeignRegionRecord(engines: StoreEngineOptions): Promise<vo
       startKey: Buffer.alloc(0),
       endKey: Buffer.alloc(0),
       regionEpoch: { confVer: 1, version: 1 },
-      peers: [{ id: 501, storeId: 999 }],
+      peers: [],
     },
   });
   await kv.write([{ type: 'put', cf: 'meta', key: regionStateKey(5), value: Buffer.from(RegionLocalState.encode(state).finish()) }]);
@@ -74,7 +74,7 @@ describe('PollerRouter.start waits until every thread is ready', () => {
         (e: unknown) => e,
       );
       expect(isTinyKvError(err) && err.code, String(err)).toBe(ErrorCode.AssertionFailed);
-      expect((err as Error).message).toMatch(/^raft poller 1 failed to start: assertion failed: region 5 has no peer on store 1/);
+      expect((err as Error).message).toMatch(/^raft poller 1 failed to start: assertion failed: region 5 has no peers/);
       if (threadsBefore > 0) {
         await waitFor(() => osThreads() <= threadsBefore, 10_000);
         expect(osThreads()).toBeLessThanOrEqual(threadsBefore);
@@ -125,7 +125,7 @@ describe('PollerRouter.start waits until every thread is ready', () => {
         },
       });
       await expect(ClusterNode.start(config, silentLogger())).rejects.toThrow(
-        /^raft poller 1 failed to start: assertion failed: region 5 has no peer on store/,
+        /^raft poller 1 failed to start: assertion failed: region 5 has no peers/,
       );
       expect(existsSync(join(dataDir, 'tinykv.pid'))).toBe(false);
       // Engines closed and lock released: once the damaged record is gone, the same directory starts.

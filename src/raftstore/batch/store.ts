@@ -140,6 +140,8 @@ export class Store implements RaftRouter {
       for (const { value } of view.scan('meta', { start: REGION_META_MIN_KEY, end: REGION_META_MAX_KEY })) {
         const state = RegionLocalState.decode(value);
         if (state.state !== PeerState.Normal || !state.region || !accept(state.region.id)) continue;
+        // Every region has a peer (Raft cannot remove its last voter): a record with none is damage.
+        assert(state.region.peers.length > 0, `region ${state.region.id} has no peers`);
         if (findPeerOnStore(state.region, this.storeId)) this.addPeer(state.region);
         else this.removedOnDisk.push(state.region);
       }
