@@ -700,7 +700,7 @@ function printReport(report) {
     lines.push('  op   target     rounds    ops/s   p50 ms   p99 ms  client us/op  server us/op  failed');
     for (const s of compare.summary) {
       lines.push(
-        `  ${s.op.padEnd(4)} ${s.target.padEnd(10)} ${String(s.rounds).padStart(6)} ${String(s.opsPerSec).padStart(8)} ${String(s.p50Ms).padStart(8)} ${String(s.p99Ms).padStart(8)} ${String(s.clientCpuUsPerOp).padStart(13)} ${String(s.serverCpuUsPerOp).padStart(13)} ${String(s.failedRuns).padStart(7)}`,
+        `  ${s.op.padEnd(4)} ${s.target.padEnd(10)} ${String(s.rounds).padStart(6)} ${fixed(s.opsPerSec, 0, 8)} ${fixed(s.p50Ms, 2, 8)} ${fixed(s.p99Ms, 2, 8)} ${fixed(s.clientCpuUsPerOp, 1, 13)} ${fixed(s.serverCpuUsPerOp, 1, 13)} ${String(s.failedRuns).padStart(7)}`,
       );
     }
   }
@@ -738,3 +738,8 @@ try {
   if (!flags.keep) rmSync(workDir, { recursive: true, force: true });
 }
 process.exit(['split', 'catchup', 'compare'].some((p) => report[p]?.error) ? 1 : 0);
+
+/** A number with `digits` decimals, right-aligned in `width` (a missing one as '-'). */
+function fixed(value, digits, width) {
+  return (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '-').padStart(width);
+}
