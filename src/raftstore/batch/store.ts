@@ -142,8 +142,15 @@ export class Store implements RaftRouter {
         if (state.state !== PeerState.Normal || !state.region || !accept(state.region.id)) continue;
         // Every region has a peer (Raft cannot remove its last voter): a record with none is damage.
         assert(state.region.peers.length > 0, `region ${state.region.id} has no peers`);
-        if (findPeerOnStore(state.region, this.storeId)) this.addPeer(state.region);
-        else this.removedOnDisk.push(state.region);
+        if (!findPeerOnStore(state.region, this.storeId)) {
+          this.removedOnDisk.push(state.region);
+          continue;
+        }
+        this.addPeer(state.region);
+        // Compacted entries whose deletion was still queued when the store stopped are collected
+        // now: later compactions only delete from the truncated index they start at.
+        const truncated = defined(this.peers.get(state.region.id), 'loaded peer').storage.truncatedIndex;
+        if (truncated > 0) void this.collectRaftLog(state.region.id, { gcFrom: 0, gcTo: truncated + 1 });
       }
     } finally {
       view.close();
