@@ -34,8 +34,13 @@ export interface ConnectOptions {
   readonly logger?: Logger;
   /** Base TTL of transaction locks in ms. Default 3000. */
   readonly lockTtlMs?: number;
-  /** Retries of one request after region errors or retryable transport failures. Default 10. */
+  /** Retries of one request after region errors or retryable transport failures. Default 64. */
   readonly maxRetries?: number;
+  /**
+   * Total backoff one request may sleep across its retries before it fails; retries stop at whichever
+   * of this and `maxRetries` runs out first. Default 20 s (client-go's budget for raw calls).
+   */
+  readonly maxBackoffMs?: number;
   /** Deadline of each gRPC call. Default 10 s. */
   readonly requestTimeoutMs?: number;
   /** How long one read may wait for a live lock before failing with LockResolveTimeout. Default 10 s. */
@@ -91,7 +96,11 @@ export class TinyKvClient {
     const pd = await linkScheduler(options, logger, timeoutMs);
     const pool = new StorePool({ timeoutMs, maxMessageBytes: options.maxMessageBytes });
     const cache = new RegionCache(pd, pd.addr, logger);
-    const sender = new RequestSender(cache, pool, { logger, maxRetries: options.maxRetries ?? 10 });
+    const sender = new RequestSender(cache, pool, {
+      logger,
+      maxRetries: options.maxRetries,
+      maxBackoffMs: options.maxBackoffMs,
+    });
     const resolver = new LockResolver(sender, pd, { logger });
     return new TinyKvClient(pd, pool, sender, resolver, logger, {
       lockTtlMs: options.lockTtlMs ?? TXN_DEFAULTS.lockTtlMs,
@@ -255,8 +264,8 @@ function checkConnectOptions(options: ConnectOptions): void {
   if (targets.filter(Boolean).length !== 1) {
     throw invalidArgument('connect() needs exactly one of `scheduler` (endpoints), `addr` (a standalone node) and `node` (one node, raw calls only)');
   }
-  const names = ['lockTtlMs', 'maxRetries', 'requestTimeoutMs', 'lockWaitTimeoutMs', 'maxTxnKeys', 'maxTxnBytes', 'maxMessageBytes'] as const;
-  for (const name of names) checkPositiveInt(name, options[name], name === 'maxRetries' || name === 'lockWaitTimeoutMs' ? 0 : 1);
+  const names = ['lockTtlMs', 'maxRetries', 'maxBackoffMs', 'requestTimeoutMs', 'lockWaitTimeoutMs', 'maxTxnKeys', 'maxTxnBytes', 'maxMessageBytes'] as const;
+  for (const name of names) checkPositiveInt(name, options[name], name === 'maxRetries' || name === 'maxBackoffMs' || name === 'lockWaitTimeoutMs' ? 0 : 1);
 }
 
 function schedulerAddrs(options: ConnectOptions): string[] {

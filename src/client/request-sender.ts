@@ -20,8 +20,16 @@ import { backoffMs, sleep } from './util.js';
 
 export interface SenderOptions {
   readonly logger: Logger;
-  /** Retries of one request after region errors or retryable failures. */
+  /** Retries of one request after region errors or retryable failures. Default 64. */
   readonly maxRetries?: number;
+  /**
+   * Total backoff one request may sleep before it fails (client-go's Backoffer budget: raw calls get
+   * 20 s there). Attempts stop at whichever of this and `maxRetries` runs out first. A region whose
+   * leader is being elected (after a split, a crash or a transfer) answers NotLeader for an election
+   * timeout or more, longer on a loaded machine; a budget in time rides that out where a fixed count
+   * of jittered sleeps may not. Default 20 s.
+   */
+  readonly maxBackoffMs?: number;
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
 }
@@ -40,10 +48,16 @@ export interface BatchLimits {
 
 type WithRegionError = { regionError?: RegionErrorPb | undefined };
 
+/** The backoff one top-level request has slept so far, shared by the retries of all its batches. */
+interface Budget {
+  sleptMs: number;
+}
+
 export class RequestSender {
   private readonly maxRetries: number;
   private readonly baseMs: number;
   private readonly capMs: number;
+  private readonly maxBackoffMs: number;
   /** Region errors and retried failures seen, for tests and diagnostics. */
   readonly stats = { regionErrors: 0, retriedFailures: 0 };
 
@@ -52,16 +66,18 @@ export class RequestSender {
     private readonly transport: KvTransport,
     private readonly options: SenderOptions,
   ) {
-    this.maxRetries = options.maxRetries ?? 10;
+    this.maxRetries = options.maxRetries ?? 64;
     this.baseMs = options.backoffBaseMs ?? 2;
     this.capMs = options.backoffCapMs ?? 500;
+    this.maxBackoffMs = options.maxBackoffMs ?? 20_000;
   }
 
   /** Sends a single-key request to the key's region (found in the method's key space: raw or txn). */
   async sendToKey<M extends KvMethod>(key: Buffer, method: M, build: (ctx: Context) => KvRequest<M>): Promise<Sent<M>> {
+    const budget: Budget = { sleptMs: 0 };
     for (let attempt = 0; ; attempt++) {
       const region = await this.cache.locate(key, keySpaceOf(method));
-      const response = await this.attempt(region, method, build(contextOf(region)), attempt);
+      const response = await this.attempt(region, method, build(contextOf(region)), attempt, budget);
       if (response !== undefined) return { region, keys: [key], response };
     }
   }
@@ -76,7 +92,7 @@ export class RequestSender {
     build: (ctx: Context, keys: Buffer[]) => KvRequest<M>,
     limits?: BatchLimits,
   ): Promise<Sent<M>[]> {
-    return this.sendGrouped(keys, method, build, limits, 0);
+    return this.sendGrouped(keys, method, build, limits, 0, { sleptMs: 0 });
   }
 
   private async sendGrouped<M extends KvMethod>(
@@ -85,15 +101,16 @@ export class RequestSender {
     build: (ctx: Context, keys: Buffer[]) => KvRequest<M>,
     limits: BatchLimits | undefined,
     attempt: number,
+    budget: Budget,
   ): Promise<Sent<M>[]> {
     if (keys.length === 0) return [];
     const groups = await this.cache.groupKeys(keys, keySpaceOf(method));
     const batches = groups.flatMap((group) => splitBatch(group.keys, limits).map((batch) => ({ region: group.region, keys: batch })));
     const results = await Promise.all(
       batches.map(async ({ region, keys: batch }): Promise<Sent<M>[]> => {
-        const response = await this.attempt(region, method, build(contextOf(region), batch), attempt);
+        const response = await this.attempt(region, method, build(contextOf(region), batch), attempt, budget);
         if (response !== undefined) return [{ region, keys: batch, response }];
-        return this.sendGrouped(batch, method, build, limits, attempt + 1);
+        return this.sendGrouped(batch, method, build, limits, attempt + 1, budget);
       }),
     );
     return results.flat();
@@ -105,22 +122,23 @@ export class RequestSender {
     method: M,
     request: KvRequest<M>,
     attempt: number,
+    budget: Budget,
   ): Promise<KvResponse<M> | undefined> {
     let response: KvResponse<M>;
     try {
       response = await this.transport.call(region.addr, method, request);
     } catch (err) {
-      if (!(err instanceof ClientError) || !err.retryable || attempt >= this.maxRetries) throw err;
+      if (!(err instanceof ClientError) || !err.retryable || this.exhausted(attempt, budget)) throw err;
       this.stats.retriedFailures++;
       this.options.logger.debug({ err: err.message, method, attempt }, 'retrying after a failed call');
       if (err.code === ClientErrorCode.Transport) await this.cache.onSendFail(region);
-      await sleep(backoffMs(attempt, this.baseMs * 4, this.capMs * 4));
+      await this.backoff(backoffMs(attempt, this.baseMs * 4, this.capMs * 4), budget);
       return undefined;
     }
     const regionError = (response as WithRegionError).regionError;
     if (regionError === undefined) return response;
     this.stats.regionErrors++;
-    if (attempt >= this.maxRetries) {
+    if (this.exhausted(attempt, budget)) {
       throw new ClientError(
         ClientErrorCode.RegionUnavailable,
         `region ${region.id}: ${regionError.message || 'region error'} (after ${attempt + 1} attempts)`,
@@ -128,8 +146,19 @@ export class RequestSender {
       );
     }
     const retryNow = await this.cache.onRegionError(region, regionError);
-    if (!retryNow) await sleep(backoffMs(attempt, this.baseMs, this.capMs));
+    if (!retryNow) await this.backoff(backoffMs(attempt, this.baseMs, this.capMs), budget);
     return undefined;
+  }
+
+  private exhausted(attempt: number, budget: Budget): boolean {
+    return attempt >= this.maxRetries || budget.sleptMs >= this.maxBackoffMs;
+  }
+
+  /** Sleeps `ms`, cut to what is left of the request's budget, and charges it. */
+  private async backoff(ms: number, budget: Budget): Promise<void> {
+    const sleepMs = Math.min(ms, Math.max(0, this.maxBackoffMs - budget.sleptMs));
+    budget.sleptMs += sleepMs;
+    await sleep(sleepMs);
   }
 }
 

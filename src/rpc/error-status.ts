@@ -78,6 +78,10 @@ const SCHEDULER_STATUS: Readonly<Record<string, GrpcStatus>> = {
   'KV:Scheduler:InvalidArgument': GrpcStatus.INVALID_ARGUMENT,
   'KV:Scheduler:RegionConflict': GrpcStatus.ABORTED,
   'KV:Scheduler:StreamStoreMismatch': GrpcStatus.PERMISSION_DENIED,
+  'KV:Scheduler:OperatorExists': GrpcStatus.ALREADY_EXISTS,
+  'KV:Scheduler:OperatorRejected': GrpcStatus.FAILED_PRECONDITION,
+  'KV:Scheduler:SchedulerNotFound': GrpcStatus.NOT_FOUND,
+  'KV:Scheduler:SchedulerExists': GrpcStatus.ALREADY_EXISTS,
 };
 
 /** Region errors travel in the response's region_error; one that escapes a handler is a bug. */

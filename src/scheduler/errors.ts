@@ -21,6 +21,12 @@ export const SchedulerErrorCode = {
   RegionConflict: 'KV:Scheduler:RegionConflict',
   /** A heartbeat on a stream that belongs to another store, or for a store that reports on another stream. */
   StreamStoreMismatch: 'KV:Scheduler:StreamStoreMismatch',
+  /** The region already has an operator running (one per region). */
+  OperatorExists: 'KV:Scheduler:OperatorExists',
+  /** An operator of this kind would pass its schedule limit, or the operator cannot be built for the region. */
+  OperatorRejected: 'KV:Scheduler:OperatorRejected',
+  SchedulerNotFound: 'KV:Scheduler:SchedulerNotFound',
+  SchedulerExists: 'KV:Scheduler:SchedulerExists',
 } as const;
 
 export type SchedulerErrorCodeValue = (typeof SchedulerErrorCode)[keyof typeof SchedulerErrorCode];

@@ -202,6 +202,29 @@ describe('RegionCache and RequestSender', () => {
     expect(stores.sent).toHaveLength(4);
   });
 
+  it('keeps retrying a region without a leader until its backoff budget in time is spent, not a fixed count', async () => {
+    const scheduler = new FakeScheduler();
+    const stores = new FakeStores(() => RegionErrorPb.fromPartial({ notLeader: { regionId: 7 } }));
+    const cache = new RegionCache(scheduler, 'standalone:1', silentLogger());
+    // Each sleep is at most 40 ms (full jitter), the budget 200 ms, the count effectively unbounded.
+    const sender = new RequestSender(cache, stores, {
+      logger: silentLogger(),
+      maxRetries: 1_000_000,
+      backoffBaseMs: 40,
+      backoffCapMs: 40,
+      maxBackoffMs: 200,
+    });
+    scheduler.regions = [{ region: region(7, '', '', 1, [peer(71, 1)]), leader: peer(71, 1) }];
+    const startedMs = performance.now();
+    const err = await sender.sendToKey(b('k'), 'kvGet', get('k')).catch((e: unknown) => e);
+    const tookMs = performance.now() - startedMs;
+    expect((err as ClientError).code).toBe(ClientErrorCode.RegionUnavailable);
+    // Slept the whole budget (a timer may fire up to ~1 ms early, so a little slack), and stopped soon after it.
+    expect(tookMs).toBeGreaterThanOrEqual(170);
+    expect(tookMs).toBeLessThan(5_000);
+    expect(stores.sent.length).toBeGreaterThan(5);
+  });
+
   it('retries a transport failure on the next peer, but not a non-retryable server error', async () => {
     const { scheduler, stores, sender } = setup((s) =>
       s.addr === 'store-1' ? new ClientError(ClientErrorCode.Transport, 'unreachable') : undefined,

@@ -1,0 +1,35 @@
+/**
+ * What schedulers and checkers see of the cluster (PD's opt.Cluster, trimmed). The scheduler
+ * implements it over its ClusterState; tests implement it with a small in-memory mock. Pure reads
+ * apart from allocPeer, which reserves an id durably.
+ */
+import type { Peer } from '../../proto/metapb.js';
+import type { RegionInfo, StoreInfo } from '../cluster-state.js';
+import type { ScheduleConfig } from './schedule-config.js';
+
+/** A region's relation to a store, for picking regions to move off it. */
+export type RegionRole = 'pending' | 'follower' | 'leader';
+
+export interface ScheduleCluster {
+  /** Wall-clock ms from the scheduler's injected clock. */
+  nowMs(): number;
+  /** In [0, 1), from the scheduler's injected RNG (seeded in simulation). */
+  random(): number;
+  config(): ScheduleConfig;
+
+  /** Every store that is not a tombstone. */
+  stores(): StoreInfo[];
+  getStore(storeId: number): StoreInfo | undefined;
+  /** Up (not Offline or Tombstone) and heard from within max-store-down-time. */
+  isStoreUp(store: StoreInfo): boolean;
+  /** Up but silent for max-store-down-time or longer. */
+  isStoreDown(store: StoreInfo): boolean;
+  /** The store told the scheduler it is busy (StoreStats.is_busy). */
+  isStoreBusy(store: StoreInfo): boolean;
+
+  getRegion(regionId: number): RegionInfo | undefined;
+  /** A random region with a peer on `storeId` in that role (a pending peer, a follower, the leader), or undefined. */
+  randomRegionOf(storeId: number, role: RegionRole): RegionInfo | undefined;
+  /** A new peer id for a peer on `storeId` (persisted id allocation). */
+  allocPeer(storeId: number): Promise<Peer>;
+}
