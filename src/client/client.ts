@@ -264,8 +264,18 @@ function checkConnectOptions(options: ConnectOptions): void {
   if (targets.filter(Boolean).length !== 1) {
     throw invalidArgument('connect() needs exactly one of `scheduler` (endpoints), `addr` (a standalone node) and `node` (one node, raw calls only)');
   }
-  const names = ['lockTtlMs', 'maxRetries', 'maxBackoffMs', 'requestTimeoutMs', 'lockWaitTimeoutMs', 'maxTxnKeys', 'maxTxnBytes', 'maxMessageBytes'] as const;
-  for (const name of names) checkPositiveInt(name, options[name], name === 'maxRetries' || name === 'maxBackoffMs' || name === 'lockWaitTimeoutMs' ? 0 : 1);
+  const names = [
+    'lockTtlMs',
+    'maxRetries',
+    'maxBackoffMs',
+    'requestTimeoutMs',
+    'lockWaitTimeoutMs',
+    'maxTxnKeys',
+    'maxTxnBytes',
+    'maxMessageBytes',
+  ] as const;
+  for (const name of names)
+    checkPositiveInt(name, options[name], name === 'maxRetries' || name === 'maxBackoffMs' || name === 'lockWaitTimeoutMs' ? 0 : 1);
 }
 
 function schedulerAddrs(options: ConnectOptions): string[] {

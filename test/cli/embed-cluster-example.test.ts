@@ -61,8 +61,14 @@ describe('startServer', () => {
         logger: silentLogger(),
         onFatal: (reason) => reasons.push(reason),
       });
-      // A raft poller thread that ends the way a crash would.
-      await defined((store.store as unknown as { pollers: Array<{ worker: Worker }> }).pollers[0], 'first poller').worker.terminate();
+      // A raft poller thread that ends the way a crash would. It closes its LMDB environments
+      // first (its control-plane stop; the router did not ask, so the exit is still unexpected):
+      // lmdb-js can take the whole process, here the test runner, down when a thread ends in the
+      // middle of a write.
+      type Poller = { worker: Worker; control: { stop(): Promise<void> } };
+      const poller = defined((store.store as unknown as { pollers: Poller[] }).pollers[0], 'first poller');
+      await poller.control.stop();
+      await poller.worker.terminate();
       for (const deadline = Date.now() + 5_000; reasons.length === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
       expect(reasons).toEqual([expect.stringMatching(/raft poller 0/)]);
       await store.close();

@@ -201,14 +201,7 @@ export function createTransferLeaderOperator(desc: string, region: RegionInfo, t
  * AddPeer on the new store, a leader transfer when the old store holds the leader (to the first
  * other follower that is not pending, else to the new peer), then RemovePeer on the old store.
  */
-export function createMovePeerOperator(
-  desc: string,
-  region: RegionInfo,
-  kind: number,
-  oldStore: number,
-  newPeer: Peer,
-  nowMs: number,
-): Operator {
+export function createMovePeerOperator(desc: string, region: RegionInfo, kind: number, oldStore: number, newPeer: Peer, nowMs: number): Operator {
   const steps: OpStep[] = [{ type: 'add-peer', toStore: newPeer.storeId, peerId: newPeer.id }];
   let opKind = kind | OpKind.Region;
   if (region.leader?.storeId === oldStore) {
