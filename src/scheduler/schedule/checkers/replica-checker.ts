@@ -85,22 +85,15 @@ function bestTarget(cluster: ScheduleCluster, region: RegionInfo): StoreInfo | u
 }
 
 /**
- * The peer to drop from a region with too many (all healthy, or step 1 or 2 would have taken it):
- * on the most loaded store, a follower before the leader (dropping the leader costs an election),
- * never one whose removal leaves fewer up-to-date peers than a majority of the rest.
+ * The peer to drop from a region with too many (none is down or offline, or step 1 or 2 would have
+ * taken it): a follower, never the leader (dropping it costs an election; with two or more peers a
+ * follower always exists); a pending one first (it is behind anyway, so the up-to-date peers keep
+ * their majority); then the one on the most loaded store.
  */
 function worstPeer(region: RegionInfo, peers: readonly RegionPeer[]): RegionPeer | undefined {
   const isPending = (p: RegionPeer): boolean => region.pendingPeers.some((q) => q.id === p.peer.id);
-  const upToDate = peers.filter((p) => !isPending(p)).length;
-  const ranked = [...peers].sort((a, b) => {
-    const leaderA = a.peer.id === region.leader?.id ? 1 : 0;
-    const leaderB = b.peer.id === region.leader?.id ? 1 : 0;
-    return leaderA - leaderB || Number(isPending(b)) - Number(isPending(a)) || byLoad(b.store, a.store);
-  });
-  return ranked.find((p) => {
-    const upToDateAfter = isPending(p) ? upToDate : upToDate - 1;
-    return upToDateAfter > (peers.length - 1) / 2;
-  });
+  const followers = peers.filter((p) => p.peer.id !== region.leader?.id);
+  return followers.sort((a, b) => Number(isPending(b)) - Number(isPending(a)) || byLoad(b.store, a.store))[0];
 }
 
 function byLoad(a: StoreInfo, b: StoreInfo): number {
