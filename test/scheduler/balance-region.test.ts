@@ -137,6 +137,20 @@ describe('balance-region (TinyKV-TS)', () => {
     expect(op.desc).toBe('balance-region');
   });
 
+  it('leaves regions with a down peer or no known leader alone', async () => {
+    const { tc, sb } = setup(1);
+    tc.addRegionStore(1, 10);
+    tc.addRegionStore(2, 0);
+    const region = tc.addLeaderRegion(1, 1);
+    tc.putRegion({ ...region, leader: undefined });
+    expect(await sb.schedule(tc)).toBeUndefined();
+    const only = region.region.peers[0];
+    tc.putRegion({ ...region, downPeers: only ? [{ peer: only, downSeconds: 1 }] : [] });
+    expect(await sb.schedule(tc)).toBeUndefined();
+    tc.putRegion(region);
+    checkTransferPeer(await sb.schedule(tc), OpKind.Balance, 1, 2);
+  });
+
   it('is allowed while region operators in flight stay under the region schedule limit', () => {
     const tc = new MockCluster({ config: { regionScheduleLimit: 2 } });
     const sb = new BalanceRegionScheduler();

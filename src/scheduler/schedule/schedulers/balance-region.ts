@@ -5,13 +5,13 @@
  *   1. Sources: stores that may give data (store-filters), by region size, largest first.
  *   2. On a source, a random region where it has a pending peer (a peer that cannot catch up is the
  *      cheapest to replace), else one it follows, else one it leads. Up to 10 picks per source.
- *   3. A region with fewer peers than max-replicas is the replica checker's, not ours.
+ *   3. A region with fewer peers than max-replicas (or a down peer) is the replica checker's, not
+ *      ours; one without a known leader is skipped too (nobody would carry the operator out).
  *   4. Target: the smallest store that may receive data and does not hold the region.
  *   5. Only when source size - target size > 2 * region size, else the move would just invert the
  *      imbalance; then a move-peer operator (add on target, leader off the source, remove).
  */
-import type { StoreInfo } from '../../cluster-state.js';
-import type { RegionInfo } from '../../cluster-state.js';
+import type { RegionInfo, StoreInfo } from '../../cluster-state.js';
 import type { RegionRole, ScheduleCluster } from '../cluster-view.js';
 import { OpKind, Operator, createMovePeerOperator } from '../operator.js';
 import { canGive, canReceive, regionHoldsStore } from '../store-filters.js';
@@ -44,7 +44,7 @@ export class BalanceRegionScheduler implements RegionScheduler {
       for (let pick = 0; pick < PICKS_PER_SOURCE; pick++) {
         const region = pickRegion(cluster, source.store.id);
         if (!region) break;
-        if (region.region.peers.length < cluster.config().maxReplicas) continue;
+        if (!movable(cluster, region)) continue;
         const target = targets.find((t) => !regionHoldsStore(region, t.store.id));
         if (!target || !worthMoving(source, target, region)) continue;
         const peer = await cluster.allocPeer(target.store.id);
@@ -61,6 +61,14 @@ function pickRegion(cluster: ScheduleCluster, storeId: number): RegionInfo | und
     if (region) return region;
   }
   return undefined;
+}
+
+/**
+ * A region with fewer peers than max-replicas or a down peer is the replica checker's to repair
+ * first; one without a known leader has nobody to carry an operator out.
+ */
+function movable(cluster: ScheduleCluster, region: RegionInfo): boolean {
+  return region.leader !== undefined && region.downPeers.length === 0 && region.region.peers.length >= cluster.config().maxReplicas;
 }
 
 function worthMoving(source: StoreInfo, target: StoreInfo, region: RegionInfo): boolean {
