@@ -20,6 +20,8 @@ import { compareBytes } from '../util/bytes.js';
 import { assert, defined } from '../util/assert.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
 import { checkEpochStep, checkStoreAddress } from './input-checks.js';
+import { StoreRegionSets } from './store-region-sets.js';
+import type { RegionRole } from './schedule/cluster-view.js';
 
 const KNOWN_STORE_STATES: ReadonlySet<StoreState> = new Set([StoreState.Up, StoreState.Offline, StoreState.Tombstone]);
 
@@ -101,6 +103,8 @@ export class ClusterState {
   private readonly regionsById = new Map<number, RegionInfo>();
   /** Regions sorted by start key; ranges never overlap. */
   private readonly regionsByStart: RegionInfo[] = [];
+  /** Per store, the regions it leads, follows or has a pending peer in; kept with the counts. */
+  private readonly roles = new StoreRegionSets();
   /** The highest conf_ver and version of any region recorded so far (the epoch reference of a region in a gap). */
   private highestEpoch = RegionEpoch.fromPartial({ confVer: 0, version: 0 });
 
@@ -275,6 +279,12 @@ export class ClusterState {
     return [...this.regionsByStart];
   }
 
+  /** A uniformly random region in which `storeId` plays `role` (pending peer, follower, leader), or undefined. */
+  randomRegionOf(storeId: number, role: RegionRole, random: () => number): RegionInfo | undefined {
+    const regionId = this.roles.pick(storeId, role, random);
+    return regionId === undefined ? undefined : defined(this.regionsById.get(regionId), `region ${regionId} of store ${storeId}`);
+  }
+
   /**
    * AskSplit's check (PD validRequestRegion): the region holding the request's start key must exist
    * and the request's epoch must not be older than it.
@@ -321,6 +331,8 @@ export class ClusterState {
   }
 
   private adjustCounts(info: RegionInfo, sign: 1 | -1): void {
+    if (sign > 0) this.roles.add(info);
+    else this.roles.remove(info);
     const size = info.approximateSizeBytes;
     for (const peer of info.region.peers) {
       const counts = this.countsOf(peer.storeId);

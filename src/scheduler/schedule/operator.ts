@@ -159,6 +159,11 @@ function epochOf(region: RegionInfo): RegionEpoch {
   return { confVer: epoch.confVer, version: epoch.version };
 }
 
+/** A leader transfer to a pending (behind) or down peer cannot complete; the operator would only time out. */
+function mayLead(region: RegionInfo, peer: Peer): boolean {
+  return !region.pendingPeers.some((q) => q.id === peer.id) && !region.downPeers.some((d) => d.peer.id === peer.id);
+}
+
 export function createAddPeerOperator(desc: string, region: RegionInfo, peer: Peer, kind: number, nowMs: number): Operator {
   return new Operator({
     desc,
@@ -175,7 +180,7 @@ export function createRemovePeerOperator(desc: string, region: RegionInfo, store
   const steps: OpStep[] = [];
   let opKind = kind | OpKind.Region;
   if (region.leader?.storeId === storeId) {
-    const target = region.region.peers.find((p) => p.storeId !== storeId && !region.pendingPeers.some((q) => q.id === p.id));
+    const target = region.region.peers.find((p) => p.storeId !== storeId && mayLead(region, p));
     if (target) {
       steps.push({ type: 'transfer-leader', fromStore: storeId, toStore: target.storeId });
       opKind |= OpKind.Leader;
@@ -199,13 +204,13 @@ export function createTransferLeaderOperator(desc: string, region: RegionInfo, t
 
 /**
  * AddPeer on the new store, a leader transfer when the old store holds the leader (to the first
- * other follower that is not pending, else to the new peer), then RemovePeer on the old store.
+ * other follower that is neither pending nor down, else to the new peer), then RemovePeer on the old store.
  */
 export function createMovePeerOperator(desc: string, region: RegionInfo, kind: number, oldStore: number, newPeer: Peer, nowMs: number): Operator {
   const steps: OpStep[] = [{ type: 'add-peer', toStore: newPeer.storeId, peerId: newPeer.id }];
   let opKind = kind | OpKind.Region;
   if (region.leader?.storeId === oldStore) {
-    const follower = region.region.peers.find((p) => p.storeId !== oldStore && !region.pendingPeers.some((q) => q.id === p.id));
+    const follower = region.region.peers.find((p) => p.storeId !== oldStore && mayLead(region, p));
     steps.push({ type: 'transfer-leader', fromStore: oldStore, toStore: follower?.storeId ?? newPeer.storeId });
     opKind |= OpKind.Leader;
   }

@@ -1,0 +1,80 @@
+/**
+ * The ScheduleCluster that schedulers and checkers see in the running scheduler: reads straight
+ * from ClusterState, with store health judged against the run-time ScheduleConfig. Pure apart from
+ * allocId (a durable id reservation); time and randomness come from the injected seams.
+ */
+import { Peer, StoreState } from '../../proto/metapb.js';
+import type { Clock } from '../../env/clock.js';
+import type { ClusterState, RegionInfo, StoreInfo } from '../cluster-state.js';
+import type { RegionRole, ScheduleCluster } from './cluster-view.js';
+import type { ScheduleConfig } from './schedule-config.js';
+
+export interface CoreScheduleClusterDeps {
+  readonly state: ClusterState;
+  readonly config: () => ScheduleConfig;
+  readonly allocId: () => Promise<number>;
+  readonly clock: Clock;
+  readonly random: () => number;
+}
+
+export class CoreScheduleCluster implements ScheduleCluster {
+  /**
+   * A store that has not heartbeated since this scheduler started is timed from the start, not
+   * treated as down at once: after a scheduler restart every store is silent until its first beat.
+   */
+  private readonly startedMs: number;
+
+  constructor(private readonly deps: CoreScheduleClusterDeps) {
+    this.startedMs = deps.clock.nowMs();
+  }
+
+  nowMs(): number {
+    return this.deps.clock.nowMs();
+  }
+
+  random(): number {
+    return this.deps.random();
+  }
+
+  config(): ScheduleConfig {
+    return this.deps.config();
+  }
+
+  stores(): StoreInfo[] {
+    return this.deps.state.getStores({ excludeTombstones: true });
+  }
+
+  getStore(storeId: number): StoreInfo | undefined {
+    return this.deps.state.getStore(storeId);
+  }
+
+  isStoreUp(store: StoreInfo): boolean {
+    return store.store.state === StoreState.Up && !this.silentTooLong(store);
+  }
+
+  isStoreDown(store: StoreInfo): boolean {
+    return store.store.state === StoreState.Up && this.silentTooLong(store);
+  }
+
+  isStoreBusy(store: StoreInfo): boolean {
+    return store.stats?.isBusy === true;
+  }
+
+  getRegion(regionId: number): RegionInfo | undefined {
+    return this.deps.state.getRegionById(regionId);
+  }
+
+  randomRegionOf(storeId: number, role: RegionRole): RegionInfo | undefined {
+    return this.deps.state.randomRegionOf(storeId, role, this.deps.random);
+  }
+
+  async allocPeer(storeId: number): Promise<Peer> {
+    const id = await this.deps.allocId();
+    return Peer.fromPartial({ id, storeId });
+  }
+
+  private silentTooLong(store: StoreInfo): boolean {
+    const lastMs = store.lastHeartbeatMs ?? this.startedMs;
+    return this.deps.clock.nowMs() - lastMs >= this.deps.config().maxStoreDownTimeMs;
+  }
+}
