@@ -32,6 +32,9 @@ import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
 import { SplitDriver } from './split-driver.js';
 import { schedulerCommandHandler } from './heartbeat-commands.js';
+import { collectStoreStats, type StoreStatsSource } from './store-stats.js';
+import { ClientError } from '../client/errors.js';
+import { SchedulerErrorCode } from '../scheduler/errors.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
 
@@ -71,10 +74,14 @@ export class ClusterNode {
     private readonly logger: Logger,
     /** Decides and carries out this store's region splits. */
     readonly splits: SplitDriver,
+    private readonly onFatal: FatalHandler,
+    /** Unix seconds this store started at (its heartbeats' start_time). */
+    private readonly startTimeSec: number,
   ) {}
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
+    const startTimeSec = Math.floor(Date.now() / 1000);
     const { lock, engines, engineOptions } = openDataDir(config);
     const pools = new StorePools(config, engineOptions, logger);
     // What has been started so far, stopped in reverse order when a later step fails.
@@ -102,8 +109,26 @@ export class ClusterNode {
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
-      await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
-      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger, splits);
+      await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up }).catch((err: unknown) => {
+        if (isTombstoneRefusal(err)) onFatal(tombstoneReason(storeId, config.dataDir), err);
+        throw err;
+      });
+      const node = new ClusterNode(
+        addr,
+        storeId,
+        router,
+        config,
+        server,
+        tracker,
+        engines,
+        scheduler,
+        transport,
+        lock,
+        logger,
+        splits,
+        onFatal,
+        startTimeSec,
+      );
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
       // space guard's free-space sampling stops then too (the store itself is stopped by the node).
       node.afterStopHooks.push(
@@ -133,14 +158,41 @@ export class ClusterNode {
       later.unref();
     };
     this.timers.push(setInterval(() => void this.splits.tick(), this.config.splitRegionCheckTickIntervalMs));
-    this.timers.push(
-      setInterval(() => {
-        this.scheduler
-          .storeHeartbeat({ storeId: BigInt(this.storeId), regionCount: this.store.regions().length })
-          .catch((err: unknown) => this.logger.debug({ err }, 'store heartbeat failed'));
-      }, this.config.storeHeartbeatIntervalMs),
-    );
+    this.startStoreHeartbeats();
     this.closeHooks.push(() => heartbeats.close());
+  }
+
+  /**
+   * StoreHeartbeat every interval with the store's stats (store-stats.ts), one at a time. A
+   * scheduler that answers STORE_TOMBSTONE has removed this store for good: it stops (fail-stop).
+   */
+  private startStoreHeartbeats(): void {
+    const source: StoreStatsSource = {
+      storeId: this.storeId,
+      dataDir: this.config.dataDir,
+      engineDirs: STORE_ENGINE_DIRS,
+      startTimeSec: this.startTimeSec,
+      regionCount: () => this.store.regions().length,
+    };
+    let intervalStartSec = this.startTimeSec;
+    let inFlight = false;
+    const beat = async (): Promise<void> => {
+      const nowSec = Math.floor(Date.now() / 1000);
+      const stats = await collectStoreStats(source, intervalStartSec, nowSec);
+      await this.scheduler.storeHeartbeat(stats);
+      intervalStartSec = nowSec;
+    };
+    const timer = setInterval(() => {
+      if (inFlight) return;
+      inFlight = true;
+      beat()
+        .catch((err: unknown) => {
+          if (isTombstoneRefusal(err)) this.onFatal(tombstoneReason(this.storeId, this.config.dataDir), err);
+          else this.logger.debug({ err }, 'store heartbeat failed');
+        })
+        .finally(() => (inFlight = false));
+    }, this.config.storeHeartbeatIntervalMs);
+    this.timers.push(timer);
   }
 
   private readonly closeHooks: Array<() => void> = [];
@@ -218,6 +270,21 @@ export class ClusterNode {
     this.lock.release();
     this.logger.info('stopped');
   }
+}
+
+/** The LMDB environments of a store, under its data dir (raftstore/batch/store-engines.ts). */
+const STORE_ENGINE_DIRS: readonly string[] = ['raft', 'kv'];
+
+/** The scheduler has made this store a tombstone (it answers STORE_TOMBSTONE for its id). */
+function isTombstoneRefusal(err: unknown): boolean {
+  return err instanceof ClientError && err.serverCode === SchedulerErrorCode.StoreTombstone;
+}
+
+function tombstoneReason(storeId: number, dataDir: string): string {
+  return (
+    `store ${storeId} was removed from the cluster (the scheduler reports it a tombstone); ` +
+    `to rejoin as a new store, wipe the data dir ${dataDir} and start again`
+  );
 }
 
 function isBootstrapEpoch(region: Region): boolean {

@@ -1,0 +1,65 @@
+/**
+ * What a store tells the scheduler about itself in its StoreHeartbeat (PD's StoreStats): disk
+ * capacity and free space of the data dir's filesystem (statfs), bytes the LMDB environments use,
+ * regions hosted, start time and the interval the report covers.
+ *
+ * Not measured (always 0 / false): snapshot counts (sending, receiving, applying) and is_busy. The
+ * raftstore runs peers on poller threads and does not keep these counts on the main thread; asking
+ * the threads each heartbeat would cost a round trip per poller for a number no scheduler here uses.
+ */
+import { readdir, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StoreStats } from '../proto/schedulerpb.js';
+
+export interface StoreStatsSource {
+  readonly storeId: number;
+  readonly dataDir: string;
+  /** The LMDB environments' directories under dataDir (`raft`, `kv`). */
+  readonly engineDirs: readonly string[];
+  /** Unix seconds the store started at. */
+  readonly startTimeSec: number;
+  /** Region peers this store hosts now. */
+  regionCount(): number;
+}
+
+/** One heartbeat's stats; `intervalStartSec` is when the previous one was taken (or the start). */
+export async function collectStoreStats(source: StoreStatsSource, intervalStartSec: number, nowSec: number): Promise<StoreStats> {
+  const disk = await statfs(source.dataDir);
+  const capacityBytes = disk.blocks * disk.bsize;
+  const availableBytes = disk.bavail * disk.bsize;
+  const usedBytes = (await Promise.all(source.engineDirs.map((dir) => directoryBytes(join(source.dataDir, dir))))).reduce((a, b) => a + b, 0);
+  return StoreStats.fromPartial({
+    storeId: BigInt(source.storeId),
+    capacity: BigInt(capacityBytes),
+    available: BigInt(availableBytes),
+    usedSize: BigInt(usedBytes),
+    regionCount: source.regionCount(),
+    startTime: source.startTimeSec,
+    isBusy: false,
+    interval: { startTimestamp: BigInt(intervalStartSec), endTimestamp: BigInt(nowSec) },
+  });
+}
+
+/**
+ * Bytes the files directly in `dir` take on disk. LMDB's data file is sparse where its map is not
+ * yet written, so allocated blocks count, not the apparent size; a file that is gone counts 0.
+ */
+async function directoryBytes(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  const sizes = await Promise.all(
+    names.map(async (name) => {
+      try {
+        const s = await stat(join(dir, name));
+        return s.isFile() ? Math.min(s.size, s.blocks * 512) : 0;
+      } catch {
+        return 0;
+      }
+    }),
+  );
+  return sizes.reduce((a, b) => a + b, 0);
+}
