@@ -38,6 +38,14 @@ import { SchedulerErrorCode } from '../scheduler/errors.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
 
+interface StoreHeartbeatDeps {
+  readonly onFatal: FatalHandler;
+  /** Unix seconds the store started at (its heartbeats' start_time). */
+  readonly startTimeSec: number;
+  /** Snapshot streams received now (receiving_snap_count). */
+  readonly snapshotsIn: SnapshotRecvBudget;
+}
+
 /** Test seams: fault injection on the real store (TiKV's filters). */
 export interface ClusterNodeSeams {
   /** Drops an outgoing Raft message when it returns true (partition, isolate, drop). */
@@ -74,9 +82,8 @@ export class ClusterNode {
     private readonly logger: Logger,
     /** Decides and carries out this store's region splits. */
     readonly splits: SplitDriver,
-    private readonly onFatal: FatalHandler,
-    /** Unix seconds this store started at (its heartbeats' start_time). */
-    private readonly startTimeSec: number,
+    /** What the store heartbeats report from, and what a tombstone answer does. */
+    private readonly heartbeatDeps: StoreHeartbeatDeps,
   ) {}
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
@@ -105,7 +112,8 @@ export class ClusterNode {
       });
       const onWrite = (regionId: number, sizeBytes: number) => splits.onWrite(regionId, sizeBytes);
       const storage = (started.storage = guardSpace(new RaftKvStorage(router, undefined, { onWrite }), config));
-      addStoreServices(server, { storage, router, config, tracker, logger });
+      const snapshotsIn = snapshotRecvBudget(config);
+      addStoreServices(server, { storage, router, config, tracker, logger, snapshotsIn });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
@@ -113,22 +121,11 @@ export class ClusterNode {
         if (isTombstoneRefusal(err)) onFatal(tombstoneReason(storeId, config.dataDir), err);
         throw err;
       });
-      const node = new ClusterNode(
-        addr,
-        storeId,
-        router,
-        config,
-        server,
-        tracker,
-        engines,
-        scheduler,
-        transport,
-        lock,
-        logger,
-        splits,
+      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger, splits, {
         onFatal,
         startTimeSec,
-      );
+        snapshotsIn,
+      });
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
       // space guard's free-space sampling stops then too (the store itself is stopped by the node).
       node.afterStopHooks.push(
@@ -167,14 +164,16 @@ export class ClusterNode {
    * scheduler that answers STORE_TOMBSTONE has removed this store for good: it stops (fail-stop).
    */
   private startStoreHeartbeats(): void {
+    const { onFatal, startTimeSec, snapshotsIn } = this.heartbeatDeps;
     const source: StoreStatsSource = {
       storeId: this.storeId,
       dataDir: this.config.dataDir,
       engineDirs: STORE_ENGINE_DIRS,
-      startTimeSec: this.startTimeSec,
+      startTimeSec,
       regionCount: () => this.store.regions().length,
+      snapshotStreams: () => ({ sending: this.transport.sendingSnapshotCount, receiving: snapshotsIn.activeStreams }),
     };
-    let intervalStartSec = this.startTimeSec;
+    let intervalStartSec = startTimeSec;
     let inFlight = false;
     const beat = async (): Promise<void> => {
       const nowSec = Math.floor(Date.now() / 1000);
@@ -187,7 +186,7 @@ export class ClusterNode {
       inFlight = true;
       beat()
         .catch((err: unknown) => {
-          if (isTombstoneRefusal(err)) this.onFatal(tombstoneReason(this.storeId, this.config.dataDir), err);
+          if (isTombstoneRefusal(err)) onFatal(tombstoneReason(this.storeId, this.config.dataDir), err);
           else this.logger.debug({ err }, 'store heartbeat failed');
         })
         .finally(() => (inFlight = false));
@@ -363,15 +362,16 @@ interface StoreServices {
   readonly config: NodeConfig;
   readonly tracker: CallTracker;
   readonly logger: Logger;
+  readonly snapshotsIn: SnapshotRecvBudget;
 }
 
 /** The TinyKv service through Raft, and the Raft, BatchRaft and Snapshot streams from other stores. */
-function addStoreServices(server: Server, { storage, router, config, tracker, logger }: StoreServices): void {
+function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn }: StoreServices): void {
   server.addService(boundedService(rawRaftService), {
     ...tinyKvImplementation(storage, config, tracker, logger),
     raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
     batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
-    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotRecvBudget(config)),
+    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn),
   });
 }
 

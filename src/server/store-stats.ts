@@ -3,9 +3,11 @@
  * capacity and free space of the data dir's filesystem (statfs), bytes the LMDB environments use,
  * regions hosted, start time and the interval the report covers.
  *
- * Not measured (always 0 / false): snapshot counts (sending, receiving, applying) and is_busy. The
- * raftstore runs peers on poller threads and does not keep these counts on the main thread; asking
- * the threads each heartbeat would cost a round trip per poller for a number no scheduler here uses.
+ * Snapshot streams sent and received count from the main thread's transport and gRPC service.
+ * Not measured (always 0 / false): applying_snap_count and is_busy. Snapshots apply, and messages
+ * queue, on the poller and apply threads, which keep no such counts the main thread can read;
+ * asking the threads each heartbeat would cost a round trip per poller for numbers no scheduler
+ * here uses yet.
  */
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +22,8 @@ export interface StoreStatsSource {
   readonly startTimeSec: number;
   /** Region peers this store hosts now. */
   regionCount(): number;
+  /** Snapshot streams in flight now, out to other stores and in from them. */
+  snapshotStreams(): { readonly sending: number; readonly receiving: number };
 }
 
 /** One heartbeat's stats; `intervalStartSec` is when the previous one was taken (or the start). */
@@ -27,6 +31,7 @@ export async function collectStoreStats(source: StoreStatsSource, intervalStartS
   const disk = await statfs(source.dataDir);
   const capacityBytes = disk.blocks * disk.bsize;
   const availableBytes = disk.bavail * disk.bsize;
+  const snapshots = source.snapshotStreams();
   const usedBytes = (await Promise.all(source.engineDirs.map((dir) => directoryBytes(join(source.dataDir, dir))))).reduce((a, b) => a + b, 0);
   return StoreStats.fromPartial({
     storeId: BigInt(source.storeId),
@@ -34,6 +39,8 @@ export async function collectStoreStats(source: StoreStatsSource, intervalStartS
     available: BigInt(availableBytes),
     usedSize: BigInt(usedBytes),
     regionCount: source.regionCount(),
+    sendingSnapCount: snapshots.sending,
+    receivingSnapCount: snapshots.receiving,
     startTime: source.startTimeSec,
     isBusy: false,
     interval: { startTimestamp: BigInt(intervalStartSec), endTimestamp: BigInt(nowSec) },
