@@ -1,5 +1,5 @@
 /**
- * Notices when a store goes Down (silent for max-store-down-time) or comes back, and logs each
+ * Notices when an Up store goes Down (silent for max-store-down-time) or comes back, and logs each
  * transition once: on the heartbeat that brings it back, on the first lookup or periodic check
  * that finds it silent. The state itself is not stored anywhere: Down is always computed from the
  * time of the last heartbeat (ClusterState.storeDownMs), so a restart just recomputes it.
@@ -21,7 +21,8 @@ export class StoreLiveness {
   /** Compares `info` with what was seen before and logs a transition. */
   observe(info: StoreInfo): void {
     const storeId = info.store.id;
-    if (info.store.state === StoreState.Tombstone) {
+    // Down is a state of an Up store (admin.ts StoreStateName); Offline and Tombstone say more.
+    if (info.store.state !== StoreState.Up) {
       this.down.delete(storeId);
       return;
     }
