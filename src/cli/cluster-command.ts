@@ -1,6 +1,8 @@
 /**
  * `tinykv cluster`: a local cluster for trying things out and benchmarking: one scheduler and N
  * store processes on loopback, their addresses printed, all stopped on Ctrl-C (SIGINT/SIGTERM).
+ * While it runs, lines on standard input add or stop stores and show stores and leaders
+ * (cluster-console.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,6 +11,8 @@ import { Command } from 'commander';
 import { parseSizeBytes } from '../config/units.js';
 import { defined } from '../util/assert.js';
 import { UsageError } from './output.js';
+import { SchedulerClient } from '../client/scheduler-client.js';
+import { startClusterConsole, type ClusterConsoleActions } from './cluster-console.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -97,34 +101,89 @@ export function registerClusterCommand(program: Command, print: (text: string) =
     .action((flags: ClusterFlags) => runCluster(flags, print));
 }
 
-/** Starts the scheduler, then every store; runs until SIGINT/SIGTERM, then stops them all. */
+/** A store process this command started, with where it lives. */
+interface RunningStore extends StartedChild {
+  readonly dataDir: string;
+}
+
+/**
+ * Starts the scheduler, then every store; serves the console (cluster-console.ts) on standard
+ * input; runs until SIGINT/SIGTERM, then stops them all.
+ */
 async function runCluster(flags: ClusterFlags, print: (text: string) => void): Promise<void> {
   const children: ChildProcess[] = [];
+  const stores: RunningStore[] = [];
+  let schedulerAddr: string;
   try {
     const scheduler = await startSchedulerChild(flags, print);
     children.push(scheduler.child);
+    schedulerAddr = scheduler.addr;
     print(`scheduler  ${scheduler.addr}`);
-    const stores = await Promise.all(
+    const started = await Promise.all(
       Array.from({ length: flags.stores }, (_, i) =>
-        startStoreChild(flags, scheduler.addr, i, print).then((started) => {
-          children.push(started.child);
-          return started;
+        startStoreChild(flags, scheduler.addr, i, print).then((store) => {
+          children.push(store.child);
+          return { ...store, dataDir: storeDataDir(flags, i) };
         }),
       ),
     );
-    printStores(flags, stores, print);
-    print('cluster ready; Ctrl-C stops every process');
+    stores.push(...started);
+    printStores(stores, print);
+    print('cluster ready; Ctrl-C stops every process; type help for commands');
   } catch (err) {
     await stopAll(children);
     throw err;
   }
+  const scheduler = lazySchedulerClient(schedulerAddr);
+  const commands = startClusterConsole(process.stdin, consoleActions(flags, schedulerAddr, { children, stores }, scheduler.get, print), print);
   await new Promise<void>((resolve) => {
     const handler = () => resolve();
     process.once('SIGINT', handler);
     process.once('SIGTERM', handler);
   });
+  commands.close();
+  // Reading stdin would keep the process alive after the children are gone.
+  process.stdin.destroy();
+  scheduler.close();
   await stopAll(children);
   print('cluster stopped');
+}
+
+/** One scheduler client, connected on first use (only the console's lookups need it). */
+function lazySchedulerClient(addr: string): { get: () => Promise<SchedulerClient>; close: () => void } {
+  let client: Promise<SchedulerClient> | undefined;
+  return {
+    get: () => (client ??= SchedulerClient.connect(addr)),
+    close: () => void client?.then((c) => c.close()).catch(() => {}),
+  };
+}
+
+/** The console's actions on this cluster: more stores at the next port and data dir, stops by id, lookups. */
+function consoleActions(
+  flags: ClusterFlags,
+  schedulerAddr: string,
+  running: { children: ChildProcess[]; stores: RunningStore[] },
+  scheduler: () => Promise<SchedulerClient>,
+  print: (text: string) => void,
+): ClusterConsoleActions {
+  return {
+    addStore: async () => {
+      // The next index after every store started so far: a new port and a new, empty data dir.
+      const i = running.stores.length;
+      const store = await startStoreChild(flags, schedulerAddr, i, print);
+      running.children.push(store.child);
+      running.stores.push({ ...store, dataDir: storeDataDir(flags, i) });
+      return storeLine(store.label.name, store.addr, storeDataDir(flags, i), 'scheduler'.length);
+    },
+    stopStore: async (storeId) => {
+      const store = running.stores.find((s) => s.storeId === storeId && s.child.exitCode === null && s.child.signalCode === null);
+      if (!store) return false;
+      await stopAll([store.child]);
+      return true;
+    },
+    stores: async () => (await scheduler()).getAllStores(),
+    regions: async () => (await scheduler()).scanRegions(Buffer.alloc(0)),
+  };
 }
 
 function startSchedulerChild(flags: ClusterFlags, print: (text: string) => void): Promise<StartedChild> {
@@ -178,10 +237,14 @@ function storeDataDir(flags: ClusterFlags, i: number): string {
  * Stores are named by the id the scheduler gave them (what its API, region peers and logs say),
  * not by start order; the data directory tells which process it is.
  */
-function printStores(flags: ClusterFlags, stores: readonly StartedChild[], print: (text: string) => void): void {
-  const byId = stores.map((store, i) => ({ ...store, dataDir: storeDataDir(flags, i) })).sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
+function printStores(stores: readonly RunningStore[], print: (text: string) => void): void {
+  const byId = [...stores].sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
   const width = Math.max(...byId.map((store) => store.label.name.length), 'scheduler'.length);
-  for (const store of byId) print(`${store.label.name.padEnd(width)}  ${store.addr}  ${store.dataDir}`);
+  for (const store of byId) print(storeLine(store.label.name, store.addr, store.dataDir, width));
+}
+
+function storeLine(name: string, addr: string, dataDir: string, width: number): string {
+  return `${name.padEnd(width)}  ${addr}  ${dataDir}`;
 }
 
 /** SIGTERM to every child still running; resolves once all have exited. */

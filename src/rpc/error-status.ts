@@ -82,6 +82,7 @@ const SCHEDULER_STATUS: Readonly<Record<string, GrpcStatus>> = {
   'KV:Scheduler:OperatorRejected': GrpcStatus.FAILED_PRECONDITION,
   'KV:Scheduler:SchedulerNotFound': GrpcStatus.NOT_FOUND,
   'KV:Scheduler:SchedulerExists': GrpcStatus.ALREADY_EXISTS,
+  'KV:Scheduler:StoreNotDrained': GrpcStatus.FAILED_PRECONDITION,
 };
 
 /** Region errors travel in the response's region_error; one that escapes a handler is a bug. */

@@ -73,6 +73,12 @@ export interface StoreInfo {
   readonly leaderSizeBytes: number;
 }
 
+/** A store state transition; `changed` false when the store already was in the target state (persist nothing). */
+export interface StoreStateChange {
+  readonly store: Store;
+  readonly changed: boolean;
+}
+
 interface StoreRecord {
   store: Store;
   stats: StoreStats | undefined;
@@ -107,8 +113,12 @@ export class ClusterState {
   private readonly roles = new StoreRegionSets();
   /** The highest conf_ver and version of any region recorded so far (the epoch reference of a region in a gap). */
   private highestEpoch = RegionEpoch.fromPartial({ confVer: 0, version: 0 });
+  /** When this view was made: a store not heard from since counts its silence from here (PD does the same after a restart). */
+  private readonly startedMs: number;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    this.startedMs = clock.nowMs();
+  }
 
   // ---- stores -------------------------------------------------------------------------------
 
@@ -157,13 +167,58 @@ export class ClusterState {
 
   /** Records a store's statistics and the time of its heartbeat. */
   storeHeartbeat(storeId: number, stats: StoreStats): void {
-    const record = this.stores.get(storeId);
-    if (!record) throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `store ${storeId} not found`, { storeId });
+    const record = this.requireStore(storeId);
     if (record.store.state === StoreState.Tombstone) {
       throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `store ${storeId} is a tombstone`, { storeId });
     }
     record.stats = stats;
     record.lastHeartbeatMs = this.clock.nowMs();
+  }
+
+  /** Ms since the store's last heartbeat, or since this view was made when none came yet. */
+  storeDownMs(info: StoreInfo): number {
+    return Math.max(0, this.clock.nowMs() - (info.lastHeartbeatMs ?? this.startedMs));
+  }
+
+  /**
+   * Up -> Offline: an operator removes the store; its replicas are to move away. Offline stays
+   * Offline (changed: false); a tombstone cannot be deleted again.
+   */
+  setStoreOffline(storeId: number): StoreStateChange {
+    const record = this.requireStore(storeId);
+    if (record.store.state === StoreState.Tombstone) {
+      throw new SchedulerError(SchedulerErrorCode.StoreTombstone, `store ${storeId} is already a tombstone`, { storeId });
+    }
+    if (record.store.state === StoreState.Offline) return { store: cloneStore(record.store), changed: false };
+    record.store = { ...record.store, state: StoreState.Offline };
+    return { store: cloneStore(record.store), changed: true };
+  }
+
+  /**
+   * Offline -> Tombstone once no region has a peer on the store. A tombstone stays one (changed:
+   * false); an Up store, or one still holding peers, is refused (StoreNotDrained).
+   */
+  setStoreTombstone(storeId: number): StoreStateChange {
+    const record = this.requireStore(storeId);
+    if (record.store.state === StoreState.Tombstone) return { store: cloneStore(record.store), changed: false };
+    if (record.store.state !== StoreState.Offline) {
+      throw new SchedulerError(SchedulerErrorCode.StoreNotDrained, `store ${storeId} is not offline; delete it first`, { storeId });
+    }
+    const regionCount = this.counts.get(storeId)?.regionCount ?? 0;
+    if (regionCount > 0) {
+      throw new SchedulerError(SchedulerErrorCode.StoreNotDrained, `store ${storeId} still holds ${regionCount} region peers`, {
+        storeId,
+        regionCount,
+      });
+    }
+    record.store = { ...record.store, state: StoreState.Tombstone };
+    return { store: cloneStore(record.store), changed: true };
+  }
+
+  private requireStore(storeId: number): StoreRecord {
+    const record = this.stores.get(storeId);
+    if (!record) throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `store ${storeId} not found`, { storeId });
+    return record;
   }
 
   private checkAddressFree(id: number, address: string): void {

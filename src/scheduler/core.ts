@@ -20,6 +20,8 @@ import { Bootstrapper, DEFAULT_MAX_REPLICAS, notBootstrapped, resolveSplitKeys }
 import { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
 import { checkHeartbeatExtras } from './input-checks.js';
+import { StoreLiveness } from './store-liveness.js';
+import { DEFAULT_SCHEDULE_CONFIG } from './schedule/schedule-config.js';
 
 export interface SchedulerCoreOptions {
   /** Stores to wait for before creating the initial regions (default 1; 0 waits for a Bootstrap RPC). */
@@ -36,6 +38,8 @@ export interface SchedulerCoreOptions {
   readonly logger?: Logger;
   /** Ids reserved per durable write of the id bound (default 1000). */
   readonly idAllocStep?: number;
+  /** A store silent this long is logged as Down (read on each check; default PD's 30 min). */
+  readonly maxStoreDownTimeMs?: () => number;
 }
 
 export interface RegionHeartbeatInput {
@@ -66,6 +70,7 @@ export class SchedulerCore {
     private readonly oracle: TimestampOracle,
     private readonly bootstrapper: Bootstrapper,
     private readonly logger: Logger,
+    private readonly liveness: StoreLiveness,
     gcSafePoint: bigint,
   ) {
     this.gcSafePoint = gcSafePoint;
@@ -109,6 +114,7 @@ export class SchedulerCore {
       oracle,
       bootstrapper,
       logger,
+      new StoreLiveness(state, options.maxStoreDownTimeMs ?? (() => DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs), logger),
       persisted.gcSafePoint,
     );
     logger.info(
@@ -145,18 +151,56 @@ export class SchedulerCore {
     this.requireBootstrapped();
     const info = this.state.getStore(storeId);
     if (!info) throw new SchedulerError(SchedulerErrorCode.StoreNotFound, `store ${storeId} not found`, { storeId });
+    this.liveness.observe(info);
     return info;
   }
 
   getAllStores(excludeTombstones: boolean): StoreInfo[] {
     this.requireBootstrapped();
-    return this.state.getStores({ excludeTombstones });
+    const stores = this.state.getStores({ excludeTombstones });
+    for (const info of stores) this.liveness.observe(info);
+    return stores;
   }
 
   storeHeartbeat(stats: StoreStats | undefined): void {
     this.requireBootstrapped();
     if (!stats) throw invalidArgument('StoreHeartbeat needs stats');
-    this.state.storeHeartbeat(toId(stats.storeId, 'store id'), stats);
+    const storeId = toId(stats.storeId, 'store id');
+    this.state.storeHeartbeat(storeId, stats);
+    this.liveness.observe(defined(this.state.getStore(storeId), 'store that just heartbeat'));
+  }
+
+  /** Logs the stores that went Down, or came back, since the last look (a periodic check calls this). */
+  checkStoreLiveness(): void {
+    for (const info of this.state.getStores({ excludeTombstones: true })) this.liveness.observe(info);
+  }
+
+  /**
+   * Sets an Up store Offline (an operator removes it; its replicas are to move away), persisted
+   * before it resolves. Offline again changes nothing; a tombstone is refused (StoreTombstone), an
+   * unknown id too (StoreNotFound).
+   */
+  async deleteStore(storeId: number): Promise<void> {
+    this.requireBootstrapped();
+    const { store, changed } = this.state.setStoreOffline(storeId);
+    if (!changed) return;
+    await this.store.write([ops.putStore(store)]);
+    this.logger.info({ storeId, address: store.address }, 'store is offline; its replicas will move to other stores');
+  }
+
+  /**
+   * Offline -> Tombstone once no region has a peer on the store (the coordinator calls this when
+   * an offline store has drained), persisted before it resolves. From then on the store is refused
+   * everywhere and its address is free for a new store id. A tombstone again changes nothing; an
+   * Up store or one still holding peers is refused (StoreNotDrained).
+   */
+  async tombstoneStore(storeId: number): Promise<void> {
+    this.requireBootstrapped();
+    const { store, changed } = this.state.setStoreTombstone(storeId);
+    if (!changed) return;
+    this.liveness.forget(storeId);
+    await this.store.write([ops.putStore(store)]);
+    this.logger.info({ storeId, address: store.address }, 'store is a tombstone; its address is free for a new store');
   }
 
   /**

@@ -27,6 +27,8 @@ export const SchedulerErrorCode = {
   OperatorRejected: 'KV:Scheduler:OperatorRejected',
   SchedulerNotFound: 'KV:Scheduler:SchedulerNotFound',
   SchedulerExists: 'KV:Scheduler:SchedulerExists',
+  /** A store cannot become a tombstone yet: it is not Offline, or a region still has a peer on it. */
+  StoreNotDrained: 'KV:Scheduler:StoreNotDrained',
 } as const;
 
 export type SchedulerErrorCodeValue = (typeof SchedulerErrorCode)[keyof typeof SchedulerErrorCode];

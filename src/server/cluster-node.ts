@@ -32,8 +32,19 @@ import { tinyKvImplementation } from './tinykv-service.js';
 import { SchedulerStoreResolver } from './store-resolver.js';
 import { SplitDriver } from './split-driver.js';
 import { schedulerCommandHandler } from './heartbeat-commands.js';
+import { collectStoreStats, type StoreStatsSource } from './store-stats.js';
+import { ClientError } from '../client/errors.js';
+import { SchedulerErrorCode } from '../scheduler/errors.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
+
+interface StoreHeartbeatDeps {
+  readonly onFatal: FatalHandler;
+  /** Unix seconds the store started at (its heartbeats' start_time). */
+  readonly startTimeSec: number;
+  /** Snapshot streams received now (receiving_snap_count). */
+  readonly snapshotsIn: SnapshotRecvBudget;
+}
 
 /** Test seams: fault injection on the real store (TiKV's filters). */
 export interface ClusterNodeSeams {
@@ -71,10 +82,13 @@ export class ClusterNode {
     private readonly logger: Logger,
     /** Decides and carries out this store's region splits. */
     readonly splits: SplitDriver,
+    /** What the store heartbeats report from, and what a tombstone answer does. */
+    private readonly heartbeatDeps: StoreHeartbeatDeps,
   ) {}
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
+    const startTimeSec = Math.floor(Date.now() / 1000);
     const { lock, engines, engineOptions } = openDataDir(config);
     const pools = new StorePools(config, engineOptions, logger);
     // What has been started so far, stopped in reverse order when a later step fails.
@@ -98,12 +112,20 @@ export class ClusterNode {
       });
       const onWrite = (regionId: number, sizeBytes: number) => splits.onWrite(regionId, sizeBytes);
       const storage = (started.storage = guardSpace(new RaftKvStorage(router, undefined, { onWrite }), config));
-      addStoreServices(server, { storage, router, config, tracker, logger });
+      const snapshotsIn = snapshotRecvBudget(config);
+      addStoreServices(server, { storage, router, config, tracker, logger, snapshotsIn });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
-      await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up });
-      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger, splits);
+      await scheduler.putStore({ id: storeId, address: addr, state: StoreState.Up }).catch((err: unknown) => {
+        if (isTombstoneRefusal(err)) onFatal(tombstoneReason(storeId, config.dataDir), err);
+        throw err;
+      });
+      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger, splits, {
+        onFatal,
+        startTimeSec,
+        snapshotsIn,
+      });
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
       // space guard's free-space sampling stops then too (the store itself is stopped by the node).
       node.afterStopHooks.push(
@@ -133,14 +155,43 @@ export class ClusterNode {
       later.unref();
     };
     this.timers.push(setInterval(() => void this.splits.tick(), this.config.splitRegionCheckTickIntervalMs));
-    this.timers.push(
-      setInterval(() => {
-        this.scheduler
-          .storeHeartbeat({ storeId: BigInt(this.storeId), regionCount: this.store.regions().length })
-          .catch((err: unknown) => this.logger.debug({ err }, 'store heartbeat failed'));
-      }, this.config.storeHeartbeatIntervalMs),
-    );
+    this.startStoreHeartbeats();
     this.closeHooks.push(() => heartbeats.close());
+  }
+
+  /**
+   * StoreHeartbeat every interval with the store's stats (store-stats.ts), one at a time. A
+   * scheduler that answers STORE_TOMBSTONE has removed this store for good: it stops (fail-stop).
+   */
+  private startStoreHeartbeats(): void {
+    const { onFatal, startTimeSec, snapshotsIn } = this.heartbeatDeps;
+    const source: StoreStatsSource = {
+      storeId: this.storeId,
+      dataDir: this.config.dataDir,
+      engineDirs: STORE_ENGINE_DIRS,
+      startTimeSec,
+      regionCount: () => this.store.regions().length,
+      snapshotStreams: () => ({ sending: this.transport.sendingSnapshotCount, receiving: snapshotsIn.activeStreams }),
+    };
+    let intervalStartSec = startTimeSec;
+    let inFlight = false;
+    const beat = async (): Promise<void> => {
+      const nowSec = Math.floor(Date.now() / 1000);
+      const stats = await collectStoreStats(source, intervalStartSec, nowSec);
+      await this.scheduler.storeHeartbeat(stats);
+      intervalStartSec = nowSec;
+    };
+    const timer = setInterval(() => {
+      if (inFlight) return;
+      inFlight = true;
+      beat()
+        .catch((err: unknown) => {
+          if (isTombstoneRefusal(err)) onFatal(tombstoneReason(this.storeId, this.config.dataDir), err);
+          else this.logger.debug({ err }, 'store heartbeat failed');
+        })
+        .finally(() => (inFlight = false));
+    }, this.config.storeHeartbeatIntervalMs);
+    this.timers.push(timer);
   }
 
   private readonly closeHooks: Array<() => void> = [];
@@ -220,6 +271,21 @@ export class ClusterNode {
   }
 }
 
+/** The LMDB environments of a store, under its data dir (raftstore/batch/store-engines.ts). */
+const STORE_ENGINE_DIRS: readonly string[] = ['raft', 'kv'];
+
+/** The scheduler has made this store a tombstone (it answers STORE_TOMBSTONE for its id). */
+function isTombstoneRefusal(err: unknown): boolean {
+  return err instanceof ClientError && err.serverCode === SchedulerErrorCode.StoreTombstone;
+}
+
+function tombstoneReason(storeId: number, dataDir: string): string {
+  return (
+    `store ${storeId} was removed from the cluster (the scheduler reports it a tombstone); ` +
+    `to rejoin as a new store, wipe the data dir ${dataDir} and start again`
+  );
+}
+
 function isBootstrapEpoch(region: Region): boolean {
   const epoch = region.regionEpoch;
   return epoch?.confVer === INITIAL_EPOCH.confVer && epoch.version === INITIAL_EPOCH.version;
@@ -296,15 +362,16 @@ interface StoreServices {
   readonly config: NodeConfig;
   readonly tracker: CallTracker;
   readonly logger: Logger;
+  readonly snapshotsIn: SnapshotRecvBudget;
 }
 
 /** The TinyKv service through Raft, and the Raft, BatchRaft and Snapshot streams from other stores. */
-function addStoreServices(server: Server, { storage, router, config, tracker, logger }: StoreServices): void {
+function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn }: StoreServices): void {
   server.addService(boundedService(rawRaftService), {
     ...tinyKvImplementation(storage, config, tracker, logger),
     raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
     batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
-    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotRecvBudget(config)),
+    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn),
   });
 }
 

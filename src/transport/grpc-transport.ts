@@ -71,6 +71,7 @@ export class GrpcTransport implements EncodedTransport {
   private readonly dirty = new Set<string>();
   private flushScheduled = false;
   private closed = false;
+  private sendingSnapshots = 0;
   droppedMessages = 0;
 
   constructor(
@@ -82,6 +83,11 @@ export class GrpcTransport implements EncodedTransport {
     /** Fault injection for tests: hold an outgoing message back this many ms (order across messages is not kept). */
     private readonly delayMessageMs?: (message: RaftMessage) => number,
   ) {}
+
+  /** Snapshot streams this store is sending now (its StoreStats.sending_snap_count). */
+  get sendingSnapshotCount(): number {
+    return this.sendingSnapshots;
+  }
 
   send(message: RaftMessage): void {
     const toStoreId = message.toPeer?.storeId ?? 0;
@@ -259,7 +265,9 @@ export class GrpcTransport implements EncodedTransport {
     const snapshot = defined(inner.snapshot, 'MsgSnapshot snapshot');
     const data = snapshot.data;
     const head = RaftMessage.fromPartial({ ...message, message: { ...inner, snapshot: { ...snapshot, data: Buffer.alloc(0) } } });
+    this.sendingSnapshots++;
     const stream = connection.client.snapshot((err) => {
+      this.sendingSnapshots--;
       if (err) this.logger.warn({ regionId: message.regionId, err: err.message }, 'snapshot send failed');
     });
     stream.on('error', () => {});

@@ -1,0 +1,50 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { collectStoreStats, type StoreStatsSource } from '../../src/server/store-stats.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const dirs: Array<ReturnType<typeof tempDir>> = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) dir.cleanup();
+});
+
+function source(dataDir: string, engineDirs: readonly string[]): StoreStatsSource {
+  return {
+    storeId: 7,
+    dataDir,
+    engineDirs,
+    startTimeSec: 1_700_000_000,
+    regionCount: () => 3,
+    snapshotStreams: () => ({ sending: 2, receiving: 1 }),
+  };
+}
+
+describe('collectStoreStats', () => {
+  it("reports the filesystem's capacity and free space, the engines' bytes on disk, and what the store says", async () => {
+    const dir = tempDir('tinykv-store-stats-');
+    dirs.push(dir);
+    for (const [name, bytes] of [
+      ['raft', 64 * 1024],
+      ['kv', 128 * 1024],
+    ] as const) {
+      mkdirSync(join(dir.path, name));
+      writeFileSync(join(dir.path, name, 'data.mdb'), Buffer.alloc(bytes, 1));
+    }
+    // Not an engine file: left out.
+    writeFileSync(join(dir.path, 'IDENT'), Buffer.alloc(1024 * 1024, 1));
+    const stats = await collectStoreStats(source(dir.path, ['raft', 'kv', 'missing']), 1_700_000_100, 1_700_000_110);
+    expect(stats.storeId).toBe(7n);
+    expect(stats.capacity).toBeGreaterThanOrEqual(stats.available);
+    expect(stats.available).toBeGreaterThan(0n);
+    // Written files are fully allocated (not sparse): exactly their sizes.
+    expect(stats.usedSize).toBe(BigInt(192 * 1024));
+    expect(stats.regionCount).toBe(3);
+    expect(stats.sendingSnapCount).toBe(2);
+    expect(stats.receivingSnapCount).toBe(1);
+    expect(stats.applyingSnapCount).toBe(0);
+    expect(stats.isBusy).toBe(false);
+    expect(stats.startTime).toBe(1_700_000_000);
+    expect(stats.interval).toEqual({ startTimestamp: 1_700_000_100n, endTimestamp: 1_700_000_110n });
+  });
+});
