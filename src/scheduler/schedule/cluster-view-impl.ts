@@ -22,11 +22,7 @@ export class CoreScheduleCluster implements ScheduleCluster {
    * A store that has not heartbeated since this scheduler started is timed from the start, not
    * treated as down at once: after a scheduler restart every store is silent until its first beat.
    */
-  private readonly startedMs: number;
-
-  constructor(private readonly deps: CoreScheduleClusterDeps) {
-    this.startedMs = deps.clock.nowMs();
-  }
+  constructor(private readonly deps: CoreScheduleClusterDeps) {}
 
   nowMs(): number {
     return this.deps.clock.nowMs();
@@ -74,7 +70,7 @@ export class CoreScheduleCluster implements ScheduleCluster {
   }
 
   private silentTooLong(store: StoreInfo): boolean {
-    const lastMs = store.lastHeartbeatMs ?? this.startedMs;
-    return this.deps.clock.nowMs() - lastMs >= this.deps.config().maxStoreDownTimeMs;
+    // Before a store's first heartbeat since the scheduler started, its silence counts from that start.
+    return this.deps.state.storeDownMs(store) >= this.deps.config().maxStoreDownTimeMs;
   }
 }
