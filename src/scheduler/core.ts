@@ -257,6 +257,16 @@ export class SchedulerCore {
     return safePoint;
   }
 
+  // stand-in until part C merges: the contract's store lifecycle methods (deleteStore: Up -> Offline;
+  // tombstoneStore: Offline with no peers -> Tombstone). Part C's implementation replaces these two.
+  deleteStore(storeId: number): Promise<void> {
+    return Promise.reject(invalidArgument(`deleting store ${storeId} is not supported yet`, { storeId }));
+  }
+
+  tombstoneStore(storeId: number): Promise<void> {
+    return Promise.reject(invalidArgument(`tombstoning store ${storeId} is not supported yet`, { storeId }));
+  }
+
   private requireBootstrapped(): void {
     if (!this.bootstrapper.bootstrapped) throw notBootstrapped();
   }
