@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreState } from '../../src/proto/metapb.js';
 import { SchedulerErrorCode } from '../../src/scheduler/errors.js';
+import { defined } from '../../src/util/assert.js';
 import {
   MAX_SCHEDULE_INTERVAL_MS,
   MAX_SCHEDULE_RETRIES,
@@ -141,7 +142,7 @@ describe('Coordinator', () => {
     const count = 2 * PATROL_BATCH_REGIONS + 44;
     const f = await fixture();
     for (let i = 0; i < count; i++) f.state.processRegionHeartbeat(regionAt(i, count), peer((i + 1) * 10 + 1, 1));
-    const busy = defined1(f.state.getRegionById(5));
+    const busy = defined(f.state.getRegionById(5), 'region 5');
     f.controller.addOperator(createTransferLeaderOperator('busy', busy, 2, OpKind.Admin, START_MS));
     f.coordinator.start();
     // Rounds at 0, 100, 200 ms cover every region once (patrolRegionIntervalMs defaults to 100).
@@ -177,7 +178,7 @@ describe('Coordinator', () => {
     // Store 5 still holds a peer of a region.
     const r2 = regionAt(1, 4);
     f.state.loadRegion({ ...r2, peers: [...r2.peers.slice(0, 2), { id: 99, storeId: 5 }] });
-    const op = createTransferLeaderOperator('old', defined1(f.state.getRegionById(3)), 2, OpKind.Admin, START_MS);
+    const op = createTransferLeaderOperator('old', defined(f.state.getRegionById(3), 'region 3'), 2, OpKind.Admin, START_MS);
     f.controller.addOperator(op);
     f.coordinator.start();
     await f.timers.advance(10_001);
@@ -204,8 +205,3 @@ describe('Coordinator', () => {
     expect(f.timers.size).toBe(0);
   });
 });
-
-function defined1<T>(value: T | undefined): T {
-  if (value === undefined) throw new Error('missing');
-  return value;
-}
