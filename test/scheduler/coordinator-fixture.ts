@@ -49,6 +49,8 @@ export interface FixtureOptions {
   /** Regions loaded as if from storage (not reported, so the cluster is not fresh). */
   readonly loadedRegions?: number;
   readonly schedulerNames?: readonly string[];
+  /** Whether the cluster is bootstrapped (default: yes); the test may flip it. */
+  readonly bootstrapped?: { value: boolean };
 }
 
 export async function coordinatorFixture(options: FixtureOptions = {}) {
@@ -88,7 +90,7 @@ export async function coordinatorFixture(options: FixtureOptions = {}) {
     createScheduler,
     configStore,
     prepareChecker,
-    isBootstrapped: () => true,
+    isBootstrapped: () => options.bootstrapped?.value ?? true,
     tombstoneStore: (storeId) => {
       tombstoned.push(storeId);
       const info = state.getStore(storeId);

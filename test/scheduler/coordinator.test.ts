@@ -85,6 +85,17 @@ describe('Coordinator', () => {
     await g.coordinator.close();
   });
 
+  it('waits for the bootstrap before scheduling', async () => {
+    const bootstrapped = { value: false };
+    const f = await fixture({ bootstrapped });
+    f.coordinator.start();
+    await f.timers.advance(5 * PREPARE_CHECK_INTERVAL_MS);
+    expect(f.schedulers.size).toBe(0);
+    bootstrapped.value = true;
+    await f.timers.advance(PREPARE_CHECK_INTERVAL_MS + 100);
+    expect(f.schedulers.get('balance-region-scheduler')?.calls.length).toBeGreaterThan(0);
+  });
+
   it('skips a paused scheduler until the pause ends, and resumes on a 0 delay', async () => {
     const f = await fixture();
     f.coordinator.start();
