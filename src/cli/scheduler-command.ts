@@ -3,13 +3,14 @@
  * shut down gracefully and exit 0. Invalid flags exit 2 (commander errors, ConfigError, UsageError).
  *
  *   tinykv scheduler --addr 127.0.0.1:2379 --data-dir D [--initial-stores N] [--initial-regions K]
- *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--log-level L]
+ *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--max-store-down-time 30m] [--log-level L]
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { ConfigError, ENGINE_KINDS, LOG_LEVELS, type EngineKind, type LogLevel } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
-import { parseSizeBytes } from '../config/units.js';
+import { parseDurationMs, parseSizeBytes } from '../config/units.js';
+import { MIN_MAX_STORE_DOWN_TIME_MS } from '../scheduler/schedule/config-store.js';
 import { routeGrpcLogs } from '../log/grpc-log.js';
 import { setErrorDetail } from './error-report.js';
 import { BYTE_ENCODINGS, decodeArg, type ByteEncoding } from './output.js';
@@ -31,6 +32,7 @@ interface SchedulerFlags {
   engine: EngineKind;
   maxConcurrentStreams?: number;
   grpcMemoryQuota?: number;
+  maxStoreDownTime?: number;
 }
 
 /** Seams for running the command in-process (tests): a logger, and a promise that stops it like a signal. */
@@ -57,6 +59,15 @@ function sizeArg(flag: string) {
     const bytes = parseSizeBytes(value);
     if (bytes === undefined || bytes < 1) throw new InvalidArgumentError(`${flag} must be a size such as 128MiB, got "${value}"`);
     return bytes;
+  };
+}
+
+function durationArg(flag: string, minMs: number) {
+  return (value: string): number => {
+    const ms = parseDurationMs(value);
+    if (ms === undefined || ms < minMs)
+      throw new InvalidArgumentError(`${flag} must be a duration of at least ${minMs} ms such as 30m or 90s, got "${value}"`);
+    return ms;
   };
 }
 
@@ -109,6 +120,11 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
       'unsent response bytes held for slow clients before large responses are refused (default 128MiB)',
       sizeArg('--grpc-memory-quota'),
     )
+    .option(
+      '--max-store-down-time <duration>',
+      'a store silent this long is Down and its replicas are replaced elsewhere (default 30m, or what was set before; persisted)',
+      durationArg('--max-store-down-time', MIN_MAX_STORE_DOWN_TIME_MS),
+    )
     .action(async (flags: SchedulerFlags) => {
       checkAddr(flags.addr);
       const splitKeys = splitKeysFromFlags(flags);
@@ -126,6 +142,7 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
           splitKeys,
           maxConcurrentStreams: flags.maxConcurrentStreams,
           grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
+          maxStoreDownTimeMs: flags.maxStoreDownTime,
           logger,
         });
         print(`tinykv scheduler listening on ${scheduler.addr}`);

@@ -20,10 +20,15 @@ import { defined } from '../util/assert.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
 import { invalidArgument } from './errors.js';
+import type { SchedulerAdmin } from './admin.js';
+import { openScheduling } from './scheduling.js';
+import { systemClock } from '../env/clock.js';
+import { systemTimers, type Timers } from '../env/timers.js';
+import { DEFAULT_SCHEDULE_CONFIG } from './schedule/schedule-config.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
 
-export interface StartSchedulerOptions extends SchedulerCoreOptions {
+export interface StartSchedulerOptions extends Omit<SchedulerCoreOptions, 'maxStoreDownTimeMs'> {
   /** host:port to listen on; port 0 picks a free port. Default 127.0.0.1:2379. */
   readonly addr?: string;
   /** Data directory; required for the LMDB engine. */
@@ -42,6 +47,10 @@ export interface StartSchedulerOptions extends SchedulerCoreOptions {
   readonly maxConcurrentStreams?: number;
   /** Unsent unary response bytes held for slow clients before large responses are refused (default 128 MiB). */
   readonly grpcMemoryQuotaBytes?: number;
+  /** A store silent this long is Down (`--max-store-down-time`); replaces the persisted value when given. */
+  readonly maxStoreDownTimeMs?: number;
+  /** Timers of the coordinator's loops (tests inject ManualTimers). */
+  readonly timers?: Timers;
   readonly logger?: Logger;
 }
 
@@ -51,7 +60,9 @@ export interface SchedulerHandle {
   readonly clusterId: bigint;
   /** The state behind the service (for embedding, operators and tests). */
   readonly core: SchedulerCore;
-  /** Ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
+  /** The pd-ctl-style admin surface (the HTTP API serves it). */
+  readonly admin: SchedulerAdmin;
+  /** Stops scheduling, ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -70,9 +81,25 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
   const lock = engineOption === 'lmdb' ? DataDirLock.acquire(defined(options.dataDir, 'LMDB data directory')) : undefined;
   const ownsEngine = typeof engineOption === 'string';
   let engine: Engine | undefined;
+  let stopScheduling: (() => Promise<void>) | undefined;
   try {
     engine = openEngine(engineOption, options);
-    const core = await SchedulerCore.open(engine, { ...options, logger });
+    // The core's store-liveness logs read the live schedule config, which opens after the core.
+    let storeDownTimeMs: () => number = () => options.maxStoreDownTimeMs ?? DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs;
+    const core = await SchedulerCore.open(engine, { ...options, logger, maxStoreDownTimeMs: () => storeDownTimeMs() });
+    let boundAddr = addr;
+    const scheduling = await openScheduling({
+      core,
+      engine,
+      clock: options.clock ?? systemClock,
+      timers: options.timers ?? systemTimers,
+      random: options.random ?? Math.random,
+      logger,
+      maxStoreDownTimeMs: options.maxStoreDownTimeMs,
+      advertiseAddr: () => boundAddr,
+    });
+    storeDownTimeMs = () => scheduling.configStore.config().maxStoreDownTimeMs;
+    stopScheduling = () => scheduling.coordinator.close();
     const tracker = new CallTracker();
     const maxMessageSizeBytes = options.maxMessageSizeBytes ?? 16 * 1024 * 1024;
     const { options: serverOptions } = boundedServerOptions({
@@ -82,30 +109,25 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       memoryQuotaBytes: Math.max(options.grpcMemoryQuotaBytes ?? DEFAULT_GRPC_MEMORY_QUOTA_BYTES, maxMessageSizeBytes),
     });
     const server = new Server(serverOptions);
-    let boundAddr = addr;
     const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
     server.addService(boundedService(SchedulerService), service.implementation);
     const port = await bindServer(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');
+    // Part D: start the admin HTTP server here from `scheduling.admin` and close it in shutdown() before the coordinator.
 
-    const timeoutMs = options.gracefulShutdownTimeoutMs ?? 10_000;
     const ownedEngine = engine;
     let closing: Promise<void> | undefined;
     const shutdown = async () => {
-      logger.info({ inFlight: tracker.count, timeoutMs }, 'scheduler shutting down');
-      service.closeStreams();
-      const graceful = Promise.all([tracker.drain(), new Promise<void>((resolve) => server.tryShutdown(() => resolve()))]);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        graceful.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        logger.warn({ inFlight: tracker.count }, 'graceful shutdown timed out; cancelling calls');
-        server.forceShutdown();
-      }
+      // Scheduling first, so no round adds an operator or writes config while the rest stops.
+      await scheduling.coordinator.close();
+      await stopServing({
+        server,
+        tracker,
+        closeStreams: () => service.closeStreams(),
+        timeoutMs: options.gracefulShutdownTimeoutMs ?? 10_000,
+        logger,
+      });
       if (ownsEngine) await ownedEngine.close();
       lock?.release();
       logger.info('scheduler stopped');
@@ -114,12 +136,38 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       addr: boundAddr,
       clusterId: core.clusterId,
       core,
+      admin: scheduling.admin,
       close: () => (closing ??= shutdown()),
     };
   } catch (err) {
+    await stopScheduling?.();
     if (ownsEngine) await engine?.close().catch(() => {});
     lock?.release();
     throw err;
+  }
+}
+
+/** Ends open streams, lets calls in flight finish for up to `timeoutMs`, then cancels the rest. */
+async function stopServing(args: {
+  server: Server;
+  tracker: CallTracker;
+  closeStreams: () => void;
+  timeoutMs: number;
+  logger: Logger;
+}): Promise<void> {
+  const { server, tracker, timeoutMs, logger } = args;
+  logger.info({ inFlight: tracker.count, timeoutMs }, 'scheduler shutting down');
+  args.closeStreams();
+  const graceful = Promise.all([tracker.drain(), new Promise<void>((resolve) => server.tryShutdown(() => resolve()))]);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    graceful.then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    logger.warn({ inFlight: tracker.count }, 'graceful shutdown timed out; cancelling calls');
+    server.forceShutdown();
   }
 }
 

@@ -13,6 +13,8 @@
  * | `scheduler/gc/safe-point`            | u64 BE: the GC safe point                                   |
  * | `scheduler/store/<u64 BE id>`        | metapb.Store                                                |
  * | `scheduler/region/<u64 BE id>`       | metapb.Region (region meta only; leaders come back with heartbeats, as in PD) |
+ * | `scheduler/config/schedule`          | JSON: the ScheduleConfig an operator set (absent: DEFAULT_SCHEDULE_CONFIG) |
+ * | `scheduler/config/schedulers`        | JSON: the SchedulerEntry list (absent: DEFAULT_SCHEDULERS, running) |
  *
  * Every change goes out as one atomic engine batch; the engine applies batches in call order, so
  * the persisted state follows the order of the in-memory changes.
@@ -29,6 +31,8 @@ export const KEY_CLUSTER_META = Buffer.from('scheduler/cluster/meta');
 export const KEY_BOOTSTRAP_TIME = Buffer.from('scheduler/cluster/bootstrap-time-ms');
 export const KEY_ID_BOUND = Buffer.from('scheduler/id/bound');
 export const KEY_GC_SAFE_POINT = Buffer.from('scheduler/gc/safe-point');
+export const KEY_SCHEDULE_CONFIG = Buffer.from('scheduler/config/schedule');
+export const KEY_SCHEDULERS = Buffer.from('scheduler/config/schedulers');
 export const PREFIX_STORE = Buffer.from('scheduler/store/');
 export const PREFIX_REGION = Buffer.from('scheduler/region/');
 
@@ -78,6 +82,20 @@ export class SchedulerStore {
     };
   }
 
+  /** The persisted JSON (unvalidated: the caller checks it), or undefined when absent. */
+  loadScheduleConfigJson(): unknown {
+    return parseJson(this.engine.get(CF, KEY_SCHEDULE_CONFIG), 'scheduler/config/schedule');
+  }
+
+  loadSchedulersJson(): unknown {
+    return parseJson(this.engine.get(CF, KEY_SCHEDULERS), 'scheduler/config/schedulers');
+  }
+
+  loadBootstrapTimeMs(): number | undefined {
+    const value = this.engine.get(CF, KEY_BOOTSTRAP_TIME);
+    return value ? Number(value.readBigUInt64BE()) : undefined;
+  }
+
   loadIdBound(): number {
     const value = this.engine.get(CF, KEY_ID_BOUND);
     return value ? Number(value.readBigUInt64BE()) : 0;
@@ -113,7 +131,18 @@ export const ops = {
   putBootstrapTime: (ms: number): WriteOp => ({ type: 'put', cf: CF, key: KEY_BOOTSTRAP_TIME, value: u64(ms) }),
   putIdBound: (bound: number): WriteOp => ({ type: 'put', cf: CF, key: KEY_ID_BOUND, value: u64(bound) }),
   putGcSafePoint: (safePoint: bigint): WriteOp => ({ type: 'put', cf: CF, key: KEY_GC_SAFE_POINT, value: u64(safePoint) }),
+  putScheduleConfig: (config: object): WriteOp => ({ type: 'put', cf: CF, key: KEY_SCHEDULE_CONFIG, value: Buffer.from(JSON.stringify(config)) }),
+  putSchedulers: (entries: readonly object[]): WriteOp => ({ type: 'put', cf: CF, key: KEY_SCHEDULERS, value: Buffer.from(JSON.stringify(entries)) }),
 };
+
+function parseJson(value: Buffer | undefined, what: string): unknown {
+  if (!value) return undefined;
+  try {
+    return JSON.parse(value.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new Error(`persisted ${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
 
 function encode<T>(fns: { encode(message: T): { finish(): Uint8Array } }, message: T): Buffer {
   const bytes = fns.encode(message).finish();

@@ -84,6 +84,8 @@ describe('tinykv scheduler command', () => {
       ['--initial-stores', '-1'],
       ['--initial-regions', '0'],
       ['--log-level', 'loud'],
+      ['--max-store-down-time', '500ms'],
+      ['--max-store-down-time', 'soon'],
     ]) {
       const err = await invalid(args);
       expect(err, args.join(' ')).toBeInstanceOf(CommanderError);
