@@ -4,6 +4,7 @@
  *
  *   tinykv scheduler --addr 127.0.0.1:2379 --data-dir D [--initial-stores N] [--initial-regions K]
  *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--log-level L]
+ *                    [--status-addr host:port (the admin HTTP API; default: the gRPC port + 1)]
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
@@ -16,12 +17,15 @@ import { BYTE_ENCODINGS, decodeArg, type ByteEncoding } from './output.js';
 import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
 import { MAX_INITIAL_REGIONS, MAX_INITIAL_STORES, resolveSplitKeys } from '../scheduler/bootstrap.js';
 import { isSchedulerError } from '../scheduler/errors.js';
+import type { SchedulerAdmin } from '../scheduler/admin.js';
+import { startAdminHttpServer, type AdminHttpServer } from '../scheduler/http/admin-server.js';
 import { installProcessFailStop, type FatalHandler } from '../util/fail-stop.js';
 
 export const DEFAULT_SCHEDULER_DATA_DIR = './scheduler-data';
 
 interface SchedulerFlags {
   addr: string;
+  statusAddr?: string;
   dataDir: string;
   initialStores: number;
   initialRegions?: number;
@@ -40,6 +44,25 @@ export interface SchedulerCommandHooks {
   readonly onListening?: (scheduler: SchedulerHandle) => void;
   /** What an unhandled rejection or uncaught exception does while the command runs (default: exit 70). */
   readonly onFatal?: FatalHandler;
+  /** The admin the HTTP API serves (default: the scheduler handle's own, once it has one). */
+  readonly admin?: (scheduler: SchedulerHandle) => SchedulerAdmin | undefined;
+}
+
+/**
+ * TODO(lead, issue #12 part A2): startScheduler's handle carries `admin: SchedulerAdmin` on part A2's
+ * branch; once merged, read `scheduler.admin` directly and drop this lookup. Until then the admin
+ * API starts only when a handle has one (or a hook supplies it).
+ */
+function handleAdmin(scheduler: SchedulerHandle): SchedulerAdmin | undefined {
+  return (scheduler as SchedulerHandle & { readonly admin?: SchedulerAdmin }).admin;
+}
+
+/** The admin API's default address: the gRPC host with the next port (0 stays 0: any free port). */
+export function defaultStatusAddr(addr: string): string {
+  const colon = addr.lastIndexOf(':');
+  const port = Number(addr.slice(colon + 1));
+  if (port >= 65_535) throw new ConfigError(`--addr uses port ${port}, so give --status-addr for the admin API`);
+  return `${addr.slice(0, colon)}:${port === 0 ? 0 : port + 1}`;
 }
 
 function intIn(flag: string, min: number, max: number) {
@@ -60,11 +83,11 @@ function sizeArg(flag: string) {
   };
 }
 
-function checkAddr(addr: string): void {
+function checkAddr(addr: string, flag = '--addr'): void {
   const colon = addr.lastIndexOf(':');
   const port = Number(addr.slice(colon + 1));
   if (colon <= 0 || !/^\d+$/.test(addr.slice(colon + 1)) || port > 65_535) {
-    throw new ConfigError(`--addr must be host:port, got "${addr}"`);
+    throw new ConfigError(`${flag} must be host:port, got "${addr}"`);
   }
 }
 
@@ -84,6 +107,7 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     .command('scheduler')
     .description('run the scheduler (TinyScheduler: cluster ids, TSO, ids, stores, regions, bootstrap)')
     .option('--addr <host:port>', 'gRPC listen address', DEFAULT_SCHEDULER_ADDR)
+    .option('--status-addr <host:port>', 'admin HTTP API (pd-ctl style, /pd/api/v1) listen address (default: the --addr port + 1)')
     .option('--data-dir <path>', 'data directory', DEFAULT_SCHEDULER_DATA_DIR)
     .addOption(
       new Option('--initial-stores <n>', 'bootstrap once this many stores have registered (0: wait for a Bootstrap RPC)')
@@ -111,6 +135,8 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     )
     .action(async (flags: SchedulerFlags) => {
       checkAddr(flags.addr);
+      const statusAddr = flags.statusAddr ?? defaultStatusAddr(flags.addr);
+      checkAddr(statusAddr, '--status-addr');
       const splitKeys = splitKeysFromFlags(flags);
       setErrorDetail(flags.logLevel);
       const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler');
@@ -128,16 +154,39 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
           grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
           logger,
         });
+        let adminServer: AdminHttpServer | undefined;
+        try {
+          adminServer = await startAdminApi(scheduler, statusAddr, hooks, logger);
+        } catch (err) {
+          await scheduler.close();
+          throw err;
+        }
         print(`tinykv scheduler listening on ${scheduler.addr}`);
+        if (adminServer) print(`tinykv scheduler admin API on http://${adminServer.addr}/pd/api/v1`);
         hooks.onListening?.(scheduler);
         const reason = await waitForShutdown(hooks.shutdownSignal);
         logger.info({ reason }, 'stopping');
+        await adminServer?.close();
         await scheduler.close();
         logger.flush();
       } finally {
         removeFailStop();
       }
     });
+}
+
+async function startAdminApi(
+  scheduler: SchedulerHandle,
+  statusAddr: string,
+  hooks: SchedulerCommandHooks,
+  logger: Logger,
+): Promise<AdminHttpServer | undefined> {
+  const admin = hooks.admin ? hooks.admin(scheduler) : handleAdmin(scheduler);
+  if (!admin) {
+    logger.warn('the scheduler has no admin surface yet; the admin HTTP API is not started');
+    return undefined;
+  }
+  return startAdminHttpServer({ addr: statusAddr, admin, logger });
 }
 
 /** Resolves on the first SIGINT/SIGTERM (a second one exits at once) or when `signal` settles. */
