@@ -85,7 +85,7 @@ async function handleRequest(router: Router, limits: Limits, logger: Logger, req
   try {
     const url = new URL(req.url ?? '/', 'http://admin');
     const match = router.match(req.method ?? '', url.pathname);
-    const body = await readJsonBody(req, limits.bodyLimitBytes);
+    const body = await readJsonBody(req, limits.bodyLimitBytes, req.method === 'POST');
     const value = await withTimeout(
       Promise.resolve().then(() => match.handler({ params: match.params, query: url.searchParams, body })),
       limits.timeoutMs,
@@ -108,8 +108,11 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   res.end(text);
 }
 
-/** The body parsed as JSON (undefined when empty); 413 past the limit, 400 when not JSON. */
-async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+/**
+ * The body parsed as JSON (undefined when empty, or read and ignored when `parse` is false: only
+ * POST routes take one); 413 past the limit, 400 when not JSON.
+ */
+async function readJsonBody(req: IncomingMessage, limitBytes: number, parse: boolean): Promise<unknown> {
   const tooLarge = () => new HttpError(413, HttpErrorCode.BodyTooLarge, `the request body is over ${limitBytes} bytes`);
   if (Number(req.headers['content-length'] ?? 0) > limitBytes) throw tooLarge();
   const text = await new Promise<string>((resolve, reject) => {
@@ -127,7 +130,7 @@ async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<u
     req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.once('error', reject);
   });
-  if (text.length === 0) return undefined;
+  if (text.length === 0 || !parse) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
