@@ -1,6 +1,7 @@
 // The admin HTTP API (src/scheduler/http) against a fake SchedulerAdmin: every route's JSON shape
 // and PD field names, the statuses of refusals, and the limits (body size, bad JSON, paths, methods).
 import { request } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/env/clock.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -348,6 +349,23 @@ describe('admin HTTP API: the edge', () => {
       req.end();
     });
     expect(status).toBe(413);
+  });
+
+  it('odd request targets and broken HTTP get a 4xx, never a crash', async () => {
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const [host, port] = server.addr.split(':');
+        const socket = connectTcp({ host, port: Number(port) }, () => socket.end(text));
+        let answer = '';
+        socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+        socket.on('end', () => resolve(answer.split('\r\n')[0] ?? ''));
+        socket.on('error', reject);
+      });
+    expect(await raw('GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 4\d\d /);
+    expect(await raw('GET http://elsewhere/pd/api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe('HTTP/1.1 200 OK');
+    expect(await raw('NONSENSE\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
+    expect(await raw(`GET /pd/api/v1/${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 4\d\d /);
+    expect((await get('/health')).status).toBe(200);
   });
 
   it('a handler that stalls is answered 503 after the request timeout', async () => {

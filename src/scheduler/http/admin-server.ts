@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../env/clock.js';
 import { listenError } from '../../rpc/listen-error.js';
 import type { SchedulerAdmin } from '../admin.js';
+import { invalidArgument } from '../errors.js';
 import { errorAnswer, HttpError, HttpErrorCode } from './errors.js';
 import { MethodNotAllowed, Router } from './router.js';
 import { adminRoutes } from './routes.js';
@@ -53,6 +54,8 @@ export async function startAdminHttpServer(options: AdminHttpServerOptions): Pro
     else socket.destroy();
   });
   const port = await listen(server, options.addr);
+  // After listening, a server error is a failed accept (EMFILE, ...): the server goes on; say so.
+  server.on('error', (err) => options.logger.warn({ err }, 'admin HTTP API server error'));
   const addr = `${options.addr.slice(0, options.addr.lastIndexOf(':'))}:${port}`;
   options.logger.info({ addr }, 'scheduler admin HTTP API serving');
   let closing: Promise<void> | undefined;
@@ -83,7 +86,7 @@ interface Limits {
 
 async function handleRequest(router: Router, limits: Limits, logger: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    const url = parseRequestUrl(req.url);
     const match = router.match(req.method ?? '', url.pathname);
     const body = await readJsonBody(req, limits.bodyLimitBytes, req.method === 'POST');
     const value = await withTimeout(
@@ -98,6 +101,14 @@ async function handleRequest(router: Router, limits: Limits, logger: Logger, req
     // A body left unread (too large, or never read on a refusal) must not be parsed as the next request.
     if (!req.complete) res.setHeader('Connection', 'close');
     sendJson(res, answer.status, { error: answer.message, code: answer.code });
+  }
+}
+
+function parseRequestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://admin');
+  } catch {
+    throw invalidArgument('the request target is not a valid URL path');
   }
 }
 
