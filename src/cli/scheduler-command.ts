@@ -183,7 +183,7 @@ async function startAdminApi(
 ): Promise<AdminHttpServer | undefined> {
   const admin = hooks.admin ? hooks.admin(scheduler) : handleAdmin(scheduler);
   if (!admin) {
-    logger.warn('the scheduler has no admin surface yet; the admin HTTP API is not started');
+    logger.info('the scheduler has no admin surface yet; the admin HTTP API is not started');
     return undefined;
   }
   return startAdminHttpServer({ addr: statusAddr, admin, logger });
