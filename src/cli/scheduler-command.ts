@@ -18,7 +18,6 @@ import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '..
 import { MAX_INITIAL_REGIONS, MAX_INITIAL_STORES, resolveSplitKeys } from '../scheduler/bootstrap.js';
 import { isSchedulerError } from '../scheduler/errors.js';
 import type { SchedulerAdmin } from '../scheduler/admin.js';
-import { startAdminHttpServer, type AdminHttpServer } from '../scheduler/http/admin-server.js';
 import { installProcessFailStop, type FatalHandler } from '../util/fail-stop.js';
 
 export const DEFAULT_SCHEDULER_DATA_DIR = './scheduler-data';
@@ -44,17 +43,8 @@ export interface SchedulerCommandHooks {
   readonly onListening?: (scheduler: SchedulerHandle) => void;
   /** What an unhandled rejection or uncaught exception does while the command runs (default: exit 70). */
   readonly onFatal?: FatalHandler;
-  /** The admin the HTTP API serves (default: the scheduler handle's own, once it has one). */
-  readonly admin?: (scheduler: SchedulerHandle) => SchedulerAdmin | undefined;
-}
-
-/**
- * TODO(lead, issue #12 part A2): startScheduler's handle carries `admin: SchedulerAdmin` on part A2's
- * branch; once merged, read `scheduler.admin` directly and drop this lookup. Until then the admin
- * API starts only when a handle has one (or a hook supplies it).
- */
-function handleAdmin(scheduler: SchedulerHandle): SchedulerAdmin | undefined {
-  return (scheduler as SchedulerHandle & { readonly admin?: SchedulerAdmin }).admin;
+  /** TODO(lead, issue #12 part A2): the admin the HTTP API serves, a stand-in until startScheduler has its own. */
+  readonly admin?: SchedulerAdmin;
 }
 
 /** The admin API's default address: the gRPC host with the next port (0 stays 0: any free port). */
@@ -152,41 +142,21 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
           splitKeys,
           maxConcurrentStreams: flags.maxConcurrentStreams,
           grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
+          statusAddr,
+          admin: hooks.admin,
           logger,
         });
-        let adminServer: AdminHttpServer | undefined;
-        try {
-          adminServer = await startAdminApi(scheduler, statusAddr, hooks, logger);
-        } catch (err) {
-          await scheduler.close();
-          throw err;
-        }
         print(`tinykv scheduler listening on ${scheduler.addr}`);
-        if (adminServer) print(`tinykv scheduler admin API on http://${adminServer.addr}/pd/api/v1`);
+        if (scheduler.statusAddr) print(`tinykv scheduler admin API on http://${scheduler.statusAddr}/pd/api/v1`);
         hooks.onListening?.(scheduler);
         const reason = await waitForShutdown(hooks.shutdownSignal);
         logger.info({ reason }, 'stopping');
-        await adminServer?.close();
         await scheduler.close();
         logger.flush();
       } finally {
         removeFailStop();
       }
     });
-}
-
-async function startAdminApi(
-  scheduler: SchedulerHandle,
-  statusAddr: string,
-  hooks: SchedulerCommandHooks,
-  logger: Logger,
-): Promise<AdminHttpServer | undefined> {
-  const admin = hooks.admin ? hooks.admin(scheduler) : handleAdmin(scheduler);
-  if (!admin) {
-    logger.info('the scheduler has no admin surface yet; the admin HTTP API is not started');
-    return undefined;
-  }
-  return startAdminHttpServer({ addr: statusAddr, admin, logger });
 }
 
 /** Resolves on the first SIGINT/SIGTERM (a second one exits at once) or when `signal` settles. */

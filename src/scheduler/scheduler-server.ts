@@ -20,6 +20,8 @@ import { defined } from '../util/assert.js';
 import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
 import { invalidArgument } from './errors.js';
+import type { SchedulerAdmin } from './admin.js';
+import { startAdminHttpServer, type AdminHttpServer } from './http/admin-server.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
 
@@ -42,6 +44,13 @@ export interface StartSchedulerOptions extends SchedulerCoreOptions {
   readonly maxConcurrentStreams?: number;
   /** Unsent unary response bytes held for slow clients before large responses are refused (default 128 MiB). */
   readonly grpcMemoryQuotaBytes?: number;
+  /** host:port of the admin HTTP API (PD's /pd/api/v1 subset, docs/admin-api.md); port 0 picks a free port; none when absent. */
+  readonly statusAddr?: string;
+  /**
+   * TODO(lead, issue #12 part A2): a stand-in until this branch meets part A2's `scheduling.admin`.
+   * Once merged, serve `scheduling.admin` on `statusAddr` and drop this option (and the CLI's hook).
+   */
+  readonly admin?: SchedulerAdmin;
   readonly logger?: Logger;
 }
 
@@ -51,6 +60,8 @@ export interface SchedulerHandle {
   readonly clusterId: bigint;
   /** The state behind the service (for embedding, operators and tests). */
   readonly core: SchedulerCore;
+  /** Where the admin HTTP API listens (real port), when it was asked for. */
+  readonly statusAddr: string | undefined;
   /** Ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
   close(): Promise<void>;
 }
@@ -88,11 +99,20 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     const port = await bindServer(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');
+    let adminHttp: AdminHttpServer | undefined;
+    try {
+      adminHttp = await startAdminHttp(options, logger);
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
 
     const timeoutMs = options.gracefulShutdownTimeoutMs ?? 10_000;
     const ownedEngine = engine;
     let closing: Promise<void> | undefined;
     const shutdown = async () => {
+      // The admin API first: no admin call starts while the rest stops.
+      await adminHttp?.close();
       logger.info({ inFlight: tracker.count, timeoutMs }, 'scheduler shutting down');
       service.closeStreams();
       const graceful = Promise.all([tracker.drain(), new Promise<void>((resolve) => server.tryShutdown(() => resolve()))]);
@@ -114,6 +134,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       addr: boundAddr,
       clusterId: core.clusterId,
       core,
+      statusAddr: adminHttp?.addr,
       close: () => (closing ??= shutdown()),
     };
   } catch (err) {
@@ -121,6 +142,15 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     lock?.release();
     throw err;
   }
+}
+
+async function startAdminHttp(options: StartSchedulerOptions, logger: Logger): Promise<AdminHttpServer | undefined> {
+  if (options.statusAddr === undefined) return undefined;
+  if (!options.admin) {
+    logger.info('no admin surface to serve yet; the admin HTTP API is not started');
+    return undefined;
+  }
+  return startAdminHttpServer({ addr: options.statusAddr, admin: options.admin, logger });
 }
 
 function openEngine(option: 'lmdb' | 'memory' | Engine, options: StartSchedulerOptions): Engine {

@@ -13,6 +13,8 @@ import { evenSplitKeys } from '../../src/scheduler/bootstrap.js';
 import { tempDir } from '../helpers/tmp.js';
 import { key, store } from './helpers.js';
 import { FakeAdmin } from './fake-admin.js';
+import { createServer, type AddressInfo } from 'node:net';
+import { startScheduler } from '../../src/scheduler/scheduler-server.js';
 
 interface Run {
   readonly printed: string[];
@@ -76,7 +78,7 @@ describe('tinykv scheduler command', () => {
     expect(defaultStatusAddr('127.0.0.1:2379')).toBe('127.0.0.1:2380');
     expect(defaultStatusAddr('[::1]:0')).toBe('[::1]:0');
     expect(() => defaultStatusAddr('127.0.0.1:65535')).toThrow(ConfigError);
-    const run = runCommand(['--engine', 'memory', '--addr', '127.0.0.1:0', '--status-addr', '127.0.0.1:0'], { admin: () => new FakeAdmin() });
+    const run = runCommand(['--engine', 'memory', '--addr', '127.0.0.1:0', '--status-addr', '127.0.0.1:0'], { admin: new FakeAdmin() });
     await run.listening;
     const url = /admin API on (\S+)/.exec(run.printed[1] ?? '')?.[1];
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/pd\/api\/v1$/);
@@ -85,6 +87,30 @@ describe('tinykv scheduler command', () => {
     run.stop();
     await run.done;
     await expect(fetch(`${url}/health`)).rejects.toThrow();
+  });
+
+  it('a taken --status-addr fails the start and releases the gRPC port', async () => {
+    const listenOn = async (port: number) => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      return server;
+    };
+    const blocker = await listenOn(0);
+    const taken = `127.0.0.1:${(blocker.address() as AddressInfo).port}`;
+    const probe = await listenOn(0);
+    const grpcAddr = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
+    await new Promise((resolve) => probe.close(resolve));
+    try {
+      const admin = new FakeAdmin();
+      const failed = startScheduler({ addr: grpcAddr, engine: 'memory', statusAddr: taken, admin, logger: silentLogger() });
+      await expect(failed).rejects.toThrow(`cannot listen on ${taken}: address already in use`);
+      // The same gRPC address again: the failed start let it go.
+      const again = await startScheduler({ addr: grpcAddr, engine: 'memory', statusAddr: '127.0.0.1:0', admin, logger: silentLogger() });
+      expect(again.statusAddr).toMatch(/^127\.0\.0\.1:\d+$/);
+      await again.close();
+    } finally {
+      blocker.close();
+    }
   });
 
   it('refuses invalid flags (exit code 2 in main)', async () => {
