@@ -55,7 +55,11 @@ interface StartedChild {
   readonly storeId?: number;
   /** What the child is called in messages; a store is renamed by its id once it announces it. */
   readonly label: { name: string };
+  /** The start of what the child printed (its announcements), up to STARTUP_OUTPUT_MAX_CHARS. */
+  readonly startupOutput: () => string;
 }
+
+const STARTUP_OUTPUT_MAX_CHARS = 4096;
 
 /** Starts the CLI with `args` and resolves with its address once it prints "listening on". */
 function startChild(args: string[], name: string, print: (text: string) => void): Promise<StartedChild> {
@@ -65,13 +69,13 @@ function startChild(args: string[], name: string, print: (text: string) => void)
     let buffered = '';
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     defined(child.stdout, 'stdout of a child spawned with a pipe').on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
+      if (buffered.length < STARTUP_OUTPUT_MAX_CHARS) buffered += chunk.toString();
       const match = /(?:store (\d+) )?listening on (\S+)/.exec(buffered);
       if (match) {
         clearTimeout(timer);
         const storeId = match[1] === undefined ? undefined : Number(match[1]);
         if (storeId !== undefined) label.name = `store ${storeId}`;
-        resolve({ child, addr: defined(match[2], 'address in a listening line'), storeId, label });
+        resolve({ child, addr: defined(match[2], 'address in a listening line'), storeId, label, startupOutput: () => buffered });
       }
     });
     child.on('exit', (code, signal) => {
@@ -89,7 +93,12 @@ export function registerClusterCommand(program: Command, print: (text: string) =
     .option('--stores <n>', 'number of store processes', positiveInt('--stores', 16), 3)
     .option('--data-dir <path>', 'parent directory of every process data directory', './cluster-data')
     .option('--host <host>', 'loopback host to listen on', '127.0.0.1')
-    .option('--scheduler-port <port>', 'scheduler port', positiveInt('--scheduler-port', 65535), 2379)
+    .option(
+      '--scheduler-port <port>',
+      'scheduler gRPC port; its admin HTTP API takes the next free one',
+      positiveInt('--scheduler-port', 65535),
+      2379,
+    )
     .option('--base-port <port>', 'first store port (then +1 each)', positiveInt('--base-port', 65535), 20160)
     .option('--initial-regions <k>', 'pre-split the key space into K regions at bootstrap', positiveInt('--initial-regions', 1024))
     .option('--raft-base-tick-ms <ms>', 'wall time of one raft tick', positiveInt('--raft-base-tick-ms', 10_000))
@@ -128,6 +137,9 @@ async function runCluster(flags: ClusterFlags, print: (text: string) => void): P
       ),
     );
     stores.push(...started);
+    // By now the scheduler has long announced its admin API (right after it listened), if it serves one.
+    const adminUrl = /admin API on (\S+)/.exec(scheduler.startupOutput())?.[1];
+    if (adminUrl) print(`admin API  ${adminUrl}  (tinykv ctl --pd ${new URL(adminUrl).origin} ...)`);
     printStores(stores, print);
     print('cluster ready; Ctrl-C stops every process; type help for commands');
   } catch (err) {
@@ -192,6 +204,8 @@ function startSchedulerChild(flags: ClusterFlags, print: (text: string) => void)
       'scheduler',
       '--addr',
       `${flags.host}:${flags.schedulerPort}`,
+      '--status-addr',
+      `${flags.host}:${schedulerStatusPort(flags)}`,
       '--data-dir',
       join(flags.dataDir, 'scheduler'),
       '--initial-stores',
@@ -204,6 +218,18 @@ function startSchedulerChild(flags: ClusterFlags, print: (text: string) => void)
     'scheduler',
     print,
   );
+}
+
+/**
+ * The scheduler's admin API port: the one after its gRPC port (what `tinykv ctl --scheduler`
+ * assumes) unless a store takes that one, then the first port after the stores.
+ */
+function schedulerStatusPort(flags: ClusterFlags): number {
+  const next = flags.schedulerPort + 1;
+  const takenByStore = next >= flags.basePort && next < flags.basePort + flags.stores;
+  const port = takenByStore ? flags.basePort + flags.stores : next;
+  if (port > 65_535) throw new UsageError('no port is left for the scheduler admin API; lower --base-port or --scheduler-port');
+  return port;
 }
 
 /** The i-th store (from 0): port base-port + i, data in <data-dir>/store-<i + 1>. */

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerServerCommand } from './server-command.js';
-import { registerCtlCommand } from './ctl-command.js';
+import { registerCtlCommand } from './ctl/ctl-command.js';
 import { registerSchedulerCommand } from './scheduler-command.js';
 import { registerClusterCommand } from './cluster-command.js';
 import { registerBenchCommand } from './bench-command.js';

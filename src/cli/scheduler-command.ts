@@ -4,6 +4,7 @@
  *
  *   tinykv scheduler --addr 127.0.0.1:2379 --data-dir D [--initial-stores N] [--initial-regions K]
  *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--max-store-down-time 30m] [--log-level L]
+ *                    [--status-addr host:port (the admin HTTP API; default: the gRPC port + 1)]
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
@@ -23,6 +24,7 @@ export const DEFAULT_SCHEDULER_DATA_DIR = './scheduler-data';
 
 interface SchedulerFlags {
   addr: string;
+  statusAddr?: string;
   dataDir: string;
   initialStores: number;
   initialRegions?: number;
@@ -42,6 +44,14 @@ export interface SchedulerCommandHooks {
   readonly onListening?: (scheduler: SchedulerHandle) => void;
   /** What an unhandled rejection or uncaught exception does while the command runs (default: exit 70). */
   readonly onFatal?: FatalHandler;
+}
+
+/** The admin API's default address: the gRPC host with the next port (0 stays 0: any free port). */
+export function defaultStatusAddr(addr: string): string {
+  const colon = addr.lastIndexOf(':');
+  const port = Number(addr.slice(colon + 1));
+  if (port >= 65_535) throw new ConfigError(`--addr uses port ${port}, so give --status-addr for the admin API`);
+  return `${addr.slice(0, colon)}:${port === 0 ? 0 : port + 1}`;
 }
 
 function intIn(flag: string, min: number, max: number) {
@@ -71,11 +81,11 @@ function durationArg(flag: string, minMs: number) {
   };
 }
 
-function checkAddr(addr: string): void {
+function checkAddr(addr: string, flag = '--addr'): void {
   const colon = addr.lastIndexOf(':');
   const port = Number(addr.slice(colon + 1));
   if (colon <= 0 || !/^\d+$/.test(addr.slice(colon + 1)) || port > 65_535) {
-    throw new ConfigError(`--addr must be host:port, got "${addr}"`);
+    throw new ConfigError(`${flag} must be host:port, got "${addr}"`);
   }
 }
 
@@ -95,6 +105,7 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     .command('scheduler')
     .description('run the scheduler (TinyScheduler: cluster ids, TSO, ids, stores, regions, bootstrap)')
     .option('--addr <host:port>', 'gRPC listen address', DEFAULT_SCHEDULER_ADDR)
+    .option('--status-addr <host:port>', 'admin HTTP API (pd-ctl style, /pd/api/v1) listen address (default: the --addr port + 1)')
     .option('--data-dir <path>', 'data directory', DEFAULT_SCHEDULER_DATA_DIR)
     .addOption(
       new Option('--initial-stores <n>', 'bootstrap once this many stores have registered (0: wait for a Bootstrap RPC)')
@@ -127,6 +138,8 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     )
     .action(async (flags: SchedulerFlags) => {
       checkAddr(flags.addr);
+      const statusAddr = flags.statusAddr ?? defaultStatusAddr(flags.addr);
+      checkAddr(statusAddr, '--status-addr');
       const splitKeys = splitKeysFromFlags(flags);
       setErrorDetail(flags.logLevel);
       const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler');
@@ -143,9 +156,11 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
           maxConcurrentStreams: flags.maxConcurrentStreams,
           grpcMemoryQuotaBytes: flags.grpcMemoryQuota,
           maxStoreDownTimeMs: flags.maxStoreDownTime,
+          statusAddr,
           logger,
         });
         print(`tinykv scheduler listening on ${scheduler.addr}`);
+        if (scheduler.statusAddr) print(`tinykv scheduler admin API on http://${scheduler.statusAddr}/pd/api/v1`);
         hooks.onListening?.(scheduler);
         const reason = await waitForShutdown(hooks.shutdownSignal);
         logger.info({ reason }, 'stopping');

@@ -25,6 +25,7 @@ import { openScheduling } from './scheduling.js';
 import { systemClock } from '../env/clock.js';
 import { systemTimers, type Timers } from '../env/timers.js';
 import { DEFAULT_SCHEDULE_CONFIG } from './schedule/schedule-config.js';
+import { startAdminHttpServer, type AdminHttpServer } from './http/admin-server.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
 
@@ -51,6 +52,8 @@ export interface StartSchedulerOptions extends Omit<SchedulerCoreOptions, 'maxSt
   readonly maxStoreDownTimeMs?: number;
   /** Timers of the coordinator's loops (tests inject ManualTimers). */
   readonly timers?: Timers;
+  /** host:port of the admin HTTP API (PD's /pd/api/v1 subset, docs/admin-api.md); port 0 picks a free port; none when absent. */
+  readonly statusAddr?: string;
   readonly logger?: Logger;
 }
 
@@ -62,7 +65,9 @@ export interface SchedulerHandle {
   readonly core: SchedulerCore;
   /** The pd-ctl-style admin surface (the HTTP API serves it). */
   readonly admin: SchedulerAdmin;
-  /** Stops scheduling, ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
+  /** Where the admin HTTP API listens (real port), when it was asked for. */
+  readonly statusAddr: string | undefined;
+  /** Stops the admin API and scheduling, ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -114,12 +119,21 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     const port = await bindServer(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');
-    // Part D: start the admin HTTP server here from `scheduling.admin` and close it in shutdown() before the coordinator.
+    let adminHttp: AdminHttpServer | undefined;
+    try {
+      adminHttp =
+        options.statusAddr === undefined ? undefined : await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger });
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
 
     const ownedEngine = engine;
     let closing: Promise<void> | undefined;
     const shutdown = async () => {
-      // Scheduling first, so no round adds an operator or writes config while the rest stops.
+      // The admin API first, so no admin call starts while the rest stops; then scheduling, so no
+      // round adds an operator or writes config.
+      await adminHttp?.close();
       await scheduling.coordinator.close();
       await stopServing({
         server,
@@ -137,6 +151,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       clusterId: core.clusterId,
       core,
       admin: scheduling.admin,
+      statusAddr: adminHttp?.addr,
       close: () => (closing ??= shutdown()),
     };
   } catch (err) {

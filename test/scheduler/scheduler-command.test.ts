@@ -5,13 +5,15 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { registerSchedulerCommand, splitKeysFromFlags } from '../../src/cli/scheduler-command.js';
+import { defaultStatusAddr, registerSchedulerCommand, splitKeysFromFlags, type SchedulerCommandHooks } from '../../src/cli/scheduler-command.js';
 import { UsageError } from '../../src/cli/output.js';
 import type { SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { SchedulerClient } from '../../src/client/scheduler-client.js';
 import { evenSplitKeys } from '../../src/scheduler/bootstrap.js';
 import { tempDir } from '../helpers/tmp.js';
 import { key, store } from './helpers.js';
+import { createServer, type AddressInfo } from 'node:net';
+import { startScheduler } from '../../src/scheduler/scheduler-server.js';
 
 interface Run {
   readonly printed: string[];
@@ -43,7 +45,8 @@ describe('tinykv scheduler command', () => {
     cleanups.push(dir.cleanup);
     const run = runCommand(['--addr', '127.0.0.1:0', '--data-dir', dir.path, '--initial-stores', '2', '--split-keys', 'b,c,d']);
     const scheduler = await run.listening;
-    expect(run.printed).toEqual([`tinykv scheduler listening on ${scheduler.addr}`]);
+    // The admin API's line follows.
+    expect(run.printed[0]).toBe(`tinykv scheduler listening on ${scheduler.addr}`);
     expect(scheduler.addr).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(existsSync(join(dir.path, 'tinykv.pid'))).toBe(true);
     const client = await SchedulerClient.connect(scheduler.addr);
@@ -70,6 +73,44 @@ describe('tinykv scheduler command', () => {
     await again.done;
   });
 
+  it('serves the admin HTTP API on --status-addr, port + 1 by default', async () => {
+    expect(defaultStatusAddr('127.0.0.1:2379')).toBe('127.0.0.1:2380');
+    expect(defaultStatusAddr('[::1]:0')).toBe('[::1]:0');
+    expect(() => defaultStatusAddr('127.0.0.1:65535')).toThrow(ConfigError);
+    const run = runCommand(['--engine', 'memory', '--addr', '127.0.0.1:0', '--status-addr', '127.0.0.1:0']);
+    await run.listening;
+    const url = /admin API on (\S+)/.exec(run.printed[1] ?? '')?.[1];
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/pd\/api\/v1$/);
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    run.stop();
+    await run.done;
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+  });
+
+  it('a taken --status-addr fails the start and releases the gRPC port', async () => {
+    const listenOn = async (port: number) => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      return server;
+    };
+    const blocker = await listenOn(0);
+    const taken = `127.0.0.1:${(blocker.address() as AddressInfo).port}`;
+    const probe = await listenOn(0);
+    const grpcAddr = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
+    await new Promise((resolve) => probe.close(resolve));
+    try {
+      const failed = startScheduler({ addr: grpcAddr, engine: 'memory', statusAddr: taken, logger: silentLogger() });
+      await expect(failed).rejects.toThrow(`cannot listen on ${taken}: address already in use`);
+      // The same gRPC address again: the failed start let it go.
+      const again = await startScheduler({ addr: grpcAddr, engine: 'memory', statusAddr: '127.0.0.1:0', logger: silentLogger() });
+      expect(again.statusAddr).toMatch(/^127\.0\.0\.1:\d+$/);
+      await again.close();
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('refuses invalid flags (exit code 2 in main)', async () => {
     const invalid = async (args: string[]) => {
       const run = runCommand(['--engine', 'memory', '--addr', '127.0.0.1:0', ...args]);
@@ -92,6 +133,7 @@ describe('tinykv scheduler command', () => {
       expect((err as CommanderError).exitCode).not.toBe(0);
     }
     expect(await invalid(['--addr', 'nohost'])).toBeInstanceOf(ConfigError);
+    expect(await invalid(['--status-addr', 'nope'])).toBeInstanceOf(ConfigError);
     expect(await invalid(['--initial-regions', '2', '--split-keys', 'a,b'])).toBeInstanceOf(ConfigError);
     expect(await invalid(['--split-keys', 'b,a'])).toBeInstanceOf(ConfigError);
     expect(await invalid(['--split-keys', 'zz', '--split-key-encoding', 'hex'])).toBeInstanceOf(UsageError);

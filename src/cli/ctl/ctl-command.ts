@@ -1,28 +1,30 @@
-/** `tinykv ctl raw get|put|delete|scan`: the Raw API from the shell. */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { connect, type TinyKvClient } from '../client/client.js';
-import { BYTE_ENCODINGS, decodeArg, encodeBytes, renderTable, type ByteEncoding, type OutputFormat } from './output.js';
+/**
+ * `tinykv ctl`: `raw get|put|delete|scan` (the Raw API from the shell, to one node or routed through
+ * the scheduler) and pd-ctl's verbs on the scheduler's admin API (store, region, operator,
+ * scheduler, config, health).
+ */
+import { Command, Option } from 'commander';
+import { connect, type TinyKvClient } from '../../client/client.js';
+import { BYTE_ENCODINGS, decodeArg, encodeBytes, renderTable, UsageError, type ByteEncoding, type OutputFormat } from '../output.js';
+import { positiveInt } from './args.js';
+import { registerOperatorVerbs, registerSchedulerVerbs } from './operator-verbs.js';
+import { registerHealthAndConfigVerbs, registerRegionVerbs, registerStoreVerbs } from './store-region-verbs.js';
+
+const DEFAULT_NODE = '127.0.0.1:20160';
 
 interface CommonOptions {
-  addr: string;
+  addr?: string;
+  scheduler?: string;
   cf: string;
   output: OutputFormat;
   encoding: ByteEncoding;
   timeoutMs: number;
 }
 
-/** A whole number >= 1, or commander's usage error (exit 2): nothing half-parsed reaches the server. */
-function positiveInt(flag: string) {
-  return (text: string): number => {
-    const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError(`${flag} must be a positive integer, got "${text}"`);
-    return value;
-  };
-}
-
 function withCommon(command: Command): Command {
   return command
-    .option('--addr <host:port>', 'node address', '127.0.0.1:20160')
+    .option('--addr <host:port>', `one node to ask, without routing (default ${DEFAULT_NODE})`)
+    .option('--scheduler <host:port>', 'route each key to its region leader through the cluster client and this scheduler')
     .option('--cf <name>', 'column family: default, lock or write', 'default')
     .addOption(new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'))
     .addOption(new Option('--encoding <encoding>', 'how keys and values are written and printed').choices(BYTE_ENCODINGS).default('utf8'))
@@ -32,9 +34,14 @@ function withCommon(command: Command): Command {
 /**
  * Runs `run` against the node at `--addr` alone (no scheduler, so any node works, standalone or a
  * cluster store) and without retries: ctl shows what that node answers, region errors included.
+ * With `--scheduler` it runs through the cluster client instead, which finds each key's region
+ * leader and retries region errors as any client does.
  */
 async function withClient<T>(options: CommonOptions, run: (client: TinyKvClient) => Promise<T>): Promise<T> {
-  const client = await connect({ node: options.addr, requestTimeoutMs: options.timeoutMs, maxRetries: 0 });
+  if (options.addr !== undefined && options.scheduler !== undefined) throw new UsageError('give --addr or --scheduler, not both');
+  const client = await (options.scheduler !== undefined
+    ? connect({ scheduler: options.scheduler, requestTimeoutMs: options.timeoutMs })
+    : connect({ node: options.addr ?? DEFAULT_NODE, requestTimeoutMs: options.timeoutMs, maxRetries: 0 }));
   try {
     return await run(client);
   } finally {
@@ -43,7 +50,12 @@ async function withClient<T>(options: CommonOptions, run: (client: TinyKvClient)
 }
 
 export function registerCtlCommand(program: Command, print: (text: string) => void): void {
-  const ctl = program.command('ctl').description('talk to a running node');
+  const ctl = program.command('ctl').description('talk to a running node or cluster');
+  registerStoreVerbs(ctl, print);
+  registerRegionVerbs(ctl, print);
+  registerOperatorVerbs(ctl, print);
+  registerSchedulerVerbs(ctl, print);
+  registerHealthAndConfigVerbs(ctl, print);
   const raw = ctl.command('raw').description('Raw API: get, put, delete, scan');
 
   withCommon(raw.command('get').argument('<key>').description('read one key')).action(async (key: string, options: CommonOptions) => {
