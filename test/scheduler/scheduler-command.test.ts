@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { defaultStatusAddr, registerSchedulerCommand, splitKeysFromFlags, type SchedulerCommandHooks } from '../../src/cli/scheduler-command.js';
+import { defaultStatusAddr, registerSchedulerCommand, splitKeysFromFlags } from '../../src/cli/scheduler-command.js';
 import { UsageError } from '../../src/cli/output.js';
 import type { SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { SchedulerClient } from '../../src/client/scheduler-client.js';
