@@ -20,6 +20,8 @@ import { Bootstrapper, DEFAULT_MAX_REPLICAS, notBootstrapped, resolveSplitKeys }
 import { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
 import { checkHeartbeatExtras } from './input-checks.js';
+import { OperatorController } from './schedule/operator-controller.js';
+import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from './schedule/schedule-config.js';
 
 export interface SchedulerCoreOptions {
   /** Stores to wait for before creating the initial regions (default 1; 0 waits for a Bootstrap RPC). */
@@ -36,6 +38,8 @@ export interface SchedulerCoreOptions {
   readonly logger?: Logger;
   /** Ids reserved per durable write of the id bound (default 1000). */
   readonly idAllocStep?: number;
+  /** The live scheduling configuration (default DEFAULT_SCHEDULE_CONFIG); read on every operator added. */
+  readonly scheduleConfig?: () => ScheduleConfig;
 }
 
 export interface RegionHeartbeatInput {
@@ -67,6 +71,8 @@ export class SchedulerCore {
     private readonly bootstrapper: Bootstrapper,
     private readonly logger: Logger,
     gcSafePoint: bigint,
+    /** The operators in flight; every accepted region heartbeat is dispatched to them. */
+    readonly operators: OperatorController,
   ) {
     this.gcSafePoint = gcSafePoint;
   }
@@ -100,17 +106,14 @@ export class SchedulerCore {
       cluster: persisted.cluster,
     });
     await bootstrapper.resume();
-    const core = new SchedulerCore(
-      clusterId,
-      state,
-      new HeartbeatStreams(clusterId, clock),
-      store,
-      ids,
-      oracle,
-      bootstrapper,
+    const streams = new HeartbeatStreams(clusterId, clock);
+    const operators = new OperatorController({
+      clock,
+      send: (info, command) => streams.sendToLeader(info, command),
+      config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
       logger,
-      persisted.gcSafePoint,
-    );
+    });
+    const core = new SchedulerCore(clusterId, state, streams, store, ids, oracle, bootstrapper, logger, persisted.gcSafePoint, operators);
     logger.info(
       { clusterId: String(clusterId), bootstrapped: core.isBootstrapped, stores: persisted.stores.length, regions: state.regionCount },
       'scheduler state loaded',
@@ -160,8 +163,8 @@ export class SchedulerCore {
   }
 
   /**
-   * Validates and applies one region heartbeat, binds `sink` to the leader's store and persists
-   * what changed. Resolves once the change is durable. Accepted only if the leader is one of the
+   * Validates and applies one region heartbeat, binds `sink` to the leader's store, persists
+   * what changed and dispatches the region's operator (its next step goes to the leader). Resolves once the change is durable. Accepted only if the leader is one of the
    * region's peers, every peer is on a registered store that is not a tombstone, pending and down
    * peers are peers of the region (input-checks.ts checkHeartbeatExtras), and `sink` may speak for the leader's store (HeartbeatStreams.checkMayReport).
    */
@@ -188,6 +191,10 @@ export class SchedulerCore {
     if (result.metaChanged) {
       await this.store.write([...result.removed.map((r) => ops.deleteRegion(r.region.id)), ops.putRegion(result.region.region)]);
     }
+    // After the write: an operator's next step is decided on what the scheduler has made durable.
+    // A region the heartbeat's range replaced is gone, and so is what its operator planned.
+    for (const gone of result.removed) this.operators.removeOperator(gone.region.id, 'cancel');
+    this.operators.dispatch(result.region);
     return result;
   }
 
