@@ -125,8 +125,9 @@ export class SplitDriver {
     try {
       const region = led.region;
       const splitKey = request.policy === CheckPolicy.USEKEY ? firstKeyInside(region, request.keys) : await this.middleKey(region);
-      if (splitKey !== undefined)
-        await this.split(region, { splitKey, sizeBytes: this.sizes.get(regionId)?.sizeBytes ?? 0, keys: 0, complete: false }, epoch);
+      if (splitKey === undefined) return;
+      const sizeBytes = this.sizes.get(regionId)?.sizeBytes ?? 0;
+      await this.split(region, { splitKey, sizeBytes, keys: 0, complete: false }, epoch);
     } catch (err) {
       this.options.logger.warn({ err, regionId }, 'region split asked by the scheduler failed');
     } finally {
@@ -134,12 +135,16 @@ export class SplitDriver {
     }
   }
 
-  /** Where the region's data is halved, at a user-key boundary (the split checker's cut). */
+  /**
+   * Where the region's data is halved, at a user-key boundary (the split checker's cut); a region
+   * first measured here that is past max-size splits where the store's own check would.
+   */
   private async middleKey(region: Region): Promise<Buffer | undefined> {
     let sizeBytes = this.sizes.get(region.id)?.sizeBytes;
     if (sizeBytes === undefined) {
       const measured = await this.options.checker.check(region.id, region, this.options.thresholds);
       this.sizes.set(region.id, { sizeBytes: measured.sizeBytes, keys: measured.keys });
+      if (measured.splitKey) return measured.splitKey;
       sizeBytes = measured.sizeBytes;
     }
     // max-size 0: the check stops at the first boundary past half the data.

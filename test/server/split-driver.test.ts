@@ -152,5 +152,12 @@ describe('split driver', () => {
       ]);
       expect(proposed[0]?.adminRequest?.split?.splitKey.toString()).toBe('h');
     });
+
+    it('SCAN/APPROXIMATE on a region first measured past max-size: cuts where the store check would', async () => {
+      const { driver, proposed, checked } = setup(() => ({ splitKey: Buffer.from('s'), sizeBytes: 4001, keys: 40, complete: false }));
+      await driver.requestSplit(1, epoch, { policy: CheckPolicy.SCAN, keys: [] });
+      expect(checked).toEqual([1]);
+      expect(proposed[0]?.adminRequest?.split?.splitKey.toString()).toBe('s');
+    });
   });
 });
