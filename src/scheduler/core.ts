@@ -38,7 +38,10 @@ export interface SchedulerCoreOptions {
   readonly logger?: Logger;
   /** Ids reserved per durable write of the id bound (default 1000). */
   readonly idAllocStep?: number;
-  /** The live scheduling configuration (default DEFAULT_SCHEDULE_CONFIG); read on every operator added. */
+  /**
+   * The live scheduling configuration (default DEFAULT_SCHEDULE_CONFIG), read on every operator
+   * added; the scheduler server passes its persisted config store's, bound once that is open.
+   */
   readonly scheduleConfig?: () => ScheduleConfig;
 }
 
@@ -111,7 +114,7 @@ export class SchedulerCore {
       clock,
       send: (info, command) => streams.sendToLeader(info, command),
       config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
-      logger,
+      logger: logger.child({ component: 'operators' }),
     });
     const core = new SchedulerCore(clusterId, state, streams, store, ids, oracle, bootstrapper, logger, persisted.gcSafePoint, operators);
     logger.info(
