@@ -1,18 +1,13 @@
 // Operators carried out by real stores (in-process harness: the real scheduler, threaded stores
 // over gRPC on LMDB). Each operator is added through the scheduler's operator controller, which
 // sends its steps in heartbeat responses until the leaders' heartbeats show them done: a peer
-// added on a fourth store (started empty), the leader moved there, and the region split at a
-// user key. Transactional data written before reads back after each, through the client.
+// added on a fourth store (started empty), the leader moved there and the old leader's peer
+// removed (one operator, so the region never has more replicas than max-replicas for long), then
+// the region split at a user key. Transactional data written before reads back after each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type TinyKvClient } from '../../src/client/index.js';
 import type { RegionInfo } from '../../src/scheduler/cluster-state.js';
-import {
-  OpKind,
-  createAddPeerOperator,
-  createSplitRegionOperator,
-  createTransferLeaderOperator,
-  type Operator,
-} from '../../src/scheduler/schedule/operator.js';
+import { OpKind, Operator, createSplitRegionOperator } from '../../src/scheduler/schedule/operator.js';
 import type { ClusterNode } from '../../src/server/cluster-node.js';
 import { encodeBytes } from '../../src/txn/codec.js';
 import { defined } from '../../src/util/assert.js';
@@ -49,16 +44,28 @@ afterAll(async () => {
   fourthDir.cleanup();
 });
 
-/** The one region as the scheduler knows it, once a leader reported it. */
-function region(): RegionInfo {
-  const info = cluster.scheduler.core.getRegion(Buffer.alloc(0));
-  return defined(info?.leader ? info : undefined, 'the region with a leader');
+/** The region holding `key` as the scheduler knows it, once a leader reported it. */
+function regionAt(key: Buffer): RegionInfo {
+  const info = cluster.scheduler.core.getRegion(key);
+  return defined(info?.leader ? info : undefined, 'a region with a leader');
 }
 
-async function runOperator(op: Operator): Promise<void> {
-  cluster.scheduler.core.operators.addOperator(op);
-  await waitUntil(() => op.status !== 'running', OPERATOR_DEADLINE_MS, 50);
-  expect(op.status, op.toString()).toBe('success');
+/**
+ * Adds an admin operator made from the region's current state and waits for it to end. An admin
+ * operator replaces one the scheduler's own loops may be running on the region; if one of theirs
+ * changed the region meanwhile (cancel) it is made again, as an operator would, whose done steps
+ * are then seen done at once.
+ */
+async function runAdminOperator(make: () => Operator): Promise<Operator> {
+  for (let attempt = 1; ; attempt++) {
+    const op = make();
+    cluster.scheduler.core.operators.addOperator(op, { replace: true });
+    await waitUntil(() => op.status !== 'running', OPERATOR_DEADLINE_MS, 50);
+    if (op.status === 'success' || attempt === 3) {
+      expect(op.status, op.toString()).toBe('success');
+      return op;
+    }
+  }
 }
 
 async function readsBack(): Promise<void> {
@@ -67,32 +74,37 @@ async function readsBack(): Promise<void> {
 }
 
 describe('operators carried out by the stores', () => {
-  it('add-peer on a new store, transfer-leader to it, split-region at a key', async () => {
+  it('add-peer on a new store, transfer-leader to it, remove the old leader, then split-region at a key', async () => {
     const { core } = cluster.scheduler;
-    await waitUntil(() => core.getRegion(Buffer.alloc(0))?.leader !== undefined, 20_000);
-
-    const peer = { id: await core.allocId(), storeId: fourth.storeId };
-    await runOperator(createAddPeerOperator('admin-add-peer', region(), peer, OpKind.Admin, Date.now()));
-    expect(
-      region()
-        .region.peers.map((p) => p.storeId)
-        .sort(),
-    ).toEqual([...cluster.storeIds()].sort());
-    expect(fourth.store.regions().map((r) => r.id)).toEqual([region().region.id]);
-
-    await runOperator(createTransferLeaderOperator('admin-transfer-leader', region(), fourth.storeId, OpKind.Admin, Date.now()));
-    expect(fourth.store.leaderRegions().map(({ region: r }) => r.id)).toEqual([region().region.id]);
+    const start = Buffer.alloc(0);
+    await waitUntil(() => core.getRegion(start)?.leader !== undefined, 20_000);
+    const oldLeaderStore = defined(regionAt(start).leader, 'leader').storeId;
+    const newPeer = { id: await core.allocId(), storeId: fourth.storeId };
+    const moved = await runAdminOperator(() => {
+      const info = regionAt(start);
+      return new Operator({
+        desc: 'admin-move-leader-peer',
+        regionId: info.region.id,
+        regionEpoch: defined(info.region.regionEpoch, 'epoch'),
+        kind: OpKind.Admin | OpKind.Region | OpKind.Leader,
+        steps: [
+          { type: 'add-peer', toStore: fourth.storeId, peerId: newPeer.id },
+          { type: 'transfer-leader', fromStore: oldLeaderStore, toStore: fourth.storeId },
+          { type: 'remove-peer', fromStore: oldLeaderStore },
+        ],
+        createdMs: Date.now(),
+      });
+    });
+    expect(moved.stepIndex).toBe(3);
     await readsBack();
 
-    const before = region();
-    await runOperator(createSplitRegionOperator('admin-split-region', before, [Buffer.from('mmm')], OpKind.Admin, Date.now()));
     const cut = encodeBytes(Buffer.from('mmm'));
+    await runAdminOperator(() => createSplitRegionOperator('admin-split-region', regionAt(cut), [Buffer.from('mmm')], OpKind.Admin, Date.now()));
     await waitUntil(() => core.getRegion(cut)?.leader !== undefined, 20_000);
-    const right = defined(core.getRegion(cut), 'the right-hand region');
+    const right = regionAt(cut);
     expect(right.region.startKey).toEqual(cut);
-    expect(right.region.id).not.toBe(before.region.id);
-    expect(core.getRegionById(before.region.id)?.region.endKey).toEqual(cut);
+    expect(regionAt(start).region.endKey).toEqual(cut);
+    expect(right.region.id).not.toBe(regionAt(start).region.id);
     await readsBack();
-    expect(core.operators.getLatest(before.region.id)?.status).toBe('success');
   });
 });
