@@ -40,6 +40,14 @@ export enum ErrorType {
   UNRECOGNIZED = -1,
 }
 
+/** TinyKV-TS extension (TiKV pdpb's enum and numbers): how the store picks the split key. */
+export enum CheckPolicy {
+  SCAN = 0,
+  APPROXIMATE = 1,
+  USEKEY = 2,
+  UNRECOGNIZED = -1,
+}
+
 export enum OperatorStatus {
   SUCCESS = 0,
   TIMEOUT = 1,
@@ -259,7 +267,20 @@ export interface RegionHeartbeatResponse {
     | RegionEpoch
     | undefined;
   /** The region's leader when the heartbeat was sent. */
-  targetPeer: Peer | undefined;
+  targetPeer:
+    | Peer
+    | undefined;
+  /** TinyKV-TS extension (TiKV pdpb's number): split the region (an operator's split-region step). */
+  splitRegion: SplitRegion | undefined;
+}
+
+/**
+ * TinyKV-TS extension (TiKV pdpb's message): with USEKEY the region splits at `keys` (raw user
+ * keys as clients see them); otherwise at the key its split checker picks.
+ */
+export interface SplitRegion {
+  policy: CheckPolicy;
+  keys: Buffer[];
 }
 
 export interface AskSplitRequest {
@@ -2897,6 +2918,7 @@ function createBaseRegionHeartbeatResponse(): RegionHeartbeatResponse {
     regionId: 0n,
     regionEpoch: undefined,
     targetPeer: undefined,
+    splitRegion: undefined,
   };
 }
 
@@ -2922,6 +2944,9 @@ export const RegionHeartbeatResponse: MessageFns<RegionHeartbeatResponse> = {
     }
     if (message.targetPeer !== undefined) {
       Peer.encode(message.targetPeer, writer.uint32(50).fork()).join();
+    }
+    if (message.splitRegion !== undefined) {
+      SplitRegion.encode(message.splitRegion, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -2987,6 +3012,14 @@ export const RegionHeartbeatResponse: MessageFns<RegionHeartbeatResponse> = {
             message.targetPeer = Peer.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.splitRegion = SplitRegion.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3020,6 +3053,76 @@ export const RegionHeartbeatResponse: MessageFns<RegionHeartbeatResponse> = {
     message.targetPeer = (object.targetPeer !== undefined && object.targetPeer !== null)
       ? Peer.fromPartial(object.targetPeer)
       : undefined;
+    message.splitRegion = (object.splitRegion !== undefined && object.splitRegion !== null)
+      ? SplitRegion.fromPartial(object.splitRegion)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSplitRegion(): SplitRegion {
+  return { policy: 0, keys: [] };
+}
+
+export const SplitRegion: MessageFns<SplitRegion> = {
+  encode(message: SplitRegion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.policy !== 0) {
+      writer.uint32(8).int32(message.policy);
+    }
+    for (const v of message.keys) {
+      writer.uint32(18).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SplitRegion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSplitRegion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.policy = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SplitRegion>): SplitRegion {
+    return SplitRegion.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SplitRegion>): SplitRegion {
+    const message = createBaseSplitRegion();
+    message.policy = object.policy ?? 0;
+    message.keys = object.keys?.map((e) => e) || [];
     return message;
   },
 };

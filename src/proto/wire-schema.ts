@@ -360,7 +360,8 @@ export const MESSAGE_FIELDS: Readonly<Record<string, Readonly<Record<number, str
     "2": "schedulerpb.ChangePeer",
     "3": "schedulerpb.TransferLeader",
     "5": "metapb.RegionEpoch",
-    "6": "metapb.Peer"
+    "6": "metapb.Peer",
+    "8": "schedulerpb.SplitRegion"
   },
   "schedulerpb.ReportSplitRequest": {
     "1": "schedulerpb.RequestHeader",
@@ -391,6 +392,7 @@ export const MESSAGE_FIELDS: Readonly<Record<string, Readonly<Record<number, str
     "1": "schedulerpb.ResponseHeader"
   },
   "schedulerpb.SplitID": {},
+  "schedulerpb.SplitRegion": {},
   "schedulerpb.StoreHeartbeatRequest": {
     "1": "schedulerpb.RequestHeader",
     "2": "schedulerpb.StoreStats"

@@ -21,7 +21,8 @@ import { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
 import { checkHeartbeatExtras } from './input-checks.js';
 import { StoreLiveness } from './store-liveness.js';
-import { DEFAULT_SCHEDULE_CONFIG } from './schedule/schedule-config.js';
+import { OperatorController } from './schedule/operator-controller.js';
+import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from './schedule/schedule-config.js';
 
 export interface SchedulerCoreOptions {
   /** Stores to wait for before creating the initial regions (default 1; 0 waits for a Bootstrap RPC). */
@@ -40,6 +41,11 @@ export interface SchedulerCoreOptions {
   readonly idAllocStep?: number;
   /** A store silent this long is logged as Down (read on each check; default PD's 30 min). */
   readonly maxStoreDownTimeMs?: () => number;
+  /**
+   * The live scheduling configuration (default DEFAULT_SCHEDULE_CONFIG), read on every operator
+   * added; the scheduler server passes its persisted config store's, bound once that is open.
+   */
+  readonly scheduleConfig?: () => ScheduleConfig;
 }
 
 export interface RegionHeartbeatInput {
@@ -72,6 +78,8 @@ export class SchedulerCore {
     private readonly logger: Logger,
     private readonly liveness: StoreLiveness,
     gcSafePoint: bigint,
+    /** The operators in flight; every accepted region heartbeat is dispatched to them. */
+    readonly operators: OperatorController,
   ) {
     this.gcSafePoint = gcSafePoint;
   }
@@ -105,18 +113,15 @@ export class SchedulerCore {
       cluster: persisted.cluster,
     });
     await bootstrapper.resume();
-    const core = new SchedulerCore(
-      clusterId,
-      state,
-      new HeartbeatStreams(clusterId, clock),
-      store,
-      ids,
-      oracle,
-      bootstrapper,
-      logger,
-      new StoreLiveness(state, options.maxStoreDownTimeMs ?? (() => DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs), logger),
-      persisted.gcSafePoint,
-    );
+    const streams = new HeartbeatStreams(clusterId, clock);
+    const operators = new OperatorController({
+      clock,
+      send: (info, command) => streams.sendToLeader(info, command),
+      config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
+      logger: logger.child({ component: 'operators' }),
+    });
+    const liveness = new StoreLiveness(state, options.maxStoreDownTimeMs ?? (() => DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs), logger);
+    const core = new SchedulerCore(clusterId, state, streams, store, ids, oracle, bootstrapper, logger, liveness, persisted.gcSafePoint, operators);
     logger.info(
       { clusterId: String(clusterId), bootstrapped: core.isBootstrapped, stores: persisted.stores.length, regions: state.regionCount },
       'scheduler state loaded',
@@ -204,8 +209,8 @@ export class SchedulerCore {
   }
 
   /**
-   * Validates and applies one region heartbeat, binds `sink` to the leader's store and persists
-   * what changed. Resolves once the change is durable. Accepted only if the leader is one of the
+   * Validates and applies one region heartbeat, binds `sink` to the leader's store, persists
+   * what changed and dispatches the region's operator (its next step goes to the leader). Resolves once the change is durable. Accepted only if the leader is one of the
    * region's peers, every peer is on a registered store that is not a tombstone, pending and down
    * peers are peers of the region (input-checks.ts checkHeartbeatExtras), and `sink` may speak for the leader's store (HeartbeatStreams.checkMayReport).
    */
@@ -232,6 +237,10 @@ export class SchedulerCore {
     if (result.metaChanged) {
       await this.store.write([...result.removed.map((r) => ops.deleteRegion(r.region.id)), ops.putRegion(result.region.region)]);
     }
+    // After the write: an operator's next step is decided on what the scheduler has made durable.
+    // A region the heartbeat's range replaced is gone, and so is what its operator planned.
+    for (const gone of result.removed) this.operators.removeOperator(gone.region.id, 'cancel');
+    this.operators.dispatch(result.region);
     return result;
   }
 

@@ -1,7 +1,7 @@
 /**
  * RegionHeartbeat response streams, bound per store (PD's heartbeat_streams.go). A store's region
- * leaders report over a bidi stream, and scheduling commands (operators, later) are pushed to the
- * store through `send`. Errors about one heartbeat are answered as header errors on the stream it
+ * leaders report over a bidi stream, and scheduling commands (operator steps) are pushed to the
+ * store through `send` (operators: `sendToLeader`). Errors about one heartbeat are answered as header errors on the stream it
  * came in on.
  *
  * TinyKV's heartbeat carries no sender, so a stream belongs to the store of the first leader it
@@ -15,6 +15,7 @@ import { ErrorType, RegionHeartbeatResponse, ResponseHeader } from '../proto/sch
 import { RegionEpoch } from '../proto/metapb.js';
 import type { RegionInfo } from './cluster-state.js';
 import type { Clock } from '../env/clock.js';
+import type { HeartbeatCommand } from './schedule/operator-controller.js';
 import { SchedulerError, SchedulerErrorCode } from './errors.js';
 
 /**
@@ -112,7 +113,7 @@ export class HeartbeatStreams {
    * A scheduling command for a region (PD's SendMsg): stamps region id, epoch and target peer (the
    * leader) and delivers it to the leader's store. False when the leader is unknown or unbound.
    */
-  sendToLeader(info: RegionInfo, command: Partial<Pick<RegionHeartbeatResponse, 'changePeer' | 'transferLeader'>>): boolean {
+  sendToLeader(info: RegionInfo, command: HeartbeatCommand): boolean {
     const leader = info.leader;
     if (!leader) {
       this.droppedCount++;

@@ -24,12 +24,12 @@ import type { SchedulerAdmin } from './admin.js';
 import { openScheduling } from './scheduling.js';
 import { systemClock } from '../env/clock.js';
 import { systemTimers, type Timers } from '../env/timers.js';
-import { DEFAULT_SCHEDULE_CONFIG } from './schedule/schedule-config.js';
+import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from './schedule/schedule-config.js';
 import { startAdminHttpServer, type AdminHttpServer } from './http/admin-server.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
 
-export interface StartSchedulerOptions extends Omit<SchedulerCoreOptions, 'maxStoreDownTimeMs'> {
+export interface StartSchedulerOptions extends Omit<SchedulerCoreOptions, 'maxStoreDownTimeMs' | 'scheduleConfig'> {
   /** host:port to listen on; port 0 picks a free port. Default 127.0.0.1:2379. */
   readonly addr?: string;
   /** Data directory; required for the LMDB engine. */
@@ -91,7 +91,13 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     engine = openEngine(engineOption, options);
     // The core's store-liveness logs read the live schedule config, which opens after the core.
     let storeDownTimeMs: () => number = () => options.maxStoreDownTimeMs ?? DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs;
-    const core = await SchedulerCore.open(engine, { ...options, logger, maxStoreDownTimeMs: () => storeDownTimeMs() });
+    let scheduleConfig: () => ScheduleConfig = () => DEFAULT_SCHEDULE_CONFIG;
+    const core = await SchedulerCore.open(engine, {
+      ...options,
+      logger,
+      maxStoreDownTimeMs: () => storeDownTimeMs(),
+      scheduleConfig: () => scheduleConfig(),
+    });
     let boundAddr = addr;
     const scheduling = await openScheduling({
       core,
@@ -104,6 +110,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       advertiseAddr: () => boundAddr,
     });
     storeDownTimeMs = () => scheduling.configStore.config().maxStoreDownTimeMs;
+    scheduleConfig = () => scheduling.configStore.config();
     stopScheduling = () => scheduling.coordinator.close();
     const tracker = new CallTracker();
     const maxMessageSizeBytes = options.maxMessageSizeBytes ?? 16 * 1024 * 1024;

@@ -15,7 +15,7 @@ import { ReplicaChecker } from './schedule/checkers/replica-checker.js';
 import { CoreScheduleCluster } from './schedule/cluster-view-impl.js';
 import { ScheduleConfigStore } from './schedule/config-store.js';
 import { Coordinator } from './schedule/coordinator.js';
-import { OperatorController } from './schedule/operator-controller.js';
+import type { OperatorController } from './schedule/operator-controller.js';
 import { PrepareChecker } from './schedule/prepare-checker.js';
 import { createScheduler } from './schedule/schedulers/scheduler.js';
 import { SchedulerStore } from './store.js';
@@ -47,12 +47,8 @@ export async function openScheduling(deps: SchedulingDeps): Promise<Scheduling> 
   const configStore = await ScheduleConfigStore.open(store, { maxStoreDownTimeMs: deps.maxStoreDownTimeMs });
   const config = () => configStore.config();
   const cluster = new CoreScheduleCluster({ state: core.state, config, allocId: () => core.allocId(), clock, random: deps.random });
-  const controller = new OperatorController({
-    clock,
-    send: (info, command) => core.streams.sendToLeader(info, command),
-    config,
-    logger: logger.child({ component: 'operators' }),
-  });
+  // The core's controller: it sees every accepted heartbeat (dispatch).
+  const controller = core.operators;
   const coordinator = new Coordinator({
     cluster,
     state: core.state,

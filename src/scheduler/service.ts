@@ -21,6 +21,7 @@ import {
   GetMembersResponse,
   GetOperatorResponse,
   GetRegionResponse,
+  OperatorStatus,
   GetStoreResponse,
   IsBootstrappedResponse,
   Member,
@@ -66,6 +67,15 @@ import { serveTsoStream, type TsoStreamHandle } from './tso-stream.js';
 import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import { serveRegionHeartbeat } from './region-heartbeat-stream.js';
 import { notBootstrapped } from './bootstrap.js';
+import type { OpStatus } from './schedule/operator.js';
+
+const OPERATOR_STATUS: Readonly<Record<OpStatus, OperatorStatus>> = {
+  running: OperatorStatus.RUNNING,
+  success: OperatorStatus.SUCCESS,
+  timeout: OperatorStatus.TIMEOUT,
+  cancel: OperatorStatus.CANCEL,
+  replace: OperatorStatus.REPLACE,
+};
 
 export interface SchedulerServiceDeps {
   readonly core: SchedulerCore;
@@ -265,8 +275,16 @@ function regionHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementa
     scatterRegion: rpc('ScatterRegion', ScatterRegionResponse, () => ({}), { checkCluster: false }),
     getOperator: rpc<GetOperatorRequest, GetOperatorResponse>('GetOperator', GetOperatorResponse, (r) => {
       if (!core.isBootstrapped) throw notBootstrapped();
-      // No operators exist until the scheduling issue; every region answers "not found" like PD.
-      throw new SchedulerError(SchedulerErrorCode.RegionNotFound, `no operator for region ${r.regionId}`);
+      const regionId = toId(r.regionId, 'region id');
+      // The running operator, else the last one that finished; PD answers REGION_NOT_FOUND for none.
+      const op = core.operators.getLatest(regionId);
+      if (!op) throw new SchedulerError(SchedulerErrorCode.RegionNotFound, `no operator for region ${regionId}`, { regionId });
+      return {
+        regionId: BigInt(regionId),
+        desc: Buffer.from(op.desc),
+        status: OPERATOR_STATUS[op.status],
+        kind: Buffer.from(op.kindNames()),
+      };
     }),
   };
 }

@@ -105,6 +105,7 @@ export class ClusterNode {
       const splits = new SplitDriver({
         router,
         checker: pools.splitChecker,
+        thresholds: { maxSizeBytes: config.regionMaxSizeBytes, splitSizeBytes: config.regionSplitSizeBytes },
         askSplit: (region) => scheduler.askSplit(region),
         checkDiffBytes: Math.max(1, Math.floor(config.regionSplitSizeBytes / 16)),
         proposeTimeoutMs: SPLIT_PROPOSE_TIMEOUT_MS,
@@ -144,7 +145,7 @@ export class ClusterNode {
   private startTimers(): void {
     this.timers.push(setInterval(() => this.store.tick(), this.config.raftBaseTickMs));
     if (this.store.regions().length === 0) this.discoverRegions();
-    const heartbeats = this.scheduler.openRegionHeartbeat(schedulerCommandHandler(this.store, this.logger));
+    const heartbeats = this.scheduler.openRegionHeartbeat(schedulerCommandHandler(this.store, this.splits, this.logger));
     this.timers.push(setInterval(() => this.sendRegionHeartbeats(heartbeats), this.config.regionHeartbeatIntervalMs));
     this.splits.onSplit = () => {
       this.sendRegionHeartbeats(heartbeats);

@@ -5,7 +5,9 @@
  * it done, so carrying one out twice must change nothing: a transfer to the peer that already
  * leads is not proposed, and Raft ignores a second request for a transfer in progress; a peer
  * change already in effect (the peer added, or gone) is not proposed either, and one that comes
- * into effect meanwhile is answered as done by the leader (operation/conf-change.ts).
+ * into effect meanwhile is answered as done by the leader (operation/conf-change.ts). A split
+ * goes to the store's split driver with the scheduler's epoch, which a region that already split
+ * no longer matches (src/server/split-driver.ts).
  */
 import type { Logger } from 'pino';
 import { ConfChangeType } from '../proto/eraftpb.js';
@@ -14,6 +16,7 @@ import { AdminCmdType, RaftCmdRequest } from '../proto/raft_cmdpb.js';
 import { ErrorType, type RegionHeartbeatResponse } from '../proto/schedulerpb.js';
 import { epochOf } from '../raftstore/region.js';
 import type { RaftRouter } from '../raftstore/router/router.js';
+import type { SplitDriver } from './split-driver.js';
 
 /** A TransferLeader admin command for `region`, sent to its `leader`, moving leadership to `target`. */
 export function transferLeaderCommand(region: Region, leader: Peer, target: Peer, epoch: RegionEpoch = epochOf(region)): RaftCmdRequest {
@@ -46,6 +49,7 @@ function changeInEffect(region: Region, changeType: ConfChangeType, peer: Peer):
 /** Returns the handler for a store's RegionHeartbeat responses. */
 export function schedulerCommandHandler(
   router: Pick<RaftRouter, 'leaderRegions' | 'propose'>,
+  splits: Pick<SplitDriver, 'requestSplit'>,
   logger: Logger,
 ): (response: RegionHeartbeatResponse) => void {
   const propose = (regionId: number, request: RaftCmdRequest, what: string): void => {
@@ -70,6 +74,11 @@ export function schedulerCommandHandler(
       if (changeInEffect(led.region, change.changeType, change.peer)) return;
       propose(regionId, changePeerCommand(led.region, led.leader, change.changeType, change.peer, epoch), 'change peer');
       logger.info({ regionId, changeType: ConfChangeType[change.changeType], peer: change.peer }, 'changing peers as the scheduler asks');
+      return;
+    }
+    if (response.splitRegion !== undefined) {
+      logger.info({ regionId, keys: response.splitRegion.keys.length }, 'splitting region as the scheduler asks');
+      void splits.requestSplit(regionId, epoch, response.splitRegion);
       return;
     }
     const target = response.transferLeader?.peer;

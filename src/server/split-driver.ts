@@ -13,11 +13,20 @@
  *
  * Writes are counted as they are proposed on this node; writes proposed elsewhere (a previous
  * leader) are not seen here, which the first check after taking the lead makes up for.
+ *
+ * The scheduler may ask for a split too (an operator's split-region step, `requestSplit`): at the
+ * first of its keys strictly inside the region, or, given none, where the split checker finds the
+ * middle of the region's data. The scheduler re-sends the request until it sees the split, so the
+ * Split command carries the epoch the scheduler decided on: once the region split, a repeat is
+ * refused (a key outside the shrunk range is not even proposed).
  */
 import type { Logger } from 'pino';
-import type { Region } from '../proto/metapb.js';
+import type { Region, RegionEpoch } from '../proto/metapb.js';
+import { CheckPolicy, type SplitRegion } from '../proto/schedulerpb.js';
+import { encodeBytes } from '../txn/codec.js';
+import { compareBytes } from '../util/bytes.js';
 import { AdminCmdType, RaftCmdRequest, type RaftCmdResponse } from '../proto/raft_cmdpb.js';
-import type { SplitCheckResult } from '../raftstore/split/split-check.js';
+import type { SplitCheckResult, SplitThresholds } from '../raftstore/split/split-check.js';
 import type { SplitChecker } from '../raftstore/split/split-checker.js';
 import { epochOf } from '../raftstore/region.js';
 import type { RaftRouter } from '../raftstore/router/router.js';
@@ -25,6 +34,8 @@ import type { RaftRouter } from '../raftstore/router/router.js';
 export interface SplitDriverOptions {
   readonly router: Pick<RaftRouter, 'leaderRegions' | 'propose'>;
   readonly checker: Pick<SplitChecker, 'check'>;
+  /** The store's max-size and split-size, for the first check of a region the scheduler asks to split. */
+  readonly thresholds?: SplitThresholds;
   /** The scheduler's AskSplit: ids for the new region and one new peer id per peer. */
   readonly askSplit: (region: Region) => Promise<{ newRegionId: number; newPeerIds: number[] }>;
   /** Bytes written to a region since its last check that make it due for another. */
@@ -101,7 +112,47 @@ export class SplitDriver {
     }
   }
 
-  private async split(checked: Region, result: SplitCheckResult): Promise<void> {
+  /**
+   * The scheduler asks this store (the region's leader) to split `regionId`, decided at `epoch`.
+   * Ignored while the region is being checked or split, when it is not led here at that version,
+   * or when no key is found inside it. Resolves when done (tests await it).
+   */
+  async requestSplit(regionId: number, epoch: RegionEpoch, request: SplitRegion): Promise<void> {
+    if (this.busy.has(regionId)) return;
+    const led = this.options.router.leaderRegions().find(({ region }) => region.id === regionId);
+    if (!led || epochOf(led.region).version !== epoch.version) return;
+    this.busy.add(regionId);
+    try {
+      const region = led.region;
+      const splitKey = request.policy === CheckPolicy.USEKEY ? firstKeyInside(region, request.keys) : await this.middleKey(region);
+      if (splitKey === undefined) return;
+      const sizeBytes = this.sizes.get(regionId)?.sizeBytes ?? 0;
+      await this.split(region, { splitKey, sizeBytes, keys: 0, complete: false }, epoch);
+    } catch (err) {
+      this.options.logger.warn({ err, regionId }, 'region split asked by the scheduler failed');
+    } finally {
+      this.busy.delete(regionId);
+    }
+  }
+
+  /**
+   * Where the region's data is halved, at a user-key boundary (the split checker's cut); a region
+   * first measured here that is past max-size splits where the store's own check would.
+   */
+  private async middleKey(region: Region): Promise<Buffer | undefined> {
+    let sizeBytes = this.sizes.get(region.id)?.sizeBytes;
+    if (sizeBytes === undefined) {
+      const measured = await this.options.checker.check(region.id, region, this.options.thresholds);
+      this.sizes.set(region.id, { sizeBytes: measured.sizeBytes, keys: measured.keys });
+      if (measured.splitKey) return measured.splitKey;
+      sizeBytes = measured.sizeBytes;
+    }
+    // max-size 0: the check stops at the first boundary past half the data.
+    const result = await this.options.checker.check(region.id, region, { maxSizeBytes: 0, splitSizeBytes: Math.floor(sizeBytes / 2) });
+    return result.splitKey;
+  }
+
+  private async split(checked: Region, result: SplitCheckResult, decidedEpoch?: RegionEpoch): Promise<void> {
     const splitKey = result.splitKey;
     const current = this.ledNow(checked);
     // The key was found in the range checked: a region that split or moved since is checked again.
@@ -110,7 +161,7 @@ export class SplitDriver {
     const ids = await this.options.askSplit(current.region);
     const response = await this.propose(
       RaftCmdRequest.fromPartial({
-        header: { regionId: checked.id, peer: current.leader, regionEpoch: epochOf(current.region) },
+        header: { regionId: checked.id, peer: current.leader, regionEpoch: decidedEpoch ?? epochOf(current.region) },
         adminRequest: { cmdType: AdminCmdType.Split, split: { splitKey, newRegionId: ids.newRegionId, newPeerIds: ids.newPeerIds } },
       }),
     );
@@ -160,4 +211,20 @@ export class SplitDriver {
   private now(): number {
     return (this.options.nowMs ?? Date.now)();
   }
+}
+
+/**
+ * The first of the scheduler's keys that cuts strictly inside `region`, as a stored key. Keys are
+ * user keys as clients see them; the cut is the key's transactional encoding (docs/key-layout.md),
+ * the boundary the split checker cuts transactional data at, so the key's lock and versions stay
+ * together in the right-hand region, where clients route it.
+ */
+export function firstKeyInside(region: Region, userKeys: readonly Uint8Array[]): Buffer | undefined {
+  for (const userKey of userKeys) {
+    const key = encodeBytes(userKey);
+    if (compareBytes(key, region.startKey) <= 0) continue;
+    if (region.endKey.length > 0 && compareBytes(key, region.endKey) >= 0) continue;
+    return key;
+  }
+  return undefined;
 }

@@ -185,6 +185,11 @@ describe('the split-check thread', () => {
         keys: 10,
         complete: true,
       });
+      // Per-check thresholds (a split the scheduler asks for): max-size 0 cuts at the first boundary past half.
+      const range = { startKey: encodeBytes(b('user30')), endKey: encodeBytes(b('user35')) };
+      const middle = await checker.check(3, range, { maxSizeBytes: 0, splitSizeBytes: 335 });
+      expect(middle).toEqual(check(engine, range, { maxSizeBytes: 0, splitSizeBytes: 335 }));
+      expect(middle.splitKey).toEqual(encodeBytes(b('user32')));
     } finally {
       await close();
       await engine.close();

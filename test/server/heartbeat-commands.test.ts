@@ -1,12 +1,13 @@
 // The scheduler's transfer_leader in a RegionHeartbeat response becomes a TransferLeader admin
 // command for a region this store leads, once per response, and nothing when it is already done;
-// change_peer likewise becomes a ChangePeer admin command unless the change is already in effect.
+// change_peer likewise becomes a ChangePeer admin command unless the change is already in effect;
+// split_region goes to the split driver with the scheduler's epoch.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import type { Region } from '../../src/proto/metapb.js';
 import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { AdminCmdType, type RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
-import { ErrorType, RegionHeartbeatResponse, type DeepPartial } from '../../src/proto/schedulerpb.js';
+import { CheckPolicy, ErrorType, RegionHeartbeatResponse, type DeepPartial, type SplitRegion } from '../../src/proto/schedulerpb.js';
+import type { Region, RegionEpoch } from '../../src/proto/metapb.js';
 import type { LeaderRegion } from '../../src/raftstore/router/router.js';
 import { NOTHING_TO_CANCEL } from '../../src/raftstore/router/router.js';
 import { schedulerCommandHandler } from '../../src/server/heartbeat-commands.js';
@@ -34,6 +35,8 @@ function fakeRouter(leaders: Array<Pick<LeaderRegion, 'region' | 'leader'>>) {
   return { router, proposed };
 }
 
+const NO_SPLITS = { requestSplit: () => Promise.reject(new Error('no split expected')) };
+
 const response = (fields: DeepPartial<RegionHeartbeatResponse>) =>
   RegionHeartbeatResponse.fromPartial({ regionId: 4n, regionEpoch: { confVer: 3, version: 2 }, targetPeer: { id: 41, storeId: 1 }, ...fields });
 
@@ -42,6 +45,7 @@ describe('schedulerCommandHandler', () => {
     const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
     schedulerCommandHandler(
       router,
+      NO_SPLITS,
       silentLogger(),
     )(response({ transferLeader: { peer: { id: 42, storeId: 2 } }, regionEpoch: { confVer: 3, version: 1 } }));
     expect(proposed).toHaveLength(1);
@@ -55,7 +59,7 @@ describe('schedulerCommandHandler', () => {
 
   it('does nothing when the target already leads, the region is not led here, or there is no command', () => {
     const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
-    const handle = schedulerCommandHandler(router, silentLogger());
+    const handle = schedulerCommandHandler(router, NO_SPLITS, silentLogger());
     handle(response({ transferLeader: { peer: { id: 41, storeId: 1 } } }));
     handle(response({ regionId: 5n, transferLeader: { peer: { id: 42, storeId: 2 } } }));
     handle(response({}));
@@ -66,7 +70,7 @@ describe('schedulerCommandHandler', () => {
 
   it('proposes a ChangePeer for a change not yet in effect, with the scheduler epoch', () => {
     const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
-    const handle = schedulerCommandHandler(router, silentLogger());
+    const handle = schedulerCommandHandler(router, NO_SPLITS, silentLogger());
     handle(response({ changePeer: { changeType: ConfChangeType.AddNode, peer: { id: 43, storeId: 3 } } }));
     handle(response({ changePeer: { changeType: ConfChangeType.RemoveNode, peer: { id: 42, storeId: 2 } } }));
     expect(proposed.map((r) => [r.adminRequest?.cmdType, r.adminRequest?.changePeer?.changeType, r.adminRequest?.changePeer?.peer?.id])).toEqual([
@@ -79,10 +83,21 @@ describe('schedulerCommandHandler', () => {
 
   it('proposes no ChangePeer already in effect (the scheduler re-sends until it sees it done)', () => {
     const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
-    const handle = schedulerCommandHandler(router, silentLogger());
+    const handle = schedulerCommandHandler(router, NO_SPLITS, silentLogger());
     handle(response({ changePeer: { changeType: ConfChangeType.AddNode, peer: { id: 42, storeId: 2 } } }));
     handle(response({ changePeer: { changeType: ConfChangeType.RemoveNode, peer: { id: 49, storeId: 9 } } }));
     handle(response({ regionId: 5n, changePeer: { changeType: ConfChangeType.AddNode, peer: { id: 43, storeId: 3 } } }));
+    expect(proposed).toEqual([]);
+  });
+
+  it('hands split_region to the split driver with the scheduler epoch, for a region led here only', () => {
+    const { router, proposed } = fakeRouter([{ region: REGION, leader: { id: 41, storeId: 1 } }]);
+    const asked: Array<[number, RegionEpoch, SplitRegion]> = [];
+    const splits = { requestSplit: async (regionId: number, epoch: RegionEpoch, split: SplitRegion) => void asked.push([regionId, epoch, split]) };
+    const handle = schedulerCommandHandler(router, splits, silentLogger());
+    handle(response({ splitRegion: { policy: CheckPolicy.USEKEY, keys: [Buffer.from('k')] }, regionEpoch: { confVer: 3, version: 1 } }));
+    handle(response({ regionId: 5n, splitRegion: { policy: CheckPolicy.APPROXIMATE } }));
+    expect(asked).toEqual([[4, { confVer: 3, version: 1 }, { policy: CheckPolicy.USEKEY, keys: [Buffer.from('k')] }]]);
     expect(proposed).toEqual([]);
   });
 });

@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import type { Region } from '../../src/proto/metapb.js';
 import { AdminCmdType, RaftCmdResponse, type RaftCmdRequest } from '../../src/proto/raft_cmdpb.js';
-import type { SplitCheckResult } from '../../src/raftstore/split/split-check.js';
-import { SplitDriver } from '../../src/server/split-driver.js';
+import type { SplitCheckResult, SplitThresholds } from '../../src/raftstore/split/split-check.js';
+import { SplitDriver, firstKeyInside } from '../../src/server/split-driver.js';
+import { CheckPolicy } from '../../src/proto/schedulerpb.js';
+import { encodeBytes } from '../../src/txn/codec.js';
 import { NOTHING_TO_CANCEL } from '../../src/raftstore/router/router.js';
 
 const region = (id: number, version = 1): Region => ({
@@ -15,7 +17,7 @@ const region = (id: number, version = 1): Region => ({
   peers: [{ id: id * 10, storeId: 1 }],
 });
 
-function setup(answers: (regionId: number) => SplitCheckResult) {
+function setup(answers: (regionId: number, thresholds?: SplitThresholds) => SplitCheckResult) {
   let led = [region(1)];
   const checked: number[] = [];
   const proposed: RaftCmdRequest[] = [];
@@ -36,15 +38,16 @@ function setup(answers: (regionId: number) => SplitCheckResult) {
       },
     },
     checker: {
-      check: async (regionId) => {
+      check: async (regionId, _range, thresholds) => {
         checked.push(regionId);
-        return answers(regionId);
+        return answers(regionId, thresholds);
       },
     },
     askSplit: async (r) => {
       asked.push(r.id);
       return { newRegionId: 7, newPeerIds: [70] };
     },
+    thresholds: { maxSizeBytes: 4000, splitSizeBytes: 3000 },
     checkDiffBytes: 1000,
     proposeTimeoutMs: 1000,
     logger: silentLogger(),
@@ -107,5 +110,54 @@ describe('split driver', () => {
     lead([]);
     await driver.tick();
     expect(driver.approximateSize(1)).toBeUndefined();
+  });
+
+  describe('splits the scheduler asks for', () => {
+    const epoch = { confVer: 1, version: 1 };
+
+    it('USEKEY: cuts at the encoded user key with the scheduler epoch, without a check', async () => {
+      const { driver, proposed, checked, asked } = setup(() => ({ sizeBytes: 0, keys: 0, complete: true }));
+      await driver.requestSplit(1, epoch, { policy: CheckPolicy.USEKEY, keys: [Buffer.from('k')] });
+      expect(checked).toEqual([]);
+      expect(asked).toEqual([1]);
+      expect(proposed[0]?.adminRequest?.split?.splitKey).toEqual(encodeBytes(Buffer.from('k')));
+      expect(proposed[0]?.header?.regionEpoch).toEqual(epoch);
+    });
+
+    it('USEKEY: the first key strictly inside the region; none inside or another version: nothing', async () => {
+      const inside: Region = { ...region(1), startKey: encodeBytes(Buffer.from('c')), endKey: encodeBytes(Buffer.from('p')) };
+      const keys = ['a', 'c', 'x', 'm', 'd'].map((k) => Buffer.from(k));
+      expect(firstKeyInside(inside, keys)).toEqual(encodeBytes(Buffer.from('m')));
+      expect(firstKeyInside(inside, keys.slice(0, 3))).toBeUndefined();
+      const { driver, proposed, lead } = setup(() => ({ sizeBytes: 0, keys: 0, complete: true }));
+      lead([inside]);
+      await driver.requestSplit(1, epoch, { policy: CheckPolicy.USEKEY, keys: keys.slice(0, 3) });
+      await driver.requestSplit(1, { confVer: 1, version: 2 }, { policy: CheckPolicy.USEKEY, keys });
+      await driver.requestSplit(9, epoch, { policy: CheckPolicy.USEKEY, keys });
+      expect(proposed).toEqual([]);
+    });
+
+    it('SCAN/APPROXIMATE: measures the region, then cuts where half its data is', async () => {
+      const seen: Array<SplitThresholds | undefined> = [];
+      const { driver, proposed } = setup((_id, thresholds) => {
+        seen.push(thresholds);
+        return thresholds?.maxSizeBytes === 0
+          ? { splitKey: Buffer.from('h'), sizeBytes: 501, keys: 5, complete: false }
+          : { sizeBytes: 1000, keys: 10, complete: true };
+      });
+      await driver.requestSplit(1, epoch, { policy: CheckPolicy.APPROXIMATE, keys: [] });
+      expect(seen).toEqual([
+        { maxSizeBytes: 4000, splitSizeBytes: 3000 },
+        { maxSizeBytes: 0, splitSizeBytes: 500 },
+      ]);
+      expect(proposed[0]?.adminRequest?.split?.splitKey.toString()).toBe('h');
+    });
+
+    it('SCAN/APPROXIMATE on a region first measured past max-size: cuts where the store check would', async () => {
+      const { driver, proposed, checked } = setup(() => ({ splitKey: Buffer.from('s'), sizeBytes: 4001, keys: 40, complete: false }));
+      await driver.requestSplit(1, epoch, { policy: CheckPolicy.SCAN, keys: [] });
+      expect(checked).toEqual([1]);
+      expect(proposed[0]?.adminRequest?.split?.splitKey.toString()).toBe('s');
+    });
   });
 });

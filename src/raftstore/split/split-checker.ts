@@ -63,9 +63,11 @@ export class SplitChecker {
   /**
    * The region's size, and where to split it if it is past max-size. The answer is for the range
    * given (or, when a check of the region was already running, the range that one was given); the
-   * caller proposes a split only if the region's epoch has not moved since.
+   * caller proposes a split only if the region's epoch has not moved since. `thresholds` replace
+   * the store's for this check (a split the scheduler asks for cuts at the middle: max-size 0,
+   * split-size half the region).
    */
-  check(regionId: number, region: RegionRange): Promise<SplitCheckResult> {
+  check(regionId: number, region: RegionRange, thresholds: SplitThresholds = this.options.thresholds): Promise<SplitCheckResult> {
     const running = this.inFlight.get(regionId);
     if (running) return withTimeout(running, this.options.timeoutMs, regionId);
     if (this.inFlight.size >= this.options.maxInFlight) {
@@ -78,9 +80,16 @@ export class SplitChecker {
         ),
       );
     }
-    const { kv, thresholds } = this.options;
+    const { kv } = this.options;
     const task = this.options
-      .run({ kv, regionId, startKey: region.startKey, endKey: region.endKey, ...thresholds })
+      .run({
+        kv,
+        regionId,
+        startKey: region.startKey,
+        endKey: region.endKey,
+        maxSizeBytes: thresholds.maxSizeBytes,
+        splitSizeBytes: thresholds.splitSizeBytes,
+      })
       .then(toResult)
       .finally(() => this.inFlight.delete(regionId));
     this.inFlight.set(regionId, task);

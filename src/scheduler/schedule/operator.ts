@@ -107,7 +107,11 @@ export class Operator {
   isStale(region: RegionInfo): boolean {
     const epoch = region.region.regionEpoch;
     if (!epoch) return true;
-    return epoch.confVer - this.regionEpoch.confVer > this.confChangesDone() || epoch.version - this.regionEpoch.version > this.splitsDone();
+    // An added peer that still waits for its snapshot is not done, yet its conf change is in the epoch.
+    const current = this.steps[this.current];
+    const pendingAdd = current?.type === 'add-peer' && region.region.peers.some((p) => p.storeId === current.toStore) ? 1 : 0;
+    const confChanges = this.confChangesDone() + pendingAdd;
+    return epoch.confVer - this.regionEpoch.confVer > confChanges || epoch.version - this.regionEpoch.version > this.splitsDone();
   }
 
   /** `admin-add-peer` style kind names joined with commas, PD's OpKind.String. */
