@@ -100,6 +100,18 @@ function emptyCounts(): StoreCounts {
 /** What a region known from storage or bootstrap carries until its leader reports. */
 const NO_HEARTBEAT_EXTRAS = { pendingPeers: [], downPeers: [], approximateSizeBytes: 0, approximateKeys: 0 } as const;
 
+/**
+ * An empty or not yet measured region counts as 1 MiB in the stores' region sizes (PD's
+ * EmptyRegionApproximateSize): balancing by size must still spread regions that hold little data,
+ * and a store gaining twelve empty regions is not "empty".
+ */
+export const EMPTY_REGION_SIZE_BYTES = 1024 * 1024;
+
+/** The size a region counts for in its stores' region and leader sizes. */
+export function regionScoreSizeBytes(info: Pick<RegionInfo, 'approximateSizeBytes'>): number {
+  return Math.max(info.approximateSizeBytes, EMPTY_REGION_SIZE_BYTES);
+}
+
 /** Upper bound of one ScanRegions answer, also when the caller asks for "no limit". */
 export const SCAN_REGIONS_MAX = 10_000;
 
@@ -388,7 +400,7 @@ export class ClusterState {
   private adjustCounts(info: RegionInfo, sign: 1 | -1): void {
     if (sign > 0) this.roles.add(info);
     else this.roles.remove(info);
-    const size = info.approximateSizeBytes;
+    const size = regionScoreSizeBytes(info);
     for (const peer of info.region.peers) {
       const counts = this.countsOf(peer.storeId);
       counts.regionCount += sign;

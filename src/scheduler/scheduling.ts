@@ -46,7 +46,14 @@ export async function openScheduling(deps: SchedulingDeps): Promise<Scheduling> 
   const store = new SchedulerStore(deps.engine);
   const configStore = await ScheduleConfigStore.open(store, { maxStoreDownTimeMs: deps.maxStoreDownTimeMs });
   const config = () => configStore.config();
-  const cluster = new CoreScheduleCluster({ state: core.state, config, allocId: () => core.allocId(), clock, random: deps.random });
+  const cluster = new CoreScheduleCluster({
+    state: core.state,
+    config,
+    allocId: () => core.allocId(),
+    clock,
+    random: deps.random,
+    runningOperators: () => controller.running(),
+  });
   // The core's controller: it sees every accepted heartbeat (dispatch).
   const controller = core.operators;
   const coordinator = new Coordinator({

@@ -89,3 +89,19 @@ describe('balance-leader', () => {
     expect(lb.isScheduleAllowed(tc, (bit) => (bit === OpKind.Leader ? 4 : 0))).toBe(false);
   });
 });
+
+describe('balance-leader with operators in flight', () => {
+  it('counts their influence: from 4:0 it moves two leaders, not four', async () => {
+    const cluster = new MockCluster({ seed: 7 });
+    for (const id of [1, 2, 3]) cluster.addLeaderStore(id, 0);
+    for (let region = 1; region <= 4; region++) cluster.addLeaderRegion(region, 1, 2, 3);
+    cluster.updateLeaderCount(1, 4);
+    const scheduler = new BalanceLeaderScheduler();
+    for (let round = 0; round < 6; round++) {
+      const op = await scheduler.schedule(cluster);
+      if (op) cluster.running.push(op);
+    }
+    // 4:0:0 settles at 2:1:1 (gaps below 2), two transfers in flight.
+    expect(cluster.running).toHaveLength(2);
+  });
+});

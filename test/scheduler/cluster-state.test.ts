@@ -102,10 +102,12 @@ describe('ClusterState region heartbeats (TinyKV 3C scenarios)', () => {
 
   it('stores pending peers and approximate size, and clears pending peers', () => {
     const r = defined(regions[0], 'regions[0]');
-    state.processRegionHeartbeat(r, r.peers[0], { pendingPeers: [defined(r.peers[2], 'r.peers[2]')], approximateSizeBytes: 144 });
-    expect(state.getRegionById(1)).toMatchObject({ pendingPeers: [r.peers[2]], approximateSizeBytes: 144 });
+    // TinyKV's 144 is in MiB, as PD counts sizes.
+    const sizeBytes = 144 * 1024 * 1024;
+    state.processRegionHeartbeat(r, r.peers[0], { pendingPeers: [defined(r.peers[2], 'r.peers[2]')], approximateSizeBytes: sizeBytes });
+    expect(state.getRegionById(1)).toMatchObject({ pendingPeers: [r.peers[2]], approximateSizeBytes: sizeBytes });
     expect(state.getStore(defined(r.peers[2], 'r.peers[2]').storeId)!.pendingPeerCount).toBe(1);
-    expect(state.getStore(defined(r.peers[0], 'r.peers[0]').storeId)!.leaderSizeBytes).toBe(144);
+    expect(state.getStore(defined(r.peers[0], 'r.peers[0]').storeId)!.leaderSizeBytes).toBe(sizeBytes);
     state.processRegionHeartbeat(r, r.peers[0], { pendingPeers: [] });
     for (let s = 1; s <= 3; s++) expect(state.getStore(s)!.pendingPeerCount).toBe(0);
   });

@@ -10,9 +10,11 @@ import { mulberry32 } from '../../src/raft/rng.js';
 import type { RegionInfo, StoreInfo } from '../../src/scheduler/cluster-state.js';
 import type { RegionRole, ScheduleCluster } from '../../src/scheduler/schedule/cluster-view.js';
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from '../../src/scheduler/schedule/schedule-config.js';
+import { influenceOf, NO_INFLUENCE, type StoreInfluence } from '../../src/scheduler/schedule/influence.js';
+import type { Operator } from '../../src/scheduler/schedule/operator.js';
 
-/** What PD's mock gives a region put by AddLeaderRegion (ApproximateSize 10). */
-export const MOCK_REGION_SIZE_BYTES = 10;
+/** What PD's mock gives a region put by AddLeaderRegion (ApproximateSize 10, in MiB as PD counts). */
+export const MOCK_REGION_SIZE_BYTES = 10 * 1024 * 1024;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -23,6 +25,8 @@ export class MockCluster implements ScheduleCluster {
   private readonly regions = new Map<number, RegionInfo>();
   private readonly rng: () => number;
   private nextId = 1000;
+  /** Operators a test says are in flight: their influence is what influence() answers. */
+  readonly running: Operator[] = [];
 
   constructor(options: { config?: Partial<ScheduleConfig>; seed?: number } = {}) {
     this.scheduleConfig = { ...DEFAULT_SCHEDULE_CONFIG, ...options.config };
@@ -33,6 +37,9 @@ export class MockCluster implements ScheduleCluster {
 
   nowMs(): number {
     return this.clock.nowMs();
+  }
+  influence(storeId: number): StoreInfluence {
+    return influenceOf(this.running, (id) => this.regions.get(id)).get(storeId) ?? NO_INFLUENCE;
   }
   random(): number {
     return this.rng();

@@ -8,6 +8,8 @@ import type { Clock } from '../../env/clock.js';
 import type { ClusterState, RegionInfo, StoreInfo } from '../cluster-state.js';
 import type { RegionRole, ScheduleCluster } from './cluster-view.js';
 import type { ScheduleConfig } from './schedule-config.js';
+import { influenceOf, NO_INFLUENCE, type StoreInfluence } from './influence.js';
+import type { Operator } from './operator.js';
 
 export interface CoreScheduleClusterDeps {
   readonly state: ClusterState;
@@ -15,6 +17,8 @@ export interface CoreScheduleClusterDeps {
   readonly allocId: () => Promise<number>;
   readonly clock: Clock;
   readonly random: () => number;
+  /** The operators in flight, for their influence on stores (none when absent). */
+  readonly runningOperators?: () => readonly Operator[];
 }
 
 export class CoreScheduleCluster implements ScheduleCluster {
@@ -23,6 +27,13 @@ export class CoreScheduleCluster implements ScheduleCluster {
    * treated as down at once: after a scheduler restart every store is silent until its first beat.
    */
   constructor(private readonly deps: CoreScheduleClusterDeps) {}
+
+  influence(storeId: number): StoreInfluence {
+    // Recomputed per call: a few operators at a time (schedule limits), and never stale.
+    const running = this.deps.runningOperators?.() ?? [];
+    if (running.length === 0) return NO_INFLUENCE;
+    return influenceOf(running, (id) => this.deps.state.getRegionById(id)).get(storeId) ?? NO_INFLUENCE;
+  }
 
   nowMs(): number {
     return this.deps.clock.nowMs();

@@ -6,6 +6,7 @@
 import type { Peer } from '../../proto/metapb.js';
 import type { RegionInfo, StoreInfo } from '../cluster-state.js';
 import type { ScheduleConfig } from './schedule-config.js';
+import type { StoreInfluence } from './influence.js';
 
 /** A region's relation to a store, for picking regions to move off it. */
 export type RegionRole = 'pending' | 'follower' | 'leader';
@@ -30,6 +31,11 @@ export interface ScheduleCluster {
   getRegion(regionId: number): RegionInfo | undefined;
   /** A random region with a peer on `storeId` in that role (a pending peer, a follower, the leader), or undefined. */
   randomRegionOf(storeId: number, role: RegionRole): RegionInfo | undefined;
+  /**
+   * What the operators in flight will change on the store once done (PD's OpInfluence); add it to
+   * the store's counts when comparing stores.
+   */
+  influence(storeId: number): StoreInfluence;
   /** A new peer id for a peer on `storeId` (persisted id allocation). */
   allocPeer(storeId: number): Promise<Peer>;
 }

@@ -42,7 +42,7 @@ export class ReplicaChecker {
       return createAddPeerOperator('make-up-replica', region, peer, OpKind.Replica, cluster.nowMs());
     }
     if (peers.length > maxReplicas) {
-      const worst = worstPeer(region, peers);
+      const worst = worstPeer(cluster, region, peers);
       if (!worst) return undefined;
       return createRemovePeerOperator('remove-extra-replica', region, worst.store.store.id, OpKind.Replica, cluster.nowMs());
     }
@@ -81,7 +81,7 @@ function troubleOf(cluster: ScheduleCluster, region: RegionInfo, { peer, store }
 /** Fewest regions (then least region data, then lowest id) among the stores that may take a new replica of the region. */
 function bestTarget(cluster: ScheduleCluster, region: RegionInfo): StoreInfo | undefined {
   const candidates = cluster.stores().filter((s) => canReceive(cluster, s) && !regionHoldsStore(region, s.store.id));
-  return candidates.sort(byLoad)[0];
+  return candidates.sort(byLoad(cluster))[0];
 }
 
 /**
@@ -90,12 +90,20 @@ function bestTarget(cluster: ScheduleCluster, region: RegionInfo): StoreInfo | u
  * follower always exists); a pending one first (it is behind anyway, so the up-to-date peers keep
  * their majority); then the one on the most loaded store.
  */
-function worstPeer(region: RegionInfo, peers: readonly RegionPeer[]): RegionPeer | undefined {
+function worstPeer(cluster: ScheduleCluster, region: RegionInfo, peers: readonly RegionPeer[]): RegionPeer | undefined {
   const isPending = (p: RegionPeer): boolean => region.pendingPeers.some((q) => q.id === p.peer.id);
   const followers = peers.filter((p) => p.peer.id !== region.leader?.id);
-  return followers.sort((a, b) => Number(isPending(b)) - Number(isPending(a)) || byLoad(b.store, a.store))[0];
+  return followers.sort((a, b) => Number(isPending(b)) - Number(isPending(a)) || byLoad(cluster)(b.store, a.store))[0];
 }
 
-function byLoad(a: StoreInfo, b: StoreInfo): number {
-  return a.regionCount - b.regionCount || a.regionSizeBytes - b.regionSizeBytes || a.store.id - b.store.id;
+/** Orders stores by region count, then region size, each with the influence of the operators in flight (so a patrol that makes up many replicas at once spreads them), then id. */
+function byLoad(cluster: ScheduleCluster): (a: StoreInfo, b: StoreInfo) => number {
+  const load = (store: StoreInfo) => {
+    const influence = cluster.influence(store.store.id);
+    return { count: store.regionCount + influence.regionCount, sizeBytes: store.regionSizeBytes + influence.regionSizeBytes };
+  };
+  return (a, b) => {
+    const [x, y] = [load(a), load(b)];
+    return x.count - y.count || x.sizeBytes - y.sizeBytes || a.store.id - b.store.id;
+  };
 }

@@ -8,6 +8,8 @@
  *     the target follows, taken from its leader's store.
  *   - Only when the leader-count gap is at least 2, so the move cannot just swap the imbalance
  *     (counts, not leader sizes: every leader costs the store about the same raft work).
+ *   - Counts include the influence of the operators in flight, so a burst of rounds before the
+ *     stores report the first moves does not overshoot.
  */
 import type { RegionInfo, StoreInfo } from '../../cluster-state.js';
 import type { ScheduleCluster } from '../cluster-view.js';
@@ -37,12 +39,13 @@ export class BalanceLeaderScheduler implements RegionScheduler {
 
   schedule(cluster: ScheduleCluster): Promise<Operator | undefined> {
     const stores = cluster.stores();
-    const sources = stores.filter((s) => canGive(cluster, s)).sort((a, b) => b.leaderCount - a.leaderCount);
+    const leaders = (store: StoreInfo) => leaderCountOf(cluster, store);
+    const sources = stores.filter((s) => canGive(cluster, s)).sort((a, b) => leaders(b) - leaders(a));
     for (const source of sources) {
       const op = transferOut(cluster, source);
       if (op) return Promise.resolve(op);
     }
-    const targets = stores.filter((s) => canReceive(cluster, s)).sort((a, b) => a.leaderCount - b.leaderCount);
+    const targets = stores.filter((s) => canReceive(cluster, s)).sort((a, b) => leaders(a) - leaders(b));
     for (const target of targets) {
       const op = transferIn(cluster, target);
       if (op) return Promise.resolve(op);
@@ -55,8 +58,8 @@ function transferOut(cluster: ScheduleCluster, source: StoreInfo): Operator | un
   for (let pick = 0; pick < PICKS_PER_STORE; pick++) {
     const region = cluster.randomRegionOf(source.store.id, 'leader');
     if (!region) return undefined;
-    const target = leaderTargets(cluster, region).sort((a, b) => a.leaderCount - b.leaderCount)[0];
-    if (target && source.leaderCount - target.leaderCount >= MIN_LEADER_GAP) return makeOperator(cluster, region, target);
+    const target = leaderTargets(cluster, region).sort((a, b) => leaderCountOf(cluster, a) - leaderCountOf(cluster, b))[0];
+    if (target && gapWorthMoving(cluster, source, target)) return makeOperator(cluster, region, target);
   }
   return undefined;
 }
@@ -69,9 +72,18 @@ function transferIn(cluster: ScheduleCluster, target: StoreInfo): Operator | und
     const source = leaderStoreId === undefined ? undefined : cluster.getStore(leaderStoreId);
     if (!source || !canGive(cluster, source)) continue;
     if (!leaderTargets(cluster, region).some((s) => s.store.id === target.store.id)) continue;
-    if (source.leaderCount - target.leaderCount >= MIN_LEADER_GAP) return makeOperator(cluster, region, target);
+    if (gapWorthMoving(cluster, source, target)) return makeOperator(cluster, region, target);
   }
   return undefined;
+}
+
+/** The store's leaders once the operators in flight are done. */
+function leaderCountOf(cluster: ScheduleCluster, store: StoreInfo): number {
+  return store.leaderCount + cluster.influence(store.store.id).leaderCount;
+}
+
+function gapWorthMoving(cluster: ScheduleCluster, source: StoreInfo, target: StoreInfo): boolean {
+  return leaderCountOf(cluster, source) - leaderCountOf(cluster, target) >= MIN_LEADER_GAP;
 }
 
 /** Stores of the region's followers that could lead it now: healthy store, peer neither pending nor down. */

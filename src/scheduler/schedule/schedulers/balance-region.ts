@@ -10,8 +10,10 @@
  *   4. Target: the smallest store that may receive data and does not hold the region.
  *   5. Only when source size - target size > 2 * region size, else the move would just invert the
  *      imbalance; then a move-peer operator (add on target, leader off the source, remove).
+ * Store sizes include the influence of the operators in flight (so rounds before the stores report
+ * do not pile moves onto one target), and a region counts at least 1 MiB (EMPTY_REGION_SIZE_BYTES).
  */
-import type { RegionInfo, StoreInfo } from '../../cluster-state.js';
+import { regionScoreSizeBytes, type RegionInfo, type StoreInfo } from '../../cluster-state.js';
 import type { RegionRole, ScheduleCluster } from '../cluster-view.js';
 import { OpKind, Operator, createMovePeerOperator } from '../operator.js';
 import { canGive, canReceive, regionHoldsStore } from '../store-filters.js';
@@ -38,15 +40,16 @@ export class BalanceRegionScheduler implements RegionScheduler {
 
   async schedule(cluster: ScheduleCluster): Promise<Operator | undefined> {
     const stores = cluster.stores();
-    const sources = stores.filter((s) => canGive(cluster, s)).sort((a, b) => b.regionSizeBytes - a.regionSizeBytes);
-    const targets = stores.filter((s) => canReceive(cluster, s)).sort((a, b) => a.regionSizeBytes - b.regionSizeBytes);
+    const size = (store: StoreInfo) => sizeOf(cluster, store);
+    const sources = stores.filter((s) => canGive(cluster, s)).sort((a, b) => size(b) - size(a));
+    const targets = stores.filter((s) => canReceive(cluster, s)).sort((a, b) => size(a) - size(b));
     for (const source of sources) {
       for (let pick = 0; pick < PICKS_PER_SOURCE; pick++) {
         const region = pickRegion(cluster, source.store.id);
         if (!region) break;
         if (!movable(cluster, region)) continue;
         const target = targets.find((t) => !regionHoldsStore(region, t.store.id));
-        if (!target || !worthMoving(source, target, region)) continue;
+        if (!target || !worthMoving(cluster, source, target, region)) continue;
         const peer = await cluster.allocPeer(target.store.id);
         return createMovePeerOperator('balance-region', region, OpKind.Balance, source.store.id, peer, cluster.nowMs());
       }
@@ -71,6 +74,11 @@ function movable(cluster: ScheduleCluster, region: RegionInfo): boolean {
   return region.leader !== undefined && region.downPeers.length === 0 && region.region.peers.length >= cluster.config().maxReplicas;
 }
 
-function worthMoving(source: StoreInfo, target: StoreInfo, region: RegionInfo): boolean {
-  return source.regionSizeBytes - target.regionSizeBytes > 2 * region.approximateSizeBytes;
+/** The store's region size once the operators in flight are done. */
+function sizeOf(cluster: ScheduleCluster, store: StoreInfo): number {
+  return store.regionSizeBytes + cluster.influence(store.store.id).regionSizeBytes;
+}
+
+function worthMoving(cluster: ScheduleCluster, source: StoreInfo, target: StoreInfo, region: RegionInfo): boolean {
+  return sizeOf(cluster, source) - sizeOf(cluster, target) > 2 * regionScoreSizeBytes(region);
 }
