@@ -33,6 +33,7 @@ import { SchedulerStoreResolver } from './store-resolver.js';
 import { SplitDriver } from './split-driver.js';
 import { schedulerCommandHandler } from './heartbeat-commands.js';
 import { collectStoreStats, type StoreStatsSource } from './store-stats.js';
+import { BUSY_PENDING_COMMANDS } from '../raftstore/batch/poller-router.js';
 import { ClientError } from '../client/errors.js';
 import { SchedulerErrorCode } from '../scheduler/errors.js';
 
@@ -172,6 +173,7 @@ export class ClusterNode {
       engineDirs: STORE_ENGINE_DIRS,
       startTimeSec,
       regionCount: () => this.store.regions().length,
+      busy: () => (this.store.pendingCommands ?? 0) >= BUSY_PENDING_COMMANDS,
       snapshotStreams: () => ({ sending: this.transport.sendingSnapshotCount, receiving: snapshotsIn.activeStreams }),
     };
     let intervalStartSec = startTimeSec;

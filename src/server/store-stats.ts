@@ -4,10 +4,11 @@
  * regions hosted, start time and the interval the report covers.
  *
  * Snapshot streams sent and received count from the main thread's transport and gRPC service.
- * Not measured (always 0 / false): applying_snap_count and is_busy. Snapshots apply, and messages
- * queue, on the poller and apply threads, which keep no such counts the main thread can read;
- * asking the threads each heartbeat would cost a round trip per poller for numbers no scheduler
- * here uses yet.
+ * is_busy: the store has more commands in flight than BUSY_PENDING_COMMANDS (the raftstore is far
+ * behind its callers); the scheduler then moves nothing onto or off it.
+ * Not measured (always 0): applying_snap_count. Snapshots apply on the poller threads, which keep
+ * no count the main thread can read; asking them each heartbeat would cost a round trip per
+ * poller for a number no scheduler here uses.
  */
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ export interface StoreStatsSource {
   readonly startTimeSec: number;
   /** Region peers this store hosts now. */
   regionCount(): number;
+  /** The store is overloaded (StoreStats.is_busy). */
+  busy(): boolean;
   /** Snapshot streams in flight now, out to other stores and in from them. */
   snapshotStreams(): { readonly sending: number; readonly receiving: number };
 }
@@ -42,7 +45,7 @@ export async function collectStoreStats(source: StoreStatsSource, intervalStartS
     sendingSnapCount: snapshots.sending,
     receivingSnapCount: snapshots.receiving,
     startTime: source.startTimeSec,
-    isBusy: false,
+    isBusy: source.busy(),
     interval: { startTimestamp: BigInt(intervalStartSec), endTimestamp: BigInt(nowSec) },
   });
 }

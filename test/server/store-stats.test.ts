@@ -9,8 +9,9 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) dir.cleanup();
 });
 
-function source(dataDir: string, engineDirs: readonly string[]): StoreStatsSource {
+function source(dataDir: string, engineDirs: readonly string[], busy = false): StoreStatsSource {
   return {
+    busy: () => busy,
     storeId: 7,
     dataDir,
     engineDirs,
@@ -46,5 +47,14 @@ describe('collectStoreStats', () => {
     expect(stats.isBusy).toBe(false);
     expect(stats.startTime).toBe(1_700_000_000);
     expect(stats.interval).toEqual({ startTimestamp: 1_700_000_100n, endTimestamp: 1_700_000_110n });
+  });
+});
+
+describe('is_busy', () => {
+  it('is what the store says: its commands in flight past the high-water mark', async () => {
+    const dir = tempDir('tinykv-store-stats-');
+    dirs.push(dir);
+    expect((await collectStoreStats(source(dir.path, [], true), 1, 2)).isBusy).toBe(true);
+    expect((await collectStoreStats(source(dir.path, [], false), 1, 2)).isBusy).toBe(false);
   });
 });

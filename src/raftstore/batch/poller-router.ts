@@ -41,6 +41,12 @@ import { systemClock, type Clock } from '../../env/clock.js';
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
 /**
+ * Past this many commands in flight the store calls itself busy in its heartbeats (StoreStats
+ * is_busy), so the scheduler moves no replicas onto it or off it: a fifth of the bound where it
+ * starts refusing commands, far above what even hundreds of concurrent callers keep in flight.
+ */
+export const BUSY_PENDING_COMMANDS = MAX_PENDING_COMMANDS / 5;
+/**
  * How long stop() waits for a thread to finish its work and acknowledge, before terminating it.
  * A poller wedged in a long synchronous loop must not hang the node's shutdown.
  */

@@ -49,5 +49,10 @@ export interface RaftRouter {
   regionForKey(key: Uint8Array): Region | undefined;
   /** Regions whose peer here leads, for scheduler heartbeats. */
   leaderRegions(): LeaderRegion[];
+  /**
+   * Commands waiting for an answer from the store's threads (where it keeps count: the threaded
+   * store does); store heartbeats report the store busy past BUSY_PENDING_COMMANDS.
+   */
+  readonly pendingCommands?: number;
   stop(): Promise<void>;
 }
