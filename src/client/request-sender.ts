@@ -46,6 +46,9 @@ export interface BatchLimits {
   readonly sizeOf: (key: Buffer) => number;
 }
 
+/** Attempts of one request that may follow a region error's hint without sleeping first. */
+const IMMEDIATE_RETRIES = 3;
+
 type WithRegionError = { regionError?: RegionErrorPb | undefined };
 
 /** The backoff one top-level request has slept so far, shared by the retries of all its batches. */
@@ -146,7 +149,10 @@ export class RequestSender {
       );
     }
     const retryNow = await this.cache.onRegionError(region, regionError);
-    if (!retryNow) await this.backoff(backoffMs(attempt, this.baseMs, this.capMs), budget);
+    // A hint (a new leader, the regions after a split) is worth an immediate retry, but not forever:
+    // while leadership moves (a transfer, a store killed) two stale peers can point at each other,
+    // and retrying at once would spend every attempt in a few milliseconds.
+    if (!retryNow || attempt >= IMMEDIATE_RETRIES) await this.backoff(backoffMs(attempt, this.baseMs, this.capMs), budget);
     return undefined;
   }
 

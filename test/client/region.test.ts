@@ -225,6 +225,29 @@ describe('RegionCache and RequestSender', () => {
     expect(stores.sent.length).toBeGreaterThan(5);
   });
 
+  it('follows leader hints at once only a few times: two stale peers pointing at each other do not burn every attempt', async () => {
+    const scheduler = new FakeScheduler();
+    // Each of the two peers says the other one leads.
+    const stores = new FakeStores((s) =>
+      RegionErrorPb.fromPartial({ notLeader: { regionId: 7, leader: s.addr === 'store-1' ? peer(72, 2) : peer(71, 1) } }),
+    );
+    const cache = new RegionCache(scheduler, 'standalone:1', silentLogger());
+    const sender = new RequestSender(cache, stores, {
+      logger: silentLogger(),
+      maxRetries: 1_000,
+      backoffBaseMs: 10,
+      backoffCapMs: 10,
+      maxBackoffMs: 100,
+    });
+    scheduler.regions = [{ region: region(7, '', '', 1, [peer(71, 1), peer(72, 2)]), leader: peer(71, 1) }];
+    const err = await sender.sendToKey(b('k'), 'kvGet', get('k')).catch((e: unknown) => e);
+    expect((err as ClientError).code).toBe(ClientErrorCode.RegionUnavailable);
+    // Without sleeping, all 1,001 attempts would go out at once; with 0-10 ms sleeps within a
+    // 100 ms budget, a few dozen do.
+    expect(stores.sent.length).toBeLessThan(500);
+    expect(stores.sent.length).toBeGreaterThan(4);
+  });
+
   it('retries a transport failure on the next peer, but not a non-retryable server error', async () => {
     const { scheduler, stores, sender } = setup((s) =>
       s.addr === 'store-1' ? new ClientError(ClientErrorCode.Transport, 'unreachable') : undefined,
