@@ -50,6 +50,13 @@ export interface StartSchedulerOptions extends Omit<SchedulerCoreOptions, 'maxSt
   readonly grpcMemoryQuotaBytes?: number;
   /** A store silent this long is Down (`--max-store-down-time`); replaces the persisted value when given. */
   readonly maxStoreDownTimeMs?: number;
+  /**
+   * False: the scheduler balances and repairs nothing by itself (no scheduler, no replica checker);
+   * operators added through the admin API are still carried out and offline stores still turn
+   * Tombstone. For tests that change membership themselves, as TinyKV's do over a mock scheduler.
+   * Default true.
+   */
+  readonly autoSchedule?: boolean;
   /** Timers of the coordinator's loops (tests inject ManualTimers). */
   readonly timers?: Timers;
   /** host:port of the admin HTTP API (PD's /pd/api/v1 subset, docs/admin-api.md); port 0 picks a free port; none when absent. */
@@ -108,6 +115,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       logger,
       maxStoreDownTimeMs: options.maxStoreDownTimeMs,
       advertiseAddr: () => boundAddr,
+      autoSchedule: options.autoSchedule,
     });
     storeDownTimeMs = () => scheduling.configStore.config().maxStoreDownTimeMs;
     scheduleConfig = () => scheduling.configStore.config();

@@ -31,6 +31,8 @@ export interface SchedulingDeps {
   /** `--max-store-down-time`: replaces the persisted value (and is persisted) when given. */
   readonly maxStoreDownTimeMs?: number;
   readonly advertiseAddr: () => string;
+  /** False: no scheduler or replica checker runs (StartSchedulerOptions.autoSchedule). */
+  readonly autoSchedule?: boolean;
 }
 
 export interface Scheduling {
@@ -83,7 +85,7 @@ export async function openScheduling(deps: SchedulingDeps): Promise<Scheduling> 
     bootstrapTimeMs: () => (bootstrapTimeMs ??= core.isBootstrapped ? store.loadBootstrapTimeMs() : undefined),
     advertiseAddr: deps.advertiseAddr,
   });
-  coordinator.start();
+  coordinator.start({ schedule: deps.autoSchedule ?? true });
   logger.info({ config: configStore.config(), schedulers: configStore.schedulers() }, 'schedule config loaded');
   return { controller, coordinator, admin, configStore };
 }

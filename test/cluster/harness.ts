@@ -36,13 +36,14 @@ export class InProcessCluster {
 
   /**
    * Three stores (`bootstrap.initialStores` to change it; bootstrap places a peer of every region
-   * on each) with 20 ms ticks; `overrides` adds store settings (pollers, GC limit, ...). A
+   * on each) with 20 ms ticks and no automatic scheduling (`bootstrap.autoSchedule` to turn it
+   * on); `overrides` adds store settings (pollers, GC limit, ...). A
    * `seams.onFatal` of the test's own replaces the recording (that test handles fatals itself).
    */
   static async start(
     overrides: ConfigOverrides = {},
     seams: ClusterNodeSeams = {},
-    bootstrap: { readonly initialRegions?: number; readonly initialStores?: number } = {},
+    bootstrap: { readonly initialRegions?: number; readonly initialStores?: number; readonly autoSchedule?: boolean } = {},
     fatal: FatalExpectation = {},
   ): Promise<InProcessCluster> {
     const initialStores = bootstrap.initialStores ?? 3;
@@ -51,6 +52,9 @@ export class InProcessCluster {
       engine: 'memory',
       initialStores,
       initialRegions: bootstrap.initialRegions,
+      // The scenario tests move replicas and leaders themselves (TinyKV's run over a mock scheduler
+      // that never schedules): the scheduler's own balancing would fight them. Tests of scheduling opt in.
+      autoSchedule: bootstrap.autoSchedule ?? false,
       logger: silentLogger(),
     });
     const cluster = new InProcessCluster(scheduler, overrides, seams, fatal);

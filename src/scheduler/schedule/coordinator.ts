@@ -87,12 +87,15 @@ export class Coordinator {
     this.patrolErrors = new RateLimitedLog(ERROR_LOG_INTERVAL_MS, () => deps.clock.nowMs());
   }
 
-  /** Starts the lifecycle loop and the wait for bootstrap + prepared. Idempotent. */
-  start(): void {
+  /**
+   * Starts the lifecycle loop and, unless `schedule` is false, the wait for bootstrap + prepared
+   * that starts the schedulers and the patrol. Idempotent.
+   */
+  start(options: { readonly schedule?: boolean } = {}): void {
     if (this.started || this.closed) return;
     this.started = true;
     this.startLoop('store-lifecycle', 0, () => this.lifecycleRound());
-    this.startLoop('prepare', 0, () => Promise.resolve(this.prepareRound()));
+    if (options.schedule ?? true) this.startLoop('prepare', 0, () => Promise.resolve(this.prepareRound()));
   }
 
   /** Most regions have reported since start, so schedulers run. */
