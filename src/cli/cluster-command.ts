@@ -232,7 +232,23 @@ function schedulerStatusPort(flags: ClusterFlags): number {
   return port;
 }
 
-/** The i-th store (from 0): port base-port + i, data in <data-dir>/store-<i + 1>. */
+/**
+ * The i-th store's port (from 0): base-port + i, past the scheduler's ports. A store added while
+ * the cluster runs (index >= --stores) must not take the admin API's port, which may be the first
+ * one after the initial stores.
+ */
+function storePort(flags: ClusterFlags, i: number): number {
+  const reserved = new Set([flags.schedulerPort, schedulerStatusPort(flags)]);
+  let port = flags.basePort - 1;
+  for (let left = i; left >= 0; left--) {
+    port++;
+    while (reserved.has(port)) port++;
+  }
+  if (port > 65_535) throw new UsageError('no port is left for another store; lower --base-port');
+  return port;
+}
+
+/** The i-th store (from 0): port storePort(i), data in <data-dir>/store-<i + 1>. */
 function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, print: (text: string) => void): Promise<StartedChild> {
   return startChild(
     [
@@ -240,7 +256,7 @@ function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, 
       '--scheduler',
       schedulerAddr,
       '--addr',
-      `${flags.host}:${flags.basePort + i}`,
+      `${flags.host}:${storePort(flags, i)}`,
       '--data-dir',
       storeDataDir(flags, i),
       '--log-level',

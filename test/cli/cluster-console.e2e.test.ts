@@ -28,7 +28,9 @@ describe('tinykv cluster console', () => {
       const first = Number(defined(/^store (\d+) /m.exec(out), 'first store line')[1]);
 
       child.stdin.write('add\n');
-      const addedLine = new RegExp(`^store (\\d+)\\s+127\\.0\\.0\\.1:${base + 2}\\s+${join(dir.path, 'store-2')}$`, 'm');
+      // base: scheduler, base + 1: the first store, base + 2: the admin API (the port after the
+      // scheduler's is a store's), so the added store takes base + 3.
+      const addedLine = new RegExp(`^store (\\d+)\\s+127\\.0\\.0\\.1:${base + 3}\\s+${join(dir.path, 'store-2')}$`, 'm');
       await waitUntil(() => addedLine.test(out), 60_000, 50);
       const added = Number(defined(addedLine.exec(out), 'added store line')[1]);
       expect(added).not.toBe(first);
