@@ -12,7 +12,7 @@ import { ConfChangeType } from '../../src/proto/eraftpb.js';
 import { CheckPolicy, OperatorStatus, SchedulerClient as GrpcSchedulerClient, type GetOperatorResponse } from '../../src/proto/schedulerpb.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
 import { defined } from '../../src/util/assert.js';
-import { FakeCluster, MIB } from './fake-stores.js';
+import { FakeCluster, MIB, until } from './fake-stores.js';
 
 // In the past, so a listing that wrongly read the wall clock would differ.
 const START_MS = 1_700_000_000_000;
@@ -163,6 +163,9 @@ describe('admin API on a real scheduler: stores and admin operators', () => {
     const regionId = defined(regionIds()[0], 'region');
     const op = await ok(world.base, 'POST', '/operators', { name: 'add-peer', region_id: regionId, store_id: store4 });
     expect(op).toMatchObject({ region_id: regionId, status: 'RUNNING', kind: 'region,admin' });
+    // The first step goes out at once, not only at the region's next heartbeat.
+    const leader = world.fake.store(world.fake.region(regionId).leaderStoreId);
+    await until(() => leader.commandsFor(regionId).length === 1, 'the add-peer command');
     const commands = await world.fake.driveToEnd(regionId);
     expect(commands).toHaveLength(1);
     expect(commands[0]?.changePeer).toMatchObject({ changeType: ConfChangeType.AddNode, peer: { storeId: store4 } });
