@@ -14,6 +14,12 @@ export interface Timers {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/**
+ * Node fires a timer whose delay does not fit a signed 32-bit ms count after 1 ms instead; a
+ * configured interval past it (a `patrol-region-interval` of "600h") would spin. Longer delays wait this long.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 /** Node's timers, unref'd: periodic background work never keeps a process alive on its own. */
 export const systemTimers: Timers = (() => {
   const live = new Map<number, NodeJS.Timeout>();
@@ -21,10 +27,13 @@ export const systemTimers: Timers = (() => {
   return {
     setTimeout(callback, delayMs) {
       const id = nextId++;
-      const timer = setTimeout(() => {
-        live.delete(id);
-        callback();
-      }, delayMs);
+      const timer = setTimeout(
+        () => {
+          live.delete(id);
+          callback();
+        },
+        Math.min(delayMs, MAX_TIMER_DELAY_MS),
+      );
       timer.unref();
       live.set(id, timer);
       return { id };

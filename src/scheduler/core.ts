@@ -119,6 +119,7 @@ export class SchedulerCore {
       send: (info, command) => streams.sendToLeader(info, command),
       config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
       logger: logger.child({ component: 'operators' }),
+      regionOf: (regionId) => state.getRegionById(regionId),
     });
     const liveness = new StoreLiveness(state, options.maxStoreDownTimeMs ?? (() => DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs), logger);
     const core = new SchedulerCore(clusterId, state, streams, store, ids, oracle, bootstrapper, logger, liveness, persisted.gcSafePoint, operators);

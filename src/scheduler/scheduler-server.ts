@@ -137,7 +137,10 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     let adminHttp: AdminHttpServer | undefined;
     try {
       adminHttp =
-        options.statusAddr === undefined ? undefined : await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger });
+        options.statusAddr === undefined
+          ? undefined
+          : // The scheduler's clock: pause deadlines were set by it, so "paused" must be judged by it too.
+            await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger, clock: options.clock ?? systemClock });
     } catch (err) {
       server.forceShutdown();
       throw err;

@@ -6,7 +6,8 @@ import { SchedulerErrorCode } from '../../src/scheduler/errors.js';
 import { defined } from '../../src/util/assert.js';
 import { OpKind, createTransferLeaderOperator } from '../../src/scheduler/schedule/operator.js';
 import { coordinatorFixture, regionAt } from './coordinator-fixture.js';
-import { key, peer, store } from './helpers.js';
+import { encodeBytes } from '../../src/txn/codec.js';
+import { key, peer, region, store, withChanges } from './helpers.js';
 
 type Fixture = Awaited<ReturnType<typeof adminFixture>>;
 let current: Fixture | undefined;
@@ -154,6 +155,33 @@ describe('SchedulerAdminImpl operators', () => {
       code(SchedulerErrorCode.InvalidArgument),
     );
     await expect(admin.addOperator({ name: 'split-region', regionId: 1, keys: [key('')] })).rejects.toEqual(code(SchedulerErrorCode.InvalidArgument));
+  });
+
+  it('split-region judges a key where the store will cut: at its transactional encoding', async () => {
+    const { admin, state } = await adminFixture();
+    // Region 3 split by a store at the encoded user key "s" (as the split checker cuts): [r00002, enc(s)) and [enc(s), "").
+    const cut = encodeBytes(key('s'));
+    const left = withChanges(regionAt(2, 3), { endKey: cut, version: 2 });
+    state.processRegionHeartbeat(left, peer(31, 1));
+    const right = withChanges(
+      region(4, '', '', { confVer: 1, version: 2 }, [
+        [41, 1],
+        [42, 2],
+        [43, 3],
+      ]),
+      { startKey: cut },
+    );
+    state.processRegionHeartbeat(right, peer(41, 1));
+    // Raw "s" sorts before enc("s"), but the store cuts at enc("s"), the region's end: it would never split.
+    await expect(admin.addOperator({ name: 'split-region', regionId: 3, keys: [key('s')] })).rejects.toEqual(
+      code(SchedulerErrorCode.InvalidArgument),
+    );
+    // Raw "s\0" sorts before enc("s") too, and so does its encoding: inside the right-hand region it is not.
+    await expect(admin.addOperator({ name: 'split-region', regionId: 4, keys: [key('s')] })).rejects.toEqual(
+      code(SchedulerErrorCode.InvalidArgument),
+    );
+    const view = await admin.addOperator({ name: 'split-region', regionId: 4, keys: [key('s\0')] });
+    expect(view.steps).toEqual([{ type: 'split-region', keys: [key('s\0')] }]);
   });
 
   it('replaces a scheduler-made operator but not another admin operator', async () => {

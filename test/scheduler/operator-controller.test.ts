@@ -37,7 +37,7 @@ import { p, regionInfo } from './operator-fixtures.js';
 const THREE = [p(11, 1), p(12, 2), p(13, 3)];
 const BASE = regionInfo({ peers: THREE, leaderStore: 1 });
 
-function setup(config: Partial<ScheduleConfig> = {}, historySize?: number) {
+function setup(config: Partial<ScheduleConfig> = {}, historySize?: number, regionOf?: (regionId: number) => RegionInfo | undefined) {
   const clock = new ManualClock(1_000);
   const sent: Array<[number, HeartbeatCommand]> = [];
   const controller = new OperatorController({
@@ -46,6 +46,7 @@ function setup(config: Partial<ScheduleConfig> = {}, historySize?: number) {
     config: () => ({ ...DEFAULT_SCHEDULE_CONFIG, ...config }),
     logger: silentLogger(),
     historySize,
+    regionOf,
   });
   return { clock, sent, controller };
 }
@@ -85,6 +86,19 @@ describe('OperatorController', () => {
     expect(controller.getRunning(7)).toBeUndefined();
     expect(controller.getLatest(7)).toBe(op);
     expect(controller.history()).toEqual([op]);
+  });
+
+  it('sends the first step when the operator is added, from the region as last reported (PD dispatches on create)', () => {
+    let known: RegionInfo | undefined = BASE;
+    const { sent, controller } = setup({}, undefined, () => known);
+    controller.addOperator(createTransferLeaderOperator('admin-transfer-leader', BASE, 2, OpKind.Admin, 1_000));
+    expect(sent).toEqual([[7, { transferLeader: { peer: { id: 12, storeId: 2 } } }]]);
+    // A region that moved on while the operator was being made cancels it instead of being sent a stale step.
+    known = regionInfo({ peers: THREE, leaderStore: 1, confVer: 7 });
+    const stale = createAddPeerOperator('admin-add-peer', BASE, p(14, 4), OpKind.Admin, 1_000);
+    controller.addOperator(stale, { replace: true });
+    expect(stale.status).toBe('cancel');
+    expect(sent).toHaveLength(1);
   });
 
   it('sends each step of a move in turn: remove-peer names the peer, transfer-leader the target peer', () => {
@@ -210,9 +224,14 @@ describe('operators in the scheduler', () => {
       const none = await call<GetOperatorResponse>((cb) => raw.getOperator({ header, regionId: 7n }, cb));
       expect(none.header?.error?.type).toBe(ErrorType.REGION_NOT_FOUND);
 
+      // Sent when added (from the region as last reported), and again on the next heartbeat.
       core.operators.addOperator(createTransferLeaderOperator('admin-transfer-leader', first.region, 2, OpKind.Admin, Date.now()));
-      await core.regionHeartbeat({ region, leader: THREE[0] }, stream);
       expect(stream.received.map((r) => [r.regionId, r.targetPeer, r.transferLeader?.peer])).toEqual([[7n, THREE[0], THREE[1]]]);
+      await core.regionHeartbeat({ region, leader: THREE[0] }, stream);
+      expect(stream.received.map((r) => [r.regionId, r.targetPeer, r.transferLeader?.peer])).toEqual([
+        [7n, THREE[0], THREE[1]],
+        [7n, THREE[0], THREE[1]],
+      ]);
       const running = await call<GetOperatorResponse>((cb) => raw.getOperator({ header, regionId: 7n }, cb));
       expect(running).toMatchObject({ regionId: 7n, status: OperatorStatus.RUNNING });
       expect(Buffer.from(running.desc).toString()).toBe('admin-transfer-leader');

@@ -134,6 +134,8 @@ export class Coordinator {
       throw invalidArgument(`pause delay must be a whole number of seconds >= 0, got ${delaySeconds}`);
     }
     const pausedUntilMs = delaySeconds === 0 ? 0 : this.deps.clock.nowMs() + delaySeconds * 1000;
+    // The deadline is persisted; one past 2^53 would load as damaged and stop the next start.
+    if (!Number.isSafeInteger(pausedUntilMs)) throw invalidArgument(`pause delay ${delaySeconds} s is too long`);
     await this.deps.configStore.putScheduler({ name, pausedUntilMs });
     this.deps.logger.info({ scheduler: name, delaySeconds }, delaySeconds === 0 ? 'scheduler resumed' : 'scheduler paused');
   }

@@ -31,6 +31,12 @@ export interface OperatorControllerDeps {
   readonly logger: Logger;
   /** Finished operators kept (default 1024); the oldest go first. */
   readonly historySize?: number;
+  /**
+   * The region as last reported, to send a new operator's first step at once (PD dispatches on
+   * create) rather than at the region's next heartbeat, which may come later than a leader
+   * operator's 10 s timeout when stores heartbeat slowly (TiKV's default is a minute).
+   */
+  readonly regionOf?: (regionId: number) => RegionInfo | undefined;
 }
 
 export const DEFAULT_OPERATOR_HISTORY_SIZE = 1024;
@@ -68,6 +74,8 @@ export class OperatorController {
     if (current !== undefined) this.finish(current, 'replace');
     this.runningByRegion.set(regionId, op);
     this.deps.logger.info({ regionId, desc: op.desc, kind: op.kindNames(), steps: op.steps.map(describeStep) }, 'operator started');
+    const info = this.deps.regionOf?.(regionId);
+    if (info !== undefined) this.dispatch(info);
   }
 
   private checkLimits(op: Operator): void {
