@@ -32,8 +32,18 @@ export interface TinyKvTargetOptions {
 // its message. region_error is field 1 and error field 2 in every Raw*Response.
 const ERROR_FIELDS = (1 << 1) | (1 << 2);
 
-/** Attempts of one routed call (the first and the retries after region errors or an unreachable store). */
-const MAX_ROUTED_ATTEMPTS = 10;
+/**
+ * Attempts of one routed call (the first and the retries after region errors or an unreachable
+ * store): with the backoff below, about 4 s of retrying, enough for a region to elect a new leader
+ * after its leader's store died on a loaded machine.
+ */
+const MAX_ROUTED_ATTEMPTS = 20;
+/**
+ * Attempts that may follow a region error's hint at once; later ones back off first. While a
+ * leader moves, two stale peers can name each other leader, and retrying at once would spend every
+ * attempt in a few milliseconds.
+ */
+const IMMEDIATE_ATTEMPTS = 3;
 /** Backoff before a retry the region cache cannot make succeed at once (an election, say): doubling up to the cap. */
 const RETRY_BACKOFF_BASE_MS = 10;
 const RETRY_BACKOFF_MAX_MS = 320;
@@ -151,7 +161,7 @@ export class TinyKvTarget implements BenchTarget {
       } catch (err) {
         if (attempt >= MAX_ROUTED_ATTEMPTS || this.router !== router) throw err;
         const immediate = await this.afterFailure(router, route, err);
-        if (!immediate) await sleepMs(Math.min(RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_MS));
+        if (!immediate || attempt > IMMEDIATE_ATTEMPTS) await sleepMs(Math.min(RETRY_BACKOFF_BASE_MS * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_MS));
         // Cancelled (stall watchdog, Ctrl-C) or closed meanwhile: a call sent now would not be cancelled.
         if (this.cancels !== cancels || this.router !== router) throw err;
         this.retries++;
