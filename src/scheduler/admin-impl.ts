@@ -25,10 +25,7 @@ import {
   type OpStep,
 } from './schedule/operator.js';
 import type { OperatorController } from './schedule/operator-controller.js';
-import type { ScheduleConfig, SchedulerEntry } from './schedule/schedule-config.js';
-
-/** An Up store silent this long shows as Disconnected (PD's storeDisconnectDuration). */
-export const STORE_DISCONNECTED_AFTER_MS = 20_000;
+import { STORE_DISCONNECTED_AFTER_MS, type ScheduleConfig, type SchedulerEntry } from './schedule/schedule-config.js';
 
 /** What the admin needs of SchedulerCore. */
 export interface AdminCore {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreState } from '../../src/proto/metapb.js';
 import { StoreStats } from '../../src/proto/schedulerpb.js';
-import { SchedulerAdminImpl, STORE_DISCONNECTED_AFTER_MS } from '../../src/scheduler/admin-impl.js';
+import { SchedulerAdminImpl } from '../../src/scheduler/admin-impl.js';
+import { STORE_DISCONNECTED_AFTER_MS } from '../../src/scheduler/schedule/schedule-config.js';
 import { SchedulerErrorCode } from '../../src/scheduler/errors.js';
 import { defined } from '../../src/util/assert.js';
 import { OpKind, createTransferLeaderOperator } from '../../src/scheduler/schedule/operator.js';

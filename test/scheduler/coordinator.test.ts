@@ -8,7 +8,8 @@ import {
   PATROL_BATCH_REGIONS,
   PREPARE_CHECK_INTERVAL_MS,
 } from '../../src/scheduler/schedule/coordinator.js';
-import { OpKind, createTransferLeaderOperator } from '../../src/scheduler/schedule/operator.js';
+import { OpKind, createAddPeerOperator, createTransferLeaderOperator } from '../../src/scheduler/schedule/operator.js';
+import { StoreStats } from '../../src/proto/schedulerpb.js';
 import { PREPARE_MAX_WAIT_MS } from '../../src/scheduler/schedule/prepare-checker.js';
 import { coordinatorFixture, regionAt, START_MS } from './coordinator-fixture.js';
 import { peer, store } from './helpers.js';
@@ -197,6 +198,22 @@ describe('Coordinator', () => {
     expect(f.tombstoned).toEqual([4]);
     expect(f.state.getStore(4)?.store.state).toBe(StoreState.Tombstone);
     expect(op.status).toBe('timeout');
+  });
+
+  it('cancels an operator whose next steps move a peer or leader onto a store that cannot take it', async () => {
+    const f = await fixture({ stores: 4, loadedRegions: 2 });
+    for (const id of [1, 2, 3, 4]) f.state.storeHeartbeat(id, StoreStats.fromPartial({ storeId: BigInt(id) }));
+    const region = defined(f.state.getRegionById(defined(f.state.allRegions()[0], 'a region').region.id), 'the region');
+    const toStore4 = createAddPeerOperator('move', region, { id: 500, storeId: 4 }, OpKind.Balance, START_MS);
+    f.controller.addOperator(toStore4);
+    f.coordinator.start();
+    await f.timers.advance(2_001);
+    expect(toStore4.status).toBe('running');
+    // Store 4 is deleted (Offline): nothing may move onto it any more.
+    f.state.setStoreOffline(4);
+    await f.timers.advance(2_001);
+    expect(toStore4.status).toBe('cancel');
+    expect(f.controller.getRunning(region.region.id)).toBeUndefined();
   });
 
   it('close stops every timer and nothing runs after it', async () => {

@@ -15,7 +15,7 @@ import { defined } from '../../src/util/assert.js';
 
 export const MIB = 1024 * 1024;
 
-export function until(predicate: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export function until(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const tick = () => {

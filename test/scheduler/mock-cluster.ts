@@ -9,7 +9,7 @@ import { ManualClock } from '../../src/env/clock.js';
 import { mulberry32 } from '../../src/raft/rng.js';
 import type { RegionInfo, StoreInfo } from '../../src/scheduler/cluster-state.js';
 import type { RegionRole, ScheduleCluster } from '../../src/scheduler/schedule/cluster-view.js';
-import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from '../../src/scheduler/schedule/schedule-config.js';
+import { DEFAULT_SCHEDULE_CONFIG, STORE_DISCONNECTED_AFTER_MS, type ScheduleConfig } from '../../src/scheduler/schedule/schedule-config.js';
 import { influenceOf, NO_INFLUENCE, type StoreInfluence } from '../../src/scheduler/schedule/influence.js';
 import type { Operator } from '../../src/scheduler/schedule/operator.js';
 
@@ -186,6 +186,10 @@ export class MockCluster implements ScheduleCluster {
     const info = this.regions.get(regionId);
     if (!info) throw new Error(`mock cluster has no region ${regionId}`);
     return info;
+  }
+
+  isStoreDisconnected(store: StoreInfo): boolean {
+    return store.store.state === StoreState.Up && this.nowMs() - (store.lastHeartbeatMs ?? this.nowMs()) >= STORE_DISCONNECTED_AFTER_MS;
   }
 
   private silentTooLong(store: StoreInfo): boolean {

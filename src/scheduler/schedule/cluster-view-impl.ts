@@ -7,7 +7,7 @@ import { Peer, StoreState } from '../../proto/metapb.js';
 import type { Clock } from '../../env/clock.js';
 import type { ClusterState, RegionInfo, StoreInfo } from '../cluster-state.js';
 import type { RegionRole, ScheduleCluster } from './cluster-view.js';
-import type { ScheduleConfig } from './schedule-config.js';
+import { STORE_DISCONNECTED_AFTER_MS, type ScheduleConfig } from './schedule-config.js';
 import { influenceOf, NO_INFLUENCE, type StoreInfluence } from './influence.js';
 import type { Operator } from './operator.js';
 
@@ -78,6 +78,10 @@ export class CoreScheduleCluster implements ScheduleCluster {
   async allocPeer(storeId: number): Promise<Peer> {
     const id = await this.deps.allocId();
     return Peer.fromPartial({ id, storeId });
+  }
+
+  isStoreDisconnected(store: StoreInfo): boolean {
+    return store.store.state === StoreState.Up && this.deps.state.storeDownMs(store) >= STORE_DISCONNECTED_AFTER_MS;
   }
 
   private silentTooLong(store: StoreInfo): boolean {

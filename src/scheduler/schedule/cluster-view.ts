@@ -25,6 +25,11 @@ export interface ScheduleCluster {
   isStoreUp(store: StoreInfo): boolean;
   /** Up but silent for max-store-down-time or longer. */
   isStoreDown(store: StoreInfo): boolean;
+  /**
+   * Up but silent for STORE_DISCONNECTED_AFTER_MS or longer (PD's disconnected): not Down yet, but
+   * nothing should be moved onto it.
+   */
+  isStoreDisconnected(store: StoreInfo): boolean;
   /** The store told the scheduler it is busy (StoreStats.is_busy). */
   isStoreBusy(store: StoreInfo): boolean;
 

@@ -24,7 +24,8 @@ import type { ClusterState, RegionInfo } from '../cluster-state.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument, isSchedulerError } from '../errors.js';
 import type { ScheduleCluster } from './cluster-view.js';
 import type { ScheduleConfigStore } from './config-store.js';
-import { OpKind, type Operator } from './operator.js';
+import { OpKind, describeStep, type Operator } from './operator.js';
+import { canReceive } from './store-filters.js';
 import type { OperatorController } from './operator-controller.js';
 import type { PrepareChecker } from './prepare-checker.js';
 import type { RegionScheduler } from './schedulers/scheduler.js';
@@ -297,9 +298,30 @@ export class Coordinator {
     return configStore.config().patrolRegionIntervalMs;
   }
 
+  /**
+   * Cancels operators whose remaining steps move a peer or a leader onto a store that can no
+   * longer take it (Down, Disconnected, Offline, gone): they could only wait out their timeout, ten
+   * minutes for a peer move, while holding the region (the replica checker skips regions with an
+   * operator, so a region moving a replica to a store that just died would not be repaired).
+   */
+  private cancelBlockedOperators(): void {
+    const { cluster, controller, logger } = this.deps;
+    for (const op of controller.running()) {
+      const blocked = op.steps.slice(op.stepIndex).find((step) => {
+        if (step.type !== 'add-peer' && step.type !== 'transfer-leader') return false;
+        const store = cluster.getStore(step.toStore);
+        return store === undefined || !canReceive(cluster, store);
+      });
+      if (!blocked) continue;
+      controller.removeOperator(op.regionId, 'cancel');
+      logger.info({ regionId: op.regionId, desc: op.desc, step: describeStep(blocked) }, 'operator cancelled: its target store cannot take it');
+    }
+  }
+
   /** Operator timeouts, stores seen Down or back Up, and Offline stores with no peers left become Tombstone. */
   private async lifecycleRound(): Promise<number> {
     this.deps.controller.checkTimeouts();
+    this.cancelBlockedOperators();
     this.deps.checkStoreLiveness?.();
     for (const store of this.deps.state.getStores({ excludeTombstones: true })) {
       if (this.closed) break;

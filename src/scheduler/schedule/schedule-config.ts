@@ -38,3 +38,6 @@ export interface SchedulerEntry {
 
 /** Names of the schedulers the scheduler runs unless an operator removed them (PD's defaults for TinyKV). */
 export const DEFAULT_SCHEDULERS: readonly string[] = ['balance-region-scheduler', 'balance-leader-scheduler'];
+
+/** An Up store silent this long is Disconnected (PD's storeDisconnectDuration): no replica or leader is moved onto it. */
+export const STORE_DISCONNECTED_AFTER_MS = 20_000;

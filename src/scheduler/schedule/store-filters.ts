@@ -6,9 +6,9 @@ import { StoreState } from '../../proto/metapb.js';
 import type { RegionInfo, StoreInfo } from '../cluster-state.js';
 import type { ScheduleCluster } from './cluster-view.js';
 
-/** A store that may receive a new replica or a leader: Up, heard from lately, not busy. */
+/** A store that may receive a new replica or a leader: Up, heard from within the last 20 s (not Disconnected), not busy. */
 export function canReceive(cluster: ScheduleCluster, store: StoreInfo): boolean {
-  return cluster.isStoreUp(store) && !cluster.isStoreBusy(store);
+  return cluster.isStoreUp(store) && !cluster.isStoreDisconnected(store) && !cluster.isStoreBusy(store);
 }
 
 /**
