@@ -217,7 +217,7 @@ interface RawLoad {
   readonly acknowledged: Map<string, number>;
   /** Error code -> puts that failed with it (after the client's own retries). */
   readonly failures: Map<string, number>;
-  stop(): Promise<void>;
+  firstFailure?: string;
 }
 
 async function preload(random: () => number, load: RawLoad): Promise<void> {
@@ -231,6 +231,7 @@ async function preload(random: () => number, load: RawLoad): Promise<void> {
 
 /** Writers putting distinct keys all over the key space until stopped; a failed put is not retried. */
 function startRawLoad(random: () => number, load: RawLoad): () => Promise<void> {
+  const startedMs = Date.now();
   let stopped = false;
   const writers = Array.from({ length: RAW_WRITERS }, async (_, w) => {
     for (let i = 0; !stopped; i++) {
@@ -241,6 +242,7 @@ function startRawLoad(random: () => number, load: RawLoad): () => Promise<void> 
       } catch (err) {
         if (!(err instanceof ClientError)) throw err;
         load.failures.set(err.code, (load.failures.get(err.code) ?? 0) + 1);
+        load.firstFailure ??= `${err.message} (${((Date.now() - startedMs) / 1000).toFixed(1)} s in)`;
       }
       await sleep(5);
     }
@@ -362,7 +364,7 @@ async function drain(drained: StoreSlot, gone: ReadonlySet<number>): Promise<voi
   const started = Date.now();
   await ctl(['store', 'delete', String(drained.storeId)]);
   const shown = (await ctl(['store', 'show', String(drained.storeId)])) as StoreJson;
-  expect(['Offline', 'Tombstone']).toContain(shown.store.state_name);
+  expect(shown.store.state_name, `seed ${SEED}: store ${drained.storeId} just after ctl store delete`).toBe('Offline');
   await waitFor(
     async () => {
       const store = (await stores()).find((s) => s.store.id === drained.storeId);
@@ -411,7 +413,7 @@ describe('scheduling real store processes', () => {
   it('spreads regions and leaders onto new stores, repairs a killed store, drains a deleted one and moves a leader, under load', async () => {
     const started = Date.now();
     const random = rng(SEED);
-    const load: RawLoad = { acknowledged: new Map(), failures: new Map(), stop: async () => {} };
+    const load: RawLoad = { acknowledged: new Map(), failures: new Map() };
     const histories: RegisterHistory[] = [];
     await preload(random, load);
     await waitFor(async () => (await dataAmount()).mib >= REGIONS / 2, 30_000, 'region sizes reported');
@@ -431,7 +433,7 @@ describe('scheduling real store processes', () => {
     const writes = load.acknowledged.size - PRELOAD_KEYS;
     const registerOps = histories.reduce((sum, h) => sum + h.count('put', true) + h.count('put', false) + h.count('get', true), 0);
     console.log(
-      `[scheduling-e2e] workload: ${writes} raw writes acknowledged during the phases (failed: ${JSON.stringify([...load.failures])}), ${registerOps} register ops in ${histories.length} histories; ${((Date.now() - started) / 1000).toFixed(1)} s in all`,
+      `[scheduling-e2e] workload: ${writes} raw writes acknowledged during the phases (failed: ${JSON.stringify([...load.failures])}, first: ${load.firstFailure}), ${registerOps} register ops in ${histories.length} histories; ${((Date.now() - started) / 1000).toFixed(1)} s in all`,
     );
     expect(writes).toBeGreaterThan(0);
     await checkReadBack(load);
