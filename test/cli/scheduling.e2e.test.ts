@@ -388,9 +388,14 @@ async function drain(drained: StoreSlot, gone: ReadonlySet<number>): Promise<voi
   await report(`phase 3 ctl store delete ${drained.storeId}, tombstone, process exited 70`, started);
 }
 
-/** Phase 4: an admin transfer-leader from the store leading most regions to the one leading fewest. */
+/**
+ * Phase 4: an admin transfer-leader from the store leading most regions to the one leading fewest.
+ * balance-leader is paused meanwhile, as an operator would: with the leaders already even (8 on
+ * each of 3 stores), any move opens a gap of 2 it would close again, maybe with this very region.
+ */
 async function moveLeader(): Promise<void> {
   const started = Date.now();
+  await ctl(['scheduler', 'pause', 'balance-leader-scheduler', '120']);
   const all = await regions();
   const led = new Map<number, number>();
   for (const r of all) if (r.leader) led.set(r.leader.store_id, (led.get(r.leader.store_id) ?? 0) + 1);
@@ -402,18 +407,18 @@ async function moveLeader(): Promise<void> {
     'a region to move',
   );
   await ctl(['operator', 'add', 'transfer-leader', String(region.id), String(target)]);
-  let leaderSeen = false;
+  let leader: number | undefined;
   let status = '';
   await waitFor(
     async () => {
-      const now = await api<RegionJson>(`/region/id/${region.id}`);
-      leaderSeen ||= now.leader?.store_id === target;
       status = ((await ctl(['operator', 'show', String(region.id)])) as { status: string }).status;
-      return leaderSeen && status === 'SUCCESS';
+      leader = (await api<RegionJson>(`/region/id/${region.id}`)).leader?.store_id;
+      return leader === target && status === 'SUCCESS';
     },
     30_000,
-    () => `region ${region.id}'s leader on store ${target} (seen: ${leaderSeen}, operator ${status})`,
+    () => `region ${region.id}'s leader on store ${target} (on ${leader}, operator ${status})`,
   );
+  await ctl(['scheduler', 'resume', 'balance-leader-scheduler']);
   await report(`phase 4 ctl operator add transfer-leader ${region.id} ${target}`, started);
 }
 
