@@ -112,10 +112,7 @@ export class RegionCache {
       const leader = error.notLeader.leader;
       if (leader !== undefined && leader.storeId !== 0) {
         await this.switchPeer(region, leader);
-        // A leader naming itself could not take the request just now (its proposal was dropped
-        // while it hands leadership over): asking it again at once would spend the retries in a
-        // burst, so back off first.
-        return leader.storeId !== region.peer?.storeId;
+        return true;
       }
       await this.switchToNextPeer(region);
       return false;
