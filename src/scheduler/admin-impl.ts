@@ -49,11 +49,7 @@ export interface SchedulerAdminDeps {
 }
 
 export class SchedulerAdminImpl implements SchedulerAdmin {
-  private readonly startMs: number;
-
-  constructor(private readonly deps: SchedulerAdminDeps) {
-    this.startMs = deps.clock.nowMs();
-  }
+  constructor(private readonly deps: SchedulerAdminDeps) {}
 
   clusterStatus(): ClusterStatusView {
     const { core, coordinator } = this.deps;
@@ -88,7 +84,7 @@ export class SchedulerAdminImpl implements SchedulerAdmin {
   private storeView(info: StoreInfo): StoreView {
     const nowMs = this.deps.clock.nowMs();
     const sinceHeartbeatMs = info.lastHeartbeatMs === undefined ? undefined : Math.max(0, nowMs - info.lastHeartbeatMs);
-    return { info, stateName: this.stateName(info, nowMs - (info.lastHeartbeatMs ?? this.startMs)), sinceHeartbeatMs };
+    return { info, stateName: this.stateName(info, this.deps.core.state.storeDownMs(info)), sinceHeartbeatMs };
   }
 
   private stateName(info: StoreInfo, silentMs: number): StoreStateName {

@@ -83,6 +83,8 @@ interface StoreRecord {
   store: Store;
   stats: StoreStats | undefined;
   lastHeartbeatMs: number | undefined;
+  /** Where its silence counts from until its first heartbeat: when it registered, or when this view was made for a store loaded from storage. */
+  readonly knownSinceMs: number;
 }
 
 interface StoreCounts {
@@ -125,7 +127,7 @@ export class ClusterState {
   private readonly roles = new StoreRegionSets();
   /** The highest conf_ver and version of any region recorded so far (the epoch reference of a region in a gap). */
   private highestEpoch = RegionEpoch.fromPartial({ confVer: 0, version: 0 });
-  /** When this view was made: a store not heard from since counts its silence from here (PD does the same after a restart). */
+  /** When this view was made: a store loaded from storage and not heard from since counts its silence from here (PD does the same after a restart). */
   private readonly startedMs: number;
 
   constructor(private readonly clock: Clock) {
@@ -157,13 +159,14 @@ export class ClusterState {
     this.checkAddressFree(id, input.address);
     const store = existing ? { ...existing.store, address: input.address } : cloneStore(input);
     if (existing) existing.store = store;
-    else this.stores.set(id, { store, stats: undefined, lastHeartbeatMs: undefined });
+    // A store that just joined is not Down before its first heartbeat came due (PD's, too).
+    else this.stores.set(id, { store, stats: undefined, lastHeartbeatMs: undefined, knownSinceMs: this.clock.nowMs() });
     return cloneStore(store);
   }
 
   /** Puts a store loaded from storage, without the update rules. */
   loadStore(store: Store): void {
-    this.stores.set(store.id, { store: cloneStore(store), stats: undefined, lastHeartbeatMs: undefined });
+    this.stores.set(store.id, { store: cloneStore(store), stats: undefined, lastHeartbeatMs: undefined, knownSinceMs: this.startedMs });
   }
 
   getStore(id: number): StoreInfo | undefined {
@@ -187,9 +190,10 @@ export class ClusterState {
     record.lastHeartbeatMs = this.clock.nowMs();
   }
 
-  /** Ms since the store's last heartbeat, or since this view was made when none came yet. */
+  /** Ms since the store's last heartbeat; before its first, since it registered (or since this view was made, for a store loaded from storage). */
   storeDownMs(info: StoreInfo): number {
-    return Math.max(0, this.clock.nowMs() - (info.lastHeartbeatMs ?? this.startedMs));
+    const knownSinceMs = this.stores.get(info.store.id)?.knownSinceMs ?? this.startedMs;
+    return Math.max(0, this.clock.nowMs() - (info.lastHeartbeatMs ?? knownSinceMs));
   }
 
   /**

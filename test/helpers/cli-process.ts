@@ -65,7 +65,7 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
 }
 
 /**
- * Starts `tinykv scheduler` and resolves with its address once it listens. `track` gets the child
+ * Starts `tinykv scheduler` and resolves with its gRPC address and admin API URL (`http://host:port/pd/api/v1`) once it listens. `track` gets the child
  * at once, so the caller's cleanup kills it even when the start fails. `extraArgs` go after the
  * defaults (e.g. `--split-keys a,b`).
  */
@@ -74,7 +74,7 @@ export function startSchedulerProcess(
   initialStores: number,
   track: (child: ChildProcess) => void,
   extraArgs: readonly string[] = [],
-): Promise<{ child: ChildProcess; addr: string }> {
+): Promise<{ child: ChildProcess; addr: string; adminUrl: string }> {
   return new Promise((resolvePromise, reject) => {
     const args = [
       'scheduler',
@@ -93,8 +93,10 @@ export function startSchedulerProcess(
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
+      // The admin API's line follows the gRPC one (its port differs from gRPC's + 1 when that is 0).
       const match = /listening on (\S+)/.exec(out);
-      if (match) resolvePromise({ child, addr: defined(match[1], 'match[1]') });
+      const admin = /admin API on (\S+)/.exec(out);
+      if (match && admin) resolvePromise({ child, addr: defined(match[1], 'match[1]'), adminUrl: defined(admin[1], 'admin[1]') });
     });
     child.on('exit', (code) => reject(new Error(`scheduler exited ${code}`)));
   });

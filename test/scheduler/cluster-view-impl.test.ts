@@ -169,6 +169,21 @@ describe('CoreScheduleCluster store health', () => {
     expect(view.isStoreDown(s1())).toBe(true);
   });
 
+  it('a store that joins later counts its silence from when it registered, not from the scheduler start', () => {
+    const { clock, state, view } = setup({ maxStoreDownTimeMs: 60_000 });
+    clock.advance(120_000); // the stores there from the start are Down by now
+    state.putStore(store(9));
+    state.loadStore(store(10)); // as loaded from storage at a restart: silent since the start
+    const info = (id: number): ReturnType<typeof state.getStore> & object => state.getStore(id) ?? expect.unreachable();
+    expect(view.isStoreDown(info(1))).toBe(true);
+    expect(view.isStoreDown(info(10))).toBe(true);
+    expect(view.isStoreUp(info(9))).toBe(true);
+    clock.advance(59_999);
+    expect(view.isStoreDown(info(9))).toBe(false);
+    clock.advance(1);
+    expect(view.isStoreDown(info(9))).toBe(true);
+  });
+
   it('an Offline store is neither up nor down; tombstones are not listed', () => {
     const { state, view } = setup();
     state.loadStore({ ...store(2), state: StoreState.Offline });
