@@ -11,7 +11,7 @@
  * new region's ids (AskSplit) and proposes the Split admin command to the region; the region's
  * peers carry it out (src/raftstore/operation/split.ts).
  *
- * Writes are counted as they are proposed on this node; writes proposed elsewhere (a previous
+ * Writes are counted once applied through this node (when their answer arrives); writes proposed elsewhere (a previous
  * leader) are not seen here, which the first check after taking the lead makes up for.
  *
  * The scheduler may ask for a split too (an operator's split-region step, `requestSplit`): at the
