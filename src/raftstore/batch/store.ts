@@ -44,6 +44,7 @@ import { checkSnapshot } from '../snapshot/snapshot-check.js';
 import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
 import type { Transport } from '../transport.js';
 import { HISTOGRAM_NAMES, RaftstoreMetrics } from '../../metrics/thread-recorder.js';
+import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
 
 export interface StoreOptions {
   readonly storeId: number;
@@ -235,6 +236,11 @@ export class Store implements RaftRouter {
       out.push({ region: peer.region, leader: peer.meta, pendingPeers: peer.pendingPeers(), downPeers });
     }
     return out;
+  }
+
+  /** This store's metrics, as the main thread's registry pulls them when the peers run on it (`--raft-pollers 0`). */
+  async metricsSnapshots(): Promise<ThreadSnapshot[]> {
+    return [{ thread: 'main', snapshot: this.metrics.takeSnapshot(), queueDepth: 0 }];
   }
 
   /** The region of this store that holds `key`, if any. */
