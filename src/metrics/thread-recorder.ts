@@ -94,8 +94,8 @@ export interface RaftstoreMetricsOptions {
 export class RaftstoreMetrics {
   readonly nowMs: () => number;
   private readonly incarnation: string;
-  /** Series by a key of name and label values, created on first use. */
-  private readonly counters = new Map<string, Counter>();
+  /** Series by name, then by a key of their label values, created on first use (no string built per count). */
+  private readonly counters = new Map<CounterName, Map<string, Counter>>();
   private readonly histograms = new Map<HistogramName, FixedHistogram>();
   private framesReceived = 0;
   /** Sampled into each snapshot (an apply thread's queue). */
@@ -138,7 +138,7 @@ export class RaftstoreMetrics {
   takeSnapshot(): ThreadMetricsSnapshot {
     return {
       incarnation: this.incarnation,
-      counters: [...this.counters.values()].map(({ name, labels, value }) => ({ name, labels, value })),
+      counters: [...this.counters.values()].flatMap((series) => [...series.values()].map(({ name, labels, value }) => ({ name, labels, value }))),
       histograms: [...this.histograms].map(([name, h]) => ({ name, bucketCounts: [...h.bucketCounts], sumSeconds: h.sumSeconds, count: h.count })),
       framesReceived: this.framesReceived,
       queued: this.queued(),
@@ -146,9 +146,10 @@ export class RaftstoreMetrics {
   }
 
   private count(name: CounterName, labelKey: string, labels: Record<string, string>): void {
-    const key = `${name}|${labelKey}`;
-    const counter = this.counters.get(key);
+    let series = this.counters.get(name);
+    if (!series) this.counters.set(name, (series = new Map()));
+    const counter = series.get(labelKey);
     if (counter) counter.value++;
-    else this.counters.set(key, { name, labels, value: 1 });
+    else series.set(labelKey, { name, labels, value: 1 });
   }
 }
