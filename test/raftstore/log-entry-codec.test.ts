@@ -12,6 +12,7 @@ import { decodeLogEntry, encodeLogEntry } from '../../src/raftstore/peer/log-ent
 import { InlineSnapshotSource } from '../../src/raftstore/snapshot/snapshot-source.js';
 import { PeerStorage, type PeerEngines } from '../../src/raftstore/peer/peer-storage.js';
 import { ErrorCode, isTinyKvError } from '../../src/util/errors.js';
+import { RaftstoreMetrics } from '../../src/metrics/thread-recorder.js';
 
 const REGION = {
   id: 7,
@@ -91,6 +92,7 @@ describe('raft log entry checksums', () => {
       config: DEFAULT_RAFTSTORE_CONFIG,
       random: () => 0.5,
       logger: silentLogger(),
+      metrics: new RaftstoreMetrics(),
       send: () => {},
       siblingOf: () => undefined,
     };

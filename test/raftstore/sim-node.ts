@@ -30,6 +30,7 @@ import { Region } from '../../src/proto/metapb.js';
 import { RaftCmdRequest, RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
 import { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import type { RandomSource } from '../../src/raft/index.js';
+import type { ThreadSnapshot } from '../../src/metrics/thread-metrics.js';
 
 /** A bound on pump rounds in one settle: more is a runaway loop. */
 const MAX_PUMP_ROUNDS = 100_000;
@@ -160,6 +161,14 @@ export class SimNode implements RaftRouter {
 
   leaderRegions(): LeaderRegion[] {
     return this.poller.store.leaderRegions();
+  }
+
+  /** Each simulated thread's metrics recorder, as a threaded store's router reports them. */
+  async metricsSnapshots(): Promise<ThreadSnapshot[]> {
+    return [
+      { thread: 'poller-0', snapshot: this.poller.metrics.takeSnapshot(), queueDepth: 0 },
+      { thread: 'apply-0', snapshot: this.apply.metrics.takeSnapshot(), queueDepth: this.apply.applier.queued },
+    ];
   }
 
   /**

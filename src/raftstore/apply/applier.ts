@@ -33,6 +33,7 @@ import { cloneRegion } from '../region.js';
 import { snapshotDataOps } from '../snapshot/snapshot-data.js';
 import { destroyKvOps, rangesToClear } from '../peer/peer-destroy.js';
 import { liveRegionsOnDisk, siblingOnDisk } from '../batch/live-regions.js';
+import { HISTOGRAM_NAMES, type RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 export interface ApplyTask {
   readonly regionId: number;
@@ -119,6 +120,8 @@ export class Applier implements ApplyRouter {
     private readonly onResult: (result: ApplyResult) => void,
     /** An apply that failed (a kv write error, a broken invariant) is fatal; without it the drain rejects. */
     private readonly onFatal?: FatalHandler,
+    /** Where apply batches and snapshot restores are counted, when given. */
+    private readonly metrics?: RaftstoreMetrics,
   ) {}
 
   apply(task: ApplyTask): void {
@@ -173,8 +176,10 @@ export class Applier implements ApplyRouter {
           try {
             if (head.kind === 'restore') await this.restoreNow(head.regionId, head.snapshot);
             else await this.destroyNow(head.region);
+            if (head.kind === 'restore') this.metrics?.snapshot('applied', 'ok');
             head.done();
           } catch (err) {
+            if (head.kind === 'restore') this.metrics?.snapshot('applied', 'failed');
             head.done(err);
           }
           continue;
@@ -182,7 +187,9 @@ export class Applier implements ApplyRouter {
         let count = 0;
         while (count < MAX_TASKS_PER_APPLY_BATCH && this.queue[count]?.kind === 'apply') count++;
         const batch = this.queue.splice(0, count).map((q) => (q as { task: ApplyTask }).task);
+        const startMs = this.metrics?.nowMs();
         await this.applyBatch(batch);
+        if (startMs !== undefined) this.metrics?.since(HISTOGRAM_NAMES.apply, startMs);
       }
     } finally {
       // Cleared in the same turn as the last empty-queue check, so no task is left unserved.

@@ -37,6 +37,7 @@ import type { ApplyRead } from '../operation/read.js';
 import type { ApplyReply } from '../operation/write.js';
 import { Applier } from './applier.js';
 import { defined } from '../../util/assert.js';
+import { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
@@ -58,6 +59,8 @@ export interface ApplyThreadOptions {
   readonly onFatal: FatalHandler;
   /** On stop, once everything handed over is applied: closes the kv engine. */
   readonly close?: () => Promise<void>;
+  /** Where the thread counts (src/metrics/thread-recorder.ts); default a recorder of its own. */
+  readonly metrics?: RaftstoreMetrics;
 }
 
 export class ApplyThread {
@@ -67,16 +70,19 @@ export class ApplyThread {
   private readonly pollerOfRegion = new Map<number, FrameBatcher<ApplyToPoller>>();
   /** Set once the engine is closing on the main thread's stop. */
   private stopped = false;
+  readonly metrics: RaftstoreMetrics;
   /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
   readonly control: ThreadControl = {
     status: () => ({ kind: 'apply thread', regions: [...this.pollerOfRegion.keys()], pending: this.applier.queued }),
     metrics: () => ({ queued: this.applier.queued }),
+    metricsSnapshot: () => this.metrics.takeSnapshot(),
     setLogLevel: (level) => setLoggerLevel(this.options.logger, level),
     stop: () => this.stop(),
   };
 
   constructor(private readonly options: ApplyThreadOptions) {
     this.toMain = new FrameBatcher<ApplyToMain>(options.main);
+    const metrics = (this.metrics = options.metrics ?? new RaftstoreMetrics());
     this.applier = new Applier(
       options.kv,
       options.logger,
@@ -93,7 +99,10 @@ export class ApplyThread {
         this.pollerOfRegion.get(result.regionId)?.push(frame);
       },
       options.onFatal,
+      metrics,
     );
+    // The queue depth a scrape reports for this thread: tasks handed over and not applied yet.
+    metrics.queued = () => this.applier.queued;
     const fail = (reason: string, err: unknown): void => options.onFatal(`apply ${reason}`, err);
     for (const port of options.pollerPorts) {
       const poller = new FrameBatcher<ApplyToPoller>(port);
@@ -102,7 +111,15 @@ export class ApplyThread {
         // against each other): the engine is closed, and the raft log replays them on restart.
         if (this.stopped) return;
         // Frames come from the pollers, never straight from the network: a failure is internal.
-        receiveFrames(buffer, decode.pollerToApply, (frame) => this.onPollerFrame(frame, poller), fail);
+        receiveFrames(
+          buffer,
+          decode.pollerToApply,
+          (frame) => {
+            metrics.received(1);
+            this.onPollerFrame(frame, poller);
+          },
+          fail,
+        );
       });
     }
   }

@@ -11,6 +11,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { LOG_LEVELS, type LogLevel } from '../../config/config.js';
 import { assert } from '../../util/assert.js';
+import type { ThreadMetricsSnapshot } from '../../metrics/thread-recorder.js';
 
 /** A region a poller hosts, as its status reports it. */
 export interface RegionStatus {
@@ -35,6 +36,8 @@ export type ThreadMetrics = Record<string, number>;
 export interface ThreadControl {
   status(): ThreadStatus;
   metrics(): ThreadMetrics;
+  /** The thread's raftstore metrics (src/metrics/thread-recorder.ts), summed by the main thread's registry. */
+  metricsSnapshot(): ThreadMetricsSnapshot;
   /** Changes the thread's log level; an unknown level is refused. */
   setLogLevel(level: LogLevel): void;
   /** Finishes the thread's work and closes its engines; resolves once done. */

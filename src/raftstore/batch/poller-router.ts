@@ -37,6 +37,8 @@ import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import type { StoreEngineOptions } from './store-engines.js';
 import { leaderRegionOf, regionViews, type RegionView } from './region-views.js';
 import { systemClock, type Clock } from '../../env/clock.js';
+import type { ThreadMetricsSnapshot } from '../../metrics/thread-recorder.js';
+import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
@@ -51,6 +53,11 @@ export const BUSY_PENDING_COMMANDS = MAX_PENDING_COMMANDS / 5;
  * A poller wedged in a long synchronous loop must not hang the node's shutdown.
  */
 export const STOP_THREAD_TIMEOUT_MS = 10_000;
+/**
+ * How long a metrics pull waits for a thread: one wedged in a long synchronous loop is left out of
+ * the scrape (its last counts stay) instead of hanging it.
+ */
+const METRICS_PULL_TIMEOUT_MS = 2_000;
 /** How long an aborted start waits for the other threads to finish their initialisation before terminating them. */
 const START_ABORT_SETTLE_MS = 3_000;
 
@@ -62,6 +69,8 @@ function sleepMs(ms: number): Promise<void> {
 interface StoreThread {
   /** For logs and errors: "raft poller 0", "apply thread 1". */
   readonly name: string;
+  /** For metric labels: "poller-0", "apply-1". */
+  readonly label: string;
   readonly worker: Worker;
   /** Resolves when the thread has ended, for whatever reason. */
   readonly exited: Promise<void>;
@@ -189,7 +198,7 @@ export class PollerRouter implements RaftRouter {
   private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
     const { engines, logLevel } = this.options;
     const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
-    const thread = this.spawn(`apply thread ${index}`, url, { engines, logLevel, pollerPorts }, pollerPorts);
+    const thread = this.spawn(`apply thread ${index}`, `apply-${index}`, url, { engines, logLevel, pollerPorts }, pollerPorts);
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
       this.receive(thread.name, buffer, decode.applyToMain, (frame) => this.onApplyFrame(frame, readiness.resolve)),
@@ -203,7 +212,7 @@ export class PollerRouter implements RaftRouter {
     const { storeId, engines, config, logLevel, pollers: pollerCount } = this.options;
     const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
     const data = { storeId, engines, config, logLevel, pollerIndex: index, pollerCount, applyPorts };
-    const thread = this.spawn(`raft poller ${index}`, url, data, applyPorts);
+    const thread = this.spawn(`raft poller ${index}`, `poller-${index}`, url, data, applyPorts);
     const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
@@ -214,7 +223,7 @@ export class PollerRouter implements RaftRouter {
   }
 
   /** Starts a thread with a control port of its own (workerData.controlPort) and supervises it. */
-  private spawn(name: string, url: string, data: object, ports: MessagePort[]): StoreThread {
+  private spawn(name: string, label: string, url: string, data: object, ports: MessagePort[]): StoreThread {
     const control = new MessageChannel();
     const worker = new Worker(new URL(url), {
       workerData: { ...data, controlPort: control.port2 },
@@ -222,7 +231,7 @@ export class PollerRouter implements RaftRouter {
     });
     const exited = this.supervise(worker, name);
     const { remote, close } = connectControl(control.port1);
-    return { name, worker, exited, control: remote, closeControl: close };
+    return { name, label, worker, exited, control: remote, closeControl: close };
   }
 
   /**
@@ -389,6 +398,26 @@ export class PollerRouter implements RaftRouter {
     const threads = await this.eachThread(async (thread) => ({ thread: thread.name, metrics: await thread.control.metrics() }));
     const main = { pendingCommands: this.pending.size, ...this.commandCounts, ...prefixed('droppedMessages.', this.droppedMessages.toJSON()) };
     return [{ thread: 'main', metrics: main }, ...threads];
+  }
+
+  /**
+   * Every thread's raftstore metrics, for registerThreadMetrics (src/metrics/thread-metrics.ts).
+   * A poller's queue depth is the frames sent to it that it has not taken yet; an apply thread's,
+   * its tasks not applied yet. A thread that does not answer in time is left out; once the
+   * threads are stopped there is nothing to pull (the registry keeps what they counted).
+   */
+  async metricsSnapshots(): Promise<ThreadSnapshot[]> {
+    if (this.stopped) return [];
+    const pull = async (thread: StoreThread, queueDepth: (snapshot: ThreadMetricsSnapshot) => number): Promise<ThreadSnapshot | undefined> => {
+      const timedOut = sleepMs(METRICS_PULL_TIMEOUT_MS).then(() => undefined);
+      const snapshot = await Promise.race([thread.control.metricsSnapshot(), timedOut]).catch(() => undefined);
+      return snapshot ? { thread: thread.label, snapshot, queueDepth: queueDepth(snapshot) } : undefined;
+    };
+    const pulled = await Promise.all([
+      ...this.pollers.map((poller) => pull(poller, (snapshot) => Math.max(0, poller.out.pushedFrames - snapshot.framesReceived))),
+      ...this.applyWorkers.map((apply) => pull(apply, (snapshot) => snapshot.queued)),
+    ]);
+    return pulled.filter((entry) => entry !== undefined);
   }
 
   /** Changes the log level of every store thread. */

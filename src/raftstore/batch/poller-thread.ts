@@ -31,6 +31,7 @@ import { exposeControl, prefixed, setLoggerLevel, type RegionStatus, type Thread
 import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
 import { Store } from './store.js';
 import { defined } from '../../util/assert.js';
+import { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 export interface PollerWorkerData {
   readonly storeId: number;
@@ -64,6 +65,8 @@ export interface PollerThreadOptions {
   readonly onFatal: FatalHandler;
   /** On stop, after the store has stopped: closes what the poller owns (engines, snapshot pool). */
   readonly close?: () => Promise<void>;
+  /** Where the poller counts (src/metrics/thread-recorder.ts); default a recorder of its own. */
+  readonly metrics?: RaftstoreMetrics;
 }
 
 export class PollerThread {
@@ -71,10 +74,12 @@ export class PollerThread {
   private readonly out: FrameBatcher<FromPoller>;
   private applyRouter: RemoteApplyRouter | undefined;
   private lastReport = '';
+  readonly metrics: RaftstoreMetrics;
   /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
   readonly control: ThreadControl = {
     status: () => ({ kind: 'raft poller', regions: this.regionStatus(), pending: this.applyRouter?.pending ?? 0 }),
     metrics: () => prefixed('droppedMessages.', this.store.droppedMessages.toJSON()),
+    metricsSnapshot: () => this.metrics.takeSnapshot(),
     setLogLevel: (level) => setLoggerLevel(this.options.logger, level),
     stop: () => this.stop(),
   };
@@ -82,6 +87,7 @@ export class PollerThread {
   constructor(private readonly options: PollerThreadOptions) {
     const out = new FrameBatcher<FromPoller>(options.main);
     this.out = out;
+    const metrics = (this.metrics = options.metrics ?? new RaftstoreMetrics());
     this.store = new Store({
       storeId: options.storeId,
       engines: options.engines,
@@ -96,6 +102,7 @@ export class PollerThread {
       },
       random: options.random,
       logger: options.logger,
+      metrics,
       applier: (onResult) => (this.applyRouter = new RemoteApplyRouter(options.applyPorts, onResult, options.onFatal)),
       // The main thread hands compacted log ranges to the raft-log GC thread.
       collectRaftLog: async (regionId, fromIndex, toIndex) => out.push(frames.gc(regionId, fromIndex, toIndex)),
@@ -110,7 +117,10 @@ export class PollerThread {
       receiveFrames(
         buffer,
         decode.mainToPoller,
-        (frame) => void this.handle(frame).catch((err: unknown) => fail(`frame ${frame.kind} failed`, err)),
+        (frame) => {
+          metrics.received(1);
+          void this.handle(frame).catch((err: unknown) => fail(`frame ${frame.kind} failed`, err));
+        },
         fail,
       ),
     );

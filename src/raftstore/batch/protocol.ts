@@ -368,6 +368,8 @@ export interface FramePort {
 export class FrameBatcher<T extends Frame> {
   private pending: T[] = [];
   private scheduled = false;
+  /** Frames pushed so far; against the frames the receiver took, what waits for it (a queue depth). */
+  pushedFrames = 0;
   private readonly defer: (flush: () => void) => void;
 
   constructor(private readonly port: FramePort) {
@@ -376,6 +378,7 @@ export class FrameBatcher<T extends Frame> {
   }
 
   push(frame: T): void {
+    this.pushedFrames++;
     this.pending.push(frame);
     if (this.pending.length >= MAX_FRAMES_PER_BATCH) {
       this.flush();

@@ -43,6 +43,8 @@ import { checkRaftMessage, DroppedMessageCounts, type DropReason } from './messa
 import { checkSnapshot } from '../snapshot/snapshot-check.js';
 import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRouter } from '../router/router.js';
 import type { Transport } from '../transport.js';
+import { HISTOGRAM_NAMES, RaftstoreMetrics } from '../../metrics/thread-recorder.js';
+import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
 
 export interface StoreOptions {
   readonly storeId: number;
@@ -76,6 +78,8 @@ export interface StoreOptions {
    * without it, every region is this store's. `campaign` when the split region's peer here led.
    */
   readonly routeCreated?: (regionId: number) => ((campaign: boolean) => void) | undefined;
+  /** Where this store counts (src/metrics/thread-recorder.ts); default a recorder of its own. */
+  readonly metrics?: RaftstoreMetrics;
 }
 
 /** Warnings about dropped messages go out at most this often per reason (each carries the counts so far). */
@@ -112,9 +116,11 @@ export class Store implements RaftRouter {
   /** One rate limit per reason, so a flood of one kind of bad message hides no other kind. */
   private readonly dropWarnings = new Map<DropReason, RateLimitedLog>();
   private halted = false;
+  readonly metrics: RaftstoreMetrics;
 
   constructor(private readonly options: StoreOptions) {
     this.storeId = options.storeId;
+    const metrics = (this.metrics = options.metrics ?? new RaftstoreMetrics());
     this.host = {
       storeId: options.storeId,
       engines: options.engines,
@@ -122,11 +128,16 @@ export class Store implements RaftRouter {
       config: options.config,
       random: options.random,
       logger: options.logger,
-      send: (message) => options.transport.send(message),
+      metrics,
+      send: (message) => {
+        // Sent as far as this thread sees it: handed to the transport, which streams it in chunks.
+        if (message.message?.msgType === MessageType.MsgSnapshot) metrics.snapshot('sent', 'ok');
+        options.transport.send(message);
+      },
       siblingOf: (region) => siblingOnDisk(options.engines.kv, region),
     };
     const onResult = (result: ApplyResult) => this.onApplied(result);
-    this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult, options.onFatal);
+    this.applier = options.applier ? options.applier(onResult) : new Applier(options.engines.kv, options.logger, onResult, options.onFatal, metrics);
   }
 
   /**
@@ -227,6 +238,11 @@ export class Store implements RaftRouter {
     return out;
   }
 
+  /** This store's metrics, as the main thread's registry pulls them when the peers run on it (`--raft-pollers 0`). */
+  async metricsSnapshots(): Promise<ThreadSnapshot[]> {
+    return [{ thread: 'main', snapshot: this.metrics.takeSnapshot(), queueDepth: 0 }];
+  }
+
   /** The region of this store that holds `key`, if any. */
   regionForKey(key: Uint8Array): Region | undefined {
     for (const peer of this.peers.values()) if (peer.isInitialized() && keyInRegion(key, peer.region)) return peer.region;
@@ -266,9 +282,11 @@ export class Store implements RaftRouter {
         ? (checkSnapshot(raft.snapshot, defined(target.peer, 'checked target peer')) ?? this.overlapOf(raft.snapshot))
         : 'MsgSnapshot without a snapshot';
       if (problem) {
+        this.metrics.snapshot('received', 'failed');
         this.dropMessage('bad-snapshot', message, problem);
         return;
       }
+      this.metrics.snapshot('received', 'ok');
     }
     try {
       defined(peer, 'checked target peer').step(message);
@@ -562,6 +580,7 @@ export class Store implements RaftRouter {
       if (pending) round.push([peer, pending]);
     }
     if (round.length === 0) return;
+    const roundStartMs = this.metrics.nowMs();
     for (const [peer, pending] of round) peer.sendEarly(pending);
     // The log write below may block this thread for an fsync: the appends go out first.
     this.options.transport.flush?.();
@@ -571,12 +590,17 @@ export class Store implements RaftRouter {
       if (pending.writes.snapshot) await this.applier.restore(peer.regionId, pending.writes.snapshot);
     }
     const raftOps = round.flatMap(([, p]) => p.writes.raftOps);
-    if (raftOps.length > 0) await this.options.engines.raft.write(raftOps);
+    if (raftOps.length > 0) {
+      const appendStartMs = this.metrics.nowMs();
+      await this.options.engines.raft.write(raftOps);
+      this.metrics.since(HISTOGRAM_NAMES.appendLog, appendStartMs);
+    }
     for (const [peer, pending] of round) {
       peer.onPersisted(pending);
       const task = peer.handOff(pending.ready.committedEntries);
       if (task) this.applier.apply(task);
       peer.advance(pending);
     }
+    this.metrics.since(HISTOGRAM_NAMES.pollRound, roundStartMs);
   }
 }

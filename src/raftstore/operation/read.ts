@@ -15,6 +15,7 @@ import type { CommandCallback, CommandResult, ReplyAddress } from '../router/com
 import { notLeader, type RegionError } from '../router/errors.js';
 import { cloneRegion } from '../region.js';
 import { dataFamily, errorResponse, refusedAtApply, type ProposingPeer } from './command.js';
+import { HISTOGRAM_NAMES, type RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 /** A read ReadIndex confirmed at `index`, for the apply system: served once the region has applied that far. */
 export interface ApplyRead {
@@ -36,7 +37,7 @@ export class ReadIndexReads {
   /** Reads of this round, not yet asked for: one ReadIndex serves them all. */
   private batch: PendingRead[] = [];
   /** Batches waiting for the leader to confirm it still leads, by ReadIndex request context. */
-  private readonly unconfirmed = new Map<string, PendingRead[]>();
+  private readonly unconfirmed = new Map<string, { readonly reads: PendingRead[]; readonly askedAtMs: number }>();
   private unconfirmedCount = 0;
   /** Confirmed reads, handed to the apply system with the next hand-over. */
   private readonly confirmed: ApplyRead[] = [];
@@ -45,6 +46,8 @@ export class ReadIndexReads {
   constructor(
     private readonly peer: ProposingPeer,
     private readonly node: Pick<RawNode, 'readIndex'>,
+    /** Where ReadIndex round trips are timed, when given. */
+    private readonly metrics?: RaftstoreMetrics,
   ) {}
 
   /** Reads accepted and not yet handed to the apply system. */
@@ -75,7 +78,7 @@ export class ReadIndexReads {
     }
     const ctx = Buffer.alloc(8);
     ctx.writeBigUInt64BE(BigInt(this.nextReadId++));
-    this.unconfirmed.set(ctx.toString('hex'), batch);
+    this.unconfirmed.set(ctx.toString('hex'), { reads: batch, askedAtMs: this.metrics?.nowMs() ?? 0 });
     this.unconfirmedCount += batch.length;
     this.node.readIndex(ctx);
   }
@@ -84,9 +87,11 @@ export class ReadIndexReads {
   onReadStates(states: readonly ReadState[]): void {
     for (const state of states) {
       const key = Buffer.from(state.requestCtx).toString('hex');
-      const batch = this.unconfirmed.get(key);
-      if (!batch) continue;
+      const asked = this.unconfirmed.get(key);
+      if (!asked) continue;
       this.unconfirmed.delete(key);
+      this.metrics?.since(HISTOGRAM_NAMES.readIndex, asked.askedAtMs);
+      const batch = asked.reads;
       this.unconfirmedCount -= batch.length;
       for (const read of batch) this.confirmed.push({ index: state.index, request: read.request, callback: read.callback, replyTo: read.replyTo });
     }
@@ -111,7 +116,7 @@ export class ReadIndexReads {
 
   private takeUnconfirmed(): PendingRead[] {
     const reads = this.batch.splice(0);
-    for (const batch of this.unconfirmed.values()) reads.push(...batch);
+    for (const { reads: batch } of this.unconfirmed.values()) reads.push(...batch);
     this.unconfirmed.clear();
     this.unconfirmedCount = 0;
     return reads;

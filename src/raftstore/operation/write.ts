@@ -12,6 +12,7 @@ import { defined } from '../../util/assert.js';
 import type { CommandCallback, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, staleCommand, type RegionError } from '../router/errors.js';
 import { dataFamily, emptyResponseFor, errorResponse, type ProposingPeer } from './command.js';
+import { HISTOGRAM_NAMES, type RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 /** A proposal answered by the entry at `index` (the peer matched index and term), for the apply system. */
 export interface ApplyReply {
@@ -26,6 +27,8 @@ interface Proposal {
   readonly term: number;
   readonly callback: CommandCallback;
   readonly replyTo: ReplyAddress | undefined;
+  /** On the metrics' clock, when the peer has metrics (commit duration). */
+  readonly proposedAtMs: number;
 }
 
 /** A peer's proposals waiting for their log entries to commit, in log order. */
@@ -35,6 +38,8 @@ export class WriteProposals {
   constructor(
     private readonly peer: ProposingPeer & { lastIndex(): number },
     private readonly node: Pick<RawNode, 'propose'>,
+    /** Where proposal-to-commit durations are observed, when given. */
+    private readonly metrics?: RaftstoreMetrics,
   ) {}
 
   get length(): number {
@@ -60,7 +65,8 @@ export class WriteProposals {
       if (err instanceof ErrProposalDropped) throw notLeader(this.peer.regionId, this.peer.leaderPeer());
       throw err;
     }
-    this.waiting.push({ index: this.peer.lastIndex(), term: this.peer.term(), callback, replyTo });
+    const proposedAtMs = this.metrics?.nowMs() ?? 0;
+    this.waiting.push({ index: this.peer.lastIndex(), term: this.peer.term(), callback, replyTo, proposedAtMs });
   }
 
   /**
@@ -73,9 +79,10 @@ export class WriteProposals {
       // Per committed entry: read the head and narrow it locally rather than assert through a call.
       for (let head = this.waiting[0]; head !== undefined && head.index <= entry.index; head = this.waiting[0]) {
         this.waiting.shift();
-        if (head.index === entry.index && head.term === entry.term)
+        if (head.index === entry.index && head.term === entry.term) {
           replies.push({ index: entry.index, callback: head.callback, replyTo: head.replyTo });
-        else head.callback({ response: errorResponse(staleCommand().regionError, this.peer.term()) });
+          this.metrics?.since(HISTOGRAM_NAMES.commitLog, head.proposedAtMs);
+        } else head.callback({ response: errorResponse(staleCommand().regionError, this.peer.term()) });
       }
     }
     return replies;

@@ -32,6 +32,7 @@ import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.
 import { PeerLiveness, type SilentPeer } from './peer-liveness.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
+import type { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 /** Senders a peer remembers beyond its region's members (a region has a handful of peers). */
 const MAX_PEER_CACHE = 64;
@@ -44,6 +45,8 @@ export interface PeerHost {
   readonly config: RaftstoreConfig;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** The store's metrics recorder (one per store thread). */
+  readonly metrics: RaftstoreMetrics;
   send(message: RaftMessage): void;
   /** The store's live region right of `region` (starting at its end), if any. */
   siblingOf(region: Region): Region | undefined;
@@ -89,8 +92,8 @@ export class Peer implements ProposingPeer {
       maxSizePerMsgBytes: config.maxSizePerMsgBytes,
       maxInflightMsgs: config.maxInflightMsgs,
     });
-    this.writes = new WriteProposals(this, this.node);
-    this.reads = new ReadIndexReads(this, this.node);
+    this.writes = new WriteProposals(this, this.node, host.metrics);
+    this.reads = new ReadIndexReads(this, this.node, host.metrics);
     this.logCompaction = new LogCompaction(this, this.writes, config);
     this.confChanges = new ConfChangeProposals(this, this.node, this.writes);
   }
@@ -228,6 +231,7 @@ export class Peer implements ProposingPeer {
       checkCommand(request, this);
       // Never enters the log, so it neither waits nor counts as pending.
       if (isTransferLeader(request)) {
+        this.host.metrics.proposal('transfer_leader');
         callback({ response: transferLeader(request, this, this.node) });
         return;
       }
@@ -235,12 +239,18 @@ export class Peer implements ProposingPeer {
       if (waiting >= this.host.config.maxPendingProposals) {
         throw new RegionError({ ...staleCommand().regionError, message: `region ${this.regionId} has too many pending proposals` });
       }
-      if (isReadOnly(request)) this.reads.propose(request, callback, replyTo);
-      else if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer) this.confChanges.propose(request, callback, replyTo);
-      else {
+      if (isReadOnly(request)) {
+        this.reads.propose(request, callback, replyTo);
+        this.host.metrics.proposal('read');
+      } else if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer) {
+        this.confChanges.propose(request, callback, replyTo);
+        this.host.metrics.proposal('conf_change');
+      } else {
         // A split is a normal entry; its request is checked here and again at apply.
-        if (isSplit(request)) checkSplit(request, this.region);
+        const split = isSplit(request);
+        if (split) checkSplit(request, this.region);
         this.writes.propose(request, callback, encoded, replyTo);
+        this.host.metrics.proposal(split ? 'split' : 'normal');
       }
     } catch (err) {
       if (!(err instanceof RegionError)) throw err;
@@ -289,7 +299,9 @@ export class Peer implements ProposingPeer {
     this.storage.commitReady(pending.writes);
     for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
     this.reads.onReadStates(pending.ready.readStates);
-    if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.reads.failUnconfirmed();
+    // A soft state comes only when it changed: a Leader in it is a peer that just took the lead.
+    if (pending.ready.softState?.raftState === 'Leader') this.host.metrics.leaderChange();
+    else if (pending.ready.softState) this.reads.failUnconfirmed();
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Peer, Region } from '../../proto/metapb.js';
 import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../proto/raft_serverpb.js';
 import type { CommandCallback } from './command-callback.js';
+import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
 
 export interface LeaderRegion {
   readonly region: Region;
@@ -54,5 +55,10 @@ export interface RaftRouter {
    * store does); store heartbeats report the store busy past BUSY_PENDING_COMMANDS.
    */
   readonly pendingCommands?: number;
+  /**
+   * A snapshot of the raftstore metrics of each thread the store runs its peers on, for
+   * registerThreadMetrics (src/metrics/thread-metrics.ts); the stores of this process have it.
+   */
+  metricsSnapshots?(): Promise<ThreadSnapshot[]>;
   stop(): Promise<void>;
 }
