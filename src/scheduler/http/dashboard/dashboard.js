@@ -22,6 +22,11 @@ function fillBody(table, rows) {
   document.querySelector(`#${table} tbody`).replaceChildren(...rows);
 }
 
+/** Rows, or one "none" row across `columns` so an empty table reads as empty rather than broken. */
+function orNone(rows, columns) {
+  return rows.length > 0 ? rows : [el('tr', { class: 'none' }, el('td', { colspan: columns, class: 'muted' }, 'none'))];
+}
+
 async function getJson(path) {
   const response = await fetch(API + path, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), cache: 'no-store' });
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
@@ -112,32 +117,38 @@ function renderRegions(regions, stores) {
 function renderOperators(running, history) {
   fillBody(
     'operators',
-    running.map((op) =>
-      el(
-        'tr',
-        { 'data-region-id': op.region_id },
-        el('td', { class: 'num' }, op.region_id),
-        el('td', {}, op.desc),
-        el('td', {}, op.kind),
-        el('td', {}, `${op.step_index + 1}/${op.steps.length}: ${op.steps[op.step_index] ?? ''}`),
-        el('td', {}, clockTime(op.create_time)),
+    orNone(
+      running.map((op) =>
+        el(
+          'tr',
+          { 'data-region-id': op.region_id },
+          el('td', { class: 'num' }, op.region_id),
+          el('td', {}, op.desc),
+          el('td', {}, op.kind),
+          el('td', {}, `${op.step_index + 1}/${op.steps.length}: ${op.steps[op.step_index] ?? ''}`),
+          el('td', {}, clockTime(op.create_time)),
+        ),
       ),
+      5,
     ),
   );
   const recent = history.slice(-HISTORY_ROWS).reverse();
   fillBody(
     'history',
-    recent.map((op) =>
-      el(
-        'tr',
-        { 'data-region-id': op.region_id },
-        el('td', { class: 'num' }, op.region_id),
-        el('td', {}, op.desc),
-        el('td', {}, op.kind),
-        el('td', { class: `status-${op.status}` }, op.status),
-        el('td', {}, clockTime(op.finish_time)),
-        el('td', { class: 'num' }, op.finish_time ? `${(Date.parse(op.finish_time) - Date.parse(op.create_time)) / 1000}s` : ''),
+    orNone(
+      recent.map((op) =>
+        el(
+          'tr',
+          { 'data-region-id': op.region_id },
+          el('td', { class: 'num' }, op.region_id),
+          el('td', {}, op.desc),
+          el('td', {}, op.kind),
+          el('td', { class: `status-${op.status}` }, op.status),
+          el('td', {}, clockTime(op.finish_time)),
+          el('td', { class: 'num' }, op.finish_time ? `${(Date.parse(op.finish_time) - Date.parse(op.create_time)) / 1000}s` : ''),
+        ),
       ),
+      6,
     ),
   );
 }
