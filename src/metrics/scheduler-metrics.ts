@@ -33,7 +33,7 @@ export class SchedulerMetrics {
   constructor(source: SchedulerMetricsSource, options: SchedulerMetricsOptions = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    this.tsoRequests = new Counter({ name: 'tinykv_scheduler_tso_requests_total', help: 'TSO requests answered', registers });
+    this.tsoRequests = new Counter({ name: 'tinykv_scheduler_tso_requests_total', help: 'TSO requests received', registers });
     this.heartbeats = new Counter({
       name: 'tinykv_scheduler_heartbeats_total',
       help: 'Heartbeats received, by kind (store, region)',
