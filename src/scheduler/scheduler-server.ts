@@ -21,7 +21,7 @@ import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
 import { invalidArgument } from './errors.js';
 import type { SchedulerAdmin } from './admin.js';
-import { openScheduling } from './scheduling.js';
+import { openScheduling, type Scheduling } from './scheduling.js';
 import { systemClock } from '../env/clock.js';
 import { systemTimers, type Timers } from '../env/timers.js';
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from './schedule/schedule-config.js';
@@ -150,23 +150,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     let adminHttp: AdminHttpServer | undefined;
     let stopping = false;
     try {
-      const clock = options.clock ?? systemClock;
-      const status = schedulerStatusSource({
-        admin: scheduling.admin,
-        metrics,
-        clock,
-        startMs: clock.nowMs(),
-        clusterId: core.clusterId,
-        addr: boundAddr,
-        statusAddr: () => adminHttp?.addr,
-        readiness: () => ({ bootstrapped: core.isBootstrapped, serving: !stopping }),
-        flags: startFlags(options, boundAddr),
-      });
-      adminHttp =
-        options.statusAddr === undefined
-          ? undefined
-          : // The scheduler's clock: pause deadlines were set by it, so "paused" must be judged by it too.
-            await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger, clock, status });
+      adminHttp = await startHttp(options, { scheduling, core, metrics, boundAddr, logger, isStopping: () => stopping });
     } catch (err) {
       server.forceShutdown();
       throw err;
@@ -206,6 +190,38 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     lock?.release();
     throw err;
   }
+}
+
+/** The admin HTTP API with the status endpoints and the dashboard, when `statusAddr` asks for it. */
+async function startHttp(
+  options: StartSchedulerOptions,
+  deps: {
+    scheduling: Scheduling;
+    core: SchedulerCore;
+    metrics: SchedulerMetrics;
+    boundAddr: string;
+    logger: Logger;
+    isStopping: () => boolean;
+  },
+): Promise<AdminHttpServer | undefined> {
+  if (options.statusAddr === undefined) return undefined;
+  const { scheduling, core } = deps;
+  // The scheduler's clock: pause deadlines were set by it, so "paused" must be judged by it too.
+  const clock = options.clock ?? systemClock;
+  let listening: AdminHttpServer | undefined;
+  const status = schedulerStatusSource({
+    admin: scheduling.admin,
+    metrics: deps.metrics,
+    clock,
+    startMs: clock.nowMs(),
+    clusterId: core.clusterId,
+    addr: deps.boundAddr,
+    statusAddr: () => listening?.addr,
+    readiness: () => ({ bootstrapped: core.isBootstrapped, serving: !deps.isStopping() }),
+    flags: startFlags(options, deps.boundAddr),
+  });
+  listening = await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger: deps.logger, clock, status });
+  return listening;
 }
 
 /** The options a scheduler started with, for `/config` (plain values; undefined ones drop out of the JSON). */

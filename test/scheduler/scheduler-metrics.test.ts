@@ -101,6 +101,8 @@ describe('scheduler metrics', () => {
       [regionA, 'SUCCESS'],
       [regionB, 'CANCEL'],
     ]);
+    const newest = (await (await fetch(`${world.base}/pd/api/v1/operators/records?limit=1`)).json()) as { region_id: number }[];
+    expect(newest.map((r) => r.region_id)).toEqual([regionB]);
   });
 
   it('follows a store set Offline on the next scrape', async () => {
@@ -129,6 +131,22 @@ describe('scheduler metrics', () => {
     expect(config.schedule).toMatchObject({ 'max-store-down-time': '30m0s' });
     expect(config.replication).toEqual({ 'max-replicas': 3 });
     expect(config.flags).toMatchObject({ engine: 'memory', initial_stores: 3, auto_schedule: false, addr: world.scheduler.addr });
+  });
+});
+
+describe('dashboard files', () => {
+  it('are served with their content types, from the same port', async () => {
+    const world = await startFedScheduler({ stores: 1, regions: 1 });
+    try {
+      const page = await get(world.base, '/dashboard');
+      expect(page).toMatchObject({ status: 200, type: 'text/html; charset=utf-8' });
+      expect(page.text).toContain('/dashboard/dashboard.js');
+      expect(await get(world.base, '/dashboard/dashboard.js')).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8' });
+      expect(await get(world.base, '/dashboard/dashboard.css')).toMatchObject({ status: 200, type: 'text/css; charset=utf-8' });
+      expect((await get(world.base, '/dashboard/other.js')).status).toBe(404);
+    } finally {
+      await world.close();
+    }
   });
 });
 
