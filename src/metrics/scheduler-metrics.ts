@@ -20,19 +20,34 @@ export interface SchedulerMetricsSource {
 }
 
 export interface SchedulerMetricsOptions {
-  /** prom-client's process and event-loop metrics too (default true); off where nothing scrapes. */
+  /** prom-client's process and event-loop metrics in the text too (default true). */
   readonly defaultMetrics?: boolean;
 }
 
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client's default metrics describe the process, not one scheduler, and each collector set
+ * installs a GC observer for good: one set per process, shared by every scheduler's text.
+ */
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export class SchedulerMetrics {
+  /** This scheduler's own metrics (the process metrics are added to the text only). */
   readonly registry = new Registry();
+  private readonly exposed: Registry;
   private readonly tsoRequests: Counter;
   private readonly heartbeats: Counter<'kind'>;
   private readonly operators: Counter<'kind' | 'status'>;
 
   constructor(source: SchedulerMetricsSource, options: SchedulerMetricsOptions = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.tsoRequests = new Counter({ name: 'tinykv_scheduler_tso_requests_total', help: 'TSO requests received', registers });
     this.heartbeats = new Counter({
       name: 'tinykv_scheduler_heartbeats_total',
@@ -65,6 +80,8 @@ export class SchedulerMetrics {
         this.set(source.regionCount());
       },
     });
+    // Merging takes the metrics registered so far: last, after this scheduler's own.
+    this.exposed = options.defaultMetrics === false ? this.registry : Registry.merge([processMetrics(), this.registry]);
   }
 
   tsoRequest(): void {
@@ -82,7 +99,7 @@ export class SchedulerMetrics {
 
   /** The Prometheus text exposition of every metric. */
   metricsText(): Promise<string> {
-    return this.registry.metrics();
+    return this.exposed.metrics();
   }
 
   get contentType(): string {

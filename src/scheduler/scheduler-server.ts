@@ -105,11 +105,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     let scheduleConfig: () => ScheduleConfig = () => DEFAULT_SCHEDULE_CONFIG;
     // Scrapes read the cluster through the admin, which opens after the core.
     let scrape: SchedulerMetricsSource = { storeStates: () => [], regionCount: () => 0 };
-    const metrics = new SchedulerMetrics(
-      { storeStates: () => scrape.storeStates(), regionCount: () => scrape.regionCount() },
-      // Process metrics cost a GC observer each; only where something can scrape them.
-      { defaultMetrics: options.statusAddr !== undefined },
-    );
+    const metrics = new SchedulerMetrics({ storeStates: () => scrape.storeStates(), regionCount: () => scrape.regionCount() });
     const core = await SchedulerCore.open(engine, {
       ...options,
       logger,
