@@ -45,7 +45,7 @@ export default tseslint.config(
         projectService: {
           // Plain JS files outside tsconfig.json (scripts, test fixtures, this file) get a default project
           // so the type-aware rules below run on them too.
-          allowDefaultProject: ['*.js', 'scripts/*.mjs', 'scripts/load/*.mjs', 'test/raftstore/fixtures/*.mjs'],
+          allowDefaultProject: ['*.js', 'scripts/*.mjs', 'scripts/load/*.mjs', 'test/raftstore/fixtures/*.mjs', 'src/scheduler/http/dashboard/*.js'],
           maximumDefaultProjectFileMatchCount_THIS_WILL_SLOW_DOWN_LINTING: 20,
         },
         tsconfigRootDir: import.meta.dirname,
@@ -87,6 +87,13 @@ export default tseslint.config(
         // A leading underscore marks a parameter or binding kept for its position (callbacks, destructuring).
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
       ],
+    },
+  },
+  {
+    // The dashboard's script runs in the browser (served as is by the scheduler).
+    files: ['src/scheduler/http/dashboard/*.js'],
+    languageOptions: {
+      globals: { document: 'readonly', fetch: 'readonly', Node: 'readonly' },
     },
   },
 );

@@ -139,7 +139,10 @@ async function runCluster(flags: ClusterFlags, print: (text: string) => void): P
     stores.push(...started);
     // By now the scheduler has long announced its admin API (right after it listened), if it serves one.
     const adminUrl = /admin API on (\S+)/.exec(scheduler.startupOutput())?.[1];
-    if (adminUrl) print(`admin API  ${adminUrl}  (tinykv ctl --pd ${new URL(adminUrl).origin} ...)`);
+    if (adminUrl) {
+      print(`admin API  ${adminUrl}  (tinykv ctl --pd ${new URL(adminUrl).origin} ...)`);
+      print(`dashboard  ${new URL(adminUrl).origin}/dashboard  (metrics: ${new URL(adminUrl).origin}/metrics)`);
+    }
     printStores(stores, print);
     print('cluster ready; Ctrl-C stops every process; type help for commands');
   } catch (err) {

@@ -160,7 +160,10 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
           logger,
         });
         print(`tinykv scheduler listening on ${scheduler.addr}`);
-        if (scheduler.statusAddr) print(`tinykv scheduler admin API on http://${scheduler.statusAddr}/pd/api/v1`);
+        if (scheduler.statusAddr) {
+          print(`tinykv scheduler admin API on http://${scheduler.statusAddr}/pd/api/v1`);
+          print(`tinykv scheduler dashboard on http://${scheduler.statusAddr}/dashboard`);
+        }
         hooks.onListening?.(scheduler);
         const reason = await waitForShutdown(hooks.shutdownSignal);
         logger.info({ reason }, 'stopping');

@@ -128,6 +128,10 @@ export class SchedulerAdminImpl implements SchedulerAdmin {
     return this.deps.controller.running().map(operatorView);
   }
 
+  operatorHistory(): OperatorView[] {
+    return this.deps.controller.history().map(operatorView);
+  }
+
   operator(regionId: number): OperatorView {
     requireId(regionId, 'region id');
     const op = this.deps.controller.getLatest(regionId);

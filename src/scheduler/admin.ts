@@ -74,6 +74,8 @@ export interface SchedulerAdmin {
 
   /** Running operators. */
   operators(): OperatorView[];
+  /** Finished operators still in the bounded history, oldest first. */
+  operatorHistory(): OperatorView[];
   /** The region's running operator, else its latest finished one; RegionNotFound when it never had one. */
   operator(regionId: number): OperatorView;
   addOperator(request: OperatorRequest): Promise<OperatorView>;

@@ -21,7 +21,7 @@ import { HeartbeatStreams, type HeartbeatSink } from './heartbeat-streams.js';
 import { SchedulerError, SchedulerErrorCode, invalidArgument } from './errors.js';
 import { checkHeartbeatExtras } from './input-checks.js';
 import { StoreLiveness } from './store-liveness.js';
-import { OperatorController } from './schedule/operator-controller.js';
+import { OperatorController, type OperatorControllerDeps } from './schedule/operator-controller.js';
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from './schedule/schedule-config.js';
 
 export interface SchedulerCoreOptions {
@@ -46,6 +46,8 @@ export interface SchedulerCoreOptions {
    * added; the scheduler server passes its persisted config store's, bound once that is open.
    */
   readonly scheduleConfig?: () => ScheduleConfig;
+  /** Told of every operator that ends (OperatorControllerDeps.onFinished). */
+  readonly onOperatorFinished?: OperatorControllerDeps['onFinished'];
 }
 
 export interface RegionHeartbeatInput {
@@ -120,6 +122,7 @@ export class SchedulerCore {
       config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
       logger: logger.child({ component: 'operators' }),
       regionOf: (regionId) => state.getRegionById(regionId),
+      onFinished: options.onOperatorFinished,
     });
     const liveness = new StoreLiveness(state, options.maxStoreDownTimeMs ?? (() => DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs), logger);
     const core = new SchedulerCore(clusterId, state, streams, store, ids, oracle, bootstrapper, logger, liveness, persisted.gcSafePoint, operators);

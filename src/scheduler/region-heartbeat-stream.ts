@@ -12,12 +12,16 @@ import type { SchedulerCore } from './core.js';
 import { SchedulerError, SchedulerErrorCode, isSchedulerError } from './errors.js';
 import type { HeartbeatSink } from './heartbeat-streams.js';
 
-export function serveRegionHeartbeat(
-  call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>,
-  core: SchedulerCore,
-  checkHeader: (header: RequestHeader | undefined) => void,
-  logger: Logger,
-): void {
+export interface RegionHeartbeatDeps {
+  readonly core: SchedulerCore;
+  readonly checkHeader: (header: RequestHeader | undefined) => void;
+  readonly logger: Logger;
+  /** Called for every request that arrives on an open stream, before it is checked (the heartbeat counter). */
+  readonly onRequest: () => void;
+}
+
+export function serveRegionHeartbeat(call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>, deps: RegionHeartbeatDeps): void {
+  const { core, checkHeader, logger } = deps;
   let open = true;
   const refusals = new RefusalLog(logger, call.getPeer());
   const sink: HeartbeatSink = {
@@ -36,6 +40,7 @@ export function serveRegionHeartbeat(
   core.streams.opened(sink);
   call.on('data', (request: RegionHeartbeatRequest) => {
     if (!open) return;
+    deps.onRequest();
     try {
       checkHeader(request.header);
     } catch (err) {

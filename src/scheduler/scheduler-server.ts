@@ -21,11 +21,13 @@ import { SchedulerCore, type SchedulerCoreOptions } from './core.js';
 import { createSchedulerService } from './service.js';
 import { invalidArgument } from './errors.js';
 import type { SchedulerAdmin } from './admin.js';
-import { openScheduling } from './scheduling.js';
+import { openScheduling, type Scheduling } from './scheduling.js';
 import { systemClock } from '../env/clock.js';
 import { systemTimers, type Timers } from '../env/timers.js';
 import { DEFAULT_SCHEDULE_CONFIG, type ScheduleConfig } from './schedule/schedule-config.js';
 import { startAdminHttpServer, type AdminHttpServer } from './http/admin-server.js';
+import { SchedulerMetrics, type SchedulerMetricsSource } from '../metrics/scheduler-metrics.js';
+import { schedulerStatusSource } from './status-source.js';
 
 export const DEFAULT_SCHEDULER_ADDR = '127.0.0.1:2379';
 
@@ -74,6 +76,8 @@ export interface SchedulerHandle {
   readonly admin: SchedulerAdmin;
   /** Where the admin HTTP API listens (real port), when it was asked for. */
   readonly statusAddr: string | undefined;
+  /** This scheduler's Prometheus metrics (served on the admin HTTP API's `/metrics`). */
+  readonly metrics: SchedulerMetrics;
   /** Stops the admin API and scheduling, ends open streams, lets calls in flight finish, then closes the engine. Idempotent. */
   close(): Promise<void>;
 }
@@ -99,11 +103,15 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     // The core's store-liveness logs read the live schedule config, which opens after the core.
     let storeDownTimeMs: () => number = () => options.maxStoreDownTimeMs ?? DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs;
     let scheduleConfig: () => ScheduleConfig = () => DEFAULT_SCHEDULE_CONFIG;
+    // Scrapes read the cluster through the admin, which opens after the core.
+    let scrape: SchedulerMetricsSource = { storeStates: () => [], regionCount: () => 0 };
+    const metrics = new SchedulerMetrics({ storeStates: () => scrape.storeStates(), regionCount: () => scrape.regionCount() });
     const core = await SchedulerCore.open(engine, {
       ...options,
       logger,
       maxStoreDownTimeMs: () => storeDownTimeMs(),
       scheduleConfig: () => scheduleConfig(),
+      onOperatorFinished: (op) => metrics.operatorFinished(op.kindNames(), op.status),
     });
     let boundAddr = addr;
     const scheduling = await openScheduling({
@@ -120,6 +128,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     storeDownTimeMs = () => scheduling.configStore.config().maxStoreDownTimeMs;
     scheduleConfig = () => scheduling.configStore.config();
     stopScheduling = () => scheduling.coordinator.close();
+    scrape = { storeStates: () => scheduling.admin.stores().map((s) => s.stateName), regionCount: () => core.state.regionCount };
     const tracker = new CallTracker();
     const maxMessageSizeBytes = options.maxMessageSizeBytes ?? 16 * 1024 * 1024;
     const { options: serverOptions } = boundedServerOptions({
@@ -129,18 +138,15 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       memoryQuotaBytes: Math.max(options.grpcMemoryQuotaBytes ?? DEFAULT_GRPC_MEMORY_QUOTA_BYTES, maxMessageSizeBytes),
     });
     const server = new Server(serverOptions);
-    const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr });
+    const service = createSchedulerService({ core, tracker, logger, advertiseAddr: () => boundAddr, metrics });
     server.addService(boundedService(SchedulerService), service.implementation);
     const port = await bindServer(server, addr);
     boundAddr = `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
     logger.info({ addr: boundAddr, dataDir: options.dataDir, clusterId: String(core.clusterId) }, 'tinykv scheduler serving');
     let adminHttp: AdminHttpServer | undefined;
+    let stopping = false;
     try {
-      adminHttp =
-        options.statusAddr === undefined
-          ? undefined
-          : // The scheduler's clock: pause deadlines were set by it, so "paused" must be judged by it too.
-            await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger, clock: options.clock ?? systemClock });
+      adminHttp = await startHttp(options, { scheduling, core, metrics, boundAddr, logger, isStopping: () => stopping });
     } catch (err) {
       server.forceShutdown();
       throw err;
@@ -149,6 +155,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     const ownedEngine = engine;
     let closing: Promise<void> | undefined;
     const shutdown = async () => {
+      stopping = true;
       // The admin API first, so no admin call starts while the rest stops; then scheduling, so no
       // round adds an operator or writes config.
       await adminHttp?.close();
@@ -170,6 +177,7 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
       core,
       admin: scheduling.admin,
       statusAddr: adminHttp?.addr,
+      metrics,
       close: () => (closing ??= shutdown()),
     };
   } catch (err) {
@@ -178,6 +186,60 @@ export async function startScheduler(options: StartSchedulerOptions = {}): Promi
     lock?.release();
     throw err;
   }
+}
+
+/** The admin HTTP API with the status endpoints and the dashboard, when `statusAddr` asks for it. */
+async function startHttp(
+  options: StartSchedulerOptions,
+  deps: {
+    scheduling: Scheduling;
+    core: SchedulerCore;
+    metrics: SchedulerMetrics;
+    boundAddr: string;
+    logger: Logger;
+    isStopping: () => boolean;
+  },
+): Promise<AdminHttpServer | undefined> {
+  if (options.statusAddr === undefined) return undefined;
+  const { scheduling, core } = deps;
+  // The scheduler's clock: pause deadlines were set by it, so "paused" must be judged by it too.
+  const clock = options.clock ?? systemClock;
+  let listening: AdminHttpServer | undefined;
+  const status = schedulerStatusSource({
+    admin: scheduling.admin,
+    metrics: deps.metrics,
+    clock,
+    startMs: clock.nowMs(),
+    clusterId: core.clusterId,
+    addr: deps.boundAddr,
+    statusAddr: () => listening?.addr,
+    readiness: () => ({ bootstrapped: core.isBootstrapped, serving: !deps.isStopping() }),
+    flags: startFlags(options, deps.boundAddr),
+  });
+  listening = await startAdminHttpServer({ addr: options.statusAddr, admin: scheduling.admin, logger: deps.logger, clock, status });
+  return listening;
+}
+
+/** The options a scheduler started with, for `/config` (plain values; undefined ones drop out of the JSON). */
+function startFlags(options: StartSchedulerOptions, boundAddr: string): Record<string, unknown> {
+  const engine = options.engine ?? 'lmdb';
+  return {
+    addr: boundAddr,
+    status_addr: options.statusAddr,
+    data_dir: options.dataDir,
+    engine: typeof engine === 'string' ? engine : 'embedded',
+    sync: options.sync ?? true,
+    initial_stores: options.initialStores ?? 1,
+    initial_regions: options.initialRegions,
+    split_keys: options.splitKeys?.length,
+    max_replicas: options.maxReplicas,
+    auto_schedule: options.autoSchedule ?? true,
+    max_store_down_time_ms: options.maxStoreDownTimeMs,
+    graceful_shutdown_timeout_ms: options.gracefulShutdownTimeoutMs ?? 10_000,
+    max_message_size_bytes: options.maxMessageSizeBytes,
+    max_concurrent_streams: options.maxConcurrentStreams,
+    grpc_memory_quota_bytes: options.grpcMemoryQuotaBytes,
+  };
 }
 
 /** Ends open streams, lets calls in flight finish for up to `timeoutMs`, then cancels the rest. */

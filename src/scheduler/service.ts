@@ -68,6 +68,7 @@ import { SchedulerError, SchedulerErrorCode } from './errors.js';
 import { serveRegionHeartbeat } from './region-heartbeat-stream.js';
 import { notBootstrapped } from './bootstrap.js';
 import type { OpStatus } from './schedule/operator.js';
+import type { SchedulerMetrics } from '../metrics/scheduler-metrics.js';
 
 const OPERATOR_STATUS: Readonly<Record<OpStatus, OperatorStatus>> = {
   running: OperatorStatus.RUNNING,
@@ -83,6 +84,8 @@ export interface SchedulerServiceDeps {
   readonly logger: Logger;
   /** The address clients reach this scheduler at (GetMembers' client_urls). */
   readonly advertiseAddr: () => string;
+  /** Where TSO requests and heartbeats are counted (none: not counted). */
+  readonly metrics?: Pick<SchedulerMetrics, 'tsoRequest' | 'heartbeat'>;
 }
 
 export interface SchedulerServiceHandle {
@@ -101,7 +104,10 @@ interface ServiceContext {
   readonly okHeader: () => ResponseHeader;
   readonly checkHeader: (header: RequestHeader | undefined) => void;
   readonly rpc: Rpc;
+  readonly metrics: Pick<SchedulerMetrics, 'tsoRequest' | 'heartbeat'>;
 }
+
+const UNCOUNTED: Pick<SchedulerMetrics, 'tsoRequest' | 'heartbeat'> = { tsoRequest: () => {}, heartbeat: () => {} };
 
 /** Wraps a handler as a unary RPC: header check, in-band header errors, everything else through `unary`. */
 type Rpc = <Req extends WithHeader, Res>(
@@ -117,7 +123,10 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
   const tsoStreams = new Set<TsoStreamHandle>();
   const serveTso = (call: ServerDuplexStream<TsoRequest, TsoResponse>): void => {
     const handle = serveTsoStream(call, {
-      allocate: (count) => core.allocTimestamp(count),
+      allocate: (count) => {
+        context.metrics.tsoRequest();
+        return core.allocTimestamp(count);
+      },
       header: context.okHeader,
       check: (request) => context.checkHeader(request.header),
       logger,
@@ -130,7 +139,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
     getMembers: membersHandler(context, deps.advertiseAddr),
     tso: serveTso,
     regionHeartbeat: (call: ServerDuplexStream<RegionHeartbeatRequest, RegionHeartbeatResponse>) =>
-      serveRegionHeartbeat(call, core, context.checkHeader, logger),
+      serveRegionHeartbeat(call, { core, checkHeader: context.checkHeader, logger, onRequest: () => context.metrics.heartbeat('region') }),
     ...clusterHandlers(context),
     ...storeHandlers(context),
     ...regionHandlers(context),
@@ -182,7 +191,7 @@ function serviceContext(deps: SchedulerServiceDeps): ServiceContext {
       logger,
     );
   }
-  return { core, okHeader, checkHeader, rpc };
+  return { core, okHeader, checkHeader, rpc, metrics: deps.metrics ?? UNCOUNTED };
 }
 
 /** GetMembers: this scheduler is the only member and its own leader (no cluster header check, as in TinyKV). */
@@ -224,7 +233,7 @@ function clusterHandlers({ core, rpc }: ServiceContext): UntypedServiceImplement
 }
 
 /** Stores registering, reporting and being looked up. */
-function storeHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementation {
+function storeHandlers({ core, rpc, metrics }: ServiceContext): UntypedServiceImplementation {
   return {
     putStore: rpc<PutStoreRequest, PutStoreResponse>('PutStore', PutStoreResponse, async (r) => {
       await core.putStore(r.store);
@@ -238,6 +247,7 @@ function storeHandlers({ core, rpc }: ServiceContext): UntypedServiceImplementat
       stores: core.getAllStores(r.excludeTombstoneStores).map((s) => s.store),
     })),
     storeHeartbeat: rpc<StoreHeartbeatRequest, StoreHeartbeatResponse>('StoreHeartbeat', StoreHeartbeatResponse, (r) => {
+      metrics.heartbeat('store');
       core.storeHeartbeat(r.stats);
       return {};
     }),

@@ -121,6 +121,9 @@ export class FakeAdmin implements SchedulerAdmin {
   operators(): OperatorView[] {
     return this.operatorViews.filter((o) => o.status === 'running');
   }
+  operatorHistory(): OperatorView[] {
+    return this.operatorViews.filter((o) => o.status !== 'running');
+  }
   operator(regionId: number): OperatorView {
     const view = this.operatorViews.find((o) => o.regionId === regionId);
     if (!view) throw new SchedulerError(SchedulerErrorCode.RegionNotFound, `region ${regionId} has had no operator`);

@@ -11,8 +11,10 @@ import { listenError } from '../../rpc/listen-error.js';
 import type { SchedulerAdmin } from '../admin.js';
 import { invalidArgument } from '../errors.js';
 import { errorAnswer, HttpError, HttpErrorCode } from './errors.js';
-import { MethodNotAllowed, Router } from './router.js';
+import { dashboardRoutes } from './dashboard-routes.js';
+import { MethodNotAllowed, RawAnswer, Router } from './router.js';
 import { adminRoutes } from './routes.js';
+import { statusRoutes, type StatusSource } from './status-routes.js';
 
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -29,6 +31,8 @@ export interface AdminHttpServerOptions {
   /** Receiving a request and answering it must each finish within this. */
   readonly requestTimeoutMs?: number;
   readonly maxConnections?: number;
+  /** Serves /metrics, /livez, /readyz, /status and /config from this; those paths are absent without it. */
+  readonly status?: StatusSource;
 }
 
 export interface AdminHttpServer {
@@ -39,7 +43,11 @@ export interface AdminHttpServer {
 }
 
 export async function startAdminHttpServer(options: AdminHttpServerOptions): Promise<AdminHttpServer> {
-  const router = new Router(adminRoutes(options.admin, options.clock ?? systemClock));
+  const router = new Router([
+    ...adminRoutes(options.admin, options.clock ?? systemClock),
+    ...(options.status ? statusRoutes(options.status) : []),
+    ...dashboardRoutes(),
+  ]);
   const limits = {
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -93,7 +101,8 @@ async function handleRequest(router: Router, limits: Limits, logger: Logger, req
       Promise.resolve().then(() => match.handler({ params: match.params, query: url.searchParams, body })),
       limits.timeoutMs,
     );
-    sendJson(res, 200, value);
+    if (value instanceof RawAnswer) sendRaw(res, value);
+    else sendJson(res, 200, value);
   } catch (err) {
     const answer = errorAnswer(err);
     if (!answer.expected) logger.error({ err, method: req.method, url: req.url }, 'admin API request failed');
@@ -117,6 +126,17 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const text = JSON.stringify(value ?? null);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+function sendRaw(res: ServerResponse, answer: RawAnswer): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(answer.status, {
+    'content-type': answer.contentType,
+    'content-length': Buffer.byteLength(answer.body),
+    // Health and metrics are read live; the dashboard's files change with a rebuild only.
+    'cache-control': 'no-store',
+  });
+  res.end(answer.body);
 }
 
 /**

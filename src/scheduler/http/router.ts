@@ -15,8 +15,17 @@ export interface RouteContext {
   readonly body: unknown;
 }
 
-/** Answers the JSON value to send with status 200. */
+/** Answers the JSON value to send with status 200, or a RawAnswer. */
 export type RouteHandler = (context: RouteContext) => unknown;
+
+/** An answer sent as given rather than as JSON with status 200: metrics text, health lines, dashboard files. */
+export class RawAnswer {
+  constructor(
+    readonly status: number,
+    readonly contentType: string,
+    readonly body: string | Buffer,
+  ) {}
+}
 
 export interface Route {
   readonly method: Method;

@@ -86,6 +86,12 @@ function operatorRoutes(admin: SchedulerAdmin, route: RouteMaker): Route[] {
   return [
     route('GET', '/operators', () => admin.operators().map(operatorJson)),
     route('POST', '/operators', async (c) => operatorJson(await admin.addOperator(operatorRequest(c.body)))),
+    // Before `/operators/:region_id`, which would take "records" for a region id.
+    route('GET', '/operators/records', (c) => {
+      const limit = c.query.get('limit');
+      const history = admin.operatorHistory();
+      return (limit === null ? history : history.slice(-pathId(limit, 'limit'))).map(operatorJson);
+    }),
     route('GET', '/operators/:region_id', (c) => operatorJson(admin.operator(pathId(param(c, 'region_id'), 'region id')))),
     route('DELETE', '/operators/:region_id', (c) => {
       const regionId = pathId(param(c, 'region_id'), 'region id');

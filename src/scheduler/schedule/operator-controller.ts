@@ -37,6 +37,8 @@ export interface OperatorControllerDeps {
    * operator's 10 s timeout when stores heartbeat slowly (TiKV's default is a minute).
    */
   readonly regionOf?: (regionId: number) => RegionInfo | undefined;
+  /** Told of every operator that ends, after its status is set (the operators counter). */
+  readonly onFinished?: (op: Operator) => void;
 }
 
 export const DEFAULT_OPERATOR_HISTORY_SIZE = 1024;
@@ -173,6 +175,7 @@ export class OperatorController {
     if (this.finished.length > this.historySize) this.finished.shift();
     const fields = { regionId: op.regionId, desc: op.desc, status, tookMs: op.finishedMs - op.createdMs, step: op.stepIndex };
     this.deps.logger.info(why === undefined ? fields : { ...fields, why }, `operator ${status === 'success' ? 'finished' : status}`);
+    this.deps.onFinished?.(op);
   }
 }
 
