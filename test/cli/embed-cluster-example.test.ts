@@ -70,7 +70,9 @@ describe('startServer', () => {
       await poller.control.stop();
       await poller.worker.terminate();
       for (const deadline = Date.now() + 5_000; reasons.length === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
-      expect(reasons).toEqual([expect.stringMatching(/raft poller 0/)]);
+      // The exit, or first a frame failing on the stopped thread's closed engines: either names the poller.
+      expect(reasons.length).toBeGreaterThan(0);
+      for (const reason of reasons) expect(reason).toMatch(/raft poller 0/);
       await store.close();
     } finally {
       await scheduler.close();
