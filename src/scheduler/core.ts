@@ -118,7 +118,7 @@ export class SchedulerCore {
       clock,
       send: (info, command) => streams.sendToLeader(info, command),
       config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
-      logger: logger.child({ component: 'operators' }),
+      logger: logger.child({ module: 'operators' }),
       regionOf: (regionId) => state.getRegionById(regionId),
     });
     const liveness = new StoreLiveness(state, options.maxStoreDownTimeMs ?? (() => DEFAULT_SCHEDULE_CONFIG.maxStoreDownTimeMs), logger);

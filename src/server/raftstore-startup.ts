@@ -119,6 +119,7 @@ export async function startRaftstore(start: RaftstoreStart): Promise<RaftRouter>
       transport,
       logger,
       logLevel: config.logLevel,
+      logFormat: config.logFormat,
       collectRaftLog: pools.collectRaftLog,
       onFatal,
     });
