@@ -39,6 +39,8 @@ import { Applier } from './applier.js';
 import { defined } from '../../util/assert.js';
 
 export interface ApplyWorkerData {
+  /** The store's id, for its logs. */
+  readonly storeId: number;
   readonly engines: StoreEngineOptions;
   readonly logLevel: LogLevel;
   readonly logFormat?: LogFormat;
@@ -184,7 +186,8 @@ export class ApplyThread {
 /** The code of an apply thread (workers/apply.ts): opens the kv engine and runs an ApplyThread. */
 export function runApplyThread(): void {
   const data = workerData as ApplyWorkerData;
-  const logger = createLogger(data.logLevel, 'tinykv-apply', { format: data.logFormat, component: `apply-${data.applyIndex}` });
+  const component = `apply-${data.applyIndex}`;
+  const logger = createLogger(data.logLevel, 'tinykv-apply', { format: data.logFormat, component }).child({ storeId: data.storeId });
   const kv = new LmdbEngine(data.engines.kv);
   const thread = new ApplyThread({
     kv,

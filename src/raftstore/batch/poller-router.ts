@@ -189,9 +189,10 @@ export class PollerRouter implements RaftRouter {
 
   /** Starts apply thread `index`; resolves on its 'ready' frame. */
   private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
-    const { engines, logLevel, logFormat } = this.options;
+    const { storeId, engines, logLevel, logFormat } = this.options;
     const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
-    const thread = this.spawn(`apply thread ${index}`, url, { engines, logLevel, logFormat, applyIndex: index, pollerPorts }, pollerPorts);
+    const data = { storeId, engines, logLevel, logFormat, applyIndex: index, pollerPorts };
+    const thread = this.spawn(`apply thread ${index}`, url, data, pollerPorts);
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
       this.receive(thread.name, buffer, decode.applyToMain, (frame) => this.onApplyFrame(frame, readiness.resolve)),

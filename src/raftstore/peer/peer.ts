@@ -14,7 +14,7 @@ import { ConfChange, MessageType, type Entry, type Message } from '../../proto/e
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
 import { AdminCmdType, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../proto/raft_serverpb.js';
-import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
+import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready, type StateType } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyResult, ApplyTask } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
@@ -32,6 +32,7 @@ import { PeerStorage, type PeerEngines, type ReadyWrites } from './peer-storage.
 import { PeerLiveness, type SilentPeer } from './peer-liveness.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
+import type { RoleLog } from './role-log.js';
 
 /** Senders a peer remembers beyond its region's members (a region has a handful of peers). */
 const MAX_PEER_CACHE = 64;
@@ -44,6 +45,8 @@ export interface PeerHost {
   readonly config: RaftstoreConfig;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** Where the peer's changes to and from leader are logged; none logs nothing. */
+  readonly roleLog?: RoleLog;
   send(message: RaftMessage): void;
   /** The store's live region right of `region` (starting at its end), if any. */
   siblingOf(region: Region): Region | undefined;
@@ -69,6 +72,8 @@ export class Peer implements ProposingPeer {
    */
   private readonly peerCache = new Map<number, PeerMeta>();
   private readonly liveness = new PeerLiveness();
+  /** The role last reported by Raft's soft state, for logging changes to and from leader. */
+  private role: StateType;
 
   private constructor(
     private readonly host: PeerHost,
@@ -93,6 +98,7 @@ export class Peer implements ProposingPeer {
     this.reads = new ReadIndexReads(this, this.node);
     this.logCompaction = new LogCompaction(this, this.writes, config);
     this.confChanges = new ConfChangeProposals(this, this.node, this.writes);
+    this.role = this.node.raft.state;
   }
 
   static create(host: PeerHost, region: Region, peerId: number): Peer {
@@ -289,7 +295,13 @@ export class Peer implements ProposingPeer {
     this.storage.commitReady(pending.writes);
     for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
     this.reads.onReadStates(pending.ready.readStates);
-    if (pending.ready.softState && pending.ready.softState.raftState !== 'Leader') this.reads.failUnconfirmed();
+    const softState = pending.ready.softState;
+    if (softState && softState.raftState !== 'Leader') this.reads.failUnconfirmed();
+    if (softState) {
+      const term = pending.ready.hardState?.term ?? this.node.raft.term;
+      this.host.roleLog?.note({ regionId: this.regionId, peerId: this.meta.id, term, before: this.role, after: softState });
+      this.role = softState.raftState;
+    }
   }
 
   /**
