@@ -12,6 +12,7 @@ import { keepRequestBytes } from '../rpc/wire-format.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 import { splitBatch } from '../raftstore/raft-wire.js';
 import type { SnapshotRecvBudget } from './snapshot-receiver.js';
+import type { Logger } from 'pino';
 
 /** The TinyKv service with Raft and BatchRaft requests left as bytes. */
 export const rawRaftService = {
@@ -58,13 +59,14 @@ export function batchRaftStreamHandler(deliver: (message: Uint8Array) => void) {
  * over a bound gets RESOURCE_EXHAUSTED, a stalled one DEADLINE_EXCEEDED, and either way its bytes
  * are let go at once. What the snapshot contains is checked by the store (snapshot-check.ts).
  */
-export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, budget: SnapshotRecvBudget) {
+export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, budget: SnapshotRecvBudget, logger?: Logger) {
   const { limits } = budget;
   return (call: ServerReadableStream<SnapshotChunk, Done>, callback: sendUnaryData<Done>) => {
     if (!budget.openStream()) {
       callback(refusal(ErrorCode.SnapshotRecvBusy, `already receiving ${limits.maxConcurrent} snapshots`), null);
       return;
     }
+    const startMs = performance.now();
     let head: RaftMessage | undefined;
     let chunks: Buffer[] = [];
     let sizeBytes = 0;
@@ -118,6 +120,16 @@ export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, b
         message: { ...head.message, snapshot: { ...snapshot, data: Buffer.concat(chunks, sizeBytes) } },
       });
       finish();
+      logger?.info(
+        {
+          regionId: head.regionId,
+          fromStore: head.fromPeer?.storeId,
+          sizeBytes,
+          index: snapshot.metadata?.index,
+          durationMs: Math.round(performance.now() - startMs),
+        },
+        'snapshot received',
+      );
       deliver(message);
       callback(null, Done.fromPartial({}));
     });

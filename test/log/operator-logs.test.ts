@@ -132,6 +132,32 @@ describe('operator logs', () => {
     expect(line.peers).toEqual(region.peers.filter((p) => p.id !== removed.id).map((p) => p.id));
   });
 
+  it('logs a snapshot sent, received and applied (region, size, time) when a new peer catches up', async () => {
+    const { node, region, leader } = await waitFor('a region with a leader and two peers', () => {
+      for (const n of nodes) for (const led of n.store.leaderRegions()) if (led.region.peers.length === 2) return { node: n, ...led };
+      return undefined;
+    });
+    const target = defined(
+      nodes.find((n) => !region.peers.some((p) => p.storeId === n.storeId)),
+      'a store without a peer of the region',
+    );
+    const added = { id: 90_001, storeId: target.storeId };
+    const request = RaftCmdRequest.fromPartial({
+      header: { regionId: region.id, peer: leader, regionEpoch: region.regionEpoch },
+      adminRequest: { cmdType: AdminCmdType.ChangePeer, changePeer: { changeType: ConfChangeType.AddNode, peer: added } },
+    });
+    const response = await new Promise<RaftCmdResponse>((resolve) => node.store.propose(request, (result) => resolve(result.response)));
+    expect(response.header?.error).toBeUndefined();
+    const ofRegion = (msg: string, storeId: number) => () => lineWith(msg, (l) => l.regionId === region.id && l.storeId === storeId);
+    const sent = await waitFor('snapshot sent line', ofRegion('snapshot sent', node.storeId));
+    const received = await waitFor('snapshot received line', ofRegion('snapshot received', target.storeId));
+    const applied = await waitFor('snapshot applied line', ofRegion('snapshot applied', target.storeId));
+    expect(sent).toMatchObject({ level: 30, component: 'store', toStore: target.storeId });
+    expect(received).toMatchObject({ level: 30, component: 'store', fromStore: node.storeId, sizeBytes: sent.sizeBytes });
+    expect(applied).toMatchObject({ level: 30, component: 'store', index: received.index, sizeBytes: sent.sizeBytes });
+    for (const line of [sent, received, applied]) expect(typeof line.durationMs).toBe('number');
+  });
+
   it('names the component once per line', () => {
     expect(rawLines.length).toBeGreaterThan(0);
     for (const raw of rawLines) expect(raw.match(/"component":/g)?.length ?? 0).toBeLessThanOrEqual(1);

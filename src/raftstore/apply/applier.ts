@@ -326,6 +326,7 @@ export class Applier implements ApplyRouter {
   }
 
   private async restoreNow(regionId: number, snapshot: Snapshot): Promise<void> {
+    const startMs = performance.now();
     const delegate = this.delegate(regionId);
     // The poller checked the snapshot on receipt (snapshot/snapshot-check.ts) or built it itself.
     const meta = defined(snapshot.metadata, 'snapshot metadata');
@@ -343,6 +344,8 @@ export class Applier implements ApplyRouter {
     await this.kv.write(ops);
     delegate.region = cloneRegion(region);
     delegate.applyState = applyState;
+    const durationMs = Math.round(performance.now() - startMs);
+    this.logger.info({ regionId, index: meta.index, term: meta.term, sizeBytes: snapshot.data.length, durationMs }, 'snapshot applied');
   }
 }
 
