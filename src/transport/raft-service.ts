@@ -120,16 +120,7 @@ export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, b
         message: { ...head.message, snapshot: { ...snapshot, data: Buffer.concat(chunks, sizeBytes) } },
       });
       finish();
-      logger?.info(
-        {
-          regionId: head.regionId,
-          fromStore: head.fromPeer?.storeId,
-          sizeBytes,
-          index: snapshot.metadata?.index,
-          durationMs: Math.round(performance.now() - startMs),
-        },
-        'snapshot received',
-      );
+      logger?.info(receivedFields(head, sizeBytes, performance.now() - startMs), 'snapshot received');
       deliver(message);
       callback(null, Done.fromPartial({}));
     });
@@ -138,6 +129,11 @@ export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, b
     call.on('close', () => finish());
     call.on('error', () => finish());
   };
+}
+
+function receivedFields(head: RaftMessage, sizeBytes: number, durationMs: number) {
+  const index = head.message?.snapshot?.metadata?.index;
+  return { regionId: head.regionId, fromStore: head.fromPeer?.storeId, sizeBytes, index, durationMs: Math.round(durationMs) };
 }
 
 function refusal(code: ErrorCodeValue, message: string): Partial<ServerErrorResponse> {
