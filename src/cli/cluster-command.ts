@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { LOG_FORMATS } from '../config/config.js';
 import { parseSizeBytes } from '../config/units.js';
 import { defined } from '../util/assert.js';
 import { UsageError } from './output.js';
@@ -25,6 +26,7 @@ interface ClusterFlags {
   basePort: number;
   initialRegions?: number;
   logLevel: string;
+  logFormat: string;
   raftBaseTickMs?: number;
   raftPollers?: string;
   splitKeys?: string;
@@ -107,6 +109,7 @@ export function registerClusterCommand(program: Command, print: (text: string) =
     .option('--region-max-size <size>', "every store's region-max-size: split a region past this", sizeText('--region-max-size'))
     .option('--region-split-size <size>', "every store's region-split-size: what a split leaves on the left", sizeText('--region-split-size'))
     .option('--log-level <level>', 'log level of every process', 'warn')
+    .addOption(new Option('--log-format <format>', 'log format of every process: json lines, or pretty text').choices(LOG_FORMATS).default('json'))
     .action((flags: ClusterFlags) => runCluster(flags, print));
 }
 
@@ -215,6 +218,8 @@ function startSchedulerChild(flags: ClusterFlags, print: (text: string) => void)
       String(flags.stores),
       '--log-level',
       flags.logLevel,
+      '--log-format',
+      flags.logFormat,
       ...(flags.initialRegions ? ['--initial-regions', String(flags.initialRegions)] : []),
       ...(flags.splitKeys ? ['--split-keys', flags.splitKeys] : []),
     ],
@@ -264,6 +269,8 @@ function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, 
       storeDataDir(flags, i),
       '--log-level',
       flags.logLevel,
+      '--log-format',
+      flags.logFormat,
       ...(flags.raftBaseTickMs ? ['--raft-base-tick-ms', String(flags.raftBaseTickMs)] : []),
       ...(flags.raftPollers !== undefined ? ['--raft-pollers', flags.raftPollers] : []),
       ...(flags.regionMaxSize !== undefined ? ['--region-max-size', flags.regionMaxSize] : []),

@@ -3,12 +3,12 @@
  * shut down gracefully and exit 0. Invalid flags exit 2 (commander errors, ConfigError, UsageError).
  *
  *   tinykv scheduler --addr 127.0.0.1:2379 --data-dir D [--initial-stores N] [--initial-regions K]
- *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--max-store-down-time 30m] [--log-level L]
+ *                    [--split-keys a,b,c [--split-key-encoding utf8|hex|base64]] [--max-store-down-time 30m] [--log-level L] [--log-format json|pretty]
  *                    [--status-addr host:port (the admin HTTP API; default: the gRPC port + 1)]
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
-import { ConfigError, ENGINE_KINDS, LOG_LEVELS, type EngineKind, type LogLevel } from '../config/config.js';
+import { ConfigError, ENGINE_KINDS, LOG_FORMATS, LOG_LEVELS, type EngineKind, type LogFormat, type LogLevel } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { parseDurationMs, parseSizeBytes } from '../config/units.js';
 import { MIN_MAX_STORE_DOWN_TIME_MS } from '../scheduler/schedule/config-store.js';
@@ -31,6 +31,7 @@ interface SchedulerFlags {
   splitKeys?: string;
   splitKeyEncoding: ByteEncoding;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   engine: EngineKind;
   maxConcurrentStreams?: number;
   grpcMemoryQuota?: number;
@@ -120,6 +121,7 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
     .option('--split-keys <keys>', 'comma-separated split points of the initial regions (default: evenly over the byte range)')
     .addOption(new Option('--split-key-encoding <encoding>', 'how --split-keys are written').choices(BYTE_ENCODINGS).default('utf8'))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <format>', 'json lines, or pretty text for people').choices(LOG_FORMATS).default('json'))
     .addOption(new Option('--engine <kind>', 'storage engine (memory keeps nothing)').choices(ENGINE_KINDS).default('lmdb'))
     .option(
       '--max-concurrent-streams <n>',
@@ -142,7 +144,7 @@ export function registerSchedulerCommand(program: Command, print: (text: string)
       checkAddr(statusAddr, '--status-addr');
       const splitKeys = splitKeysFromFlags(flags);
       setErrorDetail(flags.logLevel);
-      const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler');
+      const logger = hooks.logger ?? createLogger(flags.logLevel, 'tinykv-scheduler', { format: flags.logFormat, component: 'scheduler' });
       routeGrpcLogs(logger);
       // Same fail-stop as `tinykv server`: a bug ends the process with one fatal line and exit 70.
       const removeFailStop = installProcessFailStop(logger, hooks.onFatal);

@@ -2,7 +2,17 @@
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { loadConfig, LOG_LEVELS, ENGINE_KINDS, type ConfigOverrides, type LogLevel, type EngineKind, type NodeConfig } from '../config/config.js';
+import {
+  loadConfig,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  ENGINE_KINDS,
+  type ConfigOverrides,
+  type LogFormat,
+  type LogLevel,
+  type EngineKind,
+  type NodeConfig,
+} from '../config/config.js';
 import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
 import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
@@ -54,6 +64,8 @@ interface ServerFlags {
   dataDir?: string;
   config?: string;
   logLevel?: LogLevel;
+  logFormat?: LogFormat;
+  slowLogThreshold?: number;
   engine?: EngineKind;
   reserveSpace?: number;
   allowRawTxnCfWrites?: boolean;
@@ -88,6 +100,8 @@ export function registerServerCommand(program: Command, print: (text: string) =>
       parseSize,
     )
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'json lines, or pretty text for people (default json)').choices(LOG_FORMATS))
+    .option('--slow-log-threshold <duration>', 'log requests slower than this at warn (default 1s)', parseDuration)
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
     .option(
       '--reserve-space <size>',
@@ -104,6 +118,8 @@ function serverOverrides(flags: ServerFlags): ConfigOverrides {
     addr: flags.addr,
     dataDir: flags.dataDir,
     logLevel: flags.logLevel,
+    logFormat: flags.logFormat,
+    slowLogThresholdMs: flags.slowLogThreshold,
     engine: flags.engine,
     // --scheduler or --embedded-scheduler means cluster mode unless --standalone says otherwise.
     standalone: flags.standalone ?? (flags.scheduler || flags.embeddedScheduler ? false : undefined),
@@ -129,15 +145,17 @@ async function runServer(flags: ServerFlags, print: (text: string) => void): Pro
   if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
   let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
   setErrorDetail(config.logLevel);
-  const logger = createLogger(config.logLevel);
-  routeGrpcLogs(logger);
+  const root = createLogger(config.logLevel, 'tinykv', { format: config.logFormat });
+  routeGrpcLogs(root);
+  // Lines name their component; the process-wide ones (fail-stop, signals) are the store's.
+  const logger = root.child({ component: 'store' });
   installProcessFailStop(logger);
   let scheduler: SchedulerHandle | undefined;
   // Start is all or nothing: a failure at any step stops what the earlier steps started (each
   // start() undoes its own part) and the error goes up to main, which prints one line.
   try {
     if (flags.embeddedScheduler && !config.standalone) {
-      scheduler = await startEmbeddedScheduler(flags.embeddedScheduler, config, logger);
+      scheduler = await startEmbeddedScheduler(flags.embeddedScheduler, config, root.child({ component: 'scheduler' }));
       config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
       print(`embedded scheduler at ${scheduler.addr}`);
     }

@@ -12,6 +12,9 @@ import { parseDurationMs, parseSizeBytes } from './units.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** json: one JSON object a line (for collectors); pretty: pino-pretty's text, for people. */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 export const ENGINE_KINDS = ['lmdb', 'memory'] as const;
 export type EngineKind = (typeof ENGINE_KINDS)[number];
 
@@ -67,6 +70,9 @@ export interface NodeConfig {
   /** fsync every commit before acknowledging it. Turning it off risks acknowledged writes on a machine crash. */
   readonly sync: boolean;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** A request slower than this is logged at warn (method, region, duration). */
+  readonly slowLogThresholdMs: number;
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
   /** Calls one client connection may have open at once (HTTP/2 max concurrent streams). */
@@ -127,6 +133,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
   engine: 'lmdb',
   sync: true,
   logLevel: 'info',
+  logFormat: 'json',
+  // TiKV's default.
+  slowLogThresholdMs: 1_000,
   gracefulShutdownTimeoutMs: 10_000,
   maxConcurrentStreams: DEFAULT_MAX_CONCURRENT_STREAMS,
   grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
@@ -156,6 +165,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     addr: (v, c) => (c.addr = expectString('server.addr', v)),
     standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
+    'slow-log-threshold': (v, c) => (c.slowLogThresholdMs = expectDuration('server.slow-log-threshold', v)),
     'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
     // Receiving snapshots.
     'snap-max-size': (v, c) => (c.snapMaxSizeBytes = expectSize('server.snap-max-size', v)),
@@ -202,6 +212,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
   },
   log: {
     level: (v, c) => (c.logLevel = expectOneOf('log.level', v, LOG_LEVELS)),
+    format: (v, c) => (c.logFormat = expectOneOf('log.format', v, LOG_FORMATS)),
   },
 };
 
@@ -278,6 +289,7 @@ function validate(config: NodeConfig): void {
   validateRaft(config);
   validateRaftstore(config);
   validateSnapshotRecv(config);
+  if (config.slowLogThresholdMs < 1 || config.slowLogThresholdMs > 3_600_000) throw new ConfigError('server.slow-log-threshold must be 1ms..1h');
   const { limits } = config;
   if (config.maxConcurrentStreams < 1 || config.maxConcurrentStreams > 65_536) {
     throw new ConfigError('server.max-concurrent-streams must be 1..65536');

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 const REPORTED_ELSEWHERE = [/^No address added out of total/];
 
 export function routeGrpcLogs(logger: Logger): void {
-  const child = logger.child({ component: 'grpc' });
+  const child = logger.child({ module: 'grpc' });
   const text = (message: unknown, rest: unknown[]) => [message, ...rest].map(String).join(' ');
   setLogger({
     error: (message?: unknown, ...rest: unknown[]) => {

@@ -11,7 +11,7 @@ import {
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { RequestLog } from '../log/request-log.js';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { grpcStatusOf, toServiceError } from './error-status.js';
 
@@ -46,25 +46,28 @@ export class CallTracker {
   }
 }
 
+/** `requests` logs the slow calls and those answered DATA_LOSS or INTERNAL (log/request-log.ts). */
 export function unary<Req, Res>(
   method: string,
   handler: UnaryHandler<Req, Res>,
   tracker: CallTracker,
-  logger: Logger,
+  requests: RequestLog,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     if (!tracker.enter()) {
       callback(toServiceError(new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down')), null);
       return;
     }
+    const startMs = performance.now();
     handler(call.request).then(
       (response) => {
         tracker.leave();
+        requests.finished(method, call.request, performance.now() - startMs, GrpcStatus.OK);
         callback(null, response);
       },
       (err: unknown) => {
         tracker.leave();
-        if (grpcStatusOf(err) === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
+        requests.finished(method, call.request, performance.now() - startMs, grpcStatusOf(err), err);
         callback(toServiceError(err), null);
       },
     );

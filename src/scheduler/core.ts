@@ -120,7 +120,7 @@ export class SchedulerCore {
       clock,
       send: (info, command) => streams.sendToLeader(info, command),
       config: options.scheduleConfig ?? (() => DEFAULT_SCHEDULE_CONFIG),
-      logger: logger.child({ component: 'operators' }),
+      logger: logger.child({ module: 'operators' }),
       regionOf: (regionId) => state.getRegionById(regionId),
       onFinished: options.onOperatorFinished,
     });

@@ -71,7 +71,7 @@ export async function openScheduling(deps: SchedulingDeps): Promise<Scheduling> 
     checkStoreLiveness: () => core.checkStoreLiveness(),
     clock,
     timers: deps.timers,
-    logger: logger.child({ component: 'coordinator' }),
+    logger: logger.child({ module: 'coordinator' }),
   });
   let bootstrapTimeMs: number | undefined;
   const admin = new SchedulerAdminImpl({

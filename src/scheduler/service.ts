@@ -60,6 +60,7 @@ import {
 } from '../proto/schedulerpb.js';
 import { Peer } from '../proto/metapb.js';
 import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
+import { RequestLog } from '../log/request-log.js';
 import { schedulerHeaderErrorOf } from '../rpc/error-status.js';
 import type { RegionInfo } from './cluster-state.js';
 import { SchedulerCore, toId } from './core.js';
@@ -155,6 +156,7 @@ export function createSchedulerService(deps: SchedulerServiceDeps): SchedulerSer
 
 function serviceContext(deps: SchedulerServiceDeps): ServiceContext {
   const { core, tracker, logger } = deps;
+  const requests = new RequestLog(logger);
   const clusterId = core.clusterId;
   const okHeader = () => ResponseHeader.fromPartial({ clusterId });
   const checkHeader = (header: RequestHeader | undefined): void => {
@@ -188,7 +190,7 @@ function serviceContext(deps: SchedulerServiceDeps): ServiceContext {
         }
       },
       tracker,
-      logger,
+      requests,
     );
   }
   return { core, okHeader, checkHeader, rpc, metrics: deps.metrics ?? UNCOUNTED };

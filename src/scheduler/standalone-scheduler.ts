@@ -16,6 +16,7 @@ import {
 import type { Engine } from '../engine/engine.js';
 import type { Clock } from '../env/clock.js';
 import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
+import { RequestLog } from '../log/request-log.js';
 import { TimestampOracle } from './tso.js';
 import { serveTsoStream } from './tso-stream.js';
 
@@ -66,7 +67,7 @@ export function standaloneSchedulerService(deps: StandaloneSchedulerDeps): Untyp
       async (_request: GetMembersRequest) =>
         GetMembersResponse.fromPartial({ header: header(), members: [self()], leader: self(), etcdLeader: self() }),
       deps.tracker,
-      deps.logger,
+      new RequestLog(deps.logger),
     ),
     tso: (call: ServerDuplexStream<TsoRequest, TsoResponse>) => {
       serveTsoStream(call, { allocate: (count) => deps.oracle.allocate(count), header: () => header(), logger: deps.logger });

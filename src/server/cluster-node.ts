@@ -97,9 +97,11 @@ export class ClusterNode {
     try {
       const scheduler = (started.scheduler = await connectScheduler(config.scheduler, config.schedulerConnectTimeoutMs, logger));
       const storeId = await loadOrAllocStoreId(engines, scheduler);
-      const resolver = new SchedulerStoreResolver(scheduler, logger);
-      const transport = (started.transport = new GrpcTransport(resolver, logger, Date.now, seams.dropMessage, seams.delayMessageMs));
-      const router = (started.store = await startRaftstore({ config, storeId, engines, engineOptions, transport, pools, logger, onFatal }));
+      // Every line from here on names the store (several stores may share a process and its log).
+      const log = logger.child({ storeId });
+      const resolver = new SchedulerStoreResolver(scheduler, log);
+      const transport = (started.transport = new GrpcTransport(resolver, log, Date.now, seams.dropMessage, seams.delayMessageMs));
+      const router = (started.store = await startRaftstore({ config, storeId, engines, engineOptions, transport, pools, logger: log, onFatal }));
       const tracker = new CallTracker();
       const server = (started.server = new Server(grpcServerOptions(config)));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
@@ -110,12 +112,12 @@ export class ClusterNode {
         askSplit: (region) => scheduler.askSplit(region),
         checkDiffBytes: Math.max(1, Math.floor(config.regionSplitSizeBytes / 16)),
         proposeTimeoutMs: SPLIT_PROPOSE_TIMEOUT_MS,
-        logger,
+        logger: log,
       });
       const onWrite = (regionId: number, sizeBytes: number) => splits.onWrite(regionId, sizeBytes);
       const storage = (started.storage = guardSpace(new RaftKvStorage(router, undefined, { onWrite }), config));
       const snapshotsIn = snapshotRecvBudget(config);
-      addStoreServices(server, { storage, router, config, tracker, logger, snapshotsIn });
+      addStoreServices(server, { storage, router, config, tracker, logger: log, snapshotsIn });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
@@ -123,7 +125,7 @@ export class ClusterNode {
         if (isTombstoneRefusal(err)) onFatal(tombstoneReason(storeId, config.dataDir), err);
         throw err;
       });
-      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, logger, splits, {
+      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, log, splits, {
         onFatal,
         startTimeSec,
         snapshotsIn,
@@ -135,7 +137,7 @@ export class ClusterNode {
         () => storage.stop(),
       );
       node.startTimers();
-      logger.info({ addr, storeId, regions: router.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
+      log.info({ addr, regions: router.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
       return node;
     } catch (err) {
       await undoStart(started, logger);
@@ -374,7 +376,7 @@ function addStoreServices(server: Server, { storage, router, config, tracker, lo
     ...tinyKvImplementation(storage, config, tracker, logger),
     raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
     batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
-    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn),
+    snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn, logger),
   });
 }
 

@@ -119,6 +119,7 @@ export async function startRaftstore(start: RaftstoreStart): Promise<RaftRouter>
       transport,
       logger,
       logLevel: config.logLevel,
+      logFormat: config.logFormat,
       collectRaftLog: pools.collectRaftLog,
       onFatal,
     });
@@ -130,7 +131,8 @@ export async function startRaftstore(start: RaftstoreStart): Promise<RaftRouter>
     transport,
     snapshots: pools.snapshotSource(),
     random: Math.random,
-    logger: logger.child({ storeId }),
+    // The logger names the store already (ClusterNode.start).
+    logger,
     collectRaftLog: pools.collectRaftLog,
     onFatal,
   });

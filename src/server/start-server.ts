@@ -43,6 +43,6 @@ export function startServer(options?: StartServerOptions): Promise<TinyKvServer>
 export async function startServer(options: StartServerOptions = {}): Promise<TinyKvServer> {
   const { configFile, logger, onFatal, ...overrides } = options;
   const config = loadConfig({ configFile, overrides });
-  const log = logger ?? createLogger(config.logLevel);
+  const log = logger ?? createLogger(config.logLevel, 'tinykv', { format: config.logFormat, component: 'store' });
   return config.standalone ? TinyKvNode.start(config, log) : ClusterNode.start(config, log, { onFatal });
 }

@@ -31,7 +31,7 @@ export class SchedulerStoreResolver implements StoreResolver {
         },
         (err: unknown) => {
           this.resolving.delete(storeId);
-          this.logger.debug({ storeId, err }, 'store address lookup failed');
+          this.logger.debug({ lookedUpStoreId: storeId, err }, 'store address lookup failed');
         },
       );
     }

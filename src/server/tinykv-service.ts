@@ -20,6 +20,7 @@ import { createTxnCommands, isTxnError, Latches, TxnErrorCode } from '../txn/ind
 import { CorruptionLog } from './corruption-log.js';
 import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
 import { RawHandlers } from './raw-handlers.js';
+import { RequestLog } from '../log/request-log.js';
 
 const UNAVAILABLE_BECAUSE: Record<string, string> = {
   Raft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
@@ -32,6 +33,7 @@ const UNAVAILABLE_BECAUSE: Record<string, string> = {
 export function tinyKvImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger) {
   const raw = new RawHandlers(storage, config.limits, { allowRawTxnCfWrites: config.allowRawTxnCfWrites });
   const corruptionLog = new CorruptionLog(logger);
+  const requests = new RequestLog(logger, config.slowLogThresholdMs);
   const txn = createTxnCommands(storage, new Latches(), {
     maxScanResponseBytes: config.limits.maxScanResponseBytes,
     onCorruption: (err, key) => corruptionLog.report(err, 'KvScan', key),
@@ -49,51 +51,51 @@ export function tinyKvImplementation(storage: Storage, config: NodeConfig, track
     };
   return {
     ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method.charAt(0).toUpperCase() + method.slice(1)] ?? 'not planned'),
-    rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, logger),
-    rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, logger),
-    rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, logger),
-    rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, logger),
+    rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, requests),
+    rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, requests),
+    rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, requests),
+    rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, requests),
     kvGet: unary(
       'KvGet',
       logged('KvGet', (r: GetRequest) => txn.kvGet(r)),
       tracker,
-      logger,
+      requests,
     ),
     kvScan: unary(
       'KvScan',
       logged('KvScan', (r: ScanRequest) => txn.kvScan(r)),
       tracker,
-      logger,
+      requests,
     ),
     kvPrewrite: unary(
       'KvPrewrite',
       logged('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)),
       tracker,
-      logger,
+      requests,
     ),
     kvCommit: unary(
       'KvCommit',
       logged('KvCommit', (r: CommitRequest) => txn.kvCommit(r)),
       tracker,
-      logger,
+      requests,
     ),
     kvCheckTxnStatus: unary(
       'KvCheckTxnStatus',
       logged('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
       tracker,
-      logger,
+      requests,
     ),
     kvBatchRollback: unary(
       'KvBatchRollback',
       logged('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
       tracker,
-      logger,
+      requests,
     ),
     kvResolveLock: unary(
       'KvResolveLock',
       logged('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
       tracker,
-      logger,
+      requests,
     ),
   };
 }

@@ -266,9 +266,12 @@ export class GrpcTransport implements EncodedTransport {
     const data = snapshot.data;
     const head = RaftMessage.fromPartial({ ...message, message: { ...inner, snapshot: { ...snapshot, data: Buffer.alloc(0) } } });
     this.sendingSnapshots++;
+    const startMs = performance.now();
     const stream = connection.client.snapshot((err) => {
       this.sendingSnapshots--;
-      if (err) this.logger.warn({ regionId: message.regionId, err: err.message }, 'snapshot send failed');
+      const fields = { regionId: message.regionId, toStore: message.toPeer?.storeId, sizeBytes: data.length };
+      if (err) this.logger.warn({ ...fields, err: err.message }, 'snapshot send failed');
+      else this.logger.info({ ...fields, index: snapshot.metadata?.index, durationMs: Math.round(performance.now() - startMs) }, 'snapshot sent');
     });
     stream.on('error', () => {});
     stream.write(SnapshotChunk.fromPartial({ message: head }));

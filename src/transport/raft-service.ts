@@ -12,6 +12,7 @@ import { keepRequestBytes } from '../rpc/wire-format.js';
 import { ErrorCode, TinyKvError, type ErrorCodeValue } from '../util/errors.js';
 import { splitBatch } from '../raftstore/raft-wire.js';
 import type { SnapshotRecvBudget } from './snapshot-receiver.js';
+import type { Logger } from 'pino';
 
 /** The TinyKv service with Raft and BatchRaft requests left as bytes. */
 export const rawRaftService = {
@@ -58,13 +59,14 @@ export function batchRaftStreamHandler(deliver: (message: Uint8Array) => void) {
  * over a bound gets RESOURCE_EXHAUSTED, a stalled one DEADLINE_EXCEEDED, and either way its bytes
  * are let go at once. What the snapshot contains is checked by the store (snapshot-check.ts).
  */
-export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, budget: SnapshotRecvBudget) {
+export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, budget: SnapshotRecvBudget, logger?: Logger) {
   const { limits } = budget;
   return (call: ServerReadableStream<SnapshotChunk, Done>, callback: sendUnaryData<Done>) => {
     if (!budget.openStream()) {
       callback(refusal(ErrorCode.SnapshotRecvBusy, `already receiving ${limits.maxConcurrent} snapshots`), null);
       return;
     }
+    const startMs = performance.now();
     let head: RaftMessage | undefined;
     let chunks: Buffer[] = [];
     let sizeBytes = 0;
@@ -118,6 +120,7 @@ export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, b
         message: { ...head.message, snapshot: { ...snapshot, data: Buffer.concat(chunks, sizeBytes) } },
       });
       finish();
+      logger?.info(receivedFields(head, sizeBytes, performance.now() - startMs), 'snapshot received');
       deliver(message);
       callback(null, Done.fromPartial({}));
     });
@@ -126,6 +129,11 @@ export function snapshotStreamHandler(deliver: (message: RaftMessage) => void, b
     call.on('close', () => finish());
     call.on('error', () => finish());
   };
+}
+
+function receivedFields(head: RaftMessage, sizeBytes: number, durationMs: number) {
+  const index = head.message?.snapshot?.metadata?.index;
+  return { regionId: head.regionId, fromStore: head.fromPeer?.storeId, sizeBytes, index, durationMs: Math.round(durationMs) };
 }
 
 function refusal(code: ErrorCodeValue, message: string): Partial<ServerErrorResponse> {

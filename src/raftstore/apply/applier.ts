@@ -26,6 +26,7 @@ import { applyConfChangeEntry, type AppliedConfChange } from '../operation/conf-
 import { executeRead, type ApplyRead } from '../operation/read.js';
 import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
 import { applySplit, isSplit, type AppliedSplit } from '../operation/split.js';
+import { logAdminChange, type AdminChange } from './admin-log.js';
 import { regionNotFound, staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
@@ -222,6 +223,7 @@ export class Applier implements ApplyRouter {
     // A region may appear in several tasks of one batch: each continues from the previous one.
     const states = new Map<number, RaftApplyState>();
     const effects = new Map<number, AdminEffects>();
+    const adminChanges: AdminChange[] = [];
     for (const task of tasks) {
       const delegate = this.delegate(task.regionId);
       let applyState = states.get(task.regionId) ?? delegate.applyState;
@@ -236,6 +238,8 @@ export class Applier implements ApplyRouter {
           if (!effect) effects.set(task.regionId, (effect = { confChanges: [], created: [] }));
           if (result.confChange) effect.confChanges.push(result.confChange);
           if (result.split?.created) effect.created.push(result.split.created.id);
+          if (result.confChange) adminChanges.push({ kind: 'confChange', regionId: task.regionId, change: result.confChange });
+          if (result.split) adminChanges.push({ kind: 'split', regionId: task.regionId, split: result.split });
           // Later entries of the batch (and reads served after it) see the new membership and range.
           delegate.region = result.confChange?.region ?? result.split?.region;
           effect.region = delegate.region;
@@ -251,6 +255,7 @@ export class Applier implements ApplyRouter {
     // and a raft state of a region whose records a crash took back is not recoverable.
     const durable = effects.size > 0;
     if (kvOps.length > 0) await this.kv.write(kvOps, { durable });
+    for (const change of adminChanges) logAdminChange(this.logger, change);
     let truncatedMoved = false;
     for (const { delegate, applyState } of applied) {
       if (applyState.truncatedState?.index !== delegate.applyState.truncatedState?.index) truncatedMoved = true;
@@ -328,6 +333,7 @@ export class Applier implements ApplyRouter {
   }
 
   private async restoreNow(regionId: number, snapshot: Snapshot): Promise<void> {
+    const startMs = performance.now();
     const delegate = this.delegate(regionId);
     // The poller checked the snapshot on receipt (snapshot/snapshot-check.ts) or built it itself.
     const meta = defined(snapshot.metadata, 'snapshot metadata');
@@ -345,6 +351,8 @@ export class Applier implements ApplyRouter {
     await this.kv.write(ops);
     delegate.region = cloneRegion(region);
     delegate.applyState = applyState;
+    const durationMs = Math.round(performance.now() - startMs);
+    this.logger.info({ regionId, index: meta.index, term: meta.term, sizeBytes: snapshot.data.length, durationMs }, 'snapshot applied');
   }
 }
 

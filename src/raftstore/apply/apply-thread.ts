@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { LogLevel } from '../../config/config.js';
+import type { LogFormat, LogLevel } from '../../config/config.js';
 import type { Engine } from '../../engine/engine.js';
 import { LmdbEngine } from '../../engine/lmdb-engine.js';
 import { createLogger } from '../../log/logger.js';
@@ -40,8 +40,13 @@ import { defined } from '../../util/assert.js';
 import { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 
 export interface ApplyWorkerData {
+  /** The store's id, for its logs. */
+  readonly storeId: number;
   readonly engines: StoreEngineOptions;
   readonly logLevel: LogLevel;
+  readonly logFormat?: LogFormat;
+  /** Which apply thread this is (its logs' component, apply-N). */
+  readonly applyIndex: number;
   /** One port per raft poller, indexed like the pollers. */
   readonly pollerPorts: MessagePort[];
   /** Where the main thread calls the control plane (control.ts). */
@@ -198,7 +203,8 @@ export class ApplyThread {
 /** The code of an apply thread (workers/apply.ts): opens the kv engine and runs an ApplyThread. */
 export function runApplyThread(): void {
   const data = workerData as ApplyWorkerData;
-  const logger = createLogger(data.logLevel, 'tinykv-apply');
+  const component = `apply-${data.applyIndex}`;
+  const logger = createLogger(data.logLevel, 'tinykv-apply', { format: data.logFormat, component }).child({ storeId: data.storeId });
   const kv = new LmdbEngine(data.engines.kv);
   const thread = new ApplyThread({
     kv,

@@ -9,7 +9,7 @@
  * index reached the read index; the main thread then opens its own read transaction on the shared kv environment,
  * which already contains everything the poller applied.
  */
-import type { LogLevel } from '../../config/config.js';
+import type { LogFormat, LogLevel } from '../../config/config.js';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.js';
@@ -97,6 +97,8 @@ export interface PollerRouterOptions {
   readonly transport: EncodedTransport;
   readonly logger: Logger;
   readonly logLevel: LogLevel;
+  /** How the threads write their logs (default json). */
+  readonly logFormat?: LogFormat;
   /** Runs a raft-log GC task (on the raft-log GC thread). */
   readonly collectRaftLog: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
   /**
@@ -196,9 +198,10 @@ export class PollerRouter implements RaftRouter {
 
   /** Starts apply thread `index`; resolves on its 'ready' frame. */
   private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
-    const { engines, logLevel } = this.options;
+    const { storeId, engines, logLevel, logFormat } = this.options;
     const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
-    const thread = this.spawn(`apply thread ${index}`, `apply-${index}`, url, { engines, logLevel, pollerPorts }, pollerPorts);
+    const data = { storeId, engines, logLevel, logFormat, applyIndex: index, pollerPorts };
+    const thread = this.spawn(`apply thread ${index}`, `apply-${index}`, url, data, pollerPorts);
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
       this.receive(thread.name, buffer, decode.applyToMain, (frame) => this.onApplyFrame(frame, readiness.resolve)),
@@ -209,9 +212,9 @@ export class PollerRouter implements RaftRouter {
 
   /** Starts raft poller `index`; resolves on its 'ready' frame. */
   private startPoller(index: number, applyPorts: MessagePort[]): Promise<void> {
-    const { storeId, engines, config, logLevel, pollers: pollerCount } = this.options;
+    const { storeId, engines, config, logLevel, logFormat, pollers: pollerCount } = this.options;
     const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
-    const data = { storeId, engines, config, logLevel, pollerIndex: index, pollerCount, applyPorts };
+    const data = { storeId, engines, config, logLevel, logFormat, pollerIndex: index, pollerCount, applyPorts };
     const thread = this.spawn(`raft poller ${index}`, `poller-${index}`, url, data, applyPorts);
     const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
     const readiness = readySignal();

@@ -11,7 +11,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
-import type { LogLevel } from '../../config/config.js';
+import type { LogFormat, LogLevel } from '../../config/config.js';
 import { createLogger } from '../../log/logger.js';
 import { MessageType } from '../../proto/eraftpb.js';
 import { Region } from '../../proto/metapb.js';
@@ -38,6 +38,7 @@ export interface PollerWorkerData {
   readonly engines: StoreEngineOptions;
   readonly config: RaftstoreConfig;
   readonly logLevel: LogLevel;
+  readonly logFormat?: LogFormat;
   /** This poller hosts the regions whose id % pollerCount == pollerIndex. */
   readonly pollerIndex: number;
   readonly pollerCount: number;
@@ -206,7 +207,8 @@ export class PollerThread {
 /** The code of a raft poller thread (workers/raft-poller.ts): opens the engines and runs a PollerThread. */
 export function runPollerThread(): void {
   const data = workerData as PollerWorkerData;
-  const logger = createLogger(data.logLevel, 'tinykv-poller');
+  const component = `poller-${data.pollerIndex}`;
+  const logger = createLogger(data.logLevel, 'tinykv-poller', { format: data.logFormat, component }).child({ storeId: data.storeId });
   const engines = openStoreEngines(data.engines);
   // Region snapshots are built on a thread of their own, so this poller keeps polling meanwhile.
   const snapshotPool = new Piscina({

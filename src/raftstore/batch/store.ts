@@ -23,6 +23,7 @@ import { gcRaftLog, type RaftLogRange } from '../operation/compact-log.js';
 import { regionNotFound } from '../router/errors.js';
 import { REGION_META_MAX_KEY, REGION_META_MIN_KEY, regionStateKey } from '../keys.js';
 import { Peer, type PeerHost, type PendingReady } from '../peer/peer.js';
+import { RoleLog } from '../peer/role-log.js';
 import type { CommandCallback } from '../router/command-callback.js';
 import { PeerStorage, type PeerEngines } from '../peer/peer-storage.js';
 import { Applier, type ApplyResult, type ApplyRouter } from '../apply/applier.js';
@@ -129,6 +130,7 @@ export class Store implements RaftRouter {
       random: options.random,
       logger: options.logger,
       metrics,
+      roleLog: new RoleLog(options.logger),
       send: (message) => {
         // Sent as far as this thread sees it: handed to the transport, which streams it in chunks.
         if (message.message?.msgType === MessageType.MsgSnapshot) metrics.snapshot('sent', 'ok');

@@ -14,7 +14,7 @@ import { ConfChange, MessageType, type Entry, type Message } from '../../proto/e
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
 import { AdminCmdType, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../proto/raft_serverpb.js';
-import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready } from '../../raft/index.js';
+import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready, type StateType } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyResult, ApplyTask } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
@@ -33,6 +33,7 @@ import { PeerLiveness, type SilentPeer } from './peer-liveness.js';
 import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
 import type { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
+import type { RoleLog } from './role-log.js';
 
 /** Senders a peer remembers beyond its region's members (a region has a handful of peers). */
 const MAX_PEER_CACHE = 64;
@@ -47,6 +48,8 @@ export interface PeerHost {
   readonly logger: Logger;
   /** The store's metrics recorder (one per store thread). */
   readonly metrics: RaftstoreMetrics;
+  /** Where the peer's changes to and from leader are logged; none logs nothing. */
+  readonly roleLog?: RoleLog;
   send(message: RaftMessage): void;
   /** The store's live region right of `region` (starting at its end), if any. */
   siblingOf(region: Region): Region | undefined;
@@ -72,6 +75,8 @@ export class Peer implements ProposingPeer {
    */
   private readonly peerCache = new Map<number, PeerMeta>();
   private readonly liveness = new PeerLiveness();
+  /** The role last reported by Raft's soft state, for logging changes to and from leader. */
+  private role: StateType;
 
   private constructor(
     private readonly host: PeerHost,
@@ -96,6 +101,7 @@ export class Peer implements ProposingPeer {
     this.reads = new ReadIndexReads(this, this.node, host.metrics);
     this.logCompaction = new LogCompaction(this, this.writes, config);
     this.confChanges = new ConfChangeProposals(this, this.node, this.writes);
+    this.role = this.node.raft.state;
   }
 
   static create(host: PeerHost, region: Region, peerId: number): Peer {
@@ -300,8 +306,14 @@ export class Peer implements ProposingPeer {
     for (const message of pending.ready.messages) if (!pending.sentEarly?.has(message)) this.host.send(this.wrap(message));
     this.reads.onReadStates(pending.ready.readStates);
     // A soft state comes only when it changed: a Leader in it is a peer that just took the lead.
-    if (pending.ready.softState?.raftState === 'Leader') this.host.metrics.leaderChange();
-    else if (pending.ready.softState) this.reads.failUnconfirmed();
+    const softState = pending.ready.softState;
+    if (softState?.raftState === 'Leader') this.host.metrics.leaderChange();
+    else if (softState) this.reads.failUnconfirmed();
+    if (softState) {
+      const term = pending.ready.hardState?.term ?? this.node.raft.term;
+      this.host.roleLog?.note({ regionId: this.regionId, peerId: this.meta.id, term, before: this.role, after: softState });
+      this.role = softState.raftState;
+    }
   }
 
   /**
