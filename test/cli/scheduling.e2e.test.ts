@@ -10,6 +10,8 @@
 // At the end every acknowledged write reads back, every register history is linearizable, and no
 // process failed but the killed and the drained ones. Each phase prints one
 // `[scheduling-e2e] <phase>: <seconds> s, <regions> regions, <MiB> MiB` line.
+import { mulberry32 } from '../../src/raft/rng.js';
+import { sleep, waitForSeeded } from '../helpers/seeded-wait.js';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,25 +61,11 @@ let schedulerChild: ChildProcess;
 let client: TinyKvClient;
 const slots: StoreSlot[] = [];
 
-/** mulberry32: a small seeded generator, so a failing run's key choices can be replayed. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A seeded generator (mulberry32), so a failing run's choices can be replayed. */
+const rng = mulberry32;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(done: () => Promise<boolean> | boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await done());) {
-    if (Date.now() > deadline) throw new Error(`seed ${SEED}: timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(250);
-  }
+function waitFor(done: () => Promise<boolean> | boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
+  return waitForSeeded(SEED, done, timeoutMs, what, 250);
 }
 
 // ---- the admin API, as PD's JSON ----

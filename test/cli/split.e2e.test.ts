@@ -5,6 +5,8 @@
 // acknowledged write reads back and the scheduler's regions tile the key space. Then bank-style
 // transactions over accounts spread across the regions, whose own writes keep splitting them,
 // conserve the total and commit all-or-nothing. No store process may fail along the way.
+import { mulberry32 } from '../../src/raft/rng.js';
+import { sleep, waitForSeeded } from '../helpers/seeded-wait.js';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,25 +51,11 @@ let scheduler: SchedulerClient;
 let client: TinyKvClient;
 const slots: StoreSlot[] = [];
 
-/** mulberry32: a small seeded generator, so a failing run's key choices can be replayed. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** A seeded generator (mulberry32), so a failing run's choices can be replayed. */
+const rng = mulberry32;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(done: () => Promise<boolean> | boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await done());) {
-    if (Date.now() > deadline) throw new Error(`seed ${SEED}: timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(50);
-  }
+function waitFor(done: () => Promise<boolean> | boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
+  return waitForSeeded(SEED, done, timeoutMs, what);
 }
 
 function storeArgs(addr: string, dataDir: string): string[] {
