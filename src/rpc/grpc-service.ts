@@ -11,9 +11,10 @@ import {
   type sendUnaryData,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
-import { grpcStatusOf, toServiceError } from './error-status.js';
+import { toServiceError } from './error-status.js';
 
 export type UnaryHandler<Req, Res> = (request: Req) => Promise<Res>;
 
@@ -46,26 +47,41 @@ export class CallTracker {
   }
 }
 
+/**
+ * Told how each call of one method ended (metrics). Bound per method once, so a call costs no
+ * lookup; `startedMs` is performance.now() when the call arrived.
+ */
+export interface CallObserver {
+  done(code: GrpcStatus, startedMs: number): void;
+}
+
 export function unary<Req, Res>(
   method: string,
   handler: UnaryHandler<Req, Res>,
   tracker: CallTracker,
   logger: Logger,
+  observer?: CallObserver,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
+    const startedMs = observer ? performance.now() : 0;
     if (!tracker.enter()) {
-      callback(toServiceError(new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down')), null);
+      const refusal = toServiceError(new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down'));
+      observer?.done(refusal.code, startedMs);
+      callback(refusal, null);
       return;
     }
     handler(call.request).then(
       (response) => {
         tracker.leave();
+        observer?.done(GrpcStatus.OK, startedMs);
         callback(null, response);
       },
       (err: unknown) => {
         tracker.leave();
-        if (grpcStatusOf(err) === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
-        callback(toServiceError(err), null);
+        const error = toServiceError(err);
+        if (error.code === GrpcStatus.INTERNAL) logger.error({ err, method }, 'request failed');
+        observer?.done(error.code, startedMs);
+        callback(error, null);
       },
     );
   };

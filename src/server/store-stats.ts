@@ -54,7 +54,7 @@ export async function collectStoreStats(source: StoreStatsSource, intervalStartS
  * Bytes the files directly in `dir` take on disk. LMDB's data file is sparse where its map is not
  * yet written, so allocated blocks count, not the apparent size; a file that is gone counts 0.
  */
-async function directoryBytes(dir: string): Promise<number> {
+export async function directoryBytes(dir: string): Promise<number> {
   let names: string[];
   try {
     names = await readdir(dir);
