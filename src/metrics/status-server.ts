@@ -3,13 +3,16 @@
  * `/readyz`, `/status` and `/config` as JSON. Only GET; unknown paths are 404 and other methods
  * 405, answered as the scheduler's admin API does (`{"error", "code"}`, KV:Http:* codes). Every
  * request is bounded in time and the connections at once are capped.
+ *
+ * It shares the admin API's `KV:Http:*` codes (docs/errors.md) but not its module: the scheduler
+ * reports its own metrics through this folder, so this folder must not import the scheduler.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { listenError } from '../rpc/listen-error.js';
-import { errorAnswer, HttpError, HttpErrorCode } from '../scheduler/http/errors.js';
+import { TinyKvError } from '../util/errors.js';
 import { buildInfo } from './build-info.js';
 
 export const STATUS_REQUEST_TIMEOUT_MS = 10_000;
@@ -57,6 +60,27 @@ interface Answer {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+}
+
+/** The admin API's codes for the same refusals (docs/errors.md, "Admin HTTP API"). */
+const HttpCode = {
+  NotFound: 'KV:Http:NotFound',
+  MethodNotAllowed: 'KV:Http:MethodNotAllowed',
+  Timeout: 'KV:Http:Timeout',
+} as const;
+
+/** What a bug is answered with, as at the gRPC edge and in the admin API. */
+const UNEXPECTED_ERROR_CODE = 'KV:Internal:Unexpected';
+
+/** A refusal answered with `status` and `{"error", "code"}`. */
+class StatusHttpError extends TinyKvError {
+  constructor(
+    readonly status: number,
+    code: (typeof HttpCode)[keyof typeof HttpCode],
+    message: string,
+  ) {
+    super(code, message);
+  }
 }
 
 type Route = (source: StatusSource, startedAtMs: number) => Answer | Promise<Answer>;
@@ -125,18 +149,22 @@ async function handleRequest(
       ),
     );
   } catch (err) {
-    const answer = errorAnswer(err);
-    if (!answer.expected) options.logger.error({ err, method: req.method, url: req.url }, 'status request failed');
-    if (answer.code === HttpErrorCode.MethodNotAllowed) res.setHeader('Allow', 'GET');
-    send(res, json(answer.status, { error: answer.message, code: answer.code }));
+    if (err instanceof StatusHttpError) {
+      if (err.code === HttpCode.MethodNotAllowed) res.setHeader('Allow', 'GET');
+      send(res, json(err.status, { error: err.message, code: err.code }));
+      return;
+    }
+    // A bug (or a collector that threw): the log has it, the client a generic answer.
+    options.logger.error({ err, method: req.method, url: req.url }, 'status request failed');
+    send(res, json(500, { error: 'internal error', code: UNEXPECTED_ERROR_CODE }));
   }
 }
 
 function routeFor(method: string, target: string): Route {
   const path = target.split('?', 1)[0] ?? '/';
   const route = ROUTES.get(path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
-  if (route === undefined) throw new HttpError(404, HttpErrorCode.NotFound, 'no such status path');
-  if (method !== 'GET') throw new HttpError(405, HttpErrorCode.MethodNotAllowed, 'method not allowed here; allowed: GET');
+  if (route === undefined) throw new StatusHttpError(404, HttpCode.NotFound, 'no such status path');
+  if (method !== 'GET') throw new StatusHttpError(405, HttpCode.MethodNotAllowed, 'method not allowed here; allowed: GET');
   return route;
 }
 
@@ -185,7 +213,7 @@ function send(res: ServerResponse, answer: Answer): void {
 function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HttpError(503, HttpErrorCode.Timeout, `the request did not finish within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new StatusHttpError(503, HttpCode.Timeout, `the request did not finish within ${timeoutMs} ms`)), timeoutMs);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, exponentialBuckets } from 'prom-client';
-import { directoryBytes } from '../server/store-stats.js';
+import { directoryBytes } from '../env/disk-usage.js';
 import { Latches, type LatchGuard, type LatchesOptions } from '../txn/index.js';
 
 /** 0.1 ms .. ~13 s, doubling: a local call, a disk sync, a stalled election. */
