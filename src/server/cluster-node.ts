@@ -114,6 +114,21 @@ export class ClusterNode {
     return new Map(this.store.regions().map((region) => [region.id, led.has(region.id) ? 'leader' : 'follower']));
   }
 
+  /**
+   * The last start steps, on a whole node: its status server, then its timers. A status server
+   * that cannot listen fails the start, and closing the node undoes every part started before.
+   */
+  private async serve(): Promise<this> {
+    await this.startStatusServer().catch(async (err: unknown) => {
+      await this.close();
+      throw err;
+    });
+    this.startTimers();
+    const { addr, statusAddr, storeId } = this;
+    this.logger.info({ addr, statusAddr, storeId, regions: this.store.regions().length, scheduler: this.config.scheduler }, 'tinykv store serving');
+    return this;
+  }
+
   private async startStatusServer(): Promise<void> {
     this.metrics.observe({
       dataDir: this.config.dataDir,
@@ -144,6 +159,7 @@ export class ClusterNode {
     const pools = new StorePools(config, engineOptions, logger);
     // What has been started so far, stopped in reverse order when a later step fails.
     const started: StartedParts = { lock, engines, pools };
+    let node: ClusterNode;
     try {
       const scheduler = (started.scheduler = await connectScheduler(config.scheduler, config.schedulerConnectTimeoutMs, logger));
       const storeId = await loadOrAllocStoreId(engines, scheduler);
@@ -174,7 +190,7 @@ export class ClusterNode {
         if (isTombstoneRefusal(err)) onFatal(tombstoneReason(storeId, config.dataDir), err);
         throw err;
       });
-      const node = new ClusterNode(
+      node = new ClusterNode(
         addr,
         storeId,
         router,
@@ -200,21 +216,12 @@ export class ClusterNode {
         () => pools.destroy(),
         () => storage.stop(),
       );
-      await node.startStatusServer().catch(async (err: unknown) => {
-        // The node is whole by now: stopping it undoes every part started above.
-        await node.close();
-        throw err;
-      });
-      node.startTimers();
-      logger.info(
-        { addr, statusAddr: node.statusAddr, storeId, regions: router.regions().length, scheduler: config.scheduler },
-        'tinykv store serving',
-      );
-      return node;
     } catch (err) {
       await undoStart(started, logger);
       throw err;
     }
+    // Outside the try: from here a failure is undone by closing the node (serve does).
+    return node.serve();
   }
 
   private startTimers(): void {
