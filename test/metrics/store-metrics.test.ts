@@ -150,4 +150,21 @@ describe('store metrics on a cluster store', () => {
     expect(Object.values(status.regions as Record<string, string>)).toEqual(['leader']);
     expect((await fetch(`http://${defined(store.statusAddr, 'status address')}/readyz`)).status).toBe(200);
   }, 40_000);
+
+  it('a store whose status address is taken does not start, and leaves its data dir free', async () => {
+    const options = {
+      standalone: false,
+      scheduler: scheduler.addr,
+      addr: '127.0.0.1:0',
+      dataDir: `${dir.path}/store-2`,
+      raftPollers: 1,
+      raftBaseTickMs: 20,
+      logger: silentLogger(),
+    } as const;
+    await expect(startServer({ ...options, statusAddr: store.statusAddr })).rejects.toMatchObject({ code: 'KV:Server:ListenFailed' });
+    // Everything the failed start opened is closed again: the same data dir starts.
+    const again = await startServer(options);
+    expect(again.statusAddr).toBeUndefined();
+    await again.close();
+  }, 60_000);
 });
