@@ -11,7 +11,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { listenError } from '../rpc/listen-error.js';
 import { TinyKvError } from '../util/errors.js';
 import { buildInfo } from './build-info.js';
 
@@ -93,6 +92,10 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/config', (source) => json(200, redactSecrets(source.config))],
 ]);
 
+/**
+ * Starts the server; rejects with the listen error as Node reports it (EADDRINUSE, ...). The
+ * caller names it for the operator (src/rpc/listen-error.ts): this folder imports no store layer.
+ */
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
   const timeoutMs = options.requestTimeoutMs ?? STATUS_REQUEST_TIMEOUT_MS;
   const startedAtMs = Date.now();
@@ -125,7 +128,7 @@ function listen(server: Server, addr: string): Promise<number> {
   const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   const port = Number(addr.slice(colon + 1));
   return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(listenError(addr, err)));
+    server.once('error', reject);
     server.listen({ host, port }, () => resolve((server.address() as AddressInfo).port));
   });
 }

@@ -4,6 +4,9 @@
  * one prom-client Registry per store: never the global default registry, so two stores in one
  * process do not collide. Worker threads report into the same registry (part of thread-metrics).
  *
+ * This folder imports no layer of the store (txn, storage, raftstore, rpc, server): those report
+ * into it, so importing them back would make a cycle.
+ *
  * Hot-path cost: every labelled child is bound once (per method, per command and result) and
  * each call does one histogram observe and one counter increment, no label objects.
  */
@@ -12,7 +15,6 @@ import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, exponentialBuckets } from 'prom-client';
 import { directoryBytes } from '../env/disk-usage.js';
-import { Latches, type LatchGuard, type LatchesOptions } from '../txn/index.js';
 
 /** 0.1 ms .. ~13 s, doubling: a local call, a disk sync, a stalled election. */
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = exponentialBuckets(0.0001, 2, 18);
@@ -165,34 +167,4 @@ export class StoreMetrics {
     const sizes = await Promise.all(source.engineDirs.map((dir) => directoryBytes(join(source.dataDir, dir))));
     source.engineDirs.forEach((dir, i) => gauge.labels(dir).set(sizes[i] ?? 0));
   }
-}
-
-/** Latches that time each acquire into `waitSeconds` (0-ish when no earlier command held a key). */
-export class TimedLatches extends Latches {
-  constructor(
-    private readonly waitSeconds: Histogram,
-    options?: LatchesOptions,
-  ) {
-    super(options);
-  }
-
-  override async acquire(keys: readonly Buffer[]): Promise<LatchGuard> {
-    const startedMs = performance.now();
-    const guard = await super.acquire(keys);
-    this.waitSeconds.observe((performance.now() - startedMs) / 1000);
-    return guard;
-  }
-}
-
-/** How a transaction command's response came out, from its error fields. */
-export function txnResultOf(response: {
-  readonly regionError?: unknown;
-  readonly error?: unknown;
-  readonly errors?: readonly unknown[];
-  readonly pairs?: ReadonlyArray<{ readonly error?: unknown }>;
-}): TxnResult {
-  if (response.regionError !== undefined) return 'region_error';
-  if (response.error !== undefined || (response.errors?.length ?? 0) > 0) return 'key_error';
-  if (response.pairs?.some((pair) => pair.error !== undefined)) return 'key_error';
-  return 'ok';
 }

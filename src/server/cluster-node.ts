@@ -35,9 +35,9 @@ import { schedulerCommandHandler } from './heartbeat-commands.js';
 import { collectStoreStats, type StoreStatsSource } from './store-stats.js';
 import { BUSY_PENDING_COMMANDS } from '../raftstore/batch/poller-router.js';
 import { ClientError } from '../client/errors.js';
-import { defined } from '../util/assert.js';
 import { StoreMetrics } from '../metrics/store-metrics.js';
-import { startStatusServer, type PeerRole, type Readiness, type StatusServer, type StatusSource } from '../metrics/status-server.js';
+import type { PeerRole, Readiness, StatusServer, StatusSource } from '../metrics/status-server.js';
+import { startNodeStatusServer } from './status-endpoint.js';
 import { SchedulerErrorCode } from '../scheduler/errors.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
@@ -139,7 +139,6 @@ export class ClusterNode {
       },
     });
     // part T wires thread metrics here (registerThreadMetrics(this.metrics.registry, <the store's threads>)).
-    if (this.config.statusAddr === undefined) return;
     const source: StatusSource = {
       registry: this.metrics.registry,
       storeId: this.storeId,
@@ -148,8 +147,8 @@ export class ClusterNode {
       readiness: () => this.readiness(),
       peerRoles: () => this.peerRoles(),
     };
-    this.statusServer = await startStatusServer({ addr: this.config.statusAddr, source, logger: this.logger });
-    this.afterStopHooks.push(() => defined(this.statusServer, 'the status server started').close());
+    const statusServer = (this.statusServer = await startNodeStatusServer(this.config.statusAddr, source, this.logger));
+    if (statusServer) this.afterStopHooks.push(() => statusServer.close());
   }
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {

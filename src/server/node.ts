@@ -21,7 +21,8 @@ import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from '../env/data-dir-lock.js';
 import { StoreMetrics } from '../metrics/store-metrics.js';
-import { startStatusServer, type Readiness, type StatusServer, type StatusSource } from '../metrics/status-server.js';
+import type { Readiness, StatusServer, StatusSource } from '../metrics/status-server.js';
+import { startNodeStatusServer } from './status-endpoint.js';
 import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
 
 export class TinyKvNode {
@@ -52,7 +53,6 @@ export class TinyKvNode {
   }
 
   private async startStatusServer(): Promise<void> {
-    if (this.config.statusAddr === undefined) return;
     const source: StatusSource = {
       registry: this.metrics.registry,
       storeId: undefined,
@@ -61,7 +61,7 @@ export class TinyKvNode {
       readiness: () => this.readiness(),
       peerRoles: () => new Map(),
     };
-    this.statusServer = await startStatusServer({ addr: this.config.statusAddr, source, logger: this.logger });
+    this.statusServer = await startNodeStatusServer(this.config.statusAddr, source, this.logger);
   }
 
   static async start(config: NodeConfig, logger: Logger): Promise<TinyKvNode> {

@@ -20,7 +20,8 @@ import { createTxnCommands, isTxnError, Latches, TxnErrorCode } from '../txn/ind
 import { CorruptionLog } from './corruption-log.js';
 import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
 import { RawHandlers } from './raw-handlers.js';
-import { TimedLatches, txnResultOf, type StoreMetrics } from '../metrics/store-metrics.js';
+import type { StoreMetrics } from '../metrics/store-metrics.js';
+import { TimedLatches, txnResultOf } from './txn-metrics.js';
 
 const UNAVAILABLE_BECAUSE: Record<string, string> = {
   Raft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
