@@ -7,13 +7,14 @@
  * This folder imports no layer of the store (txn, storage, raftstore, rpc, server): those report
  * into it, so importing them back would make a cycle.
  *
- * Hot-path cost: every labelled child is bound once (per method, per command and result) and
- * each call does one histogram observe and one counter increment, no label objects.
+ * Hot-path cost: a gRPC call (every request) is counted in plain numbers its method's handler
+ * holds and read at scrape time; the rarer transaction commands and latch waits use prom-client
+ * children bound once per label set.
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, exponentialBuckets } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, exponentialBuckets, type Metric } from 'prom-client';
 import { directoryBytes } from '../env/disk-usage.js';
 
 /** 0.1 ms .. ~13 s, doubling: a local call, a disk sync, a stalled election. */
@@ -28,27 +29,78 @@ export interface StoreMetricsSource {
   regionRoles?(): { readonly leader: number; readonly follower: number };
 }
 
-/** One gRPC method's bound children: a call's end is one observe and one increment. */
+/**
+ * One gRPC method's counts in plain numbers: a call's end is a bucket search and a few additions,
+ * no label hashing (prom-client's children hash their labels on every call). The registry reads
+ * them at scrape time (grpcMetric below).
+ */
 export class GrpcMethodMetrics {
-  /** Indexed by gRPC status code; bound on first use of the code. */
-  private readonly byCode: Array<Counter.Internal | undefined> = [];
-  private readonly durationSeconds: Histogram.Internal<'method'>;
+  /** Calls by latency bucket, not cumulative; the last one is +Inf. */
+  readonly bucketCounts = new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1);
+  sumSeconds = 0;
+  count = 0;
+  /** Calls by gRPC status code (0..16). */
+  readonly codeCounts = new Float64Array(GRPC_STATUS_CODES);
 
-  constructor(
-    private readonly method: string,
-    private readonly requests: Counter<'method' | 'code'>,
-    duration: Histogram<'method'>,
-  ) {
-    this.durationSeconds = duration.labels(method);
-    this.byCode[GrpcStatus.OK] = requests.labels(method, GrpcStatus[GrpcStatus.OK]);
-  }
+  constructor(readonly method: string) {}
 
   /** A call that started at `startedMs` (performance.now()) ended with `code`. */
   done(code: GrpcStatus, startedMs: number): void {
-    this.durationSeconds.observe((performance.now() - startedMs) / 1000);
-    const counter = (this.byCode[code] ??= this.requests.labels(this.method, GrpcStatus[code] ?? String(code)));
-    counter.inc();
+    const seconds = (performance.now() - startedMs) / 1000;
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS_SECONDS.length && seconds > (LATENCY_BUCKETS_SECONDS[bucket] ?? Infinity)) bucket++;
+    this.bucketCounts[bucket] = (this.bucketCounts[bucket] ?? 0) + 1;
+    this.sumSeconds += seconds;
+    this.count++;
+    const slot = code >= 0 && code < GRPC_STATUS_CODES ? code : GrpcStatus.UNKNOWN;
+    this.codeCounts[slot] = (this.codeCounts[slot] ?? 0) + 1;
   }
+}
+
+/** gRPC defines status codes 0 (OK) to 16 (UNAUTHENTICATED). */
+const GRPC_STATUS_CODES = 17;
+
+interface MetricValue {
+  readonly metricName?: string;
+  readonly labels: Record<string, string | number>;
+  readonly value: number;
+}
+
+/**
+ * A metric prom-client's registry reads through `get()` at scrape time. The registry calls only
+ * `get()` and `reset()` on what it holds; its types name only prom-client's own classes, hence the cast.
+ */
+function pulledMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): Metric {
+  const read = () => ({ name, help, type, aggregator: 'sum' as const, values: values() });
+  const metric = { name, help, type, aggregator: 'sum' as const, get: () => Promise.resolve(read()), reset: () => {} };
+  return metric as unknown as Metric;
+}
+
+function grpcRequestValues(methods: Iterable<GrpcMethodMetrics>): MetricValue[] {
+  const values: MetricValue[] = [];
+  for (const method of methods) {
+    method.codeCounts.forEach((count, code) => {
+      if (count > 0) values.push({ labels: { method: method.method, code: GrpcStatus[code] ?? String(code) }, value: count });
+    });
+  }
+  return values;
+}
+
+function grpcDurationValues(methods: Iterable<GrpcMethodMetrics>): MetricValue[] {
+  const values: MetricValue[] = [];
+  const name = 'tinykv_grpc_request_duration_seconds';
+  for (const m of methods) {
+    if (m.count === 0) continue;
+    let cumulative = 0;
+    LATENCY_BUCKETS_SECONDS.forEach((le, i) => {
+      cumulative += m.bucketCounts[i] ?? 0;
+      values.push({ metricName: `${name}_bucket`, labels: { le, method: m.method }, value: cumulative });
+    });
+    values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', method: m.method }, value: m.count });
+    values.push({ metricName: `${name}_sum`, labels: { method: m.method }, value: m.sumSeconds });
+    values.push({ metricName: `${name}_count`, labels: { method: m.method }, value: m.count });
+  }
+  return values;
 }
 
 export const TXN_RESULTS = ['ok', 'key_error', 'region_error', 'error'] as const;
@@ -75,8 +127,7 @@ export class TxnCommandMetrics {
 export class StoreMetrics {
   readonly registry = new Registry();
   private source: StoreMetricsSource | undefined;
-  private readonly grpcRequests: Counter<'method' | 'code'>;
-  private readonly grpcDuration: Histogram<'method'>;
+  private readonly grpcMethods = new Map<string, GrpcMethodMetrics>();
   private readonly txnCommands: Counter<'command' | 'result'>;
   /** Time a transaction command waited for its latches (0 when none was held). */
   readonly latchWaitSeconds: Histogram;
@@ -85,19 +136,15 @@ export class StoreMetrics {
   constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.grpcRequests = new Counter({
-      name: 'tinykv_grpc_requests_total',
-      help: 'gRPC requests answered, by method and status code',
-      labelNames: ['method', 'code'],
-      registers,
-    });
-    this.grpcDuration = new Histogram({
-      name: 'tinykv_grpc_request_duration_seconds',
-      help: 'Time from a gRPC request arriving to its answer, by method',
-      labelNames: ['method'],
-      buckets: [...LATENCY_BUCKETS_SECONDS],
-      registers,
-    });
+    const methods = this.grpcMethods.values.bind(this.grpcMethods);
+    this.registry.registerMetric(
+      pulledMetric('tinykv_grpc_requests_total', 'gRPC requests answered, by method and status code', 'counter', () => grpcRequestValues(methods())),
+    );
+    this.registry.registerMetric(
+      pulledMetric('tinykv_grpc_request_duration_seconds', 'Time from a gRPC request arriving to its answer, by method', 'histogram', () =>
+        grpcDurationValues(methods()),
+      ),
+    );
     this.txnCommands = new Counter({
       name: 'tinykv_txn_commands_total',
       help: 'Transaction commands, by command and result (ok, key_error, region_error, error)',
@@ -125,8 +172,11 @@ export class StoreMetrics {
     this.source = source;
   }
 
+  /** The counts of one method, shared by every handler of it. */
   grpcMethod(method: string): GrpcMethodMetrics {
-    return new GrpcMethodMetrics(method, this.grpcRequests, this.grpcDuration);
+    let metrics = this.grpcMethods.get(method);
+    if (metrics === undefined) this.grpcMethods.set(method, (metrics = new GrpcMethodMetrics(method)));
+    return metrics;
   }
 
   txnCommand(command: string): TxnCommandMetrics {
