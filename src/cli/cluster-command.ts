@@ -55,6 +55,8 @@ interface StartedChild {
   readonly addr: string;
   /** The store id a cluster store announces ("tinykv store 4 listening on ..."). */
   readonly storeId?: number;
+  /** The status server's URL a store announces ("tinykv status server on http://..."), if any. */
+  readonly statusUrl?: string;
   /** What the child is called in messages; a store is renamed by its id once it announces it. */
   readonly label: { name: string };
   /** The start of what the child printed (its announcements), up to STARTUP_OUTPUT_MAX_CHARS. */
@@ -77,7 +79,8 @@ function startChild(args: string[], name: string, print: (text: string) => void)
         clearTimeout(timer);
         const storeId = match[1] === undefined ? undefined : Number(match[1]);
         if (storeId !== undefined) label.name = `store ${storeId}`;
-        resolve({ child, addr: defined(match[2], 'address in a listening line'), storeId, label, startupOutput: () => buffered });
+        const statusUrl = /status server on (\S+)/.exec(buffered)?.[1];
+        resolve({ child, addr: defined(match[2], 'address in a listening line'), storeId, statusUrl, label, startupOutput: () => buffered });
       }
     });
     child.on('exit', (code, signal) => {
@@ -147,6 +150,7 @@ async function runCluster(flags: ClusterFlags, print: (text: string) => void): P
       print(`dashboard  ${new URL(adminUrl).origin}/dashboard  (metrics: ${new URL(adminUrl).origin}/metrics)`);
     }
     printStores(stores, print);
+    printStatusUrls(stores, print);
     print('cluster ready; Ctrl-C stops every process; type help for commands');
   } catch (err) {
     await stopAll(children);
@@ -191,7 +195,8 @@ function consoleActions(
       const store = await startStoreChild(flags, schedulerAddr, i, print);
       running.children.push(store.child);
       running.stores.push({ ...store, dataDir: storeDataDir(flags, i) });
-      return storeLine(store.label.name, store.addr, storeDataDir(flags, i), 'scheduler'.length);
+      const line = storeLine(store.label.name, store.addr, storeDataDir(flags, i), 'scheduler'.length);
+      return store.statusUrl ? `${line}\n${statusLine(store.label.name, store.statusUrl)}` : line;
     },
     stopStore: async (storeId) => {
       const store = running.stores.find((s) => s.storeId === storeId && s.child.exitCode === null && s.child.signalCode === null);
@@ -267,6 +272,8 @@ function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, 
       `${flags.host}:${storePort(flags, i)}`,
       '--data-dir',
       storeDataDir(flags, i),
+      '--status-addr',
+      `${flags.host}:${storeStatusPort(flags, i)}`,
       '--log-level',
       flags.logLevel,
       '--log-format',
@@ -281,6 +288,22 @@ function startStoreChild(flags: ClusterFlags, schedulerAddr: string, i: number, 
   );
 }
 
+/** Status ports sit this far above store ports (TiKV's 20160 and 20180). */
+const STATUS_PORT_OFFSET = 20;
+
+/**
+ * The i-th store's status port: its store port + STATUS_PORT_OFFSET (20180, 20181, ... by default)
+ * when no port of the cluster takes that one; else, and for stores the console adds later, 0 (a
+ * free port, which the store announces and the console prints).
+ */
+function storeStatusPort(flags: ClusterFlags, i: number): number {
+  if (i >= flags.stores) return 0;
+  const port = storePort(flags, i) + STATUS_PORT_OFFSET;
+  const taken = new Set([flags.schedulerPort, schedulerStatusPort(flags)]);
+  for (let store = 0; store < flags.stores; store++) taken.add(storePort(flags, store));
+  return port > 65_535 || taken.has(port) ? 0 : port;
+}
+
 function storeDataDir(flags: ClusterFlags, i: number): string {
   return join(flags.dataDir, `store-${i + 1}`);
 }
@@ -293,6 +316,16 @@ function printStores(stores: readonly RunningStore[], print: (text: string) => v
   const byId = [...stores].sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
   const width = Math.max(...byId.map((store) => store.label.name.length), 'scheduler'.length);
   for (const store of byId) print(storeLine(store.label.name, store.addr, store.dataDir, width));
+}
+
+/** One line per store with a status server: `status  store 1  http://...` (its /metrics, /status, ...). */
+function printStatusUrls(stores: readonly RunningStore[], print: (text: string) => void): void {
+  const byId = [...stores].sort((a, b) => (a.storeId ?? 0) - (b.storeId ?? 0));
+  for (const store of byId) if (store.statusUrl) print(statusLine(store.label.name, store.statusUrl));
+}
+
+function statusLine(name: string, url: string): string {
+  return `status     ${name}  ${url}  (/metrics /livez /readyz /status /config)`;
 }
 
 function storeLine(name: string, addr: string, dataDir: string, width: number): string {

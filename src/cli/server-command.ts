@@ -61,6 +61,7 @@ interface ServerFlags {
   raftPollers?: number;
   applyPollers?: number;
   addr?: string;
+  statusAddr?: string;
   dataDir?: string;
   config?: string;
   logLevel?: LogLevel;
@@ -91,6 +92,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option('--raft-pollers <n>', 'raft poller threads; 0 runs region peers on the main thread (default: cores - 1, at least 1)', parseCountOrZero)
     .option('--apply-pollers <n>', 'apply threads beside the raft pollers (default 1)', parseCount)
     .option('--addr <host:port>', 'gRPC listen address (default 127.0.0.1:20160)')
+    .option('--status-addr <host:port>', 'status HTTP server: /metrics, /livez, /readyz, /status, /config (default: none; port 0 picks one)')
     .option('--data-dir <path>', 'data directory (default ./data)')
     .option('--config <file>', 'TOML config file (see tinykv.example.toml)')
     .option('--max-concurrent-streams <n>', 'calls one client connection may have open at once (default 1024)', parseCount)
@@ -116,6 +118,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
 function serverOverrides(flags: ServerFlags): ConfigOverrides {
   return {
     addr: flags.addr,
+    statusAddr: flags.statusAddr,
     dataDir: flags.dataDir,
     logLevel: flags.logLevel,
     logFormat: flags.logFormat,
@@ -160,6 +163,8 @@ async function runServer(flags: ServerFlags, print: (text: string) => void): Pro
       print(`embedded scheduler at ${scheduler.addr}`);
     }
     const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
+    // Before the listening line: `tinykv cluster` reads both once it sees that one.
+    if (node.statusAddr) print(`tinykv status server on http://${node.statusAddr}`);
     // A cluster store names its id: `tinykv cluster` labels its stores by it.
     print(node instanceof ClusterNode ? `tinykv store ${node.storeId} listening on ${node.addr}` : `tinykv listening on ${node.addr}`);
     await waitForSignal(async (signal) => {

@@ -21,6 +21,11 @@ export type EngineKind = (typeof ENGINE_KINDS)[number];
 export interface NodeConfig {
   /** host:port the gRPC server listens on; port 0 picks a free port. */
   readonly addr: string;
+  /**
+   * host:port of the status HTTP server (/metrics, /livez, /readyz, /status, /config); undefined
+   * serves none. Port 0 picks a free port.
+   */
+  readonly statusAddr: string | undefined;
   /** Serve from one local engine without Raft. */
   readonly standalone: boolean;
   /** Scheduler address (cluster mode). */
@@ -108,6 +113,7 @@ export const DEFAULT_GRPC_MEMORY_QUOTA_BYTES = 128 * 1024 * 1024;
 
 export const DEFAULT_CONFIG: NodeConfig = {
   addr: '127.0.0.1:20160',
+  statusAddr: undefined,
   standalone: true,
   scheduler: '127.0.0.1:2379',
   raftBaseTickMs: 100,
@@ -163,6 +169,7 @@ type Table = Record<string, unknown>;
 const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableConfig) => void>> = {
   server: {
     addr: (v, c) => (c.addr = expectString('server.addr', v)),
+    'status-addr': (v, c) => (c.statusAddr = expectString('server.status-addr', v)),
     standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
     'slow-log-threshold': (v, c) => (c.slowLogThresholdMs = expectDuration('server.slow-log-threshold', v)),
@@ -281,6 +288,7 @@ function applyFile(config: MutableConfig, path: string): void {
 
 function validate(config: NodeConfig): void {
   parseAddress(config.addr);
+  if (config.statusAddr !== undefined) parseAddress(config.statusAddr);
   if (config.dataDir.trim() === '' && config.engine === 'lmdb') throw new ConfigError('storage.data-dir must not be empty');
   if (!config.standalone) {
     parseAddress(config.scheduler);

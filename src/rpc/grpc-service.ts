@@ -12,6 +12,7 @@ import {
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
 import type { RequestLog } from '../log/request-log.js';
+import { performance } from 'node:perf_hooks';
 import { ErrorCode, TinyKvError } from '../util/errors.js';
 import { grpcStatusOf, toServiceError } from './error-status.js';
 
@@ -47,28 +48,42 @@ export class CallTracker {
 }
 
 /** `requests` logs the slow calls and those answered DATA_LOSS or INTERNAL (log/request-log.ts). */
+/**
+ * Told how each call of one method ended (metrics). Bound per method once, so a call costs no
+ * lookup; `startedMs` is performance.now() when the call arrived.
+ */
+export interface CallObserver {
+  done(code: GrpcStatus, startedMs: number): void;
+}
+
 export function unary<Req, Res>(
   method: string,
   handler: UnaryHandler<Req, Res>,
   tracker: CallTracker,
   requests: RequestLog,
+  observer?: CallObserver,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
+    const startedMs = performance.now();
     if (!tracker.enter()) {
-      callback(toServiceError(new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down')), null);
+      const refusal = toServiceError(new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down'));
+      observer?.done(refusal.code, startedMs);
+      callback(refusal, null);
       return;
     }
-    const startMs = performance.now();
     handler(call.request).then(
       (response) => {
         tracker.leave();
-        requests.finished(method, call.request, performance.now() - startMs, GrpcStatus.OK);
+        requests.finished(method, call.request, performance.now() - startedMs, GrpcStatus.OK);
+        observer?.done(GrpcStatus.OK, startedMs);
         callback(null, response);
       },
       (err: unknown) => {
         tracker.leave();
-        requests.finished(method, call.request, performance.now() - startMs, grpcStatusOf(err), err);
-        callback(toServiceError(err), null);
+        const error = toServiceError(err);
+        requests.finished(method, call.request, performance.now() - startedMs, grpcStatusOf(err), err);
+        observer?.done(error.code, startedMs);
+        callback(error, null);
       },
     );
   };

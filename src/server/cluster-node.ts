@@ -35,6 +35,10 @@ import { schedulerCommandHandler } from './heartbeat-commands.js';
 import { collectStoreStats, type StoreStatsSource } from './store-stats.js';
 import { BUSY_PENDING_COMMANDS } from '../raftstore/batch/poller-router.js';
 import { ClientError } from '../client/errors.js';
+import { StoreMetrics } from '../metrics/store-metrics.js';
+import { registerThreadMetrics } from '../metrics/thread-metrics.js';
+import type { PeerRole, Readiness, StatusServer, StatusSource } from '../metrics/status-server.js';
+import { startNodeStatusServer } from './status-endpoint.js';
 import { SchedulerErrorCode } from '../scheduler/errors.js';
 
 const REGION_DISCOVERY_INTERVAL_MS = 200;
@@ -67,6 +71,7 @@ const SPLIT_PROPOSE_TIMEOUT_MS = 30_000;
 export class ClusterNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
+  private statusServer: StatusServer | undefined;
 
   private constructor(
     readonly addr: string,
@@ -85,7 +90,68 @@ export class ClusterNode {
     readonly splits: SplitDriver,
     /** What the store heartbeats report from, and what a tombstone answer does. */
     private readonly heartbeatDeps: StoreHeartbeatDeps,
+    /** This store's metrics registry (served on config.statusAddr's /metrics when set). */
+    readonly metrics: StoreMetrics,
   ) {}
+
+  /** The status server's address (with its real port), when config.statusAddr asked for one. */
+  get statusAddr(): string | undefined {
+    return this.statusServer?.addr;
+  }
+
+  /**
+   * Serving: registered with the scheduler (true once start() resolved), hosting regions, and not
+   * stopping. A new store is not ready until it has learned its first region.
+   */
+  readiness(): Readiness {
+    if (this.closing) return { ready: false, reason: 'stopping' };
+    if (this.store.regions().length === 0) return { ready: false, reason: 'no regions loaded yet' };
+    return { ready: true };
+  }
+
+  /** Region id -> the role of this store's peer (leader, else follower). */
+  peerRoles(): Map<number, PeerRole> {
+    const led = new Set(this.store.leaderRegions().map(({ region }) => region.id));
+    return new Map(this.store.regions().map((region) => [region.id, led.has(region.id) ? 'leader' : 'follower']));
+  }
+
+  /**
+   * The last start steps, on a whole node: its status server, then its timers. A status server
+   * that cannot listen fails the start, and closing the node undoes every part started before.
+   */
+  private async serve(): Promise<this> {
+    await this.startStatusServer().catch(async (err: unknown) => {
+      await this.close();
+      throw err;
+    });
+    this.startTimers();
+    const { addr, statusAddr, storeId } = this;
+    this.logger.info({ addr, statusAddr, storeId, regions: this.store.regions().length, scheduler: this.config.scheduler }, 'tinykv store serving');
+    return this;
+  }
+
+  private async startStatusServer(): Promise<void> {
+    this.metrics.observe({
+      dataDir: this.config.dataDir,
+      engineDirs: STORE_ENGINE_DIRS,
+      regionRoles: () => {
+        const leader = this.store.leaderRegions().length;
+        return { leader, follower: this.store.regions().length - leader };
+      },
+    });
+    // The raftstore's metrics are counted on its poller and apply threads; a scrape sums them here.
+    registerThreadMetrics(this.metrics.registry, () => this.store.metricsSnapshots?.() ?? Promise.resolve([]));
+    const source: StatusSource = {
+      registry: this.metrics.registry,
+      storeId: this.storeId,
+      addr: this.addr,
+      config: this.config,
+      readiness: () => this.readiness(),
+      peerRoles: () => this.peerRoles(),
+    };
+    const statusServer = (this.statusServer = await startNodeStatusServer(this.config.statusAddr, source, this.logger));
+    if (statusServer) this.afterStopHooks.push(() => statusServer.close());
+  }
 
   static async start(config: NodeConfig, logger: Logger, seams: ClusterNodeSeams = {}): Promise<ClusterNode> {
     const onFatal = onceFatal(seams.onFatal ?? exitOnFatal(logger), logger);
@@ -94,6 +160,7 @@ export class ClusterNode {
     const pools = new StorePools(config, engineOptions, logger);
     // What has been started so far, stopped in reverse order when a later step fails.
     const started: StartedParts = { lock, engines, pools };
+    let node: ClusterNode;
     try {
       const scheduler = (started.scheduler = await connectScheduler(config.scheduler, config.schedulerConnectTimeoutMs, logger));
       const storeId = await loadOrAllocStoreId(engines, scheduler);
@@ -103,6 +170,7 @@ export class ClusterNode {
       const transport = (started.transport = new GrpcTransport(resolver, log, Date.now, seams.dropMessage, seams.delayMessageMs));
       const router = (started.store = await startRaftstore({ config, storeId, engines, engineOptions, transport, pools, logger: log, onFatal }));
       const tracker = new CallTracker();
+      const metrics = new StoreMetrics();
       const server = (started.server = new Server(grpcServerOptions(config)));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
       const splits = new SplitDriver({
@@ -117,7 +185,7 @@ export class ClusterNode {
       const onWrite = (regionId: number, sizeBytes: number) => splits.onWrite(regionId, sizeBytes);
       const storage = (started.storage = guardSpace(new RaftKvStorage(router, undefined, { onWrite }), config));
       const snapshotsIn = snapshotRecvBudget(config);
-      addStoreServices(server, { storage, router, config, tracker, logger: log, snapshotsIn });
+      addStoreServices(server, { storage, router, config, tracker, logger: log, snapshotsIn, metrics });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
@@ -125,24 +193,38 @@ export class ClusterNode {
         if (isTombstoneRefusal(err)) onFatal(tombstoneReason(storeId, config.dataDir), err);
         throw err;
       });
-      const node = new ClusterNode(addr, storeId, router, config, server, tracker, engines, scheduler, transport, lock, log, splits, {
-        onFatal,
-        startTimeSec,
-        snapshotsIn,
-      });
+      node = new ClusterNode(
+        addr,
+        storeId,
+        router,
+        config,
+        server,
+        tracker,
+        engines,
+        scheduler,
+        transport,
+        lock,
+        log,
+        splits,
+        {
+          onFatal,
+          startTimeSec,
+          snapshotsIn,
+        },
+        metrics,
+      );
       // The pools go after the store has stopped, so its last GC and snapshot tasks finish; the
       // space guard's free-space sampling stops then too (the store itself is stopped by the node).
       node.afterStopHooks.push(
         () => pools.destroy(),
         () => storage.stop(),
       );
-      node.startTimers();
-      log.info({ addr, regions: router.regions().length, scheduler: config.scheduler }, 'tinykv store serving');
-      return node;
     } catch (err) {
       await undoStart(started, logger);
       throw err;
     }
+    // Outside the try: from here a failure is undone by closing the node (serve does).
+    return node.serve();
   }
 
   private startTimers(): void {
@@ -368,12 +450,13 @@ interface StoreServices {
   readonly tracker: CallTracker;
   readonly logger: Logger;
   readonly snapshotsIn: SnapshotRecvBudget;
+  readonly metrics: StoreMetrics;
 }
 
 /** The TinyKv service through Raft, and the Raft, BatchRaft and Snapshot streams from other stores. */
-function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn }: StoreServices): void {
+function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn, metrics }: StoreServices): void {
   server.addService(boundedService(rawRaftService), {
-    ...tinyKvImplementation(storage, config, tracker, logger),
+    ...tinyKvImplementation(storage, config, tracker, logger, metrics),
     raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
     batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
     snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn, logger),

@@ -20,10 +20,14 @@ import type { Logger } from '../log/logger.js';
 import { CallTracker } from '../rpc/grpc-service.js';
 import { tinyKvImplementation } from './tinykv-service.js';
 import { DataDirLock } from '../env/data-dir-lock.js';
+import { StoreMetrics } from '../metrics/store-metrics.js';
+import type { Readiness, StatusServer, StatusSource } from '../metrics/status-server.js';
+import { startNodeStatusServer } from './status-endpoint.js';
 import { bindServer, boundedServerOptions, boundedService } from '../rpc/server-options.js';
 
 export class TinyKvNode {
   private closing: Promise<void> | undefined;
+  private statusServer: StatusServer | undefined;
 
   private constructor(
     /** The address the server listens on, with the real port when 0 was asked for. */
@@ -34,7 +38,31 @@ export class TinyKvNode {
     private readonly tracker: CallTracker,
     private readonly lock: DataDirLock | undefined,
     private readonly logger: Logger,
+    /** This node's metrics registry (served on config.statusAddr's /metrics when set). */
+    readonly metrics: StoreMetrics,
   ) {}
+
+  /** The status server's address (with its real port), when config.statusAddr asked for one. */
+  get statusAddr(): string | undefined {
+    return this.statusServer?.addr;
+  }
+
+  /** Serving while not stopping: a standalone node has nothing to join or load. */
+  readiness(): Readiness {
+    return this.closing ? { ready: false, reason: 'stopping' } : { ready: true };
+  }
+
+  private async startStatusServer(): Promise<void> {
+    const source: StatusSource = {
+      registry: this.metrics.registry,
+      storeId: undefined,
+      addr: this.addr,
+      config: this.config,
+      readiness: () => this.readiness(),
+      peerRoles: () => new Map(),
+    };
+    this.statusServer = await startNodeStatusServer(this.config.statusAddr, source, this.logger);
+  }
 
   static async start(config: NodeConfig, logger: Logger): Promise<TinyKvNode> {
     const lock = config.engine === 'lmdb' ? DataDirLock.acquire(config.dataDir) : undefined;
@@ -43,7 +71,9 @@ export class TinyKvNode {
     let server: Server | undefined;
     try {
       engine = openEngine(config);
-      storage = guardSpace(new StandaloneStorage(engine), config);
+      const metrics = new StoreMetrics();
+      metrics.observe({ dataDir: config.dataDir, engineDirs: config.engine === 'lmdb' ? ['kv'] : [] });
+      storage = guardSpace(new StandaloneStorage(engine, { onCommitSeconds: metrics.engineCommit('kv') }), config);
       await storage.start();
       const clusterId = await loadClusterId(engine, systemClock, Math.random);
       const oracle = await startOracle(engine, systemClock);
@@ -56,15 +86,19 @@ export class TinyKvNode {
       });
       server = new Server(options);
       let boundAddr = config.addr;
-      server.addService(boundedService(TinyKvService), tinyKvImplementation(storage, config, tracker, logger));
+      server.addService(boundedService(TinyKvService), tinyKvImplementation(storage, config, tracker, logger, metrics));
       server.addService(
         boundedService(SchedulerService),
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),
       );
       const port = await bindServer(server, config.addr);
       boundAddr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
-      const node = new TinyKvNode(boundAddr, config, server, storage, tracker, lock, logger);
-      logger.info({ addr: node.addr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' }, 'tinykv node serving');
+      const node = new TinyKvNode(boundAddr, config, server, storage, tracker, lock, logger, metrics);
+      await node.startStatusServer();
+      logger.info(
+        { addr: node.addr, statusAddr: node.statusAddr, dataDir: config.dataDir, engine: config.engine, mode: 'standalone' },
+        'tinykv node serving',
+      );
       return node;
     } catch (err) {
       // All or nothing: whatever was started is stopped before the error goes up. Stopping the
@@ -99,6 +133,8 @@ export class TinyKvNode {
     this.server.forceShutdown();
     await this.storage.stop();
     this.lock?.release();
+    // Last, so /readyz answers "stopping" for as long as the stop takes.
+    await this.statusServer?.close();
     this.logger.info('stopped');
   }
 }

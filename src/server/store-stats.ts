@@ -10,9 +10,10 @@
  * no count the main thread can read; asking them each heartbeat would cost a round trip per
  * poller for a number no scheduler here uses.
  */
-import { readdir, stat, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreStats } from '../proto/schedulerpb.js';
+import { directoryBytes } from '../env/disk-usage.js';
 
 export interface StoreStatsSource {
   readonly storeId: number;
@@ -48,28 +49,4 @@ export async function collectStoreStats(source: StoreStatsSource, intervalStartS
     isBusy: source.busy(),
     interval: { startTimestamp: BigInt(intervalStartSec), endTimestamp: BigInt(nowSec) },
   });
-}
-
-/**
- * Bytes the files directly in `dir` take on disk. LMDB's data file is sparse where its map is not
- * yet written, so allocated blocks count, not the apparent size; a file that is gone counts 0.
- */
-async function directoryBytes(dir: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  const sizes = await Promise.all(
-    names.map(async (name) => {
-      try {
-        const s = await stat(join(dir, name));
-        return s.isFile() ? Math.min(s.size, s.blocks * 512) : 0;
-      } catch {
-        return 0;
-      }
-    }),
-  );
-  return sizes.reduce((a, b) => a + b, 0);
 }

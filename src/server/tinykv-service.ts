@@ -21,6 +21,8 @@ import { CorruptionLog } from './corruption-log.js';
 import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
 import { RawHandlers } from './raw-handlers.js';
 import { RequestLog } from '../log/request-log.js';
+import type { StoreMetrics } from '../metrics/store-metrics.js';
+import { TimedLatches, txnResultOf } from './txn-metrics.js';
 
 const UNAVAILABLE_BECAUSE: Record<string, string> = {
   Raft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
@@ -29,73 +31,52 @@ const UNAVAILABLE_BECAUSE: Record<string, string> = {
   Coprocessor: 'SQL push-down is out of scope',
 };
 
-/** The TinyKv service over a Storage: Raw and Kv handlers; Raft, Snapshot and Coprocessor answer UNIMPLEMENTED unless overridden. */
-export function tinyKvImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger) {
+/**
+ * The TinyKv service over a Storage: Raw and Kv handlers; Raft, Snapshot and Coprocessor answer
+ * UNIMPLEMENTED unless overridden. With `metrics`, every call and transaction command is counted.
+ */
+export function tinyKvImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger, metrics?: StoreMetrics) {
   const raw = new RawHandlers(storage, config.limits, { allowRawTxnCfWrites: config.allowRawTxnCfWrites });
   const corruptionLog = new CorruptionLog(logger);
   const requests = new RequestLog(logger, config.slowLogThresholdMs);
-  const txn = createTxnCommands(storage, new Latches(), {
+  const txn = createTxnCommands(storage, metrics ? new TimedLatches(metrics.latchWaitSeconds) : new Latches(), {
     maxScanResponseBytes: config.limits.maxScanResponseBytes,
     onCorruption: (err, key) => corruptionLog.report(err, 'KvScan', key),
   });
-  /** A Kv* command that meets a damaged record fails with DATA_LOSS; say which key in the log. */
-  const logged =
-    <Req, Res>(method: string, run: (request: Req) => Promise<Res>) =>
-    async (request: Req): Promise<Res> => {
+  const call = <Req, Res>(method: string, handler: (request: Req) => Promise<Res>) =>
+    unary(method, handler, tracker, requests, metrics?.grpcMethod(method));
+  /**
+   * A Kv* command: one that meets a damaged record fails with DATA_LOSS (the log says which key);
+   * its result is counted by command.
+   */
+  const kv = <Req, Res extends TxnResponse>(method: string, command: string, run: (request: Req) => Promise<Res>) => {
+    const counted = metrics?.txnCommand(command);
+    return call(method, async (request: Req): Promise<Res> => {
       try {
-        return await run(request);
+        const response = await run(request);
+        counted?.record(txnResultOf(response));
+        return response;
       } catch (err) {
+        counted?.record('error');
         if (isTxnError(err) && err.code === TxnErrorCode.Corruption) corruptionLog.report(err, method);
         throw err;
       }
-    };
+    });
+  };
   return {
     ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method.charAt(0).toUpperCase() + method.slice(1)] ?? 'not planned'),
-    rawGet: unary('RawGet', (r: RawGetRequest) => raw.rawGet(r), tracker, requests),
-    rawPut: unary('RawPut', (r: RawPutRequest) => raw.rawPut(r), tracker, requests),
-    rawDelete: unary('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r), tracker, requests),
-    rawScan: unary('RawScan', (r: RawScanRequest) => raw.rawScan(r), tracker, requests),
-    kvGet: unary(
-      'KvGet',
-      logged('KvGet', (r: GetRequest) => txn.kvGet(r)),
-      tracker,
-      requests,
-    ),
-    kvScan: unary(
-      'KvScan',
-      logged('KvScan', (r: ScanRequest) => txn.kvScan(r)),
-      tracker,
-      requests,
-    ),
-    kvPrewrite: unary(
-      'KvPrewrite',
-      logged('KvPrewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)),
-      tracker,
-      requests,
-    ),
-    kvCommit: unary(
-      'KvCommit',
-      logged('KvCommit', (r: CommitRequest) => txn.kvCommit(r)),
-      tracker,
-      requests,
-    ),
-    kvCheckTxnStatus: unary(
-      'KvCheckTxnStatus',
-      logged('KvCheckTxnStatus', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
-      tracker,
-      requests,
-    ),
-    kvBatchRollback: unary(
-      'KvBatchRollback',
-      logged('KvBatchRollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
-      tracker,
-      requests,
-    ),
-    kvResolveLock: unary(
-      'KvResolveLock',
-      logged('KvResolveLock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
-      tracker,
-      requests,
-    ),
+    rawGet: call('RawGet', (r: RawGetRequest) => raw.rawGet(r)),
+    rawPut: call('RawPut', (r: RawPutRequest) => raw.rawPut(r)),
+    rawDelete: call('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r)),
+    rawScan: call('RawScan', (r: RawScanRequest) => raw.rawScan(r)),
+    kvGet: kv('KvGet', 'get', (r: GetRequest) => txn.kvGet(r)),
+    kvScan: kv('KvScan', 'scan', (r: ScanRequest) => txn.kvScan(r)),
+    kvPrewrite: kv('KvPrewrite', 'prewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)),
+    kvCommit: kv('KvCommit', 'commit', (r: CommitRequest) => txn.kvCommit(r)),
+    kvCheckTxnStatus: kv('KvCheckTxnStatus', 'check_txn_status', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
+    kvBatchRollback: kv('KvBatchRollback', 'batch_rollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
+    kvResolveLock: kv('KvResolveLock', 'resolve_lock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
   };
 }
+
+type TxnResponse = Parameters<typeof txnResultOf>[0];

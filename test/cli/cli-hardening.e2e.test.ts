@@ -216,6 +216,16 @@ describe('tinykv cluster', () => {
     // Each data directory belongs to the store named beside it.
     for (const store of labelled) expect(store.dataDir.startsWith(join(dataDir, 'store-'))).toBe(true);
     expect(new Set(labelled.map((s) => s.dataDir)).size).toBe(3);
+    // Each store serves a status port, printed with its id.
+    const statusUrls = [...cluster.stdout().matchAll(/^status\s+store (\d+)\s+(\S+)/gm)].map((m) => ({
+      id: Number(m[1]),
+      url: defined(m[2], 'm[2]'),
+    }));
+    expect(statusUrls.map((s) => s.id).sort()).toEqual(labelled.map((s) => s.id).sort());
+    for (const { id, url } of statusUrls) {
+      expect((await fetch(`${url}/livez`)).status).toBe(200);
+      expect(((await (await fetch(`${url}/status`)).json()) as { store_id: number }).store_id).toBe(id);
+    }
 
     cluster.child.kill('SIGINT');
     expect((await cluster.exited).code).toBe(0);
