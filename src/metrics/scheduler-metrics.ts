@@ -6,9 +6,10 @@
  * lag behind the cluster state and cost nothing between scrapes.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { StoreStateName } from '../scheduler/admin.js';
 
-export const STORE_STATE_NAMES: readonly StoreStateName[] = ['Up', 'Disconnected', 'Down', 'Offline', 'Tombstone'];
+/** The store states the scheduler names (its admin StoreStateName; kept here so metrics imports no scheduler module). */
+export const STORE_STATE_NAMES = ['Up', 'Disconnected', 'Down', 'Offline', 'Tombstone'] as const;
+export type StoreStateName = (typeof STORE_STATE_NAMES)[number];
 
 export type HeartbeatKind = 'store' | 'region';
 
