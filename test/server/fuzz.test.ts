@@ -623,7 +623,11 @@ describe(`fuzzing every TinyKv and Scheduler method (seed ${seed})`, () => {
     //    over the Raft, BatchRaft and Snapshot streams; stop at the first store that dies.
     const sent = await forgeBarrage(rng, victim, target.addr, Math.max(50, Math.floor(iterations / 2)), allRunning);
     await new Promise((r) => setTimeout(r, 300));
-    expect(health(), `seed ${seed}: a forged Raft message stopped a process; the last ones sent:\n${sent.join('\n')}`).toEqual([]);
+    // The reasons go in the message: an array in the diff is cut short.
+    const reasons = health();
+    expect(reasons, `seed ${seed}: a forged Raft message stopped a process:\n${reasons.join('\n')}\nthe last ones sent:\n${sent.join('\n')}`).toEqual(
+      [],
+    );
     // The forged messages may move the leader, never take the cluster's service away for good.
     const logs = () => stores.map((store, i) => `store ${i + 1} (${store.addr}) log tail:\n${store.stderr().slice(-3000)}`).join('\n');
     try {

@@ -27,6 +27,7 @@ import { executeRead, type ApplyRead } from '../operation/read.js';
 import { applyWriteRequest, type ApplyReply } from '../operation/write.js';
 import { applySplit, isSplit, type AppliedSplit } from '../operation/split.js';
 import { logAdminChange, type AdminChange } from './admin-log.js';
+import { RateLimitedLog } from '../../util/rate-limited-log.js';
 import { regionNotFound, staleCommand } from '../router/errors.js';
 import { applyStateKey, regionStateKey } from '../keys.js';
 import { clearRangeOps, putProto } from '../peer/peer-storage.js';
@@ -293,7 +294,15 @@ export class Applier implements ApplyRouter {
       return { applyState: result.applyState, response: result.response, confChange: result.applied };
     }
     if (entry.data.length === 0) return { applyState: next }; // a new leader's empty entry
-    const request = RaftCmdRequest.decode(entry.data);
+    const request = decodeCommand(entry.data);
+    if (!request) {
+      // Every replica decodes the same bytes the same way, so all of them skip it alike. Only a
+      // forged Raft message gets such bytes committed (this store proposes only what it encoded);
+      // it must not stop the store.
+      const fields = { regionId, index: entry.index, term: entry.term, sizeBytes: entry.data.length };
+      this.undecodable.run((suppressed) => this.logger.error({ ...fields, suppressed }, 'a committed entry is not a command; applied as a no-op'));
+      return { applyState: next };
+    }
     if (isSplit(request)) {
       const region = defined(delegate.region, `region ${regionId} applying a split`);
       const result = applySplit(request, region, next, kvOps, this.kv);
@@ -306,6 +315,9 @@ export class Applier implements ApplyRouter {
     const responses = request.requests.map((r) => applyWriteRequest(r, kvOps));
     return { applyState: next, response: RaftCmdResponse.fromPartial({ header: {}, responses }) };
   }
+
+  /** Logs undecodable committed entries at most once per 10 s (a forged-message flood must not fill the log). */
+  private readonly undecodable = new RateLimitedLog(10_000);
 
   private serveReads(delegate: Delegate): void {
     const applied = delegate.applyState.appliedIndex;
@@ -366,4 +378,13 @@ function applyAdmin(request: RaftCmdRequest, next: RaftApplyState): { applyState
   // Other admin commands come with their operation modules (see operation/README.md).
   const error = { ...staleCommand().regionError, message: `admin command ${admin.cmdType} is not supported yet` };
   return { applyState: next, response: errorResponse(error) };
+}
+
+/** The command in a normal entry's data, or undefined when the bytes are not one. */
+export function decodeCommand(data: Uint8Array): RaftCmdRequest | undefined {
+  try {
+    return RaftCmdRequest.decode(data);
+  } catch {
+    return undefined;
+  }
 }
