@@ -7,11 +7,11 @@
  * It shares the admin API's `KV:Http:*` codes (docs/errors.md) but not its module: the scheduler
  * reports its own metrics through this folder, so this folder must not import the scheduler.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { TinyKvError } from '../util/errors.js';
+import { startBoundedHttpServer } from '../util/http-server.js';
 import { buildInfo } from './build-info.js';
 
 export const STATUS_REQUEST_TIMEOUT_MS = 10_000;
@@ -99,37 +99,13 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
   const timeoutMs = options.requestTimeoutMs ?? STATUS_REQUEST_TIMEOUT_MS;
   const startedAtMs = Date.now();
-  const server = createServer({ requestTimeout: timeoutMs, headersTimeout: timeoutMs }, (req, res) => {
-    void handleRequest(options, timeoutMs, startedAtMs, req, res);
-  });
-  server.maxConnections = options.maxConnections ?? STATUS_MAX_CONNECTIONS;
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  const port = await listen(server, options.addr);
-  // After listening, a server error is a failed accept (EMFILE, ...): the server goes on; say so.
-  server.on('error', (err) => options.logger.warn({ err }, 'status server error'));
-  const addr = `${options.addr.slice(0, options.addr.lastIndexOf(':'))}:${port}`;
-  options.logger.info({ addr }, 'status server serving');
-  let closing: Promise<void> | undefined;
-  return {
-    addr,
-    close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
-  };
-}
-
-function listen(server: Server, addr: string): Promise<number> {
-  const colon = addr.lastIndexOf(':');
-  const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(addr.slice(colon + 1));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => resolve((server.address() as AddressInfo).port));
+  return startBoundedHttpServer({
+    addr: options.addr,
+    requestTimeoutMs: timeoutMs,
+    maxConnections: options.maxConnections ?? STATUS_MAX_CONNECTIONS,
+    logger: options.logger,
+    name: 'status server',
+    handle: (req, res) => void handleRequest(options, timeoutMs, startedAtMs, req, res),
   });
 }
 

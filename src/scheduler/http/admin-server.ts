@@ -3,11 +3,11 @@
  * is bounded: body size, time to receive it, time to answer it, connections at once. Bad input is a
  * 4xx with `{"error", "code"}`; a bug is a 500 and a log line, never a crash.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../env/clock.js';
 import { listenError } from '../../rpc/listen-error.js';
+import { startBoundedHttpServer } from '../../util/http-server.js';
 import type { SchedulerAdmin } from '../admin.js';
 import { invalidArgument } from '../errors.js';
 import { errorAnswer, HttpError, HttpErrorCode } from './errors.js';
@@ -52,38 +52,14 @@ export async function startAdminHttpServer(options: AdminHttpServerOptions): Pro
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
   };
-  const server = createServer({ requestTimeout: limits.timeoutMs, headersTimeout: limits.timeoutMs }, (req, res) => {
-    void handleRequest(router, limits, options.logger, req, res);
-  });
-  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  // Unparseable HTTP never reaches the handler; answer it and drop the connection.
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  const port = await listen(server, options.addr);
-  // After listening, a server error is a failed accept (EMFILE, ...): the server goes on; say so.
-  server.on('error', (err) => options.logger.warn({ err }, 'admin HTTP API server error'));
-  const addr = `${options.addr.slice(0, options.addr.lastIndexOf(':'))}:${port}`;
-  options.logger.info({ addr }, 'scheduler admin HTTP API serving');
-  let closing: Promise<void> | undefined;
-  return {
-    addr,
-    close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      })),
-  };
-}
-
-function listen(server: Server, addr: string): Promise<number> {
-  const colon = addr.lastIndexOf(':');
-  const host = addr.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(addr.slice(colon + 1));
-  return new Promise((resolve, reject) => {
-    server.once('error', (err) => reject(listenError(addr, err)));
-    server.listen({ host, port }, () => resolve((server.address() as AddressInfo).port));
+  return startBoundedHttpServer({
+    addr: options.addr,
+    requestTimeoutMs: limits.timeoutMs,
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    logger: options.logger,
+    name: 'scheduler admin HTTP API',
+    handle: (req, res) => void handleRequest(router, limits, options.logger, req, res),
+    listenError: (err) => listenError(options.addr, err),
   });
 }
 
