@@ -71,8 +71,15 @@ export interface EngineStats {
 
 export interface Engine {
   readonly kind: 'lmdb' | 'memory';
-  /** Reads the latest durable value. */
+  /**
+   * Reads a committed value cheaply. Every read of one event-loop turn shares one view (lmdb-js
+   * keeps its read transaction until a timer of the next turn), so a commit made by another
+   * thread or process during the turn may not show yet; this thread's own commits always do.
+   * A decision about state another thread writes uses getLatest or snapshot.
+   */
   get(cf: ColumnFamily, key: Uint8Array): Buffer | undefined;
+  /** Reads the value as of every commit made so far, by any thread or process. */
+  getLatest(cf: ColumnFamily, key: Uint8Array): Buffer | undefined;
   /**
    * Applies all ops atomically, in order. Resolves once they are durable, or with
    * `{ durable: false }` once they are committed and visible: such a write survives a process
@@ -81,6 +88,7 @@ export interface Engine {
   write(ops: readonly WriteOp[], options?: WriteOptions): Promise<void>;
   /** Resolves once every write committed so far is durable. */
   flush(): Promise<void>;
+  /** A point-in-time view that includes every commit made so far, by any thread or process. */
   snapshot(): EngineSnapshot;
   stats(): EngineStats;
   /** Waits for in-flight writes, then releases the engine. Idempotent. */

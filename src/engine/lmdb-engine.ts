@@ -81,6 +81,12 @@ export class LmdbEngine implements Engine {
     return this.family(cf).get(checkedKey(cf, key));
   }
 
+  getLatest(cf: ColumnFamily, key: Uint8Array): Buffer | undefined {
+    this.checkOpen();
+    this.root.resetReadTxn();
+    return this.family(cf).get(checkedKey(cf, key));
+  }
+
   async write(ops: readonly WriteOp[], options: WriteOptions = {}): Promise<void> {
     this.checkOpen();
     for (const op of ops) if (op.type !== 'deleteRange') checkedKey(op.cf, op.key);
@@ -170,6 +176,9 @@ export class LmdbEngine implements Engine {
 
   snapshot(): EngineSnapshot {
     this.checkOpen();
+    // The turn's shared read transaction may predate another thread's commit (see Engine.get):
+    // a snapshot starts from a fresh one. Snapshots still open keep theirs (lmdb-js counts uses).
+    this.root.resetReadTxn();
     return new LmdbSnapshot(this.families, this.root.useReadTransaction());
   }
 

@@ -46,6 +46,10 @@ export class MemoryEngine implements Engine {
     this.checkOpen();
     return this.tree(cf).get(checkedKey(cf, key));
   }
+  /** One thread's memory: every read is of the latest commit. */
+  getLatest(cf: ColumnFamily, key: Uint8Array): Buffer | undefined {
+    return this.get(cf, key);
+  }
 
   async write(ops: readonly WriteOp[], _options?: WriteOptions): Promise<void> {
     this.checkOpen();

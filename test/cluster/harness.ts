@@ -2,7 +2,8 @@
 // cluster tests: start, reach, stop.
 import { inspect } from 'node:util';
 import { loadConfig, type ConfigOverrides } from '../../src/config/config.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { createLogger, silentLogger } from '../../src/log/logger.js';
+import type { LogLevel } from '../../src/config/config.js';
 import { connect, ClientError, type TinyKvClient } from '../../src/client/index.js';
 import { ClusterNode, type ClusterNodeSeams } from '../../src/server/cluster-node.js';
 import { startScheduler, type SchedulerHandle } from '../../src/scheduler/scheduler-server.js';
@@ -16,6 +17,13 @@ export interface FatalExpectation {
    */
   readonly expectFatal?: boolean;
 }
+
+/**
+ * TINYKV_TEST_LOG_LEVEL=info (or debug) makes the stores of a cluster test log to stderr (every
+ * thread, as JSON), for a failure to be read afterwards; tests are silent otherwise.
+ */
+const TEST_LOG_LEVEL = (process.env.TINYKV_TEST_LOG_LEVEL ?? 'silent') as LogLevel;
+const testLogger = (component: string) => (TEST_LOG_LEVEL === 'silent' ? silentLogger() : createLogger(TEST_LOG_LEVEL, 'tinykv', { component }));
 
 export class InProcessCluster {
   readonly nodes = new Map<number, ClusterNode>();
@@ -55,7 +63,7 @@ export class InProcessCluster {
       // The scenario tests move replicas and leaders themselves (TinyKV's run over a mock scheduler
       // that never schedules): the scheduler's own balancing would fight them. Tests of scheduling opt in.
       autoSchedule: bootstrap.autoSchedule ?? false,
-      logger: silentLogger(),
+      logger: testLogger('scheduler'),
     });
     const cluster = new InProcessCluster(scheduler, overrides, seams, fatal);
     for (let i = 0; i < initialStores; i++) cluster.dirs.push(tempDir());
@@ -76,7 +84,7 @@ export class InProcessCluster {
         addr: '127.0.0.1:0',
         dataDir,
         raftBaseTickMs: 20,
-        logLevel: 'silent',
+        logLevel: TEST_LOG_LEVEL,
         ...this.overrides,
         ...overrides,
       },
@@ -87,7 +95,7 @@ export class InProcessCluster {
         console.error(`store at ${dataDir} failed (fail-stop): ${reason}`, err);
         this.fatalErrors.push({ dataDir, reason, err });
       });
-    const node = await ClusterNode.start(config, silentLogger(), { ...this.seams, onFatal });
+    const node = await ClusterNode.start(config, testLogger('store'), { ...this.seams, onFatal });
     this.nodes.set(node.storeId, node);
     return node;
   }

@@ -85,7 +85,10 @@ export function dataDigest(node: ClusterNode): string {
 /** What differs between the stores, or undefined once they all tile the key space alike and hold the same data. */
 export function divergence(nodes: readonly ClusterNode[]): string | undefined {
   const untiled = nodes.filter((node) => !tiles(node.store.regions()));
-  if (untiled.length > 0) return `regions do not tile the key space on stores ${untiled.map((n) => `${n.storeId}: ${layoutOf(n)}`).join('; ')}`;
+  if (untiled.length > 0) {
+    const layouts = nodes.map((n) => `  store ${n.storeId}: ${layoutOf(n)}`).join('\n');
+    return `regions do not tile the key space on stores ${untiled.map((n) => n.storeId).join(', ')}; layouts:\n${layouts}`;
+  }
   const layouts = nodes.map(layoutOf);
   if (layouts.some((layout) => layout !== layouts[0]))
     return `layouts differ:\n${nodes.map((n, i) => `  store ${n.storeId}: ${layouts[i]}`).join('\n')}`;

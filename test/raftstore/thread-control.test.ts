@@ -42,7 +42,7 @@ it('reports every thread’s regions, leaders and pending work, takes a log leve
       ['raft poller 1', 'raft poller'],
       ['apply thread 0', 'apply thread'],
     ]);
-    // Region 3 lives on poller 1 (3 % 2).
+    // Region 3 lives on poller 1 (shardOfRegion(3, 2)).
     expect(status[0]!.regions).toEqual([]);
     expect(status[1]!.regions).toEqual([{ regionId: 3, peerId: 31, leader: true }]);
     expect(status[1]!.pending).toBeGreaterThanOrEqual(0);

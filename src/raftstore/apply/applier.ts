@@ -202,8 +202,9 @@ export class Applier implements ApplyRouter {
   private delegate(regionId: number): Delegate {
     let delegate = this.delegates.get(regionId);
     if (!delegate) {
-      const applyBytes = this.kv.get('meta', applyStateKey(regionId));
-      const regionBytes = this.kv.get('meta', regionStateKey(regionId));
+      // Another apply thread may have recorded this region (a split it applied) in this turn.
+      const applyBytes = this.kv.getLatest('meta', applyStateKey(regionId));
+      const regionBytes = this.kv.getLatest('meta', regionStateKey(regionId));
       const regionState = regionBytes ? RegionLocalState.decode(regionBytes) : undefined;
       delegate = {
         // A tombstone's region is not this peer's any more: its range may belong to live regions.

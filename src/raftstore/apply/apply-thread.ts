@@ -1,6 +1,6 @@
 /**
  * An apply thread: runs the Applier (applier.ts) on the store's kv environment for the regions
- * whose id % applyCount equals its index. Raft pollers hand it committed entries over their
+ * whose shardOfRegion(id, applyCount) is its index. Raft pollers hand it committed entries over their
  * channels; it answers each command to its reply address (main-thread commands straight to the
  * main thread) and reports apply states back to the poller that handed the region over.
  *

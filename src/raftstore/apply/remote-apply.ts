@@ -1,6 +1,6 @@
 /**
  * A raft poller's side of the apply threads (workers/apply.ts): hands tasks over as frames on a
- * MessagePort per apply thread (region id % threads picks one, so a region's tasks stay in order)
+ * MessagePort per apply thread (shardOfRegion picks one, so a region's tasks stay in order)
  * and turns what comes back into apply results, answers and restore completions.
  *
  * A proposal that came from the main thread carries its reply address (replyTo 'main'): the apply
@@ -18,6 +18,7 @@ import type { ApplyReply } from '../operation/write.js';
 import { decode, FrameBatcher, frames, receiveFrames, ReplyList, type ApplyToPoller, type FramePort, type PollerToApply } from '../batch/protocol.js';
 import type { FatalHandler } from '../../util/fail-stop.js';
 import type { CommandCallback, ReplyAddress } from '../router/command-callback.js';
+import { shardOfRegion } from '../batch/region-shard.js';
 
 /** Callbacks of this thread waiting for an apply thread; more are a bug (bounded by pending proposals). */
 const MAX_LOCAL_REPLIES = 1_000_000;
@@ -79,7 +80,7 @@ export class RemoteApplyRouter implements ApplyRouter {
   async settle(): Promise<void> {}
 
   private outOf(regionId: number): FrameBatcher<PollerToApply> {
-    return defined(this.outs[regionId % this.outs.length], 'apply thread of a region');
+    return defined(this.outs[shardOfRegion(regionId, this.outs.length)], 'apply thread of a region');
   }
 
   /** A reply's own address (a main-thread command), else one on this poller for its callback. */

@@ -1,6 +1,6 @@
 /**
  * The batch system's main-thread side: region peers live on raft poller threads
- * (workers/raft-poller.ts), each hosting the regions whose id % pollers equals its index, and
+ * (workers/raft-poller.ts), each hosting the regions whose shardOfRegion(id, pollers) is its index, and
  * committed entries are applied on apply threads (workers/apply.ts). This router forwards Raft
  * messages, commands and ticks to the pollers as batched frames, and relays what comes back (Raft
  * messages for the transport, region reports; command results, mostly from the apply threads).
@@ -39,6 +39,7 @@ import { leaderRegionOf, regionViews, type RegionView } from './region-views.js'
 import { systemClock, type Clock } from '../../env/clock.js';
 import type { ThreadMetricsSnapshot } from '../../metrics/thread-recorder.js';
 import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
+import { shardOfRegion } from './region-shard.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
@@ -90,7 +91,7 @@ export interface PollerRouterOptions {
   /** How every thread opens the store's environments. */
   readonly engines: StoreEngineOptions;
   readonly pollers: number;
-  /** Apply threads (workers/apply.ts); region id % applyThreads picks one. */
+  /** Apply threads (workers/apply.ts); shardOfRegion picks one. */
   readonly applyThreads: number;
   readonly config: RaftstoreConfig;
   readonly kv: Engine;
@@ -434,7 +435,7 @@ export class PollerRouter implements RaftRouter {
   }
 
   private pollerOf(regionId: number): Poller {
-    return defined(this.pollers[regionId % this.pollers.length], 'poller of a region');
+    return defined(this.pollers[shardOfRegion(regionId, this.pollers.length)], 'poller of a region');
   }
 
   /** Decodes a batch from a thread: a frame that does not decode or fails is an internal failure. */

@@ -32,6 +32,7 @@ import { openStoreEngines, type StoreEngineOptions } from './store-engines.js';
 import { Store } from './store.js';
 import { defined } from '../../util/assert.js';
 import { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
+import { shardOfRegion } from './region-shard.js';
 
 export interface PollerWorkerData {
   readonly storeId: number;
@@ -39,7 +40,7 @@ export interface PollerWorkerData {
   readonly config: RaftstoreConfig;
   readonly logLevel: LogLevel;
   readonly logFormat?: LogFormat;
-  /** This poller hosts the regions whose id % pollerCount == pollerIndex. */
+  /** This poller hosts the regions whose shardOfRegion(id, pollerCount) is pollerIndex. */
   readonly pollerIndex: number;
   readonly pollerCount: number;
   /** One port per apply thread (workers/apply.ts). */
@@ -58,7 +59,7 @@ export interface PollerThreadOptions {
   readonly snapshots?: SnapshotSource;
   /** The channel to the main thread. */
   readonly main: FramePort;
-  /** One channel per apply thread; region id % apply threads picks one. */
+  /** One channel per apply thread; shardOfRegion picks one. */
   readonly applyPorts: readonly FramePort[];
   /** The regions on disk this poller hosts. */
   readonly hosts: (regionId: number) => boolean;
@@ -232,7 +233,7 @@ export function runPollerThread(): void {
     ),
     main: defined(parentPort, 'parentPort (this code runs as a worker thread)'),
     applyPorts: data.applyPorts,
-    hosts: (regionId) => regionId % data.pollerCount === data.pollerIndex,
+    hosts: (regionId) => shardOfRegion(regionId, data.pollerCount) === data.pollerIndex,
     // A failed raft-log write or a broken invariant ends this thread; the main thread fail-stops.
     onFatal: (reason, err) => failThisThread(logger, reason, err),
     close: async () => {

@@ -85,8 +85,9 @@ export class PeerStorage implements RaftStorage {
    */
   static load(regionId: number, deps: PeerStorageDeps, region: Region): PeerStorage {
     const { engines } = deps;
-    const raftBytes = engines.raft.get('meta', raftStateKey(regionId));
-    const applyBytes = engines.kv.get('meta', applyStateKey(regionId));
+    // A split's apply thread wrote these states for a new region: read past this turn's view.
+    const raftBytes = engines.raft.getLatest('meta', raftStateKey(regionId));
+    const applyBytes = engines.kv.getLatest('meta', applyStateKey(regionId));
     let raftState = raftBytes ? RaftLocalState.decode(raftBytes) : RaftLocalState.fromPartial({ hardState: HardState.create() });
     if (!applyBytes && raftState.lastIndex > 0) {
       // A log with no apply state: what made this region here (a split's batch) was lost, and an
