@@ -82,7 +82,7 @@ function durationArg(flag: string, minMs: number) {
   };
 }
 
-function checkAddr(addr: string, flag = '--addr'): void {
+export function checkAddr(addr: string, flag = '--addr'): void {
   const colon = addr.lastIndexOf(':');
   const port = Number(addr.slice(colon + 1));
   if (colon <= 0 || !/^\d+$/.test(addr.slice(colon + 1)) || port > 65_535) {

@@ -16,6 +16,7 @@ import {
 import { TinyKvNode } from '../server/node.js';
 import { ClusterNode } from '../server/cluster-node.js';
 import { DEFAULT_SCHEDULER_ADDR, startScheduler, type SchedulerHandle } from '../scheduler/scheduler-server.js';
+import { checkAddr, defaultStatusAddr } from './scheduler-command.js';
 import { createLogger } from '../log/logger.js';
 import { routeGrpcLogs } from '../log/grpc-log.js';
 import { UsageError } from './output.js';
@@ -51,6 +52,7 @@ interface ServerFlags {
   standalone?: boolean;
   scheduler?: string;
   embeddedScheduler?: string | true;
+  schedulerStatusAddr?: string;
   raftLogGcCountLimit?: number;
   regionMaxSize?: number;
   regionSplitSize?: number;
@@ -81,6 +83,10 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     .option(
       '--embedded-scheduler [host:port]',
       'run a one-store cluster: start a scheduler in this process (default 127.0.0.1:2379, data in <data-dir>/scheduler) and join it',
+    )
+    .option(
+      '--scheduler-status-addr <host:port>',
+      "the embedded scheduler's admin API and dashboard (default: its gRPC port + 1, so 127.0.0.1:2380; 'off' for none)",
     )
     .option('--raft-log-gc-count-limit <n>', 'compact the raft log past this many applied entries (default 10000)', parseCount)
     .option('--region-max-size <size>', 'split a region whose data grows past this (default 144MiB)', parseSize)
@@ -146,6 +152,7 @@ function serverOverrides(flags: ServerFlags): ConfigOverrides {
 async function runServer(flags: ServerFlags, print: (text: string) => void): Promise<void> {
   const overrides = serverOverrides(flags);
   if (flags.embeddedScheduler && flags.scheduler) throw new UsageError('give --scheduler or --embedded-scheduler, not both');
+  if (flags.schedulerStatusAddr !== undefined && !flags.embeddedScheduler) throw new UsageError('--scheduler-status-addr needs --embedded-scheduler');
   let config = loadConfig({ configFile: flags.config, env: process.env, overrides });
   setErrorDetail(config.logLevel);
   const root = createLogger(config.logLevel, 'tinykv', { format: config.logFormat });
@@ -158,9 +165,13 @@ async function runServer(flags: ServerFlags, print: (text: string) => void): Pro
   // start() undoes its own part) and the error goes up to main, which prints one line.
   try {
     if (flags.embeddedScheduler && !config.standalone) {
-      scheduler = await startEmbeddedScheduler(flags.embeddedScheduler, config, root.child({ component: 'scheduler' }));
+      scheduler = await startEmbeddedScheduler(flags.embeddedScheduler, flags.schedulerStatusAddr, config, root.child({ component: 'scheduler' }));
       config = loadConfig({ configFile: flags.config, env: process.env, overrides: { ...overrides, scheduler: scheduler.addr } });
       print(`embedded scheduler at ${scheduler.addr}`);
+      if (scheduler.statusAddr) {
+        print(`embedded scheduler admin API on http://${scheduler.statusAddr}/pd/api/v1`);
+        print(`embedded scheduler dashboard on http://${scheduler.statusAddr}/dashboard`);
+      }
     }
     const node = config.standalone ? await TinyKvNode.start(config, logger) : await ClusterNode.start(config, logger);
     // Before the listening line: `tinykv cluster` reads both once it sees that one.
@@ -180,10 +191,17 @@ async function runServer(flags: ServerFlags, print: (text: string) => void): Pro
   }
 }
 
-/** A one-store cluster's scheduler, in this process, keeping its data in <data-dir>/scheduler. */
-function startEmbeddedScheduler(flag: string | true, config: NodeConfig, logger: Logger): Promise<SchedulerHandle> {
+/**
+ * A one-store cluster's scheduler, in this process, keeping its data in <data-dir>/scheduler, with
+ * its admin API and dashboard on the next port unless `statusFlag` says where (or 'off').
+ */
+function startEmbeddedScheduler(flag: string | true, statusFlag: string | undefined, config: NodeConfig, logger: Logger): Promise<SchedulerHandle> {
+  const addr = flag === true ? DEFAULT_SCHEDULER_ADDR : flag;
+  const statusAddr = statusFlag === 'off' ? undefined : (statusFlag ?? defaultStatusAddr(addr));
+  if (statusAddr !== undefined) checkAddr(statusAddr, '--scheduler-status-addr');
   return startScheduler({
-    addr: flag === true ? DEFAULT_SCHEDULER_ADDR : flag,
+    addr,
+    statusAddr,
     dataDir: join(config.dataDir, 'scheduler'),
     initialStores: 1,
     sync: config.sync,

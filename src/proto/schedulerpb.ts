@@ -333,6 +333,11 @@ export interface StoreStats {
   applyingSnapCount: number;
   isBusy: boolean;
   usedSize: bigint;
+  /** Extension (PD's field numbers): the data the store's clients wrote and read during `interval`. */
+  bytesWritten: bigint;
+  keysWritten: bigint;
+  bytesRead: bigint;
+  keysRead: bigint;
   interval: TimeInterval | undefined;
   cpuUsages: RecordPair[];
   readIoRates: RecordPair[];
@@ -3689,6 +3694,10 @@ function createBaseStoreStats(): StoreStats {
     applyingSnapCount: 0,
     isBusy: false,
     usedSize: 0n,
+    bytesWritten: 0n,
+    keysWritten: 0n,
+    bytesRead: 0n,
+    keysRead: 0n,
     interval: undefined,
     cpuUsages: [],
     readIoRates: [],
@@ -3740,6 +3749,30 @@ export const StoreStats: MessageFns<StoreStats> = {
         throw new globalThis.Error("value provided for field message.usedSize of type uint64 too large");
       }
       writer.uint32(80).uint64(message.usedSize);
+    }
+    if (message.bytesWritten !== 0n) {
+      if (BigInt.asUintN(64, message.bytesWritten) !== message.bytesWritten) {
+        throw new globalThis.Error("value provided for field message.bytesWritten of type uint64 too large");
+      }
+      writer.uint32(88).uint64(message.bytesWritten);
+    }
+    if (message.keysWritten !== 0n) {
+      if (BigInt.asUintN(64, message.keysWritten) !== message.keysWritten) {
+        throw new globalThis.Error("value provided for field message.keysWritten of type uint64 too large");
+      }
+      writer.uint32(96).uint64(message.keysWritten);
+    }
+    if (message.bytesRead !== 0n) {
+      if (BigInt.asUintN(64, message.bytesRead) !== message.bytesRead) {
+        throw new globalThis.Error("value provided for field message.bytesRead of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.bytesRead);
+    }
+    if (message.keysRead !== 0n) {
+      if (BigInt.asUintN(64, message.keysRead) !== message.keysRead) {
+        throw new globalThis.Error("value provided for field message.keysRead of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.keysRead);
     }
     if (message.interval !== undefined) {
       TimeInterval.encode(message.interval, writer.uint32(122).fork()).join();
@@ -3852,6 +3885,38 @@ export const StoreStats: MessageFns<StoreStats> = {
             message.usedSize = reader.uint64() as bigint;
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bytesWritten = reader.uint64() as bigint;
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.keysWritten = reader.uint64() as bigint;
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.bytesRead = reader.uint64() as bigint;
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.keysRead = reader.uint64() as bigint;
+            continue;
+          }
           case 15: {
             if (tag !== 122) {
               break;
@@ -3919,6 +3984,14 @@ export const StoreStats: MessageFns<StoreStats> = {
     message.applyingSnapCount = object.applyingSnapCount ?? 0;
     message.isBusy = object.isBusy ?? false;
     message.usedSize = (object.usedSize !== undefined && object.usedSize !== null) ? BigInt(object.usedSize) : 0n;
+    message.bytesWritten = (object.bytesWritten !== undefined && object.bytesWritten !== null)
+      ? BigInt(object.bytesWritten)
+      : 0n;
+    message.keysWritten = (object.keysWritten !== undefined && object.keysWritten !== null)
+      ? BigInt(object.keysWritten)
+      : 0n;
+    message.bytesRead = (object.bytesRead !== undefined && object.bytesRead !== null) ? BigInt(object.bytesRead) : 0n;
+    message.keysRead = (object.keysRead !== undefined && object.keysRead !== null) ? BigInt(object.keysRead) : 0n;
     message.interval = (object.interval !== undefined && object.interval !== null)
       ? TimeInterval.fromPartial(object.interval)
       : undefined;

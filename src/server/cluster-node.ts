@@ -33,6 +33,7 @@ import { SchedulerStoreResolver } from './store-resolver.js';
 import { SplitDriver } from './split-driver.js';
 import { schedulerCommandHandler } from './heartbeat-commands.js';
 import { collectStoreStats, type StoreStatsSource } from './store-stats.js';
+import { FlowCounter } from './flow-stats.js';
 import { BUSY_PENDING_COMMANDS } from '../raftstore/batch/poller-router.js';
 import { ClientError } from '../client/errors.js';
 import { StoreMetrics } from '../metrics/store-metrics.js';
@@ -49,6 +50,8 @@ interface StoreHeartbeatDeps {
   readonly startTimeSec: number;
   /** Snapshot streams received now (receiving_snap_count). */
   readonly snapshotsIn: SnapshotRecvBudget;
+  /** What clients wrote and read since the last heartbeat (bytes_written, keys_read, ...). */
+  readonly flow: FlowCounter;
 }
 
 /** Test seams: fault injection on the real store (TiKV's filters). */
@@ -185,7 +188,8 @@ export class ClusterNode {
       const onWrite = (regionId: number, sizeBytes: number) => splits.onWrite(regionId, sizeBytes);
       const storage = (started.storage = guardSpace(new RaftKvStorage(router, undefined, { onWrite }), config));
       const snapshotsIn = snapshotRecvBudget(config);
-      addStoreServices(server, { storage, router, config, tracker, logger: log, snapshotsIn, metrics });
+      const flow = new FlowCounter();
+      addStoreServices(server, { storage, router, config, tracker, logger: log, snapshotsIn, metrics, flow });
       const port = await bindServer(server, config.addr);
       const addr = `${config.addr.slice(0, config.addr.lastIndexOf(':'))}:${port}`;
       // The scheduler refuses an address another store has registered; that ends the start too.
@@ -210,6 +214,7 @@ export class ClusterNode {
           onFatal,
           startTimeSec,
           snapshotsIn,
+          flow,
         },
         metrics,
       );
@@ -250,7 +255,7 @@ export class ClusterNode {
    * scheduler that answers STORE_TOMBSTONE has removed this store for good: it stops (fail-stop).
    */
   private startStoreHeartbeats(): void {
-    const { onFatal, startTimeSec, snapshotsIn } = this.heartbeatDeps;
+    const { onFatal, startTimeSec, snapshotsIn, flow } = this.heartbeatDeps;
     const source: StoreStatsSource = {
       storeId: this.storeId,
       dataDir: this.config.dataDir,
@@ -259,6 +264,7 @@ export class ClusterNode {
       regionCount: () => this.store.regions().length,
       busy: () => (this.store.pendingCommands ?? 0) >= BUSY_PENDING_COMMANDS,
       snapshotStreams: () => ({ sending: this.transport.sendingSnapshotCount, receiving: snapshotsIn.activeStreams }),
+      flow: () => flow.take(),
     };
     let intervalStartSec = startTimeSec;
     let inFlight = false;
@@ -451,12 +457,13 @@ interface StoreServices {
   readonly logger: Logger;
   readonly snapshotsIn: SnapshotRecvBudget;
   readonly metrics: StoreMetrics;
+  readonly flow: FlowCounter;
 }
 
 /** The TinyKv service through Raft, and the Raft, BatchRaft and Snapshot streams from other stores. */
-function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn, metrics }: StoreServices): void {
+function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn, metrics, flow }: StoreServices): void {
   server.addService(boundedService(rawRaftService), {
-    ...tinyKvImplementation(storage, config, tracker, logger, metrics),
+    ...tinyKvImplementation(storage, config, tracker, logger, metrics, flow),
     raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
     batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
     snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn, logger),

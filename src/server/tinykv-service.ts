@@ -23,6 +23,7 @@ import { RawHandlers } from './raw-handlers.js';
 import { RequestLog } from '../log/request-log.js';
 import type { StoreMetrics } from '../metrics/store-metrics.js';
 import { TimedLatches, txnResultOf } from './txn-metrics.js';
+import type { FlowCounter } from './flow-stats.js';
 
 const UNAVAILABLE_BECAUSE: Record<string, string> = {
   Raft: 'a standalone node has no Raft peers; run it as a cluster store with --scheduler',
@@ -33,9 +34,17 @@ const UNAVAILABLE_BECAUSE: Record<string, string> = {
 
 /**
  * The TinyKv service over a Storage: Raw and Kv handlers; Raft, Snapshot and Coprocessor answer
- * UNIMPLEMENTED unless overridden. With `metrics`, every call and transaction command is counted.
+ * UNIMPLEMENTED unless overridden. With `metrics`, every call and transaction command is counted;
+ * with `flow`, the data that successful calls wrote and read (for the store heartbeat).
  */
-export function tinyKvImplementation(storage: Storage, config: NodeConfig, tracker: CallTracker, logger: Logger, metrics?: StoreMetrics) {
+export function tinyKvImplementation(
+  storage: Storage,
+  config: NodeConfig,
+  tracker: CallTracker,
+  logger: Logger,
+  metrics?: StoreMetrics,
+  flow?: FlowCounter,
+) {
   const raw = new RawHandlers(storage, config.limits, { allowRawTxnCfWrites: config.allowRawTxnCfWrites });
   const corruptionLog = new CorruptionLog(logger);
   const requests = new RequestLog(logger, config.slowLogThresholdMs);
@@ -65,14 +74,51 @@ export function tinyKvImplementation(storage: Storage, config: NodeConfig, track
   };
   return {
     ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method.charAt(0).toUpperCase() + method.slice(1)] ?? 'not planned'),
-    rawGet: call('RawGet', (r: RawGetRequest) => raw.rawGet(r)),
-    rawPut: call('RawPut', (r: RawPutRequest) => raw.rawPut(r)),
-    rawDelete: call('RawDelete', (r: RawDeleteRequest) => raw.rawDelete(r)),
-    rawScan: call('RawScan', (r: RawScanRequest) => raw.rawScan(r)),
-    kvGet: kv('KvGet', 'get', (r: GetRequest) => txn.kvGet(r)),
-    kvScan: kv('KvScan', 'scan', (r: ScanRequest) => txn.kvScan(r)),
-    kvPrewrite: kv('KvPrewrite', 'prewrite', (r: PrewriteRequest) => txn.kvPrewrite(r)),
-    kvCommit: kv('KvCommit', 'commit', (r: CommitRequest) => txn.kvCommit(r)),
+    rawGet: call('RawGet', async (r: RawGetRequest) => {
+      const response = await raw.rawGet(r);
+      if (flow && !response.regionError && !response.error && !response.notFound) flow.read(1, r.key.length + response.value.length);
+      return response;
+    }),
+    rawPut: call('RawPut', async (r: RawPutRequest) => {
+      const response = await raw.rawPut(r);
+      if (flow && !response.regionError && !response.error) flow.wrote(1, r.key.length + r.value.length);
+      return response;
+    }),
+    rawDelete: call('RawDelete', async (r: RawDeleteRequest) => {
+      const response = await raw.rawDelete(r);
+      if (flow && !response.regionError && !response.error) flow.wrote(1, r.key.length);
+      return response;
+    }),
+    rawScan: call('RawScan', async (r: RawScanRequest) => {
+      const response = await raw.rawScan(r);
+      if (flow && !response.regionError && !response.error) flow.read(response.kvs.length, pairBytes(response.kvs));
+      return response;
+    }),
+    kvGet: kv('KvGet', 'get', async (r: GetRequest) => {
+      const response = await txn.kvGet(r);
+      if (flow && !response.regionError && !response.error && !response.notFound) flow.read(1, r.key.length + response.value.length);
+      return response;
+    }),
+    kvScan: kv('KvScan', 'scan', async (r: ScanRequest) => {
+      const response = await txn.kvScan(r);
+      if (flow && !response.regionError) flow.read(response.pairs.length, pairBytes(response.pairs));
+      return response;
+    }),
+    // A transaction's data is written at prewrite; its commit writes one record per key.
+    kvPrewrite: kv('KvPrewrite', 'prewrite', async (r: PrewriteRequest) => {
+      const response = await txn.kvPrewrite(r);
+      if (flow && !response.regionError && response.errors.length === 0) flow.wrote(r.mutations.length, pairBytes(r.mutations));
+      return response;
+    }),
+    kvCommit: kv('KvCommit', 'commit', async (r: CommitRequest) => {
+      const response = await txn.kvCommit(r);
+      if (flow && !response.regionError && !response.error)
+        flow.wrote(
+          r.keys.length,
+          r.keys.reduce((sum, key) => sum + key.length, 0),
+        );
+      return response;
+    }),
     kvCheckTxnStatus: kv('KvCheckTxnStatus', 'check_txn_status', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
     kvBatchRollback: kv('KvBatchRollback', 'batch_rollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
     kvResolveLock: kv('KvResolveLock', 'resolve_lock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
@@ -80,3 +126,10 @@ export function tinyKvImplementation(storage: Storage, config: NodeConfig, track
 }
 
 type TxnResponse = Parameters<typeof txnResultOf>[0];
+
+/** Keys plus values of pairs (or mutations). */
+function pairBytes(pairs: ReadonlyArray<{ readonly key: Uint8Array; readonly value: Uint8Array }>): number {
+  let bytes = 0;
+  for (const pair of pairs) bytes += pair.key.length + pair.value.length;
+  return bytes;
+}

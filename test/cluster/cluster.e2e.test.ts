@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { connect, ClientError } from '../../src/client/index.js';
 import { putThroughAnyStore, startSchedulerProcess, startServerProcess, type ServerProcess } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/tmp.js';
+import { defined } from '../../src/util/assert.js';
 
 const dir = tempDir();
 const processes: ChildProcess[] = [];
@@ -133,6 +134,15 @@ describe('a one-store cluster with an embedded scheduler', () => {
     const stores = new Map([[1, first]]);
     await put(stores, 'embedded-key', 'kept');
     expect(await get(stores, 'embedded-key')).toBe('kept');
+    // The embedded scheduler serves its admin API and dashboard too (npm start's cluster has them).
+    const dashboardUrl = defined(/embedded scheduler dashboard on (\S+)/.exec(first.stdout())?.[1], `dashboard URL in ${first.stdout()}`);
+    const dashboard = await fetch(dashboardUrl);
+    expect(dashboard.status).toBe(200);
+    expect(await dashboard.text()).toContain('<html');
+    const adminUrl = defined(/embedded scheduler admin API on (\S+)/.exec(first.stdout())?.[1], 'admin API URL');
+    const stores1 = (await (await fetch(`${adminUrl}/stores`)).json()) as { count: number; stores: Array<{ store: { id: number } }> };
+    expect(stores1.count).toBe(1);
+    expect(stores1.stores[0]?.store.id).toBe(1);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     const second = await startServerProcess(args);

@@ -273,12 +273,10 @@ describe('TinyKV 3B split scenarios on threaded stores', () => {
     });
   });
 
-  // Quarantined from the CI gate (session 6): after the faults heal, one store's regions sometimes still do not tile
-  // the key space 30 s later (seed 304; 3 of the last 4 clean-clone runs). A liveness gap in catching up after splits
-  // under message loss, not found yet; it is the first thing to fix. Runs locally, and in CI with
-  // TINYKV_RUN_QUARANTINED=1.
-  const quarantined = process.env['CI'] !== undefined && process.env['TINYKV_RUN_QUARANTINED'] === undefined;
-  it.skipIf(quarantined)('split unreliable: five clients while 10% of the messages are dropped and 20% delayed', async () => {
+  // Once failed about one run in twenty: a poller read a split's new region with lmdb-js's read
+  // transaction of the event-loop turn, which predated the apply thread's commit, so the new region's
+  // peer never started on that store (Engine.getLatest, test/engine/cross-thread-reads.test.ts).
+  it('split unreliable: five clients while 10% of the messages are dropped and 20% delayed', async () => {
     await genericSplitTest({
       name: 'split-unreliable',
       seed: scenarioSeed('split-unreliable', 304),

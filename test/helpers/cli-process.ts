@@ -34,6 +34,8 @@ export interface ServerProcess {
   child: ChildProcess;
   addr: string;
   stderr: () => string;
+  /** What it printed so far (addresses, URLs). */
+  stdout: () => string;
   exited: Promise<number | null>;
 }
 
@@ -54,7 +56,7 @@ export function startServerProcess(args: string[], timeoutMs = 30_000): Promise<
       const match = /listening on (\S+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolvePromise({ child, addr: defined(match[1], 'match[1]'), stderr: () => stderr, exited });
+        resolvePromise({ child, addr: defined(match[1], 'match[1]'), stderr: () => stderr, stdout: () => stdout, exited });
       }
     });
     void exited.then((code) => {

@@ -76,6 +76,17 @@ describe.skipIf(!haveChromium)('dashboard in a headless browser', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("sums the stores' reported writes and reads into the cluster's throughput", async () => {
+    // Over the fake heartbeats' 10 s interval: 1,000 + 2,000 + 3,000 keys written, 500 read per store.
+    const ids = [...world.fake.stores.keys()];
+    for (const [i, id] of ids.entries()) await world.fake.storeHeartbeat(id, { keysWritten: 1_000 * (i + 1), keysRead: 500 });
+    await page.waitForFunction(`document.querySelector('#throughput').dataset.writeKeys === '600'`, undefined, { timeout: UPDATE_TIMEOUT_MS });
+    expect(await page.locator('#throughput').getAttribute('data-read-keys')).toBe('150');
+    expect(await page.locator('#throughput').textContent()).toContain('writes 600 keys/s (59 KiB/s)');
+    expect(await page.locator(`#stores tr[data-store-id="${ids[2]}"] td.writes`).textContent()).toBe('300');
+    expect(pageErrors).toEqual([]);
+  });
+
   it('follows a split, a leader transfer and a store going Offline without a reload', async () => {
     await page.evaluate('window.loadedOnce = true');
     // A split: a new region reaches the scheduler by heartbeat.

@@ -81,9 +81,17 @@ export class FakeCluster {
     return defined(this.stores.get(id), `fake store ${id}`);
   }
 
-  async storeHeartbeat(storeId: number): Promise<void> {
+  /** `flow`: what the store's clients wrote and read over a 10 s interval (none by default). */
+  async storeHeartbeat(storeId: number, flow: { readonly keysWritten?: number; readonly keysRead?: number } = {}): Promise<void> {
     const regionCount = [...this.regions.values()].filter((r) => r.region.peers.some((p) => p.storeId === storeId)).length;
+    const keysWritten = flow.keysWritten ?? 0;
+    const keysRead = flow.keysRead ?? 0;
     await this.client.storeHeartbeat({
+      keysWritten: BigInt(keysWritten),
+      bytesWritten: BigInt(keysWritten * 100),
+      keysRead: BigInt(keysRead),
+      bytesRead: BigInt(keysRead * 100),
+      interval: { startTimestamp: 1_700_000_000n, endTimestamp: 1_700_000_010n },
       storeId: BigInt(storeId),
       capacity: 100n * 1024n * BigInt(MIB),
       available: 60n * 1024n * BigInt(MIB),

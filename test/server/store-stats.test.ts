@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectStoreStats, type StoreStatsSource } from '../../src/server/store-stats.js';
+import { FlowCounter } from '../../src/server/flow-stats.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dirs: Array<ReturnType<typeof tempDir>> = [];
@@ -9,8 +10,9 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) dir.cleanup();
 });
 
-function source(dataDir: string, engineDirs: readonly string[], busy = false): StoreStatsSource {
+function source(dataDir: string, engineDirs: readonly string[], busy = false, flow = new FlowCounter()): StoreStatsSource {
   return {
+    flow: () => flow.take(),
     busy: () => busy,
     storeId: 7,
     dataDir,
@@ -56,5 +58,21 @@ describe('is_busy', () => {
     dirs.push(dir);
     expect((await collectStoreStats(source(dir.path, [], true), 1, 2)).isBusy).toBe(true);
     expect((await collectStoreStats(source(dir.path, [], false), 1, 2)).isBusy).toBe(false);
+  });
+});
+
+describe('flow', () => {
+  it('reports what clients wrote and read since the previous heartbeat, then counts from zero', async () => {
+    const dir = tempDir('tinykv-store-stats-');
+    dirs.push(dir);
+    const flow = new FlowCounter();
+    flow.wrote(1, 30);
+    flow.wrote(2, 70);
+    flow.read(5, 500);
+    const first = await collectStoreStats(source(dir.path, [], false, flow), 1, 2);
+    expect([first.keysWritten, first.bytesWritten, first.keysRead, first.bytesRead]).toEqual([3n, 100n, 5n, 500n]);
+    flow.read(1, 9);
+    const second = await collectStoreStats(source(dir.path, [], false, flow), 2, 3);
+    expect([second.keysWritten, second.bytesWritten, second.keysRead, second.bytesRead]).toEqual([0n, 0n, 1n, 9n]);
   });
 });

@@ -61,6 +61,12 @@ export function storeJson(view: StoreView): Record<string, unknown> {
     sending_snap_count: stats?.sendingSnapCount ?? 0,
     receiving_snap_count: stats?.receivingSnapCount ?? 0,
     is_busy: stats?.isBusy ?? false,
+    // PD's StoreStats flow over the last heartbeat's interval (an extension of TinyKV's).
+    bytes_written: Number(stats?.bytesWritten ?? 0n),
+    keys_written: Number(stats?.keysWritten ?? 0n),
+    bytes_read: Number(stats?.bytesRead ?? 0n),
+    keys_read: Number(stats?.keysRead ?? 0n),
+    interval_seconds: stats?.interval ? Number(stats.interval.endTimestamp - stats.interval.startTimestamp) : 0,
   };
   if (stats && stats.startTime > 0) status.start_ts = formatTime(stats.startTime * 1_000);
   if (info.lastHeartbeatMs !== undefined) {

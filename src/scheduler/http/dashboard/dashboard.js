@@ -52,6 +52,49 @@ function clockTime(isoTime) {
   return isoTime ? new Date(isoTime).toLocaleTimeString() : '';
 }
 
+/** Keys and bytes per second a store reported for its last heartbeat interval. */
+function flowOf(status) {
+  const seconds = status.interval_seconds > 0 ? status.interval_seconds : 0;
+  const rate = (n) => (seconds > 0 ? n / seconds : 0);
+  return {
+    writeKeys: rate(status.keys_written ?? 0),
+    writeBytes: rate(status.bytes_written ?? 0),
+    readKeys: rate(status.keys_read ?? 0),
+    readBytes: rate(status.bytes_read ?? 0),
+  };
+}
+
+function showRate(n) {
+  return n >= 10 ? Math.round(n).toLocaleString() : n.toFixed(1);
+}
+
+function showBytesRate(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let unit = 0;
+  while (n >= 1024 && unit < units.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return `${n >= 10 || unit === 0 ? Math.round(n) : n.toFixed(1)} ${units[unit]}/s`;
+}
+
+/** The cluster's throughput: the sum over stores that are Up (a silent store's last report is stale). */
+function renderThroughput(stores) {
+  const up = stores.filter(({ store }) => store.state_name === 'Up');
+  const total = { writeKeys: 0, writeBytes: 0, readKeys: 0, readBytes: 0 };
+  for (const { status } of up) {
+    const flow = flowOf(status);
+    for (const key of Object.keys(total)) total[key] += flow[key];
+  }
+  const text =
+    `writes ${showRate(total.writeKeys)} keys/s (${showBytesRate(total.writeBytes)}), ` +
+    `reads ${showRate(total.readKeys)} keys/s (${showBytesRate(total.readBytes)}) over ${up.length} store${up.length === 1 ? '' : 's'} up`;
+  const line = document.querySelector('#throughput');
+  line.textContent = text;
+  line.dataset.writeKeys = String(total.writeKeys);
+  line.dataset.readKeys = String(total.readKeys);
+}
+
 function renderStores(stores) {
   document.querySelector('#store-count').textContent = `(${stores.length})`;
   const rows = stores.map(({ store, status }) =>
@@ -66,6 +109,8 @@ function renderStores(stores) {
       el('td', { class: 'num' }, status.available),
       el('td', { class: 'num regions' }, status.region_count),
       el('td', { class: 'num leaders' }, status.leader_count),
+      el('td', { class: 'num writes' }, showRate(flowOf(status).writeKeys)),
+      el('td', { class: 'num reads' }, showRate(flowOf(status).readKeys)),
       el('td', { title: status.last_heartbeat_ts ?? '' }, ago(status.last_heartbeat_ts)),
     ),
   );
@@ -169,6 +214,7 @@ async function refresh() {
   ]);
   document.querySelector('#cluster').textContent = `cluster ${status.cluster_id}${status.bootstrapped ? '' : ' (not bootstrapped)'}`;
   const storeList = [...stores.stores].sort((a, b) => a.store.id - b.store.id);
+  renderThroughput(storeList);
   renderStores(storeList);
   renderRegions(regions.regions, storeList);
   renderOperators(running, history);
