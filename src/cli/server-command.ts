@@ -69,6 +69,8 @@ interface ServerFlags {
   logLevel?: LogLevel;
   logFormat?: LogFormat;
   slowLogThreshold?: number;
+  /** False with --no-metrics. */
+  metrics?: boolean;
   engine?: EngineKind;
   reserveSpace?: number;
   allowRawTxnCfWrites?: boolean;
@@ -109,6 +111,7 @@ export function registerServerCommand(program: Command, print: (text: string) =>
     )
     .addOption(new Option('--log-level <level>', 'log level (default info)').choices(LOG_LEVELS))
     .addOption(new Option('--log-format <format>', 'json lines, or pretty text for people (default json)').choices(LOG_FORMATS))
+    .option('--no-metrics', 'count nothing for /metrics (to measure what counting costs; config server.metrics)')
     .option('--slow-log-threshold <duration>', 'log requests slower than this at warn (default 1s)', parseDuration)
     .addOption(new Option('--engine <kind>', 'storage engine (default lmdb; memory keeps nothing)').choices(ENGINE_KINDS))
     .option(
@@ -129,6 +132,8 @@ function serverOverrides(flags: ServerFlags): ConfigOverrides {
     logLevel: flags.logLevel,
     logFormat: flags.logFormat,
     slowLogThresholdMs: flags.slowLogThreshold,
+    // Commander sets true when the flag is absent: only --no-metrics overrides the file and environment.
+    metrics: flags.metrics === false ? false : undefined,
     engine: flags.engine,
     // --scheduler or --embedded-scheduler means cluster mode unless --standalone says otherwise.
     standalone: flags.standalone ?? (flags.scheduler || flags.embeddedScheduler ? false : undefined),

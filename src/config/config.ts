@@ -78,6 +78,12 @@ export interface NodeConfig {
   readonly logFormat: LogFormat;
   /** A request slower than this is logged at warn (method, region, duration). */
   readonly slowLogThresholdMs: number;
+  /**
+   * Count requests and raftstore work for /metrics (server.metrics, default true). Off, the store
+   * still serves its status port, but its request, transaction and raftstore series stay empty:
+   * only for measuring what counting costs.
+   */
+  readonly metrics: boolean;
   /** How long shutdown waits for calls in flight before cancelling them. */
   readonly gracefulShutdownTimeoutMs: number;
   /** Calls one client connection may have open at once (HTTP/2 max concurrent streams). */
@@ -142,6 +148,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   logFormat: 'json',
   // TiKV's default.
   slowLogThresholdMs: 1_000,
+  metrics: true,
   gracefulShutdownTimeoutMs: 10_000,
   maxConcurrentStreams: DEFAULT_MAX_CONCURRENT_STREAMS,
   grpcMemoryQuotaBytes: DEFAULT_GRPC_MEMORY_QUOTA_BYTES,
@@ -173,6 +180,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     standalone: (v, c) => (c.standalone = expectBoolean('server.standalone', v)),
     'graceful-shutdown-timeout': (v, c) => (c.gracefulShutdownTimeoutMs = expectDuration('server.graceful-shutdown-timeout', v)),
     'slow-log-threshold': (v, c) => (c.slowLogThresholdMs = expectDuration('server.slow-log-threshold', v)),
+    metrics: (v, c) => (c.metrics = expectBoolean('server.metrics', v)),
     'max-message-size': (v, c) => (c.limits.maxMessageSizeBytes = expectSize('server.max-message-size', v)),
     // Receiving snapshots.
     'snap-max-size': (v, c) => (c.snapMaxSizeBytes = expectSize('server.snap-max-size', v)),
@@ -235,6 +243,7 @@ const ENV_SCHEMA: Record<string, (value: string, into: MutableConfig) => void> =
   TINYKV_LOG_LEVEL: (v, c) => (c.logLevel = expectOneOf('TINYKV_LOG_LEVEL', v, LOG_LEVELS)),
   TINYKV_ENGINE: (v, c) => (c.engine = expectOneOf('TINYKV_ENGINE', v, ENGINE_KINDS)),
   TINYKV_SYNC: (v, c) => (c.sync = expectBoolean('TINYKV_SYNC', v === 'true' ? true : v === 'false' ? false : v)),
+  TINYKV_METRICS: (v, c) => (c.metrics = expectBoolean('TINYKV_METRICS', v === 'true' ? true : v === 'false' ? false : v)),
 };
 
 type MutableLimits = { -readonly [K in keyof Limits]: Limits[K] };

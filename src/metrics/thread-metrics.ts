@@ -44,23 +44,30 @@ const HELP: Record<CounterName | HistogramName, string> = {
   [HISTOGRAM_NAMES.apply]: 'Applying one batch of committed entries on the apply system.',
   [HISTOGRAM_NAMES.pollRound]: 'One poll round of a raft poller (every peer with a Ready).',
   [HISTOGRAM_NAMES.readIndex]: 'From asking Raft for a ReadIndex to its confirmation.',
+  [HISTOGRAM_NAMES.engineCommit]: 'One write batch committed to an engine by a raft poller (raft) or an apply thread (kv), by engine.',
 };
 
-/** Summed series: counters by name and label values, histograms by name. */
+/** A series' key: its name and label values. */
+const seriesKey = (sample: { readonly name: string; readonly labels: Readonly<Record<string, string>> }) =>
+  `${sample.name}|${JSON.stringify(sample.labels)}`;
+
+/** Summed series: counters and histograms by name and label values. */
 export class MetricTotals {
   readonly counters = new Map<string, CounterSample>();
-  readonly histograms = new Map<HistogramName, HistogramSample>();
+  readonly histograms = new Map<string, HistogramSample>();
 
   add(snapshot: Pick<ThreadMetricsSnapshot, 'counters' | 'histograms'>): void {
     for (const sample of snapshot.counters) {
-      const key = `${sample.name}|${JSON.stringify(sample.labels)}`;
+      const key = seriesKey(sample);
       const total = this.counters.get(key);
       this.counters.set(key, { ...sample, value: (total?.value ?? 0) + sample.value });
     }
     for (const sample of snapshot.histograms) {
-      const total = this.histograms.get(sample.name);
-      this.histograms.set(sample.name, {
+      const key = seriesKey(sample);
+      const total = this.histograms.get(key);
+      this.histograms.set(key, {
         name: sample.name,
+        labels: sample.labels,
         bucketCounts: sample.bucketCounts.map((count, i) => count + (total?.bucketCounts[i] ?? 0)),
         sumSeconds: sample.sumSeconds + (total?.sumSeconds ?? 0),
         count: sample.count + (total?.count ?? 0),
@@ -82,10 +89,10 @@ interface ThreadTotals {
 /** Whether `next` comes from a recorder other than the one `last` came from. */
 function restarted(last: ThreadMetricsSnapshot, next: ThreadMetricsSnapshot): boolean {
   if (last.incarnation !== next.incarnation) return true;
-  const now = new Map(next.counters.map((c) => [`${c.name}|${JSON.stringify(c.labels)}`, c.value]));
-  const counterFell = last.counters.some((c) => (now.get(`${c.name}|${JSON.stringify(c.labels)}`) ?? 0) < c.value);
-  const histogramCounts = new Map(next.histograms.map((h) => [h.name, h.count]));
-  return counterFell || last.histograms.some((h) => (histogramCounts.get(h.name) ?? 0) < h.count);
+  const now = new Map(next.counters.map((c) => [seriesKey(c), c.value]));
+  const counterFell = last.counters.some((c) => (now.get(seriesKey(c)) ?? 0) < c.value);
+  const histogramCounts = new Map(next.histograms.map((h) => [seriesKey(h), h.count]));
+  return counterFell || last.histograms.some((h) => (histogramCounts.get(seriesKey(h)) ?? 0) < h.count);
 }
 
 /** Cumulative totals over every thread and every incarnation of it. */
@@ -149,17 +156,25 @@ function pulled(name: string, help: string, type: PulledMetric['type'], values: 
   };
 }
 
-function histogramValues(name: HistogramName, sample: HistogramSample | undefined): MetricValue[] {
+/** One series of a histogram; `labels` are the series' own (none for an empty unlabelled histogram). */
+function histogramValues(name: HistogramName, labels: Readonly<Record<string, string>>, sample: HistogramSample | undefined): MetricValue[] {
   const values: MetricValue[] = [];
   let cumulative = 0;
   DURATION_BUCKETS_SECONDS.forEach((le, i) => {
     cumulative += sample?.bucketCounts[i] ?? 0;
-    values.push({ metricName: `${name}_bucket`, labels: { le }, value: cumulative });
+    values.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: cumulative });
   });
-  values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: sample?.count ?? 0 });
-  values.push({ metricName: `${name}_sum`, labels: {}, value: sample?.sumSeconds ?? 0 });
-  values.push({ metricName: `${name}_count`, labels: {}, value: sample?.count ?? 0 });
+  values.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: sample?.count ?? 0 });
+  values.push({ metricName: `${name}_sum`, labels: { ...labels }, value: sample?.sumSeconds ?? 0 });
+  values.push({ metricName: `${name}_count`, labels: { ...labels }, value: sample?.count ?? 0 });
   return values;
+}
+
+/** Every series of a histogram; an unlabelled one reads as empty buckets before anything was observed. */
+function histogramSeries(name: HistogramName, totals: MetricTotals): MetricValue[] {
+  const series = [...totals.histograms.values()].filter((sample) => sample.name === name);
+  if (series.length === 0) return name === HISTOGRAM_NAMES.engineCommit ? [] : histogramValues(name, {}, undefined);
+  return series.flatMap((sample) => histogramValues(name, sample.labels, sample));
 }
 
 /**
@@ -197,7 +212,7 @@ export function registerThreadMetrics(registry: Registry, source: ThreadSnapshot
     metrics.push(
       pulled(name, HELP[name], 'histogram', async () => {
         await refresh();
-        return histogramValues(name, aggregator.totals().histograms.get(name));
+        return histogramSeries(name, aggregator.totals());
       }),
     );
   }

@@ -32,7 +32,12 @@ export const HISTOGRAM_NAMES = {
   apply: 'tinykv_raftstore_apply_duration_seconds',
   pollRound: 'tinykv_raftstore_poll_round_duration_seconds',
   readIndex: 'tinykv_raftstore_read_index_duration_seconds',
+  /** Labelled by `engine` (raft, kv): the raft pollers commit the raft engine, the apply threads the kv engine. */
+  engineCommit: 'tinykv_engine_commit_duration_seconds',
 } as const;
+
+/** The engines a store's threads commit to (`tinykv_engine_commit_duration_seconds{engine}`). */
+export type EngineName = 'raft' | 'kv';
 
 export type CounterName = (typeof COUNTER_NAMES)[keyof typeof COUNTER_NAMES];
 export type HistogramName = (typeof HISTOGRAM_NAMES)[keyof typeof HISTOGRAM_NAMES];
@@ -45,6 +50,8 @@ export interface CounterSample {
 
 export interface HistogramSample {
   readonly name: HistogramName;
+  /** Label values of the series ({} for a histogram without labels). */
+  readonly labels: Readonly<Record<string, string>>;
   /** Observations per bucket of DURATION_BUCKETS_SECONDS, not cumulative; the last one is +Inf. */
   readonly bucketCounts: readonly number[];
   readonly sumSeconds: number;
@@ -88,6 +95,11 @@ export interface RaftstoreMetricsOptions {
   readonly nowMs?: () => number;
   /** Default a random id. */
   readonly incarnation?: string;
+  /**
+   * Default true. False (server.metrics = false) makes every count a no-op and the clock read 0:
+   * the switch that measures what counting costs the hot path.
+   */
+  readonly enabled?: boolean;
 }
 
 /** One thread's raftstore metrics. */
@@ -97,24 +109,32 @@ export class RaftstoreMetrics {
   /** Series by name, then by a key of their label values, created on first use (no string built per count). */
   private readonly counters = new Map<CounterName, Map<string, Counter>>();
   private readonly histograms = new Map<HistogramName, FixedHistogram>();
+  /** Engine commit durations by engine (the one labelled histogram). */
+  private readonly engineCommits = new Map<EngineName, FixedHistogram>();
   private framesReceived = 0;
   /** Sampled into each snapshot (an apply thread's queue). */
   queued: () => number = () => 0;
 
+  private readonly enabled: boolean;
+
   constructor(options: RaftstoreMetricsOptions = {}) {
-    this.nowMs = options.nowMs ?? (() => performance.now());
+    this.enabled = options.enabled ?? true;
+    this.nowMs = this.enabled ? (options.nowMs ?? (() => performance.now())) : () => 0;
     this.incarnation = options.incarnation ?? randomUUID();
   }
 
   proposal(kind: ProposalKind): void {
+    if (!this.enabled) return;
     this.count(COUNTER_NAMES.proposals, kind, { kind });
   }
 
   snapshot(direction: SnapshotDirection, result: SnapshotResult): void {
+    if (!this.enabled) return;
     this.count(COUNTER_NAMES.snapshots, `${direction}/${result}`, { direction, result });
   }
 
   leaderChange(): void {
+    if (!this.enabled) return;
     this.count(COUNTER_NAMES.leaderChanges, '', {});
   }
 
@@ -124,8 +144,17 @@ export class RaftstoreMetrics {
   }
 
   observeMs(name: HistogramName, durationMs: number): void {
+    if (!this.enabled) return;
     let histogram = this.histograms.get(name);
     if (!histogram) this.histograms.set(name, (histogram = new FixedHistogram()));
+    histogram.observe(Math.max(0, durationMs) / 1000);
+  }
+
+  /** One write batch committed to `engine`, which took `durationMs`. */
+  engineCommitMs(engine: EngineName, durationMs: number): void {
+    if (!this.enabled) return;
+    let histogram = this.engineCommits.get(engine);
+    if (!histogram) this.engineCommits.set(engine, (histogram = new FixedHistogram()));
     histogram.observe(Math.max(0, durationMs) / 1000);
   }
 
@@ -139,7 +168,10 @@ export class RaftstoreMetrics {
     return {
       incarnation: this.incarnation,
       counters: [...this.counters.values()].flatMap((series) => [...series.values()].map(({ name, labels, value }) => ({ name, labels, value }))),
-      histograms: [...this.histograms].map(([name, h]) => ({ name, bucketCounts: [...h.bucketCounts], sumSeconds: h.sumSeconds, count: h.count })),
+      histograms: [
+        ...[...this.histograms].map(([name, h]) => sampleOf(name, {}, h)),
+        ...[...this.engineCommits].map(([engine, h]) => sampleOf(HISTOGRAM_NAMES.engineCommit, { engine }, h)),
+      ],
       framesReceived: this.framesReceived,
       queued: this.queued(),
     };
@@ -152,4 +184,8 @@ export class RaftstoreMetrics {
     if (counter) counter.value++;
     else series.set(labelKey, { name, labels, value: 1 });
   }
+}
+
+function sampleOf(name: HistogramName, labels: Record<string, string>, h: FixedHistogram): HistogramSample {
+  return { name, labels, bucketCounts: [...h.bucketCounts], sumSeconds: h.sumSeconds, count: h.count };
 }

@@ -173,7 +173,7 @@ export class ClusterNode {
       const transport = (started.transport = new GrpcTransport(resolver, log, Date.now, seams.dropMessage, seams.delayMessageMs));
       const router = (started.store = await startRaftstore({ config, storeId, engines, engineOptions, transport, pools, logger: log, onFatal }));
       const tracker = new CallTracker();
-      const metrics = new StoreMetrics();
+      const metrics = new StoreMetrics({ engineCommitsOnThreads: true });
       const server = (started.server = new Server(grpcServerOptions(config)));
       // Proposals that add data are refused below storage.reserve-space (reads and deletes pass).
       const splits = new SplitDriver({
@@ -463,7 +463,7 @@ interface StoreServices {
 /** The TinyKv service through Raft, and the Raft, BatchRaft and Snapshot streams from other stores. */
 function addStoreServices(server: Server, { storage, router, config, tracker, logger, snapshotsIn, metrics, flow }: StoreServices): void {
   server.addService(boundedService(rawRaftService), {
-    ...tinyKvImplementation(storage, config, tracker, logger, metrics, flow),
+    ...tinyKvImplementation(storage, config, tracker, logger, config.metrics ? metrics : undefined, flow),
     raft: raftStreamHandler((message) => router.onRaftMessageBytes(message)),
     batchRaft: batchRaftStreamHandler((message) => router.onRaftMessageBytes(message)),
     snapshot: snapshotStreamHandler((message) => router.onRaftMessage(message), snapshotsIn, logger),

@@ -86,7 +86,7 @@ export class TinyKvNode {
       });
       server = new Server(options);
       let boundAddr = config.addr;
-      server.addService(boundedService(TinyKvService), tinyKvImplementation(storage, config, tracker, logger, metrics));
+      server.addService(boundedService(TinyKvService), tinyKvImplementation(storage, config, tracker, logger, config.metrics ? metrics : undefined));
       server.addService(
         boundedService(SchedulerService),
         standaloneSchedulerService({ clusterId, oracle, advertiseAddr: () => boundAddr, tracker, logger }),

@@ -16,6 +16,7 @@ import type { FatalHandler } from '../util/fail-stop.js';
 import { workerFileUrl } from '../util/worker-path.js';
 import { LMDB_WORKER_POOL_OPTIONS } from '../engine/worker-pool-options.js';
 import { pooledSplitChecker, type SplitChecker } from '../raftstore/split/split-checker.js';
+import { RaftstoreMetrics } from '../metrics/thread-recorder.js';
 import { raftstoreConfigOf } from './raftstore-config.js';
 
 /** piscina's error when a pool's queue is at maxQueue (it has no error codes). */
@@ -120,6 +121,7 @@ export async function startRaftstore(start: RaftstoreStart): Promise<RaftRouter>
       logger,
       logLevel: config.logLevel,
       logFormat: config.logFormat,
+      metricsEnabled: config.metrics,
       collectRaftLog: pools.collectRaftLog,
       onFatal,
     });
@@ -133,6 +135,7 @@ export async function startRaftstore(start: RaftstoreStart): Promise<RaftRouter>
     random: Math.random,
     // The logger names the store already (ClusterNode.start).
     logger,
+    metrics: new RaftstoreMetrics({ enabled: config.metrics }),
     collectRaftLog: pools.collectRaftLog,
     onFatal,
   });

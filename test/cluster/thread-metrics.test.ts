@@ -47,6 +47,12 @@ it('shows proposals, append/commit/apply durations and leader changes counted on
     expect(sample(text, `tinykv_raftstore_${histogram}_duration_seconds_count`), histogram).toBeGreaterThan(0);
     expect(sample(text, `tinykv_raftstore_${histogram}_duration_seconds_sum`), histogram).toBeGreaterThan(0);
   }
+  // Engine commits are timed where they happen: the raft engine on the poller, the kv engine on the apply thread.
+  for (const engine of ['raft', 'kv']) {
+    expect(sample(text, `tinykv_engine_commit_duration_seconds_count{engine="${engine}"}`), engine).toBeGreaterThan(0);
+    expect(sample(text, `tinykv_engine_commit_duration_seconds_bucket{engine="${engine}",le="+Inf"}`), engine).toBeGreaterThan(0);
+  }
+  expect(text.match(/^# TYPE tinykv_engine_commit_duration_seconds histogram$/gm)).toHaveLength(1);
   // One series per thread, a gauge of what waits for it.
   expect(text).toMatch(/^tinykv_thread_queue_depth\{thread="poller-0"\} \d+$/m);
   expect(text).toMatch(/^tinykv_thread_queue_depth\{thread="apply-0"\} \d+$/m);

@@ -74,6 +74,10 @@ describe('registerThreadMetrics', () => {
     const poller2 = recorder('p2');
     poller2.metrics.proposal('normal');
     poller2.metrics.observeMs(HISTOGRAM_NAMES.commitLog, 2);
+    // Engine commits: the raft engine on both pollers, the kv engine on the apply thread.
+    poller.metrics.engineCommitMs('raft', 0.2);
+    poller2.metrics.engineCommitMs('raft', 3);
+    apply.metrics.engineCommitMs('kv', 0.04);
 
     const registry = new Registry();
     registerThreadMetrics(registry, async () => [
@@ -93,6 +97,11 @@ describe('registerThreadMetrics', () => {
     expect(sample(text, 'tinykv_raftstore_apply_duration_seconds_bucket{le="1"}')).toBe(2);
     expect(sample(text, 'tinykv_raftstore_apply_duration_seconds_bucket{le="+Inf"}')).toBe(2);
     expect(sample(text, 'tinykv_raftstore_apply_duration_seconds_sum')).toBeCloseTo(0.7005, 9);
+    expect(sample(text, 'tinykv_engine_commit_duration_seconds_count{engine="raft"}')).toBe(2);
+    expect(sample(text, 'tinykv_engine_commit_duration_seconds_bucket{engine="raft",le="0.00025"}')).toBe(1);
+    expect(sample(text, 'tinykv_engine_commit_duration_seconds_sum{engine="raft"}')).toBeCloseTo(0.0032, 9);
+    expect(sample(text, 'tinykv_engine_commit_duration_seconds_bucket{engine="kv",le="0.00005"}')).toBe(1);
+    expect(sample(text, 'tinykv_engine_commit_duration_seconds_count{engine="kv"}')).toBe(1);
     expect(sample(text, 'tinykv_thread_queue_depth{thread="poller-0"}')).toBe(3);
     expect(sample(text, 'tinykv_thread_queue_depth{thread="apply-0"}')).toBe(1);
     // Every metric the issue names for the raftstore threads, with its type.
@@ -105,6 +114,7 @@ describe('registerThreadMetrics', () => {
       ['tinykv_raftstore_apply_duration_seconds', 'histogram'],
       ['tinykv_raftstore_poll_round_duration_seconds', 'histogram'],
       ['tinykv_raftstore_read_index_duration_seconds', 'histogram'],
+      ['tinykv_engine_commit_duration_seconds', 'histogram'],
       ['tinykv_thread_queue_depth', 'gauge'],
     ]) {
       expect(text).toContain(`# TYPE ${name} ${type}\n`);
@@ -178,5 +188,21 @@ describe('registerThreadMetrics', () => {
     a.proposal('read');
     expect(b.takeSnapshot().counters).toEqual([]);
     expect(a.takeSnapshot().incarnation).not.toBe(b.takeSnapshot().incarnation);
+  });
+});
+
+describe('a recorder with metrics off (server.metrics = false)', () => {
+  it('counts nothing and reads no clock', () => {
+    let clockReads = 0;
+    const metrics = new RaftstoreMetrics({ enabled: false, incarnation: 'off', nowMs: () => ++clockReads });
+    metrics.proposal('normal');
+    metrics.snapshot('sent', 'ok');
+    metrics.leaderChange();
+    metrics.since(HISTOGRAM_NAMES.apply, metrics.nowMs());
+    metrics.engineCommitMs('kv', 3);
+    const snapshot = metrics.takeSnapshot();
+    expect(snapshot.counters).toEqual([]);
+    expect(snapshot.histograms).toEqual([]);
+    expect(clockReads).toBe(0);
   });
 });

@@ -256,7 +256,11 @@ export class Applier implements ApplyRouter {
     // is flushed: the new region's peer starts (and writes its raft state) once it is reported,
     // and a raft state of a region whose records a crash took back is not recoverable.
     const durable = effects.size > 0;
-    if (kvOps.length > 0) await this.kv.write(kvOps, { durable });
+    if (kvOps.length > 0) {
+      const commitStartMs = this.metrics?.nowMs();
+      await this.kv.write(kvOps, { durable });
+      if (commitStartMs !== undefined) this.metrics?.engineCommitMs('kv', (this.metrics?.nowMs() ?? commitStartMs) - commitStartMs);
+    }
     for (const change of adminChanges) logAdminChange(this.logger, change);
     let truncatedMoved = false;
     for (const { delegate, applyState } of applied) {

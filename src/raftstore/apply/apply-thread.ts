@@ -45,6 +45,8 @@ export interface ApplyWorkerData {
   readonly engines: StoreEngineOptions;
   readonly logLevel: LogLevel;
   readonly logFormat?: LogFormat;
+  /** False turns this thread's metrics off (server.metrics). */
+  readonly metricsEnabled: boolean;
   /** Which apply thread this is (its logs' component, apply-N). */
   readonly applyIndex: number;
   /** One port per raft poller, indexed like the pollers. */
@@ -209,6 +211,7 @@ export function runApplyThread(): void {
   const thread = new ApplyThread({
     kv,
     logger,
+    metrics: new RaftstoreMetrics({ enabled: data.metricsEnabled }),
     main: defined(parentPort, 'parentPort (this code runs as a worker thread)'),
     pollerPorts: data.pollerPorts,
     // A kv write that failed or a broken invariant ends this thread; the main thread fail-stops.

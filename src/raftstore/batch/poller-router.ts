@@ -100,6 +100,8 @@ export interface PollerRouterOptions {
   readonly logLevel: LogLevel;
   /** How the threads write their logs (default json). */
   readonly logFormat?: LogFormat;
+  /** False turns the threads' metrics off (server.metrics); default true. */
+  readonly metricsEnabled?: boolean;
   /** Runs a raft-log GC task (on the raft-log GC thread). */
   readonly collectRaftLog: (regionId: number, fromIndex: number, toIndex: number) => Promise<void>;
   /**
@@ -201,7 +203,8 @@ export class PollerRouter implements RaftRouter {
   private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
     const { storeId, engines, logLevel, logFormat } = this.options;
     const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
-    const data = { storeId, engines, logLevel, logFormat, applyIndex: index, pollerPorts };
+    const metricsEnabled = this.options.metricsEnabled ?? true;
+    const data = { storeId, engines, logLevel, logFormat, metricsEnabled, applyIndex: index, pollerPorts };
     const thread = this.spawn(`apply thread ${index}`, `apply-${index}`, url, data, pollerPorts);
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
@@ -215,7 +218,8 @@ export class PollerRouter implements RaftRouter {
   private startPoller(index: number, applyPorts: MessagePort[]): Promise<void> {
     const { storeId, engines, config, logLevel, logFormat, pollers: pollerCount } = this.options;
     const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
-    const data = { storeId, engines, config, logLevel, logFormat, pollerIndex: index, pollerCount, applyPorts };
+    const metricsEnabled = this.options.metricsEnabled ?? true;
+    const data = { storeId, engines, config, logLevel, logFormat, metricsEnabled, pollerIndex: index, pollerCount, applyPorts };
     const thread = this.spawn(`raft poller ${index}`, `poller-${index}`, url, data, applyPorts);
     const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
     const readiness = readySignal();

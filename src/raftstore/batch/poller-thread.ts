@@ -40,6 +40,8 @@ export interface PollerWorkerData {
   readonly config: RaftstoreConfig;
   readonly logLevel: LogLevel;
   readonly logFormat?: LogFormat;
+  /** False turns this thread's metrics off (server.metrics). */
+  readonly metricsEnabled: boolean;
   /** This poller hosts the regions whose shardOfRegion(id, pollerCount) is pollerIndex. */
   readonly pollerIndex: number;
   readonly pollerCount: number;
@@ -223,6 +225,7 @@ export function runPollerThread(): void {
   const poller = new PollerThread({
     storeId: data.storeId,
     engines,
+    metrics: new RaftstoreMetrics({ enabled: data.metricsEnabled }),
     config: data.config,
     logger,
     random: Math.random,

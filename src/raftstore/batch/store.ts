@@ -606,7 +606,9 @@ export class Store implements RaftRouter {
     if (raftOps.length > 0) {
       const appendStartMs = this.metrics.nowMs();
       await this.options.engines.raft.write(raftOps);
-      this.metrics.since(HISTOGRAM_NAMES.appendLog, appendStartMs);
+      const appendMs = this.metrics.nowMs() - appendStartMs;
+      this.metrics.observeMs(HISTOGRAM_NAMES.appendLog, appendMs);
+      this.metrics.engineCommitMs('raft', appendMs);
     }
     for (const [peer, pending] of round) {
       peer.onPersisted(pending);
