@@ -4,6 +4,7 @@
  * the machine between them); each target is connected once and preloaded once when an op reads,
  * and all are closed (the no-op server stopped) at the end.
  */
+import { deltaOf, mergeDeltas, METHODS_OF_OP, scrapeAll, summarize, type Samples, type ServerDelta } from './server-metrics.js';
 import { machineInfo, buildResults, loadWarning, type BenchReport, type BenchSettings, type MeasuredRun } from './report.js';
 import { describeError, mergeRuns, preloadKeyspace, runWorkload, type RunResult } from './runner.js';
 import { silentProgress, type Progress } from './progress.js';
@@ -50,6 +51,11 @@ export interface BenchConfig {
    * them. Default 1. More rounds spread background noise evenly over the targets.
    */
   readonly rounds?: number;
+  /**
+   * The tinykv target's stores' `/metrics` URLs: each tinykv run then reports the stores' own
+   * request latency and where the time went (server-metrics.ts). Empty: client side only.
+   */
+  readonly serverMetrics?: readonly string[];
 }
 
 export interface BenchHooks {
@@ -236,26 +242,43 @@ async function runMatrix(context: RunContext, targets: readonly BenchTarget[]): 
   for (const op of config.ops) {
     for (const clients of config.clients) {
       const merged = new Map<BenchTarget, RunResult>();
+      const server = new Map<BenchTarget, ServerDelta>();
       for (let round = 1; round <= rounds; round++) {
         for (const target of targets) {
           if (hooks.signal?.aborted) break;
           const label = `${target.name} ${op} x${clients}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`;
-          const result = await runOne(context, target, op, clients, label);
+          const { result, serverDelta } = await runOne(context, target, op, clients, label);
           // A run interrupted before it measured anything adds nothing to the report.
           if (hooks.signal?.aborted && result.ops === 0 && result.errors === 0) continue;
+          if (serverDelta) {
+            const earlier = server.get(target);
+            server.set(target, earlier ? mergeDeltas(earlier, serverDelta) : serverDelta);
+          }
           context.log(`${label}: ${Math.round(result.opsPerSec)} ops/s, ${result.errors} errors${hooks.signal?.aborted ? ' (interrupted)' : ''}`);
           const previous = merged.get(target);
           merged.set(target, previous ? mergeRuns(previous, result) : result);
         }
       }
-      for (const [target, result] of merged) runs.push({ ...result, target: target.name });
+      for (const [target, result] of merged) {
+        const delta = server.get(target);
+        runs.push({ ...result, target: target.name, ...(delta ? { server: summarize(delta) } : {}) });
+      }
     }
   }
   return runs;
 }
 
-async function runOne(context: RunContext, target: BenchTarget, op: BenchOp, clients: number, label: string): Promise<RunResult> {
+async function runOne(
+  context: RunContext,
+  target: BenchTarget,
+  op: BenchOp,
+  clients: number,
+  label: string,
+): Promise<{ result: RunResult; serverDelta?: ServerDelta }> {
   const { config, hooks } = context;
+  const urls = target.name === 'tinykv' ? (config.serverMetrics ?? []) : [];
+  let before: Samples | undefined;
+  let after: Samples | undefined;
   const result = await runWorkload(
     target,
     context.workload,
@@ -268,10 +291,18 @@ async function runOne(context: RunContext, target: BenchTarget, op: BenchOp, cli
       stallTimeoutMs: config.stallTimeoutMs,
       label,
       signal: hooks.signal,
+      ...(urls.length > 0
+        ? {
+            beforeMeasure: async () => void (before = await scrapeAll(urls)),
+            afterMeasure: async () => void (after = await scrapeAll(urls)),
+          }
+        : {}),
     },
     context.progress,
   );
-  return result;
+  if (urls.length > 0 && (!before || !after)) context.log(`${label}: no store answered at ${urls.join(', ')}; server side left out`);
+  const serverDelta = before && after ? deltaOf(before, after, METHODS_OF_OP[op] ?? []) : undefined;
+  return { result, serverDelta };
 }
 
 /** The report, or BenchFailedError (carrying it) when every op of some run failed. */

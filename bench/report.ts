@@ -1,4 +1,5 @@
 /** The bench report: one JSON document (`--output json`) or a text table with the machine noted. */
+import type { ServerSideJson } from './server-metrics.js';
 import os from 'node:os';
 import type { LatencySummary } from './histogram.js';
 import type { RunResult } from './runner.js';
@@ -79,6 +80,8 @@ export interface BenchResultJson {
   readonly clientCpuUsPerOp: number;
   readonly firstError?: string;
   readonly stalled?: boolean;
+  /** The stores' side (their /metrics before and after the measured phase), when given. */
+  readonly server?: ServerSideJson;
 }
 
 export interface BenchReport {
@@ -116,6 +119,8 @@ export function loadWarning(m: MachineInfo): string | undefined {
 
 export interface MeasuredRun extends RunResult {
   readonly target: TargetName;
+  /** The stores' side of the run, when their /metrics were given. */
+  readonly server?: ServerSideJson;
 }
 
 function latencyJson(s: LatencySummary): LatencyJson {
@@ -164,6 +169,7 @@ export function buildResults(runs: readonly MeasuredRun[], settings: Pick<BenchS
       ...(byCall ? { byCall } : {}),
       ...(run.firstError !== undefined ? { firstError: run.firstError } : {}),
       ...(run.stalled ? { stalled: true } : {}),
+      ...(run.server ? { server: run.server } : {}),
     };
   });
 }
@@ -214,6 +220,7 @@ export function formatTable(report: BenchReport): string {
   if (ratioTo) header.push(`vs ${ratioTo}`);
   const rows: string[][] = [header];
   const notes: string[] = [];
+  const serverLines: string[] = [];
   for (const r of report.results) {
     const row = [
       r.target,
@@ -249,6 +256,7 @@ export function formatTable(report: BenchReport): string {
     if (r.firstError !== undefined) notes.push(`${what}: ${r.errors} error(s), first: ${r.firstError}${r.stalled ? ' (stalled)' : ''}`);
     if (r.retries > 0) notes.push(`${what}: ${r.retries} call(s) retried after a region error or an unreachable store (not errors)`);
     if (r.misses > 0) notes.push(`${what}: ${r.misses} get(s) found no value`);
+    if (r.server) serverLines.push(`${what}: ${describeServerSide(r.server)}`);
   }
   const numeric = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]);
   const widths = header.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
@@ -260,8 +268,26 @@ export function formatTable(report: BenchReport): string {
         .trimEnd(),
     );
   lines.push('', 'client us/op: CPU the bench process itself used per op (time the server under test could not use)');
+  if (serverLines.length > 0) {
+    lines.push('', "server side (the stores' /metrics over each measured phase; stage times are means per observation):", ...serverLines);
+  }
   const warning = loadWarning(report.machine);
   if (warning) notes.push(warning);
   if (notes.length > 0) lines.push('', ...notes);
   return `${lines.join('\n')}\n`;
+}
+
+const STAGE_LABELS: Record<string, string> = {
+  append: 'append',
+  commit: 'commit',
+  apply: 'apply',
+  raftEngineCommit: 'raft-engine commit',
+  kvEngineCommit: 'kv-engine commit',
+};
+
+/** "12,345 requests p50 1.20 ms p99 4.50 ms mean 1.50 ms; append 0.80 ms (2,000x), ..." */
+export function describeServerSide(server: ServerSideJson): string {
+  const stages = Object.entries(server.stages).map(([stage, s]) => `${STAGE_LABELS[stage] ?? stage} ${fmtMs(s.meanMs)} ms (${fmtInt(s.count)}x)`);
+  const head = `${fmtInt(server.requests)} requests, p50 ${fmtMs(server.p50Ms)} ms, p99 ${fmtMs(server.p99Ms)} ms, mean ${fmtMs(server.meanMs)} ms`;
+  return stages.length > 0 ? `${head}; ${stages.join(', ')}` : head;
 }

@@ -27,6 +27,10 @@ export interface RunSpec {
    * and the result covers what was measured until then.
    */
   readonly signal?: AbortSignal;
+  /** Awaited between the warmup and the measured phase (a scrape of the server's metrics). */
+  readonly beforeMeasure?: () => Promise<void>;
+  /** Awaited right after the measured phase. */
+  readonly afterMeasure?: () => Promise<void>;
 }
 
 export interface RunResult {
@@ -92,6 +96,7 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
     if (warm.stalled) return stalledResult(spec, warm, performance.now() - start);
   }
   if (spec.signal?.aborted) return emptyResult(spec);
+  await spec.beforeMeasure?.();
 
   const state = newState();
   const latency = new LatencyHistogram();
@@ -108,6 +113,7 @@ export async function runWorkload(target: BenchTarget, workload: Workload, spec:
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
   progress.end();
+  await spec.afterMeasure?.();
 
   return {
     op: spec.op,

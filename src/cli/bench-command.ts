@@ -44,6 +44,7 @@ interface RawOptions {
   stallTimeout: number;
   connectTimeout: number;
   rounds: number;
+  serverMetrics?: string[];
 }
 
 function listOf<T extends string>(allowed: readonly T[], what: string) {
@@ -129,11 +130,16 @@ that answers RawGet/RawPut/RawScan at once: the ceiling of gRPC on this machine.
 another store) give --scheduler instead: each call then goes to the leader of its key's region,
 and region errors refresh the region and retry (reported as retries, not errors, unless retries
 run out).
+--server-metrics takes the tinykv stores' /metrics URLs (their status ports): each tinykv run then
+also reports the stores' own request latency (p50/p99 of the op's gRPC methods, summed over the
+stores) and the mean time of the raftstore's stages (append, commit, apply, engine commits),
+from a scrape right before and right after the measured phase.
 
 Examples:
   tinykv bench --target noop,tinykv --op put,get --clients 64,1 --duration 10s --rounds 3
   tinykv bench --target noop,tinykv,etcd --endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
   tinykv bench --target tinykv --scheduler 127.0.0.1:2379 --op put,get --clients 64
+  tinykv bench --target tinykv --server-metrics http://127.0.0.1:20180/metrics --op put
   tinykv bench --op mix --mix-read-ratio 0.9 --count 100000 --output json > result.json
 `;
 
@@ -153,6 +159,7 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = { st
       'tinykv target: route each call by region to its leader, asking this scheduler for regions and stores (instead of --addr)',
     )
     .option('--endpoints <list>', 'etcd target endpoints, host:port or http://host:port, comma-separated', strings)
+    .option('--server-metrics <urls>', "tinykv target: the stores' /metrics URLs, comma-separated; adds the server's side to the report", metricsUrls)
     .option('--op <ops>', `workload: ${BENCH_OPS.join(', ')}; repeat or comma-separate for several runs (default: put,get)`, listOf(BENCH_OPS, 'op'))
     .option('--clients <n>', 'concurrent clients; comma-separate for several runs, e.g. 64,1 (default: 64)', positiveInts('--clients'))
     .option(
@@ -231,7 +238,25 @@ function toConfig(raw: RawOptions): BenchConfig {
     stallTimeoutMs: raw.stallTimeout,
     connectTimeoutMs: raw.connectTimeout,
     rounds: raw.rounds,
+    ...(raw.serverMetrics ? { serverMetrics: raw.serverMetrics } : {}),
   };
+}
+
+/** Comma-separated http(s) URLs (a host:port gets http:// and /metrics). */
+function metricsUrls(value: string): string[] {
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0)
+    .map((part) => {
+      const url = /^https?:\/\//.test(part) ? part : `http://${part}/metrics`;
+      try {
+        new URL(url);
+      } catch {
+        throw new InvalidArgumentError(`--server-metrics takes URLs or host:port, got "${part}"`);
+      }
+      return url;
+    });
 }
 
 function dedupe<T>(list: readonly T[]): T[] {

@@ -46,7 +46,7 @@ let dir: ReturnType<typeof tempDir>;
 beforeAll(async () => {
   dir = tempDir('tinykv-bench-');
   // No fsync per write: these tests check the bench, not the disk.
-  node = await startServer({ addr: '127.0.0.1:0', dataDir: dir.path, logger: silentLogger(), sync: false });
+  node = await startServer({ addr: '127.0.0.1:0', statusAddr: '127.0.0.1:0', dataDir: dir.path, logger: silentLogger(), sync: false });
 });
 
 afterAll(async () => {
@@ -76,6 +76,22 @@ describe('tinykv bench', () => {
       expectHealthy(r, 200);
       expect(r.misses).toBe(0);
     }
+  });
+
+  it("adds the store's side from its /metrics: exactly the measured phase's requests, their latency and engine commits", async () => {
+    const metricsUrl = `http://${node.statusAddr}/metrics`;
+    const { stdout } = await bench(['--target', 'tinykv', '--addr', node.addr, '--server-metrics', metricsUrl, '--op', 'put', ...SHORT]);
+    const [put] = (JSON.parse(stdout) as BenchReport).results;
+    expectHealthy(put!, 200);
+    const server = put!.server!;
+    expect(server.requests).toBe(200);
+    expect(server.p50Ms).toBeGreaterThan(0);
+    expect(server.p50Ms).toBeLessThanOrEqual(server.p99Ms);
+    // The server answers before the client hears back: its median is not above the client's p99.
+    expect(server.p50Ms).toBeLessThanOrEqual(put!.latencyMs.p99);
+    expect(server.stages.kvEngineCommit?.count).toBeGreaterThan(0);
+    const table = await bench(['--target', 'tinykv', '--addr', node.addr, '--server-metrics', node.statusAddr!, '--op', 'put', ...SHORT.slice(0, -2)]);
+    expect(table.stdout).toMatch(/^server side .*\n^tinykv put x4: 200 requests, p50 [\d.]+ ms, p99 [\d.]+ ms, mean [\d.]+ ms; kv-engine commit/m);
   });
 
   it('routes by region through --scheduler; a standalone node stands in for the scheduler as one region', async () => {
