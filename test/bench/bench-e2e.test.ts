@@ -90,7 +90,17 @@ describe('tinykv bench', () => {
     // The server answers before the client hears back: its median is not above the client's p99.
     expect(server.p50Ms).toBeLessThanOrEqual(put!.latencyMs.p99);
     expect(server.stages.kvEngineCommit?.count).toBeGreaterThan(0);
-    const table = await bench(['--target', 'tinykv', '--addr', node.addr, '--server-metrics', node.statusAddr!, '--op', 'put', ...SHORT.slice(0, -2)]);
+    const table = await bench([
+      '--target',
+      'tinykv',
+      '--addr',
+      node.addr,
+      '--server-metrics',
+      node.statusAddr!,
+      '--op',
+      'put',
+      ...SHORT.slice(0, -2),
+    ]);
     expect(table.stdout).toMatch(/^server side .*\n^tinykv put x4: 200 requests, p50 [\d.]+ ms, p99 [\d.]+ ms, mean [\d.]+ ms; kv-engine commit/m);
   });
 
