@@ -56,6 +56,8 @@ export interface BenchConfig {
    * request latency and where the time went (server-metrics.ts). Empty: client side only.
    */
   readonly serverMetrics?: readonly string[];
+  /** The tinykv target sends its calls through TinyKv/BatchCommands streams instead of unary calls. */
+  readonly batchCommands?: boolean;
 }
 
 export interface BenchHooks {
@@ -78,7 +80,13 @@ export function defaultConnections(config: Pick<BenchConfig, 'connections' | 'cl
 export function createTarget(name: TargetName, config: BenchConfig, connections: number): BenchTarget {
   switch (name) {
     case 'tinykv':
-      return new TinyKvTarget({ addr: config.addr, scheduler: config.scheduler, connections, connectTimeoutMs: config.connectTimeoutMs });
+      return new TinyKvTarget({
+        addr: config.addr,
+        scheduler: config.scheduler,
+        connections,
+        connectTimeoutMs: config.connectTimeoutMs,
+        batchCommands: config.batchCommands,
+      });
     case 'noop':
       return new NoopTarget({ connections, keySize: config.keySize, valueSize: config.valueSize, inProcess: config.noopInProcess });
     case 'etcd':

@@ -13,7 +13,19 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const passThrough = (bytes: Buffer): Buffer => bytes;
 
-export class ChannelPool {
+/** What a target sends its calls through: unary calls (ChannelPool) or BatchCommands streams (BatchStreamPool). */
+export interface CallPool {
+  readonly size: number;
+  ready(timeoutMs: number): Promise<void>;
+  call<T>(lane: number, path: string, request: Buffer, parse: (response: Buffer) => T): Promise<T>;
+  cancelAll(): void;
+  close(): void;
+}
+
+/** Opens the pool of one store's (or node's) channels. */
+export type CallPoolFactory = (addrs: readonly string[], connections: number) => CallPool;
+
+export class ChannelPool implements CallPool {
   private readonly clients: Client[];
   private readonly inFlight = new Set<ClientUnaryCall>();
 

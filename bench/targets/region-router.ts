@@ -10,18 +10,18 @@ import { isUnimplemented, SchedulerClient } from '../../src/client/scheduler-cli
 import type { Error as RegionErrorPb } from '../../src/proto/errorpb.js';
 import { Context } from '../../src/proto/kvrpcpb.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { ChannelPool } from './channel-pool.js';
+import { ChannelPool, type CallPool, type CallPoolFactory } from './channel-pool.js';
 
 /** Where a call for one region goes, built once per cached region. */
 export interface Route {
   readonly region: RegionInfo;
-  readonly pool: ChannelPool;
+  readonly pool: CallPool;
   /** The encoded kvrpcpb.Context (region id, epoch, peer); empty for a standalone node. */
   readonly context: Uint8Array;
 }
 
 export class RegionRouter {
-  private readonly pools = new Map<string, ChannelPool>();
+  private readonly pools = new Map<string, CallPool>();
   // Keyed by the cache's entries: an entry the cache replaces (new leader, new epoch) gets a new route.
   private readonly routes = new WeakMap<RegionInfo, Route>();
 
@@ -29,15 +29,21 @@ export class RegionRouter {
     private readonly scheduler: SchedulerClient,
     private readonly cache: RegionCache,
     private readonly connectionsPerStore: number,
+    private readonly openPool: CallPoolFactory,
   ) {}
 
   /**
    * Connects to the scheduler (or a standalone node standing in for one), caches every region it
    * knows and opens the channels to their leaders' stores.
    */
-  static async connect(schedulerAddr: string, connectionsPerStore: number, connectTimeoutMs: number): Promise<RegionRouter> {
+  static async connect(
+    schedulerAddr: string,
+    connectionsPerStore: number,
+    connectTimeoutMs: number,
+    openPool: CallPoolFactory = (addrs, connections) => new ChannelPool(addrs, connections),
+  ): Promise<RegionRouter> {
     const scheduler = await SchedulerClient.connect(schedulerAddr, { timeoutMs: connectTimeoutMs, maxRetries: 1, retryOn: 'transport' });
-    const router = new RegionRouter(scheduler, new RegionCache(scheduler, scheduler.addr, silentLogger()), connectionsPerStore);
+    const router = new RegionRouter(scheduler, new RegionCache(scheduler, scheduler.addr, silentLogger()), connectionsPerStore, openPool);
     try {
       await router.warm(connectTimeoutMs);
     } catch (err) {
@@ -97,7 +103,7 @@ export class RegionRouter {
     let pool = this.pools.get(region.addr);
     if (pool === undefined) {
       // A store first seen mid-run: its channels connect while the first call waits on them.
-      pool = new ChannelPool([region.addr], this.connectionsPerStore);
+      pool = this.openPool([region.addr], this.connectionsPerStore);
       this.pools.set(region.addr, pool);
     }
     const route: Route = { region, pool, context: Context.encode(contextOf(region)).finish() };

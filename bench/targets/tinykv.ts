@@ -8,7 +8,8 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { RawGetResponse, RawPutResponse, RawScanResponse } from '../../src/proto/kvrpcpb.js';
 import { TinyKvService } from '../../src/proto/tinykvpb.js';
 import { encodeRawGet, encodeRawPut, encodeRawScan, inspectResponse } from '../wire.js';
-import { BenchCallError, ChannelPool, notConnected } from './channel-pool.js';
+import { BenchCallError, ChannelPool, notConnected, type CallPool, type CallPoolFactory } from './channel-pool.js';
+import { BatchStreamPool } from './batch-stream.js';
 import { RegionRouter, type Route } from './region-router.js';
 import type { BenchTarget, TargetName } from './target.js';
 
@@ -26,6 +27,8 @@ export interface TinyKvTargetOptions {
   /** Column family; default "default". */
   readonly cf?: string;
   readonly connectTimeoutMs?: number;
+  /** Send the calls through TinyKv/BatchCommands streams (batch-stream.ts) instead of unary calls. */
+  readonly batchCommands?: boolean;
 }
 
 // Responses are walked, not decoded (bench/wire.ts); only a failed call is decoded in full, for
@@ -76,7 +79,8 @@ export class TinyKvTarget implements BenchTarget {
   description: string;
   /** Routed calls sent again after a region error or an unreachable store. */
   retries = 0;
-  private pool: ChannelPool | undefined;
+  private pool: CallPool | undefined;
+  private readonly openPool: CallPoolFactory;
   private router: RegionRouter | undefined;
   /** Bumped by cancelInFlight: a routed call waiting to retry then gives up instead of sending again. */
   private cancels = 0;
@@ -89,22 +93,25 @@ export class TinyKvTarget implements BenchTarget {
     this.name = name;
     this.description = options.scheduler ?? options.addr;
     this.cf = Buffer.from(options.cf ?? 'default');
+    this.openPool = options.batchCommands
+      ? (addrs, connections) => new BatchStreamPool(addrs, connections)
+      : (addrs, connections) => new ChannelPool(addrs, connections);
   }
 
   async connect(): Promise<void> {
     const timeoutMs = this.options.connectTimeoutMs ?? 5000;
     const connections = this.options.connections;
     if (this.options.scheduler !== undefined) {
-      const router = await RegionRouter.connect(this.options.scheduler, connections, timeoutMs);
+      const router = await RegionRouter.connect(this.options.scheduler, connections, timeoutMs, this.openPool);
       this.router = router;
       const { regions, stores, standalone } = router.layout;
       const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
       this.description = standalone
-        ? `${router.schedulerAddr} (standalone, routed; ${plural(connections, 'connection')})`
-        : `routed by scheduler ${router.schedulerAddr}: ${plural(regions, 'region')} led from ${plural(stores, 'store')} (${plural(connections, 'connection')} per store)`;
+        ? `${router.schedulerAddr} (standalone, routed; ${plural(connections, 'connection')}${this.options.batchCommands ? ', BatchCommands streams' : ''})`
+        : `routed by scheduler ${router.schedulerAddr}: ${plural(regions, 'region')} led from ${plural(stores, 'store')} (${plural(connections, 'connection')} per store${this.options.batchCommands ? ', BatchCommands streams' : ''})`;
       return;
     }
-    const pool = new ChannelPool([this.options.addr], connections);
+    const pool = this.openPool([this.options.addr], connections);
     try {
       await pool.ready(timeoutMs);
     } catch (err) {
@@ -112,7 +119,7 @@ export class TinyKvTarget implements BenchTarget {
       throw err;
     }
     this.pool = pool;
-    this.description = `${this.options.addr} (${pool.size} connection${pool.size === 1 ? '' : 's'})`;
+    this.description = `${this.options.addr} (${pool.size} connection${pool.size === 1 ? '' : 's'}${this.options.batchCommands ? ', BatchCommands streams' : ''})`;
   }
 
   put(key: Buffer, value: Buffer, lane: number): Promise<void> {

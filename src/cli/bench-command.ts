@@ -45,6 +45,7 @@ interface RawOptions {
   connectTimeout: number;
   rounds: number;
   serverMetrics?: string[];
+  batchCommands: boolean;
 }
 
 function listOf<T extends string>(allowed: readonly T[], what: string) {
@@ -159,6 +160,11 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = { st
       'tinykv target: route each call by region to its leader, asking this scheduler for regions and stores (instead of --addr)',
     )
     .option('--endpoints <list>', 'etcd target endpoints, host:port or http://host:port, comma-separated', strings)
+    .option(
+      '--batch-commands',
+      'tinykv target: send the calls through TinyKv/BatchCommands streams (one per connection) instead of unary calls',
+      false,
+    )
     .option('--server-metrics <urls>', "tinykv target: the stores' /metrics URLs, comma-separated; adds the server's side to the report", metricsUrls)
     .option('--op <ops>', `workload: ${BENCH_OPS.join(', ')}; repeat or comma-separate for several runs (default: put,get)`, listOf(BENCH_OPS, 'op'))
     .option('--clients <n>', 'concurrent clients; comma-separate for several runs, e.g. 64,1 (default: 64)', positiveInts('--clients'))
@@ -239,6 +245,7 @@ function toConfig(raw: RawOptions): BenchConfig {
     connectTimeoutMs: raw.connectTimeout,
     rounds: raw.rounds,
     ...(raw.serverMetrics ? { serverMetrics: raw.serverMetrics } : {}),
+    batchCommands: raw.batchCommands,
   };
 }
 

@@ -5,13 +5,16 @@
 // source: tinykvpb.proto
 
 /* eslint-disable */
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
   type ClientWritableStream,
+  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -51,6 +54,723 @@ export const protobufPackage = "tinykvpb";
 export const protobufFileName = "tinykvpb.proto";
 
 /** The storage node's gRPC service. */
+
+/** TiKV's tikvpb.BatchCommandsRequest, with TiKV's field numbers, for the commands TinyKV has. */
+export interface BatchCommandsRequest {
+  requests: BatchCommandsRequest_Request[];
+  /** One per request, chosen by the client; the response to requests[i] carries request_ids[i]. */
+  requestIds: bigint[];
+}
+
+export interface BatchCommandsRequest_Request {
+  get?: GetRequest | undefined;
+  scan?: ScanRequest | undefined;
+  prewrite?: PrewriteRequest | undefined;
+  commit?: CommitRequest | undefined;
+  batchRollback?: BatchRollbackRequest | undefined;
+  resolveLock?: ResolveLockRequest | undefined;
+  rawGet?: RawGetRequest | undefined;
+  rawPut?: RawPutRequest | undefined;
+  rawDelete?: RawDeleteRequest | undefined;
+  rawScan?: RawScanRequest | undefined;
+  checkTxnStatus?: CheckTxnStatusRequest | undefined;
+}
+
+export interface BatchCommandsResponse {
+  responses: BatchCommandsResponse_Response[];
+  requestIds: bigint[];
+}
+
+export interface BatchCommandsResponse_Response {
+  get?: GetResponse | undefined;
+  scan?: ScanResponse | undefined;
+  prewrite?: PrewriteResponse | undefined;
+  commit?: CommitResponse | undefined;
+  batchRollback?: BatchRollbackResponse | undefined;
+  resolveLock?: ResolveLockResponse | undefined;
+  rawGet?: RawGetResponse | undefined;
+  rawPut?: RawPutResponse | undefined;
+  rawDelete?: RawDeleteResponse | undefined;
+  rawScan?: RawScanResponse | undefined;
+  checkTxnStatus?:
+    | CheckTxnStatusResponse
+    | undefined;
+  /**
+   * TinyKV-TS: set instead of cmd when the command failed as a unary call would with a gRPC
+   * status (a bad request, an unknown command, the server stopping). Outside TiKV's numbers.
+   */
+  error: BatchCommandError | undefined;
+}
+
+export interface BatchCommandError {
+  /** The gRPC status code the unary call would have answered. */
+  code: number;
+  message: string;
+}
+
+function createBaseBatchCommandsRequest(): BatchCommandsRequest {
+  return { requests: [], requestIds: [] };
+}
+
+export const BatchCommandsRequest: MessageFns<BatchCommandsRequest> = {
+  encode(message: BatchCommandsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      BatchCommandsRequest_Request.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.requestIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.requestIds) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field requestIds of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(BatchCommandsRequest_Request.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.requestIds.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.requestIds.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BatchCommandsRequest>): BatchCommandsRequest {
+    return BatchCommandsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsRequest>): BatchCommandsRequest {
+    const message = createBaseBatchCommandsRequest();
+    message.requests = object.requests?.map((e) => BatchCommandsRequest_Request.fromPartial(e)) || [];
+    message.requestIds = object.requestIds?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchCommandsRequest_Request(): BatchCommandsRequest_Request {
+  return {
+    get: undefined,
+    scan: undefined,
+    prewrite: undefined,
+    commit: undefined,
+    batchRollback: undefined,
+    resolveLock: undefined,
+    rawGet: undefined,
+    rawPut: undefined,
+    rawDelete: undefined,
+    rawScan: undefined,
+    checkTxnStatus: undefined,
+  };
+}
+
+export const BatchCommandsRequest_Request: MessageFns<BatchCommandsRequest_Request> = {
+  encode(message: BatchCommandsRequest_Request, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.get !== undefined) {
+      GetRequest.encode(message.get, writer.uint32(10).fork()).join();
+    }
+    if (message.scan !== undefined) {
+      ScanRequest.encode(message.scan, writer.uint32(18).fork()).join();
+    }
+    if (message.prewrite !== undefined) {
+      PrewriteRequest.encode(message.prewrite, writer.uint32(26).fork()).join();
+    }
+    if (message.commit !== undefined) {
+      CommitRequest.encode(message.commit, writer.uint32(34).fork()).join();
+    }
+    if (message.batchRollback !== undefined) {
+      BatchRollbackRequest.encode(message.batchRollback, writer.uint32(66).fork()).join();
+    }
+    if (message.resolveLock !== undefined) {
+      ResolveLockRequest.encode(message.resolveLock, writer.uint32(82).fork()).join();
+    }
+    if (message.rawGet !== undefined) {
+      RawGetRequest.encode(message.rawGet, writer.uint32(106).fork()).join();
+    }
+    if (message.rawPut !== undefined) {
+      RawPutRequest.encode(message.rawPut, writer.uint32(122).fork()).join();
+    }
+    if (message.rawDelete !== undefined) {
+      RawDeleteRequest.encode(message.rawDelete, writer.uint32(138).fork()).join();
+    }
+    if (message.rawScan !== undefined) {
+      RawScanRequest.encode(message.rawScan, writer.uint32(154).fork()).join();
+    }
+    if (message.checkTxnStatus !== undefined) {
+      CheckTxnStatusRequest.encode(message.checkTxnStatus, writer.uint32(202).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsRequest_Request {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsRequest_Request();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.get = GetRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scan = ScanRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.prewrite = PrewriteRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.commit = CommitRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.batchRollback = BatchRollbackRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.resolveLock = ResolveLockRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.rawGet = RawGetRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.rawPut = RawPutRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.rawDelete = RawDeleteRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.rawScan = RawScanRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.checkTxnStatus = CheckTxnStatusRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BatchCommandsRequest_Request>): BatchCommandsRequest_Request {
+    return BatchCommandsRequest_Request.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsRequest_Request>): BatchCommandsRequest_Request {
+    const message = createBaseBatchCommandsRequest_Request();
+    message.get = (object.get !== undefined && object.get !== null) ? GetRequest.fromPartial(object.get) : undefined;
+    message.scan = (object.scan !== undefined && object.scan !== null)
+      ? ScanRequest.fromPartial(object.scan)
+      : undefined;
+    message.prewrite = (object.prewrite !== undefined && object.prewrite !== null)
+      ? PrewriteRequest.fromPartial(object.prewrite)
+      : undefined;
+    message.commit = (object.commit !== undefined && object.commit !== null)
+      ? CommitRequest.fromPartial(object.commit)
+      : undefined;
+    message.batchRollback = (object.batchRollback !== undefined && object.batchRollback !== null)
+      ? BatchRollbackRequest.fromPartial(object.batchRollback)
+      : undefined;
+    message.resolveLock = (object.resolveLock !== undefined && object.resolveLock !== null)
+      ? ResolveLockRequest.fromPartial(object.resolveLock)
+      : undefined;
+    message.rawGet = (object.rawGet !== undefined && object.rawGet !== null)
+      ? RawGetRequest.fromPartial(object.rawGet)
+      : undefined;
+    message.rawPut = (object.rawPut !== undefined && object.rawPut !== null)
+      ? RawPutRequest.fromPartial(object.rawPut)
+      : undefined;
+    message.rawDelete = (object.rawDelete !== undefined && object.rawDelete !== null)
+      ? RawDeleteRequest.fromPartial(object.rawDelete)
+      : undefined;
+    message.rawScan = (object.rawScan !== undefined && object.rawScan !== null)
+      ? RawScanRequest.fromPartial(object.rawScan)
+      : undefined;
+    message.checkTxnStatus = (object.checkTxnStatus !== undefined && object.checkTxnStatus !== null)
+      ? CheckTxnStatusRequest.fromPartial(object.checkTxnStatus)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchCommandsResponse(): BatchCommandsResponse {
+  return { responses: [], requestIds: [] };
+}
+
+export const BatchCommandsResponse: MessageFns<BatchCommandsResponse> = {
+  encode(message: BatchCommandsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.responses) {
+      BatchCommandsResponse_Response.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.requestIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.requestIds) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field requestIds of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.responses.push(BatchCommandsResponse_Response.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.requestIds.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.requestIds.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BatchCommandsResponse>): BatchCommandsResponse {
+    return BatchCommandsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsResponse>): BatchCommandsResponse {
+    const message = createBaseBatchCommandsResponse();
+    message.responses = object.responses?.map((e) => BatchCommandsResponse_Response.fromPartial(e)) || [];
+    message.requestIds = object.requestIds?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchCommandsResponse_Response(): BatchCommandsResponse_Response {
+  return {
+    get: undefined,
+    scan: undefined,
+    prewrite: undefined,
+    commit: undefined,
+    batchRollback: undefined,
+    resolveLock: undefined,
+    rawGet: undefined,
+    rawPut: undefined,
+    rawDelete: undefined,
+    rawScan: undefined,
+    checkTxnStatus: undefined,
+    error: undefined,
+  };
+}
+
+export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Response> = {
+  encode(message: BatchCommandsResponse_Response, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.get !== undefined) {
+      GetResponse.encode(message.get, writer.uint32(10).fork()).join();
+    }
+    if (message.scan !== undefined) {
+      ScanResponse.encode(message.scan, writer.uint32(18).fork()).join();
+    }
+    if (message.prewrite !== undefined) {
+      PrewriteResponse.encode(message.prewrite, writer.uint32(26).fork()).join();
+    }
+    if (message.commit !== undefined) {
+      CommitResponse.encode(message.commit, writer.uint32(34).fork()).join();
+    }
+    if (message.batchRollback !== undefined) {
+      BatchRollbackResponse.encode(message.batchRollback, writer.uint32(66).fork()).join();
+    }
+    if (message.resolveLock !== undefined) {
+      ResolveLockResponse.encode(message.resolveLock, writer.uint32(82).fork()).join();
+    }
+    if (message.rawGet !== undefined) {
+      RawGetResponse.encode(message.rawGet, writer.uint32(106).fork()).join();
+    }
+    if (message.rawPut !== undefined) {
+      RawPutResponse.encode(message.rawPut, writer.uint32(122).fork()).join();
+    }
+    if (message.rawDelete !== undefined) {
+      RawDeleteResponse.encode(message.rawDelete, writer.uint32(138).fork()).join();
+    }
+    if (message.rawScan !== undefined) {
+      RawScanResponse.encode(message.rawScan, writer.uint32(154).fork()).join();
+    }
+    if (message.checkTxnStatus !== undefined) {
+      CheckTxnStatusResponse.encode(message.checkTxnStatus, writer.uint32(202).fork()).join();
+    }
+    if (message.error !== undefined) {
+      BatchCommandError.encode(message.error, writer.uint32(9602).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandsResponse_Response {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandsResponse_Response();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.get = GetResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.scan = ScanResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.prewrite = PrewriteResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.commit = CommitResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.batchRollback = BatchRollbackResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.resolveLock = ResolveLockResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.rawGet = RawGetResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.rawPut = RawPutResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.rawDelete = RawDeleteResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.rawScan = RawScanResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.checkTxnStatus = CheckTxnStatusResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 1200: {
+            if (tag !== 9602) {
+              break;
+            }
+
+            message.error = BatchCommandError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BatchCommandsResponse_Response>): BatchCommandsResponse_Response {
+    return BatchCommandsResponse_Response.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandsResponse_Response>): BatchCommandsResponse_Response {
+    const message = createBaseBatchCommandsResponse_Response();
+    message.get = (object.get !== undefined && object.get !== null) ? GetResponse.fromPartial(object.get) : undefined;
+    message.scan = (object.scan !== undefined && object.scan !== null)
+      ? ScanResponse.fromPartial(object.scan)
+      : undefined;
+    message.prewrite = (object.prewrite !== undefined && object.prewrite !== null)
+      ? PrewriteResponse.fromPartial(object.prewrite)
+      : undefined;
+    message.commit = (object.commit !== undefined && object.commit !== null)
+      ? CommitResponse.fromPartial(object.commit)
+      : undefined;
+    message.batchRollback = (object.batchRollback !== undefined && object.batchRollback !== null)
+      ? BatchRollbackResponse.fromPartial(object.batchRollback)
+      : undefined;
+    message.resolveLock = (object.resolveLock !== undefined && object.resolveLock !== null)
+      ? ResolveLockResponse.fromPartial(object.resolveLock)
+      : undefined;
+    message.rawGet = (object.rawGet !== undefined && object.rawGet !== null)
+      ? RawGetResponse.fromPartial(object.rawGet)
+      : undefined;
+    message.rawPut = (object.rawPut !== undefined && object.rawPut !== null)
+      ? RawPutResponse.fromPartial(object.rawPut)
+      : undefined;
+    message.rawDelete = (object.rawDelete !== undefined && object.rawDelete !== null)
+      ? RawDeleteResponse.fromPartial(object.rawDelete)
+      : undefined;
+    message.rawScan = (object.rawScan !== undefined && object.rawScan !== null)
+      ? RawScanResponse.fromPartial(object.rawScan)
+      : undefined;
+    message.checkTxnStatus = (object.checkTxnStatus !== undefined && object.checkTxnStatus !== null)
+      ? CheckTxnStatusResponse.fromPartial(object.checkTxnStatus)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? BatchCommandError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchCommandError(): BatchCommandError {
+  return { code: 0, message: "" };
+}
+
+export const BatchCommandError: MessageFns<BatchCommandError> = {
+  encode(message: BatchCommandError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchCommandError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchCommandError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BatchCommandError>): BatchCommandError {
+    return BatchCommandError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchCommandError>): BatchCommandError {
+    const message = createBaseBatchCommandError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
 
 export type TinyKvService = typeof TinyKvService;
 export const TinyKvService = {
@@ -197,6 +917,20 @@ export const TinyKvService = {
     responseSerialize: (value: Response): Buffer => Buffer.from(Response.encode(value).finish()),
     responseDeserialize: (value: Buffer): Response => Response.decode(value),
   },
+  /**
+   * TinyKV-TS extension: TiKV's BatchCommands (tikvpb). Many commands travel in one stream
+   * message each way; a response names the request it answers by id, in any order.
+   */
+  batchCommands: {
+    path: "/tinykvpb.TinyKv/BatchCommands" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: BatchCommandsRequest): Buffer => Buffer.from(BatchCommandsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchCommandsRequest => BatchCommandsRequest.decode(value),
+    responseSerialize: (value: BatchCommandsResponse): Buffer =>
+      Buffer.from(BatchCommandsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchCommandsResponse => BatchCommandsResponse.decode(value),
+  },
 } as const;
 
 export interface TinyKvServer extends UntypedServiceImplementation {
@@ -220,6 +954,11 @@ export interface TinyKvServer extends UntypedServiceImplementation {
   batchRaft: handleClientStreamingCall<BatchRaftMessage, Done>;
   /** SQL push-down. */
   coprocessor: handleUnaryCall<Request, Response>;
+  /**
+   * TinyKV-TS extension: TiKV's BatchCommands (tikvpb). Many commands travel in one stream
+   * message each way; a response names the request it answers by id, in any order.
+   */
+  batchCommands: handleBidiStreamingCall<BatchCommandsRequest, BatchCommandsResponse>;
 }
 
 export interface TinyKvClient extends Client {
@@ -441,6 +1180,16 @@ export interface TinyKvClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Response) => void,
   ): ClientUnaryCall;
+  /**
+   * TinyKV-TS extension: TiKV's BatchCommands (tikvpb). Many commands travel in one stream
+   * message each way; a response names the request it answers by id, in any order.
+   */
+  batchCommands(): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
+  batchCommands(options: Partial<CallOptions>): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
+  batchCommands(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
 }
 
 export const TinyKvClient = makeGenericClientConstructor(TinyKvService, "tinykvpb.TinyKv") as unknown as {
@@ -448,3 +1197,18 @@ export const TinyKvClient = makeGenericClientConstructor(TinyKvService, "tinykvp
   service: typeof TinyKvService;
   serviceName: string;
 };
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
+
+export type DeepPartial<T> = T extends bigint ? string | number | bigint
+  : T extends Builtin ? T : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+export interface MessageFns<T> {
+  encode(message: T, writer?: BinaryWriter): BinaryWriter;
+  decode(input: BinaryReader | Uint8Array, length?: number): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
+}

@@ -424,6 +424,40 @@ export const MESSAGE_FIELDS: Readonly<Record<string, Readonly<Record<number, str
   },
   "schedulerpb.UpdateGCSafePointResponse": {
     "1": "schedulerpb.ResponseHeader"
+  },
+  "tinykvpb.BatchCommandError": {},
+  "tinykvpb.BatchCommandsRequest": {
+    "1": "tinykvpb.BatchCommandsRequest.Request"
+  },
+  "tinykvpb.BatchCommandsRequest.Request": {
+    "1": "kvrpcpb.GetRequest",
+    "2": "kvrpcpb.ScanRequest",
+    "3": "kvrpcpb.PrewriteRequest",
+    "4": "kvrpcpb.CommitRequest",
+    "8": "kvrpcpb.BatchRollbackRequest",
+    "10": "kvrpcpb.ResolveLockRequest",
+    "13": "kvrpcpb.RawGetRequest",
+    "15": "kvrpcpb.RawPutRequest",
+    "17": "kvrpcpb.RawDeleteRequest",
+    "19": "kvrpcpb.RawScanRequest",
+    "25": "kvrpcpb.CheckTxnStatusRequest"
+  },
+  "tinykvpb.BatchCommandsResponse": {
+    "1": "tinykvpb.BatchCommandsResponse.Response"
+  },
+  "tinykvpb.BatchCommandsResponse.Response": {
+    "1": "kvrpcpb.GetResponse",
+    "2": "kvrpcpb.ScanResponse",
+    "3": "kvrpcpb.PrewriteResponse",
+    "4": "kvrpcpb.CommitResponse",
+    "8": "kvrpcpb.BatchRollbackResponse",
+    "10": "kvrpcpb.ResolveLockResponse",
+    "13": "kvrpcpb.RawGetResponse",
+    "15": "kvrpcpb.RawPutResponse",
+    "17": "kvrpcpb.RawDeleteResponse",
+    "19": "kvrpcpb.RawScanResponse",
+    "25": "kvrpcpb.CheckTxnStatusResponse",
+    "1200": "tinykvpb.BatchCommandError"
   }
 };
 
@@ -450,6 +484,7 @@ export const METHOD_REQUESTS: Readonly<Record<string, string>> = {
   "/schedulerpb.Scheduler/StoreHeartbeat": "schedulerpb.StoreHeartbeatRequest",
   "/schedulerpb.Scheduler/Tso": "schedulerpb.TsoRequest",
   "/schedulerpb.Scheduler/UpdateGCSafePoint": "schedulerpb.UpdateGCSafePointRequest",
+  "/tinykvpb.TinyKv/BatchCommands": "tinykvpb.BatchCommandsRequest",
   "/tinykvpb.TinyKv/BatchRaft": "raft_serverpb.BatchRaftMessage",
   "/tinykvpb.TinyKv/Coprocessor": "coprocessor.Request",
   "/tinykvpb.TinyKv/KvBatchRollback": "kvrpcpb.BatchRollbackRequest",

@@ -56,6 +56,41 @@ export interface CallObserver {
   done(code: GrpcStatus, startedMs: number): void;
 }
 
+/**
+ * A handler as every call of `method` runs it, unary or in a BatchCommands stream: counted in
+ * flight (refused once the server is closing), logged when slow or failed, observed for metrics.
+ * Rejects with the handler's own error; the caller maps it to a gRPC status.
+ */
+export function observedCall<Req, Res>(
+  method: string,
+  handler: UnaryHandler<Req, Res>,
+  tracker: CallTracker,
+  requests: RequestLog,
+  observer?: CallObserver,
+): (request: Req) => Promise<Res> {
+  return async (request) => {
+    const startedMs = performance.now();
+    if (!tracker.enter()) {
+      const refusal = new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down');
+      observer?.done(toServiceError(refusal).code, startedMs);
+      throw refusal;
+    }
+    let response: Res;
+    try {
+      response = await handler(request);
+    } catch (err) {
+      tracker.leave();
+      requests.finished(method, request, performance.now() - startedMs, grpcStatusOf(err), err);
+      observer?.done(toServiceError(err).code, startedMs);
+      throw err;
+    }
+    tracker.leave();
+    requests.finished(method, request, performance.now() - startedMs, GrpcStatus.OK);
+    observer?.done(GrpcStatus.OK, startedMs);
+    return response;
+  };
+}
+
 export function unary<Req, Res>(
   method: string,
   handler: UnaryHandler<Req, Res>,
@@ -63,28 +98,15 @@ export function unary<Req, Res>(
   requests: RequestLog,
   observer?: CallObserver,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return unaryOf(observedCall(method, handler, tracker, requests, observer));
+}
+
+/** A grpc-js unary handler over an observed call (observedCall). */
+export function unaryOf<Req, Res>(run: (request: Req) => Promise<Res>): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
-    const startedMs = performance.now();
-    if (!tracker.enter()) {
-      const refusal = toServiceError(new TinyKvError(ErrorCode.ServerClosing, 'server is shutting down'));
-      observer?.done(refusal.code, startedMs);
-      callback(refusal, null);
-      return;
-    }
-    handler(call.request).then(
-      (response) => {
-        tracker.leave();
-        requests.finished(method, call.request, performance.now() - startedMs, GrpcStatus.OK);
-        observer?.done(GrpcStatus.OK, startedMs);
-        callback(null, response);
-      },
-      (err: unknown) => {
-        tracker.leave();
-        const error = toServiceError(err);
-        requests.finished(method, call.request, performance.now() - startedMs, grpcStatusOf(err), err);
-        observer?.done(error.code, startedMs);
-        callback(error, null);
-      },
+    run(call.request).then(
+      (response) => callback(null, response),
+      (err: unknown) => callback(toServiceError(err), null),
     );
   };
 }

@@ -18,7 +18,8 @@ import type {
 import type { Storage } from '../storage/storage.js';
 import { createTxnCommands, isTxnError, Latches, TxnErrorCode } from '../txn/index.js';
 import { CorruptionLog } from './corruption-log.js';
-import { CallTracker, unary, unimplementedService } from '../rpc/grpc-service.js';
+import { CallTracker, observedCall, unaryOf, unimplementedService } from '../rpc/grpc-service.js';
+import { batchCommandsHandler, type BatchCommandHandlers } from './batch-commands.js';
 import { RawHandlers } from './raw-handlers.js';
 import { RequestLog } from '../log/request-log.js';
 import type { StoreMetrics } from '../metrics/store-metrics.js';
@@ -52,15 +53,16 @@ export function tinyKvImplementation(
     maxScanResponseBytes: config.limits.maxScanResponseBytes,
     onCorruption: (err, key) => corruptionLog.report(err, 'KvScan', key),
   });
-  const call = <Req, Res>(method: string, handler: (request: Req) => Promise<Res>) =>
-    unary(method, handler, tracker, requests, metrics?.grpcMethod(method));
+  /** A command as every call of it runs (unary or batched): counted, logged, observed. */
+  const observed = <Req, Res>(method: string, handler: (request: Req) => Promise<Res>) =>
+    observedCall(method, handler, tracker, requests, metrics?.grpcMethod(method));
   /**
    * A Kv* command: one that meets a damaged record fails with DATA_LOSS (the log says which key);
    * its result is counted by command.
    */
   const kv = <Req, Res extends TxnResponse>(method: string, command: string, run: (request: Req) => Promise<Res>) => {
     const counted = metrics?.txnCommand(command);
-    return call(method, async (request: Req): Promise<Res> => {
+    return observed(method, async (request: Req): Promise<Res> => {
       try {
         const response = await run(request);
         counted?.record(txnResultOf(response));
@@ -72,45 +74,44 @@ export function tinyKvImplementation(
       }
     });
   };
-  return {
-    ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method.charAt(0).toUpperCase() + method.slice(1)] ?? 'not planned'),
-    rawGet: call('RawGet', async (r: RawGetRequest) => {
+  const commands: BatchCommandHandlers = {
+    rawGet: observed('RawGet', async (r: RawGetRequest) => {
       const response = await raw.rawGet(r);
       if (flow && !response.regionError && !response.error && !response.notFound) flow.read(1, r.key.length + response.value.length);
       return response;
     }),
-    rawPut: call('RawPut', async (r: RawPutRequest) => {
+    rawPut: observed('RawPut', async (r: RawPutRequest) => {
       const response = await raw.rawPut(r);
       if (flow && !response.regionError && !response.error) flow.wrote(1, r.key.length + r.value.length);
       return response;
     }),
-    rawDelete: call('RawDelete', async (r: RawDeleteRequest) => {
+    rawDelete: observed('RawDelete', async (r: RawDeleteRequest) => {
       const response = await raw.rawDelete(r);
       if (flow && !response.regionError && !response.error) flow.wrote(1, r.key.length);
       return response;
     }),
-    rawScan: call('RawScan', async (r: RawScanRequest) => {
+    rawScan: observed('RawScan', async (r: RawScanRequest) => {
       const response = await raw.rawScan(r);
       if (flow && !response.regionError && !response.error) flow.read(response.kvs.length, pairBytes(response.kvs));
       return response;
     }),
-    kvGet: kv('KvGet', 'get', async (r: GetRequest) => {
+    get: kv('KvGet', 'get', async (r: GetRequest) => {
       const response = await txn.kvGet(r);
       if (flow && !response.regionError && !response.error && !response.notFound) flow.read(1, r.key.length + response.value.length);
       return response;
     }),
-    kvScan: kv('KvScan', 'scan', async (r: ScanRequest) => {
+    scan: kv('KvScan', 'scan', async (r: ScanRequest) => {
       const response = await txn.kvScan(r);
       if (flow && !response.regionError) flow.read(response.pairs.length, pairBytes(response.pairs));
       return response;
     }),
     // A transaction's data is written at prewrite; its commit writes one record per key.
-    kvPrewrite: kv('KvPrewrite', 'prewrite', async (r: PrewriteRequest) => {
+    prewrite: kv('KvPrewrite', 'prewrite', async (r: PrewriteRequest) => {
       const response = await txn.kvPrewrite(r);
       if (flow && !response.regionError && response.errors.length === 0) flow.wrote(r.mutations.length, pairBytes(r.mutations));
       return response;
     }),
-    kvCommit: kv('KvCommit', 'commit', async (r: CommitRequest) => {
+    commit: kv('KvCommit', 'commit', async (r: CommitRequest) => {
       const response = await txn.kvCommit(r);
       if (flow && !response.regionError && !response.error)
         flow.wrote(
@@ -119,9 +120,24 @@ export function tinyKvImplementation(
         );
       return response;
     }),
-    kvCheckTxnStatus: kv('KvCheckTxnStatus', 'check_txn_status', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
-    kvBatchRollback: kv('KvBatchRollback', 'batch_rollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
-    kvResolveLock: kv('KvResolveLock', 'resolve_lock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
+    checkTxnStatus: kv('KvCheckTxnStatus', 'check_txn_status', (r: CheckTxnStatusRequest) => txn.kvCheckTxnStatus(r)),
+    batchRollback: kv('KvBatchRollback', 'batch_rollback', (r: BatchRollbackRequest) => txn.kvBatchRollback(r)),
+    resolveLock: kv('KvResolveLock', 'resolve_lock', (r: ResolveLockRequest) => txn.kvResolveLock(r)),
+  };
+  return {
+    ...unimplementedService(TinyKvService, (method) => UNAVAILABLE_BECAUSE[method.charAt(0).toUpperCase() + method.slice(1)] ?? 'not planned'),
+    rawGet: unaryOf(commands.rawGet),
+    rawPut: unaryOf(commands.rawPut),
+    rawDelete: unaryOf(commands.rawDelete),
+    rawScan: unaryOf(commands.rawScan),
+    kvGet: unaryOf(commands.get),
+    kvScan: unaryOf(commands.scan),
+    kvPrewrite: unaryOf(commands.prewrite),
+    kvCommit: unaryOf(commands.commit),
+    kvCheckTxnStatus: unaryOf(commands.checkTxnStatus),
+    kvBatchRollback: unaryOf(commands.batchRollback),
+    kvResolveLock: unaryOf(commands.resolveLock),
+    batchCommands: batchCommandsHandler(commands, logger),
   };
 }
 

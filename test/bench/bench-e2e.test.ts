@@ -104,6 +104,21 @@ describe('tinykv bench', () => {
     expect(table.stdout).toMatch(/^server side .*\n^tinykv put x4: 200 requests, p50 [\d.]+ ms, p99 [\d.]+ ms, mean [\d.]+ ms; kv-engine commit/m);
   });
 
+  it('drives TinyKv/BatchCommands streams with --batch-commands, direct and routed', async () => {
+    for (const where of [
+      ['--addr', node.addr],
+      ['--scheduler', node.addr],
+    ]) {
+      const { stdout } = await bench(['--target', 'tinykv', ...where, '--batch-commands', '--op', 'put,get,scan', ...SHORT]);
+      const report = JSON.parse(stdout) as BenchReport;
+      expect(report.targets.tinykv).toMatch(/BatchCommands streams/);
+      for (const r of report.results) {
+        expectHealthy(r, 200);
+        expect(r.misses).toBe(0);
+      }
+    }
+  });
+
   it('routes by region through --scheduler; a standalone node stands in for the scheduler as one region', async () => {
     const { stdout } = await bench(['--target', 'tinykv', '--scheduler', node.addr, '--op', 'put,get,scan', ...SHORT]);
     const report = JSON.parse(stdout) as BenchReport;
