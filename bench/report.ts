@@ -288,6 +288,7 @@ const STAGE_LABELS: Record<string, string> = {
 /** "12,345 requests p50 1.20 ms p99 4.50 ms mean 1.50 ms; append 0.80 ms (2,000x), ..." */
 export function describeServerSide(server: ServerSideJson): string {
   const stages = Object.entries(server.stages).map(([stage, s]) => `${STAGE_LABELS[stage] ?? stage} ${fmtMs(s.meanMs)} ms (${fmtInt(s.count)}x)`);
-  const head = `${fmtInt(server.requests)} requests, p50 ${fmtMs(server.p50Ms)} ms, p99 ${fmtMs(server.p99Ms)} ms, mean ${fmtMs(server.meanMs)} ms`;
+  const cpu = server.cpuUsPerRequest > 0 ? `, server CPU ${fmtInt(server.cpuUsPerRequest)} us/op` : '';
+  const head = `${fmtInt(server.requests)} requests, p50 ${fmtMs(server.p50Ms)} ms, p99 ${fmtMs(server.p99Ms)} ms, mean ${fmtMs(server.meanMs)} ms${cpu}`;
   return stages.length > 0 ? `${head}; ${stages.join(', ')}` : head;
 }

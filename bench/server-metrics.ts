@@ -36,6 +36,8 @@ export interface ServerDelta {
   readonly requests: number;
   readonly requestSeconds: number;
   readonly stages: Readonly<Record<StageName, { readonly count: number; readonly seconds: number }>>;
+  /** CPU the scraped processes used (process_cpu_seconds_total, summed over them). */
+  readonly cpuSeconds: number;
 }
 
 /** The report's view of a ServerDelta (milliseconds). */
@@ -46,6 +48,8 @@ export interface ServerSideJson {
   readonly meanMs: number;
   /** Mean of each stage's observations, and how many there were. */
   readonly stages: Partial<Record<StageName, { readonly count: number; readonly meanMs: number }>>;
+  /** The scraped processes' CPU per request of the run (µs): the server's cost of an op. */
+  readonly cpuUsPerRequest: number;
 }
 
 const SAMPLE_LINE = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/;
@@ -111,7 +115,7 @@ export function deltaOf(before: Samples, after: Samples, methods: readonly strin
   for (const [stage, series] of Object.entries(STAGES) as Array<[StageName, string]>) {
     stages[stage] = { count: diff(before, after, withSuffix(series, '_count')), seconds: diff(before, after, withSuffix(series, '_sum')) };
   }
-  return { requestBuckets, requests, requestSeconds, stages };
+  return { requestBuckets, requests, requestSeconds, stages, cpuSeconds: diff(before, after, 'process_cpu_seconds_total') };
 }
 
 /** `name{labels}` with a suffix on the name. */
@@ -128,7 +132,13 @@ export function mergeDeltas(a: ServerDelta, b: ServerDelta): ServerDelta {
   for (const stage of Object.keys(STAGES) as StageName[]) {
     stages[stage] = { count: a.stages[stage].count + b.stages[stage].count, seconds: a.stages[stage].seconds + b.stages[stage].seconds };
   }
-  return { requestBuckets, requests: a.requests + b.requests, requestSeconds: a.requestSeconds + b.requestSeconds, stages };
+  return {
+    requestBuckets,
+    requests: a.requests + b.requests,
+    requestSeconds: a.requestSeconds + b.requestSeconds,
+    stages,
+    cpuSeconds: a.cpuSeconds + b.cpuSeconds,
+  };
 }
 
 /**
@@ -167,5 +177,6 @@ export function summarize(delta: ServerDelta): ServerSideJson {
     p99Ms: ms(bucketQuantile(delta.requestBuckets, 0.99)),
     meanMs: delta.requests > 0 ? ms(delta.requestSeconds / delta.requests) : 0,
     stages,
+    cpuUsPerRequest: delta.requests > 0 ? Math.round((delta.cpuSeconds / delta.requests) * 1e7) / 10 : 0,
   };
 }

@@ -21,6 +21,7 @@ function exposition(putsUnder1Ms: number, putsUnder2Ms: number, appendCount: num
     `tinykv_raftstore_append_log_duration_seconds_count ${appendCount}`,
     `tinykv_engine_commit_duration_seconds_sum{engine="kv"} ${appendCount * 0.0001}`,
     `tinykv_engine_commit_duration_seconds_count{engine="kv"} ${appendCount}`,
+    `process_cpu_seconds_total ${appendCount * 0.001}`,
     'not a sample line {',
   ].join('\n');
 }
@@ -47,6 +48,8 @@ describe('server side of a bench run', () => {
     expect(summary.stages.append).toEqual({ count: 40, meanMs: 0.5 });
     expect(summary.stages.kvEngineCommit).toEqual({ count: 40, meanMs: 0.1 });
     expect(summary.stages.commit).toBeUndefined();
+    // 40 appends' worth of CPU (40 ms) over 100 requests.
+    expect(summary.cpuUsPerRequest).toBeCloseTo(400, 6);
   });
 
   it('merges rounds by adding their differences', () => {
