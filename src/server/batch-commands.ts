@@ -25,6 +25,8 @@ import { ErrorCode, TinyKvError } from '../util/errors.js';
 
 export const MAX_BATCH_REQUESTS = 1024;
 export const MAX_IN_FLIGHT_PER_STREAM = 2048;
+/** Keys and values per response message, about (see BatchStream.flush). */
+export const MESSAGE_BUDGET_BYTES = 4 * 1024 * 1024;
 
 export type BatchCommandName = keyof BatchCommandsRequest_Request;
 
@@ -129,21 +131,39 @@ class BatchStream {
     this.flushScheduled = false;
     const count = this.responses.length;
     if (count === 0) return;
-    const message: BatchCommandsResponse = { responses: this.responses, requestIds: this.ids };
+    const responses = this.responses;
+    const ids = this.ids;
     this.responses = [];
     this.ids = [];
     this.inFlight -= count;
-    if (!this.closed) {
-      try {
-        if (!this.call.write(message)) this.writeBlocked = true;
-      } catch (err) {
-        // The stream ended under us (the client cancelled): nothing more can be sent.
-        this.closed = true;
-        this.logger.debug({ err }, 'BatchCommands write failed');
+    // Messages stay under MESSAGE_BUDGET_BYTES of keys and values (one large answer may pass it
+    // alone, bounded as its unary call is), so many scans finishing together never make one
+    // message past the client's receive limit.
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < count; i++) {
+      const size = payloadBytes(responses[i]!);
+      if (i > start && bytes + size > MESSAGE_BUDGET_BYTES) {
+        this.write({ responses: responses.slice(start, i), requestIds: ids.slice(start, i) });
+        start = i;
+        bytes = 0;
       }
+      bytes += size;
     }
+    this.write(start === 0 ? { responses, requestIds: ids } : { responses: responses.slice(start), requestIds: ids.slice(start) });
     this.updateReading();
     this.maybeFinish();
+  }
+
+  private write(message: BatchCommandsResponse): void {
+    if (this.closed) return;
+    try {
+      if (!this.call.write(message)) this.writeBlocked = true;
+    } catch (err) {
+      // The stream ended under us (the client cancelled): nothing more can be sent.
+      this.closed = true;
+      this.logger.debug({ err }, 'BatchCommands write failed');
+    }
   }
 
   /** Reads while few enough commands are in flight and the client takes what is written. */
@@ -169,4 +189,15 @@ class BatchStream {
     this.closed = true;
     this.call.emit('error', toServiceError(new TinyKvError(ErrorCode.InvalidArgument, why)));
   }
+}
+
+/** The keys and values a response carries: what makes a response large. */
+function payloadBytes(response: BatchCommandsResponse_Response): number {
+  const value = response.rawGet?.value ?? response.get?.value;
+  if (value) return value.length;
+  const pairs = response.rawScan?.kvs ?? response.scan?.pairs;
+  if (!pairs) return 0;
+  let bytes = 0;
+  for (const pair of pairs) bytes += pair.key.length + pair.value.length;
+  return bytes;
 }

@@ -116,6 +116,33 @@ describe('BatchCommands', () => {
     await expect(oversized).rejects.toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT, details: expect.stringMatching(/at most 1024/) });
   });
 
+  it('splits answers that finish together into messages of at most a few MiB of values', async () => {
+    const big = Buffer.alloc(900 * 1024, 7);
+    // Five per message: a request message is bounded by the server's receive limit (8 MiB).
+    const put = (i: number): [bigint, Command] => [BigInt(i), { rawPut: { key: b(`big-${i}`), value: big, cf: 'default' } }];
+    await exchange([Array.from({ length: 5 }, (_, i) => put(i)), Array.from({ length: 5 }, (_, i) => put(i + 5))]);
+    const messages: number[] = [];
+    const answers = await new Promise<number>((resolve, reject) => {
+      const stream: Stream = grpc.batchCommands();
+      let count = 0;
+      stream.on('data', (message: BatchCommandsResponse) => {
+        messages.push(message.responses.length);
+        for (const response of message.responses) if (response.rawGet?.value.length === big.length) count++;
+      });
+      stream.on('error', reject);
+      stream.on('end', () => resolve(count));
+      stream.write({
+        requests: Array.from({ length: 10 }, (_, i) => BatchCommandsRequest_Request.fromPartial({ rawGet: { key: b(`big-${i}`), cf: 'default' } })),
+        requestIds: Array.from({ length: 10 }, (_, i) => BigInt(i)),
+      });
+      stream.end();
+    });
+    expect(answers).toBe(10);
+    // 4 MiB of values per message: ten of 900 KiB need at least three.
+    expect(messages.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...messages)).toBeLessThanOrEqual(4);
+  });
+
   it('counts batched commands as their unary calls in the metrics', async () => {
     const scrape = async () => (await fetch(`http://${node.statusAddr}/metrics`)).text();
     const count = (text: string) => Number(/^tinykv_grpc_requests_total\{method="RawGet",code="OK"\} (\d+)$/m.exec(text)?.[1] ?? 0);
