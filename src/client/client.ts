@@ -50,6 +50,12 @@ export interface ConnectOptions {
   readonly maxTxnBytes?: number;
   /** Largest gRPC message sent or received. Default 16 MiB. */
   readonly maxMessageBytes?: number;
+  /**
+   * Send calls to each store through one TinyKv/BatchCommands stream, the concurrent calls of one
+   * event-loop turn in one message (as TiKV's client-go batches). Default true; a store without
+   * BatchCommands (a TinyKV server) gets unary calls.
+   */
+  readonly batchCommands?: boolean;
 }
 
 /** Options of one raw call. */
@@ -94,7 +100,7 @@ export class TinyKvClient {
     const logger = options.logger ?? silentLogger();
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
     const pd = await linkScheduler(options, logger, timeoutMs);
-    const pool = new StorePool({ timeoutMs, maxMessageBytes: options.maxMessageBytes });
+    const pool = new StorePool({ timeoutMs, maxMessageBytes: options.maxMessageBytes, batchCommands: options.batchCommands });
     const cache = new RegionCache(pd, pd.addr, logger);
     const sender = new RequestSender(cache, pool, {
       logger,

@@ -106,6 +106,8 @@ export interface BatchCommandError {
   /** The gRPC status code the unary call would have answered. */
   code: number;
   message: string;
+  /** The server's stable error code (what a unary call sends as its tinykv-error-code trailer). */
+  serverCode: string;
 }
 
 function createBaseBatchCommandsRequest(): BatchCommandsRequest {
@@ -706,7 +708,7 @@ export const BatchCommandsResponse_Response: MessageFns<BatchCommandsResponse_Re
 };
 
 function createBaseBatchCommandError(): BatchCommandError {
-  return { code: 0, message: "" };
+  return { code: 0, message: "", serverCode: "" };
 }
 
 export const BatchCommandError: MessageFns<BatchCommandError> = {
@@ -716,6 +718,9 @@ export const BatchCommandError: MessageFns<BatchCommandError> = {
     }
     if (message.message !== "") {
       writer.uint32(18).string(message.message);
+    }
+    if (message.serverCode !== "") {
+      writer.uint32(26).string(message.serverCode);
     }
     return writer;
   },
@@ -749,6 +754,14 @@ export const BatchCommandError: MessageFns<BatchCommandError> = {
             message.message = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.serverCode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -768,6 +781,7 @@ export const BatchCommandError: MessageFns<BatchCommandError> = {
     const message = createBaseBatchCommandError();
     message.code = object.code ?? 0;
     message.message = object.message ?? "";
+    message.serverCode = object.serverCode ?? "";
     return message;
   },
 };

@@ -52,7 +52,8 @@ function commandOf(request: BatchCommandsRequest_Request): { name: BatchCommandN
 
 function failed(err: unknown): BatchCommandError {
   const status = toServiceError(err);
-  return { code: status.code, message: status.details };
+  const serverCode = status.metadata.get('tinykv-error-code')[0];
+  return { code: status.code, message: status.details, serverCode: typeof serverCode === 'string' ? serverCode : '' };
 }
 
 export function batchCommandsHandler(handlers: BatchCommandHandlers, logger: Logger): (call: Stream) => void {

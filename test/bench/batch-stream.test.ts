@@ -27,7 +27,7 @@ describe('bench BatchCommands wire format', () => {
 
   it('walks a BatchCommandsResponse into its responses and ids', () => {
     const message = BatchCommandsResponse.encode({
-      responses: [{ error: undefined, rawPut: RawPutResponse.fromPartial({}) }, { error: { code: 3, message: 'bad' } }],
+      responses: [{ error: undefined, rawPut: RawPutResponse.fromPartial({}) }, { error: { code: 3, message: 'bad', serverCode: '' } }],
       requestIds: [7n, 9n],
     }).finish();
     const { responses, ids } = walkBatchResponse(Buffer.from(message));

@@ -101,7 +101,9 @@ describe('tinykv bench', () => {
       'put',
       ...SHORT.slice(0, -2),
     ]);
-    expect(table.stdout).toMatch(/^server side .*\n^tinykv put x4: 200 requests, p50 [\d.]+ ms, p99 [\d.]+ ms, mean [\d.]+ ms(, server CPU [\d,]+ us\/op)?; kv-engine commit/m);
+    expect(table.stdout).toMatch(
+      /^server side .*\n^tinykv put x4: 200 requests, p50 [\d.]+ ms, p99 [\d.]+ ms, mean [\d.]+ ms(, server CPU [\d,]+ us\/op)?; kv-engine commit/m,
+    );
   });
 
   it('drives TinyKv/BatchCommands streams with --batch-commands, direct and routed', async () => {
