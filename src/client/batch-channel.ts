@@ -107,7 +107,7 @@ export class BatchChannel {
       const batch = this.queued.splice(0, MAX_BATCH_REQUESTS);
       for (const [id, waiting] of batch) this.waiting.set(id, waiting);
       stream.write({
-        requests: batch.map(([, w]) => ({ [COMMAND_OF[w.method]]: w.request }) as BatchCommandsRequest_Request),
+        requests: batch.map(([, w]) => ({ [COMMAND_OF[w.method]]: w.request })),
         requestIds: batch.map(([id]) => id),
       });
     }
@@ -147,7 +147,7 @@ export class BatchChannel {
   private settle(waiting: Waiting, response: BatchCommandsResponse_Response): void {
     if (response.error) {
       const { code, message, serverCode } = response.error;
-      waiting.reject(fromServiceError(serviceError(code as GrpcStatus, message, serverCode), waiting.what));
+      waiting.reject(fromServiceError(serviceError(code, message, serverCode), waiting.what));
       return;
     }
     const answer = response[COMMAND_OF[waiting.method]];
