@@ -56,9 +56,12 @@ function serviceError(code: GrpcStatus, details: string, serverCode?: string): S
   return Object.assign(new Error(`${code} ${GrpcStatus[code] ?? ''}: ${details}`), { code, details, metadata });
 }
 
+type Stream = ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse>;
+
 export class BatchChannel {
-  private stream: ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse> | undefined;
-  private readonly waiting = new Map<bigint, Waiting>();
+  private stream: Stream | undefined;
+  /** Calls sent and not answered, with the stream each went on (a failed stream fails only its own). */
+  private readonly waiting = new Map<bigint, Waiting & { readonly stream: Stream }>();
   private queued: Array<[bigint, Waiting]> = [];
   private flushScheduled = false;
   private nextId = 1n;
@@ -105,7 +108,7 @@ export class BatchChannel {
     const stream = (this.stream ??= this.open());
     while (this.queued.length > 0) {
       const batch = this.queued.splice(0, MAX_BATCH_REQUESTS);
-      for (const [id, waiting] of batch) this.waiting.set(id, waiting);
+      for (const [id, waiting] of batch) this.waiting.set(id, { ...waiting, stream });
       stream.write({
         requests: batch.map(([, w]) => ({ [COMMAND_OF[w.method]]: w.request })),
         requestIds: batch.map(([id]) => id),
@@ -114,7 +117,7 @@ export class BatchChannel {
     this.sweep ??= setInterval(() => this.expire(), DEADLINE_SWEEP_MS).unref();
   }
 
-  private open(): ClientDuplexStream<BatchCommandsRequest, BatchCommandsResponse> {
+  private open(): Stream {
     const stream = this.grpc.batchCommands();
     stream.on('data', (message: BatchCommandsResponse) => {
       message.responses.forEach((response, i) => {
@@ -130,16 +133,15 @@ export class BatchChannel {
       if (this.stream === stream) this.stream = undefined;
       if (err.code === GrpcStatus.UNIMPLEMENTED) {
         this.unsupported = true;
-        this.handOver([...this.waiting.values()]);
-        this.waiting.clear();
+        this.handOver(this.takeWaiting(stream));
         this.stopSweepWhenIdle();
         return;
       }
-      this.failAllWith(err);
+      this.failStream(stream, err);
     });
     stream.on('end', () => {
       if (this.stream === stream) this.stream = undefined;
-      this.failAllWith(serviceError(GrpcStatus.UNAVAILABLE, 'the BatchCommands stream ended'));
+      this.failStream(stream, serviceError(GrpcStatus.UNAVAILABLE, 'the BatchCommands stream ended'));
     });
     return stream;
   }
@@ -179,9 +181,19 @@ export class BatchChannel {
     this.sweep = undefined;
   }
 
-  private failAllWith(err: ServiceError): void {
-    for (const waiting of this.waiting.values()) waiting.reject(fromServiceError(err, waiting.what));
-    this.waiting.clear();
+  /** The calls sent on `stream`, taken out of the waiting set. */
+  private takeWaiting(stream: Stream): Waiting[] {
+    const taken: Waiting[] = [];
+    for (const [id, waiting] of this.waiting) {
+      if (waiting.stream !== stream) continue;
+      this.waiting.delete(id);
+      taken.push(waiting);
+    }
+    return taken;
+  }
+
+  private failStream(stream: Stream, err: ServiceError): void {
+    for (const waiting of this.takeWaiting(stream)) waiting.reject(fromServiceError(err, waiting.what));
     this.stopSweepWhenIdle();
   }
 

@@ -42,7 +42,7 @@ const get = (key: string): RawGetRequest => ({ context: undefined, key: Buffer.f
 describe('StorePool over BatchCommands', () => {
   it('falls back to unary calls, for good, on a store that has no BatchCommands', async () => {
     const store = await fakeStore();
-    const pool = new StorePool({ timeoutMs: 5_000 });
+    const pool = new StorePool({ timeoutMs: 5_000, batchCommands: true });
     pools.push(pool);
     const first = await Promise.all(['a', 'b', 'c'].map((k) => pool.call(store.addr, 'rawGet', get(k))));
     expect(first.map((r) => Buffer.from(r.value).toString())).toEqual(['unary:a', 'unary:b', 'unary:c']);
@@ -65,7 +65,7 @@ describe('StorePool over BatchCommands', () => {
         });
       });
     });
-    const pool = new StorePool({ timeoutMs: 300 });
+    const pool = new StorePool({ timeoutMs: 300, batchCommands: true });
     pools.push(pool);
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
     const silent = pool.call(store.addr, 'rawGet', get('silent')).catch((err: unknown) => err);

@@ -51,10 +51,13 @@ async function untilDone(
   done: (info: RegionInfo) => boolean,
 ): Promise<void> {
   for (const deadline = Date.now() + 20_000; ; await sleep(200)) {
-    const info = defined(cluster.scheduler.core.getRegionById(regionId), `region ${regionId} at the scheduler`);
-    if (done(info)) return;
-    if (Date.now() > deadline) throw new Error(`region ${regionId}: scheduler command not carried out`);
-    cluster.scheduler.core.streams.sendToLeader(info, command);
+    // Right after a split the scheduler may not know the region for a moment (the new region's
+    // heartbeat replaced the old range before the shrunk region's own heartbeat came): wait.
+    const info = cluster.scheduler.core.getRegionById(regionId);
+    if (info && done(info)) return;
+    if (Date.now() > deadline)
+      throw new Error(`region ${regionId}: scheduler command not carried out${info ? '' : ' (the scheduler does not know the region)'}`);
+    if (info) cluster.scheduler.core.streams.sendToLeader(info, command);
   }
 }
 
