@@ -5,13 +5,13 @@
  * the same hand-encoded Raw* messages the unary calls send, wrapped in the oneof field of their
  * command (TiKV's numbers); responses are walked, not decoded, like the unary ones.
  */
-import { Client, credentials, status as GrpcStatus, type ClientDuplexStream } from '@grpc/grpc-js';
+import { status as GrpcStatus, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { TinyKvService } from '../../src/proto/tinykvpb.js';
 import { BatchCommandError } from '../../src/proto/tinykvpb.js';
 import { defined } from '../../src/util/assert.js';
-import { BenchCallError, type CallPool } from './channel-pool.js';
+import { BenchCallError, openChannels, waitForChannels, type CallPool } from './channel-pool.js';
+import { varintSize, writeVarint } from '../wire.js';
 
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const BATCH_COMMANDS = TinyKvService.batchCommands.path;
 /** The oneof field of each unary method's command in BatchCommandsRequest.Request (and Response). */
 const COMMAND_FIELD: Readonly<Record<string, number>> = {
@@ -32,24 +32,6 @@ interface Pending {
   readonly request: Buffer;
   readonly resolve: (response: Buffer) => void;
   readonly reject: (err: Error) => void;
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[pos++] = n;
-  return pos;
 }
 
 /** BatchCommandsRequest { requests = 1 (each { <field> = request }), request_ids = 2 (packed) }. */
@@ -225,19 +207,7 @@ export class BatchStreamPool implements CallPool {
     readonly addrs: readonly string[],
     connections: number,
   ) {
-    if (addrs.length === 0) throw new Error('no address to connect to');
-    const count = Math.max(connections, addrs.length);
-    this.clients = Array.from(
-      { length: count },
-      (_, i) =>
-        new Client(defined(addrs[i % addrs.length], 'address of a channel'), credentials.createInsecure(), {
-          'grpc.use_local_subchannel_pool': 1,
-          'grpc.enable_channelz': 0,
-          'grpc.enable_retries': 0,
-          'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-          'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-        }),
-    );
+    this.clients = openChannels(addrs, connections);
     this.channels = this.clients.map((client) => new BatchChannel(client));
   }
 
@@ -245,18 +215,8 @@ export class BatchStreamPool implements CallPool {
     return this.clients.length;
   }
 
-  async ready(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    await Promise.all(
-      this.clients.map(
-        (client, i) =>
-          new Promise<void>((resolve, reject) =>
-            client.waitForReady(deadline, (err) =>
-              err ? reject(new Error(`cannot connect to ${this.addrs[i % this.addrs.length]} within ${timeoutMs} ms: ${err.message}`)) : resolve(),
-            ),
-          ),
-      ),
-    );
+  ready(timeoutMs: number): Promise<void> {
+    return waitForChannels(this.clients, this.addrs, timeoutMs);
   }
 
   async call<T>(lane: number, path: string, request: Buffer, parse: (response: Buffer) => T): Promise<T> {

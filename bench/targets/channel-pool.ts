@@ -13,6 +13,40 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 const passThrough = (bytes: Buffer): Buffer => bytes;
 
+/** `connections` channels (at least one per address), channel i connected to addrs[i % addrs.length]. */
+export function openChannels(addrs: readonly string[], connections: number): Client[] {
+  if (addrs.length === 0) throw new Error('no address to connect to');
+  return Array.from(
+    { length: Math.max(connections, addrs.length) },
+    (_, i) =>
+      new Client(defined(addrs[i % addrs.length], 'address of a channel'), credentials.createInsecure(), {
+        // Without this, channels with equal options share one subchannel, i.e. one connection.
+        'grpc.use_local_subchannel_pool': 1,
+        // Per-call client work a load generator does not need: channelz bookkeeping, and the
+        // retry layer (which buffers every request in case it must be sent again).
+        'grpc.enable_channelz': 0,
+        'grpc.enable_retries': 0,
+        'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+        'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      }),
+  );
+}
+
+/** Resolves once every channel is connected; rejects naming the address that is not. */
+export async function waitForChannels(clients: readonly Client[], addrs: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  await Promise.all(
+    clients.map(
+      (client, i) =>
+        new Promise<void>((resolve, reject) =>
+          client.waitForReady(deadline, (err) =>
+            err ? reject(new Error(`cannot connect to ${addrs[i % addrs.length]} within ${timeoutMs} ms: ${err.message}`)) : resolve(),
+          ),
+        ),
+    ),
+  );
+}
+
 /** What a target sends its calls through: unary calls (ChannelPool) or BatchCommands streams (BatchStreamPool). */
 export interface CallPool {
   readonly size: number;
@@ -34,22 +68,7 @@ export class ChannelPool implements CallPool {
     readonly addrs: readonly string[],
     connections: number,
   ) {
-    if (addrs.length === 0) throw new Error('no address to connect to');
-    const count = Math.max(connections, addrs.length);
-    this.clients = Array.from(
-      { length: count },
-      (_, i) =>
-        new Client(defined(addrs[i % addrs.length], 'address of a channel'), credentials.createInsecure(), {
-          // Without this, channels with equal options share one subchannel, i.e. one connection.
-          'grpc.use_local_subchannel_pool': 1,
-          // Per-call client work a load generator does not need: channelz bookkeeping, and the
-          // retry layer (which buffers every request in case it must be sent again).
-          'grpc.enable_channelz': 0,
-          'grpc.enable_retries': 0,
-          'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-          'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-        }),
-    );
+    this.clients = openChannels(addrs, connections);
   }
 
   get size(): number {
@@ -57,18 +76,8 @@ export class ChannelPool implements CallPool {
   }
 
   /** Resolves once every channel is connected; rejects naming the address that is not. */
-  async ready(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    await Promise.all(
-      this.clients.map(
-        (client, i) =>
-          new Promise<void>((resolve, reject) =>
-            client.waitForReady(deadline, (err) =>
-              err ? reject(new Error(`cannot connect to ${this.addrs[i % this.addrs.length]} within ${timeoutMs} ms: ${err.message}`)) : resolve(),
-            ),
-          ),
-      ),
-    );
+  ready(timeoutMs: number): Promise<void> {
+    return waitForChannels(this.clients, this.addrs, timeoutMs);
   }
 
   /**
