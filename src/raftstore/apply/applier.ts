@@ -257,9 +257,10 @@ export class Applier implements ApplyRouter {
     // and a raft state of a region whose records a crash took back is not recoverable.
     const durable = effects.size > 0;
     if (kvOps.length > 0) {
-      const commitStartMs = this.metrics?.nowMs();
+      const metrics = this.metrics;
+      const commitStartMs = metrics?.nowMs() ?? 0;
       await this.kv.write(kvOps, { durable });
-      if (commitStartMs !== undefined) this.metrics?.engineCommitMs('kv', (this.metrics?.nowMs() ?? commitStartMs) - commitStartMs);
+      metrics?.engineCommitMs('kv', metrics.nowMs() - commitStartMs);
     }
     for (const change of adminChanges) logAdminChange(this.logger, change);
     let truncatedMoved = false;

@@ -199,12 +199,15 @@ export class PollerRouter implements RaftRouter {
     return router;
   }
 
+  private get metricsEnabled(): boolean {
+    return this.options.metricsEnabled ?? true;
+  }
+
   /** Starts apply thread `index`; resolves on its 'ready' frame. */
   private startApplyThread(index: number, pollerPorts: MessagePort[]): Promise<void> {
     const { storeId, engines, logLevel, logFormat } = this.options;
     const url = this.options.workerUrls?.apply ?? workerFileUrl('apply');
-    const metricsEnabled = this.options.metricsEnabled ?? true;
-    const data = { storeId, engines, logLevel, logFormat, metricsEnabled, applyIndex: index, pollerPorts };
+    const data = { storeId, engines, logLevel, logFormat, metricsEnabled: this.metricsEnabled, applyIndex: index, pollerPorts };
     const thread = this.spawn(`apply thread ${index}`, `apply-${index}`, url, data, pollerPorts);
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
@@ -218,8 +221,7 @@ export class PollerRouter implements RaftRouter {
   private startPoller(index: number, applyPorts: MessagePort[]): Promise<void> {
     const { storeId, engines, config, logLevel, logFormat, pollers: pollerCount } = this.options;
     const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
-    const metricsEnabled = this.options.metricsEnabled ?? true;
-    const data = { storeId, engines, config, logLevel, logFormat, metricsEnabled, pollerIndex: index, pollerCount, applyPorts };
+    const data = { storeId, engines, config, logLevel, logFormat, metricsEnabled: this.metricsEnabled, pollerIndex: index, pollerCount, applyPorts };
     const thread = this.spawn(`raft poller ${index}`, `poller-${index}`, url, data, applyPorts);
     const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
     const readiness = readySignal();

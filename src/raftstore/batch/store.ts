@@ -521,9 +521,9 @@ export class Store implements RaftRouter {
         continue;
       }
       const state = RegionLocalState.decode(bytes);
-      const meta = state && state.state === PeerState.Normal && state.region ? findPeerOnStore(state.region, this.storeId) : undefined;
+      const meta = state.state === PeerState.Normal && state.region ? findPeerOnStore(state.region, this.storeId) : undefined;
       // A peer of a newer membership of the region already waits here for its snapshot: it stays.
-      if (!state?.region || !meta || (existing && existing.meta.id !== meta.id)) continue;
+      if (!state.region || !meta || (existing && existing.meta.id !== meta.id)) continue;
       existing?.failAll(regionNotFound(regionId));
       const peer = Peer.create(this.host, state.region, meta.id);
       this.peers.set(regionId, peer);

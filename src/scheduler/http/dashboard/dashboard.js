@@ -97,8 +97,9 @@ function renderThroughput(stores) {
 
 function renderStores(stores) {
   document.querySelector('#store-count').textContent = `(${stores.length})`;
-  const rows = stores.map(({ store, status }) =>
-    el(
+  const rows = stores.map(({ store, status }) => {
+    const flow = flowOf(status);
+    return el(
       'tr',
       { 'data-store-id': store.id, 'data-state': store.state_name },
       el('td', { class: 'num' }, store.id),
@@ -109,11 +110,11 @@ function renderStores(stores) {
       el('td', { class: 'num' }, status.available),
       el('td', { class: 'num regions' }, status.region_count),
       el('td', { class: 'num leaders' }, status.leader_count),
-      el('td', { class: 'num writes' }, showRate(flowOf(status).writeKeys)),
-      el('td', { class: 'num reads' }, showRate(flowOf(status).readKeys)),
+      el('td', { class: 'num writes' }, showRate(flow.writeKeys)),
+      el('td', { class: 'num reads' }, showRate(flow.readKeys)),
       el('td', { title: status.last_heartbeat_ts ?? '' }, ago(status.last_heartbeat_ts)),
-    ),
-  );
+    );
+  });
   fillBody('stores', rows);
 }
 
