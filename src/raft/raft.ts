@@ -62,6 +62,13 @@ export interface RaftConfig {
   preVote?: boolean;
   /** A leader steps down if it has not heard from a quorum for an election timeout; followers honour a leader lease. */
   checkQuorum?: boolean;
+  /**
+   * With checkQuorum: this node may have acknowledged a leader just before it stopped, and that
+   * leader may be serving reads on a lease that counts on this node's promise not to vote for
+   * anyone else for an election timeout. A restarted node keeps the promise it cannot remember:
+   * it refuses votes (except a leader transfer's) for its first election timeout of ticks.
+   */
+  startInLease?: boolean;
   /** Upper bound on the entry bytes in one MsgAppend (at least one entry is always sent). */
   maxSizePerMsgBytes?: number;
   /** Upper bound on un-acknowledged MsgAppend per follower in Replicate state. */
@@ -126,6 +133,8 @@ export class Raft {
   leadTransferee = NONE;
   /** Log index of the latest conf change proposal; a new one is refused until it is applied. */
   pendingConfIndex = 0;
+  /** Ticks left of the lease a restarted node honours without knowing its leader (startInLease). */
+  private startupLeaseTicks = 0;
 
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
@@ -150,6 +159,7 @@ export class Raft {
     this.heartbeatTimeout = config.heartbeatTick;
     this.preVote = config.preVote ?? false;
     this.checkQuorum = config.checkQuorum ?? false;
+    if (config.startInLease === true) this.startupLeaseTicks = config.electionTick;
     this.maxSizePerMsgBytes = config.maxSizePerMsgBytes ?? DEFAULT_MAX_SIZE_PER_MSG_BYTES;
     this.random = config.random ?? mulberry32(config.id);
     this.log = new RaftLog(config.storage);
@@ -348,6 +358,7 @@ export class Raft {
   // -------------------------------------------------------------------- tick
 
   tick(): void {
+    if (this.startupLeaseTicks > 0) this.startupLeaseTicks--;
     if (this.state === 'Leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -420,9 +431,12 @@ export class Raft {
     }
   }
 
-  /** Within a leader lease: we heard from a leader less than an election timeout ago. */
+  /**
+   * Within a leader lease: we heard from a leader less than an election timeout ago, or we
+   * restarted less than one ago (startInLease).
+   */
   private inLease(): boolean {
-    return this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+    return (this.lead !== NONE && this.electionElapsed < this.electionTimeout) || this.startupLeaseTicks > 0;
   }
 
   /** Refuse pre-votes: we follow a live leader, or we are a leader backed by a quorum. */

@@ -20,6 +20,27 @@ export interface RaftstoreConfig {
   readonly splitRegionCheckTickInterval: number;
   /** A leader reports a follower down once it has not heard from it for this many base ticks. */
   readonly maxPeerDownTicks: number;
+  /**
+   * How long a leader serves reads without a quorum round after a quorum last confirmed it
+   * (peer/leader-lease.ts); 0 turns lease reads off. Default: leaderLeaseMsOf's.
+   */
+  readonly maxLeaderLeaseMs?: number;
+}
+
+/**
+ * The lease a leader may take, in ms: what the config says, or by default two base ticks short of
+ * an election timeout. A follower that acknowledged the leader refuses other candidates for an
+ * election timeout of its own ticks, the first of which may come at once, so (election ticks - 1)
+ * ticks of wall time is the promise; one more tick is the margin for clocks running at different
+ * rates and for ticks delivered late.
+ */
+export function leaderLeaseMsOf(config: RaftstoreConfig): number {
+  return config.maxLeaderLeaseMs ?? Math.max(0, (config.raftElectionTimeoutTicks - 2) * config.raftBaseTickMs);
+}
+
+/** The longest lease that is still safe: a follower may vote again (election ticks - 1) ticks after it last heard the leader. */
+export function leaderLeaseLimitMs(config: Pick<RaftstoreConfig, 'raftElectionTimeoutTicks' | 'raftBaseTickMs'>): number {
+  return (config.raftElectionTimeoutTicks - 1) * config.raftBaseTickMs;
 }
 
 export const DEFAULT_RAFTSTORE_CONFIG: RaftstoreConfig = {

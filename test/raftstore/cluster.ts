@@ -19,6 +19,7 @@ import { findPeerOnStore } from '../../src/raftstore/region.js';
 import { regionStateKey } from '../../src/raftstore/keys.js';
 import { transferLeaderCommand } from '../../src/server/heartbeat-commands.js';
 import { SimNode } from './sim-node.js';
+import type { MonotonicClock } from '../../src/env/clock.js';
 import { assert, defined } from '../../src/util/assert.js';
 
 export type Filter = (message: RaftMessage, fromStore: number, toStore: number) => boolean; // true = drop
@@ -27,6 +28,8 @@ export interface SimClusterOptions {
   readonly stores: number;
   readonly seed: number;
   readonly config?: Partial<RaftstoreConfig>;
+  /** False: no main-thread lease reads (every read goes to the poller). Default true. */
+  readonly localReads?: boolean;
 }
 
 export class SimCluster {
@@ -39,6 +42,12 @@ export class SimCluster {
   readonly region: Region;
   /** Stores that are down (crashed and not restarted). */
   readonly down = new Set<number>();
+  /**
+   * Logical time in ms, what leader leases are measured on: each step is one base tick. Tests may
+   * move it on its own (a clock jump) with `advanceClock`.
+   */
+  private clockMs = 1_000;
+  readonly clock: MonotonicClock = { nowMs: () => this.clockMs };
   /** Per region, the peer seen leading each term (checkOneLeaderPerTerm). */
   private readonly leadersByTerm = new Map<number, Map<number, number>>();
 
@@ -71,6 +80,8 @@ export class SimCluster {
       random: this.rng.fork().asSource(),
       logger: silentLogger(),
       send: (message, bytes, to) => this.queue.push({ message, bytes, from: id, to }),
+      clock: this.clock,
+      localReads: this.options.localReads,
     });
     this.stores.set(id, store);
     await store.start();
@@ -188,8 +199,14 @@ export class SimCluster {
       // As off the wire: the bytes the sending poller encoded.
       this.stores.get(to)?.onRaftMessageBytes(bytes);
     }
+    this.clockMs += this.config.raftBaseTickMs;
     for (const store of this.stores.values()) store.tick();
     await this.settle();
+  }
+
+  /** Moves logical time on without ticking anyone (a pause of every thread, seen from the clock). */
+  advanceClock(ms: number): void {
+    this.clockMs += ms;
   }
 
   /** Lets every store finish what it has (a store settles until its channels are quiet). */

@@ -63,6 +63,9 @@ describe('region views on the main thread', () => {
     peerId: 71,
     leader,
     pendingPeerIds: [73],
+    term: 5,
+    leaseSlot: -1,
+    leaseGeneration: 0,
     downPeerIds,
   });
 

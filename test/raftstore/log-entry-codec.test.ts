@@ -1,5 +1,7 @@
 // Raft log entries carry a CRC32 checked on every read: a damaged stored entry is reported as
 // KV:Raftstore:LogCorrupted naming its region and index, never decoded into a wrong command.
+import { monotonicClock } from '../../src/env/clock.js';
+import { NO_LEASE_PUBLISHER } from '../../src/raftstore/batch/lease-table.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryEngine } from '../../src/engine/memory-engine.js';
 import { Entry, EntryType, MessageType } from '../../src/proto/eraftpb.js';
@@ -95,6 +97,8 @@ describe('raft log entry checksums', () => {
       metrics: new RaftstoreMetrics(),
       send: () => {},
       siblingOf: () => undefined,
+      clock: monotonicClock,
+      leases: NO_LEASE_PUBLISHER,
     };
     const peer = Peer.create(host, REGION, 1);
     // The leader appends after index 8: the follower must read entry 8's term from its log.

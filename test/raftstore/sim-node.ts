@@ -31,6 +31,9 @@ import { RaftCmdRequest, RaftCmdResponse } from '../../src/proto/raft_cmdpb.js';
 import { RaftMessage } from '../../src/proto/raft_serverpb.js';
 import type { RandomSource } from '../../src/raft/index.js';
 import type { ThreadSnapshot } from '../../src/metrics/thread-metrics.js';
+import type { MonotonicClock } from '../../src/env/clock.js';
+import { LeaseTable } from '../../src/raftstore/batch/lease-table.js';
+import { LocalReader } from '../../src/raftstore/batch/local-reader.js';
 
 /** A bound on pump rounds in one settle: more is a runaway loop. */
 const MAX_PUMP_ROUNDS = 100_000;
@@ -49,6 +52,10 @@ export interface SimNodeOptions {
   readonly logger: Logger;
   /** A Raft message the poller sends to another store, decoded (for the network's filters) and as sent. */
   readonly send: (message: RaftMessage, bytes: Uint8Array, toStore: number) => void;
+  /** The cluster's logical time, what leader leases are measured on (it moves with the ticks). */
+  readonly clock: MonotonicClock;
+  /** False: reads all go to the poller (no main-thread lease reads). Default true. */
+  readonly localReads?: boolean;
 }
 
 export class SimNode implements RaftRouter {
@@ -60,6 +67,8 @@ export class SimNode implements RaftRouter {
   private readonly apply: ApplyThread;
   private readonly pollerOut: FrameBatcher<ToPoller>;
   private readonly pending = new Map<number, CommandCallback>();
+  /** Serves reads from leaders' leases as the threaded store's main thread does. */
+  readonly localReader: LocalReader | undefined;
   private readonly acks = new Map<number, () => void>();
   private nextId = 1;
   private stopped = false;
@@ -71,6 +80,7 @@ export class SimNode implements RaftRouter {
     this.toPoller = new InProcessChannel();
     this.toApply = new InProcessChannel();
     this.pollerApply = new InProcessChannel();
+    const leaseTable = LeaseTable.create(64);
     const onFatal = (reason: string, err?: unknown) => {
       this.fatal ??= new Error(`store ${options.storeId}: ${reason}: ${err instanceof Error ? err.stack : String(err)}`);
     };
@@ -84,7 +94,11 @@ export class SimNode implements RaftRouter {
       applyPorts: [this.pollerApply.port1],
       hosts: () => true,
       onFatal,
+      leaseTable,
+      monotonicClock: options.clock,
     });
+    this.localReader =
+      options.localReads === false ? undefined : new LocalReader(options.storeId, options.engines.kv, [leaseTable], options.clock);
     this.apply = new ApplyThread({
       kv: options.engines.kv,
       logger: options.logger,
@@ -127,6 +141,11 @@ export class SimNode implements RaftRouter {
   propose(request: RaftCmdRequest, callback: CommandCallback): CancelCommand {
     if (this.stopped) {
       callback({ response: errorResponse(regionNotFound(request.header?.regionId ?? 0).regionError) });
+      return () => {};
+    }
+    const local = this.localReader?.read(request);
+    if (local) {
+      callback(local);
       return () => {};
     }
     const id = this.nextId++;
@@ -259,6 +278,10 @@ export class SimNode implements RaftRouter {
         return;
       case 'regions':
         this.lastRegionReport = frame.regions;
+        this.localReader?.onReport(
+          0,
+          frame.regions.map((report) => ({ ...report, region: Region.decode(report.region) })),
+        );
         return;
       case 'splitCreated':
         // One poller hosts every region of a simulated store: a split region starts on it directly.

@@ -40,6 +40,9 @@ import { systemClock, type Clock } from '../../env/clock.js';
 import type { ThreadMetricsSnapshot } from '../../metrics/thread-recorder.js';
 import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
 import { shardOfRegion } from './region-shard.js';
+import { LeaseTable } from './lease-table.js';
+import { LocalReader } from './local-reader.js';
+import { monotonicClock } from '../../env/clock.js';
 
 /** Commands waiting for an answer from a poller; more are refused. */
 const MAX_PENDING_COMMANDS = 100_000;
@@ -82,6 +85,7 @@ interface StoreThread {
 }
 
 interface Poller extends StoreThread {
+  readonly index: number;
   readonly out: FrameBatcher<ToPoller>;
   regions: RegionView[];
 }
@@ -113,6 +117,11 @@ export interface PollerRouterOptions {
   readonly stopTimeoutMs?: number;
   /** When down followers were first reported (their down seconds); default the system clock. */
   readonly clock?: Clock;
+  /**
+   * False: every read goes to its poller (ReadIndex, or the poller's lease), none is served on the
+   * main thread from a leader's lease (local-reader.ts). Default true.
+   */
+  readonly localReads?: boolean;
   /** Test seam: other entry files for the threads (file URLs); default workers/raft-poller and workers/apply. */
   readonly workerUrls?: { readonly poller?: string; readonly apply?: string };
 }
@@ -140,10 +149,17 @@ export class PollerRouter implements RaftRouter {
   private failStart: ((err: TinyKvError) => void) | undefined;
 
   private readonly clock: Clock;
+  /** One lease table per poller (lease-table.ts), written by it, read here. */
+  private readonly leaseTables: LeaseTable[];
+  /** Serves reads from leaders' leases on this thread; undefined when local reads are off. */
+  readonly localReader: LocalReader | undefined;
 
   private constructor(private readonly options: PollerRouterOptions) {
     this.storeId = options.storeId;
     this.clock = options.clock ?? systemClock;
+    this.leaseTables = Array.from({ length: options.pollers }, () => LeaseTable.create());
+    this.localReader =
+      options.localReads === false ? undefined : new LocalReader(options.storeId, options.kv, this.leaseTables, monotonicClock);
   }
 
   /**
@@ -221,9 +237,21 @@ export class PollerRouter implements RaftRouter {
   private startPoller(index: number, applyPorts: MessagePort[]): Promise<void> {
     const { storeId, engines, config, logLevel, logFormat, pollers: pollerCount } = this.options;
     const url = this.options.workerUrls?.poller ?? workerFileUrl('raft-poller');
-    const data = { storeId, engines, config, logLevel, logFormat, metricsEnabled: this.metricsEnabled, pollerIndex: index, pollerCount, applyPorts };
+    const leaseBuffer = defined(this.leaseTables[index], 'lease table of a poller').buffer;
+    const data = {
+      storeId,
+      engines,
+      config,
+      logLevel,
+      logFormat,
+      metricsEnabled: this.metricsEnabled,
+      pollerIndex: index,
+      pollerCount,
+      applyPorts,
+      leaseBuffer,
+    };
     const thread = this.spawn(`raft poller ${index}`, `poller-${index}`, url, data, applyPorts);
-    const poller: Poller = { ...thread, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
+    const poller: Poller = { ...thread, index, out: new FrameBatcher<ToPoller>(thread.worker), regions: [] };
     const readiness = readySignal();
     thread.worker.on('message', (buffer: ArrayBuffer) =>
       this.receive(thread.name, buffer, decode.pollerToMain, (frame) => this.onPollerFrame(poller, frame, readiness.resolve)),
@@ -281,6 +309,13 @@ export class PollerRouter implements RaftRouter {
 
   propose(request: RaftCmdRequest, callback: CommandCallback): CancelCommand {
     const regionId = request.header?.regionId ?? 0;
+    if (!this.stopped && !this.failed) {
+      const local = this.localReader?.read(request);
+      if (local) {
+        callback(local);
+        return NOTHING_TO_CANCEL;
+      }
+    }
     if (this.stopped || this.failed || this.pending.size >= MAX_PENDING_COMMANDS) {
       callback({ response: errorResponse(regionNotFound(regionId).regionError) });
       return NOTHING_TO_CANCEL;
@@ -463,6 +498,7 @@ export class PollerRouter implements RaftRouter {
         return;
       case 'regions':
         poller.regions = regionViews(frame.regions, poller.regions, this.clock.nowMs());
+        this.localReader?.onReport(poller.index, poller.regions);
         return;
       case 'gc':
         // A failed delete on the raft engine is an I/O error there (fail-stop), unless the store

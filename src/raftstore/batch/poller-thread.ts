@@ -33,6 +33,8 @@ import { Store } from './store.js';
 import { defined } from '../../util/assert.js';
 import { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 import { shardOfRegion } from './region-shard.js';
+import { LeaseSlots, LeaseTable } from './lease-table.js';
+import type { MonotonicClock } from '../../env/clock.js';
 
 export interface PollerWorkerData {
   readonly storeId: number;
@@ -49,6 +51,8 @@ export interface PollerWorkerData {
   readonly applyPorts: MessagePort[];
   /** Where the main thread calls the control plane (control.ts). */
   readonly controlPort: MessagePort;
+  /** This poller's lease table (lease-table.ts), which the main thread reads. */
+  readonly leaseBuffer: SharedArrayBuffer;
 }
 
 export interface PollerThreadOptions {
@@ -71,6 +75,10 @@ export interface PollerThreadOptions {
   readonly close?: () => Promise<void>;
   /** Where the poller counts (src/metrics/thread-recorder.ts); default a recorder of its own. */
   readonly metrics?: RaftstoreMetrics;
+  /** Where its leaders publish their leases for the main thread's reads; none publishes nothing. */
+  readonly leaseTable?: LeaseTable;
+  /** What leader leases are measured on; default the process's monotonic clock. */
+  readonly monotonicClock?: MonotonicClock;
 }
 
 export class PollerThread {
@@ -79,6 +87,7 @@ export class PollerThread {
   private applyRouter: RemoteApplyRouter | undefined;
   private lastReport = '';
   readonly metrics: RaftstoreMetrics;
+  private readonly leaseSlots: LeaseSlots | undefined;
   /** The control plane's calls (control.ts), on a control port or, in the simulation, directly. */
   readonly control: ThreadControl = {
     status: () => ({ kind: 'raft poller', regions: this.regionStatus(), pending: this.applyRouter?.pending ?? 0 }),
@@ -92,7 +101,10 @@ export class PollerThread {
     const out = new FrameBatcher<FromPoller>(options.main);
     this.out = out;
     const metrics = (this.metrics = options.metrics ?? new RaftstoreMetrics());
+    const leaseSlots = (this.leaseSlots = options.leaseTable && new LeaseSlots(options.leaseTable));
     this.store = new Store({
+      leases: leaseSlots,
+      monotonicClock: options.monotonicClock,
       storeId: options.storeId,
       engines: options.engines,
       config: options.config,
@@ -165,11 +177,24 @@ export class PollerThread {
       const peer = defined(this.store.peer(region.id), 'peer of a hosted region');
       const pendingPeerIds = peer.pendingPeers().map((p) => p.id);
       const downPeerIds = peer.downPeers().map((p) => p.peerId);
-      return { region: Region.encode(region).finish(), peerId: peer.meta.id, leader: peer.isLeader(), pendingPeerIds, downPeerIds };
+      const lease = this.leaseSlots?.slotOf(region.id);
+      return {
+        region: Region.encode(region).finish(),
+        peerId: peer.meta.id,
+        leader: peer.isLeader(),
+        pendingPeerIds,
+        downPeerIds,
+        term: peer.term(),
+        leaseSlot: lease?.slot ?? -1,
+        leaseGeneration: lease?.generation ?? 0,
+      };
     });
     // Both id lists are sorted, so an unchanged set gives an unchanged digest.
     const digest = regions
-      .map((r) => `${Buffer.from(r.region).toString('base64')}:${r.leader}:${r.pendingPeerIds.join()}:${r.downPeerIds.join()}`)
+      .map(
+        (r) =>
+          `${Buffer.from(r.region).toString('base64')}:${r.leader}:${r.pendingPeerIds.join()}:${r.downPeerIds.join()}:${r.term}:${r.leaseSlot}:${r.leaseGeneration}`,
+      )
       .join('|');
     if (digest === this.lastReport) return;
     this.lastReport = digest;
@@ -226,6 +251,7 @@ export function runPollerThread(): void {
     storeId: data.storeId,
     engines,
     metrics: new RaftstoreMetrics({ enabled: data.metricsEnabled }),
+    leaseTable: new LeaseTable(data.leaseBuffer),
     config: data.config,
     logger,
     random: Math.random,

@@ -44,6 +44,12 @@ export interface RegionReport {
   readonly pendingPeerIds: number[];
   /** A leader's followers silent for max-peer-down-duration (Peer.downPeers); empty on a follower. */
   readonly downPeerIds: number[];
+  /** The peer's Raft term. */
+  readonly term: number;
+  /** Where a leader's lease is in the poller's lease table (lease-table.ts); -1 for none. */
+  readonly leaseSlot: number;
+  /** The lease's generation in that slot; the main thread serves nothing under another. */
+  readonly leaseGeneration: number;
 }
 
 /** Main thread to a raft poller. */
@@ -250,7 +256,16 @@ const isNumbers = (value: unknown): boolean => Array.isArray(value) && value.len
 const isBytesArray = (value: unknown): boolean => Array.isArray(value) && value.every(isBytes);
 const READ_SHAPE: Shape = { index: isNumber, replyTo: (v) => v === 'main' || v === 'poller', id: isNumber, request: isBytes };
 const isIds = (value: unknown): boolean => Array.isArray(value) && value.every(isNumber);
-const REGION_SHAPE: Shape = { region: isBytes, peerId: isNumber, leader: isBoolean, pendingPeerIds: isIds, downPeerIds: isIds };
+const REGION_SHAPE: Shape = {
+  region: isBytes,
+  peerId: isNumber,
+  leader: isBoolean,
+  pendingPeerIds: isIds,
+  downPeerIds: isIds,
+  term: isNumber,
+  leaseSlot: isNumber,
+  leaseGeneration: isNumber,
+};
 const isReads = (value: unknown): boolean => Array.isArray(value) && value.every((read) => hasShape(read, READ_SHAPE));
 const isRegions = (value: unknown): boolean => Array.isArray(value) && value.every((region) => hasShape(region, REGION_SHAPE));
 const CONF_CHANGE_SHAPE: Shape = { changeType: isNumber, peerId: isNumber, storeId: isNumber, region: isBytes };

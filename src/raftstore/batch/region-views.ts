@@ -16,6 +16,10 @@ export interface RegionView {
   readonly pendingPeerIds: readonly number[];
   /** Down follower id to when the main thread first saw it down (ms). */
   readonly downSinceMs: ReadonlyMap<number, number>;
+  readonly term: number;
+  /** The leader's lease slot in its poller's lease table; -1 for none. */
+  readonly leaseSlot: number;
+  readonly leaseGeneration: number;
 }
 
 /** The views of a new report; a follower still down keeps the time it was first seen down in `previous`. */
@@ -25,7 +29,16 @@ export function regionViews(reports: readonly RegionReport[], previous: readonly
     const region = Region.decode(report.region);
     const earlier = before.get(region.id)?.downSinceMs;
     const downSinceMs = new Map(report.downPeerIds.map((id) => [id, earlier?.get(id) ?? nowMs]));
-    return { region, peerId: report.peerId, leader: report.leader, pendingPeerIds: report.pendingPeerIds, downSinceMs };
+    return {
+      region,
+      peerId: report.peerId,
+      leader: report.leader,
+      pendingPeerIds: report.pendingPeerIds,
+      downSinceMs,
+      term: report.term,
+      leaseSlot: report.leaseSlot,
+      leaseGeneration: report.leaseGeneration,
+    };
   });
 }
 

@@ -46,6 +46,8 @@ import { NOTHING_TO_CANCEL, type CancelCommand, type LeaderRegion, type RaftRout
 import type { Transport } from '../transport.js';
 import { HISTOGRAM_NAMES, RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 import type { ThreadSnapshot } from '../../metrics/thread-metrics.js';
+import { monotonicClock, type MonotonicClock } from '../../env/clock.js';
+import { NO_LEASE_PUBLISHER, type LeasePublisher } from './lease-table.js';
 
 export interface StoreOptions {
   readonly storeId: number;
@@ -81,6 +83,10 @@ export interface StoreOptions {
   readonly routeCreated?: (regionId: number) => ((campaign: boolean) => void) | undefined;
   /** Where this store counts (src/metrics/thread-recorder.ts); default a recorder of its own. */
   readonly metrics?: RaftstoreMetrics;
+  /** What leader leases are measured on; default the process's monotonic clock. */
+  readonly monotonicClock?: MonotonicClock;
+  /** Where leaders publish their leases for the main thread's reads; default nowhere. */
+  readonly leases?: LeasePublisher;
 }
 
 /** Warnings about dropped messages go out at most this often per reason (each carries the counts so far). */
@@ -131,6 +137,8 @@ export class Store implements RaftRouter {
       logger: options.logger,
       metrics,
       roleLog: new RoleLog(options.logger),
+      clock: options.monotonicClock ?? monotonicClock,
+      leases: options.leases ?? NO_LEASE_PUBLISHER,
       send: (message) => {
         // Sent as far as this thread sees it: handed to the transport, which streams it in chunks.
         if (message.message?.msgType === MessageType.MsgSnapshot) metrics.snapshot('sent', 'ok');
@@ -159,7 +167,7 @@ export class Store implements RaftRouter {
           this.removedOnDisk.push(state.region);
           continue;
         }
-        this.addPeer(state.region);
+        this.addPeer(state.region, true);
         // Compacted entries whose deletion was still queued when the store stopped are collected
         // now: later compactions only delete from the truncated index they start at.
         const truncated = defined(this.peers.get(state.region.id), 'loaded peer').storage.truncatedIndex;
@@ -210,10 +218,11 @@ export class Store implements RaftRouter {
     this.schedulePoll();
   }
 
-  private addPeer(region: Region): void {
+  /** `restarted`: the peer ran on this store before it stopped (loaded from disk). */
+  private addPeer(region: Region, restarted = false): void {
     const meta = findPeerOnStore(region, this.storeId);
     assert(meta !== undefined, `region ${region.id} has no peer on store ${this.storeId}`);
-    this.peers.set(region.id, Peer.create(this.host, region, meta.id));
+    this.peers.set(region.id, Peer.create(this.host, region, meta.id, restarted));
   }
 
   peer(regionId: number): Peer | undefined {
@@ -557,6 +566,7 @@ export class Store implements RaftRouter {
     const regionId = peer.regionId;
     this.options.logger.info({ regionId, peerId: peer.meta.id, why }, 'destroying peer');
     this.peers.delete(regionId);
+    this.host.leases.release(regionId);
     this.destroying.add(regionId);
     try {
       peer.failAll(regionNotFound(regionId));

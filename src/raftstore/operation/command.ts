@@ -62,7 +62,8 @@ export function refusedAtApply(request: RaftCmdRequest, region: Region, siblingO
   return undefined;
 }
 
-function keyOf(request: Request): Buffer | undefined {
+/** The key a data command names, if any. */
+export function keyOf(request: Request): Buffer | undefined {
   switch (request.cmdType) {
     case CmdType.Get:
       return request.get?.key;

@@ -9,7 +9,7 @@
 import type { EngineSnapshot } from '../../engine/engine.js';
 import type { Region } from '../../proto/metapb.js';
 import { CmdType, RaftCmdResponse, Response, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
-import type { RawNode, ReadState } from '../../raft/index.js';
+import { RaftError, RaftInvariantError, type RawNode, type ReadState } from '../../raft/index.js';
 import { defined } from '../../util/assert.js';
 import type { CommandCallback, CommandResult, ReplyAddress } from '../router/command-callback.js';
 import { notLeader, type RegionError } from '../router/errors.js';
@@ -26,6 +26,16 @@ export interface ApplyRead {
   readonly replyTo?: ReplyAddress | undefined;
 }
 
+/** How a peer's lease (peer/leader-lease.ts) takes part in its reads. */
+export interface ReadLease {
+  /** The monotonic clock the lease is measured on. */
+  nowMs(): number;
+  /** The index a read asked at `nowMs` may be served at without a quorum round, if the lease covers it. */
+  leaseReadIndex(nowMs: number): number | undefined;
+  /** A quorum confirmed this peer led `term` at some moment after `askedAtMs`. */
+  onConfirmed(term: number, askedAtMs: number): void;
+}
+
 interface PendingRead {
   readonly request: RaftCmdRequest;
   readonly callback: CommandCallback;
@@ -37,7 +47,10 @@ export class ReadIndexReads {
   /** Reads of this round, not yet asked for: one ReadIndex serves them all. */
   private batch: PendingRead[] = [];
   /** Batches waiting for the leader to confirm it still leads, by ReadIndex request context. */
-  private readonly unconfirmed = new Map<string, { readonly reads: PendingRead[]; readonly askedAtMs: number }>();
+  private readonly unconfirmed = new Map<
+    string,
+    { readonly reads: PendingRead[]; readonly askedAtMs: number; readonly metricsStartMs: number; readonly term: number }
+  >();
   private unconfirmedCount = 0;
   /** Confirmed reads, handed to the apply system with the next hand-over. */
   private readonly confirmed: ApplyRead[] = [];
@@ -48,6 +61,8 @@ export class ReadIndexReads {
     private readonly node: Pick<RawNode, 'readIndex'>,
     /** Where ReadIndex round trips are timed, when given. */
     private readonly metrics?: RaftstoreMetrics,
+    /** The peer's lease, when it may serve reads without a quorum round. */
+    private readonly lease?: ReadLease,
   ) {}
 
   /** Reads accepted and not yet handed to the apply system. */
@@ -76,11 +91,41 @@ export class ReadIndexReads {
       for (const read of batch) read.callback({ response: errorResponse(error, this.peer.term()) });
       return;
     }
+    const nowMs = this.lease?.nowMs() ?? 0;
+    const leaseIndex = this.lease?.leaseReadIndex(nowMs);
+    if (leaseIndex !== undefined) {
+      // No other leader can exist yet, so everything acknowledged is at or below the commit index.
+      for (const read of batch) this.confirmed.push({ index: leaseIndex, request: read.request, callback: read.callback, replyTo: read.replyTo });
+      this.metrics?.leaseReads(batch.length);
+      return;
+    }
+    this.ask(batch, nowMs);
+  }
+
+  /**
+   * Asks Raft for a ReadIndex with no reads, only to renew the lease (a leader serving reads from
+   * its lease asks for no other rounds). Dropped, not thrown, when Raft cannot take it now.
+   */
+  askRenewal(): void {
+    this.ask([], this.lease?.nowMs() ?? 0);
+  }
+
+  private ask(reads: PendingRead[], askedAtMs: number): void {
     const ctx = Buffer.alloc(8);
     ctx.writeBigUInt64BE(BigInt(this.nextReadId++));
-    this.unconfirmed.set(ctx.toString('hex'), { reads: batch, askedAtMs: this.metrics?.nowMs() ?? 0 });
-    this.unconfirmedCount += batch.length;
-    this.node.readIndex(ctx);
+    const key = ctx.toString('hex');
+    this.unconfirmed.set(key, { reads, askedAtMs, metricsStartMs: this.metrics?.nowMs() ?? 0, term: this.peer.term() });
+    this.unconfirmedCount += reads.length;
+    if (reads.length > 0) {
+      this.node.readIndex(ctx);
+      return;
+    }
+    try {
+      this.node.readIndex(ctx);
+    } catch (err) {
+      this.unconfirmed.delete(key);
+      if (!(err instanceof RaftError) || err instanceof RaftInvariantError) throw err;
+    }
   }
 
   /** Raft confirmed these ReadIndex requests (from a persisted Ready). */
@@ -90,8 +135,10 @@ export class ReadIndexReads {
       const asked = this.unconfirmed.get(key);
       if (!asked) continue;
       this.unconfirmed.delete(key);
-      this.metrics?.since(HISTOGRAM_NAMES.readIndex, asked.askedAtMs);
+      this.lease?.onConfirmed(asked.term, asked.askedAtMs);
       const batch = asked.reads;
+      if (batch.length === 0) continue;
+      this.metrics?.since(HISTOGRAM_NAMES.readIndex, asked.metricsStartMs);
       this.unconfirmedCount -= batch.length;
       for (const read of batch) this.confirmed.push({ index: state.index, request: read.request, callback: read.callback, replyTo: read.replyTo });
     }

@@ -14,11 +14,11 @@ import { ConfChange, MessageType, type Entry, type Message } from '../../proto/e
 import type { Peer as PeerMeta, Region } from '../../proto/metapb.js';
 import { AdminCmdType, type RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { RaftMessage } from '../../proto/raft_serverpb.js';
-import { RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready, type StateType } from '../../raft/index.js';
+import { NONE, RawNode, RaftError, RaftInvariantError, type RandomSource, type Ready, type StateType } from '../../raft/index.js';
 import { assert } from '../../util/assert.js';
 import type { ApplyResult, ApplyTask } from '../apply/applier.js';
 import type { ReplyAddress } from '../router/command-callback.js';
-import type { RaftstoreConfig } from '../config.js';
+import { leaderLeaseMsOf, type RaftstoreConfig } from '../config.js';
 import { checkCommand, errorResponse, isReadOnly, type ProposingPeer } from '../operation/command.js';
 import { ConfChangeProposals } from '../operation/conf-change.js';
 import { checkSplit, isSplit } from '../operation/split.js';
@@ -34,6 +34,9 @@ import type { SnapshotSource } from '../snapshot/snapshot-source.js';
 import { epochOf, findPeerById } from '../region.js';
 import type { RaftstoreMetrics } from '../../metrics/thread-recorder.js';
 import type { RoleLog } from './role-log.js';
+import type { MonotonicClock } from '../../env/clock.js';
+import type { LeasePublisher } from '../batch/lease-table.js';
+import { LeaderLease } from './leader-lease.js';
 
 /** Senders a peer remembers beyond its region's members (a region has a handful of peers). */
 const MAX_PEER_CACHE = 64;
@@ -50,6 +53,10 @@ export interface PeerHost {
   readonly metrics: RaftstoreMetrics;
   /** Where the peer's changes to and from leader are logged; none logs nothing. */
   readonly roleLog?: RoleLog;
+  /** What leader leases are measured on. */
+  readonly clock: MonotonicClock;
+  /** Where a leader's lease is published for another thread's reads (batch/lease-table.ts). */
+  readonly leases: LeasePublisher;
   send(message: RaftMessage): void;
   /** The store's live region right of `region` (starting at its end), if any. */
   siblingOf(region: Region): Region | undefined;
@@ -77,14 +84,19 @@ export class Peer implements ProposingPeer {
   private readonly liveness = new PeerLiveness();
   /** The role last reported by Raft's soft state, for logging changes to and from leader. */
   private role: StateType;
+  private readonly lease: LeaderLease;
+  /** When this leader last asked for a round only to renew its lease (monotonic ms). */
+  private renewalAskedAtMs = -Infinity;
 
   private constructor(
     private readonly host: PeerHost,
     readonly meta: PeerMeta,
     readonly storage: PeerStorage,
+    restarted = false,
   ) {
     this.regionId = storage.regionId;
     const { config } = host;
+    this.lease = new LeaderLease(leaderLeaseMsOf(config));
     this.node = new RawNode({
       id: meta.id,
       electionTick: config.raftElectionTimeoutTicks,
@@ -94,20 +106,30 @@ export class Peer implements ProposingPeer {
       random: host.random,
       preVote: true,
       checkQuorum: true,
+      // Leaders serve lease reads on this store's promise not to vote: it keeps it across a restart.
+      startInLease: restarted && this.lease.maxLeaseMs > 0,
       maxSizePerMsgBytes: config.maxSizePerMsgBytes,
       maxInflightMsgs: config.maxInflightMsgs,
     });
     this.writes = new WriteProposals(this, this.node, host.metrics);
-    this.reads = new ReadIndexReads(this, this.node, host.metrics);
+    this.reads = new ReadIndexReads(this, this.node, host.metrics, {
+      nowMs: () => host.clock.nowMs(),
+      leaseReadIndex: (nowMs) => (this.lease.covers(nowMs, this.appliedIndex, this.transferring()) ? this.node.raft.log.committed : undefined),
+      onConfirmed: (term, askedAtMs) => {
+        this.lease.renew(term, askedAtMs, this.appliedIndex, this.transferring());
+        this.publishLease();
+      },
+    });
     this.logCompaction = new LogCompaction(this, this.writes, config);
     this.confChanges = new ConfChangeProposals(this, this.node, this.writes);
     this.role = this.node.raft.state;
   }
 
-  static create(host: PeerHost, region: Region, peerId: number): Peer {
+  /** `restarted`: a peer this store ran before it stopped (loaded from disk at start). */
+  static create(host: PeerHost, region: Region, peerId: number, restarted = false): Peer {
     const meta = findPeerById(region, peerId);
     assert(meta !== undefined && meta.storeId === host.storeId, `peer ${peerId} of region ${region.id} is not on store ${host.storeId}`);
-    const peer = new Peer(host, meta, PeerStorage.load(region.id, host, region));
+    const peer = new Peer(host, meta, PeerStorage.load(region.id, host, region), restarted);
     // A single-peer region elects itself at once instead of waiting out an election timeout.
     if (region.peers.length === 1) peer.node.campaign();
     return peer;
@@ -187,6 +209,41 @@ export class Peer implements ProposingPeer {
     this.logCompaction.onTick();
     const leading = this.isLeader();
     this.liveness.onTick(leading, leading ? this.followerIds() : []);
+    if (leading) this.maybeRenewLease();
+    this.publishLease();
+  }
+
+  /**
+   * A leader whose reads all come from its lease asks for no quorum rounds of its own, so it asks
+   * for one when half the lease is gone (at most once per quarter lease while one is unanswered).
+   */
+  private maybeRenewLease(): void {
+    const nowMs = this.host.clock.nowMs();
+    if (!this.lease.wantsRenewal(nowMs) || nowMs - this.renewalAskedAtMs < this.lease.maxLeaseMs / 4) return;
+    this.renewalAskedAtMs = nowMs;
+    this.reads.askRenewal();
+  }
+
+  private transferring(): boolean {
+    return this.node.raft.leadTransferee !== NONE;
+  }
+
+  /**
+   * Writes this peer's lease where the main thread reads it (or ends it there). Called wherever
+   * the lease, the leadership, the region or the applied index may have changed; a leader transfer
+   * ends the lease before its TimeoutNow can be sent.
+   */
+  private publishLease(): void {
+    const transferring = this.transferring();
+    if (transferring) this.lease.expire();
+    const untilMs = this.isLeader() && this.isInitialized() ? this.lease.publishableUntilMs(this.appliedIndex, transferring) : 0;
+    if (untilMs > 0) this.host.leases.publish(this.regionId, this.term(), epochOf(this.region), untilMs);
+    else this.host.leases.revoke(this.regionId);
+  }
+
+  /** The lease's term, 0 without one (tests, status). */
+  get leaseTerm(): number {
+    return this.lease.leaseTerm;
   }
 
   private followerIds(): number[] {
@@ -215,6 +272,8 @@ export class Peer implements ProposingPeer {
     }
     try {
       this.node.step(raftMessage);
+      // A follower's MsgTransferLeader starts a transfer here: the lease ends before the TimeoutNow goes.
+      if (this.transferring()) this.publishLease();
     } catch (err) {
       // An internal failure (a corrupted log entry, a broken invariant: a committed entry
       // overwritten, a commit past the log) is not a bad message: it must reach the store's
@@ -239,6 +298,7 @@ export class Peer implements ProposingPeer {
       if (isTransferLeader(request)) {
         this.host.metrics.proposal('transfer_leader');
         callback({ response: transferLeader(request, this, this.node) });
+        this.publishLease();
         return;
       }
       const waiting = this.writes.length + this.reads.length;
@@ -250,12 +310,14 @@ export class Peer implements ProposingPeer {
         this.host.metrics.proposal('read');
       } else if (request.adminRequest?.cmdType === AdminCmdType.ChangePeer) {
         this.confChanges.propose(request, callback, replyTo);
+        this.lease.hold(this.lastIndex());
         this.host.metrics.proposal('conf_change');
       } else {
         // A split is a normal entry; its request is checked here and again at apply.
         const split = isSplit(request);
         if (split) checkSplit(request, this.region);
         this.writes.propose(request, callback, encoded, replyTo);
+        if (split) this.lease.hold(this.lastIndex());
         this.host.metrics.proposal(split ? 'split' : 'normal');
       }
     } catch (err) {
@@ -276,6 +338,8 @@ export class Peer implements ProposingPeer {
 
   takeReady(): PendingReady | undefined {
     this.reads.askReadIndex();
+    // Before this round's messages go: a transfer's TimeoutNow must not leave while the lease holds.
+    this.publishLease();
     if (!this.node.hasReady()) return undefined;
     const ready = this.node.ready();
     return { ready, writes: this.storage.prepareReady(ready) };
@@ -307,8 +371,14 @@ export class Peer implements ProposingPeer {
     this.reads.onReadStates(pending.ready.readStates);
     // A soft state comes only when it changed: a Leader in it is a peer that just took the lead.
     const softState = pending.ready.softState;
-    if (softState?.raftState === 'Leader') this.host.metrics.leaderChange();
-    else if (softState) this.reads.failUnconfirmed();
+    if (softState?.raftState === 'Leader') {
+      this.host.metrics.leaderChange();
+      this.lease.onLeader(this.node.raft.term, this.lastIndex());
+    } else if (softState) {
+      this.lease.onStepDown();
+      this.reads.failUnconfirmed();
+    }
+    if (softState) this.publishLease();
     if (softState) {
       const term = pending.ready.hardState?.term ?? this.node.raft.term;
       this.host.roleLog?.note({ regionId: this.regionId, peerId: this.meta.id, term, before: this.role, after: softState });
@@ -339,7 +409,9 @@ export class Peer implements ProposingPeer {
       this.node.applyConfChange(ConfChange.fromPartial({ changeType: change.changeType, nodeId: change.peer.id }));
     }
     if (result.region) this.storage.setRegion(result.region);
-    return adoptApplyState(this.storage, result.applyState);
+    const range = adoptApplyState(this.storage, result.applyState);
+    this.publishLease();
+    return range;
   }
 
   /** Whether this peer is no longer a member of its region (its removal applied). */
