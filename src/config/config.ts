@@ -36,6 +36,11 @@ export interface NodeConfig {
   readonly raftElectionTimeoutTicks: number;
   /** A leader heartbeats every this many ticks. */
   readonly raftHeartbeatTicks: number;
+  /**
+   * How long a leader serves reads from its lease after a quorum last confirmed it; 0 turns lease
+   * reads off (every read takes a ReadIndex round). Undefined: two ticks short of an election timeout.
+   */
+  readonly raftStoreMaxLeaderLeaseMs: number | undefined;
   /** The leader compacts the raft log once this many entries are applied past its first index. */
   readonly raftLogGcCountLimit: number;
   /**
@@ -125,6 +130,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
   raftBaseTickMs: 100,
   raftElectionTimeoutTicks: 10,
   raftHeartbeatTicks: 2,
+  raftStoreMaxLeaderLeaseMs: undefined,
   raftLogGcCountLimit: 10_000,
   raftLogGcTickIntervalMs: undefined,
   raftMaxSizePerMsgBytes: 1024 * 1024,
@@ -197,6 +203,7 @@ const FILE_SCHEMA: Record<string, Record<string, (value: unknown, into: MutableC
     'raft-base-tick-interval': (v, c) => (c.raftBaseTickMs = expectDuration('raftstore.raft-base-tick-interval', v)),
     'raft-election-timeout-ticks': (v, c) => (c.raftElectionTimeoutTicks = expectCount('raftstore.raft-election-timeout-ticks', v)),
     'raft-heartbeat-ticks': (v, c) => (c.raftHeartbeatTicks = expectCount('raftstore.raft-heartbeat-ticks', v)),
+    'raft-store-max-leader-lease': (v, c) => (c.raftStoreMaxLeaderLeaseMs = expectDuration('raftstore.raft-store-max-leader-lease', v)),
     'raft-log-gc-count-limit': (v, c) => (c.raftLogGcCountLimit = expectCount('raftstore.raft-log-gc-count-limit', v)),
     'raft-log-gc-tick-interval': (v, c) => (c.raftLogGcTickIntervalMs = expectDuration('raftstore.raft-log-gc-tick-interval', v)),
     'raft-max-size-per-msg': (v, c) => (c.raftMaxSizePerMsgBytes = expectSize('raftstore.raft-max-size-per-msg', v)),
@@ -337,6 +344,15 @@ function validateRaft(config: NodeConfig): void {
   // A follower must hear several heartbeats within one election timeout, or it campaigns against a live leader.
   if (config.raftElectionTimeoutTicks <= config.raftHeartbeatTicks || config.raftElectionTimeoutTicks > 10_000) {
     throw new ConfigError('raftstore.raft-election-timeout-ticks must be above raftstore.raft-heartbeat-ticks and at most 10000');
+  }
+  // A follower that heard the leader may vote again (election ticks - 1) ticks later: a lease as long
+  // as that would let two leaders serve reads at once.
+  const leaseLimitMs = (config.raftElectionTimeoutTicks - 1) * config.raftBaseTickMs;
+  const leaseMs = config.raftStoreMaxLeaderLeaseMs;
+  if (leaseMs !== undefined && (leaseMs < 0 || leaseMs >= leaseLimitMs)) {
+    throw new ConfigError(
+      `raftstore.raft-store-max-leader-lease must be 0 (off) or under (raft-election-timeout-ticks - 1) x raft-base-tick-interval = ${leaseLimitMs}ms`,
+    );
   }
   if (config.raftMaxSizePerMsgBytes < 1 || config.raftMaxSizePerMsgBytes > 64 * 1024 * 1024) {
     throw new ConfigError('raftstore.raft-max-size-per-msg must be 1 byte..64MiB');

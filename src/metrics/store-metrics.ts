@@ -27,6 +27,8 @@ export interface StoreMetricsSource {
   readonly engineDirs: readonly string[];
   /** Local peers by role; undefined for a standalone node (no Raft). */
   regionRoles?(): { readonly leader: number; readonly follower: number };
+  /** Reads the main thread served from leader leases, and reads it sent on because a lease had ended. */
+  localReads?(): { readonly served: number; readonly expired: number } | undefined;
 }
 
 /**
@@ -148,6 +150,21 @@ export class StoreMetrics {
     this.registry.registerMetric(
       pulledMetric('tinykv_grpc_request_duration_seconds', 'Time from a gRPC request arriving to its answer, by method', 'histogram', () =>
         grpcDurationValues(methods()),
+      ),
+    );
+    this.registry.registerMetric(
+      pulledMetric(
+        'tinykv_local_reads_total',
+        'Reads the main thread served straight from a leader lease (served), and reads of a leased region it passed to the raft poller because the lease had ended (expired)',
+        'counter',
+        () => {
+          const counts = this.source?.localReads?.();
+          if (!counts) return [];
+          return [
+            { metricName: 'tinykv_local_reads_total', labels: { result: 'served' }, value: counts.served },
+            { metricName: 'tinykv_local_reads_total', labels: { result: 'expired' }, value: counts.expired },
+          ];
+        },
       ),
     );
     this.txnCommands = new Counter({

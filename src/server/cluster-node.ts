@@ -141,6 +141,7 @@ export class ClusterNode {
         const leader = this.store.leaderRegions().length;
         return { leader, follower: this.store.regions().length - leader };
       },
+      localReads: () => this.store.localReads,
     });
     // The raftstore's metrics are counted on its poller and apply threads; a scrape sums them here.
     registerThreadMetrics(this.metrics.registry, () => this.store.metricsSnapshots?.() ?? Promise.resolve([]));

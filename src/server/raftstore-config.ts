@@ -20,6 +20,7 @@ export function raftstoreConfigOf(config: NodeConfig): RaftstoreConfig {
     regionSplitSizeBytes: config.regionSplitSizeBytes,
     splitRegionCheckTickInterval: ticksOf(config.splitRegionCheckTickIntervalMs, config.raftBaseTickMs),
     maxPeerDownTicks: ticksOf(config.maxPeerDownDurationMs, config.raftBaseTickMs),
+    ...(config.raftStoreMaxLeaderLeaseMs === undefined ? {} : { maxLeaderLeaseMs: config.raftStoreMaxLeaderLeaseMs }),
   };
 }
 

@@ -74,12 +74,23 @@ describe('config', () => {
     ['[server]\ngraceful-shutdown-timeout = "forever"\n', 'must be a duration'],
     ['[server]\nmax-concurrent-streams = 0\n', 'server.max-concurrent-streams must be 1..65536'],
     ['[server]\ngrpc-memory-quota = "1MiB"\n', 'server.grpc-memory-quota must be at least server.max-message-size'],
+    ['[raftstore]\nraft-store-max-leader-lease = "900ms"\n', 'raftstore.raft-store-max-leader-lease must be 0 (off) or under'],
   ];
   it.each(invalid)('rejects %j', (text, message) => {
     withFile(text, (path) => {
       expect(() => loadConfig({ configFile: path })).toThrow(ConfigError);
       expect(() => loadConfig({ configFile: path })).toThrow(message);
     });
+  });
+
+  it('takes a leader lease under the election timeout, or 0s to turn lease reads off', () => {
+    withFile('[raftstore]\nraft-store-max-leader-lease = "500ms"\n', (path) =>
+      expect(loadConfig({ configFile: path }).raftStoreMaxLeaderLeaseMs).toBe(500),
+    );
+    withFile('[raftstore]\nraft-store-max-leader-lease = "0s"\n', (path) =>
+      expect(loadConfig({ configFile: path }).raftStoreMaxLeaderLeaseMs).toBe(0),
+    );
+    expect(DEFAULT_CONFIG.raftStoreMaxLeaderLeaseMs).toBeUndefined();
   });
 
   it('rejects a missing file and bad addresses', () => {

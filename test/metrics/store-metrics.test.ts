@@ -151,6 +151,22 @@ describe('store metrics on a cluster store', () => {
     expect((await fetch(`http://${defined(store.statusAddr, 'status address')}/readyz`)).status).toBe(200);
   }, 40_000);
 
+  it('counts the reads its main thread served from the leader lease', async () => {
+    const kv = new TinyKvClient(store.addr, credentials.createInsecure());
+    try {
+      let served = 0;
+      for (const deadline = Date.now() + 20_000; served === 0 && Date.now() < deadline;) {
+        const response = await call<RawGetResponse>((cb) => kv.rawGet({ context: undefined, key: Buffer.from('lease-key'), cf: 'default' }, cb));
+        expect(response.regionError).toBeUndefined();
+        served = sample(await scrape(store.statusAddr), 'tinykv_local_reads_total{result="served"}') ?? 0;
+      }
+      expect(served).toBeGreaterThan(0);
+      expect(sample(await scrape(store.statusAddr), 'tinykv_local_reads_total{result="expired"}')).toBeGreaterThanOrEqual(0);
+    } finally {
+      kv.close();
+    }
+  }, 40_000);
+
   it('a store whose status address is taken does not start, and leaves its data dir free', async () => {
     const options = {
       standalone: false,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../src/proto/eraftpb.js';
-import { msg, Network } from './helpers.js';
+import { msg, Network, newTestRaft } from './helpers.js';
+import { CampaignKind } from '../../src/raft/raft.js';
 
 describe('CheckQuorum', () => {
   it('a leader that lost its quorum steps down after an election timeout', () => {
@@ -66,5 +67,34 @@ describe('CheckQuorum', () => {
     expect(nt.raft(1).state).toBe('Leader');
     nt.propose(1, 'x');
     expect(n3.log.committed).toBe(nt.raft(1).log.committed);
+  });
+});
+
+describe('startInLease (a restarted node keeps its vote promise)', () => {
+  const vote = (from: number, to: number, term: number) => msg({ from, to, term, msgType: MessageType.MsgRequestVote, index: 10, logTerm: 5 });
+
+  it('refuses votes for its first election timeout of ticks, then grants them', () => {
+    const restarted = newTestRaft(2, [1, 2, 3], 10, 1, undefined, { checkQuorum: true, startInLease: true });
+    for (let tick = 0; tick < 9; tick++) {
+      restarted.step(vote(3, 2, 2));
+      expect(restarted.term, `tick ${tick}`).toBe(0);
+      restarted.tick();
+      restarted.readMessages();
+    }
+    // The tenth tick ends the promise: a candidate is heard again.
+    restarted.tick();
+    restarted.readMessages();
+    restarted.step(vote(3, 2, 2));
+    expect(restarted.term).toBe(2);
+    expect(restarted.readMessages().some((m) => m.msgType === MessageType.MsgRequestVoteResponse && !m.reject)).toBe(true);
+  });
+
+  it('a node started without it votes at once, and a leader transfer is never held back', () => {
+    const fresh = newTestRaft(2, [1, 2, 3], 10, 1, undefined, { checkQuorum: true });
+    fresh.step(vote(3, 2, 2));
+    expect(fresh.term).toBe(2);
+    const restarted = newTestRaft(2, [1, 2, 3], 10, 1, undefined, { checkQuorum: true, startInLease: true });
+    restarted.step({ ...vote(3, 2, 2), commit: CampaignKind.Transfer });
+    expect(restarted.term).toBe(2);
   });
 });

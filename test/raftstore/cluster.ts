@@ -43,6 +43,11 @@ export class SimCluster {
   /** Stores that are down (crashed and not restarted). */
   readonly down = new Set<number>();
   /**
+   * Stores whose raft poller is stalled (pause): no tick, no message, no command reaches it, while
+   * its main thread still serves the reads its lease table allows and the clock moves on.
+   */
+  readonly paused = new Set<number>();
+  /**
    * Logical time in ms, what leader leases are measured on: each step is one base tick. Tests may
    * move it on its own (a clock jump) with `advanceClock`.
    */
@@ -113,6 +118,7 @@ export class SimCluster {
 
   /** Crash: the store stops at once; what its engines hold survives. */
   async crash(id: number): Promise<void> {
+    this.paused.delete(id);
     const store = this.stores.get(id)!;
     this.stores.delete(id);
     this.down.add(id);
@@ -194,14 +200,29 @@ export class SimCluster {
       const j = this.rng.int(i + 1);
       [batch[i], batch[j]] = [defined(batch[j], 'batch[j]'), defined(batch[i], 'batch[i]')];
     }
-    for (const { message, bytes, from, to } of batch) {
+    for (const item of batch) {
+      const { message, bytes, from, to } = item;
       if (this.filters.some((f) => f(message, from, to))) continue;
+      // A stalled poller reads its channel later: the message waits, as in a socket buffer.
+      if (this.paused.has(to)) {
+        this.queue.push(item);
+        continue;
+      }
       // As off the wire: the bytes the sending poller encoded.
       this.stores.get(to)?.onRaftMessageBytes(bytes);
     }
     this.clockMs += this.config.raftBaseTickMs;
-    for (const store of this.stores.values()) store.tick();
+    for (const [id, store] of this.stores) if (!this.paused.has(id)) store.tick();
     await this.settle();
+  }
+
+  /** Stalls a store's raft poller (a long GC pause, a stuck disk) until `resume`. */
+  pause(id: number): void {
+    this.paused.add(id);
+  }
+
+  resume(id: number): void {
+    this.paused.delete(id);
   }
 
   /** Moves logical time on without ticking anyone (a pause of every thread, seen from the clock). */
@@ -211,7 +232,7 @@ export class SimCluster {
 
   /** Lets every store finish what it has (a store settles until its channels are quiet). */
   async settle(): Promise<void> {
-    for (const store of this.stores.values()) await store.settle();
+    for (const [id, store] of this.stores) if (!this.paused.has(id)) await store.settle();
   }
 
   async run(steps: number): Promise<void> {

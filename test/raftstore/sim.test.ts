@@ -1,4 +1,5 @@
-// Seeded chaos on an in-process cluster: partitions, message drops, crash-restarts, while clients
+// Seeded chaos on an in-process cluster: partitions, message drops, crash-restarts, stalled pollers
+// and clock jumps (against leader leases), while clients
 // read and write (sim-workload.ts). Checkers: at most one leader per term, every key's history is
 // linearizable (so no acknowledged write is lost and no stale read is served), and after healing
 // every store holds the same data.
@@ -36,6 +37,16 @@ async function runSeed(seed: number): Promise<void> {
       await cluster.crash(rng.between(1, 3));
     } else if (roll < 0.16 && cluster.down.size > 0) {
       await cluster.restart(defined([...cluster.down][0], '[...cluster.down][0]'));
+    } else if (roll < 0.175 && cluster.paused.size === 0) {
+      // A stalled poller (often the leader's): its main thread keeps serving lease reads, which
+      // must stop before the others can elect a leader and take writes.
+      const id = rng.pick([cluster.leaderStore() ?? 1, 1, 2, 3]);
+      if (!cluster.down.has(id)) cluster.pause(id);
+    } else if (roll < 0.2 && cluster.paused.size > 0) {
+      cluster.resume(defined([...cluster.paused][0], 'a paused store'));
+    } else if (roll < 0.205) {
+      // Every thread stalled at once (a VM pause): the clock jumps past every lease.
+      cluster.advanceClock(2_000);
     }
   }
 
@@ -52,6 +63,7 @@ async function runSeed(seed: number): Promise<void> {
   // Liveness: heal everything; operations in flight must finish.
   workload.endChaos();
   cluster.clearFilters();
+  for (const id of [...cluster.paused]) cluster.resume(id);
   for (const id of [...cluster.down]) await cluster.restart(id);
   await workload.finish(seed, HEAL_STEPS);
 

@@ -158,8 +158,7 @@ export class PollerRouter implements RaftRouter {
     this.storeId = options.storeId;
     this.clock = options.clock ?? systemClock;
     this.leaseTables = Array.from({ length: options.pollers }, () => LeaseTable.create());
-    this.localReader =
-      options.localReads === false ? undefined : new LocalReader(options.storeId, options.kv, this.leaseTables, monotonicClock);
+    this.localReader = options.localReads === false ? undefined : new LocalReader(options.storeId, options.kv, this.leaseTables, monotonicClock);
   }
 
   /**
@@ -326,6 +325,10 @@ export class PollerRouter implements RaftRouter {
     return () => {
       if (this.pending.delete(id)) this.commandCounts.cancelled++;
     };
+  }
+
+  get localReads(): { readonly served: number; readonly expired: number } | undefined {
+    return this.localReader?.counts;
   }
 
   /** Commands waiting for an answer from a thread. */

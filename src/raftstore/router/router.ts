@@ -55,6 +55,8 @@ export interface RaftRouter {
    * store does); store heartbeats report the store busy past BUSY_PENDING_COMMANDS.
    */
   readonly pendingCommands?: number;
+  /** Reads served on the calling thread from leader leases, and ones it passed on because a lease ended (batch/local-reader.ts). */
+  readonly localReads?: { readonly served: number; readonly expired: number };
   /**
    * A snapshot of the raftstore metrics of each thread the store runs its peers on, for
    * registerThreadMetrics (src/metrics/thread-metrics.ts); the stores of this process have it.
