@@ -251,6 +251,8 @@ const ENV_SCHEMA: Record<string, (value: string, into: MutableConfig) => void> =
   TINYKV_ENGINE: (v, c) => (c.engine = expectOneOf('TINYKV_ENGINE', v, ENGINE_KINDS)),
   TINYKV_SYNC: (v, c) => (c.sync = expectBoolean('TINYKV_SYNC', v === 'true' ? true : v === 'false' ? false : v)),
   TINYKV_METRICS: (v, c) => (c.metrics = expectBoolean('TINYKV_METRICS', v === 'true' ? true : v === 'false' ? false : v)),
+  // For A/B runs over a whole `tinykv cluster` (its store processes inherit the environment).
+  TINYKV_LEADER_LEASE: (v, c) => (c.raftStoreMaxLeaderLeaseMs = expectDuration('TINYKV_LEADER_LEASE', v)),
 };
 
 type MutableLimits = { -readonly [K in keyof Limits]: Limits[K] };
