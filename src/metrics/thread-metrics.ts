@@ -39,7 +39,8 @@ const HELP: Record<CounterName | HistogramName, string> = {
   [COUNTER_NAMES.proposals]: 'Commands proposed to Raft by the leaders of this store, by kind.',
   [COUNTER_NAMES.snapshots]: 'Region snapshots sent (handed to the transport), received (accepted by the gate) and applied, by result.',
   [COUNTER_NAMES.leaderChanges]: 'Times a peer of this store became leader.',
-  [COUNTER_NAMES.leaseReads]: 'Reads a raft poller served from its leader lease, without a ReadIndex round (the main thread counts its own in tinykv_local_reads_total).',
+  [COUNTER_NAMES.leaseReads]:
+    'Reads a raft poller served from its leader lease, without a ReadIndex round (the main thread counts its own in tinykv_local_reads_total).',
   [HISTOGRAM_NAMES.appendLog]: 'Raft-log write (one group commit) of a poll round.',
   [HISTOGRAM_NAMES.commitLog]: 'From proposing a command to its entry committing, on the leader.',
   [HISTOGRAM_NAMES.apply]: 'Applying one batch of committed entries on the apply system.',

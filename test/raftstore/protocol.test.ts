@@ -57,8 +57,26 @@ describe('thread protocol', () => {
   });
 
   it("round-trips a poller's regions report with a leader's pending and down peer ids, and refuses one without them", () => {
-    const leading = { region: bytes(9), peerId: 11, leader: true, pendingPeerIds: [13], downPeerIds: [12, 13], term: 7, leaseSlot: 3, leaseGeneration: 9 };
-    const following = { region: bytes(8), peerId: 21, leader: false, pendingPeerIds: [], downPeerIds: [], term: 7, leaseSlot: -1, leaseGeneration: 0 };
+    const leading = {
+      region: bytes(9),
+      peerId: 11,
+      leader: true,
+      pendingPeerIds: [13],
+      downPeerIds: [12, 13],
+      term: 7,
+      leaseSlot: 3,
+      leaseGeneration: 9,
+    };
+    const following = {
+      region: bytes(8),
+      peerId: 21,
+      leader: false,
+      pendingPeerIds: [],
+      downPeerIds: [],
+      term: 7,
+      leaseSlot: -1,
+      leaseGeneration: 0,
+    };
     expect(decode.pollerToMain(encodeFrames([frames.regions([leading, following])]))).toEqual([
       { kind: 'regions', regions: [leading, following].map((r) => ({ ...r, region: expect.any(Uint8Array) })) },
     ]);

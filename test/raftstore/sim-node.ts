@@ -97,8 +97,7 @@ export class SimNode implements RaftRouter {
       leaseTable,
       monotonicClock: options.clock,
     });
-    this.localReader =
-      options.localReads === false ? undefined : new LocalReader(options.storeId, options.engines.kv, [leaseTable], options.clock);
+    this.localReader = options.localReads === false ? undefined : new LocalReader(options.storeId, options.engines.kv, [leaseTable], options.clock);
     this.apply = new ApplyThread({
       kv: options.engines.kv,
       logger: options.logger,
