@@ -53,9 +53,7 @@ export interface ConnectOptions {
   /**
    * Send calls to each store through one TinyKv/BatchCommands stream, the concurrent calls of one
    * event-loop turn in one message (as TiKV's client-go batches); a store without BatchCommands (a
-   * TinyKV server) gets unary calls. Default false for now: with it on, the layout-change test's
-   * two contending transaction loops sometimes ran out of their ten attempts on write conflicts,
-   * which is not understood yet.
+   * TinyKV server) gets unary calls. Default true; false sends every call unary.
    */
   readonly batchCommands?: boolean;
 }

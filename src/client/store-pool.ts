@@ -63,7 +63,7 @@ export interface StorePoolOptions {
   readonly maxMessageBytes?: number;
   /**
    * Send the calls to a store through one TinyKv/BatchCommands stream (batch-channel.ts), the
-   * calls of one event-loop turn in one message; default false for now (see ConnectOptions). A
+   * calls of one event-loop turn in one message; default true (see ConnectOptions). A
    * store without BatchCommands (a TinyKV server) gets unary calls.
    */
   readonly batchCommands?: boolean;
@@ -94,7 +94,7 @@ export class StorePool implements KvTransport {
   constructor(options: StorePoolOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
-    this.batchCommands = options.batchCommands ?? false;
+    this.batchCommands = options.batchCommands ?? true;
   }
 
   call<M extends KvMethod>(addr: string, method: M, request: KvRequest<M>): Promise<KvResponse<M>> {

@@ -115,12 +115,18 @@ describe('tinykv/client through splits, leader moves and conf changes', () => {
         const name = defined(COUNTERS[i % COUNTERS.length], 'counter');
         const other = defined(COUNTERS[(i + 1) % COUNTERS.length], 'counter');
         try {
-          await client.transaction(async (txn) => {
-            const a = Number((await txn.get(name))?.toString() ?? '0');
-            const b = Number((await txn.get(other))?.toString() ?? '0');
-            txn.put(name, String(a + 1));
-            txn.put(other, String(b + 1));
-          });
+          // Two loops increment overlapping counters back to back, so one may lose to the other's
+          // commits many times in a row (optimistic transactions promise no fairness); this test is
+          // about layout changes, so a loser gets more attempts than the default ten.
+          await client.transaction(
+            async (txn) => {
+              const a = Number((await txn.get(name))?.toString() ?? '0');
+              const b = Number((await txn.get(other))?.toString() ?? '0');
+              txn.put(name, String(a + 1));
+              txn.put(other, String(b + 1));
+            },
+            { maxAttempts: 40 },
+          );
           increments.set(name, (increments.get(name) ?? 0) + 1);
           increments.set(other, (increments.get(other) ?? 0) + 1);
         } catch (err) {
