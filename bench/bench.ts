@@ -56,6 +56,11 @@ export interface BenchConfig {
    * request latency and where the time went (server-metrics.ts). Empty: client side only.
    */
   readonly serverMetrics?: readonly string[];
+  /**
+   * The etcd target's members' `/metrics` URLs (their client URLs serve it): each etcd run then
+   * reports the members' CPU per op (process_cpu_seconds_total over the measured phase's ops).
+   */
+  readonly etcdMetrics?: readonly string[];
   /** The tinykv target sends its calls through TinyKv/BatchCommands streams instead of unary calls. */
   readonly batchCommands?: boolean;
 }
@@ -284,7 +289,7 @@ async function runOne(
   label: string,
 ): Promise<{ result: RunResult; serverDelta?: ServerDelta }> {
   const { config, hooks } = context;
-  const urls = target.name === 'tinykv' ? (config.serverMetrics ?? []) : [];
+  const urls = target.name === 'tinykv' ? (config.serverMetrics ?? []) : target.name === 'etcd' ? (config.etcdMetrics ?? []) : [];
   let before: Samples | undefined;
   let after: Samples | undefined;
   const result = await runWorkload(
@@ -309,7 +314,9 @@ async function runOne(
     context.progress,
   );
   if (urls.length > 0 && (!before || !after)) context.log(`${label}: no store answered at ${urls.join(', ')}; server side left out`);
-  const serverDelta = before && after ? deltaOf(before, after, METHODS_OF_OP[op] ?? []) : undefined;
+  let serverDelta = before && after ? deltaOf(before, after, METHODS_OF_OP[op] ?? []) : undefined;
+  // etcd counts no tinykv requests: its CPU is per op the bench measured in the same phase.
+  if (serverDelta && target.name !== 'tinykv') serverDelta = { ...serverDelta, requests: result.ops };
   return { result, serverDelta };
 }
 

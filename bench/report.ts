@@ -269,7 +269,7 @@ export function formatTable(report: BenchReport): string {
     );
   lines.push('', 'client us/op: CPU the bench process itself used per op (time the server under test could not use)');
   if (serverLines.length > 0) {
-    lines.push('', "server side (the stores' /metrics over each measured phase; stage times are means per observation):", ...serverLines);
+    lines.push('', "server side (the servers' /metrics over each measured phase; stage times are means per observation):", ...serverLines);
   }
   const warning = loadWarning(report.machine);
   if (warning) notes.push(warning);
@@ -289,6 +289,8 @@ const STAGE_LABELS: Record<string, string> = {
 export function describeServerSide(server: ServerSideJson): string {
   const stages = Object.entries(server.stages).map(([stage, s]) => `${STAGE_LABELS[stage] ?? stage} ${fmtMs(s.meanMs)} ms (${fmtInt(s.count)}x)`);
   const cpu = server.cpuUsPerRequest > 0 ? `, server CPU ${fmtInt(server.cpuUsPerRequest)} us/op` : '';
+  // A server whose metrics have no request histogram of ours (etcd): its CPU per measured op only.
+  if (server.meanMs === 0 && server.p99Ms === 0 && stages.length === 0) return `${fmtInt(server.requests)} ops${cpu}`;
   const head = `${fmtInt(server.requests)} requests, p50 ${fmtMs(server.p50Ms)} ms, p99 ${fmtMs(server.p99Ms)} ms, mean ${fmtMs(server.meanMs)} ms${cpu}`;
   return stages.length > 0 ? `${head}; ${stages.join(', ')}` : head;
 }

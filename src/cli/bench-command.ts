@@ -45,6 +45,7 @@ interface RawOptions {
   connectTimeout: number;
   rounds: number;
   serverMetrics?: string[];
+  etcdMetrics?: string[];
   batchCommands: boolean;
 }
 
@@ -166,6 +167,11 @@ export function registerBenchCommand(program: Command, io: BenchCommandIo = { st
       false,
     )
     .option('--server-metrics <urls>', "tinykv target: the stores' /metrics URLs, comma-separated; adds the server's side to the report", metricsUrls)
+    .option(
+      '--etcd-metrics <urls>',
+      "etcd target: the members' /metrics URLs (host:port of their client URLs), comma-separated; adds their CPU per op",
+      metricsUrls,
+    )
     .option('--op <ops>', `workload: ${BENCH_OPS.join(', ')}; repeat or comma-separate for several runs (default: put,get)`, listOf(BENCH_OPS, 'op'))
     .option('--clients <n>', 'concurrent clients; comma-separate for several runs, e.g. 64,1 (default: 64)', positiveInts('--clients'))
     .option(
@@ -245,6 +251,7 @@ function toConfig(raw: RawOptions): BenchConfig {
     connectTimeoutMs: raw.connectTimeout,
     rounds: raw.rounds,
     ...(raw.serverMetrics ? { serverMetrics: raw.serverMetrics } : {}),
+    ...(raw.etcdMetrics ? { etcdMetrics: raw.etcdMetrics } : {}),
     batchCommands: raw.batchCommands,
   };
 }
@@ -260,7 +267,7 @@ function metricsUrls(value: string): string[] {
       try {
         new URL(url);
       } catch {
-        throw new InvalidArgumentError(`--server-metrics takes URLs or host:port, got "${part}"`);
+        throw new InvalidArgumentError(`a metrics flag takes URLs or host:port, got "${part}"`);
       }
       return url;
     });

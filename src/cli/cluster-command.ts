@@ -68,7 +68,8 @@ const STARTUP_OUTPUT_MAX_CHARS = 4096;
 /** Starts the CLI with `args` and resolves with its address once it prints "listening on". */
 function startChild(args: string[], name: string, print: (text: string) => void): Promise<StartedChild> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Node's own flags pass on, so `node --cpu-prof .../main.js cluster` profiles every process.
+    const child = spawn(process.execPath, [...process.execArgv, CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const label = { name };
     let buffered = '';
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);

@@ -2,6 +2,7 @@
 // several stores summed, rounds merged, and quantiles read off the buckets as Prometheus does.
 import { describe, expect, it } from 'vitest';
 import { bucketQuantile, deltaOf, mergeDeltas, parseSamples, summarize } from '../../bench/server-metrics.js';
+import { describeServerSide } from '../../bench/report.js';
 
 /** A store's /metrics with `puts` RawPut requests spread over the 1 ms and 2 ms buckets, and stage sums. */
 function exposition(putsUnder1Ms: number, putsUnder2Ms: number, appendCount: number): string {
@@ -50,6 +51,16 @@ describe('server side of a bench run', () => {
     expect(summary.stages.commit).toBeUndefined();
     // 40 appends' worth of CPU (40 ms) over 100 requests.
     expect(summary.cpuUsPerRequest).toBeCloseTo(400, 6);
+  });
+
+  it("reads another server's CPU per op from its process metrics alone (etcd), and prints only that", () => {
+    const before = parseSamples('process_cpu_seconds_total 10\ngrpc_server_handled_total{grpc_method="Put"} 5\n');
+    const after = parseSamples('process_cpu_seconds_total 10.5\ngrpc_server_handled_total{grpc_method="Put"} 2505\n');
+    // No tinykv request histogram: the bench's own count of measured ops stands in (bench.ts runOne).
+    const delta = { ...deltaOf(before, after, ['RawPut']), requests: 2_500 };
+    const summary = summarize(delta);
+    expect(summary.cpuUsPerRequest).toBeCloseTo(200, 6);
+    expect(describeServerSide(summary)).toBe('2,500 ops, server CPU 200 us/op');
   });
 
   it('merges rounds by adding their differences', () => {
