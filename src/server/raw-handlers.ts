@@ -30,6 +30,9 @@ export interface RawHandlerOptions {
   readonly allowRawTxnCfWrites: boolean;
 }
 
+/** The value of a key not found (shared: responses are encoded, never changed). */
+const EMPTY_VALUE = Buffer.alloc(0);
+
 /** Column families whose records the transaction layer decodes (see src/txn/lock.ts, write.ts). */
 const TXN_FAMILIES: ReadonlySet<DataColumnFamily> = new Set(['lock', 'write']);
 
@@ -85,7 +88,10 @@ export class RawHandlers {
     const reader = await this.storage.reader(request.context, request.key);
     try {
       const value = reader.getCF(cf, request.key);
-      return value === undefined ? RawGetResponse.fromPartial({ notFound: true }) : RawGetResponse.fromPartial({ value });
+      // Built whole (every field, as the decoder would): the hot read path skips fromPartial's copies.
+      return value === undefined
+        ? { regionError: undefined, error: '', value: EMPTY_VALUE, notFound: true }
+        : { regionError: undefined, error: '', value, notFound: false };
     } finally {
       reader.close();
     }

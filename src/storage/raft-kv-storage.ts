@@ -13,10 +13,13 @@ import type { Region } from '../proto/metapb.js';
 import { keyNotInRegion, RegionError, regionNotFound } from '../raftstore/router/errors.js';
 import type { CommandResult } from '../raftstore/router/command-callback.js';
 import { findPeerOnStore, keyInRegion, epochOf } from '../raftstore/region.js';
-import type { CancelCommand, RaftRouter } from '../raftstore/router/router.js';
+import type { RaftRouter } from '../raftstore/router/router.js';
 
 /** A request header this storage always fills in. */
 type RaftCmdHeader = NonNullable<RaftCmdRequest['header']>;
+
+/** The one request of a read command (shared: commands are read, never changed). */
+const SNAP_REQUEST: Request = { cmdType: CmdType.Snap, get: undefined, put: undefined, delete: undefined, snap: {} };
 
 /** What a node learns from the writes going through its storage. */
 export interface RaftKvStorageHooks {
@@ -38,8 +41,8 @@ export class RaftKvStorage implements Storage {
     if (batch.length === 0) return;
     const requests: Request[] = batch.map((m) =>
       m.type === 'put'
-        ? ({ cmdType: CmdType.Put, put: { cf: m.cf, key: m.key, value: m.value } } as Request)
-        : ({ cmdType: CmdType.Delete, delete: { cf: m.cf, key: m.key } } as Request),
+        ? { cmdType: CmdType.Put, get: undefined, put: { cf: m.cf, key: m.key, value: m.value }, delete: undefined, snap: undefined }
+        : { cmdType: CmdType.Delete, get: undefined, put: undefined, delete: { cf: m.cf, key: m.key }, snap: undefined },
     );
     const header = this.header(context, batch[0]?.key);
     const result = await this.execute(header, requests);
@@ -56,7 +59,7 @@ export class RaftKvStorage implements Storage {
   }
 
   async reader(context: Context | undefined, keyHint?: Buffer): Promise<StorageReader> {
-    const result = await this.execute(this.header(context, keyHint), [{ cmdType: CmdType.Snap, snap: {} } as Request]);
+    const result = await this.execute(this.header(context, keyHint), [SNAP_REQUEST]);
     checkResponse(result.response);
     const region = result.response.responses[0]?.snap?.region;
     if (!result.snapshot || !region) throw new Error('snap command returned no snapshot');
@@ -77,16 +80,22 @@ export class RaftKvStorage implements Storage {
 
   private execute(header: RaftCmdHeader, requests: Request[]): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      let cancel: CancelCommand | undefined;
-      const timer = setTimeout(() => {
-        // Nobody waits for the answer any more: the router forgets the command (it may still apply).
-        cancel?.();
-        reject(new RegionError({ ...regionNotFound(header.regionId).regionError, message: 'raft command timed out' }));
-      }, this.timeoutMs);
-      cancel = this.store.propose(RaftCmdRequest.fromPartial({ header, requests }), (result) => {
-        clearTimeout(timer);
+      let timer: NodeJS.Timeout | undefined;
+      let answered = false;
+      // Every field set, as the decoder would: the command is built once and read, never copied.
+      const command: RaftCmdRequest = { header, requests, adminRequest: undefined };
+      const cancel = this.store.propose(command, (result) => {
+        answered = true;
+        if (timer !== undefined) clearTimeout(timer);
         resolve(result);
       });
+      // A read served from a leader lease is answered inside propose: no timer for it.
+      if (answered) return;
+      timer = setTimeout(() => {
+        // Nobody waits for the answer any more: the router forgets the command (it may still apply).
+        cancel();
+        reject(new RegionError({ ...regionNotFound(header.regionId).regionError, message: 'raft command timed out' }));
+      }, this.timeoutMs);
     });
   }
 }
