@@ -4,8 +4,8 @@
 # line below (targets alternate inside a run; rounds alternate the runs):
 #   unary:  --target noop,tinykv,etcd --op put,get --clients 64,1   (the issue's table)
 #   batch:  --target tinykv --batch-commands --op put,get --clients 64,256
-#   8 regions (a second tinykv cluster, pre-split, leaders spread by the scheduler):
-#           --target tinykv,etcd --op put --clients 64
+#   8 regions (a second tinykv cluster, split inside the bench's keys k0000..k9999, leaders spread
+#   by the scheduler): --target tinykv,etcd --op put --clients 64 --key-size 5 --keyspace 10000
 # Every tinykv and etcd run reports the servers' CPU per op (--server-metrics, --etcd-metrics).
 #   npm run build && bench/scripts/issue-14.sh [rounds] [out-dir]
 # Then: node bench/scripts/medians.mjs out-dir   (medians over the rounds, one line per run)
@@ -56,12 +56,13 @@ for round in $(seq 1 "$rounds"); do
 done
 stop_cluster
 
-# Eight regions; the scheduler's balance-leader spreads their leaders over the stores.
-start_cluster eight --initial-regions 8
+# Eight regions split inside the keyspace (every bench key starts with k); the scheduler's
+# balance-leader spreads their leaders over the stores.
+start_cluster eight --split-keys k1250,k2500,k3750,k5000,k6250,k7500,k8750
 sleep 20
 node dist/src/cli/main.js ctl region list --scheduler 127.0.0.1:2379 > "$out/regions-eight.txt" 2>&1 || true
 for round in $(seq 1 "$rounds"); do
-  bench --target tinykv,etcd --op put --clients 64 --server-metrics "$store_metrics" --etcd-metrics "$etcd_metrics" \
-    > "$out/eight-$round.json"
+  bench --target tinykv,etcd --op put --clients 64 --key-size 5 --keyspace 10000 --server-metrics "$store_metrics" \
+    --etcd-metrics "$etcd_metrics" > "$out/eight-$round.json"
   echo "round $round (eight regions): $(uptime)"
 done
