@@ -45,7 +45,14 @@ export default tseslint.config(
         projectService: {
           // Plain JS files outside tsconfig.json (scripts, test fixtures, this file) get a default project
           // so the type-aware rules below run on them too.
-          allowDefaultProject: ['*.js', 'scripts/*.mjs', 'scripts/load/*.mjs', 'test/raftstore/fixtures/*.mjs', 'src/scheduler/http/dashboard/*.js'],
+          allowDefaultProject: [
+            '*.js',
+            'scripts/*.mjs',
+            'bench/scripts/*.mjs',
+            'scripts/load/*.mjs',
+            'test/raftstore/fixtures/*.mjs',
+            'src/scheduler/http/dashboard/*.js',
+          ],
           maximumDefaultProjectFileMatchCount_THIS_WILL_SLOW_DOWN_LINTING: 20,
         },
         tsconfigRootDir: import.meta.dirname,

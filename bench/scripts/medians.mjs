@@ -17,7 +17,9 @@ const median = (values) => {
 };
 const fmt = (value, digits = 0) => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const runs = new Map();
-for (const file of readdirSync(dir).filter((name) => /-\d+\.json$/.test(name)).sort()) {
+for (const file of readdirSync(dir)
+  .filter((name) => /-\d+\.json$/.test(name))
+  .sort()) {
   const group = file.replace(/-\d+\.json$/, '');
   const report = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   for (const r of report.results) {
@@ -26,16 +28,17 @@ for (const file of readdirSync(dir).filter((name) => /-\d+\.json$/.test(name)).s
     runs.get(key).push(r);
   }
 }
+/** @type {Array<{ name: string, of: (r: any) => number, digits: number }>} */
 const figures = [
-  ['ops/s', (r) => r.opsPerSec, 0],
-  ['p50 ms', (r) => r.latencyMs.p50, 2],
-  ['p99 ms', (r) => r.latencyMs.p99, 2],
-  ['client us/op', (r) => r.clientCpuUsPerOp, 0],
-  ['server us/op', (r) => r.server?.cpuUsPerRequest ?? NaN, 0],
+  { name: 'ops/s', of: (r) => r.opsPerSec, digits: 0 },
+  { name: 'p50 ms', of: (r) => r.latencyMs.p50, digits: 2 },
+  { name: 'p99 ms', of: (r) => r.latencyMs.p99, digits: 2 },
+  { name: 'client us/op', of: (r) => r.clientCpuUsPerOp, digits: 0 },
+  { name: 'server us/op', of: (r) => r.server?.cpuUsPerRequest ?? NaN, digits: 0 },
 ];
 for (const [key, results] of runs) {
   const parts = figures
-    .map(([name, of, digits]) => {
+    .map(({ name, of, digits }) => {
       const values = results.map(of).filter((v) => Number.isFinite(v));
       if (values.length === 0) return undefined;
       return `${name} ${fmt(median(values), digits)} [${fmt(Math.min(...values), digits)}..${fmt(Math.max(...values), digits)}]`;

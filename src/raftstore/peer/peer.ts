@@ -106,8 +106,9 @@ export class Peer implements ProposingPeer {
       random: host.random,
       preVote: true,
       checkQuorum: true,
-      // Leaders serve lease reads on this store's promise not to vote: it keeps it across a restart.
-      startInLease: restarted && this.lease.maxLeaseMs > 0,
+      // Leaders serve lease reads on this store's promise not to vote: it keeps it across a restart,
+      // whatever its own lease setting (another store's leader may be using one).
+      startInLease: restarted,
       maxSizePerMsgBytes: config.maxSizePerMsgBytes,
       maxInflightMsgs: config.maxInflightMsgs,
     });
@@ -236,7 +237,9 @@ export class Peer implements ProposingPeer {
   private publishLease(): void {
     const transferring = this.transferring();
     if (transferring) this.lease.expire();
-    const untilMs = this.isLeader() && this.isInitialized() ? this.lease.publishableUntilMs(this.appliedIndex, transferring) : 0;
+    // A leader whose own removal applied serves nothing more here (its peer is about to go).
+    const serving = this.isLeader() && this.isInitialized() && !this.isRemoved();
+    const untilMs = serving ? this.lease.publishableUntilMs(this.appliedIndex, transferring) : 0;
     if (untilMs > 0) this.host.leases.publish(this.regionId, this.term(), epochOf(this.region), untilMs);
     else this.host.leases.revoke(this.regionId);
   }
