@@ -5,7 +5,8 @@
 #   unary:  --target noop,tinykv,etcd --op put,get --clients 64,1   (the issue's table)
 #   batch:  --target tinykv --batch-commands --op put,get --clients 64,256
 #   8 regions (a second tinykv cluster, split inside the bench's keys k0000..k9999, leaders spread
-#   by the scheduler): --target tinykv,etcd --op put --clients 64 --key-size 5 --keyspace 10000
+#   by the scheduler): --target tinykv,etcd --op put --clients 64 --key-size 5 --keyspace 10000,
+#   and --target tinykv --batch-commands --op put,get --clients 256 on the same keys
 # Every tinykv and etcd run reports the servers' CPU per op (--server-metrics, --etcd-metrics).
 #   npm run build && bench/scripts/issue-14.sh [rounds] [out-dir]
 # Then: node bench/scripts/medians.mjs out-dir   (medians over the rounds, one line per run)
@@ -64,5 +65,7 @@ node dist/src/cli/main.js ctl region list --scheduler 127.0.0.1:2379 > "$out/reg
 for round in $(seq 1 "$rounds"); do
   bench --target tinykv,etcd --op put --clients 64 --key-size 5 --keyspace 10000 --server-metrics "$store_metrics" \
     --etcd-metrics "$etcd_metrics" > "$out/eight-$round.json"
+  bench --target tinykv --batch-commands --op put,get --clients 256 --key-size 5 --keyspace 10000 \
+    --server-metrics "$store_metrics" > "$out/eight-batch-$round.json"
   echo "round $round (eight regions): $(uptime)"
 done
