@@ -17,11 +17,10 @@
 import type { Engine } from '../../engine/engine.js';
 import type { MonotonicClock } from '../../env/clock.js';
 import type { Region } from '../../proto/metapb.js';
-import { CmdType, type RaftCmdRequest, type RaftCmdResponse, type Response } from '../../proto/raft_cmdpb.js';
-import type { EngineSnapshot } from '../../engine/engine.js';
+import type { RaftCmdRequest } from '../../proto/raft_cmdpb.js';
 import type { CommandResult } from '../router/command-callback.js';
-import { dataFamily, isReadOnly, keyOf } from '../operation/command.js';
-import { defined } from '../../util/assert.js';
+import { isReadOnly, keyOf } from '../operation/command.js';
+import { serveRead } from '../operation/read.js';
 import { keyInRegion } from '../region.js';
 import type { LeaseTable } from './lease-table.js';
 
@@ -101,31 +100,7 @@ export class LocalReader {
       return undefined;
     }
     this.counts.served++;
-    return serve(snapshot, local.region, request);
+    // The report's region is replaced, never changed: the answer shares it.
+    return serveRead(snapshot, local.region, request);
   }
-}
-
-const EMPTY = Buffer.alloc(0);
-
-/**
- * Answers a checked read from `snapshot`: what operation/read.ts's executeRead answers, built
- * whole without protobuf's fromPartial copies (this is the hot read path). The region is the
- * report's, which is replaced and never changed, so the answer shares it.
- */
-function serve(snapshot: EngineSnapshot, region: Region, request: RaftCmdRequest): CommandResult {
-  const responses: Response[] = [];
-  let keep = false;
-  for (const r of request.requests) {
-    if (r.cmdType === CmdType.Get) {
-      const get = defined(r.get, 'body of a Get request');
-      const value = snapshot.get(dataFamily(get.cf), get.key) ?? EMPTY;
-      responses.push({ cmdType: CmdType.Get, get: { value }, put: undefined, delete: undefined, snap: undefined });
-    } else {
-      keep = true;
-      responses.push({ cmdType: CmdType.Snap, get: undefined, put: undefined, delete: undefined, snap: { region } });
-    }
-  }
-  if (!keep) snapshot.close();
-  const response: RaftCmdResponse = { header: { error: undefined, uuid: EMPTY, currentTerm: 0 }, responses, adminResponse: undefined };
-  return keep ? { response, snapshot } : { response };
 }

@@ -187,18 +187,33 @@ export function executeRead(
     snapshot.close();
     return { response: errorResponse(refused.regionError) };
   }
+  // The apply side's region object changes as it applies: a Snap's answer gets a copy.
+  return serveRead(snapshot, region && cloneRegion(region), request);
+}
+
+/** A Get of a key that is not there answers an empty value (shared: answers are encoded, never changed). */
+const EMPTY_VALUE = Buffer.alloc(0);
+
+/**
+ * Answers a checked read from `snapshot`: a Snap keeps the snapshot open for the receiver, with
+ * `region` in its answer as given; otherwise the snapshot is closed here. The answer is built
+ * whole (every field, as the decoder would) without fromPartial's copies: reads are the hot path,
+ * and the main thread serves lease reads through this too (batch/local-reader.ts).
+ */
+export function serveRead(snapshot: EngineSnapshot, region: Region | undefined, request: RaftCmdRequest): CommandResult {
   const responses: Response[] = [];
   let keep = false;
   for (const r of request.requests) {
     if (r.cmdType === CmdType.Get) {
       const get = defined(r.get, 'body of a Get request');
-      const value = snapshot.get(dataFamily(get.cf), get.key) ?? Buffer.alloc(0);
-      responses.push(Response.fromPartial({ cmdType: CmdType.Get, get: { value } }));
+      const value = snapshot.get(dataFamily(get.cf), get.key) ?? EMPTY_VALUE;
+      responses.push({ cmdType: CmdType.Get, get: { value }, put: undefined, delete: undefined, snap: undefined });
     } else {
       keep = true;
-      responses.push(Response.fromPartial({ cmdType: CmdType.Snap, snap: { region: region && cloneRegion(region) } }));
+      responses.push({ cmdType: CmdType.Snap, get: undefined, put: undefined, delete: undefined, snap: { region } });
     }
   }
   if (!keep) snapshot.close();
-  return { response: RaftCmdResponse.fromPartial({ header: {}, responses }), snapshot: keep ? snapshot : undefined };
+  const response: RaftCmdResponse = { header: { error: undefined, uuid: EMPTY_VALUE, currentTerm: 0 }, responses, adminResponse: undefined };
+  return keep ? { response, snapshot } : { response };
 }
