@@ -116,15 +116,12 @@ export class ReadIndexReads {
     const key = ctx.toString('hex');
     this.unconfirmed.set(key, { reads, askedAtMs, metricsStartMs: this.metrics?.nowMs() ?? 0, term: this.peer.term() });
     this.unconfirmedCount += reads.length;
-    if (reads.length > 0) {
-      this.node.readIndex(ctx);
-      return;
-    }
     try {
       this.node.readIndex(ctx);
     } catch (err) {
+      // Reads propagate Raft's refusal as before; a renewal that Raft cannot take now is dropped.
+      if (reads.length > 0 || !(err instanceof RaftError) || err instanceof RaftInvariantError) throw err;
       this.unconfirmed.delete(key);
-      if (!(err instanceof RaftError) || err instanceof RaftInvariantError) throw err;
     }
   }
 

@@ -87,9 +87,4 @@ export class LeaderLease {
   wantsRenewal(nowMs: number): boolean {
     return this.maxLeaseMs > 0 && this.term !== 0 && this.validUntilMs - nowMs < this.maxLeaseMs / 2;
   }
-
-  /** The term the lease is for (0: none), for tests and status. */
-  get leaseTerm(): number {
-    return this.term;
-  }
 }

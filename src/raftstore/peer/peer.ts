@@ -244,11 +244,6 @@ export class Peer implements ProposingPeer {
     else this.host.leases.revoke(this.regionId);
   }
 
-  /** The lease's term, 0 without one (tests, status). */
-  get leaseTerm(): number {
-    return this.lease.leaseTerm;
-  }
-
   private followerIds(): number[] {
     const ids: number[] = [];
     for (const peer of this.region.peers) if (peer.id !== this.meta.id) ids.push(peer.id);
